@@ -1,0 +1,142 @@
+"""Pick the key backend for a set of inputs, loading only the one that is used.
+
+Precedence is fixed and mirrors the Go helper's ``GetSigner`` so the same flags always
+mean the same thing:
+
+1. ``--cert-selector`` (or ``--cert-store``) -> certificate stores ("store")
+2. a ``pkcs11:`` URI in ``--private-key`` or ``--certificate`` -> PKCS#11 ("pkcs11")
+3. ``handle:0x...`` in ``--private-key``, or a ``TSS2 PRIVATE KEY`` PEM -> TPM ("tpm")
+4. a ``scheme:`` spec claimed by a third-party backend (entry point group
+   ``rasign.backends``) -> that backend
+5. anything else -> files ("file")
+
+A backend is a class with ``name`` and ``open(options) -> Signer`` (and, for third-party
+backends, ``claims(options) -> bool``). Built-in backends are addressed by module path
+here so that choosing one never scans installed distributions; third-party ones are
+found through entry points, so adding a backend needs no change to this file.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import re
+from typing import TYPE_CHECKING, Any, Protocol
+
+from rasign.errors import BackendUnavailable, UsageError
+
+if TYPE_CHECKING:
+    from rasign.options import SignerOptions
+    from rasign.signer import Signer
+
+ENTRY_POINT_GROUP = "rasign.backends"
+
+BUILTIN_BACKENDS: dict[str, str] = {
+    "file": "rasign.backends.file:FileBackend",
+    "pkcs11": "rasign.backends.pkcs11:Pkcs11Backend",
+    "tpm": "rasign.backends.tpm:TpmBackend",
+    "store": "rasign.backends.store:StoreBackend",
+}
+"""Built-in backends; kept in step with ``[project.entry-points."rasign.backends"]``."""
+
+EXTRAS: dict[str, str] = {"pkcs11": "pkcs11", "tpm": "tpm"}
+"""pip extra that brings each backend's Python dependency."""
+
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):")
+
+
+class Backend(Protocol):
+    """What the registry needs from a backend class."""
+
+    name: str
+
+    @classmethod
+    def open(cls, options: SignerOptions) -> Signer:
+        """Build a ready signer, failing early on any problem."""
+        ...
+
+
+def choose_backend(options: SignerOptions) -> str:
+    """Return the backend name for these inputs (see the module docstring)."""
+    key = options.private_key or ""
+    cert = options.certificate or ""
+    if options.cert_selector is not None or options.cert_store:
+        return "store"
+    if key.startswith("pkcs11:") or cert.startswith("pkcs11:"):
+        return "pkcs11"
+    if key.startswith("handle:"):
+        return "tpm"
+    if _holds_tss2_key(key or cert):
+        return "tpm"
+    spec = key or cert
+    scheme = _SCHEME.match(spec)
+    if scheme and scheme.group(1).lower() not in ("file",) and not os.path.exists(spec):
+        for name, loader in _plugin_entry_points().items():
+            backend = loader()
+            claims = getattr(backend, "claims", None)
+            if claims is not None and claims(options):
+                return name
+    if not key and not cert:
+        raise UsageError(
+            "no certificate or key given",
+            hint="pass --certificate and --private-key, a pkcs11: URI, or --cert-selector",
+        )
+    return "file"
+
+
+def load_backend(name: str) -> Any:
+    """Import and return the backend class registered under ``name``."""
+    target = BUILTIN_BACKENDS.get(name)
+    if target is None:
+        plugins = _plugin_entry_points()
+        if name not in plugins:
+            known = ", ".join(sorted({*BUILTIN_BACKENDS, *plugins}))
+            raise UsageError(f"unknown key backend {name!r}", hint=f"known backends: {known}")
+        return plugins[name]()
+    module_name, _, attr = target.partition(":")
+    module = importlib.import_module(module_name)
+    return getattr(module, attr)
+
+
+def open_signer(options: SignerOptions, backend: str | None = None) -> Signer:
+    """Build the signer for ``options`` with the chosen (or forced) backend."""
+    name = backend or choose_backend(options)
+    return load_backend(name).open(options)  # type: ignore[no-any-return]
+
+
+def require_module(module: str, backend: str, *, system_hint: str | None = None) -> Any:
+    """Import a backend's optional dependency or explain how to install it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as err:
+        extra = EXTRAS.get(backend, backend)
+        hint = f"install it with: pip install 'rasign[{extra}]'"
+        if system_hint:
+            hint += f"; {system_hint}"
+        raise BackendUnavailable(
+            f"the {backend} backend needs the Python module {module!r}, which is not installed"
+            f" ({err})",
+            hint=hint,
+        ) from err
+
+
+def _holds_tss2_key(path: str) -> bool:
+    if not path or path.startswith(("pkcs11:", "handle:")):
+        return False
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(1 << 20)
+    except OSError:
+        return False
+    return b"-----BEGIN TSS2 PRIVATE KEY-----" in head
+
+
+def _plugin_entry_points() -> dict[str, Any]:
+    from importlib.metadata import entry_points
+
+    found: dict[str, Any] = {}
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        if entry.name in BUILTIN_BACKENDS:
+            continue
+        found[entry.name] = entry.load
+    return found
