@@ -17,6 +17,7 @@ signature algorithm (an RSA-signed certificate can carry an EC key).
 from __future__ import annotations
 
 import abc
+from dataclasses import dataclass
 import enum
 import hashlib
 from typing import TYPE_CHECKING
@@ -218,3 +219,19 @@ class Signer(abc.ABC):
                 "the private key does not match the certificate",
                 hint="pass the key that was certified, or the certificate issued for this key",
             )
+
+
+@dataclass
+class Identity:
+    """A certificate a backend can sign with, as listed by ``read-certificate-data``.
+
+    ``where`` says where it lives in words ("file /etc/pki/leaf.pem", "token rasign-test
+    slot 0", "CurrentUser\\MY"); ``uri`` is a ready-to-paste ``pkcs11:`` URI when there is
+    one; ``selector`` is a ``--cert-selector`` value that picks exactly this certificate.
+    """
+
+    certificate: x509.Certificate
+    where: str
+    uri: str | None = None
+    selector: str | None = None
+    has_private_key: bool = True
