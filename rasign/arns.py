@@ -1,0 +1,108 @@
+"""ARNs and the region/partition they imply, checked before anything is signed.
+
+The Go helper parses the ARNs only after it has built the signer (so a user types a PIN
+before learning the ARN is wrong) and lets an empty role ARN reach the server. rasign
+checks everything here first; the messages keep the Go helper's wording where it has one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rasign.errors import ConfigError
+
+DURATION_MIN = 900
+DURATION_MAX = 43200
+
+
+@dataclass(frozen=True)
+class Arn:
+    """The six parts of an Amazon Resource Name."""
+
+    partition: str
+    service: str
+    region: str
+    account: str
+    resource: str
+
+    def __str__(self) -> str:
+        return f"arn:{self.partition}:{self.service}:{self.region}:{self.account}:{self.resource}"
+
+
+def parse_arn(text: str, what: str) -> Arn:
+    """Parse ``text`` or raise ConfigError in the Go helper's words (``failed to parse ...``)."""
+    if not text:
+        raise ConfigError(f"missing {what} ARN", hint=f"pass --{what.replace(' ', '-')}-arn")
+    if not text.startswith("arn:"):
+        raise ConfigError(f"failed to parse {what} arn: 'arn: invalid prefix' ({text!r})", hint="ARNs start with 'arn:'")
+    parts = text.split(":", 5)
+    if len(parts) < 6:
+        raise ConfigError(f"failed to parse {what} arn: 'arn: not enough sections' ({text!r})", hint="an ARN has the form arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE")
+    return Arn(partition=parts[1], service=parts[2], region=parts[3], account=parts[4], resource=parts[5])
+
+
+@dataclass(frozen=True)
+class Target:
+    """The validated trio of ARNs plus the signing region."""
+
+    trust_anchor: Arn
+    profile: Arn
+    role: Arn
+    region: str
+
+
+def resolve_target(trust_anchor_arn: str, profile_arn: str, role_arn: str, region: str | None) -> Target:
+    """Check the three ARNs agree with each other and choose the region to sign for."""
+    anchor = parse_arn(trust_anchor_arn, "trust anchor")
+    profile = parse_arn(profile_arn, "profile")
+    role = parse_arn(role_arn, "role")
+    if anchor.service != "rolesanywhere" or not anchor.resource.startswith("trust-anchor/"):
+        raise ConfigError(f"{trust_anchor_arn!r} is not a Roles Anywhere trust anchor ARN", hint="expected arn:aws:rolesanywhere:REGION:ACCOUNT:trust-anchor/ID")
+    if profile.service != "rolesanywhere" or not profile.resource.startswith("profile/"):
+        raise ConfigError(f"{profile_arn!r} is not a Roles Anywhere profile ARN", hint="expected arn:aws:rolesanywhere:REGION:ACCOUNT:profile/ID")
+    if role.service != "iam" or not role.resource.startswith("role/"):
+        raise ConfigError(f"{role_arn!r} is not an IAM role ARN", hint="expected arn:aws:iam::ACCOUNT:role/NAME")
+    if anchor.region != profile.region:
+        raise ConfigError(
+            f"trust anchor and profile regions don't match ({anchor.region} vs {profile.region})",
+            hint="use the trust anchor and profile of the same region",
+        )
+    if not anchor.region:
+        raise ConfigError("the trust anchor ARN has no region", hint="copy the ARN from the Roles Anywhere console")
+    if len({anchor.partition, profile.partition, role.partition}) != 1:
+        raise ConfigError(
+            f"ARNs mix partitions ({anchor.partition}, {profile.partition}, {role.partition})",
+            hint="trust anchor, profile and role must live in the same AWS partition",
+        )
+    signing_region = strip_fips(region) if region else anchor.region
+    if region and strip_fips(region) != anchor.region:
+        raise ConfigError(
+            f"--region {region} differs from the trust anchor's region {anchor.region}",
+            hint="Roles Anywhere only accepts requests in the trust anchor's region; drop --region",
+        )
+    return Target(trust_anchor=anchor, profile=profile, role=role, region=signing_region)
+
+
+def strip_fips(region: str) -> str:
+    """``us-gov-west-1-fips`` / ``fips-us-east-1`` -> the real region (never sign the fips form)."""
+    return region.replace("fips-", "").replace("-fips", "")
+
+
+def wants_fips(region: str | None) -> bool:
+    """True when the region string itself asks for a FIPS endpoint, as the SDKs read it."""
+    return bool(region) and ("fips-" in region or "-fips" in region)  # type: ignore[operator]
+
+
+def check_duration(seconds: int) -> int:
+    """Session duration must be 900-43200 seconds (the service's limits)."""
+    if not DURATION_MIN <= seconds <= DURATION_MAX:
+        raise ConfigError(
+            f"session duration {seconds} is outside {DURATION_MIN}-{DURATION_MAX} seconds",
+            hint="pass --session-duration between 900 and 43200 (the profile's limit also applies)",
+        )
+    return seconds
+
+
+def role_name(role_arn: str) -> str:
+    """Last path element of a role ARN (what IMDS lists as the role name)."""
+    return parse_arn(role_arn, "role").resource.rsplit("/", 1)[-1]

@@ -1,0 +1,495 @@
+"""The CreateSession client: sign, send, retry, and explain failures.
+
+Wire format follows the official helper exactly (reference-helper.md 3.4-3.6): the three
+ARNs in the sorted query string, ``durationSeconds`` then optional ``roleSessionName`` /
+``instanceProperties`` in a compact JSON body, ``X-Amz-X509`` (+ ``X-Amz-X509-Chain``)
+signed. Differences from the Go tool are deliberate fixes: the path that is posted is the
+path that is signed, ``--endpoint`` beats environment overrides, errors carry a fix.
+
+Retries: connection errors, timeouts, 5xx and throttling are retried with capped
+exponential backoff and full jitter, each attempt signed afresh (new ``X-Amz-Date``).
+4xx answers are never retried: they will not change, and CreateSession is rate limited.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from rasign import __version__, certs, sigv4x509
+from rasign.arns import Target, check_duration, resolve_target
+from rasign.endpoints import Endpoint, resolve_endpoint
+from rasign.errors import (
+    AccessDenied,
+    CertificateError,
+    ConfigError,
+    NetworkError,
+    ServiceError,
+    Throttled,
+)
+from rasign.logs import get_logger, register_secret
+
+if TYPE_CHECKING:
+    import requests
+
+    from rasign.options import SessionOptions
+    from rasign.signer import Signer
+
+log = get_logger("session")
+
+RETRYABLE_STATUS = frozenset({500, 502, 503, 504})
+THROTTLING_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestThrottledException",
+        "TooManyRequestsException",
+        "ProvisionedThroughputExceededException",
+        "TransactionInProgressException",
+        "RequestLimitExceeded",
+        "BandwidthLimitExceeded",
+        "LimitExceededException",
+        "RequestThrottled",
+        "SlowDown",
+        "PriorRequestNotComplete",
+        "EC2ThrottledException",
+    }
+)
+BACKOFF_BASE = 0.5
+BACKOFF_CAP = 20.0
+CLOCK_SKEW_LIMIT = 300.0
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """Temporary AWS credentials. ``repr`` never shows the secret parts."""
+
+    access_key_id: str
+    secret_access_key: str = field(repr=False)
+    session_token: str = field(repr=False)
+    expiration: str
+    """The service's expiration text, passed through verbatim (as the Go helper does)."""
+    role_arn: str = ""
+    assumed_role_arn: str = ""
+
+    @property
+    def expires_at(self) -> datetime:
+        """Expiration as an aware UTC datetime."""
+        return parse_timestamp(self.expiration)
+
+    def remaining(self, now: datetime | None = None) -> float:
+        """Seconds of validity left."""
+        now = now or datetime.now(timezone.utc)
+        return (self.expires_at - now).total_seconds()
+
+    def to_process_json(self) -> str:
+        """The credential_process JSON, byte-compatible with the Go helper (no newline)."""
+        return go_json(
+            {
+                "Version": 1,
+                "AccessKeyId": self.access_key_id,
+                "SecretAccessKey": self.secret_access_key,
+                "SessionToken": self.session_token,
+                "Expiration": self.expiration,
+            }
+        )
+
+
+def go_json(value: Any) -> str:
+    """Compact JSON escaped like Go's encoder (``<``, ``>``, ``&``, U+2028/9 as ``\\uXXXX``)."""
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    for char, escaped in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
+        text = text.replace(char, escaped)
+    return text
+
+
+def parse_timestamp(text: str) -> datetime:
+    """Parse an ISO-8601 timestamp such as ``2026-01-02T03:04:05Z`` into aware UTC."""
+    value = text.strip()
+    if value.endswith("Z"):
+        value = value[:-1] + "+00:00"
+    if "." in value:
+        head, _, tail = value.partition(".")
+        digits = "".join(ch for ch in tail if ch.isdigit())
+        zone = tail[len(digits):]
+        value = f"{head}.{digits[:6].ljust(6, '0')}{zone}"
+    moment = datetime.fromisoformat(value)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc)
+
+
+@dataclass(frozen=True)
+class PreparedRequest:
+    """One signed CreateSession attempt, kept whole for ``--debug`` and tests."""
+
+    url: str
+    headers: dict[str, str]
+    body: bytes
+    signed: sigv4x509.SignedRequest
+
+
+class SessionClient:
+    """Mint Roles Anywhere sessions with one signer; reusable for long-running refresh.
+
+    The HTTP connection pool is kept between calls, so ``serve``/``update`` pay the TLS
+    handshake once.
+    """
+
+    def __init__(
+        self,
+        signer: Signer,
+        options: SessionOptions,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.signer = signer
+        self.options = options
+        self.target, self.endpoint = plan_session(options)
+        self._clock = clock or (lambda: datetime.now(timezone.utc))
+        self._sleep = sleep
+        self._http: requests.Session | None = None
+
+    # -- request construction ------------------------------------------------------
+
+    def body(self) -> bytes:
+        """Compact JSON body: durationSeconds first, then the optional members."""
+        payload: dict[str, Any] = {"durationSeconds": self.options.session_duration}
+        if self.options.role_session_name:
+            payload["roleSessionName"] = self.options.role_session_name
+        if self.options.instance_properties:
+            payload["instanceProperties"] = dict(self.options.instance_properties)
+        return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+    def query(self) -> list[tuple[str, str]]:
+        """The three ARNs, as the official helper sends them (query string, sorted)."""
+        return [
+            ("profileArn", self.options.profile_arn),
+            ("roleArn", self.options.role_arn),
+            ("trustAnchorArn", self.options.trust_anchor_arn),
+        ]
+
+    def prepare(self, attempt: int = 1, invocation_id: str | None = None) -> PreparedRequest:
+        """Build and sign one attempt at the current time."""
+        leaf = self.signer.certificate
+        if leaf is None:
+            raise CertificateError(
+                "unable to find certificate: the key source has no certificate",
+                hint="pass --certificate with the certificate issued for this key",
+            )
+        body = self.body()
+        headers: list[tuple[str, str]] = [
+            ("Content-Type", "application/json"),
+            ("Host", self.endpoint.host),
+            ("X-Amz-Date", sigv4x509.amz_date(self._clock())),
+            ("X-Amz-X509", certs.x509_header(leaf)),
+            ("Amz-Sdk-Invocation-Id", invocation_id or str(uuid.uuid4())),
+            ("Amz-Sdk-Request", f"attempt={attempt}; max={self.options.max_attempts}"),
+        ]
+        chain = self.signer.chain
+        if chain:
+            headers.append(("X-Amz-X509-Chain", certs.chain_header(chain)))
+        query = self.query()
+        request = sigv4x509.CanonicalInput(
+            method="POST", path=self.endpoint.sessions_path, query=query, headers=headers, body=body
+        )
+        signed = sigv4x509.sign_request(
+            request,
+            algorithm=self.signer.algorithm,
+            serial_number=leaf.serial_number,
+            region=self.target.region,
+            sign=lambda message: self.signer.sign(message, "SHA256"),
+        )
+        # Nothing secret in these two: the certificate is public and the signature is not in them.
+        log.debug("canonical request:\n%s", signed.canonical_request)
+        log.debug("string to sign:\n%s", signed.string_to_sign)
+        send_headers = dict(signed.headers)
+        send_headers["User-Agent"] = f"rasign/{__version__}"
+        url = f"{self.endpoint.sessions_url}?{sigv4x509.wire_query(query)}"
+        return PreparedRequest(url=url, headers=send_headers, body=body, signed=signed)
+
+    # -- transport -----------------------------------------------------------------
+
+    def _session(self) -> requests.Session:
+        if self._http is None:
+            self._http = make_http_session(self.options)
+        return self._http
+
+    def close(self) -> None:
+        """Close pooled connections (the signer is the caller's to close)."""
+        if self._http is not None:
+            self._http.close()
+            self._http = None
+
+    def create_session(self) -> Credentials:
+        """Call CreateSession with retries and return the first credential set."""
+        import requests
+
+        invocation = str(uuid.uuid4())
+        attempts = max(1, self.options.max_attempts)
+        last_error: Exception | None = None
+        for attempt in range(1, attempts + 1):
+            prepared = self.prepare(attempt, invocation)
+            try:
+                response = self._session().post(
+                    prepared.url,
+                    data=prepared.body,
+                    headers=prepared.headers,
+                    timeout=(self.options.connect_timeout, self.options.read_timeout),
+                    allow_redirects=False,
+                )
+            except requests.exceptions.SSLError as err:
+                raise NetworkError(
+                    f"TLS error talking to {self.endpoint.host}: {_short(err)}",
+                    hint="pass --ca-bundle (or AWS_CA_BUNDLE) with the CA that signs the endpoint's certificate",
+                ) from err
+            except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as err:
+                last_error = NetworkError(
+                    f"request send failed, POST {self.endpoint.sessions_url}: {_short(err)}",
+                    hint="check network access, proxy settings (HTTPS_PROXY/NO_PROXY) and --endpoint",
+                )
+                last_error.__cause__ = err
+                log.debug("attempt %d/%d failed: %s", attempt, attempts, _short(err))
+            else:
+                if 200 <= response.status_code < 300:
+                    return self._parse_success(response)
+                error = service_error(response, self._clock())
+                if not _retryable(response.status_code, error.code):
+                    raise error
+                last_error = error
+                log.debug("attempt %d/%d got HTTP %d %s", attempt, attempts, response.status_code, error.code)
+            if attempt < attempts:
+                self._sleep(backoff_delay(attempt))
+        assert last_error is not None
+        if isinstance(last_error, ServiceError):
+            last_error.message = f"exceeded maximum number of attempts, {attempts}, {last_error.message}"
+            if last_error.code in THROTTLING_CODES or last_error.status == 429:
+                throttled = Throttled(
+                    last_error.message,
+                    status=last_error.status,
+                    code=last_error.code,
+                    service_message=last_error.service_message,
+                    request_id=last_error.request_id,
+                    hint="CreateSession allows 10 requests/s per account and region; use the credential cache, serve or update",
+                )
+                raise throttled from last_error
+        raise last_error
+
+    def _parse_success(self, response: requests.Response) -> Credentials:
+        try:
+            document = response.json()
+            entry = document["credentialSet"][0]
+            creds = entry["credentials"]
+            values = {name: creds[name] for name in ("accessKeyId", "secretAccessKey", "sessionToken", "expiration")}
+        except (ValueError, KeyError, IndexError, TypeError) as err:
+            raise ServiceError(
+                "unable to obtain temporary security credentials from CreateSession: malformed response",
+                status=response.status_code,
+                request_id=response.headers.get("x-amzn-RequestId", ""),
+                hint="the endpoint did not answer like Roles Anywhere; check --endpoint and any proxy",
+            ) from err
+        if not all(isinstance(value, str) and value for value in values.values()):
+            raise ServiceError(
+                "unable to obtain temporary security credentials from CreateSession: empty credential fields",
+                status=response.status_code,
+            )
+        for secret in (values["secretAccessKey"], values["sessionToken"]):
+            register_secret(secret)
+        returned_role = entry.get("roleArn") or ""
+        if returned_role and returned_role != self.options.role_arn:
+            raise ServiceError(
+                f"CreateSession returned credentials for {returned_role}, not the requested {self.options.role_arn}",
+                status=response.status_code,
+            )
+        try:
+            parse_timestamp(values["expiration"])
+        except ValueError as err:
+            raise ServiceError(f"CreateSession returned an unreadable expiration {values['expiration']!r}") from err
+        assumed = entry.get("assumedRoleUser") or {}
+        log.debug("CreateSession succeeded (HTTP %d, request id %s)", response.status_code, response.headers.get("x-amzn-RequestId", ""))
+        return Credentials(
+            access_key_id=values["accessKeyId"],
+            secret_access_key=values["secretAccessKey"],
+            session_token=values["sessionToken"],
+            expiration=values["expiration"],
+            role_arn=returned_role or self.options.role_arn,
+            assumed_role_arn=assumed.get("arn", "") if isinstance(assumed, dict) else "",
+        )
+
+
+def plan_session(options: SessionOptions) -> tuple[Target, Endpoint]:
+    """Check every session input that needs no key or network; return target and endpoint.
+
+    Commands call this before opening a signer, so a typo in an ARN never costs a PIN entry
+    or a token operation.
+    """
+    target = resolve_target(options.trust_anchor_arn, options.profile_arn, options.role_arn, options.region)
+    check_duration(options.session_duration)
+    check_session_name(options.role_session_name)
+    check_instance_properties(options.instance_properties)
+    endpoint = resolve_endpoint(
+        target.region,
+        endpoint=options.endpoint,
+        use_fips=options.use_fips_endpoint or bool(options.region and "fips" in options.region),
+        use_dualstack=options.use_dualstack_endpoint,
+        arn_partition=target.trust_anchor.partition,
+    )
+    return target, endpoint
+
+
+def create_session(signer: Signer, options: SessionOptions) -> Credentials:
+    """One-shot CreateSession with a fresh client."""
+    client = SessionClient(signer, options)
+    try:
+        return client.create_session()
+    finally:
+        client.close()
+
+
+def make_http_session(options: SessionOptions) -> requests.Session:
+    """A requests session pinned to TLS >= 1.2 with the configured CA bundle and proxies."""
+    import os
+    import ssl
+
+    import requests
+    from requests.adapters import HTTPAdapter
+
+    class _TLS12Adapter(HTTPAdapter):
+        def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+            context = ssl.create_default_context()
+            context.minimum_version = ssl.TLSVersion.TLSv1_2
+            if options.no_verify_ssl:
+                context.check_hostname = False
+                context.verify_mode = ssl.CERT_NONE
+            kwargs["ssl_context"] = context
+            super().init_poolmanager(*args, **kwargs)
+
+    session = requests.Session()
+    session.mount("https://", _TLS12Adapter())
+    bundle = options.ca_bundle or os.environ.get("AWS_CA_BUNDLE")
+    if options.no_verify_ssl:
+        import urllib3
+
+        urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+        log.warning("TLS certificate verification is disabled (--no-verify-ssl)")
+        session.verify = False
+    elif bundle:
+        if not os.path.isfile(bundle):
+            raise ConfigError(f"CA bundle not found: {bundle}", hint="pass a PEM file to --ca-bundle / AWS_CA_BUNDLE")
+        session.verify = bundle
+    return session
+
+
+def service_error(response: requests.Response, now: datetime) -> ServiceError:
+    """Turn a non-2xx answer into an error that says what to do about it."""
+    code = response.headers.get("x-amzn-ErrorType", "")
+    message = ""
+    try:
+        document = response.json()
+    except ValueError:
+        document = None
+    if isinstance(document, dict):
+        code = code or str(document.get("code") or document.get("__type") or "")
+        message = str(document.get("message") or document.get("Message") or "")
+    code = code.split(":", 1)[0]
+    code = code.rsplit("#", 1)[-1] or "UnknownError"
+    request_id = response.headers.get("x-amzn-RequestId", "")
+    if not message and document is None:
+        snippet = " ".join(response.text.split())[:120]
+        message = snippet or "(empty body)"
+    text = (
+        f"operation error RolesAnywhere: CreateSession, https response error StatusCode: {response.status_code}, "
+        f"RequestID: {request_id}, {code}: {message}"
+    )
+    hint = _hint_for(code, message, response, now)
+    kwargs = dict(status=response.status_code, code=code, service_message=message, request_id=request_id, hint=hint)
+    if code == "AccessDeniedException" or response.status_code == 403:
+        return AccessDenied(text, **kwargs)  # type: ignore[arg-type]
+    if code in THROTTLING_CODES or response.status_code == 429:
+        return Throttled(text, **kwargs)  # type: ignore[arg-type]
+    return ServiceError(text, **kwargs)  # type: ignore[arg-type]
+
+
+def _hint_for(code: str, message: str, response: requests.Response, now: datetime) -> str | None:
+    lowered = message.lower()
+    if "untrusted signing certificate" in lowered:
+        return ("the certificate does not chain to the trust anchor: check --trust-anchor-arn, and pass the "
+                "intermediate CAs with --intermediates (or a full-chain --certificate)")
+    if "invalid signature" in lowered or "signature" in lowered and "expired" in lowered:
+        skew = _clock_skew(response, now)
+        if skew is not None and abs(skew) > CLOCK_SKEW_LIMIT:
+            return f"the local clock is off by {skew:+.0f} s from the service's; fix the system time (NTP)"
+        return "the private key may not match the certificate, or the system clock is wrong"
+    if "rolesessionname" in lowered:
+        return "the profile must set acceptRoleSessionName=true to allow --role-session-name"
+    if "session tags" in lowered or "attributes fail to be mapped" in lowered:
+        return "a certificate subject/SAN value breaks STS tag rules (e.g. parentheses); adjust the profile's attribute mappings"
+    if "instance" in lowered and "propert" in lowered:
+        return "the profile requires instance properties: pass --instance-property KEY=VALUE"
+    if code == "ResourceNotFoundException":
+        return "check the trust anchor, profile and role ARNs and that they are enabled in this region"
+    if code == "ValidationException" and "duration" in lowered:
+        return "--session-duration must be 900-43200 and within the role's MaxSessionDuration"
+    if code == "AccessDeniedException" and ("role" in lowered or "not authorized" in lowered):
+        return "check that the profile lists the role and that the role trusts rolesanywhere.amazonaws.com"
+    return None
+
+
+def _clock_skew(response: requests.Response, now: datetime) -> float | None:
+    from email.utils import parsedate_to_datetime
+
+    header = response.headers.get("Date")
+    if not header:
+        return None
+    try:
+        server = parsedate_to_datetime(header)
+    except (TypeError, ValueError):
+        return None
+    return (now - server).total_seconds()
+
+
+def _retryable(status: int, code: str) -> bool:
+    return status in RETRYABLE_STATUS or status == 429 or code in THROTTLING_CODES
+
+
+def backoff_delay(attempt: int) -> float:
+    """Full-jitter exponential backoff: uniform(0, min(cap, base * 2**attempt))."""
+    return random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * (2 ** attempt)))
+
+
+def check_session_name(name: str | None) -> None:
+    """Role session names follow STS rules: 2-64 characters of ``[\\w+=,.@-]``."""
+    import re
+
+    if name is None or name == "":
+        return
+    if not re.fullmatch(r"[\w+=,.@-]{2,64}", name, flags=re.ASCII):
+        raise ConfigError(
+            f"invalid role session name {name!r}",
+            hint="use 2-64 characters from letters, digits and +=,.@_-",
+        )
+
+
+def check_instance_properties(properties: dict[str, str]) -> None:
+    """At most 50 entries; keys and values 1-200 characters (API InstanceProperty)."""
+    if len(properties) > 50:
+        raise ConfigError(f"{len(properties)} instance properties given; at most 50 are allowed")
+    for key, value in properties.items():
+        if not 1 <= len(key) <= 200 or not 1 <= len(value) <= 200:
+            raise ConfigError(
+                f"instance property {key[:40]!r} has a key or value outside 1-200 characters",
+                hint="shorten it",
+            )
+
+
+def _short(err: BaseException) -> str:
+    text = str(err)
+    return text if len(text) < 300 else text[:300] + "..."

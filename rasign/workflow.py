@@ -1,0 +1,58 @@
+"""The steps every credential path shares: check inputs, open the key, mint a session.
+
+``credential-process``, ``serve``, ``update`` and the Python API all go through here, so
+they validate in the same order (cheap local checks first, then the key, then the network)
+and fail with the same errors.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rasign import certs, registry
+from rasign.errors import CertificateError
+from rasign.logs import get_logger
+
+if TYPE_CHECKING:
+    from rasign.options import SessionOptions, SignerOptions
+    from rasign.session import Credentials
+    from rasign.signer import Signer
+
+log = get_logger("workflow")
+
+
+def open_signer_checked(options: SignerOptions, *, backend: str | None = None, require_certificate: bool = True) -> Signer:
+    """Open the signer and refuse a certificate Roles Anywhere would reject.
+
+    Warnings (certificate expiring within seven days) go to the log on stderr.
+    """
+    signer = registry.open_signer(options, backend)
+    try:
+        certificate = signer.certificate
+        if certificate is None:
+            if require_certificate:
+                raise CertificateError(
+                    "unable to find certificate: the key source has no certificate",
+                    hint="pass --certificate with the certificate issued for this key",
+                )
+        else:
+            for warning in certs.preflight(certificate):
+                log.warning("%s", warning)
+        log.debug("using %s", signer.describe())
+    except BaseException:
+        signer.close()
+        raise
+    return signer
+
+
+def obtain_credentials(signer_options: SignerOptions, session_options: SessionOptions, *, backend: str | None = None) -> Credentials:
+    """One complete CreateSession: validate inputs, open the key, sign, send, close."""
+    from rasign.session import SessionClient, plan_session
+
+    plan_session(session_options)
+    with open_signer_checked(signer_options, backend=backend) as signer:
+        client = SessionClient(signer, session_options)
+        try:
+            return client.create_session()
+        finally:
+            client.close()

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Install everything rasign needs on a fresh Debian 12 machine, idempotently:
+# the system packages for the hardware backends and their tests, and the Python venv.
+# Usage: scripts/bootstrap.sh            (root, or sudo available)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV="${RASIGN_VENV:-.venv}"
+export DEBIAN_FRONTEND=noninteractive
+
+APT_PACKAGES=(
+  softhsm2 opensc p11-kit gnutls-bin          # PKCS#11: SoftHSM2 token, pkcs11-tool, p11-kit proxy
+  swtpm swtpm-tools tpm2-tools tpm2-openssl    # TPM: software TPM, tools and OpenSSL provider
+  libtss2-dev pkg-config gcc libffi-dev libssl-dev openssl ca-certificates
+)
+
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  echo "bootstrap: installing ${missing[*]}" >&2
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${APT_PACKAGES[@]}" >/dev/null
+fi
+
+PY="${PYTHON:-python3}"
+if [ ! -x "$VENV/bin/python" ]; then
+  "$PY" -m venv "$VENV"
+fi
+stamp="$VENV/.rasign-installed"
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ constraints.txt -nt "$stamp" ]; then
+  echo "bootstrap: installing Python packages into $VENV (tpm2-pytss compiles, ~30 s)" >&2
+  "$VENV/bin/pip" install -q --disable-pip-version-check -c constraints.txt -e '.[all,test]'
+  touch "$stamp"
+fi
