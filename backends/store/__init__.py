@@ -1,0 +1,116 @@
+"""Certificate stores searched by ``--cert-selector`` (issue 6).
+
+Where the selector searches, first rule that applies (docs/stores.md):
+
+1. ``--cert-store pkcs11:…`` -> certificates on the PKCS#11 tokens the URI names
+   (module from ``--pkcs11-lib`` or the URI's ``module-path``, else p11-kit's proxy).
+2. ``--cert-store DIR`` -> a directory of PEM / PKCS#12 identities.
+3. ``--cert-store CurrentUser\\My`` (or ``LocalMachine\\My``, ``Cert:\\LocalMachine\\Root``…)
+   on Windows -> that system store.
+4. ``--pkcs11-lib MODULE`` -> certificates on every token of that module.
+5. Windows -> the system store ``--system-store-name`` (default ``CurrentUser\\MY``).
+6. macOS -> the keychain search list.
+7. Anywhere else -> the Go helper's ``unable to use cert store signer on linux``, with
+   the two flags that make it work.
+
+This module stays light: the registry imports it on every ``--cert-selector`` run, so each
+store (and ctypes, pkcs11, cryptography) is imported only when that store is used.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import TYPE_CHECKING
+
+from rasign.errors import BackendUnavailable
+
+if TYPE_CHECKING:
+    from rasign.options import SignerOptions
+    from rasign.signer import Identity, Signer
+
+    from .base import CertificateStore
+
+
+class StoreBackend:
+    """Backend ``store``: pick an identity with ``--cert-selector`` and sign with its key."""
+
+    name = "store"
+
+    @classmethod
+    def open(cls, options: SignerOptions) -> Signer:
+        """Find the one identity the selector means (see the choice policy) and open its key."""
+        from rasign.selector import parse_selector
+
+        from .base import select_entry
+
+        selector = parse_selector(options.cert_selector)
+        store = open_store(options)
+        try:
+            entry = select_entry(store, selector, use_latest=options.use_latest_expiring_certificate)
+            return store.open_signer(entry)
+        finally:
+            store.close()
+
+    @classmethod
+    def list_identities(cls, options: SignerOptions) -> list[Identity]:
+        """Every identity the selector matches, each with a selector that picks it alone."""
+        from rasign.selector import parse_selector, unique_selector
+        from rasign.signer import Identity
+
+        selector = parse_selector(options.cert_selector)
+        store = open_store(options)
+        try:
+            entries = store.entries()
+        finally:
+            store.close()
+        population = [entry.certificate for entry in entries if entry.has_private_key] or [e.certificate for e in entries]
+        return [
+            Identity(
+                certificate=entry.certificate,
+                where=entry.where,
+                uri=entry.uri,
+                selector=unique_selector(entry.certificate, population),
+                has_private_key=entry.has_private_key,
+            )
+            for entry in entries
+            if selector.matches(entry.certificate)
+        ]
+
+
+def open_store(options: SignerOptions, *, platform: str | None = None) -> CertificateStore:
+    """The store ``options`` point at, by the rules in the module docstring."""
+    platform = platform or sys.platform
+    spec = options.cert_store
+    if spec:
+        if spec.startswith("pkcs11:"):
+            from .pkcs11_store import Pkcs11Store
+
+            return Pkcs11Store(options, uri=spec)
+        if platform == "win32" and not os.path.isdir(spec):
+            from .windows import looks_like_store_path
+
+            if looks_like_store_path(spec):
+                from .windows import WindowsStore
+
+                return WindowsStore.from_name(spec)
+        from .directory import DirectoryStore
+
+        return DirectoryStore(spec, options)
+    if options.pkcs11_lib:
+        from .pkcs11_store import Pkcs11Store
+
+        return Pkcs11Store(options, uri=None)
+    if platform == "win32":
+        from .windows import WindowsStore
+
+        return WindowsStore.from_name(options.system_store_name or "MY")
+    if platform == "darwin":
+        from .macos import KeychainStore
+
+        return KeychainStore()
+    raise BackendUnavailable(
+        "unable to use cert store signer on linux",
+        hint="on this platform --cert-selector searches --cert-store DIR (PEM/PKCS#12 identities),"
+        " --cert-store pkcs11:token=NAME or the tokens of --pkcs11-lib MODULE",
+    )
