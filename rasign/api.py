@@ -1,0 +1,201 @@
+"""Python API: Roles Anywhere credentials for boto3/botocore from any rasign key backend.
+
+The library counterpart of ``rasign credential-process``: the same options (named like
+the CLI flags, dashes as underscores), the same validation order, the same
+:class:`~rasign.errors.RasignError` subclasses. Credentials refresh themselves through
+botocore's :class:`~botocore.credentials.RefreshableCredentials`: in the advisory window
+(15 minutes before expiry) one thread refreshes while the others keep the current
+credentials; in the mandatory window (10 minutes) callers wait for the refresh. The key
+stays open between refreshes (a PKCS#11 PIN is asked once); file-backed keys are re-read
+on each refresh so rotated files are picked up.
+
+Example::
+
+    import rasign.api
+
+    session = rasign.api.session(
+        certificate="/etc/pki/client.pem",
+        private_key="pkcs11:token=prod;object=client",
+        pkcs11_pin_file="/run/secrets/pin",
+        trust_anchor_arn="arn:aws:rolesanywhere:eu-west-1:111122223333:trust-anchor/...",
+        profile_arn="arn:aws:rolesanywhere:eu-west-1:111122223333:profile/...",
+        role_arn="arn:aws:iam::111122223333:role/app",
+    )
+    session.client("s3").list_buckets()
+
+botocore and boto3 are imported only when these functions run (``pip install
+'rasign[boto3]'``); importing this module costs nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from typing import TYPE_CHECKING, Any
+
+from rasign.errors import BackendUnavailable, UsageError
+from rasign.options import SessionOptions, SignerOptions
+
+if TYPE_CHECKING:
+    import boto3
+    import botocore.credentials
+    import botocore.session
+
+    from rasign.refresh import SessionMinter
+
+__all__ = [
+    "RolesAnywhereCredentialProvider",
+    "build_options",
+    "refreshable_credentials",
+    "session",
+]
+
+METHOD = "rasign-roles-anywhere"
+
+_SIGNER_FIELDS = {f.name for f in fields(SignerOptions)}
+_SESSION_FIELDS = {f.name for f in fields(SessionOptions)}
+
+
+def build_options(
+    signer_options: SignerOptions | None = None,
+    session_options: SessionOptions | None = None,
+    **options: Any,
+) -> tuple[SignerOptions, SessionOptions]:
+    """Merge keyword options (CLI flag names with underscores) into the two option objects.
+
+    ``build_options(certificate="c.pem", private_key="k.pem", role_arn=...)``. An unknown
+    name raises :class:`~rasign.errors.UsageError` listing the valid ones, the way the CLI
+    rejects an unknown flag.
+    """
+    signer = signer_options or SignerOptions()
+    sess = session_options or SessionOptions()
+    unknown = sorted(set(options) - _SIGNER_FIELDS - _SESSION_FIELDS)
+    if unknown:
+        raise UsageError(
+            f"unknown option(s): {', '.join(unknown)}",
+            hint="valid options: " + ", ".join(sorted(_SIGNER_FIELDS | _SESSION_FIELDS)),
+        )
+    for name, value in options.items():
+        setattr(signer if name in _SIGNER_FIELDS else sess, name, value)
+    return signer, sess
+
+
+def _require_botocore() -> Any:
+    try:
+        import botocore.credentials
+    except ImportError as err:
+        raise BackendUnavailable(
+            "the Python API needs botocore, which is not installed",
+            hint="install it with: pip install 'rasign[boto3]'",
+        ) from err
+    return botocore.credentials
+
+
+class RolesAnywhereCredentialProvider:
+    """A botocore credential provider backed by any rasign key backend.
+
+    Fits botocore's provider chain (``METHOD``, ``CANONICAL_NAME``, ``load()``), so it can
+    be inserted into an existing session::
+
+        provider = RolesAnywhereCredentialProvider(certificate=..., private_key=..., ...)
+        botocore_session.get_component("credential_provider").insert_before("env", provider)
+
+    Construction validates every option that needs no key or network (ARNs, region,
+    duration, endpoint); :meth:`load` opens the key and calls CreateSession.
+    """
+
+    METHOD = METHOD
+    CANONICAL_NAME = "RolesAnywhere"
+
+    def __init__(
+        self,
+        signer_options: SignerOptions | None = None,
+        session_options: SessionOptions | None = None,
+        *,
+        backend: str | None = None,
+        advisory_timeout: int | None = None,
+        mandatory_timeout: int | None = None,
+        **options: Any,
+    ) -> None:
+        from rasign.refresh import SessionMinter
+
+        self.signer_options, self.session_options = build_options(signer_options, session_options, **options)
+        self.advisory_timeout = advisory_timeout
+        self.mandatory_timeout = mandatory_timeout
+        self._minter: SessionMinter = SessionMinter(self.signer_options, self.session_options, backend=backend)
+        self._credentials: botocore.credentials.RefreshableCredentials | None = None
+
+    def _fetch(self) -> dict[str, str]:
+        credentials = self._minter.mint()
+        return {
+            "access_key": credentials.access_key_id,
+            "secret_key": credentials.secret_access_key,
+            "token": credentials.session_token,
+            "expiry_time": credentials.expiration,
+        }
+
+    def load(self) -> botocore.credentials.RefreshableCredentials:
+        """Mint the first credentials and return them as self-refreshing botocore credentials."""
+        if self._credentials is None:
+            module = _require_botocore()
+            self._credentials = module.RefreshableCredentials.create_from_metadata(
+                metadata=self._fetch(),
+                refresh_using=self._fetch,
+                method=self.METHOD,
+                advisory_timeout=self.advisory_timeout,
+                mandatory_timeout=self.mandatory_timeout,
+            )
+        return self._credentials
+
+    def close(self) -> None:
+        """Release the key (PKCS#11 logout, TPM context). Later refreshes re-open it."""
+        self._minter.close()
+
+    def __enter__(self) -> RolesAnywhereCredentialProvider:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def refreshable_credentials(
+    signer_options: SignerOptions | None = None,
+    session_options: SessionOptions | None = None,
+    **options: Any,
+) -> botocore.credentials.RefreshableCredentials:
+    """Self-refreshing botocore credentials for these options (minted now, so errors surface now)."""
+    return RolesAnywhereCredentialProvider(signer_options, session_options, **options).load()
+
+
+def session(
+    signer_options: SignerOptions | None = None,
+    session_options: SessionOptions | None = None,
+    *,
+    region_name: str | None = None,
+    botocore_session: botocore.session.Session | None = None,
+    **options: Any,
+) -> boto3.Session:
+    """A :class:`boto3.Session` whose credentials come from Roles Anywhere.
+
+    Region: ``region_name``, else the usual botocore configuration, else the trust
+    anchor's region. The first CreateSession runs here, so a wrong PIN, an unknown role or
+    an unreachable endpoint raises now rather than on the first API call.
+    """
+    try:
+        import boto3
+        import botocore.session
+    except ImportError as err:
+        raise BackendUnavailable(
+            "rasign.api.session needs boto3, which is not installed",
+            hint="install it with: pip install 'rasign[boto3]'",
+        ) from err
+    provider = RolesAnywhereCredentialProvider(signer_options, session_options, **options)
+    provider.load()
+    core = botocore_session or botocore.session.Session()
+    resolver = core.get_component("credential_provider")
+    resolver.insert_before(resolver.providers[0].METHOD, provider)
+    if region_name is None and core.get_config_variable("region") is None:
+        from rasign.session import plan_session
+
+        target, _ = plan_session(provider.session_options)
+        region_name = target.region
+    return boto3.Session(botocore_session=core, region_name=region_name)

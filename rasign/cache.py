@@ -1,0 +1,385 @@
+"""Credential cache for ``credential-process``.
+
+The AWS CLI runs ``credential_process`` for *every* command and never caches its output
+(aws/aws-cli#5585). With a hardware key that means a PIN prompt or a touch, plus a
+CreateSession round trip, per command. This cache keeps the JSON the command printed and
+hands it back while it is valid for longer than a safety margin.
+
+Design constraints, and why:
+
+* **Standard library only** (plus ``rasign.errors``, itself stdlib-only). A cache hit must
+  not import ``cryptography`` or ``requests``: the whole point is to be fast. The
+  certificate fingerprint is therefore SHA-256 over the certificate *file bytes*.
+* **Keyed by everything that changes the answer**: certificate (file bytes or PKCS#11 URI
+  without ``pin-value``), key spec, trust anchor, profile, role, duration, session name,
+  region and endpoint. A different role never gets another role's credentials.
+* **Private**: ``$RASIGN_CACHE_DIR``, else ``$XDG_RUNTIME_DIR/rasign`` (tmpfs, per user,
+  cleared at logout), else ``~/.cache/rasign``; directory 0700, files 0600, written
+  atomically. A directory owned by someone else or writable by group/others is refused:
+  whoever can write it could plant credentials for us to use.
+* The margin defaults to 15 minutes -- botocore's advisory refresh window -- so an SDK
+  never receives credentials it would immediately want to refresh again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat
+import tempfile
+import time
+from typing import Any
+
+from rasign.errors import StoreError
+
+CACHE_FORMAT = 1
+DEFAULT_MARGIN_SECONDS = 900
+"""Hand out cached credentials only while they have more than this left."""
+MARGIN_ENV = "RASIGN_CACHE_MARGIN"
+DIR_ENV = "RASIGN_CACHE_DIR"
+
+
+# --------------------------------------------------------------------------- location
+
+
+def cache_dir() -> str:
+    """The cache directory (not created here)."""
+    explicit = os.environ.get(DIR_ENV)
+    if explicit:
+        return os.path.abspath(os.path.expanduser(explicit))
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if runtime and os.path.isdir(runtime):
+        return os.path.join(runtime, "rasign")
+    return os.path.join(os.path.expanduser("~"), ".cache", "rasign")
+
+
+def _check_private_dir(path: str) -> None:
+    """Refuse a directory another user could write or own."""
+    try:
+        info = os.lstat(path)
+    except OSError as err:
+        raise StoreError(f"cannot use the credential cache {path}: {err.strerror or err}") from err
+    if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
+        raise StoreError(
+            f"the credential cache {path} is not a directory",
+            hint=f"remove it or set {DIR_ENV} to a private directory",
+        )
+    if hasattr(os, "geteuid") and info.st_uid != os.geteuid():
+        raise StoreError(
+            f"the credential cache {path} is owned by another user (uid {info.st_uid})",
+            hint=f"set {DIR_ENV} to a directory you own, or run without --cache",
+        )
+    if info.st_mode & 0o022:
+        raise StoreError(
+            f"the credential cache {path} is writable by group or others"
+            f" (mode {stat.S_IMODE(info.st_mode):04o})",
+            hint=f"run: chmod 700 {path}",
+        )
+
+
+def private_dir() -> str:
+    """Create (0700) and check the per-user private directory; return its path."""
+    path = cache_dir()
+    if not os.path.isdir(path):
+        try:
+            os.makedirs(path, mode=0o700, exist_ok=True)
+        except OSError as err:
+            raise StoreError(
+                f"cannot create the credential cache {path}: {err.strerror or err}",
+                hint=f"set {DIR_ENV} to a writable private directory",
+            ) from err
+    _check_private_dir(path)
+    return path
+
+
+# --------------------------------------------------------------------------- keys
+
+
+def _strip_pin_value(uri: str) -> str:
+    """A PKCS#11 URI without its ``pin-value`` (the PIN must never reach the cache key)."""
+    if "?" not in uri:
+        return uri
+    path, _, query = uri.partition("?")
+    kept = [part for part in query.split("&") if part and not part.lower().startswith("pin-value=")]
+    return path + ("?" + "&".join(kept) if kept else "")
+
+
+def _file_fingerprint(path: str) -> str | None:
+    try:
+        with open(path, "rb") as handle:
+            return hashlib.sha256(handle.read()).hexdigest()
+    except OSError:
+        return None
+
+
+def _identity_parts(signer_options: Any) -> list[str] | None:
+    certificate = getattr(signer_options, "certificate", None) or ""
+    private_key = getattr(signer_options, "private_key", None) or ""
+    parts: list[str] = []
+    if certificate.startswith("pkcs11:"):
+        parts.append("cert-uri:" + _strip_pin_value(certificate))
+    elif certificate:
+        fingerprint = _file_fingerprint(certificate)
+        if fingerprint is None:
+            return None  # let the normal path report the unreadable file
+        parts.append("cert-sha256:" + fingerprint)
+    if private_key.startswith("pkcs11:"):
+        parts.append("key-uri:" + _strip_pin_value(private_key))
+    elif private_key.startswith("handle:"):
+        parts.append("key-handle:" + private_key.lower())
+    elif private_key:
+        # The key's path (not its bytes: no need to read secret material for a cache key).
+        parts.append("key-path:" + os.path.abspath(private_key))
+    selector = getattr(signer_options, "cert_selector", None)
+    if selector is not None:
+        parts.append("selector:" + selector)
+        parts.append("store:" + str(getattr(signer_options, "system_store_name", None) or ""))
+        parts.append("cert-store:" + str(getattr(signer_options, "cert_store", None) or ""))
+        parts.append("latest:" + str(bool(getattr(signer_options, "use_latest_expiring_certificate", False))))
+    intermediates = getattr(signer_options, "intermediates", None)
+    if intermediates:
+        parts.append("chain-sha256:" + (_file_fingerprint(intermediates) or intermediates))
+    if len(parts) == 0:
+        return None
+    return parts
+
+
+def cache_key(signer_options: Any, session_options: Any) -> str | None:
+    """A stable key for this identity + session request, or None when uncacheable.
+
+    None means "do not cache" (nothing identifies the certificate, or it cannot be read);
+    the caller then takes the normal path, which reports any real problem.
+    """
+    identity = _identity_parts(signer_options)
+    if identity is None:
+        return None
+    session = [
+        "ta:" + str(getattr(session_options, "trust_anchor_arn", "") or ""),
+        "profile:" + str(getattr(session_options, "profile_arn", "") or ""),
+        "role:" + str(getattr(session_options, "role_arn", "") or ""),
+        "duration:" + str(getattr(session_options, "session_duration", "") or ""),
+        "session-name:" + str(getattr(session_options, "role_session_name", "") or ""),
+        "region:" + str(getattr(session_options, "region", "") or ""),
+        "endpoint:" + str(getattr(session_options, "endpoint", "") or ""),
+        "fips:" + str(bool(getattr(session_options, "use_fips_endpoint", False))),
+        "dualstack:" + str(bool(getattr(session_options, "use_dualstack_endpoint", False))),
+        "props:" + json.dumps(getattr(session_options, "instance_properties", None) or {}, sort_keys=True),
+    ]
+    material = "\n".join([f"rasign-cache-v{CACHE_FORMAT}", *identity, *session])
+    return hashlib.sha256(material.encode("utf-8")).hexdigest()
+
+
+# --------------------------------------------------------------------------- entries
+
+
+def _margin() -> float:
+    raw = os.environ.get(MARGIN_ENV)
+    if raw:
+        try:
+            return max(0.0, float(raw))
+        except ValueError:
+            pass
+    return float(DEFAULT_MARGIN_SECONDS)
+
+
+def _parse_expiration(value: str) -> float | None:
+    """Epoch seconds of an RFC 3339 UTC timestamp, stdlib only (no dateutil)."""
+    import datetime as _dt
+
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        moment = _dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=_dt.timezone.utc)
+    return moment.timestamp()
+
+
+def _entry_path(key: str) -> str:
+    if not key or any(ch not in "0123456789abcdef" for ch in key):
+        raise StoreError("invalid cache key")
+    return os.path.join(private_dir(), key + ".json")
+
+
+def load_cached(key: str) -> str | None:
+    """The cached credential_process JSON for ``key`` if valid beyond the margin, else None."""
+    path = _entry_path(key)
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        return None
+    try:
+        info = os.fstat(fd)
+        if (hasattr(os, "geteuid") and info.st_uid != os.geteuid()) or info.st_mode & 0o077:
+            return None  # not ours, or readable by others: never trust it
+        with os.fdopen(fd, "rb") as handle:
+            fd = -1
+            raw = handle.read(1 << 20)
+    finally:
+        if fd >= 0:
+            os.close(fd)
+    try:
+        entry = json.loads(raw)
+        if entry.get("format") != CACHE_FORMAT:
+            return None
+        expires = _parse_expiration(str(entry["expiration"]))
+        process_json = entry["process_json"]
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+    if expires is None or not isinstance(process_json, str):
+        return None
+    if expires - time.time() <= _margin():
+        return None
+    return process_json
+
+
+def store_cached(key: str, process_json: str, expiration: str) -> None:
+    """Remember ``process_json`` (valid until ``expiration``) under ``key``, atomically, 0600."""
+    path = _entry_path(key)
+    directory = os.path.dirname(path)
+    payload = json.dumps(
+        {"format": CACHE_FORMAT, "expiration": expiration, "process_json": process_json}
+    ).encode("utf-8")
+    old_umask = os.umask(0o077)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=directory)
+    finally:
+        os.umask(old_umask)
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(payload)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+        tmp = ""
+    except OSError as err:
+        raise StoreError(f"cannot write the credential cache {path}: {err.strerror or err}") from err
+    finally:
+        if tmp:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+
+
+def purge_expired() -> int:
+    """Delete expired entries; returns how many were removed. Safe to call any time."""
+    directory = private_dir()
+    removed = 0
+    now = time.time()
+    for name in os.listdir(directory):
+        if not name.endswith(".json"):
+            continue
+        path = os.path.join(directory, name)
+        try:
+            with open(path, "rb") as handle:
+                entry = json.loads(handle.read(1 << 20))
+            expires = _parse_expiration(str(entry.get("expiration", "")))
+        except (OSError, ValueError, AttributeError):
+            expires = None
+        if expires is None or expires <= now:
+            try:
+                os.unlink(path)
+                removed += 1
+            except OSError:
+                pass
+    return removed
+
+
+# --------------------------------------------------------------------------- policy
+
+
+def _tss2_key_needs_password(path: str) -> bool:
+    """Read ``emptyAuth`` from a ``TSS2 PRIVATE KEY`` PEM without any crypto library.
+
+    TPMKey ::= SEQUENCE { type OID, emptyAuth [0] EXPLICIT BOOLEAN OPTIONAL, ... }.
+    A missing emptyAuth means the key has an auth value, so a password is needed.
+    """
+    import base64
+
+    try:
+        with open(path, "rb") as handle:
+            text = handle.read(1 << 20).decode("ascii", "replace")
+    except OSError:
+        return False
+    begin = "-----BEGIN TSS2 PRIVATE KEY-----"
+    if begin not in text:
+        return False
+    body = text.split(begin, 1)[1].split("-----END", 1)[0]
+    try:
+        der = base64.b64decode("".join(body.split()))
+    except ValueError:
+        return True
+
+    def header(offset: int) -> tuple[int, int, int]:
+        tag = der[offset]
+        length = der[offset + 1]
+        offset += 2
+        if length & 0x80:
+            count = length & 0x7F
+            length = int.from_bytes(der[offset : offset + count], "big")
+            offset += count
+        return tag, length, offset
+
+    try:
+        tag, _, offset = header(0)  # outer SEQUENCE
+        if tag != 0x30:
+            return True
+        tag, length, offset = header(offset)  # OID
+        offset += length
+        tag, length, inner = header(offset)
+        if tag != 0xA0:
+            return True
+        tag, length, inner = header(inner)
+        return not (tag == 0x01 and der[inner] != 0)
+    except IndexError:
+        return True
+
+
+def cache_wanted(args: Any) -> bool:
+    """Whether ``credential-process`` should use the cache.
+
+    ``--cache``/``--no-cache`` win. Otherwise the cache is on exactly when minting would
+    need a human: a PKCS#11 token (PIN, maybe touch) or a TPM key with a password. Plain
+    files stay uncached by default, matching the Go helper's behaviour.
+    """
+    explicit = getattr(args, "cache", None)
+    if explicit is not None:
+        return bool(explicit)
+    certificate = getattr(args, "certificate", None) or ""
+    private_key = getattr(args, "private_key", None) or ""
+    if certificate.startswith("pkcs11:") or private_key.startswith("pkcs11:"):
+        return True
+    if getattr(args, "no_tpm_key_password", False):
+        return False
+    if private_key.startswith("handle:"):
+        return True
+    if getattr(args, "tpm_key_password", None):
+        return True
+    if private_key and _tss2_key_needs_password(private_key):
+        return True
+    return False
+
+
+def add_cache_flags(parser: Any) -> None:
+    """Add ``--cache``/``--no-cache`` to an argparse parser (dest ``cache``, default None)."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        "--cache",
+        dest="cache",
+        action="store_true",
+        default=None,
+        help="reuse credentials from the private per-user cache while they are valid"
+        " (default: on when a PIN or TPM password would be needed)",
+    )
+    group.add_argument(
+        "--no-cache",
+        dest="cache",
+        action="store_false",
+        help="always mint fresh credentials",
+    )

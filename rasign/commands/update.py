@@ -1,0 +1,93 @@
+"""``rasign update``: keep a profile in the shared credentials file fresh.
+
+Differences from the Go helper, all deliberate: the file is replaced atomically under an
+advisory lock (concurrent ``update`` processes and readers are safe); nothing but the
+profile's credential keys changes; ``~/.aws`` is created 0700; a failed CreateSession in
+the loop is retried with backoff instead of killing the daemon; an unparseable expiration
+cannot cause a hot loop. ``--once`` writes once and exits with the error, if any.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import threading
+
+from rasign.cli import flags
+from rasign.errors import UsageError
+from rasign.logs import get_logger
+
+SUMMARY = "write credentials into the shared credentials file and keep them fresh"
+
+log = get_logger("update")
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Go helper flags (``--profile``, ``--once``) plus the file location and refresh tuning."""
+    flags.add_signer_flags(parser)
+    flags.add_session_flags(parser)
+    group = parser.add_argument_group("credentials file")
+    group.add_argument("--profile", default="default", metavar="NAME", help="profile to write (default 'default')")
+    group.add_argument("--once", action="store_true", help="write once and exit")
+    group.add_argument("--credentials-file", metavar="PATH",
+                       help="file to update (default AWS_SHARED_CREDENTIALS_FILE, else ~/.aws/credentials)")
+    refresh = parser.add_argument_group("refresh")
+    refresh.add_argument("--refresh-ahead", type=float, metavar="SECONDS",
+                         help="refresh this long before expiry (default: 15 min, at most half the lifetime)")
+    refresh.add_argument("--min-refresh-interval", type=float, default=10.0, metavar="SECONDS",
+                         help="never call CreateSession more often than this (default 10)")
+    refresh.add_argument("--max-backoff", type=float, default=120.0, metavar="SECONDS",
+                         help="longest wait between retries after failures (default 120)")
+    flags.add_debug_flag(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Mint, write, and (without ``--once``) keep refreshing until SIGTERM."""
+    flags.check_exclusions(args, flags.CREDENTIAL_EXCLUSIONS)
+    from rasign.credfile import credentials_path, profile_values, write_profile
+    from rasign.refresh import RefreshPolicy, Refresher, SessionMinter
+
+    if not args.profile or any(ch in args.profile for ch in "[]\r\n"):
+        raise UsageError(f"invalid --profile {args.profile!r}", hint="a profile name has no brackets or line breaks")
+    if args.refresh_ahead is not None and args.refresh_ahead < 0:
+        raise UsageError("--refresh-ahead must not be negative")
+    signer_options = flags.signer_options(args)
+    session_options = flags.session_options(args)
+    path = credentials_path(args.credentials_file)
+
+    def write(credentials) -> None:
+        values = profile_values(
+            credentials.access_key_id, credentials.secret_access_key, credentials.session_token,
+            credentials.expiration,
+        )
+        write_profile(path, args.profile, values)
+        log.info("wrote profile [%s] to %s; credentials expire at %s", args.profile, path, credentials.expiration)
+
+    minter = SessionMinter(signer_options, session_options, backend=getattr(args, "backend", None))
+    try:
+        if args.once:
+            write(minter.mint())
+            return 0
+        policy = RefreshPolicy(
+            refresh_ahead=args.refresh_ahead,
+            min_interval=max(args.min_refresh_interval, 0.0),
+            backoff_max=max(args.max_backoff, args.min_refresh_interval, 1.0),
+        )
+        minter.open()
+        refresher = Refresher(minter.mint, policy, on_update=write, name="rasign-update-refresh")
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
+        if hasattr(signal, "SIGHUP"):
+            signal.signal(signal.SIGHUP, lambda *_: refresher.refresh_soon())
+        refresher.start(fail_fast=False)
+        from rasign.serve.notify import sd_notify
+
+        sd_notify("READY=1")
+        while not stop.wait(1.0):
+            pass
+        log.info("shutting down")
+        refresher.stop()
+        return 0
+    finally:
+        minter.close()
