@@ -1,0 +1,60 @@
+"""TPM 2.0 key backend: TSS2 PRIVATE KEY files and persistent ``handle:0x81...`` keys.
+
+This module stays light (no tpm2-pytss or cryptography import at the top) so that
+choosing the backend costs nothing until it is used. See docs/tpm.md for the user
+guide; the pieces live in:
+
+- ``keyfile``: the TSS2 key file format, checked before the TPM is touched
+- ``tcti``: which TPM to talk to (``--tpm-tcti``, ``TPM_DEVICE``, TCTI variables)
+- ``auth``: key and parent passwords (flag, environment, /dev/tty prompt)
+- ``policy``: PCR / PolicyAuthValue / PolicyPassword sessions
+- ``parent``: the standard storage primary re-created under a hierarchy
+- ``signer``: ``TpmSigner`` (load, sign, reload after a TPM reset, flush)
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rasign.errors import UsageError
+
+if TYPE_CHECKING:
+    from rasign.options import SignerOptions
+
+    from .signer import TpmSigner
+
+__all__ = ["TpmBackend", "parse_handle"]
+
+
+def parse_handle(spec: str) -> int:
+    """``handle:0x81000101`` or ``handle:81000101`` to the integer handle."""
+    parts = spec.split(":")
+    if len(parts) != 2 or parts[0] != "handle":
+        raise UsageError(f"invalid TPM handle format {spec!r}", hint="use handle:0x81000101")
+    text = parts[1].strip()
+    try:
+        value = int(text[2:] if text.lower().startswith("0x") else text, 16)
+    except ValueError as err:
+        raise UsageError(f"invalid hex TPM handle value {text!r}", hint="use handle:0x81000101") from err
+    if not 0x81000000 <= value <= 0x81FFFFFF:
+        raise UsageError(
+            f"TPM handle 0x{value:08x} is not a persistent key handle",
+            hint="persistent keys live at 0x81000000-0x81FFFFFF (see tpm2_getcap handles-persistent)",
+        )
+    return value
+
+
+class TpmBackend:
+    """Registry entry: ``open(options)`` returns a ready :class:`TpmSigner`."""
+
+    name = "tpm"
+
+    @classmethod
+    def open(cls, options: SignerOptions) -> TpmSigner:
+        """Build the signer, failing early on key file, certificate, TPM or password problems."""
+        from rasign.registry import require_module
+
+        require_module("tpm2_pytss", "tpm", system_hint="it needs the tpm2-tss libraries (Debian: libtss2-dev)")
+        from .opener import open_tpm_signer
+
+        return open_tpm_signer(options)

@@ -1,0 +1,78 @@
+"""Where the TPM key and parent passwords come from, decided once before the TPM is used.
+
+Rules (the Go helper's, plus the gaps it leaves):
+- A key file says whether its key has a password (``emptyAuth``). When it has none, an
+  explicit ``--tpm-key-password`` is a mistake worth stopping for, as in the Go helper.
+- Otherwise the password comes from ``--tpm-key-password``, then ``RASIGN_TPM_KEY_PASSWORD``,
+  then a prompt on /dev/tty. With no terminal (cron, systemd, the AWS CLI without a tty)
+  the prompt fails at once with an error naming the non-interactive options.
+- ``--no-tpm-key-password`` means "empty password" for persistent handles, whose
+  password need is not written anywhere.
+- The parent password (owner hierarchy or persistent parent) comes from
+  ``--tpm-parent-password`` or ``RASIGN_TPM_PARENT_PASSWORD``; default empty. It is never
+  prompted for: parents rarely have one, and a prompt for it would confuse more than help.
+
+Passwords are kept as bytes only inside the signer, never logged; a wrong one is used
+exactly once (see ``TpmSigner``).
+"""
+
+from __future__ import annotations
+
+from rasign.errors import AuthenticationError, UsageError
+from rasign.options import SignerOptions
+
+KEY_PASSWORD_ENV = "RASIGN_TPM_KEY_PASSWORD"
+PARENT_PASSWORD_ENV = "RASIGN_TPM_PARENT_PASSWORD"
+PROMPT = "Please enter your TPM key password: "
+
+_HOW_TO_AVOID = f"pass --tpm-key-password, set {KEY_PASSWORD_ENV}, or run where rasign can ask on a terminal"
+
+
+def key_password(options: SignerOptions, *, needs_password: bool, from_file: bool, key: str) -> bytes:
+    """The key's auth value (b"" for none), prompting only when nothing else says it."""
+    from rasign.secrets import secret_from_env
+
+    explicit = options.tpm_key_password
+    if explicit is not None and options.no_tpm_key_password:
+        raise UsageError("--tpm-key-password and --no-tpm-key-password cannot be used together")
+    if not needs_password:
+        if explicit:
+            raise UsageError(
+                f"a TPM key password was given but the key file {key} says the key has none (emptyAuth)",
+                hint="drop --tpm-key-password",
+            )
+        return b""
+    if explicit is not None:
+        return explicit.encode("utf-8")
+    env_value = secret_from_env(KEY_PASSWORD_ENV)
+    if env_value is not None:
+        return env_value.encode("utf-8")
+    if options.no_tpm_key_password:
+        if from_file:
+            raise UsageError(
+                f"the key file {key} says the key needs a password, but --no-tpm-key-password was given",
+                hint="drop --no-tpm-key-password and pass --tpm-key-password",
+            )
+        return b""
+    if not options.interactive:
+        raise AuthenticationError(
+            f"the TPM key {key} needs a password and prompting is disabled",
+            hint=_HOW_TO_AVOID if from_file else _HOW_TO_AVOID + " (or --no-tpm-key-password if it has none)",
+        )
+    return _prompt(from_file).encode("utf-8")
+
+
+def _prompt(from_file: bool) -> str:
+    from rasign.secrets import prompt_tty
+
+    avoid = _HOW_TO_AVOID if from_file else _HOW_TO_AVOID + " (or --no-tpm-key-password if it has none)"
+    return prompt_tty(PROMPT, what="TPM key password", how_to_avoid=avoid)
+
+
+def parent_password(options: SignerOptions) -> bytes:
+    """The parent's auth value: flag, then environment, else empty."""
+    from rasign.secrets import secret_from_env
+
+    if options.tpm_parent_password is not None:
+        return options.tpm_parent_password.encode("utf-8")
+    return (secret_from_env(PARENT_PASSWORD_ENV) or "").encode("utf-8")

@@ -1,0 +1,435 @@
+"""The TPM signer: a key the TPM never releases, used once or for hours.
+
+One :class:`TpmSigner` holds one ESAPI connection and, while it lives, the loaded key:
+
+- credential-process opens it, signs once or twice and closes it: load + sign + flush.
+- serve/update keep it: repeated signatures reuse the loaded key, which is what makes
+  the long-running rate match a raw tpm2-pytss loop. Without a resource manager (swtpm,
+  /dev/tpm0) a loaded key occupies one of very few object slots, so the key stays loaded
+  only while the TPM still has a free slot for others; otherwise it is flushed after
+  each signature and loaded again for the next.
+- When the key disappears under us (TPM reset or restart, simulator restarted, the
+  connection dropped, objects evicted) the signer reconnects and loads the key again,
+  once, then signs. That retry never applies to a wrong password: a password the TPM
+  refused is never presented again by this signer, because each attempt counts towards
+  the TPM's dictionary-attack lockout.
+
+Nothing transient is leaked: parents are flushed right after loading the child, policy
+sessions after each signature, the key on close().
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Iterator
+
+from rasign.errors import AuthenticationError, KeyLoadError, SigningError
+from rasign.signer import KeyKind, Signer, der_from_ecdsa_integers, hash_message
+
+from . import policy as policy_mod
+from . import tpm_errors
+from .keyfile import PolicyCommand, TpmKeyFile
+from .parent import describe_parent, open_parent
+from .tcti import TctiChoice, open_esapi
+
+if TYPE_CHECKING:
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
+    from tpm2_pytss import ESAPI, ESYS_TR
+
+log = logging.getLogger("rasign.tpm")
+
+ALG_RSA = 0x0001
+ALG_ECC = 0x0023
+ALG_NULL = 0x0010
+ALG_RSASSA = 0x0014
+ALG_ECDSA = 0x0018
+HASH_ALGS = {"SHA1": 0x0004, "SHA256": 0x000B, "SHA384": 0x000C, "SHA512": 0x000D}
+HASH_BY_SIZE = {20: 0x0004, 32: 0x000B, 48: 0x000C, 64: 0x000D}
+HASH_SIZES = {0x0004: 20, 0x000B: 32, 0x000C: 48, 0x000D: 64}
+CURVE_BYTES = {0x01: 24, 0x02: 28, 0x03: 32, 0x04: 48, 0x05: 66, 0x10: 32, 0x11: 80, 0x20: 32}
+CURVE_NAMES = {0x01: "P-192", 0x02: "P-224", 0x03: "P-256", 0x04: "P-384", 0x05: "P-521", 0x10: "BN P-256", 0x11: "BN P-638", 0x20: "SM2 P-256"}
+
+ATTR_RESTRICTED = 0x00010000
+ATTR_SIGN = 0x00040000
+ATTR_USERWITHAUTH = 0x00000040
+ATTR_NODA = 0x00000400
+
+
+@dataclass
+class KeySource:
+    """Where the key comes from: a key file (loaded under its parent) or a persistent handle."""
+
+    label: str
+    keyfile: TpmKeyFile | None = None
+    handle: int | None = None
+    parent_auth: bytes = b""
+
+    @property
+    def transient(self) -> bool:
+        """True when loading creates an object that must be flushed."""
+        return self.keyfile is not None
+
+
+class _Failure(Exception):
+    """A TSS2 error plus what we were doing, so it can be retried or translated."""
+
+    def __init__(self, err: Exception, action: str, secret: str) -> None:
+        super().__init__(str(err))
+        self.err = err
+        self.rc = int(getattr(err, "rc", 0))
+        self.action = action
+        self.secret = secret
+
+
+@contextlib.contextmanager
+def _stage(action: str, secret: str = "TPM key password") -> Iterator[None]:
+    from tpm2_pytss import TSS2_Exception
+
+    try:
+        yield
+    except TSS2_Exception as err:
+        raise _Failure(err, action, secret) from err
+
+
+class TpmSigner(Signer):
+    """A TPM-resident key plus the certificate that names it."""
+
+    backend_name = "tpm"
+
+    def __init__(
+        self,
+        source: KeySource,
+        tcti: TctiChoice,
+        *,
+        certificate: x509.Certificate | None = None,
+        chain: list[x509.Certificate] | None = None,
+    ) -> None:
+        self._source = source
+        self._tcti = tcti
+        self._certificate = certificate
+        self._chain = list(chain or [])
+        self._key_auth = b""
+        self._steps: list[PolicyCommand] = list(source.keyfile.policy) if source.keyfile else []
+        self._esys: ESAPI | None = None
+        self._handle: ESYS_TR | None = None
+        self._public: Any = None
+        self._public_key: PublicKeyTypes | None = None
+        self._kind: KeyKind | None = None
+        self._keep_loaded = True
+        self._refused: str | None = None
+        self.loads = 0
+        """How many times the key was loaded (tests and --debug use it)."""
+
+    # -- Signer interface -------------------------------------------------------------
+
+    @property
+    def certificate(self) -> x509.Certificate | None:
+        return self._certificate
+
+    @property
+    def chain(self) -> list[x509.Certificate]:
+        return list(self._chain)
+
+    @property
+    def key_kind(self) -> KeyKind:
+        if self._kind is None:
+            raise SigningError("the TPM key has not been read yet")
+        return self._kind
+
+    def public_key(self) -> PublicKeyTypes:
+        if self._public_key is None:
+            raise SigningError("the TPM key has not been read yet")
+        return self._public_key
+
+    @property
+    def keeps_key_loaded(self) -> bool:
+        """Whether the key stays loaded between signatures (False when the TPM is short of slots)."""
+        return self._keep_loaded
+
+    @property
+    def policy_steps(self) -> list[PolicyCommand]:
+        """The policy replayed before each signature (empty for password-only keys)."""
+        return list(self._steps)
+
+    def describe(self) -> str:
+        return f"tpm {self._kind.value if self._kind else '?'} key {self._source.label} via {self._tcti.describe()}"
+
+    def check_matches_certificate(self) -> None:
+        """Compare public keys: the TPM gives us the public area, so no signature is needed."""
+        from rasign.certs import key_matches_certificate
+
+        if self._certificate is not None and not key_matches_certificate(self.public_key(), self._certificate):
+            raise KeyLoadError(
+                f"the TPM key {self._source.label} does not match the certificate",
+                hint="pass the certificate issued for this TPM key's public key",
+            )
+
+    def sign(self, message: bytes, digest: str = "SHA256") -> bytes:
+        """Sign ``message`` in the TPM; see the module docstring for reload and retry rules."""
+        if self._refused:
+            raise AuthenticationError(self._refused, hint=tpm_errors.NO_RETRY_NOTE)
+        data = hash_message(message, digest)
+        for attempt in (1, 2):
+            try:
+                self._ensure_loaded()
+                signature = self._sign_loaded(data, digest)
+            except _Failure as failure:
+                if attempt == 1 and tpm_errors.is_reloadable(failure.rc):
+                    log.debug("TPM key lost during %s (rc 0x%x); reconnecting and loading it again", failure.action, failure.rc)
+                    self._drop_connection()
+                    continue
+                raise self._fail(failure) from failure.err
+            if not self._keep_loaded:
+                self._unload()
+            return signature
+        raise SigningError("unreachable: the TPM sign loop ended without a result")  # pragma: no cover
+
+    def close(self) -> None:
+        """Flush the key if we loaded it and close the connection. Safe to call twice."""
+        self._unload()
+        if self._esys is not None:
+            with contextlib.suppress(Exception):
+                self._esys.close()
+            self._esys = None
+        self._key_auth = b""
+
+    # -- opening ----------------------------------------------------------------------
+
+    def prepare_public(self) -> None:
+        """Connect, load the key (this checks the parent password) and vet its public area."""
+        try:
+            self._connect()
+            self._ensure_loaded()
+            self._check_public()
+        except _Failure as failure:
+            raise self._fail(failure) from failure.err
+
+    def set_key_auth(self, key_auth_for: Any) -> None:
+        """Settle the key password: ``key_auth_for(needs_password)`` returns it (it may prompt).
+
+        Called only after the key is known to be usable, so nobody types a password
+        for a key that cannot sign anyway.
+        """
+        self._key_auth = key_auth_for(self._needs_password())
+        if self._handle is not None and self._esys is not None:
+            self._esys.tr_set_auth(self._handle, self._key_auth)
+
+    def use_pcr_policy(self, selection: Any) -> None:
+        """For a persistent key: derive its PCR policy from ``--tpm-pcrs`` (see policy.py)."""
+        auth_policy = bytes(self._public.publicArea.authPolicy)
+        if not auth_policy:
+            raise KeyLoadError(
+                f"the TPM key {self._source.label} has no policy, but --tpm-pcrs was given",
+                hint="drop --tpm-pcrs",
+            )
+        try:
+            with _stage("computing the PCR policy"):
+                self._steps = policy_mod.steps_for_handle(self._esys, auth_policy, selection)  # type: ignore[arg-type]
+        except _Failure as failure:
+            raise self._fail(failure) from failure.err
+
+    def requires_policy(self) -> bool:
+        """True when the key can only be used through its policy (userWithAuth clear)."""
+        attributes = int(self._public.publicArea.objectAttributes)
+        return bool(bytes(self._public.publicArea.authPolicy)) and not attributes & ATTR_USERWITHAUTH
+
+    def _needs_password(self) -> bool:
+        if self._source.keyfile is not None:
+            if self._steps and not policy_mod.uses_password(self._steps):
+                return False
+            return not self._source.keyfile.empty_auth
+        if self._steps:
+            return policy_mod.uses_password(self._steps)
+        return True
+
+    def _connect(self) -> None:
+        from tpm2_pytss import TPM2_CAP, TPM2_PT, TPM2_SU, TSS2_Exception
+
+        self._esys = open_esapi(self._tcti)
+        try:
+            self._esys.get_capability(TPM2_CAP.TPM_PROPERTIES, TPM2_PT.MANUFACTURER, 1)
+        except TSS2_Exception as err:
+            if tpm_errors.tpm_code(int(err.rc)) != tpm_errors.RC_INITIALIZE:
+                raise _Failure(err, "probing the TPM", "") from err
+            with _stage("starting up the TPM"):
+                self._esys.startup(TPM2_SU.CLEAR)
+
+    def _check_public(self) -> None:
+        from cryptography.hazmat.primitives.serialization import load_der_public_key
+
+        area = self._public.publicArea
+        attributes = int(area.objectAttributes)
+        label = self._source.label
+        if int(area.type) == ALG_RSA:
+            self._kind = KeyKind.RSA
+            scheme = int(area.parameters.rsaDetail.scheme.scheme)
+            if scheme not in (ALG_NULL, ALG_RSASSA):
+                raise KeyLoadError(
+                    f"the TPM RSA key {label} is fixed to a scheme other than RSASSA-PKCS1-v1_5 (0x{scheme:04x})",
+                    hint="Roles Anywhere needs PKCS#1 v1.5 signatures; create the key with scheme null or rsassa",
+                )
+        elif int(area.type) == ALG_ECC:
+            self._kind = KeyKind.EC
+            scheme = int(area.parameters.eccDetail.scheme.scheme)
+            if scheme not in (ALG_NULL, ALG_ECDSA):
+                raise KeyLoadError(f"the TPM EC key {label} is fixed to a scheme other than ECDSA (0x{scheme:04x})")
+        else:
+            raise KeyLoadError(
+                f"unsupported TPM key type 0x{int(area.type):04x} in {label}",
+                hint="Roles Anywhere needs an RSA or EC signing key",
+            )
+        if not attributes & ATTR_SIGN:
+            raise KeyLoadError(
+                f"the TPM key {label} lacks the sign attribute (it is a decrypt-only key)",
+                hint="create a signing key, e.g. tpm2_create -G rsa2048:rsassa or openssl genpkey -provider tpm2",
+            )
+        if attributes & ATTR_RESTRICTED:
+            raise KeyLoadError(
+                f"the TPM key {label} is a restricted signing key (an attestation key), which cannot sign external data",
+                hint="create an unrestricted signing key",
+            )
+        try:
+            self._public_key = load_der_public_key(self._public.to_der())
+        except (ValueError, TypeError) as err:
+            raise KeyLoadError(f"cannot read the public part of the TPM key {label}: {err}") from err
+
+    # -- loading and signing ------------------------------------------------------------
+
+    def _ensure_loaded(self) -> None:
+        if self._esys is None:
+            self._connect()
+        if self._handle is not None:
+            return
+        from tpm2_pytss import TPM2B_PRIVATE, TPM2B_PUBLIC
+
+        esys = self._esys
+        assert esys is not None
+        source = self._source
+        if source.keyfile is not None:
+            keyfile = source.keyfile
+            public, _ = TPM2B_PUBLIC.unmarshal(keyfile.public)
+            private, _ = TPM2B_PRIVATE.unmarshal(keyfile.private)
+            where = describe_parent(keyfile)
+            with _stage(f"opening {where}", "TPM parent password"):
+                parent, parent_transient = open_parent(esys, keyfile, source.parent_auth)
+            try:
+                with _stage(f"loading the key under {where}", "TPM parent password"):
+                    handle = esys.load(parent, private, public)
+            finally:
+                with contextlib.suppress(Exception):
+                    if parent_transient:
+                        esys.flush_context(parent)
+                    else:
+                        esys.tr_close(parent)
+            self._public = public
+            self._handle = handle
+            self.loads += 1
+            self._keep_loaded = self._room_to_keep()
+        else:
+            assert source.handle is not None
+            with _stage(f"opening the persistent key 0x{source.handle:08x}"):
+                handle = esys.tr_from_tpmpublic(source.handle)
+                if self._public is None:
+                    self._public, _, _ = esys.read_public(handle)
+            self._handle = handle
+            self.loads += 1
+        esys.tr_set_auth(self._handle, self._key_auth)
+
+    def _room_to_keep(self) -> bool:
+        """Keep the key loaded if a resource manager virtualises slots or one is still free."""
+        if self._tcti.resource_managed:
+            return True
+        from tpm2_pytss import TPM2_CAP, TPM2_PT_HR
+
+        try:
+            _, data = self._esys.get_capability(TPM2_CAP.TPM_PROPERTIES, TPM2_PT_HR.TRANSIENT_AVAIL, 1)  # type: ignore[union-attr]
+            prop = data.data.tpmProperties.tpmProperty[0]
+            free = int(prop.value) if int(prop.property) == int(TPM2_PT_HR.TRANSIENT_AVAIL) else 0
+        except Exception:  # noqa: BLE001 - a TPM that cannot say is treated as full
+            return False
+        return free >= 1
+
+    def _sign_loaded(self, data: bytes, digest_name: str) -> bytes:
+        from tpm2_pytss import ESYS_TR, TPM2_RH, TPM2_ST, TPMT_SIG_SCHEME, TPMT_TK_HASHCHECK
+
+        esys = self._esys
+        assert esys is not None and self._handle is not None
+        digest, scheme_alg, hash_alg = self._fit(data, digest_name)
+        scheme = TPMT_SIG_SCHEME(scheme=scheme_alg)
+        scheme.details.any.hashAlg = hash_alg
+        ticket = TPMT_TK_HASHCHECK(tag=TPM2_ST.HASHCHECK, hierarchy=TPM2_RH.NULL)
+        session = ESYS_TR.PASSWORD
+        if self._steps:
+            with _stage("starting a policy session"):
+                session = policy_mod.start_policy_session(esys)
+        try:
+            if self._steps:
+                with _stage("satisfying the key's policy"):
+                    policy_mod.apply_steps(esys, session, self._steps)
+            with _stage("signing"):
+                signature = esys.sign(self._handle, digest, scheme, ticket, session1=session)
+        finally:
+            if session != ESYS_TR.PASSWORD:
+                with contextlib.suppress(Exception):
+                    esys.flush_context(session)
+        if scheme_alg == ALG_RSASSA:
+            return bytes(signature.signature.rsassa.sig)
+        ecdsa = signature.signature.ecdsa
+        return der_from_ecdsa_integers(
+            int.from_bytes(bytes(ecdsa.signatureR), "big"), int.from_bytes(bytes(ecdsa.signatureS), "big")
+        )
+
+    def _fit(self, data: bytes, digest_name: str) -> tuple[bytes, int, int]:
+        """Digest, scheme and hash to hand the TPM.
+
+        RSA signs the digest with the requested hash. ECDSA only uses the leftmost
+        curve-size bytes of a digest, so the digest is truncated or left-padded to the
+        curve size (capped at 64) and declared with the hash of that size: the TPM
+        checks the length against the hash, and the signature verifies as the
+        requested hash (the Go helper's trick).
+        """
+        area = self._public.publicArea
+        if self._kind is KeyKind.RSA:
+            wanted = HASH_ALGS[digest_name]
+            fixed = int(area.parameters.rsaDetail.scheme.details.anySig.hashAlg) if int(area.parameters.rsaDetail.scheme.scheme) == ALG_RSASSA else None
+            if fixed is not None and fixed != wanted:
+                raise SigningError(f"the TPM key {self._source.label} only signs with hash 0x{fixed:04x}, not {digest_name}")
+            return data, ALG_RSASSA, wanted
+        curve = int(area.parameters.eccDetail.curveID)
+        size = min(CURVE_BYTES.get(curve, len(data)), 64)
+        if int(area.parameters.eccDetail.scheme.scheme) == ALG_ECDSA:
+            fixed = int(area.parameters.eccDetail.scheme.details.anySig.hashAlg)
+            if HASH_SIZES.get(fixed) != size:
+                raise SigningError(f"the TPM EC key {self._source.label} has a fixed hash that does not fit its curve")
+        if size not in HASH_BY_SIZE:
+            raise SigningError(f"unsupported curve {CURVE_NAMES.get(curve, hex(curve))} for TPM ECDSA")
+        fitted = data[:size] if len(data) >= size else bytes(size - len(data)) + data
+        return fitted, ALG_ECDSA, HASH_BY_SIZE[size]
+
+    def _unload(self) -> None:
+        if self._handle is None or self._esys is None:
+            self._handle = None
+            return
+        with contextlib.suppress(Exception):
+            if self._source.transient:
+                self._esys.flush_context(self._handle)
+            else:
+                self._esys.tr_close(self._handle)
+        self._handle = None
+
+    def _drop_connection(self) -> None:
+        """Forget handles and connection after the TPM lost them (reset, restart)."""
+        esys, self._esys, self._handle = self._esys, None, None
+        if esys is not None:
+            with contextlib.suppress(Exception):
+                esys.close()
+
+    def _fail(self, failure: _Failure) -> Exception:
+        error = tpm_errors.translate(failure.err, action=failure.action, secret=failure.secret, key=f"the TPM key {self._source.label}")
+        if tpm_errors.is_auth_failure(failure.rc):
+            # Remember the refusal so that serve/update never present it again.
+            self._refused = error.message
+        return error
