@@ -157,6 +157,7 @@ class SessionClient:
         self._clock = clock or (lambda: datetime.now(timezone.utc))
         self._sleep = sleep
         self._http: requests.Session | None = None
+        self._verify: bool | str = True
 
     # -- request construction ------------------------------------------------------
 
@@ -220,6 +221,7 @@ class SessionClient:
 
     def _session(self) -> requests.Session:
         if self._http is None:
+            self._verify = tls_verify(self.options)
             self._http = make_http_session(self.options)
         return self._http
 
@@ -245,6 +247,7 @@ class SessionClient:
                     headers=prepared.headers,
                     timeout=(self.options.connect_timeout, self.options.read_timeout),
                     allow_redirects=False,
+                    verify=self._verify,
                 )
             except requests.exceptions.SSLError as err:
                 raise NetworkError(
@@ -355,37 +358,44 @@ def create_session(signer: Signer, options: SessionOptions) -> Credentials:
 
 
 def make_http_session(options: SessionOptions) -> requests.Session:
-    """A requests session pinned to TLS >= 1.2 with the configured CA bundle and proxies."""
-    import os
+    """A pooled requests session refusing TLS < 1.2; proxies come from the environment."""
     import ssl
 
     import requests
     from requests.adapters import HTTPAdapter
 
     class _TLS12Adapter(HTTPAdapter):
+        """Refuse anything older than TLS 1.2, as Roles Anywhere requires."""
+
         def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-            context = ssl.create_default_context()
-            context.minimum_version = ssl.TLSVersion.TLSv1_2
-            if options.no_verify_ssl:
-                context.check_hostname = False
-                context.verify_mode = ssl.CERT_NONE
-            kwargs["ssl_context"] = context
+            kwargs["ssl_minimum_version"] = ssl.TLSVersion.TLSv1_2
             super().init_poolmanager(*args, **kwargs)
 
     session = requests.Session()
     session.mount("https://", _TLS12Adapter())
-    bundle = options.ca_bundle or os.environ.get("AWS_CA_BUNDLE")
+    return session
+
+
+def tls_verify(options: SessionOptions) -> bool | str:
+    """What to verify the endpoint against: --ca-bundle, AWS_CA_BUNDLE, else the default store.
+
+    Passed on every request: requests lets REQUESTS_CA_BUNDLE override a session-level
+    setting, which would silently ignore --ca-bundle.
+    """
+    import os
+
     if options.no_verify_ssl:
         import urllib3
 
         urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
         log.warning("TLS certificate verification is disabled (--no-verify-ssl)")
-        session.verify = False
-    elif bundle:
+        return False
+    bundle = options.ca_bundle or os.environ.get("AWS_CA_BUNDLE")
+    if bundle:
         if not os.path.isfile(bundle):
             raise ConfigError(f"CA bundle not found: {bundle}", hint="pass a PEM file to --ca-bundle / AWS_CA_BUNDLE")
-        session.verify = bundle
-    return session
+        return bundle
+    return True
 
 
 def service_error(response: requests.Response, now: datetime) -> ServiceError:
