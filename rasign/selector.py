@@ -115,8 +115,9 @@ class CertSelector:
             return False
         if self.subject_contains:
             needle = _fold(self.subject_contains)
-            rendered = go_dn_string(_subject_der(cert))
-            if needle not in _fold(rendered) and needle not in _fold(cert.subject.rfc4514_string()):
+            subject_der = _subject_der(cert)
+            texts = [go_dn_string(subject_der)] + [value for (_, value) in normalised_dn(subject_der)]
+            if not any(needle in _fold(text) for text in texts):
                 return False
         return True
 
@@ -647,6 +648,18 @@ class _Der:
     def done(self) -> bool:
         return self.pos >= len(self.data)
 
+    def peek(self) -> tuple[int, bytes]:
+        start = self.pos
+        try:
+            return self.read()
+        finally:
+            self.pos = start
+
+    def read_tlv(self) -> bytes:
+        start = self.pos
+        self.read()
+        return self.data[start : self.pos]
+
     def read(self) -> tuple[int, bytes]:
         data, pos = self.data, self.pos
         if pos + 2 > len(data):
@@ -673,11 +686,31 @@ def _der(cert: x509.Certificate) -> bytes:
 
 
 def _subject_der(cert: x509.Certificate) -> bytes:
-    return cert.subject.public_bytes()
+    return _tbs_names(cert)[1]
 
 
 def _issuer_der(cert: x509.Certificate) -> bytes:
-    return cert.issuer.public_bytes()
+    return _tbs_names(cert)[0]
+
+
+def _tbs_names(cert: x509.Certificate) -> tuple[bytes, bytes]:
+    """(issuer, subject) Name DER exactly as encoded in the certificate.
+
+    Re-encoding ``cert.subject`` could normalise string types or warn about values
+    ``cryptography`` considers invalid; Go renders what is in the certificate.
+    """
+    tbs = _Der(cert.tbs_certificate_bytes)
+    _, body = tbs.read()
+    fields = _Der(body)
+    tag, _ = fields.peek()
+    if tag == 0xA0:  # [0] version
+        fields.read()
+    fields.read()  # serialNumber
+    fields.read()  # signature AlgorithmIdentifier
+    issuer = fields.read_tlv()
+    fields.read()  # validity
+    subject = fields.read_tlv()
+    return issuer, subject
 
 
 # --------------------------------------------------------------------------------------

@@ -7,9 +7,7 @@
    ``credential_process``, and call STS GetCallerIdentity on the emulator, which checks
    the SDK's SigV4 signature with the issued credentials.
 
-Each step prints what happened on stdout. With ``--key pkcs11`` the key is made on a
-private SoftHSM2 token instead (when SoftHSM2 is installed), to show the key never
-leaving hardware.
+Each step prints what happened on stdout; logs go to stderr.
 """
 
 from __future__ import annotations
