@@ -780,7 +780,7 @@ def unique_selector(cert: x509.Certificate, population: Sequence[x509.Certificat
         if not _inline_safe(attempt):
             continue
         hits = [other for other in population if attempt.matches(other)]
-        if all(_der(other) == own for other in hits) and len(hits) <= 1:
+        if hits and all(_der(other) == own for other in hits):
             return attempt.to_text()
     return CertSelector(thumbprint=hashlib.sha256(own).digest()).to_text()
 
