@@ -1,0 +1,61 @@
+"""PKCS#11 backend: keys on smart cards, YubiKey PIV, HSMs (proven on SoftHSM2).
+
+Kept light on purpose: the registry imports this module to reach :class:`Pkcs11Backend`,
+and python-pkcs11 and cryptography are imported only when a token is really opened.
+The logic lives in ``uri`` (RFC 7512), ``module`` (which .so), ``search`` (slots,
+certificates, keys), ``pins`` (PIN policy), ``session`` (login, mechanisms), ``signer``
+(long-lived signer with recovery) and ``resolve`` (options to signer). See docs/pkcs11.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rasign.options import SignerOptions
+    from rasign.signer import Identity, Signer
+
+
+class Pkcs11Backend:
+    """Registry entry point for ``pkcs11:`` URIs in ``--certificate`` / ``--private-key``."""
+
+    name = "pkcs11"
+
+    @classmethod
+    def open(cls, options: SignerOptions) -> Signer:
+        """Find the certificate and key, log in once, prove they match; keep the session."""
+        from rasign.backends.pkcs11.resolve import open_signer
+
+        with _native_errors("opening the PKCS#11 key"):
+            return open_signer(options)
+
+    @classmethod
+    def list_identities(cls, options: SignerOptions) -> list[Identity]:
+        """Certificates the URI matches, each with its exact ready-to-paste URI."""
+        from rasign.backends.pkcs11.resolve import list_identities
+
+        with _native_errors("listing PKCS#11 certificates"):
+            return list_identities(options)
+
+    @classmethod
+    def claims(cls, options: SignerOptions) -> bool:
+        """True when either input is a ``pkcs11:`` URI."""
+        from rasign.backends.pkcs11.uri import is_pkcs11_uri
+
+        return is_pkcs11_uri(options.certificate) or is_pkcs11_uri(options.private_key)
+
+
+@contextmanager
+def _native_errors(doing: str) -> Iterator[None]:
+    """Turn an unexpected python-pkcs11 error into a one-line rasign error."""
+    try:
+        yield
+    except Exception as err:
+        if type(err).__module__.startswith("pkcs11"):
+            from rasign.backends.pkcs11.session import ckr_name
+            from rasign.errors import KeyLoadError
+
+            raise KeyLoadError(f"{doing} failed: the token answered {ckr_name(err)}") from err
+        raise

@@ -1,0 +1,333 @@
+"""From ``--certificate``/``--private-key`` to a ready :class:`Pkcs11Signer`.
+
+Steps (draft-woodhouse-cert-best-practice §8, reference-helper.md 8.4-8.5, quirks fixed):
+
+1. load the module (``--pkcs11-lib``, URI ``module-path``/``module-name``, p11-kit-proxy);
+2. certificate: from a file (hybrid mode) or searched on the tokens the URI matches,
+   first without login and, when one token matches and nothing was visible, after login;
+   YubiKey attestation certificates are skipped; several matches fail with one URI each;
+3. key: on the certificate's token (or the one token the key URI matches), by the key
+   URI's ``id``/``object``, else by the certificate's ``CKA_ID`` then its label; each
+   candidate signs a test message that must verify with the certificate, so a wrong key
+   is caught before any network call;
+4. with only a key URI, the certificate is looked up on the key's token (same ``CKA_ID``,
+   then same label) and proven the same way, so one URI is enough for credential-process.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from rasign.errors import KeyLoadError, UsageError
+from rasign.signer import Identity, verify_signature
+
+from rasign.backends.pkcs11 import module as modules
+from rasign.backends.pkcs11 import pins
+from rasign.backends.pkcs11.search import (
+    CertObject,
+    KeyObject,
+    TokenRef,
+    find_certificates,
+    find_keys,
+    issuer_chain,
+    key_public_key,
+    matching_tokens,
+)
+from rasign.backends.pkcs11.session import Login, Mechanisms, ckr_name, open_session, sign_raw
+from rasign.backends.pkcs11.signer import PROOF_MESSAGE, ContextPins, Pkcs11Signer
+from rasign.backends.pkcs11.uri import Pkcs11Uri, is_pkcs11_uri, parse
+
+if TYPE_CHECKING:
+    from cryptography import x509
+
+    from rasign.options import SignerOptions
+
+log = logging.getLogger("rasign.pkcs11")
+
+
+def _uris(options: SignerOptions) -> tuple[Pkcs11Uri | None, Pkcs11Uri | None]:
+    cert_uri = parse(options.certificate) if is_pkcs11_uri(options.certificate) else None
+    key_uri = parse(options.private_key) if is_pkcs11_uri(options.private_key) else None
+    if cert_uri is not None and options.private_key and key_uri is None:
+        raise UsageError(
+            "a certificate on a PKCS#11 token cannot be combined with a private key file",
+            hint="give the key as a pkcs11: URI too, or the certificate as a file",
+        )
+    for uri, expected, flag in ((cert_uri, "cert", "--certificate"), (key_uri, "private", "--private-key")):
+        if uri is not None and uri.type not in (None, expected):
+            raise UsageError(f"{flag} names objects of type={uri.type}", hint=f"use type={expected} or leave type out")
+    return cert_uri, key_uri
+
+
+def load_module(options: SignerOptions, *uris: Pkcs11Uri | None) -> modules.LoadedModule:
+    """The module per ``--pkcs11-lib``, else the first URI naming one, else p11-kit-proxy."""
+    module_path = next((u.module_path for u in uris if u is not None and u.module_path), None)
+    module_name = next((u.module_name for u in uris if u is not None and u.module_name), None)
+    return modules.load(options.pkcs11_lib, module_path, module_name)
+
+
+class Resolver:
+    """One open attempt: sessions opened during the search, closed unless kept."""
+
+    def __init__(self, module: modules.LoadedModule, options: SignerOptions, pin_uri: Pkcs11Uri | None) -> None:
+        self.module = module
+        self.options = options
+        self.interactive = bool(options.interactive)
+        self.user_source = pins.user_pin_source(
+            pin_uri.pin_value if pin_uri else None, pin_uri.pin_source if pin_uri else None, options
+        )
+        self.sessions: dict[tuple[str, str, str, str], Login] = {}
+        self.logged_in: set[tuple[str, str, str, str]] = set()
+        self.typed_pin: str | None = None
+
+    # -- sessions ---------------------------------------------------------------------
+    def session(self, token: TokenRef, *, login: bool) -> Any:
+        ident = token.identity()
+        current = self.sessions.get(ident)
+        if current is not None and (not login or ident in self.logged_in):
+            return current.session
+        if current is not None:
+            self._close(current.session)
+        result = open_session(token, self.user_source, login=login, interactive=self.interactive)
+        if result.typed_pin is not None:
+            self.typed_pin = result.typed_pin
+        self.sessions[ident] = result
+        if login:
+            self.logged_in.add(ident)
+        return result.session
+
+    def close_all(self, keep: Any = None) -> None:
+        for login in self.sessions.values():
+            if login.session is not keep:
+                self._close(login.session)
+        self.sessions.clear()
+
+    @staticmethod
+    def _close(session: Any) -> None:
+        try:
+            session.close()
+        except Exception as err:
+            log.debug("closing a search session: %s", ckr_name(err))
+
+    # -- tokens -----------------------------------------------------------------------
+    def tokens(self, uri: Pkcs11Uri, what: str) -> list[TokenRef]:
+        found = matching_tokens(self.module.lib, uri)
+        if not found:
+            present = matching_tokens(self.module.lib, Pkcs11Uri())
+            listing = " | ".join(t.uri().format() for t in present) or "none"
+            raise KeyLoadError(
+                f"no token matches the {what} URI {uri.format()} in {self.module.path}",
+                hint=f"tokens present: {listing}",
+            )
+        return found
+
+    # -- certificates -----------------------------------------------------------------
+    def find_certificate(self, uri: Pkcs11Uri) -> CertObject:
+        tokens = self.tokens(uri, "certificate")
+        search = uri.with_path(type=None)
+        found = [c for t in tokens for c in find_certificates(self.session(t, login=False), t, search)]
+        if not found and len(tokens) == 1:
+            # Some tokens only show certificates after login (CKA_PRIVATE certificates).
+            found = find_certificates(self.session(tokens[0], login=True), tokens[0], search)
+        usable = [c for c in found if not c.is_attestation]
+        if found and not usable:
+            raise KeyLoadError(
+                f"only YubiKey attestation certificates match {uri.format()}",
+                hint="name the slot's own certificate with object=, or import a certificate for the key",
+            )
+        if not usable:
+            raise KeyLoadError(
+                f"no certificate matches {uri.format()}",
+                hint="list certificates with: rasign read-certificate-data --certificate '" + tokens[0].uri().format() + "'",
+            )
+        if len(usable) > 1:
+            raise ambiguous("certificates", uri, [c.uri() for c in usable])
+        return usable[0]
+
+    def token_certificates(self, token: TokenRef) -> list[x509.Certificate]:
+        return [c.certificate for c in find_certificates(self.session(token, login=False), token, Pkcs11Uri())]
+
+    # -- keys -------------------------------------------------------------------------
+    def key_token(self, key_uri: Pkcs11Uri | None, cert: CertObject | None) -> TokenRef:
+        if key_uri is None:
+            assert cert is not None
+            return cert.token
+        tokens = self.tokens(key_uri, "key")
+        if len(tokens) == 1:
+            return tokens[0]
+        if cert is not None:
+            same = [t for t in tokens if t.identity() == cert.token.identity()]
+            if same:
+                return same[0]
+        # Logging in to several tokens with one PIN would risk a wrong-PIN try on each.
+        raise ambiguous("tokens", key_uri, [t.uri() for t in tokens], hint_extra="add token= or serial=")
+
+    def find_key(
+        self, token: TokenRef, key_uri: Pkcs11Uri | None, cert: CertObject | None, certificate: x509.Certificate | None,
+        context: ContextPins, mechanisms: Mechanisms,
+    ) -> KeyObject:
+        session = self.session(token, login=True)
+        if key_uri is not None:
+            attempts = [key_uri.with_path(type=None)]
+        else:
+            assert cert is not None
+            attempts = []
+            if cert.id:
+                attempts.append(Pkcs11Uri().with_path(id=cert.id))
+            if cert.label:
+                attempts.append(Pkcs11Uri().with_path(object=cert.label))
+        described = key_uri.format() if key_uri is not None else f"the certificate's CKA_ID/label on {token.describe()}"
+        tried: list[KeyObject] = []
+        for attempt in attempts:
+            keys = find_keys(session, token, attempt)
+            if certificate is None:
+                if len(keys) > 1:
+                    raise ambiguous("private keys", attempt, [k.uri() for k in keys], hint_extra="or pass the certificate")
+                if keys:
+                    return keys[0]
+                continue
+            wanted = "RSA" if _is_rsa(certificate) else "EC"
+            for key in keys:
+                tried.append(key)
+                if key.kind == wanted and self.proves(key, certificate, context, mechanisms):
+                    return key
+        if tried:
+            names = ", ".join(k.uri().format() for k in tried)
+            raise KeyLoadError(
+                f"the private key does not match the certificate {certificate.subject.rfc4514_string() if certificate else ''}"
+                f" (tried {names})",
+                hint="pass the key that was certified, or the certificate issued for this key",
+            )
+        raise KeyLoadError(
+            f"no private key matches {described}",
+            hint="check id= and object= (pkcs11-tool --module MODULE --login --list-objects lists them)",
+        )
+
+    def proves(self, key: KeyObject, certificate: x509.Certificate, context: ContextPins, mechanisms: Mechanisms) -> bool:
+        """Sign a test message with ``key`` and verify it with the certificate's public key."""
+        from pkcs11.exceptions import PKCS11Error
+
+        pin: str | None = None
+        origin = ""
+        if key.always_authenticate:
+            pin, origin = context.current(str(key.uri()))
+        try:
+            signature = sign_raw(key, mechanisms, PROOF_MESSAGE, "SHA256", pin)
+        except PKCS11Error as err:
+            if type(err).__name__ == "PinIncorrect":
+                from rasign.errors import AuthenticationError
+
+                raise AuthenticationError(
+                    f"the context-specific PIN from {context.describe(origin)} was rejected for {key.uri()} (CKR_PIN_INCORRECT)",
+                    hint="rasign does not retry a rejected PIN; " + pins.CONTEXT_HINT,
+                ) from err
+            log.debug("test signature with %s failed: %s", key.uri(), ckr_name(err))
+            return False
+        return verify_signature(certificate.public_key(), signature, PROOF_MESSAGE)
+
+    def certificate_for_key(self, token: TokenRef, key: KeyObject, context: ContextPins, mechanisms: Mechanisms) -> CertObject | None:
+        session = self.session(token, login=True)
+        public = key_public_key(session, key)
+        for attempt in ([Pkcs11Uri().with_path(id=key.id)] if key.id else []) + ([Pkcs11Uri().with_path(object=key.label)] if key.label else []):
+            certs = [c for c in find_certificates(session, token, attempt) if not c.is_attestation]
+            if public is not None:
+                from rasign.certs import key_matches_certificate
+
+                certs = [c for c in certs if key_matches_certificate(public, c.certificate)]
+            else:
+                certs = [c for c in certs if self.proves(key, c.certificate, context, mechanisms)]
+            if len(certs) > 1:
+                raise ambiguous("certificates", attempt, [c.uri() for c in certs], hint_extra="pass one with --certificate")
+            if certs:
+                return certs[0]
+        return None
+
+
+def _is_rsa(certificate: x509.Certificate) -> bool:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    return isinstance(certificate.public_key(), rsa.RSAPublicKey)
+
+
+def ambiguous(what: str, uri: Pkcs11Uri, candidates: list[Pkcs11Uri], hint_extra: str = "") -> KeyLoadError:
+    """Several objects match: name each with a ready-to-paste URI."""
+    listing = " | ".join(c.format() for c in candidates)
+    hint = "use one of these URIs: " + listing
+    if hint_extra:
+        hint += f" ({hint_extra})"
+    return KeyLoadError(f"{len(candidates)} {what} match {uri.format()}", hint=hint)
+
+
+def open_signer(options: SignerOptions) -> Pkcs11Signer:
+    """Resolve the options into a signer whose key is proven to match its certificate."""
+    from rasign import certs as certfiles
+
+    cert_uri, key_uri = _uris(options)
+    file_cert: x509.Certificate | None = None
+    file_chain: list[x509.Certificate] = []
+    if options.certificate and cert_uri is None:
+        file_cert, file_chain = certfiles.load_leaf_and_chain(options.certificate, options.intermediates)
+    module = load_module(options, key_uri, cert_uri)
+    # A PIN in the key URI wins (Go helper 8.4 step 2), else the certificate URI's.
+    pin_uri = key_uri if key_uri is not None and (key_uri.pin_value or key_uri.pin_source) else cert_uri or key_uri
+    resolver = Resolver(module, options, pin_uri)
+    keep = None
+    try:
+        cert_obj = resolver.find_certificate(cert_uri) if cert_uri is not None else None
+        certificate = cert_obj.certificate if cert_obj is not None else file_cert
+        token = resolver.key_token(key_uri, cert_obj)
+        mechanisms = Mechanisms(token)
+        login_session = resolver.session(token, login=True)
+        context = ContextPins(options, resolver.user_source, resolver.typed_pin)
+        key = resolver.find_key(token, key_uri, cert_obj, certificate, context, mechanisms)
+        if certificate is None:
+            cert_obj = resolver.certificate_for_key(token, key, context, mechanisms)
+            certificate = cert_obj.certificate if cert_obj is not None else None
+        if cert_obj is not None:
+            chain = certfiles.load_chain_bundle(options.intermediates) if options.intermediates else issuer_chain(certificate, resolver.token_certificates(cert_obj.token))
+            chain = certfiles.normalise_chain(certificate, chain)
+        else:
+            chain = file_chain
+        public = key_public_key(login_session, key) if certificate is None else None
+        if not (key.always_authenticate and options.reuse_pin):
+            context._kept_user_pin = None  # a typed user PIN is kept only where it must be
+        signer = Pkcs11Signer(
+            module=module,
+            token=token,
+            session=resolver.sessions[token.identity()].session,
+            key=key,
+            mechanisms=mechanisms,
+            certificate=certificate,
+            chain=chain,
+            public_key=public,
+            user_source=resolver.user_source,
+            context=context,
+            interactive=resolver.interactive,
+        )
+        keep = resolver.sessions[token.identity()].session
+        return signer
+    finally:
+        resolver.typed_pin = None
+        resolver.close_all(keep=keep)
+
+
+def list_identities(options: SignerOptions) -> list[Identity]:
+    """Every certificate the ``--certificate`` URI matches, each with its exact URI."""
+    uri = parse(options.certificate or options.private_key or "pkcs11:")
+    module = load_module(options, uri)
+    resolver = Resolver(module, options, uri)
+    try:
+        tokens = matching_tokens(module.lib, uri.with_path(type=None))
+        identities: list[Identity] = []
+        search = uri.with_path(type=None)
+        for token in tokens:
+            certs = find_certificates(resolver.session(token, login=False), token, search)
+            if not certs and len(tokens) == 1 and resolver.user_source is not None:
+                certs = find_certificates(resolver.session(token, login=True), token, search)
+            for cert in certs:
+                where = f"{token.describe()}, object {cert.label!r}" + (" (YubiKey attestation certificate)" if cert.is_attestation else "")
+                identities.append(Identity(certificate=cert.certificate, where=where, uri=cert.uri().format(), has_private_key=not cert.is_attestation))
+        return identities
+    finally:
+        resolver.close_all()

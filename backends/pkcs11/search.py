@@ -1,0 +1,259 @@
+"""Find tokens, certificates and private keys that a ``pkcs11:`` URI names.
+
+The search follows draft-woodhouse-cert-best-practice and the Go helper (reference-helper.md
+8.3-8.5), with its quirks fixed: ``slot-id=0`` is a real filter, each listed certificate
+carries its *own* token's attributes, and YubiKey PIV attestation certificates (which share
+``CKA_ID`` with the slot's real certificate) are skipped.
+
+Every object found knows its exact URI, so an ambiguous search can print one
+ready-to-paste URI per candidate instead of "multiple matching certificates".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+import logging
+from typing import TYPE_CHECKING, Any
+
+from rasign.backends.pkcs11.uri import Pkcs11Uri
+
+if TYPE_CHECKING:
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
+
+log = logging.getLogger("rasign.pkcs11")
+
+YUBICO_ATTESTATION_ARC = "1.3.6.1.4.1.41482.3."
+"""Yubico's attestation extensions (firmware, serial, PIN/touch policy, form factor)."""
+ATTESTATION_LABEL_PREFIX = "X.509 Certificate for PIV Attestation"
+TOKEN_FILTERS = ("token", "manufacturer", "serial", "model")
+SLOT_FILTERS = ("slot-description", "slot-manufacturer")
+
+
+@dataclass
+class TokenRef:
+    """A slot holding a token, with the identity needed to find the same token again."""
+
+    slot: Any
+    token: Any
+
+    @property
+    def label(self) -> str:
+        return str(self.token.label).rstrip()
+
+    @property
+    def serial(self) -> str:
+        return bytes(self.token.serial).decode("utf-8", "replace").rstrip()
+
+    def identity(self) -> tuple[str, str, str, str]:
+        """Label, serial, manufacturer, model: stable across removal and reinsertion."""
+        return (self.label, self.serial, str(self.token.manufacturer_id).rstrip(), str(self.token.model).rstrip())
+
+    def uri(self) -> Pkcs11Uri:
+        """The URI naming this token (label, manufacturer, model, serial)."""
+        label, serial, manufacturer, model = self.identity()
+        return Pkcs11Uri().with_path(token=label, manufacturer=manufacturer, model=model, serial=serial)
+
+    def describe(self) -> str:
+        return f"token {self.label!r} (serial {self.serial}, slot {self.slot.slot_id})"
+
+
+@dataclass
+class CertObject:
+    """An X.509 certificate object on a token."""
+
+    token: TokenRef
+    certificate: x509.Certificate
+    id: bytes
+    label: str
+
+    @property
+    def is_attestation(self) -> bool:
+        return is_attestation_certificate(self.certificate, self.label)
+
+    def uri(self) -> Pkcs11Uri:
+        return _object_uri(self.token, self.id, self.label, "cert")
+
+
+@dataclass
+class KeyObject:
+    """A private key object on a token."""
+
+    token: TokenRef
+    handle: Any
+    id: bytes
+    label: str
+    kind: str
+    """``RSA`` or ``EC`` (other key types are skipped during the search)."""
+    always_authenticate: bool
+
+    def uri(self) -> Pkcs11Uri:
+        return _object_uri(self.token, self.id, self.label, "private")
+
+
+def _object_uri(token: TokenRef, object_id: bytes, label: str, kind: str) -> Pkcs11Uri:
+    uri = token.uri()
+    if object_id:
+        uri = uri.with_path(id=object_id)
+    if label:
+        uri = uri.with_path(object=label)
+    return uri.with_path(type=kind)
+
+
+def is_attestation_certificate(certificate: x509.Certificate, label: str = "") -> bool:
+    """True for YubiKey PIV attestation certificates (by label or Yubico extension)."""
+    if label.startswith(ATTESTATION_LABEL_PREFIX):
+        return True
+    return any(ext.oid.dotted_string.startswith(YUBICO_ATTESTATION_ARC) for ext in certificate.extensions)
+
+
+def library_matches(lib: Any, uri: Pkcs11Uri) -> bool:
+    """Apply the ``library-*`` attributes to the loaded module."""
+    wanted = uri.text("library-manufacturer")
+    if wanted is not None and str(lib.manufacturer_id).rstrip() != wanted:
+        return False
+    wanted = uri.text("library-description")
+    if wanted is not None and str(lib.library_description).rstrip() != wanted:
+        return False
+    version = uri.library_version
+    return version is None or tuple(lib.library_version) == version
+
+
+def matching_tokens(lib: Any, uri: Pkcs11Uri) -> list[TokenRef]:
+    """Slots with a present token that satisfy the URI's slot, token and library filters."""
+    from pkcs11 import TokenFlag
+    from pkcs11.exceptions import PKCS11Error
+
+    if not library_matches(lib, uri):
+        return []
+    found = []
+    for slot in lib.get_slots(token_present=True):
+        try:
+            token = slot.get_token()
+        except PKCS11Error as err:  # token removed meanwhile, or unrecognised: skip the slot
+            log.debug("skipping slot %s: %s", slot.slot_id, type(err).__name__)
+            continue
+        ref = TokenRef(slot, token)
+        if not token.flags & TokenFlag.TOKEN_INITIALIZED:
+            continue  # an empty slot (SoftHSM's free slot, a blank card) holds nothing to find
+        if uri.slot_id is not None and slot.slot_id != uri.slot_id:
+            continue
+        slot_values = {"slot-description": str(slot.slot_description).rstrip(), "slot-manufacturer": str(slot.manufacturer_id).rstrip()}
+        if any(uri.text(name) is not None and slot_values[name] != uri.text(name) for name in SLOT_FILTERS):
+            continue
+        label, serial, manufacturer, model = ref.identity()
+        token_values = {"token": label, "serial": serial, "manufacturer": manufacturer, "model": model}
+        if any(uri.text(name) is not None and token_values[name] != uri.text(name) for name in TOKEN_FILTERS):
+            continue
+        found.append(ref)
+    return found
+
+
+def object_template(uri: Pkcs11Uri, object_class: Any) -> dict[Any, Any]:
+    """Search template for ``C_FindObjects`` from the URI's ``id``/``object``."""
+    from pkcs11 import Attribute
+
+    template: dict[Any, Any] = {Attribute.CLASS: object_class}
+    if uri.id is not None:
+        template[Attribute.ID] = uri.id
+    if uri.object is not None:
+        template[Attribute.LABEL] = uri.object
+    return template
+
+
+def _attribute(obj: Any, name: Any, default: Any) -> Any:
+    from pkcs11.exceptions import PKCS11Error
+
+    try:
+        return obj[name]
+    except (PKCS11Error, KeyError, ValueError):
+        return default
+
+
+def find_certificates(session: Any, token: TokenRef, uri: Pkcs11Uri) -> list[CertObject]:
+    """Every X.509 certificate object matching the URI; unparsable ones are skipped."""
+    from cryptography import x509
+    from pkcs11 import Attribute, ObjectClass
+
+    found = []
+    for obj in session.get_objects(object_template(uri, ObjectClass.CERTIFICATE)):
+        value = _attribute(obj, Attribute.VALUE, None)
+        if not value:
+            continue
+        try:
+            certificate = x509.load_der_x509_certificate(bytes(value))
+        except ValueError:
+            log.debug("skipping an unparsable certificate object on %s", token.describe())
+            continue
+        found.append(CertObject(token, certificate, bytes(_attribute(obj, Attribute.ID, b"") or b""), str(_attribute(obj, Attribute.LABEL, "") or "")))
+    return found
+
+
+def find_keys(session: Any, token: TokenRef, uri: Pkcs11Uri) -> list[KeyObject]:
+    """Every RSA or EC private key object matching the URI's ``id``/``object``."""
+    from pkcs11 import Attribute, KeyType, ObjectClass
+
+    kinds = {KeyType.RSA: "RSA", KeyType.EC: "EC"}
+    found = []
+    for obj in session.get_objects(object_template(uri, ObjectClass.PRIVATE_KEY)):
+        kind = kinds.get(_attribute(obj, Attribute.KEY_TYPE, None))
+        if kind is None:
+            log.debug("skipping a private key of unsupported type on %s", token.describe())
+            continue
+        found.append(
+            KeyObject(
+                token=token,
+                handle=obj,
+                id=bytes(_attribute(obj, Attribute.ID, b"") or b""),
+                label=str(_attribute(obj, Attribute.LABEL, "") or ""),
+                kind=kind,
+                always_authenticate=bool(_attribute(obj, Attribute.ALWAYS_AUTHENTICATE, False)),
+            )
+        )
+    return found
+
+
+def key_public_key(session: Any, key: KeyObject) -> PublicKeyTypes | None:
+    """The key's public half from the token: its public key object, or RSA attributes."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.hazmat.primitives.serialization import load_der_public_key
+    from pkcs11 import Attribute, ObjectClass
+
+    if key.id:
+        for obj in session.get_objects({Attribute.CLASS: ObjectClass.PUBLIC_KEY, Attribute.ID: key.id}):
+            try:
+                if key.kind == "EC":
+                    from pkcs11.util.ec import encode_ec_public_key
+
+                    return load_der_public_key(encode_ec_public_key(obj))
+                modulus, exponent = obj[Attribute.MODULUS], obj[Attribute.PUBLIC_EXPONENT]
+                return rsa.RSAPublicNumbers(int.from_bytes(exponent, "big"), int.from_bytes(modulus, "big")).public_key()
+            except Exception as err:  # a malformed public object must not stop signing
+                log.debug("unusable public key object: %s", type(err).__name__)
+    if key.kind == "RSA":
+        modulus = _attribute(key.handle, Attribute.MODULUS, None)
+        exponent = _attribute(key.handle, Attribute.PUBLIC_EXPONENT, None)
+        if modulus and exponent:
+            return rsa.RSAPublicNumbers(int.from_bytes(exponent, "big"), int.from_bytes(modulus, "big")).public_key()
+    return None
+
+
+def issuer_chain(leaf: x509.Certificate, pool: list[x509.Certificate]) -> list[x509.Certificate]:
+    """Intermediates from the token: real issuers (signature checked), leaf and roots excluded."""
+    chain: list[x509.Certificate] = []
+    current = leaf
+    while len(chain) < 5:
+        issuer = next((c for c in pool if c.subject == current.issuer and c not in chain and c != current and _signed_by(current, c)), None)
+        if issuer is None or issuer.subject == issuer.issuer:  # stop at a self-signed root
+            break
+        chain.append(issuer)
+        current = issuer
+    return chain
+
+
+def _signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    try:
+        cert.verify_directly_issued_by(issuer)
+    except (ValueError, TypeError, Exception):
+        return False
+    return True

@@ -1,0 +1,144 @@
+"""Sessions, login and signing mechanisms on one token.
+
+Kept apart from the search so the same login rule serves the first open and the
+recovery after a token reset: exactly one ``C_Login`` per PIN, no retry on
+``CKR_PIN_INCORRECT``, and a message that says which PIN source was wrong.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+import re
+from typing import TYPE_CHECKING, Any
+
+from rasign.errors import AuthenticationError, SigningError
+from rasign.signer import DIGEST_INFO_PREFIX, der_from_raw_ecdsa, hash_message
+
+from rasign.backends.pkcs11 import pins
+
+if TYPE_CHECKING:
+    from rasign.backends.pkcs11.search import KeyObject, TokenRef
+
+
+def ckr_name(err: BaseException) -> str:
+    """``CKR_PIN_INCORRECT`` from python-pkcs11's ``PinIncorrect`` (it keeps no code)."""
+    name = type(err).__name__
+    if name == "PKCS11Error":
+        text = str(err)
+        if "not initialized" in text:
+            return "CKR_CRYPTOKI_NOT_INITIALIZED"
+        return text or "CKR_GENERAL_ERROR"
+    return "CKR_" + re.sub(r"(?<!^)(?=[A-Z])", "_", name).upper()
+
+
+@dataclass
+class Login:
+    """An open session and how its login was done."""
+
+    session: Any
+    typed_pin: str | None = None
+    """The PIN when it was typed at a prompt; the caller drops it unless it must keep it."""
+
+
+def open_session(token: TokenRef, source: pins.PinSource | None, *, login: bool, interactive: bool) -> Login:
+    """Open a read-only session, logging in as the user when asked and the token wants it."""
+    from pkcs11 import TokenFlag
+
+    flags = token.token.flags
+    if not login or not flags & TokenFlag.LOGIN_REQUIRED:
+        return Login(token.token.open())
+    if source is not None:
+        return Login(_login(token, source.read(), source.description))
+    if flags & TokenFlag.PROTECTED_AUTHENTICATION_PATH:
+        from pkcs11 import PROTECTED_AUTH
+
+        pins.tell_user(f"Enter the user PIN for {token.describe()} on the reader's PIN pad")
+        return Login(_login(token, PROTECTED_AUTH, "the PIN pad"))
+    pin = pins.prompt(f"Please enter your user PIN for {token.describe()}: ", interactive=interactive, hint=pins.NON_INTERACTIVE_HINT)
+    return Login(_login(token, pin, "the terminal prompt"), typed_pin=pin)
+
+
+def _login(token: TokenRef, pin: Any, source: str) -> Any:
+    """One ``C_Login(CKU_USER)``; every failure becomes a clear, final error."""
+    from pkcs11 import exceptions as x
+
+    try:
+        return token.token.open(user_pin=pin)
+    except x.UserAlreadyLoggedIn:
+        # Login state is per token and process: another session of ours is logged in.
+        return token.token.open()
+    except x.PinIncorrect as err:
+        raise AuthenticationError(
+            f"the user PIN from {source} was rejected by {token.describe()} (CKR_PIN_INCORRECT)"
+            + _tries_left(token),
+            hint="rasign tried once and will not retry, to spare the token's retry counter; fix the PIN source",
+        ) from err
+    except x.PinLocked as err:
+        raise AuthenticationError(
+            f"the user PIN of {token.describe()} is locked (CKR_PIN_LOCKED)",
+            hint="unblock it with the token's PUK or SO PIN before using rasign",
+        ) from err
+    except (x.PinLenRange, x.PinInvalid) as err:
+        raise AuthenticationError(
+            f"the user PIN from {source} has a length or characters {token.describe()} does not accept ({ckr_name(err)})",
+            hint="check the PIN source holds only the PIN",
+        ) from err
+    except x.PKCS11Error as err:
+        raise AuthenticationError(f"login to {token.describe()} failed ({ckr_name(err)})") from err
+
+
+def _tries_left(token: TokenRef) -> str:
+    from pkcs11 import TokenFlag
+
+    try:
+        flags = token.slot.get_token().flags
+    except Exception:
+        return ""
+    if flags & TokenFlag.USER_PIN_FINAL_TRY:
+        return "; the token says ONE try is left"
+    if flags & TokenFlag.USER_PIN_COUNT_LOW:
+        return "; the token says few tries are left"
+    return ""
+
+
+class Mechanisms:
+    """Which mechanism signs each (key kind, digest) on a token, checked before first use."""
+
+    def __init__(self, token: TokenRef) -> None:
+        from pkcs11.exceptions import PKCS11Error
+
+        try:
+            self.available = set(token.slot.get_mechanisms())
+        except PKCS11Error as err:
+            raise SigningError(f"cannot list the mechanisms of {token.describe()} ({ckr_name(err)})") from err
+        self.token = token
+
+    def plan(self, kind: str, digest: str) -> tuple[Any, bool]:
+        """(mechanism, message_is_hashed_by_token) for a key kind and digest."""
+        from pkcs11 import Mechanism
+
+        if kind == "EC":
+            if Mechanism.ECDSA not in self.available:
+                raise SigningError(f"{self.token.describe()} does not offer CKM_ECDSA, which EC keys need")
+            return Mechanism.ECDSA, False
+        hashed = getattr(Mechanism, f"{digest}_RSA_PKCS")
+        if hashed in self.available:
+            return hashed, True
+        if Mechanism.RSA_PKCS in self.available:
+            return Mechanism.RSA_PKCS, False
+        raise SigningError(
+            f"{self.token.describe()} offers neither CKM_{digest}_RSA_PKCS nor CKM_RSA_PKCS, so it cannot make"
+            " PKCS#1 v1.5 signatures"
+        )
+
+
+def sign_raw(key: KeyObject, mechanisms: Mechanisms, message: bytes, digest: str, context_pin: str | None) -> bytes:
+    """One signature in wire format: PKCS#1 v1.5 bytes, or DER ECDSA from the token's r||s."""
+    mechanism, token_hashes = mechanisms.plan(key.kind, digest)
+    if key.kind == "EC":
+        raw = key.handle.sign(hash_message(message, digest), mechanism=mechanism, pin=context_pin)
+        return der_from_raw_ecdsa(raw)
+    if token_hashes:
+        return bytes(key.handle.sign(message, mechanism=mechanism, pin=context_pin))
+    data = DIGEST_INFO_PREFIX[digest] + hash_message(message, digest)
+    return bytes(key.handle.sign(data, mechanism=mechanism, pin=context_pin))
