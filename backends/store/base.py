@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from rasign.errors import RasignError
-from rasign.selector import ERR_NO_MATCH, CertSelector, choose
+from rasign.selector import ERR_NO_MATCH, CertSelector, choose, describe_candidate
 from rasign.signer import KeyKind, Signer
 
 if TYPE_CHECKING:
@@ -81,7 +81,7 @@ def select_entry(store: CertificateStore, selector: CertSelector, *, use_latest:
             population=[entry.certificate for entry in identities],
             no_match_message=store.no_match_message,
             searched=store.description,
-            log=log.info,
+            log=log.debug,
         )
     except RasignError as err:
         if problems and not matches:
@@ -89,7 +89,7 @@ def select_entry(store: CertificateStore, selector: CertSelector, *, use_latest:
             skipped = "skipped: " + "; ".join(problems)
             raise type(err)(err.message, hint=f"{hint}; {skipped}" if hint else skipped) from err
         raise
-    log.debug("selected certificate in %s", chosen.where)
+    log.debug("selected certificate: %s", describe_candidate(chosen.certificate, chosen.where))
     return chosen
 
 
