@@ -396,7 +396,11 @@ class TpmSigner(Signer):
             wanted = HASH_ALGS[digest_name]
             fixed = int(area.parameters.rsaDetail.scheme.details.anySig.hashAlg) if int(area.parameters.rsaDetail.scheme.scheme) == ALG_RSASSA else None
             if fixed is not None and fixed != wanted:
-                raise SigningError(f"the TPM key {self._source.label} only signs with hash 0x{fixed:04x}, not {digest_name}")
+                names = {value: name for name, value in HASH_ALGS.items()}
+                raise SigningError(
+                    f"the TPM key {self._source.label} is fixed to RSASSA with {names.get(fixed, hex(fixed))}; it cannot sign with {digest_name}",
+                    hint="use --digest with the key's hash, or create the key with a null scheme",
+                )
             return data, ALG_RSASSA, wanted
         curve = int(area.parameters.eccDetail.curveID)
         size = min(CURVE_BYTES.get(curve, len(data)), 64)

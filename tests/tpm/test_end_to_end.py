@@ -1,0 +1,84 @@
+"""Every kind of TPM key, through the real CLI, against swtpm and the local emulator.
+
+credential-process must mint credentials (the emulator verifies the SigV4-X509
+signature with the certificate), and sign-string's raw signature must verify with
+``openssl dgst -verify`` and the public key as the key's own tool exported it.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from tests.conftest import emulator_args, run_rasign
+
+IDENTITIES = [
+    "openssl_rsa",
+    "openssl_ec",
+    "openssl_ec_password",
+    "handle_rsa",
+    "handle_ec",
+    "handle_pcr",
+    "pcr_key",
+    "pcr_auth_key",
+    "parent_password_key",
+]
+
+
+def key_args(identity, tcti: str) -> list[str]:
+    args = ["--private-key", identity.key, "--tpm-tcti", tcti, *identity.extra_args]
+    if identity.password:
+        args += ["--tpm-key-password", identity.password]
+    return args
+
+
+@pytest.mark.network
+@pytest.mark.parametrize("name", IDENTITIES)
+def test_credential_process_end_to_end(request, tpm, emulator, name):
+    identity = request.getfixturevalue(name)
+    result = run_rasign("credential-process", "--no-cache", "--certificate", str(identity.cert),
+                        *key_args(identity, tpm.tcti), *emulator_args(emulator))
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["Version"] == 1
+    assert document["AccessKeyId"] and document["SecretAccessKey"] and document["SessionToken"]
+    assert "Traceback" not in result.stderr
+    if identity.password:
+        assert identity.password not in result.stderr + result.stdout
+
+
+@pytest.mark.parametrize("name", IDENTITIES)
+@pytest.mark.parametrize("digest", ["SHA256", "SHA384"])
+def test_sign_string_verifies_with_openssl(request, tpm, tmp_path, name, digest):
+    from cryptography.hazmat.primitives import serialization
+
+    from rasign.commands.sign_string import test_message
+
+    identity = request.getfixturevalue(name)
+    result = run_rasign("sign-string", "--format", "bin", "--digest", digest, *key_args(identity, tpm.tcti), text=False)
+    assert result.returncode == 0, result.stderr.decode()
+    signature = tmp_path / "sig.bin"
+    signature.write_bytes(result.stdout)
+    message = tmp_path / "message.bin"
+    public_key = serialization.load_pem_public_key(identity.public_pem.read_bytes())
+    message.write_bytes(test_message(public_key))
+    verify = subprocess.run(
+        ["openssl", "dgst", f"-{digest.lower()}", "-verify", str(identity.public_pem), "-signature", str(signature), str(message)],
+        capture_output=True, text=True,
+    )
+    assert verify.returncode == 0 and "Verified OK" in verify.stdout, verify.stdout + verify.stderr
+
+
+def test_unix_socket_tcti_and_tpm_device_variable(tpm_unix, openssl_tpm2, tmp_path):
+    """The unix-socket transport, chosen through --tpm-tcti and through the Go helper's TPM_DEVICE."""
+    from tests.tpm import keys
+
+    key = keys.openssl_key(tpm_unix, tmp_path / "unix-ec.pem", "EC")
+    by_flag = run_rasign("sign-string", "--format", "text", "--private-key", str(key), "--tpm-tcti", tpm_unix.tcti)
+    assert by_flag.returncode == 0, by_flag.stderr
+    by_env = run_rasign("sign-string", "--format", "text", "--private-key", str(key), env={"TPM_DEVICE": str(tpm_unix.socket_path)})
+    assert by_env.returncode == 0, by_env.stderr
+    by_tools_env = run_rasign("sign-string", "--format", "text", "--private-key", str(key), env={"TPM2TOOLS_TCTI": tpm_unix.tcti})
+    assert by_tools_env.returncode == 0, by_tools_env.stderr
