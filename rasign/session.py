@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import random
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -178,7 +177,7 @@ class SessionClient:
             ("trustAnchorArn", self.options.trust_anchor_arn),
         ]
 
-    def prepare(self, attempt: int = 1, invocation_id: str | None = None) -> PreparedRequest:
+    def prepare(self, attempt: int = 1, invocation: str | None = None) -> PreparedRequest:
         """Build and sign one attempt at the current time."""
         leaf = self.signer.certificate
         if leaf is None:
@@ -192,7 +191,7 @@ class SessionClient:
             ("Host", self.endpoint.host),
             ("X-Amz-Date", sigv4x509.amz_date(self._clock())),
             ("X-Amz-X509", certs.x509_header(leaf)),
-            ("Amz-Sdk-Invocation-Id", invocation_id or str(uuid.uuid4())),
+            ("Amz-Sdk-Invocation-Id", invocation or invocation_id()),
             ("Amz-Sdk-Request", f"attempt={attempt}; max={self.options.max_attempts}"),
         ]
         chain = self.signer.chain
@@ -235,7 +234,7 @@ class SessionClient:
         """Call CreateSession with retries and return the first credential set."""
         import requests
 
-        invocation = str(uuid.uuid4())
+        invocation = invocation_id()
         attempts = max(1, self.options.max_attempts)
         last_error: Exception | None = None
         for attempt in range(1, attempts + 1):
@@ -468,6 +467,20 @@ def _clock_skew(response: requests.Response, now: datetime) -> float | None:
 
 def _retryable(status: int, code: str) -> bool:
     return status in RETRYABLE_STATUS or status == 429 or code in THROTTLING_CODES
+
+
+def invocation_id() -> str:
+    """A random UUIDv4 in lowercase hex, like the SDKs' ``amz-sdk-invocation-id``.
+
+    Formatted by hand: importing ``uuid`` pulls in ``platform`` and costs ~3 ms of start-up.
+    """
+    import os
+
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40
+    raw[8] = (raw[8] & 0x3F) | 0x80
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def backoff_delay(attempt: int) -> float:

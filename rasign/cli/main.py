@@ -109,9 +109,28 @@ def _say(text: str) -> None:
     print(scrub(" ".join(text.split())), file=sys.stderr)
 
 
+ONE_SHOT = frozenset({"credential-process", "sign-string", "read-certificate-data", "version"})
+"""Commands that hold nothing needing cleanup when they return."""
+
+
 def run() -> None:
-    """Console-script entry: exit with :func:`main`'s code."""
-    sys.exit(main())
+    """Console-script entry: exit with :func:`main`'s code.
+
+    One-shot commands skip interpreter teardown (about 15 ms with cryptography and
+    requests loaded) once their output is flushed: ``credential-process`` runs for every
+    AWS CLI call. Long-running commands exit normally so their cleanup runs.
+    """
+    code = main()
+    if _command_in(sys.argv[1:]) in ONE_SHOT:
+        import os
+
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except OSError:
+            code = code or 1
+        os._exit(code)
+    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -34,9 +34,11 @@ def run(args: argparse.Namespace) -> int:
     session_options = flags.session_options(args)
     plan_session(session_options)
 
-    from rasign import cache
+    key = None
+    if args.cache is not False:  # --no-cache: do not even import the cache
+        from rasign import cache
 
-    key = cache.cache_key(signer_options, session_options) if cache.cache_wanted(args) else None
+        key = cache.cache_key(signer_options, session_options) if cache.cache_wanted(args) else None
     if key is not None:
         hit = cache.load_cached(key)
         if hit is not None:
@@ -49,6 +51,8 @@ def run(args: argparse.Namespace) -> int:
     credentials = obtain_credentials(signer_options, session_options, backend=args.backend)
     output = credentials.to_process_json()
     if key is not None:
+        from rasign import cache
+
         cache.store_cached(key, output, credentials.expiration)
     sys.stdout.write(output)
     sys.stdout.flush()
