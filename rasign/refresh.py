@@ -303,11 +303,12 @@ class Refresher:
         are retried by the background thread (update in a systemd unit at boot).
         """
         try:
-            self._attempt()
+            self._attempt(initial=True)
         except RasignError as err:
             if fail_fast or isinstance(err, PERMANENT_ERRORS):
-                raise
-            log.warning("first CreateSession failed, will retry: %s", err.one_line())
+                raise  # the caller reports it once, as the command's error
+            status = self.status()
+            log.warning("first CreateSession failed, retrying in %.1fs: %s", status.next_attempt_in or 0.0, err.one_line())
         self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
         self._thread.start()
 
@@ -374,8 +375,12 @@ class Refresher:
 
     # -- machinery
 
-    def _attempt(self) -> None:
-        """One CreateSession; updates state; re-raises the error after recording it."""
+    def _attempt(self, *, initial: bool = False) -> None:
+        """One CreateSession; updates state; re-raises the error after recording it.
+
+        ``initial`` failures are not logged here: :meth:`start` decides whether they are
+        fatal (then the command prints them once) or retried.
+        """
         with self._lock:
             self._last_attempt_mono = time.monotonic()
             self._last_attempt = utcnow()
@@ -393,7 +398,9 @@ class Refresher:
                 self._next_attempt_mono = time.monotonic() + delay
                 failures = self._failures
             valid = self.current()
-            if valid is not None:
+            if initial:
+                pass
+            elif valid is not None:
                 log.warning(
                     "refresh failed (attempt %d), still serving credentials valid for %ds; retry in %.1fs: %s",
                     failures, int(seconds_left(valid)), delay, message,

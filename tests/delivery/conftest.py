@@ -1,0 +1,37 @@
+"""Fixtures for the credential delivery tests (serve, update, cache, Python API)."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import pytest
+
+_counter = itertools.count()
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow_refresh: waits for short-lived credentials to expire (~20 s)")
+
+
+@pytest.fixture
+def identity(pki, tmp_path) -> tuple[Path, Path]:
+    """A fresh EC key + certificate issued by the session PKI: (cert, key)."""
+    return pki.software_identity(stem=f"delivery-{next(_counter)}")
+
+
+@pytest.fixture
+def make_emulator(pki):
+    """Factory for private emulators (fault injection must not leak between tests)."""
+    from rasign.emulator import Emulator
+
+    started = []
+
+    def make(**options):
+        emu = Emulator(trust_anchor_pems=[pki.root_pem], **options).start()
+        started.append(emu)
+        return emu
+
+    yield make
+    for emu in started:
+        emu.stop()

@@ -1,0 +1,83 @@
+"""``rasign serve --ecs``: container credentials for real SDK clients."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.delivery.helpers import aws_env, request, serve_args, start_rasign
+
+pytestmark = pytest.mark.network
+
+BOTO3_SCRIPT = (
+    "import boto3, json, sys\n"
+    "session = boto3.Session(region_name='us-east-1')\n"
+    "creds = session.get_credentials()\n"
+    "sts = session.client('sts', endpoint_url=sys.argv[1], verify=sys.argv[2])\n"
+    "print(json.dumps({'method': creds.method, 'arn': sts.get_caller_identity()['Arn']}))\n"
+)
+
+
+@pytest.fixture
+def ecs_served(emulator, identity, tmp_path):
+    cert, key = identity
+    running = start_rasign("serve", serve_args(emulator, cert, key, "--ecs", "--auth-token-file",
+                                               str(tmp_path / "token")), tmp_path)
+    yield running
+    running.stop()
+
+
+def _boto3(env, emulator):
+    result = subprocess.run([sys.executable, "-c", BOTO3_SCRIPT, emulator.sts_endpoint, emulator.ca_bundle],
+                            env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_boto3_with_full_uri_and_token_file(ecs_served, emulator, tmp_path):
+    env = aws_env(tmp_path, AWS_CONTAINER_CREDENTIALS_FULL_URI=ecs_served.ready["ecs_uri"],
+                  AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE=ecs_served.ready["auth_token_file"])
+    output = _boto3(env, emulator)
+    assert output["method"] == "container-role"
+    assert emulator.role_arn.rsplit("/", 1)[-1] in output["arn"]
+
+
+def test_boto3_with_full_uri_and_token_variable(ecs_served, emulator, tmp_path):
+    token = open(ecs_served.ready["auth_token_file"]).read().strip()
+    env = aws_env(tmp_path, AWS_CONTAINER_CREDENTIALS_FULL_URI=ecs_served.ready["ecs_uri"],
+                  AWS_CONTAINER_AUTHORIZATION_TOKEN=token)
+    assert _boto3(env, emulator)["method"] == "container-role"
+
+
+def test_ecs_document_shape(ecs_served, emulator):
+    token = open(ecs_served.ready["auth_token_file"]).read().strip()
+    status, headers, body = request("127.0.0.1", ecs_served.port, "GET", "/v1/credentials", {"Authorization": token})
+    assert status == 200 and headers["content-type"] == "application/json"
+    document = json.loads(body)
+    assert set(document) == {"AccessKeyId", "SecretAccessKey", "Token", "Expiration", "RoleArn"}
+    assert document["RoleArn"] == emulator.role_arn
+
+
+def test_ecs_requires_the_authorization_token(ecs_served):
+    for headers in ({}, {"Authorization": "not-the-token"}):
+        status, _, body = request("127.0.0.1", ecs_served.port, "GET", "/v1/credentials", headers)
+        assert status == 401 and b"AccessKeyId" not in body
+
+
+def test_generated_token_file_is_private_and_removed_on_exit(emulator, identity, tmp_path):
+    import os
+    import stat
+
+    cert, key = identity
+    running = start_rasign("serve", serve_args(emulator, cert, key, "--ecs"), tmp_path,
+                           env={"RASIGN_CACHE_DIR": str(tmp_path / "private")})
+    path = running.ready["auth_token_file"]
+    assert path.startswith(str(tmp_path / "private"))
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    token = open(path).read().strip()
+    assert token not in running.log()
+    assert running.stop() == 0
+    assert not os.path.exists(path)

@@ -1,0 +1,295 @@
+"""``rasign serve`` as IMDSv2: protocol details, security checks, real boto3 clients."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.conftest import run_rasign, emulator_args
+from tests.delivery.helpers import (
+    ROLE_PATH,
+    TOKEN_HEADER,
+    aws_env,
+    get_imds,
+    identity_args,
+    put_token,
+    request,
+    serve_args,
+    start_rasign,
+    token,
+)
+
+pytestmark = pytest.mark.network
+
+MEMBERS = ["AccessKeyId", "SecretAccessKey", "Token", "Code", "Type", "Expiration", "LastUpdated"]
+
+
+@pytest.fixture
+def served(emulator, identity, tmp_path):
+    cert, key = identity
+    running = start_rasign("serve", serve_args(emulator, cert, key, "--debug"), tmp_path)
+    yield running
+    running.stop()
+
+
+def test_all_six_paths_answer_directly_without_redirects(served):
+    port = served.port
+    role = served.ready["role_name"]
+    for path in ("/latest/api/token", "/latest/api/token/"):
+        status, _, body = put_token(port, "60", path=path)
+        assert status == 200 and len(body) >= 32
+    value = token(port)
+    for path in (ROLE_PATH, ROLE_PATH + "/"):
+        status, headers, body = get_imds(port, path, value)
+        assert (status, body.decode()) == (200, role)
+        assert 0 < int(headers["x-aws-ec2-metadata-token-ttl-seconds"]) <= 60
+    for path in (f"{ROLE_PATH}/{role}", f"{ROLE_PATH}/{role}/"):
+        status, headers, body = get_imds(port, path, value)
+        assert status == 200, body
+        document = json.loads(body)
+        assert list(document) == MEMBERS
+        assert document["Code"] == "Success" and document["Type"] == "AWS-HMAC"
+        assert document["Expiration"].endswith("Z") and document["AccessKeyId"]
+        assert "location" not in headers
+        assert "x-aws-ec2-metadata-token-ttl-seconds" in headers
+
+
+def test_role_name_is_last_path_element_of_role_arn(served, emulator):
+    assert served.ready["role_name"] == emulator.role_arn.rsplit("/", 1)[-1]
+
+
+@pytest.mark.parametrize("ttl", ["0", "21601", "-5", "abc", "1.5", ""])
+def test_token_ttl_out_of_range_is_refused(served, ttl):
+    status, _, body = put_token(served.port, ttl)
+    assert status == 400 and body == b"invalid token TTL"
+
+
+@pytest.mark.parametrize("ttl", ["1", "21600", "+30"])
+def test_token_ttl_limits_are_accepted_and_echoed(served, ttl):
+    status, headers, _ = put_token(served.port, ttl)
+    assert status == 200
+    assert headers["x-aws-ec2-metadata-token-ttl-seconds"] == ttl
+
+
+def test_token_ttl_defaults_to_six_hours(served):
+    status, headers, _ = put_token(served.port, None)
+    assert status == 200 and headers["x-aws-ec2-metadata-token-ttl-seconds"] == "21600"
+
+
+def test_get_without_token_is_refused(served):
+    for path in (ROLE_PATH, f"{ROLE_PATH}/{served.ready['role_name']}"):
+        status, _, body = get_imds(served.port, path, None)
+        assert (status, body) == (401, b"no token provided")
+
+
+def test_unknown_token_is_refused(served):
+    status, _, body = get_imds(served.port, ROLE_PATH, "x" * 100)
+    assert (status, body) == (401, b"invalid token provided")
+
+
+def test_stale_token_is_refused(served):
+    value = token(served.port, ttl="1")
+    assert get_imds(served.port, ROLE_PATH, value)[0] == 200
+    time.sleep(1.3)
+    status, _, body = get_imds(served.port, ROLE_PATH, value)
+    assert (status, body) == (401, b"invalid token provided")
+
+
+def test_x_forwarded_for_is_refused_on_put_and_get(served):
+    status, _, body = put_token(served.port, "60", headers={"X-Forwarded-For": "10.0.0.1"})
+    assert status == 400 and b"X-Forwarded-For" in body
+    value = token(served.port)
+    role = served.ready["role_name"]
+    status, _, body = get_imds(served.port, f"{ROLE_PATH}/{role}", value, headers={"X-Forwarded-For": "10.0.0.1"})
+    assert status == 400 and b"AccessKeyId" not in body
+
+
+def test_wrong_methods_are_405(served):
+    assert request("127.0.0.1", served.port, "GET", "/latest/api/token")[0] == 405
+    value = token(served.port)
+    status, _, _ = request("127.0.0.1", served.port, "PUT", ROLE_PATH, {TOKEN_HEADER: value})
+    assert status == 405
+
+
+def test_unknown_role_and_path_are_404(served):
+    value = token(served.port)
+    assert get_imds(served.port, f"{ROLE_PATH}/someone-else", value)[0] == 404
+    assert get_imds(served.port, "/latest/meta-data/instance-id", value)[0] == 404
+
+
+def test_listens_on_ipv6_loopback_too(served):
+    if not any(item.startswith("[::1]") for item in served.ready["listen"]):
+        pytest.skip("IPv6 loopback unavailable on this machine")
+    value = token(served.port, host="::1")
+    status, _, body = get_imds(served.port, f"{ROLE_PATH}/{served.ready['role_name']}", value, host="::1")
+    assert status == 200 and json.loads(body)["Code"] == "Success"
+
+
+def test_health_reports_freshness_without_secrets(served):
+    value = token(served.port)
+    _, _, creds = get_imds(served.port, f"{ROLE_PATH}/{served.ready['role_name']}", value)
+    document = json.loads(creds)
+    status, headers, body = request("127.0.0.1", served.port, "GET", "/healthz")
+    assert status == 200 and headers["content-type"] == "application/json"
+    health = json.loads(body)
+    assert health["healthy"] is True and health["state"] == "fresh"
+    assert health["expiration"] == document["Expiration"]
+    assert 0 < health["seconds_left"] <= 3600
+    for secret in (document["AccessKeyId"], document["SecretAccessKey"], document["Token"]):
+        assert secret not in body.decode()
+
+
+def test_boto3_gets_credentials_through_imds_endpoint(served, emulator, tmp_path):
+    env = aws_env(tmp_path, AWS_EC2_METADATA_SERVICE_ENDPOINT=f"http://127.0.0.1:{served.port}/")
+    script = (
+        "import boto3, json, sys\n"
+        "session = boto3.Session(region_name='us-east-1')\n"
+        "creds = session.get_credentials()\n"
+        "sts = session.client('sts', endpoint_url=sys.argv[1], verify=sys.argv[2])\n"
+        "print(json.dumps({'method': creds.method, 'arn': sts.get_caller_identity()['Arn']}))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script, emulator.sts_endpoint, emulator.ca_bundle],
+                            env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    output = json.loads(result.stdout)
+    assert output["method"] == "iam-role"
+    assert emulator.role_arn.rsplit("/", 1)[-1] in output["arn"]
+
+
+def test_serve_exits_cleanly_on_sigterm(emulator, identity, tmp_path):
+    cert, key = identity
+    running = start_rasign("serve", serve_args(emulator, cert, key), tmp_path)
+    assert running.stop(signal.SIGTERM) == 0
+    assert "Traceback" not in running.log()
+    assert "shutting down" in running.log()
+
+
+def test_unix_socket_is_private_and_serves_imds(emulator, identity, tmp_path):
+    cert, key = identity
+    sock_path = tmp_path / "creds.sock"
+    running = start_rasign("serve", serve_args(emulator, cert, key, "--unix-socket", str(sock_path)), tmp_path)
+    try:
+        assert stat.S_IMODE(os.stat(sock_path).st_mode) == 0o600
+        status, _, body = put_token(0, "60", unix=str(sock_path))
+        assert status == 200
+        status, _, creds = get_imds(0, f"{ROLE_PATH}/{running.ready['role_name']}", body.decode(), unix=str(sock_path))
+        assert status == 200 and json.loads(creds)["Code"] == "Success"
+    finally:
+        assert running.stop() == 0
+    assert not sock_path.exists()
+
+
+def test_non_loopback_listen_is_refused_without_opt_in(emulator, identity):
+    cert, key = identity
+    result = run_rasign("serve", *identity_args(cert, key), *emulator_args(emulator), "--listen", "0.0.0.0:0")
+    assert result.returncode == 2
+    assert result.stderr.startswith("rasign: error: refusing to listen on non-loopback address")
+    assert "Traceback" not in result.stderr
+
+
+def _primary_address() -> str | None:
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        probe.connect(("10.255.255.255", 1))
+        address = probe.getsockname()[0]
+    except OSError:
+        return None
+    finally:
+        probe.close()
+    return None if address.startswith("127.") or address == "0.0.0.0" else address
+
+
+def test_non_loopback_clients_need_the_auth_token(emulator, identity, tmp_path):
+    address = _primary_address()
+    if address is None:
+        pytest.skip("no non-loopback IPv4 address on this machine")
+    cert, key = identity
+    token_file = tmp_path / "auth-token"
+    running = start_rasign("serve", serve_args(emulator, cert, key, "--listen", "0.0.0.0:0", "--allow-non-loopback",
+                                               "--auth-token-file", str(token_file)), tmp_path)
+    try:
+        auth = token_file.read_text().strip()
+        assert stat.S_IMODE(os.stat(token_file).st_mode) == 0o600
+        # From a non-loopback source address: no token, wrong token -> 401
+        status, _, body = put_token(running.port, "60", host=address)
+        assert status == 401 and b"AccessKeyId" not in body
+        status, _, _ = put_token(running.port, "60", host=address, headers={"Authorization": "wrong"})
+        assert status == 401
+        # With the token everything works, IMDS and ECS alike.
+        status, _, imds_token = put_token(running.port, "60", host=address, headers={"Authorization": auth})
+        assert status == 200
+        status, _, creds = get_imds(running.port, f"{ROLE_PATH}/{running.ready['role_name']}", imds_token.decode(),
+                                    host=address, headers={"Authorization": auth})
+        assert status == 200 and json.loads(creds)["Code"] == "Success"
+        # Loopback clients keep plain IMDSv2 semantics.
+        assert put_token(running.port, "60")[0] == 200
+        assert "non-loopback" in running.log()
+    finally:
+        running.stop()
+
+
+def test_hop_limit_is_applied_to_accepted_sockets():
+    """In-process: the real listener class, a handler that reports the socket's TTL."""
+    import threading
+    from http.server import BaseHTTPRequestHandler
+
+    from rasign.serve.listeners import ListenSpec, TcpCredentialServer
+
+    class TtlHandler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self):  # noqa: N802
+            level, option = (socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS) if ":" in self.client_address[0] \
+                else (socket.IPPROTO_IP, socket.IP_TTL)
+            body = str(self.connection.getsockopt(level, option)).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    for host in ("127.0.0.1", "::1"):
+        try:
+            server = TcpCredentialServer(ListenSpec(host, 0), TtlHandler, hop_limit=1)
+        except OSError:
+            continue
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            assert request(host, server.port, "GET", "/")[2] == b"1"
+        finally:
+            server.shutdown()
+            server.server_close()
+
+
+@pytest.mark.parametrize("value", ["0", "256"])
+def test_invalid_hop_limit_is_a_usage_error(emulator, identity, value):
+    cert, key = identity
+    result = run_rasign("serve", *identity_args(cert, key), *emulator_args(emulator), "--hop-limit", value)
+    assert result.returncode == 2 and "--hop-limit" in result.stderr
+
+
+def test_port_in_use_fails_before_anything_else(emulator, identity):
+    cert, key = identity
+    blocker = socket.socket()
+    blocker.bind(("127.0.0.1", 0))
+    blocker.listen()
+    try:
+        before = emulator.create_session_count
+        result = run_rasign("serve", *identity_args(cert, key), *emulator_args(emulator),
+                            "--listen", f"127.0.0.1:{blocker.getsockname()[1]}")
+        assert result.returncode == 13
+        assert "failed to create listener" in result.stderr
+        assert emulator.create_session_count == before
+    finally:
+        blocker.close()
