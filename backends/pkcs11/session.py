@@ -8,11 +8,12 @@ recovery after a token reset: exactly one ``C_Login`` per PIN, no retry on
 from __future__ import annotations
 
 from dataclasses import dataclass
+import hashlib
 import re
 from typing import TYPE_CHECKING, Any
 
 from rasign.errors import AuthenticationError, SigningError
-from rasign.signer import DIGEST_INFO_PREFIX, der_from_raw_ecdsa, hash_message
+from rasign.signer import DIGEST_INFO_PREFIX, der_from_raw_ecdsa
 
 from rasign.backends.pkcs11 import pins
 
@@ -101,8 +102,19 @@ def _tries_left(token: TokenRef) -> str:
     return ""
 
 
+_HASHES = {"SHA256": hashlib.sha256, "SHA384": hashlib.sha384, "SHA512": hashlib.sha512}
+
+# How the data handed to the token is prepared from the message.
+TOKEN_HASHES = 0  # CKM_SHA*_RSA_PKCS: the whole message
+HOST_HASH = 1  # CKM_ECDSA: the raw digest
+DIGEST_INFO = 2  # CKM_RSA_PKCS: DigestInfo prefix + digest
+
+
 class Mechanisms:
-    """Which mechanism signs each (key kind, digest) on a token, checked before first use."""
+    """Which mechanism signs each (key kind, digest) on a token, checked before first use.
+
+    Plans are cached: the signing path of a long-running signer does one dict lookup.
+    """
 
     def __init__(self, token: TokenRef) -> None:
         from pkcs11.exceptions import PKCS11Error
@@ -112,20 +124,31 @@ class Mechanisms:
         except PKCS11Error as err:
             raise SigningError(f"cannot list the mechanisms of {token.describe()} ({ckr_name(err)})") from err
         self.token = token
+        self._plans: dict[tuple[str, str], tuple[Any, int]] = {}
 
-    def plan(self, kind: str, digest: str) -> tuple[Any, bool]:
-        """(mechanism, message_is_hashed_by_token) for a key kind and digest."""
+    def plan(self, kind: str, digest: str) -> tuple[Any, int]:
+        """(mechanism, how the data is prepared) for a key kind and digest."""
+        cached = self._plans.get((kind, digest))
+        if cached is None:
+            cached = self._plans[(kind, digest)] = self._choose(kind, digest)
+        return cached
+
+    def forget(self) -> None:
+        """Drop cached plans after ``available`` changed."""
+        self._plans.clear()
+
+    def _choose(self, kind: str, digest: str) -> tuple[Any, int]:
         from pkcs11 import Mechanism
 
         if kind == "EC":
             if Mechanism.ECDSA not in self.available:
                 raise SigningError(f"{self.token.describe()} does not offer CKM_ECDSA, which EC keys need")
-            return Mechanism.ECDSA, False
+            return Mechanism.ECDSA, HOST_HASH
         hashed = getattr(Mechanism, f"{digest}_RSA_PKCS")
         if hashed in self.available:
-            return hashed, True
+            return hashed, TOKEN_HASHES
         if Mechanism.RSA_PKCS in self.available:
-            return Mechanism.RSA_PKCS, False
+            return Mechanism.RSA_PKCS, DIGEST_INFO
         raise SigningError(
             f"{self.token.describe()} offers neither CKM_{digest}_RSA_PKCS nor CKM_RSA_PKCS, so it cannot make"
             " PKCS#1 v1.5 signatures"
@@ -134,11 +157,26 @@ class Mechanisms:
 
 def sign_raw(key: KeyObject, mechanisms: Mechanisms, message: bytes, digest: str, context_pin: str | None) -> bytes:
     """One signature in wire format: PKCS#1 v1.5 bytes, or DER ECDSA from the token's r||s."""
-    mechanism, token_hashes = mechanisms.plan(key.kind, digest)
-    if key.kind == "EC":
-        raw = key.handle.sign(hash_message(message, digest), mechanism=mechanism, pin=context_pin)
-        return der_from_raw_ecdsa(raw)
-    if token_hashes:
+    mechanism, prepare = mechanisms.plan(key.kind, digest)
+    if prepare == TOKEN_HASHES:
         return bytes(key.handle.sign(message, mechanism=mechanism, pin=context_pin))
-    data = DIGEST_INFO_PREFIX[digest] + hash_message(message, digest)
+    if prepare == HOST_HASH:
+        return der_ecdsa(key.handle.sign(_HASHES[digest](message).digest(), mechanism=mechanism, pin=context_pin))
+    data = DIGEST_INFO_PREFIX[digest] + _HASHES[digest](message).digest()
     return bytes(key.handle.sign(data, mechanism=mechanism, pin=context_pin))
+
+
+def _der_integer(value: bytes) -> bytes:
+    value = value.lstrip(b"\x00") or b"\x00"
+    if value[0] & 0x80:
+        value = b"\x00" + value
+    return b"\x02" + bytes((len(value),)) + value
+
+
+def der_ecdsa(raw: bytes) -> bytes:
+    """DER ``SEQUENCE{r, s}`` from PKCS#11's r||s; a bytes-only fast path for short forms."""
+    half = len(raw) // 2
+    if not raw or len(raw) % 2 or half > 60:  # odd sizes and P-521's long form: the general code
+        return der_from_raw_ecdsa(raw)
+    body = _der_integer(raw[:half]) + _der_integer(raw[half:])
+    return b"\x30" + bytes((len(body),)) + body

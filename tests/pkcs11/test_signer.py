@@ -153,9 +153,11 @@ def test_rsa_falls_back_to_raw_pkcs1_with_digest_info(hsm, options):
         hashed = signer.sign(b"same message")
         for name in ("SHA256_RSA_PKCS", "SHA384_RSA_PKCS", "SHA512_RSA_PKCS"):
             signer._mechanisms.available.discard(getattr(Mechanism, name))  # a token without hash-and-sign
+        signer._mechanisms.forget()
         assert signer.sign(b"same message") == hashed  # PKCS#1 v1.5 is deterministic
         assert_signs(signer)
         signer._mechanisms.available.discard(Mechanism.RSA_PKCS)
+        signer._mechanisms.forget()
         with pytest.raises(SigningError, match="CKM_SHA256_RSA_PKCS nor CKM_RSA_PKCS"):
             signer.sign(b"x")
 
@@ -165,6 +167,7 @@ def test_missing_ecdsa_mechanism_is_named(hsm, options):
 
     with Pkcs11Backend.open(options(certificate=uri("rasign-a", "1234", object="ec-p256"))) as signer:
         signer._mechanisms.available.discard(Mechanism.ECDSA)
+        signer._mechanisms.forget()
         with pytest.raises(SigningError, match="CKM_ECDSA"):
             signer.sign(b"x")
 
@@ -246,3 +249,16 @@ def test_list_identities_gives_exact_uri_per_certificate(hsm, options):
         if identity.has_private_key and "always-auth" not in identity.uri:
             with Pkcs11Backend.open(options(certificate=identity.uri + "?pin-value=1234")) as signer:
                 assert signer.certificate == identity.certificate
+
+
+@pytest.mark.parametrize("size", [32, 48, 66])
+def test_fast_ecdsa_der_matches_the_general_encoder(size):
+    import os
+
+    from rasign.backends.pkcs11.session import der_ecdsa
+    from rasign.signer import der_from_raw_ecdsa
+
+    samples = [os.urandom(2 * size) for _ in range(200)]
+    samples += [b"\x00" * 3 + b"\x01" * (size - 3) + b"\xff" * size, b"\x80" * (2 * size), b"\x00" * (2 * size - 1) + b"\x01"]
+    for raw in samples:
+        assert der_ecdsa(raw) == der_from_raw_ecdsa(raw)
