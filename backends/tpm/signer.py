@@ -6,7 +6,7 @@ One :class:`TpmSigner` holds one ESAPI connection and, while it lives, the loade
 - serve/update keep it: repeated signatures reuse the loaded key, which is what makes
   the long-running rate match a raw tpm2-pytss loop. Without a resource manager (swtpm,
   /dev/tpm0) a loaded key occupies one of very few object slots, so the key stays loaded
-  only while the TPM still has a free slot for others; otherwise it is flushed after
+  only while the TPM still has room for another client to load a key; otherwise it is flushed after
   each signature and loaded again for the next.
 - When the key disappears under us (TPM reset or restart, simulator restarted, the
   connection dropped, objects evicted) the signer reconnects and loads the key again,
@@ -51,6 +51,9 @@ HASH_BY_SIZE = {20: 0x0004, 32: 0x000B, 48: 0x000C, 64: 0x000D}
 HASH_SIZES = {0x0004: 20, 0x000B: 32, 0x000C: 48, 0x000D: 64}
 CURVE_BYTES = {0x01: 24, 0x02: 28, 0x03: 32, 0x04: 48, 0x05: 66, 0x10: 32, 0x11: 80, 0x20: 32}
 CURVE_NAMES = {0x01: "P-192", 0x02: "P-224", 0x03: "P-256", 0x04: "P-384", 0x05: "P-521", 0x10: "BN P-256", 0x11: "BN P-638", 0x20: "SM2 P-256"}
+
+ROOM_FOR_OTHERS = 2
+"""Free transient slots that must remain for the key to stay loaded (parent + child)."""
 
 ATTR_RESTRICTED = 0x00010000
 ATTR_SIGN = 0x00040000
@@ -120,6 +123,7 @@ class TpmSigner(Signer):
         self._kind: KeyKind | None = None
         self._keep_loaded = True
         self._refused: str | None = None
+        self._closed = False
         self.loads = 0
         """How many times the key was loaded (tests and --debug use it)."""
 
@@ -169,6 +173,8 @@ class TpmSigner(Signer):
 
     def sign(self, message: bytes, digest: str = "SHA256") -> bytes:
         """Sign ``message`` in the TPM; see the module docstring for reload and retry rules."""
+        if self._closed:
+            raise SigningError("this TPM signer is closed")
         if self._refused:
             raise AuthenticationError(self._refused, hint=tpm_errors.NO_RETRY_NOTE)
         data = hash_message(message, digest)
@@ -189,6 +195,7 @@ class TpmSigner(Signer):
 
     def close(self) -> None:
         """Flush the key if we loaded it and close the connection. Safe to call twice."""
+        self._closed = True
         self._unload()
         if self._esys is not None:
             with contextlib.suppress(Exception):
@@ -339,7 +346,12 @@ class TpmSigner(Signer):
         esys.tr_set_auth(self._handle, self._key_auth)
 
     def _room_to_keep(self) -> bool:
-        """Keep the key loaded if a resource manager virtualises slots or one is still free."""
+        """Keep the key loaded if a resource manager virtualises slots or others still have room.
+
+        "Room" is two free slots: what any client (this one included, after a reset)
+        needs to load a key under its parent. Holding the key when fewer are left would
+        lock every other TPM user out of loading keys until we exit.
+        """
         if self._tcti.resource_managed:
             return True
         from tpm2_pytss import TPM2_CAP, TPM2_PT_HR
@@ -350,7 +362,7 @@ class TpmSigner(Signer):
             free = int(prop.value) if int(prop.property) == int(TPM2_PT_HR.TRANSIENT_AVAIL) else 0
         except Exception:  # noqa: BLE001 - a TPM that cannot say is treated as full
             return False
-        return free >= 1
+        return free >= ROOM_FOR_OTHERS
 
     def _sign_loaded(self, data: bytes, digest_name: str) -> bytes:
         from tpm2_pytss import ESYS_TR, TPM2_RH, TPM2_ST, TPMT_SIG_SCHEME, TPMT_TK_HASHCHECK

@@ -135,11 +135,15 @@ class Swtpm:
             esys.close()
 
     def reset_dictionary_attack(self) -> None:
-        """Lift swtpm's default 3-tries lockout so wrong-password tests cannot lock it."""
+        """Lift swtpm's default 3-tries lockout so wrong-password tests cannot lock it.
+
+        The recovery time stays non-zero: zero would switch DA counting off, and the
+        tests read the counter to prove a wrong password was tried only once.
+        """
         from tpm2_pytss import ESYS_TR
 
         with self.esapi() as esys:
-            esys.dictionary_attack_parameters(1000, 0, 0, ESYS_TR.LOCKOUT)
+            esys.dictionary_attack_parameters(1000, 1000, 0, ESYS_TR.LOCKOUT)
             esys.dictionary_attack_lock_reset(ESYS_TR.LOCKOUT)
 
     def transient_handles(self) -> list[int]:

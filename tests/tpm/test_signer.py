@@ -1,0 +1,153 @@
+"""The TPM signer in-process: long-running reuse, reload after a TPM reset, slot pressure,
+no leaked handles, and ECDSA digests fitted to every curve size.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from rasign.errors import SigningError
+from rasign.options import SignerOptions
+from rasign.registry import open_signer
+from rasign.signer import KeyKind, verify_signature
+
+
+def make_pytss_key(tpm, path, kind: str = "ecc", curve: str = "NIST_P256", parent: int | None = None):
+    """A TSS2 key file made by tpm2-pytss's own TSSPrivKey (parent: the standard ECC SRK)."""
+    from tpm2_pytss import TPM2_ECC
+    from tpm2_pytss.tsskey import TSSPrivKey
+
+    with tpm.esapi() as esys:
+        extra = {} if parent is None else {"parent": parent}
+        key = TSSPrivKey.create_rsa(esys, 2048, **extra) if kind == "rsa" else TSSPrivKey.create_ecc(esys, getattr(TPM2_ECC, curve), **extra)
+    path.write_bytes(key.to_pem())
+    return str(path)
+
+
+def tpm_transients(signer) -> list[int]:
+    """Transient handles seen through the signer's own connection (swtpm serves one client)."""
+    from tpm2_pytss import TPM2_CAP, TPM2_HC
+
+    _, data = signer._esys.get_capability(TPM2_CAP.HANDLES, TPM2_HC.TRANSIENT_FIRST, 16)
+    return [int(data.data.handles.handle[i]) for i in range(data.data.handles.count)]
+
+
+def test_long_running_signer_loads_once_and_signs_many_times(tpm, openssl_rsa):
+    options = SignerOptions(private_key=openssl_rsa.key, certificate=str(openssl_rsa.cert), tpm_tcti=tpm.tcti, interactive=False)
+    with open_signer(options) as signer:
+        assert signer.key_kind is KeyKind.RSA and signer.algorithm == "AWS4-X509-RSA-SHA256"
+        assert signer.keeps_key_loaded
+        for index in range(20):
+            message = b"refresh %d" % index
+            assert verify_signature(signer.certificate.public_key(), signer.sign(message), message)
+        assert signer.loads == 1
+        assert len(tpm_transients(signer)) == 1  # the key only: the parent was flushed
+    # the autouse fixture checks that close() flushed it
+
+
+@pytest.mark.parametrize("transport", ["tcp", "unix"])
+def test_signer_survives_a_tpm_restart_between_signatures(tmp_path, transport):
+    from tests.tpm.swtpm import Swtpm
+
+    tpm = Swtpm(tmp_path / "swtpm", transport=transport).start()
+    try:
+        key = make_pytss_key(tpm, tmp_path / "k.pem")
+        with open_signer(SignerOptions(private_key=key, tpm_tcti=tpm.tcti, interactive=False)) as signer:
+            first = signer.sign(b"before")
+            tpm.restart()  # same state directory: a TPM reset, transient objects are gone
+            second = signer.sign(b"after")
+            assert verify_signature(signer.public_key(), first, b"before")
+            assert verify_signature(signer.public_key(), second, b"after")
+            assert signer.loads == 2
+            assert len(tpm_transients(signer)) == 1
+        assert tpm.transient_handles() == []
+    finally:
+        tpm.stop()
+
+
+def test_persistent_handle_survives_a_tpm_restart(fresh_tpm, tmp_path):
+    from tests.tpm import keys
+
+    keys.tools_persistent_key(fresh_tpm, tmp_path, 0x81000110, "ecc256")
+    options = SignerOptions(private_key="handle:0x81000110", tpm_tcti=fresh_tpm.tcti, no_tpm_key_password=True, interactive=False)
+    with open_signer(options) as signer:
+        signer.sign(b"one")
+        fresh_tpm.restart()
+        assert verify_signature(signer.public_key(), signer.sign(b"two"), b"two")
+    assert fresh_tpm.transient_handles() == []
+
+
+def test_key_is_flushed_after_each_signature_when_the_tpm_is_short_of_slots(fresh_tpm, tmp_path):
+    """With one of swtpm's three slots taken by someone else, keeping the key would leave no
+    room for any other client to load a key (parent + child), so it is flushed after use."""
+    from tpm2_pytss import ESYS_TR, TPM2B_PUBLIC, TPM2B_SENSITIVE_CREATE
+
+    from rasign.backends.tpm.parent import srk_template
+
+    key = make_pytss_key(fresh_tpm, tmp_path / "k.pem")
+    with fresh_tpm.esapi() as esys:  # another client's object, left loaded (no resource manager)
+        esys.create_primary(TPM2B_SENSITIVE_CREATE(), TPM2B_PUBLIC(publicArea=srk_template(rsa=True)), ESYS_TR.OWNER)
+    with open_signer(SignerOptions(private_key=key, tpm_tcti=fresh_tpm.tcti, interactive=False)) as signer:
+        assert not signer.keeps_key_loaded
+        for index in range(3):
+            message = b"m%d" % index
+            assert verify_signature(signer.public_key(), signer.sign(message), message)
+            assert len(tpm_transients(signer)) == 1  # only the other client's object
+        assert signer.loads == 3
+    assert len(fresh_tpm.transient_handles()) == 1
+
+
+def test_closed_signer_refuses_to_sign(tpm, openssl_ec):
+    signer = open_signer(SignerOptions(private_key=openssl_ec.key, tpm_tcti=tpm.tcti, interactive=False))
+    signer.close()
+    signer.close()
+    with pytest.raises(SigningError, match="closed"):
+        signer.sign(b"x")
+
+
+@pytest.mark.parametrize("curve", ["NIST_P256", "NIST_P384", "NIST_P521"])
+@pytest.mark.parametrize("digest", ["SHA256", "SHA384", "SHA512"])
+def test_ecdsa_digest_is_fitted_to_the_curve(tpm, tmp_path, curve, digest):
+    key = make_pytss_key(tpm, tmp_path / f"{curve}.pem", curve=curve)
+    with open_signer(SignerOptions(private_key=key, tpm_tcti=tpm.tcti, interactive=False)) as signer:
+        signature = signer.sign(b"fitted digest", digest)
+        assert signature[0] == 0x30  # DER SEQUENCE{r, s}
+        assert verify_signature(signer.public_key(), signature, b"fitted digest", digest)
+
+
+def test_rsa_key_under_rsa_parent_flag(tpm, tmp_path):
+    """rsaParent (field [5]) asks for the RSA storage primary, as some engines write it."""
+    from tpm2_pytss import TPM2B_PUBLIC, TPM2B_SENSITIVE_CREATE, ESYS_TR
+
+    from rasign.backends.tpm.keyfile import OWNER_HIERARCHY, TpmKeyFile
+    from rasign.backends.tpm.parent import srk_template
+
+    with tpm.esapi() as esys:
+        srk, *_ = esys.create_primary(TPM2B_SENSITIVE_CREATE(), TPM2B_PUBLIC(publicArea=srk_template(rsa=True)), ESYS_TR.OWNER)
+        try:
+            template = TPM2B_PUBLIC.parse("ecc256:null", objectAttributes="sign|fixedtpm|fixedparent|sensitivedataorigin|userwithauth|noda")
+            private, public, *_ = esys.create(srk, TPM2B_SENSITIVE_CREATE(), template)
+        finally:
+            esys.flush_context(srk)
+    path = tmp_path / "rsa-parent.pem"
+    path.write_bytes(TpmKeyFile(parent=OWNER_HIERARCHY, public=public.marshal(), private=private.marshal(), empty_auth=True, rsa_parent=True).to_pem())
+    with open_signer(SignerOptions(private_key=str(path), tpm_tcti=tpm.tcti, interactive=False)) as signer:
+        assert verify_signature(signer.public_key(), signer.sign(b"x"), b"x")
+
+
+def test_owner_hierarchy_password_as_parent_password(fresh_tpm, tmp_path):
+    from tests.tpm import keys
+
+    key = keys.pytss_key_under_owner_password(fresh_tpm, tmp_path / "k.pem", owner_password="ownerpw")
+    options = SignerOptions(private_key=str(key), tpm_tcti=fresh_tpm.tcti, tpm_parent_password="ownerpw", interactive=False)
+    with open_signer(options) as signer:
+        assert verify_signature(signer.public_key(), signer.sign(b"x"), b"x")
+    assert fresh_tpm.transient_handles() == []
+
+
+def test_pcr_and_auth_value_policy_key_in_process(tpm, pcr_auth_key):
+    options = SignerOptions(private_key=pcr_auth_key.key, tpm_tcti=tpm.tcti, tpm_key_password="pcrpw", interactive=False)
+    with open_signer(options) as signer:
+        assert [step.command_code for step in signer.policy_steps] == [0x17F, 0x16B]
+        for index in range(3):  # a fresh policy session per signature, none left behind
+            assert verify_signature(signer.public_key(), signer.sign(b"%d" % index), b"%d" % index)
