@@ -1,0 +1,166 @@
+"""``rasign update`` end to end: real CreateSession, real file, boto3 reading it."""
+
+from __future__ import annotations
+
+import configparser
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from tests.conftest import REPO, clean_env, emulator_args, run_rasign
+from tests.delivery.helpers import aws_env, identity_args, start_rasign, wait_for
+
+pytestmark = pytest.mark.network
+
+
+def _read(path) -> configparser.RawConfigParser:
+    parser = configparser.RawConfigParser()
+    parser.read(path)
+    return parser
+
+
+def test_once_writes_a_profile_boto3_can_use(emulator, identity, tmp_path):
+    cert, key = identity
+    path = tmp_path / "home" / ".aws" / "credentials"
+    result = run_rasign("update", "--once", "--profile", "ra", *identity_args(cert, key), *emulator_args(emulator),
+                        env={"AWS_SHARED_CREDENTIALS_FILE": str(path)})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""
+    assert stat.S_IMODE(os.stat(path.parent).st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    section = _read(path)["ra"]
+    assert section["aws_access_key_id"].startswith("ASIA")
+    assert section["x_security_token_expires"].endswith("Z")
+
+    script = (
+        "import boto3, json, sys\n"
+        "session = boto3.Session(profile_name='ra', region_name='us-east-1')\n"
+        "sts = session.client('sts', endpoint_url=sys.argv[1], verify=sys.argv[2])\n"
+        "print(json.dumps({'method': session.get_credentials().method, 'arn': sts.get_caller_identity()['Arn']}))\n"
+    )
+    env = aws_env(tmp_path, AWS_SHARED_CREDENTIALS_FILE=str(path))
+    done = subprocess.run([sys.executable, "-c", script, emulator.sts_endpoint, emulator.ca_bundle], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    output = json.loads(done.stdout)
+    assert output["method"] == "shared-credentials-file"
+    assert emulator.role_arn.rsplit("/", 1)[-1] in output["arn"]
+
+
+def test_once_preserves_everything_else(emulator, identity, tmp_path):
+    cert, key = identity
+    path = tmp_path / "credentials"
+    original = ("# managed by hand\r\n[default]\r\naws_access_key_id = AKIAKEEP\r\n\r\n"
+                "[ra]\r\n# note\r\nregion = eu-west-1\r\n\r\n[after]\r\nx = 1")
+    path.write_bytes(original.encode())
+    os.chmod(path, 0o600)
+    result = run_rasign("update", "--once", "--profile", "ra", "--credentials-file", str(path),
+                        *identity_args(cert, key), *emulator_args(emulator))
+    assert result.returncode == 0, result.stderr
+    text = path.read_bytes().decode()
+    assert text.startswith("# managed by hand\r\n[default]\r\naws_access_key_id = AKIAKEEP\r\n\r\n"
+                           "[ra]\r\n# note\r\nregion = eu-west-1\r\naws_access_key_id = ASIA")
+    assert text.endswith("\r\n\r\n[after]\r\nx = 1")
+    assert "\n" not in text.replace("\r\n", "")
+
+
+def test_once_reports_a_failed_create_session_cleanly(make_emulator, identity, tmp_path):
+    emu = make_emulator()
+    emu.go_down()
+    cert, key = identity
+    path = tmp_path / "credentials"
+    path.write_text("[keep]\na = 1\n")
+    result = run_rasign("update", "--once", "--credentials-file", str(path), "--max-attempts", "1",
+                        *identity_args(cert, key), *emulator_args(emu))
+    assert result.returncode == 9
+    assert result.stderr.startswith("rasign: error: request send failed") and "Traceback" not in result.stderr
+    assert path.read_text() == "[keep]\na = 1\n"
+
+
+@pytest.mark.slow_refresh
+def test_loop_survives_an_outage_and_recovers(make_emulator, identity, tmp_path):
+    emu = make_emulator(profile_duration=20)
+    cert, key = identity
+    path = tmp_path / "credentials"
+    running = start_rasign("update", ["--credentials-file", str(path), "--refresh-ahead", "15",
+                                      "--min-refresh-interval", "0.5", "--max-backoff", "1", "--max-attempts", "1",
+                                      "--connect-timeout", "2", *identity_args(cert, key), *emulator_args(emu)],
+                           tmp_path)
+    try:
+        wait_for(lambda: path.exists() and "default" in _read(path), 30, message="first write")
+        first = _read(path)["default"]["aws_access_key_id"]
+        emu.go_down()
+        wait_for(lambda: running.log().count("refresh failed") >= 2, 20, message="failed refreshes")
+        assert running.alive()
+        assert _read(path)["default"]["aws_access_key_id"] == first  # file untouched by failures
+        emu.come_back()
+        wait_for(lambda: _read(path)["default"]["aws_access_key_id"] != first, 20, message="rewrite after recovery")
+    finally:
+        emu.come_back()
+        assert running.stop() == 0
+    assert "Traceback" not in running.log()
+
+
+def test_loop_started_while_endpoint_is_down_keeps_retrying(make_emulator, identity, tmp_path):
+    emu = make_emulator()
+    emu.go_down()
+    cert, key = identity
+    path = tmp_path / "credentials"
+    running = start_rasign("update", ["--credentials-file", str(path), "--min-refresh-interval", "0.3",
+                                      "--max-backoff", "1", "--max-attempts", "1", "--connect-timeout", "2",
+                                      *identity_args(cert, key), *emulator_args(emu)], tmp_path)
+    try:
+        wait_for(lambda: "first CreateSession failed" in running.log(), 30, message="first failure logged")
+        assert running.alive()
+        emu.come_back()
+        wait_for(lambda: path.exists() and "default" in _read(path), 20, message="write after recovery")
+    finally:
+        assert running.stop() == 0
+
+
+def test_twenty_concurrent_update_processes_and_a_reader(emulator, identity, tmp_path):
+    cert, key = identity
+    path = tmp_path / "credentials"
+    preamble = "# shared file\n[default]\naws_access_key_id = AKIAKEEP\n\n[other]\nregion = us-east-2\n"
+    path.write_text(preamble)
+    problems: list[str] = []
+    stop = threading.Event()
+
+    def reader() -> None:
+        while not stop.is_set():
+            text = path.read_text()
+            if not text.startswith(preamble):
+                problems.append("preamble changed")
+            parser = configparser.RawConfigParser()
+            try:
+                parser.read_string(text)
+            except configparser.Error as err:
+                problems.append(str(err))
+                continue
+            for name in parser.sections():
+                if name.startswith("w") and len(parser[name]) != 4:
+                    problems.append(f"torn {name}")
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    base = [sys.executable, "-m", "rasign", "update", "--once", "--credentials-file", str(path),
+            *identity_args(cert, key), *emulator_args(emulator)]
+    processes = [subprocess.Popen([*base, "--profile", f"w{i}"], env=clean_env(), stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.PIPE) for i in range(20)]
+    codes = [process.wait(120) for process in processes]
+    stop.set()
+    thread.join()
+    errors = [process.stderr.read().decode() for process in processes if process.returncode]
+    assert codes == [0] * 20, errors
+    assert problems == []
+    parser = _read(path)
+    assert {f"w{i}" for i in range(20)} <= set(parser.sections())
+    assert parser["default"]["aws_access_key_id"] == "AKIAKEEP" and parser["other"]["region"] == "us-east-2"
+    assert path.read_text().startswith(preamble)
