@@ -1,0 +1,230 @@
+"""The credential_process cache: keys, privacy, validity margin, and the AWS CLI using it."""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import datetime as dt
+import json
+import os
+import stat
+import subprocess
+import sys
+
+import pytest
+
+from rasign import cache
+from rasign.errors import StoreError
+from rasign.options import SessionOptions, SignerOptions
+from tests.conftest import clean_env, emulator_args
+from tests.delivery.helpers import aws_env, identity_args
+
+
+def _iso(seconds_from_now: float) -> str:
+    moment = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=seconds_from_now)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@pytest.fixture
+def cache_dir(tmp_path, monkeypatch):
+    directory = tmp_path / "cache"
+    monkeypatch.setenv("RASIGN_CACHE_DIR", str(directory))
+    monkeypatch.delenv("RASIGN_CACHE_MARGIN", raising=False)
+    return directory
+
+
+@pytest.fixture
+def options(tmp_path):
+    cert = tmp_path / "cert.pem"
+    cert.write_bytes(b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
+    signer = SignerOptions(certificate=str(cert), private_key=str(tmp_path / "key.pem"))
+    session = SessionOptions(role_arn="arn:aws:iam::1:role/r", profile_arn="arn:p", trust_anchor_arn="arn:t")
+    return signer, session
+
+
+def test_key_is_stable_and_changes_with_every_input(options, tmp_path):
+    signer, session = options
+    base = cache.cache_key(signer, session)
+    assert base == cache.cache_key(signer, session) and len(base) == 64
+    variants = [
+        ("role_arn", "arn:aws:iam::1:role/other"), ("profile_arn", "arn:p2"), ("trust_anchor_arn", "arn:t2"),
+        ("session_duration", 900), ("role_session_name", "me"), ("region", "eu-west-1"),
+        ("endpoint", "https://localhost:1"),
+    ]
+    seen = {base}
+    for field, value in variants:
+        changed = SessionOptions(**{**session.__dict__, field: value})
+        key = cache.cache_key(signer, changed)
+        assert key not in seen, field
+        seen.add(key)
+    # A renewed certificate (different bytes at the same path) is a different identity.
+    (tmp_path / "cert.pem").write_bytes(b"renewed")
+    assert cache.cache_key(signer, session) not in seen
+
+
+def test_pkcs11_pin_value_never_reaches_the_key(options):
+    _, session = options
+    with_pin = SignerOptions(certificate="pkcs11:token=t;object=c?pin-value=1234",
+                             private_key="pkcs11:token=t;object=c?pin-value=1234")
+    other_pin = SignerOptions(certificate="pkcs11:token=t;object=c?pin-value=9999",
+                              private_key="pkcs11:token=t;object=c?pin-value=9999")
+    assert cache.cache_key(with_pin, session) == cache.cache_key(other_pin, session)
+    assert cache._strip_pin_value("pkcs11:token=t?pin-value=1&module-name=x") == "pkcs11:token=t?module-name=x"
+
+
+def test_unreadable_certificate_means_no_caching(options, tmp_path):
+    _, session = options
+    assert cache.cache_key(SignerOptions(certificate=str(tmp_path / "missing.pem")), session) is None
+
+
+def test_store_then_load_roundtrip_with_private_modes(cache_dir):
+    key = "a" * 64
+    payload = '{"Version":1,"AccessKeyId":"A"}'
+    cache.store_cached(key, payload, _iso(3600))
+    assert cache.load_cached(key) == payload
+    assert stat.S_IMODE(os.stat(cache_dir).st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(cache_dir / f"{key}.json").st_mode) == 0o600
+    assert [p.name for p in cache_dir.iterdir()] == [f"{key}.json"]
+
+
+def test_entries_inside_the_safety_margin_are_not_used(cache_dir, monkeypatch):
+    key = "b" * 64
+    cache.store_cached(key, "{}", _iso(600))
+    assert cache.load_cached(key) is None  # 10 min left < 15 min margin
+    monkeypatch.setenv("RASIGN_CACHE_MARGIN", "60")
+    assert cache.load_cached(key) == "{}"
+    cache.store_cached(key, "{}", _iso(-10))
+    assert cache.load_cached(key) is None
+    assert cache.purge_expired() == 1
+
+
+def test_corrupt_or_foreign_entries_are_ignored(cache_dir):
+    key = "c" * 64
+    cache.store_cached(key, "{}", _iso(3600))
+    entry = cache_dir / f"{key}.json"
+    entry.write_text("not json")
+    assert cache.load_cached(key) is None
+    cache.store_cached(key, "{}", _iso(3600))
+    os.chmod(entry, 0o644)  # readable by others: someone else may have written it
+    assert cache.load_cached(key) is None
+
+
+def test_group_or_world_writable_directory_is_refused(cache_dir):
+    cache_dir.mkdir(mode=0o700)
+    os.chmod(cache_dir, 0o777)
+    with pytest.raises(StoreError, match="writable by group or others"):
+        cache.load_cached("d" * 64)
+
+
+def test_symlinked_directory_is_refused(tmp_path, monkeypatch):
+    real = tmp_path / "real"
+    real.mkdir(mode=0o700)
+    link = tmp_path / "link"
+    link.symlink_to(real)
+    monkeypatch.setenv("RASIGN_CACHE_DIR", str(link))
+    with pytest.raises(StoreError, match="not a directory"):
+        cache.store_cached("e" * 64, "{}", _iso(3600))
+
+
+def test_directory_defaults(monkeypatch, tmp_path):
+    monkeypatch.delenv("RASIGN_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    assert cache.cache_dir() == str(tmp_path / "rasign")
+    monkeypatch.delenv("XDG_RUNTIME_DIR")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert cache.cache_dir() == str(tmp_path / "home" / ".cache" / "rasign")
+
+
+def _tss2_pem(tmp_path, empty_auth: bool | None) -> str:
+    oid = bytes.fromhex("0606678105120103")  # 2.23.133.10.1.3 (loadable key)
+    body = oid
+    if empty_auth is not None:
+        body += bytes.fromhex("a003010101" if empty_auth else "a003010100")
+    body += bytes.fromhex("020440000001") + bytes.fromhex("0400") + bytes.fromhex("0400")
+    der = bytes([0x30, len(body)]) + body
+    path = tmp_path / f"key-{empty_auth}.pem"
+    path.write_text("-----BEGIN TSS2 PRIVATE KEY-----\n" + base64.b64encode(der).decode()
+                    + "\n-----END TSS2 PRIVATE KEY-----\n")
+    return str(path)
+
+
+def test_cache_wanted_default_rule(tmp_path):
+    ns = argparse.Namespace
+    assert cache.cache_wanted(ns(cache=None, certificate="c.pem", private_key="k.pem")) is False
+    assert cache.cache_wanted(ns(cache=None, certificate="pkcs11:token=t", private_key=None)) is True
+    assert cache.cache_wanted(ns(cache=None, certificate="c.pem", private_key="pkcs11:object=k")) is True
+    assert cache.cache_wanted(ns(cache=None, certificate="c.pem", private_key="handle:0x81000001")) is True
+    assert cache.cache_wanted(ns(cache=None, certificate="c.pem", private_key="handle:0x81000001",
+                                 no_tpm_key_password=True)) is False
+    assert cache.cache_wanted(ns(cache=None, certificate="c.pem", private_key=_tss2_pem(tmp_path, True))) is False
+    assert cache.cache_wanted(ns(cache=None, certificate="c.pem", private_key=_tss2_pem(tmp_path, False))) is True
+    assert cache.cache_wanted(ns(cache=None, certificate="c.pem", private_key=_tss2_pem(tmp_path, None))) is True
+    assert cache.cache_wanted(ns(cache=True, certificate="c.pem", private_key="k.pem")) is True
+    assert cache.cache_wanted(ns(cache=False, certificate="pkcs11:x", private_key=None)) is False
+
+
+def _process(emulator, cert, key, *extra):
+    return [sys.executable, "-m", "rasign", "credential-process", *identity_args(cert, key),
+            *emulator_args(emulator), *extra]
+
+
+@pytest.mark.network
+def test_cache_hit_returns_same_json_without_create_session(emulator, identity, tmp_path):
+    cert, key = identity
+    env = clean_env({"RASIGN_CACHE_DIR": str(tmp_path / "c")})
+    before = emulator.create_session_count
+    first = subprocess.run(_process(emulator, cert, key, "--cache"), env=env, capture_output=True, text=True, timeout=60)
+    assert first.returncode == 0, first.stderr
+    second = subprocess.run(_process(emulator, cert, key, "--cache"), env=env, capture_output=True, text=True, timeout=60)
+    assert second.returncode == 0 and second.stdout == first.stdout
+    assert emulator.create_session_count == before + 1
+    # --no-cache (the default for files) mints again
+    third = subprocess.run(_process(emulator, cert, key), env=env, capture_output=True, text=True, timeout=60)
+    assert json.loads(third.stdout)["AccessKeyId"] != json.loads(first.stdout)["AccessKeyId"]
+
+
+@pytest.mark.network
+def test_cache_hit_imports_neither_cryptography_nor_requests(emulator, identity, tmp_path):
+    cert, key = identity
+    env = clean_env({"RASIGN_CACHE_DIR": str(tmp_path / "c")})
+    assert subprocess.run(_process(emulator, cert, key, "--cache"), env=env, capture_output=True, timeout=60).returncode == 0
+    probe = (
+        "import sys\n"
+        "from rasign.cli.main import main\n"
+        "rc = main(sys.argv[1:])\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('cryptography', 'requests', 'urllib3', 'botocore'))\n"
+        "print('\\nHEAVY=' + ','.join(heavy), file=sys.stderr)\n"
+        "sys.exit(rc)\n"
+    )
+    args = _process(emulator, cert, key, "--cache")[3:]
+    result = subprocess.run([sys.executable, "-c", probe, *args], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.strip().endswith("HEAVY="), result.stderr
+    assert json.loads(result.stdout)["Version"] == 1
+
+
+@pytest.mark.network
+@pytest.mark.awscli
+def test_aws_cli_reuses_cached_credentials(emulator, identity, tmp_path):
+    aws = os.path.join(os.path.dirname(sys.executable), "aws")
+    if not os.path.exists(aws):
+        pytest.skip("AWS CLI not installed in the virtualenv")
+    cert, key = identity
+    command = " ".join(_process(emulator, cert, key, "--cache"))
+    config = tmp_path / "config"
+    config.write_text(f"[profile ra]\nregion = us-east-1\ncredential_process = {command}\n")
+    env = aws_env(tmp_path, AWS_CONFIG_FILE=str(config))
+    env["RASIGN_CACHE_DIR"] = str(tmp_path / "cli-cache")
+    env["PYTHONPATH"] = str(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+    before = emulator.create_session_count
+    arns = []
+    for _ in range(3):
+        result = subprocess.run([aws, "sts", "get-caller-identity", "--profile", "ra", "--endpoint-url",
+                                 emulator.sts_endpoint, "--ca-bundle", emulator.ca_bundle, "--output", "json"],
+                                env=env, capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stderr
+        arns.append(json.loads(result.stdout)["Arn"])
+    assert emulator.create_session_count == before + 1  # one CreateSession for three CLI calls
+    assert len(set(arns)) == 1 and emulator.role_arn.rsplit("/", 1)[-1] in arns[0]
+    entries = list((tmp_path / "cli-cache").iterdir())
+    assert len(entries) == 1 and stat.S_IMODE(entries[0].stat().st_mode) == 0o600
