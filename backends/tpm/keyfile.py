@@ -144,7 +144,7 @@ def parse_key_bytes(data: bytes, source: str = "<memory>") -> TpmKeyFile:
 
 def _parse_der(blob: bytes, source: str) -> TpmKeyFile:
     outer, end = der.read_tlv(blob)
-    if outer.tag != der.TAG_SEQUENCE or end != len(blob.rstrip(b"\x00")):
+    if outer.tag != der.TAG_SEQUENCE or blob[end:].strip(b"\x00"):
         raise der.DerError("not a single ASN.1 SEQUENCE")
     items = der.read_all(outer.value)
     if not items or items[0].tag != der.TAG_OID:

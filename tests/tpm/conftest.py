@@ -25,8 +25,9 @@ HERE = Path(__file__).parent
 
 
 def pytest_collection_modifyitems(config, items):
+    """Mark every test that talks to a swtpm, so ``-m "not swtpm"`` runs only the pure ones."""
     for item in items:
-        if HERE in Path(str(item.fspath)).parents:
+        if HERE in Path(str(item.fspath)).parents and {"tpm", "tpm_unix", "swtpm_factory"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.swtpm)
 
 
@@ -60,12 +61,25 @@ def tpm_unix(tpm_dir) -> Iterator[Swtpm]:
 
 
 @pytest.fixture
-def fresh_tpm(tmp_path) -> Iterator[Swtpm]:
-    """A private swtpm for tests that restart it or change its hierarchy passwords."""
+def swtpm_factory(tmp_path) -> Iterator:
+    """Start private swtpm instances (``factory("tcp")`` / ``factory("unix")``), stopped after the test."""
     _require_tools()
-    instance = Swtpm(tmp_path / "swtpm", transport="tcp").start()
-    yield instance
-    instance.stop()
+    started: list[Swtpm] = []
+
+    def factory(transport: str = "tcp") -> Swtpm:
+        instance = Swtpm(tmp_path / f"swtpm-{len(started)}", transport=transport).start()
+        started.append(instance)
+        return instance
+
+    yield factory
+    for instance in started:
+        instance.stop()
+
+
+@pytest.fixture
+def fresh_tpm(swtpm_factory) -> Swtpm:
+    """A private swtpm for tests that restart it or change its hierarchy passwords."""
+    return swtpm_factory("tcp")
 
 
 @pytest.fixture(autouse=True)

@@ -46,23 +46,18 @@ def test_long_running_signer_loads_once_and_signs_many_times(tpm, openssl_rsa):
 
 
 @pytest.mark.parametrize("transport", ["tcp", "unix"])
-def test_signer_survives_a_tpm_restart_between_signatures(tmp_path, transport):
-    from tests.tpm.swtpm import Swtpm
-
-    tpm = Swtpm(tmp_path / "swtpm", transport=transport).start()
-    try:
-        key = make_pytss_key(tpm, tmp_path / "k.pem")
-        with open_signer(SignerOptions(private_key=key, tpm_tcti=tpm.tcti, interactive=False)) as signer:
-            first = signer.sign(b"before")
-            tpm.restart()  # same state directory: a TPM reset, transient objects are gone
-            second = signer.sign(b"after")
-            assert verify_signature(signer.public_key(), first, b"before")
-            assert verify_signature(signer.public_key(), second, b"after")
-            assert signer.loads == 2
-            assert len(tpm_transients(signer)) == 1
-        assert tpm.transient_handles() == []
-    finally:
-        tpm.stop()
+def test_signer_survives_a_tpm_restart_between_signatures(swtpm_factory, tmp_path, transport):
+    tpm = swtpm_factory(transport)
+    key = make_pytss_key(tpm, tmp_path / "k.pem")
+    with open_signer(SignerOptions(private_key=key, tpm_tcti=tpm.tcti, interactive=False)) as signer:
+        first = signer.sign(b"before")
+        tpm.restart()  # same state directory: a TPM reset, transient objects are gone
+        second = signer.sign(b"after")
+        assert verify_signature(signer.public_key(), first, b"before")
+        assert verify_signature(signer.public_key(), second, b"after")
+        assert signer.loads == 2
+        assert len(tpm_transients(signer)) == 1
+    assert tpm.transient_handles() == []
 
 
 def test_persistent_handle_survives_a_tpm_restart(fresh_tpm, tmp_path):
