@@ -35,3 +35,7 @@ def make_emulator(pki):
     yield make
     for emu in started:
         emu.stop()
+
+
+# SoftHSM tokens provisioned by softhsm/provision.py (shared with the PKCS#11 area's tests).
+from tests.pkcs11.conftest import hsm  # noqa: E402,F401
