@@ -541,8 +541,7 @@ def _split_rfc4514(text: str) -> list[tuple[str, str, bool]] | None:
 
 def _attribute_oid(kind: str) -> str | None:
     upper = kind.strip().upper()
-    if upper.startswith("OID."):
-        upper = upper[4:]
+    upper = upper.removeprefix("OID.")
     if re.fullmatch(r"[0-2](\.[0-9]+)+", upper):
         return upper
     return ATTRIBUTE_NAMES.get(upper)

@@ -64,7 +64,7 @@ class CertificateStore(abc.ABC):
         """Things skipped while reading the store, to explain an empty result."""
         return []
 
-    def close(self) -> None:  # noqa: B027 - optional hook
+    def close(self) -> None:
         """Release native handles. Safe to call twice."""
 
 

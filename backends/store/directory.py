@@ -151,6 +151,12 @@ class DirectoryStore(CertificateStore):
             interactive=self.options.interactive,
         )
         inner = load_backend("file").open(inner_options)
+        if not _same_key(entry.certificate, inner.public_key()):
+            inner.close()
+            raise KeyLoadError(
+                f"the key for {entry.where} does not match the certificate the selector chose",
+                hint="put the leaf certificate first in the file, or keep each identity in its own files",
+            )
         chain = list(entry.chain)
         if self.options.intermediates:
             chain += load_chain_bundle(self.options.intermediates)

@@ -24,7 +24,12 @@ import ctypes
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from rasign.errors import AuthenticationError, BackendUnavailable, KeyLoadError, SigningError
+from rasign.errors import (
+    AuthenticationError,
+    BackendUnavailable,
+    KeyLoadError,
+    SigningError,
+)
 from rasign.selector import ERR_NO_MATCH
 from rasign.signer import KeyKind, Signer, hash_message, key_kind_of
 
@@ -45,12 +50,12 @@ Boolean = ctypes.c_ubyte
 CFStringEncoding = ctypes.c_uint32
 
 # ----------------------------------------------------------------------------- constants
-errSecSuccess = 0  # noqa: N816 - SDK names
-errSecUserCanceled = -128  # noqa: N816
-errSecAuthFailed = -25293  # noqa: N816
-errSecItemNotFound = -25300  # noqa: N816
-errSecInteractionNotAllowed = -25308  # noqa: N816
-kCFStringEncodingUTF8 = 0x08000100  # noqa: N816
+errSecSuccess = 0
+errSecUserCanceled = -128
+errSecAuthFailed = -25293
+errSecItemNotFound = -25300
+errSecInteractionNotAllowed = -25308
+kCFStringEncodingUTF8 = 0x08000100
 
 ALGORITHMS = {
     (KeyKind.RSA, "SHA256"): "kSecKeyAlgorithmRSASignatureDigestPKCS1v15SHA256",

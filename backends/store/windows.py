@@ -33,7 +33,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from rasign.errors import AuthenticationError, BackendUnavailable, KeyLoadError, SigningError
+from rasign.errors import (
+    AuthenticationError,
+    BackendUnavailable,
+    KeyLoadError,
+    SigningError,
+)
 from rasign.selector import ERR_NO_MATCH_WINDOWS
 from rasign.signer import KeyKind, Signer, der_from_raw_ecdsa, hash_message, key_kind_of
 
@@ -127,7 +132,7 @@ LOCATIONS = {
 
 
 # ----------------------------------------------------------------------------- structures
-class CERT_CONTEXT(ctypes.Structure):  # noqa: N801 - SDK names
+class CERT_CONTEXT(ctypes.Structure):
     _fields_ = [
         ("dwCertEncodingType", DWORD),
         ("pbCertEncoded", PBYTE),
@@ -140,11 +145,11 @@ class CERT_CONTEXT(ctypes.Structure):  # noqa: N801 - SDK names
 PCCERT_CONTEXT = ctypes.POINTER(CERT_CONTEXT)
 
 
-class CERT_TRUST_STATUS(ctypes.Structure):  # noqa: N801
+class CERT_TRUST_STATUS(ctypes.Structure):
     _fields_ = [("dwErrorStatus", DWORD), ("dwInfoStatus", DWORD)]
 
 
-class CERT_CHAIN_ELEMENT(ctypes.Structure):  # noqa: N801
+class CERT_CHAIN_ELEMENT(ctypes.Structure):
     _fields_ = [
         ("cbSize", DWORD),
         ("pCertContext", PCCERT_CONTEXT),
@@ -156,7 +161,7 @@ class CERT_CHAIN_ELEMENT(ctypes.Structure):  # noqa: N801
     ]
 
 
-class CERT_SIMPLE_CHAIN(ctypes.Structure):  # noqa: N801
+class CERT_SIMPLE_CHAIN(ctypes.Structure):
     _fields_ = [
         ("cbSize", DWORD),
         ("TrustStatus", CERT_TRUST_STATUS),
@@ -172,7 +177,7 @@ class GUID(ctypes.Structure):
     _fields_ = [("Data1", DWORD), ("Data2", ctypes.c_uint16), ("Data3", ctypes.c_uint16), ("Data4", ctypes.c_ubyte * 8)]
 
 
-class CERT_CHAIN_CONTEXT(ctypes.Structure):  # noqa: N801
+class CERT_CHAIN_CONTEXT(ctypes.Structure):
     _fields_ = [
         ("cbSize", DWORD),
         ("TrustStatus", CERT_TRUST_STATUS),
@@ -190,7 +195,7 @@ class CERT_CHAIN_CONTEXT(ctypes.Structure):  # noqa: N801
 PCCERT_CHAIN_CONTEXT = ctypes.POINTER(CERT_CHAIN_CONTEXT)
 
 
-class CERT_CHAIN_FIND_BY_ISSUER_PARA(ctypes.Structure):  # noqa: N801
+class CERT_CHAIN_FIND_BY_ISSUER_PARA(ctypes.Structure):
     _fields_ = [
         ("cbSize", DWORD),
         ("pszUsageIdentifier", LPCSTR),
@@ -205,7 +210,7 @@ class CERT_CHAIN_FIND_BY_ISSUER_PARA(ctypes.Structure):  # noqa: N801
     ]
 
 
-class BCRYPT_PKCS1_PADDING_INFO(ctypes.Structure):  # noqa: N801
+class BCRYPT_PKCS1_PADDING_INFO(ctypes.Structure):
     _fields_ = [("pszAlgId", LPCWSTR)]
 
 

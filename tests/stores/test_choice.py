@@ -10,11 +10,18 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-
 from rasign.backends.store.base import select_entry
 from rasign.backends.store.fake import FakeStore
+
 from rasign.errors import CertificateError, KeyLoadError
-from rasign.selector import ERR_MULTIPLE, ERR_NO_MATCH, ERR_NO_MATCH_WINDOWS, CertSelector, choose, parse_selector
+from rasign.selector import (
+    ERR_MULTIPLE,
+    ERR_NO_MATCH,
+    ERR_NO_MATCH_WINDOWS,
+    CertSelector,
+    choose,
+    parse_selector,
+)
 from rasign.signer import verify_signature
 
 from .conftest import NOW, make_cert
@@ -92,7 +99,7 @@ def test_no_match_uses_the_stores_go_text() -> None:
 
 
 def test_only_expired_matches_is_a_certificate_error() -> None:
-    store, certs = rotated_store()
+    store, _certs = rotated_store()
     serial_one = parse_selector("Key=x509Serial,Value=01")
     with pytest.raises(CertificateError) as caught:
         select_entry(store, serial_one, use_latest=True)

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
-
 from rasign.backends.store import StoreBackend, open_store
 from rasign.backends.store.directory import DirectoryStore
+
 from rasign.errors import BackendUnavailable, KeyLoadError
 from rasign.options import SignerOptions
 from rasign.selector import subject_string

@@ -12,7 +12,13 @@ from cryptography import x509
 from cryptography.x509.name import _ASN1Type
 from cryptography.x509.oid import NameOID, ObjectIdentifier
 
-from rasign.selector import CertSelector, dn_matches, go_dn_string, normalised_dn, parse_dn_text
+from rasign.selector import (
+    CertSelector,
+    dn_matches,
+    go_dn_string,
+    normalised_dn,
+    parse_dn_text,
+)
 
 from .conftest import make_cert
 
@@ -61,8 +67,8 @@ GO_RENDERED = {
             A(NameOID.DOMAIN_COMPONENT, "com"), A(NameOID.DOMAIN_COMPONENT, "example"), A(NameOID.EMAIL_ADDRESS, "a@b.c"),
             A(NameOID.USER_ID, "u1"), A(NameOID.TITLE, "Dr*&x"), A(NameOID.COMMON_NAME, "n"),
         ),
-        "CN=n,2.5.4.12=#0c0544722a2678,0.9.2342.19200300.100.1.1=#13027531,1.2.840.113549.1.9.1=#0c056140622e63,"
-        "0.9.2342.19200300.100.1.25=#13076578616d706c65,0.9.2342.19200300.100.1.25=#1303636f6d",
+        ("CN=n,2.5.4.12=#0c0544722a2678,0.9.2342.19200300.100.1.1=#13027531,1.2.840.113549.1.9.1=#0c056140622e63,"
+        "0.9.2342.19200300.100.1.25=#13076578616d706c65,0.9.2342.19200300.100.1.25=#1303636f6d"),
     ),
     "canonical_order_of_named_types": (
         name(

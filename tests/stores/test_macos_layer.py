@@ -13,10 +13,15 @@ import sys
 from types import SimpleNamespace
 
 import pytest
-
 from rasign.backends.store import macos as mac
 from rasign.backends.store import open_store
-from rasign.errors import AuthenticationError, BackendUnavailable, KeyLoadError, SigningError
+
+from rasign.errors import (
+    AuthenticationError,
+    BackendUnavailable,
+    KeyLoadError,
+    SigningError,
+)
 from rasign.options import SignerOptions
 from rasign.signer import KeyKind
 
