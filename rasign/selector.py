@@ -243,7 +243,7 @@ def parse_serial(value: str) -> int:
     if not digits or not re.fullmatch(r"[0-9A-Fa-f]+", digits):
         raise UsageError(
             f"invalid {SERIAL} value {value!r} in cert selector",
-            hint="give the serial number in hexadecimal, e.g. 15D19632234BF759 or 15:d1:96:32 (leading zeros allowed)",
+            hint="give the serial number in hexadecimal, e.g. 15D19632234BF759 or 15:d1:96:32; leading zeros are allowed",
         )
     return sign * int(digits, 16)
 

@@ -111,6 +111,6 @@ def open_store(options: SignerOptions, *, platform: str | None = None) -> Certif
         return KeychainStore()
     raise BackendUnavailable(
         "unable to use cert store signer on linux",
-        hint="on this platform --cert-selector searches --cert-store DIR (PEM/PKCS#12 identities),"
-        " --cert-store pkcs11:token=NAME or the tokens of --pkcs11-lib MODULE",
+        hint="on this platform --cert-selector searches --cert-store DIR (a directory of PEM/PKCS#12 identities),"
+        " --cert-store with a pkcs11: URI, or every token of --pkcs11-lib MODULE",
     )
