@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import collections
 import datetime as _dt
+import functools
 import hashlib
 import json
 import re
@@ -471,8 +472,19 @@ def dn_matches(wanted: str, name_der: bytes) -> bool:
     """True when ``wanted`` equals Go's rendering of the DN, or names the same attributes."""
     if wanted == go_dn_string(name_der):
         return True
-    parsed = parse_dn_text(wanted)
-    return parsed is not None and parsed == normalised_dn(name_der)
+    parsed = _parsed_once(wanted)
+    return parsed is not None and parsed == _frozen(normalised_dn(name_der))
+
+
+@functools.lru_cache(maxsize=64)
+def _parsed_once(text: str) -> frozenset[tuple[tuple[str, str], int]] | None:
+    """The user's DN parsed once per process (a store compares it with every certificate)."""
+    parsed = parse_dn_text(text)
+    return None if parsed is None else _frozen(parsed)
+
+
+def _frozen(counter: collections.Counter[tuple[str, str]]) -> frozenset[tuple[tuple[str, str], int]]:
+    return frozenset(counter.items())
 
 
 def _split_rfc4514(text: str) -> list[tuple[str, str, bool]] | None:

@@ -115,13 +115,14 @@ class DirectoryStore(CertificateStore):
                 except KeyLoadError:
                     self._problems.append(f"{name}: not a certificate")
         used_keys: set[str] = set()
+        keys_by_base = _keys_by_base(key_files)
         unpaired: list[tuple[str, list[x509.Certificate]]] = []
         for path, found, has_key in cert_files:
             if has_key:
                 leaf, chain = self._leaf_for_combined(path, found)
                 entries.append(self._entry(leaf, chain, path, path))
                 continue
-            key = _key_by_name(path, key_files)
+            key = _key_by_name(path, keys_by_base)
             if key is None:
                 unpaired.append((path, found))
                 continue
@@ -218,14 +219,16 @@ def _base_name(path: str, suffixes: tuple[str, ...], markers: tuple[str, ...]) -
     return name
 
 
-def _key_by_name(cert_path: str, key_files: list[str]) -> str | None:
-    wanted = _base_name(cert_path, _CERT_SUFFIXES, ("-cert", "_cert", ".cert", "-crt", ".crt"))
+def _key_by_name(cert_path: str, keys_by_base: dict[str, str]) -> str | None:
+    return keys_by_base.get(_base_name(cert_path, _CERT_SUFFIXES, ("-cert", "_cert", ".cert", "-crt", ".crt")))
+
+
+def _keys_by_base(key_files: list[str]) -> dict[str, str]:
+    """Key files by the stem they pair with (first file wins, in name order)."""
+    found: dict[str, str] = {}
     for key in key_files:
-        if os.path.dirname(key) != os.path.dirname(cert_path):
-            continue
-        if _base_name(key, (".pem", ".key", ".der"), ("-key", "_key", ".key")) == wanted:
-            return key
-    return None
+        found.setdefault(_base_name(key, (".pem", ".key", ".der"), ("-key", "_key", ".key")), key)
+    return found
 
 
 def _key_by_public_key(cert: x509.Certificate, key_files: list[str]) -> str | None:
