@@ -76,6 +76,25 @@ class KeySource:
         return self.keyfile is not None
 
 
+def wire_signature(marshalled: bytes) -> bytes:
+    """Roles Anywhere's encoding of a marshalled TPMT_SIGNATURE.
+
+    Layout: sigAlg(2) hash(2) then TPM2B fields: ``sig`` for RSASSA, ``r`` and ``s``
+    for ECDSA (which become DER ``SEQUENCE{r, s}``). Parsing the bytes is one C call
+    away, far cheaper than walking the cffi structure attribute by attribute.
+    """
+    algorithm = int.from_bytes(marshalled[0:2], "big")
+    first_len = int.from_bytes(marshalled[4:6], "big")
+    first = marshalled[6 : 6 + first_len]
+    if algorithm == ALG_RSASSA:
+        return first
+    if algorithm != ALG_ECDSA:
+        raise SigningError(f"the TPM returned an unexpected signature algorithm 0x{algorithm:04x}")
+    offset = 6 + first_len
+    second = marshalled[offset + 2 : offset + 2 + int.from_bytes(marshalled[offset : offset + 2], "big")]
+    return der_from_ecdsa_integers(int.from_bytes(first, "big"), int.from_bytes(second, "big"))
+
+
 class _Failure(Exception):
     """A TSS2 error plus what we were doing, so it can be retried or translated."""
 
@@ -124,6 +143,7 @@ class TpmSigner(Signer):
         self._keep_loaded = True
         self._refused: str | None = None
         self._closed = False
+        self._plans: dict[str, tuple[int | None, Any, Any]] = {}
         self.loads = 0
         """How many times the key was loaded (tests and --debug use it)."""
 
@@ -365,14 +385,13 @@ class TpmSigner(Signer):
         return free >= ROOM_FOR_OTHERS
 
     def _sign_loaded(self, data: bytes, digest_name: str) -> bytes:
-        from tpm2_pytss import ESYS_TR, TPM2_RH, TPM2_ST, TPMT_SIG_SCHEME, TPMT_TK_HASHCHECK
+        from tpm2_pytss import ESYS_TR
 
         esys = self._esys
         assert esys is not None and self._handle is not None
-        digest, scheme_alg, hash_alg = self._fit(data, digest_name)
-        scheme = TPMT_SIG_SCHEME(scheme=scheme_alg)
-        scheme.details.any.hashAlg = hash_alg
-        ticket = TPMT_TK_HASHCHECK(tag=TPM2_ST.HASHCHECK, hierarchy=TPM2_RH.NULL)
+        size, scheme, ticket = self._plan(digest_name)
+        if size is not None:
+            data = data[:size] if len(data) >= size else bytes(size - len(data)) + data
         session = ESYS_TR.PASSWORD
         if self._steps:
             with _stage("starting a policy session"):
@@ -382,20 +401,32 @@ class TpmSigner(Signer):
                 with _stage("satisfying the key's policy"):
                     policy_mod.apply_steps(esys, session, self._steps)
             with _stage("signing"):
-                signature = esys.sign(self._handle, digest, scheme, ticket, session1=session)
+                signature = esys.sign(self._handle, data, scheme, ticket, session1=session)
         finally:
             if session != ESYS_TR.PASSWORD:
                 with contextlib.suppress(Exception):
                     esys.flush_context(session)
-        if scheme_alg == ALG_RSASSA:
-            return bytes(signature.signature.rsassa.sig)
-        ecdsa = signature.signature.ecdsa
-        return der_from_ecdsa_integers(
-            int.from_bytes(bytes(ecdsa.signatureR), "big"), int.from_bytes(bytes(ecdsa.signatureS), "big")
-        )
+        return wire_signature(signature.marshal())
 
-    def _fit(self, data: bytes, digest_name: str) -> tuple[bytes, int, int]:
-        """Digest, scheme and hash to hand the TPM.
+    def _plan(self, digest_name: str) -> tuple[int | None, Any, Any]:
+        """Cached per digest: (ECDSA digest size or None for RSA, TPMT_SIG_SCHEME, ticket).
+
+        Building tpm2-pytss structures costs as much as a third of an ECDSA signature
+        on swtpm, so a long-running signer builds them once.
+        """
+        plan = self._plans.get(digest_name)
+        if plan is None:
+            from tpm2_pytss import TPM2_RH, TPM2_ST, TPMT_SIG_SCHEME, TPMT_TK_HASHCHECK
+
+            size, scheme_alg, hash_alg = self._fit(digest_name)
+            scheme = TPMT_SIG_SCHEME(scheme=scheme_alg)
+            scheme.details.any.hashAlg = hash_alg
+            ticket = TPMT_TK_HASHCHECK(tag=TPM2_ST.HASHCHECK, hierarchy=TPM2_RH.NULL)
+            plan = self._plans[digest_name] = (size, scheme, ticket)
+        return plan
+
+    def _fit(self, digest_name: str) -> tuple[int | None, int, int]:
+        """Digest size (ECDSA only), scheme and hash to hand the TPM.
 
         RSA signs the digest with the requested hash. ECDSA only uses the leftmost
         curve-size bytes of a digest, so the digest is truncated or left-padded to the
@@ -413,17 +444,16 @@ class TpmSigner(Signer):
                     f"the TPM key {self._source.label} is fixed to RSASSA with {names.get(fixed, hex(fixed))}; it cannot sign with {digest_name}",
                     hint="use --digest with the key's hash, or create the key with a null scheme",
                 )
-            return data, ALG_RSASSA, wanted
+            return None, ALG_RSASSA, wanted
         curve = int(area.parameters.eccDetail.curveID)
-        size = min(CURVE_BYTES.get(curve, len(data)), 64)
+        size = min(CURVE_BYTES.get(curve, HASH_SIZES[HASH_ALGS[digest_name]]), 64)
         if int(area.parameters.eccDetail.scheme.scheme) == ALG_ECDSA:
             fixed = int(area.parameters.eccDetail.scheme.details.anySig.hashAlg)
             if HASH_SIZES.get(fixed) != size:
                 raise SigningError(f"the TPM EC key {self._source.label} has a fixed hash that does not fit its curve")
         if size not in HASH_BY_SIZE:
             raise SigningError(f"unsupported curve {CURVE_NAMES.get(curve, hex(curve))} for TPM ECDSA")
-        fitted = data[:size] if len(data) >= size else bytes(size - len(data)) + data
-        return fitted, ALG_ECDSA, HASH_BY_SIZE[size]
+        return size, ALG_ECDSA, HASH_BY_SIZE[size]
 
     def _unload(self) -> None:
         if self._handle is None or self._esys is None:
