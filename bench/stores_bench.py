@@ -65,6 +65,7 @@ def main() -> int:
 
     from rasign.backends.file import FileBackend
     from rasign.backends.store import StoreBackend
+
     from rasign.options import SignerOptions
 
     with tempfile.TemporaryDirectory() as temp:
