@@ -59,10 +59,17 @@ class DirectoryStore(CertificateStore):
     """Identities found in one directory."""
 
     def __init__(self, directory: str, options: SignerOptions) -> None:
+        # credential_process lines in ~/.aws/config are not run by a shell: expand ~ here.
+        directory = os.path.expanduser(directory)
         self.directory = directory
         self.options = options
         self.description = f"directory {directory}"
         self._problems: list[str] = []
+        if os.path.isfile(directory):
+            raise KeyLoadError(
+                f"--cert-store must be a directory, but {directory} is a file",
+                hint="pass the directory that holds the identities, or use --certificate/--private-key for one file",
+            )
         if not os.path.isdir(directory):
             raise KeyLoadError(
                 f"certificate store directory not found: {directory}",

@@ -125,6 +125,18 @@ def test_missing_directory_is_one_clear_error(tmp_path: Path) -> None:
         StoreBackend.open(options(tmp_path / "nope", "Key=x509Subject,Value=CN=a"))
 
 
+def test_cert_store_file_and_tilde(tmp_path: Path, monkeypatch) -> None:
+    (tmp_path / "one.pem").write_text("x")
+    with pytest.raises(KeyLoadError, match="must be a directory"):
+        StoreBackend.open(options(tmp_path / "one.pem", "Key=x509Subject,Value=CN=a"))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "ids").mkdir()
+    cert, key = make_cert("CN=home")
+    (tmp_path / "ids" / "home.pem").write_bytes(pem(key) + pem(cert))
+    with StoreBackend.open(SignerOptions(cert_selector="", cert_store="~/ids", interactive=False)) as signer:
+        assert signer.certificate == cert
+
+
 def test_linux_without_a_store_says_how_to_fix() -> None:
     with pytest.raises(BackendUnavailable) as caught:
         open_store(SignerOptions(cert_selector="Key=x509Subject,Value=CN=a"), platform="linux")
