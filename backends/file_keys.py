@@ -356,6 +356,11 @@ def _load_encrypted_pkcs8(der: bytes, path: str, passwords: Passwords) -> Loaded
     from cryptography.exceptions import UnsupportedAlgorithm
     from cryptography.hazmat.primitives import serialization
 
+    if classify_der(der) is not DerKind.ENCRYPTED_PKCS8:
+        # Check the shape first: asking for a password to open a corrupt file wastes a try.
+        raise KeyLoadError(
+            f"unable to parse private key in {path}: malformed encrypted PKCS#8 structure", hint=PARSE_HINT
+        )
     password, prompted = passwords.obtain(path, "private key")
     try:
         key = serialization.load_der_private_key(der, password)
