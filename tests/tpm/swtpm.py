@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -21,18 +22,21 @@ from typing import Any, Iterator
 
 
 def free_port_pair() -> int:
-    """A port P such that P and P+1 were free a moment ago (swtpm needs both)."""
-    for _ in range(50):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        if port >= 65535:
+    """A port P such that P and P+1 can be bound now (swtpm needs both).
+
+    Ports come from a random draw outside the usual ephemeral range, and the probe uses
+    SO_REUSEADDR like swtpm does, so ports left in TIME_WAIT by earlier clients count
+    as free (they are, for a listening server).
+    """
+    for _ in range(200):
+        port = random.randrange(20000, 32000, 2)
+        try:
+            for candidate in (port, port + 1):
+                with socket.socket() as probe:
+                    probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                    probe.bind(("127.0.0.1", candidate))
+        except OSError:
             continue
-        with socket.socket() as second:
-            try:
-                second.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
         return port
     raise RuntimeError("no free port pair for swtpm")
 
@@ -66,6 +70,21 @@ class Swtpm:
         return {"TPM2TOOLS_TCTI": self.tcti, "TPM2OPENSSL_TCTI": self.tcti, "TSS2_LOG": "all+NONE"}
 
     def start(self) -> Swtpm:
+        """Start and wait until it answers; a TCP port lost to a race is re-drawn (fresh ports only)."""
+        fixed_port = bool(self.port)
+        for attempt in range(5):
+            try:
+                return self._start_once()
+            except RuntimeError:
+                self.stop()
+                if attempt == 4:
+                    raise
+                if self.transport == "tcp" and not fixed_port:
+                    self.port = 0
+                time.sleep(0.1 * (attempt + 1))
+        raise RuntimeError("unreachable")
+
+    def _start_once(self) -> Swtpm:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         if self.transport == "tcp":
             if not self.port:
@@ -118,7 +137,7 @@ class Swtpm:
         self.process = None
 
     def restart(self) -> None:
-        """Stop and start on the same state: the TPM sees a reset (Startup CLEAR)."""
+        """Stop and start on the same state and port: the TPM sees a reset (Startup CLEAR)."""
         self.stop()
         self.start()
 
