@@ -195,11 +195,37 @@ def _run_on_a_terminal(args: list[str], typed: bytes) -> tuple[int, str]:
                 break
             output += chunk
             if chunk.rstrip().endswith(b":"):
+                _wait_for_echo_off(fd)
                 os.write(fd, typed + b"\n")
     finally:
-        _, status = os.waitpid(pid, 0)
+        status = _reap(pid)
         os.close(fd)
     return os.waitstatus_to_exitcode(status), output.decode(errors="replace")
+
+
+def _wait_for_echo_off(fd: int) -> None:
+    """Type only once the child has switched echo off: its TCSAFLUSH discards earlier input."""
+    import termios
+    import time
+
+    deadline = time.monotonic() + 10
+    while termios.tcgetattr(fd)[3] & termios.ECHO and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def _reap(pid: int) -> int:
+    """Wait for our child; kill it (by its pid) if it is still waiting on the terminal."""
+    import signal
+    import time
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return status
+        time.sleep(0.02)
+    os.kill(pid, signal.SIGKILL)
+    return os.waitpid(pid, 0)[1]
 
 
 def test_prompt_on_a_real_terminal_once_then_remembered(base_keys):
