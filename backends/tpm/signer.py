@@ -8,6 +8,9 @@ One :class:`TpmSigner` holds one ESAPI connection and, while it lives, the loade
   /dev/tpm0) a loaded key occupies one of very few object slots, so the key stays loaded
   only while the TPM still has room for another client to load a key; otherwise it is flushed after
   each signature and loaded again for the next.
+- A TPM opened exclusively (``/dev/tpm0`` without the kernel resource manager) would
+  lock every other program out for as long as serve runs, so there the signer lets go
+  of the device after a short idle time and reconnects for the next signature.
 - When the key disappears under us (TPM reset or restart, simulator restarted, the
   connection dropped, objects evicted) the signer reconnects and loads the key again,
   once, then signs. That retry never applies to a wrong password: a password the TPM
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterator
 
@@ -51,6 +55,11 @@ HASH_BY_SIZE = {20: 0x0004, 32: 0x000B, 48: 0x000C, 64: 0x000D}
 HASH_SIZES = {0x0004: 20, 0x000B: 32, 0x000C: 48, 0x000D: 64}
 CURVE_BYTES = {0x01: 24, 0x02: 28, 0x03: 32, 0x04: 48, 0x05: 66, 0x10: 32, 0x11: 80, 0x20: 32}
 CURVE_NAMES = {0x01: "P-192", 0x02: "P-224", 0x03: "P-256", 0x04: "P-384", 0x05: "P-521", 0x10: "BN P-256", 0x11: "BN P-638", 0x20: "SM2 P-256"}
+
+IDLE_RELEASE_SECONDS = 2.0
+"""On a TPM opened exclusively (/dev/tpm0 without the kernel resource manager), how long
+after the last signature the signer lets go of the device so that other programs can use
+it; the next signature reconnects and loads the key again."""
 
 ROOM_FOR_OTHERS = 2
 """Free transient slots that must remain for the key to stay loaded (parent + child)."""
@@ -144,6 +153,8 @@ class TpmSigner(Signer):
         self._refused: str | None = None
         self._closed = False
         self._plans: dict[str, tuple[int | None, Any, Any]] = {}
+        self._lock = threading.RLock()
+        self._idle_timer: threading.Timer | None = None
         self.loads = 0
         """How many times the key was loaded (tests and --debug use it)."""
 
@@ -193,6 +204,14 @@ class TpmSigner(Signer):
 
     def sign(self, message: bytes, digest: str = "SHA256") -> bytes:
         """Sign ``message`` in the TPM; see the module docstring for reload and retry rules."""
+        with self._lock:
+            self._cancel_idle_release()
+            signature = self._sign_once_or_reload(message, digest)
+            if self._tcti.exclusive:
+                self._schedule_idle_release()
+            return signature
+
+    def _sign_once_or_reload(self, message: bytes, digest: str) -> bytes:
         if self._closed:
             raise SigningError("this TPM signer is closed")
         if self._refused:
@@ -215,13 +234,41 @@ class TpmSigner(Signer):
 
     def close(self) -> None:
         """Flush the key if we loaded it and close the connection. Safe to call twice."""
-        self._closed = True
+        with self._lock:
+            self._cancel_idle_release()
+            self._closed = True
+            self._release_tpm()
+            self._key_auth = b""
+
+    @property
+    def connected(self) -> bool:
+        """Whether the signer currently holds a TPM connection (False after an idle release)."""
+        return self._esys is not None
+
+    def _release_tpm(self) -> None:
         self._unload()
         if self._esys is not None:
             with contextlib.suppress(Exception):
                 self._esys.close()
             self._esys = None
-        self._key_auth = b""
+
+    def _schedule_idle_release(self) -> None:
+        timer = threading.Timer(IDLE_RELEASE_SECONDS, self._idle_release)
+        timer.daemon = True
+        self._idle_timer = timer
+        timer.start()
+
+    def _cancel_idle_release(self) -> None:
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
+
+    def _idle_release(self) -> None:
+        with self._lock:
+            if self._idle_timer is not None and not self._closed:
+                log.debug("releasing the exclusively opened TPM after %.0f s idle", IDLE_RELEASE_SECONDS)
+                self._release_tpm()
+            self._idle_timer = None
 
     # -- opening ----------------------------------------------------------------------
 

@@ -60,6 +60,11 @@ class TctiChoice:
             return True
         return self.name == "device" and "tpmrm" in (self.conf or "/dev/tpmrm0")
 
+    @property
+    def exclusive(self) -> bool:
+        """True for a raw TPM device, which the kernel lets only one process open."""
+        return self.name == "device" and not self.resource_managed
+
     def describe(self) -> str:
         """``swtpm:port=2321 (from --tpm-tcti)``."""
         return f"{self.spec} (from {self.source})"

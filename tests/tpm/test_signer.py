@@ -4,6 +4,8 @@ no leaked handles, and ECDSA digests fitted to every curve size.
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from rasign.errors import SigningError
@@ -146,3 +148,23 @@ def test_pcr_and_auth_value_policy_key_in_process(tpm, pcr_auth_key):
         assert [step.command_code for step in signer.policy_steps] == [0x17F, 0x16B]
         for index in range(3):  # a fresh policy session per signature, none left behind
             assert verify_signature(signer.public_key(), signer.sign(b"%d" % index), b"%d" % index)
+
+
+def test_exclusive_device_is_released_when_idle(tpm, openssl_ec, monkeypatch):
+    """/dev/tpm0 admits one process: after a burst the signer lets go, then comes back."""
+    from rasign.backends.tpm import signer as signer_module
+    from rasign.backends.tpm.tcti import TctiChoice
+
+    monkeypatch.setattr(TctiChoice, "exclusive", property(lambda self: True))
+    monkeypatch.setattr(signer_module, "IDLE_RELEASE_SECONDS", 0.2)
+    with open_signer(SignerOptions(private_key=openssl_ec.key, tpm_tcti=tpm.tcti, interactive=False)) as signer:
+        for index in range(5):
+            signer.sign(b"burst %d" % index)
+        assert signer.connected and signer.loads == 1
+        deadline = time.monotonic() + 5
+        while signer.connected and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not signer.connected
+        assert tpm.transient_handles() == []  # the key was flushed, not left behind
+        assert verify_signature(signer.public_key(), signer.sign(b"later"), b"later")
+        assert signer.loads == 2
