@@ -133,8 +133,9 @@ def _ecc_sign_template(auth_policy: bytes = b"", user_with_auth: bool = True) ->
     return template
 
 
-def pytss_policy_key(tpm: Swtpm, out: Path, *, pcr: int, with_auth_value: str | None = None) -> Path:
-    """A TSS2 key file bound to the current value of one sha256 PCR (+ PolicyAuthValue)."""
+def pytss_policy_key(tpm: Swtpm, out: Path, *, pcr: int, with_auth_value: str | None = None, step: int | None = None) -> Path:
+    """A TSS2 key file bound to the current value of one sha256 PCR, plus the password
+    through PolicyAuthValue (default) or PolicyPassword (``step=CC_POLICY_PASSWORD``)."""
     import hashlib
 
     from tpm2_pytss import ESYS_TR, TPM2B_PUBLIC, TPM2B_SENSITIVE_CREATE, TPML_PCR_SELECTION
@@ -150,7 +151,7 @@ def pytss_policy_key(tpm: Swtpm, out: Path, *, pcr: int, with_auth_value: str | 
         steps = [policy.pcr_step(selection, pcr_digest)]
         sensitive = TPM2B_SENSITIVE_CREATE()
         if with_auth_value:
-            steps.append(PolicyCommand(policy.CC_POLICY_AUTH_VALUE))
+            steps.append(PolicyCommand(step or policy.CC_POLICY_AUTH_VALUE))
             sensitive.sensitive.userAuth = with_auth_value.encode()
         digest = policy.policy_digest(esys, steps)
         srk, *_ = esys.create_primary(TPM2B_SENSITIVE_CREATE(), TPM2B_PUBLIC(publicArea=srk_template(rsa=False)), ESYS_TR.OWNER)

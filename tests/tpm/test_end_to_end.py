@@ -82,3 +82,37 @@ def test_unix_socket_tcti_and_tpm_device_variable(tpm_unix, openssl_tpm2, tmp_pa
     assert by_env.returncode == 0, by_env.stderr
     by_tools_env = run_rasign("sign-string", "--format", "text", "--private-key", str(key), env={"TPM2TOOLS_TCTI": tpm_unix.tcti})
     assert by_tools_env.returncode == 0, by_tools_env.stderr
+
+
+@pytest.mark.softhsm
+@pytest.mark.network
+def test_certificate_on_a_pkcs11_token_with_the_key_in_the_tpm(tpm, emulator, openssl_ec, tmp_path):
+    """--certificate pkcs11:... names the certificate; the key stays in the TPM (--backend tpm)."""
+    import os
+    import shutil
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    module = "/usr/lib/softhsm/libsofthsm2.so"
+    if not (shutil.which("softhsm2-util") and shutil.which("pkcs11-tool") and os.path.exists(module)):
+        if os.environ.get("CI"):
+            pytest.fail("SoftHSM2 / pkcs11-tool missing")
+        pytest.skip("SoftHSM2 / pkcs11-tool missing")
+    (tmp_path / "tokens").mkdir()
+    conf = tmp_path / "softhsm2.conf"
+    conf.write_text(f"directories.tokendir = {tmp_path / 'tokens'}\nobjectstore.backend = file\nlog.level = ERROR\n")
+    env = {"SOFTHSM2_CONF": str(conf)}
+    tool_env = {**os.environ, **env}
+    subprocess.run(["softhsm2-util", "--init-token", "--free", "--label", "rasign-tpm", "--so-pin", "12345678", "--pin", "1234"],
+                   env=tool_env, check=True, capture_output=True)
+    cert_der = tmp_path / "cert.der"
+    cert_der.write_bytes(x509.load_pem_x509_certificate(openssl_ec.cert.read_bytes()).public_bytes(serialization.Encoding.DER))
+    subprocess.run(["pkcs11-tool", "--module", module, "--token-label", "rasign-tpm", "--login", "--pin", "1234",
+                    "--write-object", str(cert_der), "--type", "cert", "--label", "tpm-cert", "--id", "01"],
+                   env=tool_env, check=True, capture_output=True)
+    result = run_rasign("credential-process", "--no-cache", "--backend", "tpm", "--pkcs11-lib", module,
+                        "--certificate", "pkcs11:token=rasign-tpm;object=tpm-cert;type=cert",
+                        "--private-key", openssl_ec.key, "--tpm-tcti", tpm.tcti, *emulator_args(emulator), env=env)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["AccessKeyId"]

@@ -168,3 +168,18 @@ def test_exclusive_device_is_released_when_idle(tpm, openssl_ec, monkeypatch):
         assert tpm.transient_handles() == []  # the key was flushed, not left behind
         assert verify_signature(signer.public_key(), signer.sign(b"later"), b"later")
         assert signer.loads == 2
+
+
+def test_policy_password_key(tpm, tmp_path):
+    """PolicyPassword sends the password in clear inside the policy session."""
+    from rasign.backends.tpm.policy import CC_POLICY_PASSWORD
+    from rasign.errors import AuthenticationError
+    from tests.tpm import keys
+
+    key = keys.pytss_policy_key(tpm, tmp_path / "pw-policy.pem", pcr=16, with_auth_value="ppw", step=CC_POLICY_PASSWORD)
+    with open_signer(SignerOptions(private_key=str(key), tpm_tcti=tpm.tcti, tpm_key_password="ppw", interactive=False)) as signer:
+        assert [step.command_code for step in signer.policy_steps] == [0x17F, CC_POLICY_PASSWORD]
+        assert verify_signature(signer.public_key(), signer.sign(b"x"), b"x")
+    with open_signer(SignerOptions(private_key=str(key), tpm_tcti=tpm.tcti, tpm_key_password="bad", interactive=False)) as signer:
+        with pytest.raises(AuthenticationError, match="incorrect TPM key password"):
+            signer.sign(b"x")
