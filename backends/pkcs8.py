@@ -169,19 +169,26 @@ def classify_der(data: bytes) -> DerKind:
     guessing finer here would only duplicate it.
     """
     try:
-        outer = expect(read_single(data), SEQUENCE, "outer structure")
-        parts = outer.children()
+        return _classify(data)
     except DerError:
         return DerKind.OTHER
+
+
+def _classify(data: bytes) -> DerKind:
+    parts = expect(read_single(data), SEQUENCE, "outer structure").children()
     if len(parts) < 2:
         return DerKind.OTHER
     first, second = parts[0], parts[1]
     if first.tag == INTEGER and second.tag == SEQUENCE:
-        version = decode_int(first.content) if first.content else -1
-        inner = second.children() if second.content else []
-        if version == 3 and inner and inner[0].tag == OID:
-            if decode_oid(inner[0].content) in (PKCS7_DATA, PKCS7_SIGNED_DATA):
-                return DerKind.PKCS12
+        version = decode_int(first.content)
+        inner = second.children()
+        if (
+            version == 3
+            and inner
+            and inner[0].tag == OID
+            and decode_oid(inner[0].content) in (PKCS7_DATA, PKCS7_SIGNED_DATA)
+        ):
+            return DerKind.PKCS12
         if version in (0, 1) and len(parts) >= 3 and parts[2].tag == OCTET_STRING:
             return DerKind.PKCS8
         return DerKind.OTHER

@@ -6,6 +6,7 @@ import subprocess
 from pathlib import Path
 
 from rasign.backends.file import FileBackend, FileSigner
+
 from rasign.options import SignerOptions
 from rasign.signer import verify_signature
 
@@ -14,7 +15,7 @@ MESSAGE = b"AWS4-X509-RSA-SHA256\n20261123T091500Z\n20261123/us-east-1/rolesanyw
 
 def openssl(*args: str | Path, cwd: Path | None = None, input: bytes | None = None) -> bytes:
     """Run ``openssl ARGS`` and return stdout; fail the test with openssl's stderr."""
-    result = subprocess.run(
+    result = subprocess.run(  # noqa: PLW1510 - checked below, with openssl's stderr in the failure
         ["openssl", *map(str, args)], cwd=cwd, input=input, capture_output=True, timeout=60
     )
     if result.returncode:

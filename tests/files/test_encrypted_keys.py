@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from rasign.errors import AuthenticationError, EXIT_CODES
+from rasign.errors import EXIT_CODES, AuthenticationError
 from tests.files.conftest import PASSWORD
 from tests.files.helpers import assert_signs_for_certificate, open_file_signer
 
@@ -114,9 +114,11 @@ def test_missing_password_without_prompting_is_clear(base_keys, monkeypatch):
 def test_password_for_an_unencrypted_key_is_a_warning_not_an_error(base_keys, caplog):
     """Decision: a rotated, now-plaintext key must keep working under serve; warn instead."""
     base = base_keys["p256"]
-    with caplog.at_level("WARNING", logger="rasign"):
-        with open_file_signer(certificate=str(base.cert), private_key=str(base.key), pkcs8_password="secret-pw") as signer:
-            assert_signs_for_certificate(signer, ("SHA256",))
+    with (
+        caplog.at_level("WARNING", logger="rasign"),
+        open_file_signer(certificate=str(base.cert), private_key=str(base.key), pkcs8_password="secret-pw") as signer,
+    ):
+        assert_signs_for_certificate(signer, ("SHA256",))
     assert "is not encrypted" in caplog.text
     assert "secret-pw" not in caplog.text
 
@@ -142,7 +144,7 @@ def test_missing_password_with_no_terminal_fails_at_once(base_keys):
     base = base_keys["p256"]
     key = pbes2(base, "aes-256-cbc", "hmacWithSHA256")
     env = {k: v for k, v in os.environ.items() if k != "RASIGN_PKCS8_PASSWORD"}
-    result = subprocess.run(
+    result = subprocess.run(  # noqa: PLW1510 - the return code is the assertion
         [sys.executable, "-c", NO_TTY_SCRIPT, str(base.cert), str(key)],
         stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60, start_new_session=True, env=env,
     )

@@ -6,7 +6,13 @@ import pytest
 
 from rasign.signer import KeyKind
 from tests.files.conftest import ENCODINGS, KEY_SPECS, encoding_of
-from tests.files.helpers import MESSAGE, assert_signs_for_certificate, open_file_signer, openssl, openssl_verify
+from tests.files.helpers import (
+    MESSAGE,
+    assert_signs_for_certificate,
+    open_file_signer,
+    openssl,
+    openssl_verify,
+)
 
 pytestmark = pytest.mark.openssl
 
@@ -70,8 +76,9 @@ def test_key_without_certificate_still_signs(base_keys):
         assert signer.certificate is None
         assert signer.chain == []
         signature = signer.sign(MESSAGE)
-    from rasign.signer import verify_signature
     from cryptography import x509
+
+    from rasign.signer import verify_signature
 
     public = x509.load_pem_x509_certificate(base.cert.read_bytes()).public_key()
     assert verify_signature(public, signature, MESSAGE)
@@ -90,9 +97,11 @@ def test_closed_signer_refuses_to_sign(base_keys):
 def test_unknown_digest_is_a_signing_error(base_keys):
     from rasign.errors import SigningError
 
-    with open_file_signer(private_key=str(base_keys["rsa2048"].key)) as signer:
-        with pytest.raises(SigningError, match="unsupported hash algorithm"):
-            signer.sign(MESSAGE, "MD5")
+    with (
+        open_file_signer(private_key=str(base_keys["rsa2048"].key)) as signer,
+        pytest.raises(SigningError, match="unsupported hash algorithm"),
+    ):
+        signer.sign(MESSAGE, "MD5")
 
 
 def test_files_are_reread_on_every_open(base_keys, openssl_ca, tmp_path):
