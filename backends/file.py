@@ -30,6 +30,7 @@ from rasign.backends.file_keys import (
     load_private_key,
     pem_key_present,
 )
+
 from rasign.errors import KeyLoadError, SigningError, UsageError
 from rasign.signer import DIGESTS, Identity, KeyKind, Signer, key_kind_of
 
@@ -210,7 +211,7 @@ class FileBackend:
         *,
         key_is_pkcs12: bool = False,
     ) -> FileSigner:
-        from rasign.certs import load_leaf_and_chain, load_chain_bundle, normalise_chain
+        from rasign.certs import load_chain_bundle, load_leaf_and_chain, normalise_chain
 
         if key_is_pkcs12:
             key = load_pkcs12(key_data, key_path, passwords).key

@@ -28,6 +28,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from rasign.backends.mldsa_keys import is_mldsa_oid, mldsa_key_from_pkcs8_body
 from rasign.backends.pkcs8 import (
     DerError,
     DerKind,
@@ -37,7 +38,7 @@ from rasign.backends.pkcs8 import (
     decrypt_pbes2,
     pkcs8_algorithm,
 )
-from rasign.backends.mldsa_keys import is_mldsa_oid, mldsa_key_from_pkcs8_body
+
 from rasign.errors import AuthenticationError, KeyLoadError
 
 if TYPE_CHECKING:

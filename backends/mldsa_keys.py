@@ -23,7 +23,15 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-from rasign.backends.pkcs8 import CONTEXT_0_PRIMITIVE, OCTET_STRING, SEQUENCE, DerError, expect, read_single
+from rasign.backends.pkcs8 import (
+    CONTEXT_0_PRIMITIVE,
+    OCTET_STRING,
+    SEQUENCE,
+    DerError,
+    expect,
+    read_single,
+)
+
 from rasign.errors import BackendUnavailable
 
 
@@ -34,7 +42,7 @@ class MLDSAParameters:
     name: str
     class_name: str
     k: int
-    l: int  # noqa: E741 - the FIPS 204 name
+    l: int
     expanded_key_size: int
 
 

@@ -109,3 +109,37 @@ def test_list_identities_names_the_file(base_keys):
     assert identity.has_private_key is False
     [identity] = FileBackend.list_identities(SignerOptions(certificate=str(base.cert), private_key=str(base.key)))
     assert identity.has_private_key is True
+
+
+def test_pem_exported_from_pkcs12_with_bag_attributes(base_keys, openssl_ca, tmp_path):
+    """``openssl pkcs12 -nodes`` output: "Bag Attributes" text around the key and certificates."""
+    from tests.files.helpers import openssl
+
+    base = base_keys["rsa2048"]
+    p12 = tmp_path / "id.p12"
+    openssl("pkcs12", "-export", "-inkey", base.key, "-in", base.cert, "-certfile", openssl_ca.inter_cert, "-passout", "pass:x", "-out", p12)
+    combo = tmp_path / "combo.pem"
+    openssl("pkcs12", "-in", p12, "-nodes", "-passin", "pass:x", "-out", combo)
+    assert b"Bag Attributes" in combo.read_bytes()
+    with open_file_signer(private_key=str(combo)) as signer:
+        assert signer.certificate == _load(base.cert)[0]
+        assert signer.chain == _load(openssl_ca.inter_cert)
+        assert_signs_for_certificate(signer, ("SHA256",))
+
+
+@pytest.mark.parametrize("kind", ["plain", "encrypted", "legacy"])
+def test_crlf_line_endings(base_keys, tmp_path, kind):
+    """Files edited or copied on Windows keep working."""
+    from tests.files.helpers import openssl
+
+    base = base_keys["p256"]
+    source = {
+        "plain": lambda: base.key.read_bytes(),
+        "encrypted": lambda: openssl("pkcs8", "-topk8", "-in", base.key, "-v2", "aes-256-cbc", "-passout", "pass:pw"),
+        "legacy": lambda: openssl("ec", "-in", base.key, "-aes256", "-passout", "pass:pw"),
+    }[kind]()
+    key, cert = tmp_path / "crlf-key.pem", tmp_path / "crlf-cert.pem"
+    key.write_bytes(source.replace(b"\n", b"\r\n"))
+    cert.write_bytes(base.cert.read_bytes().replace(b"\n", b"\r\n"))
+    with open_file_signer(certificate=str(cert), private_key=str(key), pkcs8_password=None if kind == "plain" else "pw") as signer:
+        assert_signs_for_certificate(signer, ("SHA256",))
