@@ -196,9 +196,14 @@ def run(args: argparse.Namespace) -> int:
         log.info("shutting down")
         sd_notify("STOPPING=1")
     finally:
+        if threads:
+            # serve_forever notices a shutdown only at its next poll; stop all listeners at once.
+            stoppers = [threading.Thread(target=server.shutdown) for server in servers]
+            for stopper in stoppers:
+                stopper.start()
+            for stopper in stoppers:
+                stopper.join(5)
         for server in servers:
-            if threads:
-                server.shutdown()
             server.server_close()
         refresher.stop()
         minter.close()
