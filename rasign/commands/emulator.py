@@ -1,0 +1,153 @@
+"""``rasign emulator``: run the local Roles Anywhere + STS emulator in the foreground.
+
+For offline demos and for scripts that test rasign (or any other Roles Anywhere client)
+without an AWS account. On start it prints ONE line of JSON on stdout (endpoint, STS
+endpoint, CA bundle, ARNs) so a script can read it, optionally writes the same document
+to ``<state-dir>/emulator.json``, then serves until SIGTERM or SIGINT. Logs (one line per
+request: method, path, status, error code) go to stderr and never carry secrets:
+no headers, bodies or issued credentials are logged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any
+
+SUMMARY = "run a local Roles Anywhere + STS emulator (offline demos and tests)"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Emulator flags."""
+    parser.add_argument("--port", type=int, default=0, help="TCP port on 127.0.0.1 (default: any free port)")
+    parser.add_argument("--region", default="us-east-1", help="region of the emulated endpoint and its ARNs (default: us-east-1)")
+    parser.add_argument(
+        "--trust-anchor", action="append", default=[], metavar="PEM",
+        help="CA certificate(s) to trust, PEM; repeatable (all go into the one trust anchor)",
+    )
+    parser.add_argument(
+        "--demo-identity", action="store_true",
+        help="also make a throw-away CA and client certificate/key, trust that CA and print their paths",
+    )
+    parser.add_argument("--state-dir", metavar="DIR", help="write emulator.json and the TLS CA bundle here")
+    parser.add_argument("--profile-duration", type=int, default=3600, metavar="SECONDS", help="profile durationSeconds (900-43200, default 3600)")
+    parser.add_argument("--accept-role-session-name", action="store_true", help="let clients set roleSessionName")
+    parser.add_argument("--require-instance-properties", action="store_true", help="require instanceProperties in CreateSession")
+    parser.add_argument("--role-name", default="rasign-test-role", help="name of the role the profile allows")
+    parser.add_argument("--extra-role", action="append", default=[], metavar="NAME", help="another role the profile allows; repeatable")
+    parser.add_argument("--account-id", default="123456789012", help="12-digit account id used in ARNs")
+    parser.add_argument("--debug", action="store_true", help="verbose logs on stderr")
+    parser.add_argument("--log-format", choices=("text", "json"), default="text", help="log line format on stderr")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Start, announce, serve until a signal, stop."""
+    from rasign.emulator import Emulator
+
+    _check(args)
+    state_dir = Path(args.state_dir) if args.state_dir else None
+    if state_dir is not None:
+        state_dir.mkdir(parents=True, exist_ok=True)
+    anchors = _read_anchors(args.trust_anchor)
+    demo: dict[str, str] = {}
+    if args.demo_identity:
+        anchors, demo = _demo_identity(anchors, state_dir)
+
+    emulator = Emulator(
+        [anchors],
+        region=args.region,
+        account_id=args.account_id,
+        port=args.port,
+        role_name=args.role_name,
+        extra_roles=args.extra_role,
+        profile_duration=args.profile_duration,
+        accept_role_session_name=args.accept_role_session_name,
+        require_instance_properties=args.require_instance_properties,
+        state_dir=str(state_dir) if state_dir else None,
+    )
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        _start(emulator, args.port)
+        document: dict[str, Any] = emulator.describe()
+        if demo:
+            document["demo_identity"] = demo
+        state_file = None
+        if state_dir is not None:
+            state_file = state_dir / "emulator.json"
+            _write_json(state_file, document)
+            document["state_file"] = str(state_file)
+        sys.stdout.write(json.dumps(document, separators=(",", ":")) + "\n")
+        sys.stdout.flush()
+        while not stop.wait(0.5):
+            pass
+        if state_file is not None:
+            state_file.unlink(missing_ok=True)
+    finally:
+        emulator.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0
+
+
+def _check(args: argparse.Namespace) -> None:
+    from rasign.emulator.state import MAX_DURATION, MIN_DURATION
+    from rasign.errors import UsageError
+
+    if not args.trust_anchor and not args.demo_identity:
+        raise UsageError("the emulator needs a CA to trust: pass --trust-anchor CA.pem (repeatable) or --demo-identity")
+    if not 0 <= args.port <= 65535:
+        raise UsageError(f"--port {args.port} is not a TCP port (0-65535; 0 picks a free one)")
+    if not MIN_DURATION <= args.profile_duration <= MAX_DURATION:
+        raise UsageError(f"--profile-duration must be between {MIN_DURATION} and {MAX_DURATION} seconds, not {args.profile_duration}")
+    if not (args.account_id.isdigit() and len(args.account_id) == 12):
+        raise UsageError(f"--account-id must be 12 digits, not {args.account_id!r}")
+
+
+def _read_anchors(paths: list[str]) -> bytes:
+    """All --trust-anchor files (PEM or DER) as one PEM bundle."""
+    from cryptography.hazmat.primitives import serialization
+
+    from rasign.certs import load_certificates
+
+    return b"".join(
+        cert.public_bytes(serialization.Encoding.PEM)
+        for path in paths
+        for cert in load_certificates(path, "trust anchor")
+    )
+
+
+def _demo_identity(anchors: bytes, state_dir: Path | None) -> tuple[bytes, dict[str, str]]:
+    from rasign.commands.demo import make_pki
+
+    directory = state_dir or Path(tempfile.mkdtemp(prefix="rasign-emulator-demo-"))
+    cert_path, key_path, root_pem = make_pki(directory)
+    return anchors + root_pem, {
+        "certificate": str(cert_path),
+        "private_key": str(key_path),
+        "root_ca": str(directory / "root-ca.pem"),
+    }
+
+
+def _start(emulator: Any, port: int) -> None:
+    from rasign.errors import ConfigError
+
+    try:
+        emulator.start()
+    except OSError as err:
+        raise ConfigError(
+            f"cannot listen on 127.0.0.1:{port}: {err.strerror or err}",
+            hint="pick another --port, or 0 for any free port",
+        ) from err
+
+
+def _write_json(path: Path, document: dict[str, Any]) -> None:
+    temporary = path.with_suffix(".json.tmp")
+    temporary.write_text(json.dumps(document, indent=2) + "\n")
+    os.replace(temporary, path)
