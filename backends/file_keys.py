@@ -172,30 +172,30 @@ def load_private_key(data: bytes, path: str, passwords: Passwords) -> LoadedKey:
 
 def load_pkcs12(data: bytes, path: str, passwords: Passwords) -> Pkcs12Contents:
     """Open a PKCS#12 file: key, the certificate that matches it, and the rest."""
-    from cryptography.hazmat.primitives.serialization import pkcs12
-
     given = passwords.given()
-    try:
-        bundle = pkcs12.load_pkcs12(data, given)
-    except ValueError as err:
-        if given is not None:
+    bundle = _try_pkcs12(data, given)
+    if given is not None and bundle is None:
+        bundle = _try_pkcs12(data, None)
+        if bundle is None:
             raise AuthenticationError(
                 f"incorrect PKCS#12 password for {path}",
                 hint="check --pkcs8-password (it is also the PKCS#12 password); a PKCS#12 file"
                 " using algorithms OpenSSL cannot read fails the same way",
-            ) from err
+            )
+        if passwords.explicit:
+            log.warning("--pkcs8-password was given but the PKCS#12 file %s is not protected by one", path)
+    elif given is not None and passwords.explicit and _try_pkcs12(data, None) is not None:
+        # Files without a MAC or encryption open with any password: say it was unneeded.
+        log.warning("--pkcs8-password was given but the PKCS#12 file %s is not protected by one", path)
+    elif bundle is None:
         password, prompted = passwords.obtain(path, "PKCS#12 file")
-        try:
-            bundle = pkcs12.load_pkcs12(data, password)
-        except ValueError as err2:
+        bundle = _try_pkcs12(data, password)
+        if bundle is None:
             if prompted:
                 Passwords.forget(path)
-            raise AuthenticationError(f"incorrect PKCS#12 password for {path}", hint=PASSWORD_HINT) from err2
+            raise AuthenticationError(f"incorrect PKCS#12 password for {path}", hint=PASSWORD_HINT)
         if prompted:
             Passwords.confirm(path, password)
-    else:
-        if given is not None and passwords.explicit and _pkcs12_opens_without_password(data):
-            log.warning("--pkcs8-password was given but the PKCS#12 file %s is not protected by one", path)
     if bundle.key is None:
         raise KeyLoadError(
             f"the PKCS#12 file {path} holds no private key",
@@ -223,14 +223,18 @@ def load_pkcs12(data: bytes, path: str, passwords: Passwords) -> Pkcs12Contents:
     return Pkcs12Contents(key=bundle.key, leaf=leaf, others=others)
 
 
-def _pkcs12_opens_without_password(data: bytes) -> bool:
+def _try_pkcs12(data: bytes, password: bytes | None) -> Any:
+    """The parsed bundle, or None when this password does not open it.
+
+    cryptography reports a wrong password and unreadable contents alike ("Invalid
+    password or PKCS12 data"); the DER shape was already checked by :func:`is_pkcs12`.
+    """
     from cryptography.hazmat.primitives.serialization import pkcs12
 
     try:
-        pkcs12.load_pkcs12(data, None)
+        return pkcs12.load_pkcs12(data, password)
     except ValueError:
-        return False
-    return True
+        return None
 
 
 def _looks_like_pem(data: bytes) -> bool:

@@ -61,6 +61,17 @@ def test_pkcs12_with_other_key_types(base_keys, openssl_ca, name):
         assert_signs_for_certificate(signer)
 
 
+@pytest.mark.parametrize("variant", ["aes-empty", "legacy-empty", "unencrypted-nomac"])
+def test_password_given_for_an_unprotected_pkcs12_is_a_warning(base_keys, openssl_ca, variant, caplog):
+    """RASIGN_PKCS8_PASSWORD set for another file must not break a password-less bundle."""
+    base = base_keys["p256"]
+    p12 = make_p12(base, openssl_ca, base.directory, variant)
+    with caplog.at_level("WARNING", logger="rasign"), open_file_signer(certificate=str(p12), pkcs8_password="unused-pw") as signer:
+        assert_signs_for_certificate(signer, ("SHA256",))
+    assert "not protected" in caplog.text
+    assert "unused-pw" not in caplog.text
+
+
 def test_pkcs12_same_file_as_both_flags(base_keys, openssl_ca):
     base = base_keys["p256"]
     p12 = make_p12(base, openssl_ca, base.directory, "aes-empty")
