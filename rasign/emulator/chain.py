@@ -97,15 +97,15 @@ def _issued_by_problem(
 ) -> str | None:
     from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 
+    weak = _weak_signature(cert)
+    if weak:  # before verifying: cryptography cannot even verify MD5/SHA-1 signatures
+        return weak
     try:
         cert.verify_directly_issued_by(issuer)
     except InvalidSignature:
         return f"signature on {describe(cert)} does not verify with the key of {describe(issuer)}"
     except (ValueError, TypeError, UnsupportedAlgorithm) as err:
         return f"cannot verify {describe(cert)} with {describe(issuer)}: {err}"
-    weak = _weak_signature(cert)
-    if weak:
-        return weak
     problem = _issuer_problem(issuer) or _validity_problem(issuer, now)
     if problem:
         return f"issuer {describe(issuer)}: {problem}"

@@ -128,21 +128,28 @@ def prepare_create_session(
     if chain:
         headers.append(("X-Amz-X509-Chain", chain_header(chain)))
     to_sign = [(k, v) for k, v in headers if k.lower() not in {u.lower() for u in unsigned}]
-    signed = sigv4x509.sign_request(
-        sigv4x509.CanonicalInput(method="POST", path="/sessions", query=query, headers=to_sign, body=body),
-        algorithm=algorithm or key_kind_of(certificate.public_key()).algorithm,
-        serial_number=certificate.serial_number if serial_number is None else serial_number,
-        region=region or emulator.region,
-        sign=sign_with(private_key),
+    request = sigv4x509.CanonicalInput(method="POST", path="/sessions", query=query, headers=to_sign, body=body)
+    date_value = sigv4x509.amz_date(moment)
+    scope = sigv4x509.credential_scope(date_value, region or emulator.region)
+    canonical = sigv4x509.canonical_request(request)
+    text = sigv4x509.string_to_sign(
+        algorithm or key_kind_of(certificate.public_key()).algorithm, date_value, scope, canonical
+    )
+    authorization = sigv4x509.authorization_header(
+        algorithm or key_kind_of(certificate.public_key()).algorithm,
+        certificate.serial_number if serial_number is None else serial_number,
+        scope,
+        sigv4x509.signed_headers(to_sign),
+        sign_with(private_key)(text.encode("utf-8")).hex(),
     )
     wire_query = sigv4x509.wire_query(query)
     url = f"{emulator.endpoint}/sessions" + (f"?{wire_query}" if wire_query else "")
     return PreparedCreateSession(
         url=url,
-        headers=[*headers, ("Authorization", signed.authorization)],
+        headers=[*headers, ("Authorization", authorization)],
         body=body,
-        canonical_request=signed.canonical_request,
-        string_to_sign=signed.string_to_sign,
+        canonical_request=canonical,
+        string_to_sign=text,
     )
 
 
