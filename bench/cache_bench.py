@@ -1,0 +1,81 @@
+"""Benchmark for issue 5: how cheap is a credential-process cache hit?
+
+Reports, in one run on this machine, the median wall time of:
+
+1. ``python -c pass`` (the floor for any Python program: the baseline);
+2. ``rasign credential-process --cache`` answering from the cache (goal: <= 3 x baseline);
+3. ``rasign credential-process --no-cache`` (a fresh CreateSession against the local
+   emulator), for reference.
+
+Commands run interleaved round-robin so a busy patch of the machine hits all alike.
+
+Run: ``.venv/bin/python bench/cache_bench.py [--runs N]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import compileall
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+
+def walls(commands: dict[str, list[str]], runs: int, env: dict[str, str]) -> dict[str, float]:
+    """Median wall time per command, interleaved."""
+    for command in commands.values():
+        subprocess.run(command, check=True, capture_output=True, env=env)
+    samples: dict[str, list[float]] = {name: [] for name in commands}
+    for _ in range(runs):
+        for name, command in commands.items():
+            start = time.perf_counter()
+            subprocess.run(command, check=True, capture_output=True, env=env)
+            samples[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=21)
+    args = parser.parse_args()
+    for package in ("rasign", "backends"):
+        compileall.compile_dir(str(REPO / package), quiet=1)
+
+    from rasign.emulator import Emulator
+    from tests.support.pki import Pki
+
+    workdir = Path(tempfile.mkdtemp(prefix="rasign-cache-bench-"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RASIGN_"))}
+    env["PYTHONPATH"] = str(REPO)
+    env["RASIGN_CACHE_DIR"] = str(workdir / "cache")
+    pki = Pki(directory=workdir)
+    cert, key = pki.software_identity("ec", stem="bench")
+    with Emulator(trust_anchor_pems=[pki.root_pem], region="us-east-1") as emu:
+        py = sys.executable
+        base = [py, "-m", "rasign", "credential-process", "--certificate", str(cert), "--private-key", str(key),
+                "--trust-anchor-arn", emu.trust_anchor_arn, "--profile-arn", emu.profile_arn,
+                "--role-arn", emu.role_arn, "--endpoint", emu.endpoint, "--ca-bundle", str(emu.ca_bundle)]
+        subprocess.run([*base, "--cache"], check=True, capture_output=True, env=env)  # fill the cache
+        before = emu.create_session_count
+        timings = walls({"baseline": [py, "-c", "pass"], "hit": [*base, "--cache"], "miss": [*base, "--no-cache"]},
+                        args.runs, env)
+        minted = emu.create_session_count - before
+    baseline, hit, miss = timings["baseline"], timings["hit"], timings["miss"]
+    print(f"runs per figure: {args.runs} (median); CreateSession calls during timing: {minted}"
+          f" (all from --no-cache runs: {args.runs + 1})")
+    print(f"baseline  python -c pass:                        {baseline * 1000:7.1f} ms")
+    print(f"rasign    credential-process --cache (hit):      {hit * 1000:7.1f} ms  ratio {hit / baseline:.2f} (goal <= 3)")
+    print(f"rasign    credential-process --no-cache (mint):  {miss * 1000:7.1f} ms  ratio {miss / baseline:.2f}")
+    print(f"cache hit / fresh mint: {hit / miss:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
