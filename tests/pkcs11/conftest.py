@@ -88,6 +88,26 @@ def hsm(tmp_path_factory, pki) -> Hsm:
 
 
 @pytest.fixture
+def close_all_sessions(hsm):
+    """Call the module's own C_CloseAllSessions on a slot: what a pulled token does to us.
+
+    Through ctypes on the already loaded module (dlopen returns the same instance), so the
+    signer's session handles really become invalid. Unlike C_Finalize this leaves the
+    process's OpenSSL state alone, so TLS clients in the same pytest process keep working.
+    """
+    import ctypes
+
+    library = ctypes.CDLL(hsm.module)
+    library.C_CloseAllSessions.argtypes = [ctypes.c_ulong]
+    library.C_CloseAllSessions.restype = ctypes.c_ulong
+
+    def close(slot_id: int) -> None:
+        assert library.C_CloseAllSessions(slot_id) == 0
+
+    return close
+
+
+@pytest.fixture
 def options(hsm):
     """Factory for SignerOptions on the SoftHSM module, non-interactive by default."""
     from rasign.options import SignerOptions

@@ -172,25 +172,60 @@ def test_missing_ecdsa_mechanism_is_named(hsm, options):
             signer.sign(b"x")
 
 
-def test_session_survives_module_reset_between_signatures(hsm, options):
-    """Token 'removed': C_Finalize/C_Initialize invalidates every session and handle."""
+def test_session_survives_token_removal_between_signatures(hsm, options, close_all_sessions):
+    """Token 'removed and reinserted': every session on the slot is closed under the signer."""
     with Pkcs11Backend.open(options(certificate=uri("rasign-a", "1234", object="ec-p256"))) as signer:
         assert_signs(signer, ("SHA256",))
-        signer._module.lib.reinitialize()
+        close_all_sessions(signer._token.slot.slot_id)
         assert_signs(signer, ("SHA256",))
         assert signer.recoveries == 1
-        signer._module.lib.finalize()  # module left uninitialised: the signer initialises it again
         assert_signs(signer, ("SHA256",))
-        assert signer.recoveries == 2
-        assert_signs(signer, ("SHA256",))
-        assert signer.recoveries == 2  # the reopened session is kept
+        assert signer.recoveries == 1  # the reopened session is kept
 
 
-def test_always_authenticate_key_recovers_too(hsm, options):
+def test_always_authenticate_key_recovers_too(hsm, options, close_all_sessions):
     with Pkcs11Backend.open(options(certificate=uri("rasign-a", "1234", object="rsa-2048-always-auth"), reuse_pin=True)) as signer:
-        signer._module.lib.reinitialize()
+        close_all_sessions(signer._token.slot.slot_id)
         assert_signs(signer, ("SHA256",))
         assert signer.recoveries == 1
+
+
+RESET_SCRIPT = """
+import json, sys
+from rasign.backends.pkcs11 import Pkcs11Backend
+from rasign.options import SignerOptions
+from rasign.signer import verify_signature
+
+signer = Pkcs11Backend.open(SignerOptions(certificate=sys.argv[1], pkcs11_lib=sys.argv[2], interactive=False))
+public = signer.certificate.public_key()
+seen = []
+for step in ("start", "reinitialize", "finalize", "again"):
+    if step == "reinitialize":
+        signer._module.lib.reinitialize()   # C_Finalize + C_Initialize: every handle is gone
+    elif step == "finalize":
+        signer._module.lib.finalize()       # left uninitialised: the signer must initialise it
+    message = step.encode()
+    seen.append([step, verify_signature(public, signer.sign(message), message), signer.recoveries])
+signer.close()
+print(json.dumps(seen))
+"""
+
+
+def test_session_survives_module_reset_in_one_process(hsm):
+    """C_Finalize/C_Initialize in a child process: SoftHSM's finalize also resets OpenSSL
+    state that TLS clients in the pytest process would share."""
+    import json
+    import subprocess
+    import sys
+
+    from tests.conftest import clean_env
+
+    done = subprocess.run(
+        [sys.executable, "-c", RESET_SCRIPT, uri("rasign-a", "1234", object="rsa-2048"), hsm.module],
+        capture_output=True, text=True, env=clean_env(hsm.env), timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == [["start", True, 0], ["reinitialize", True, 1], ["finalize", True, 2], ["again", True, 2]]
 
 
 def test_logout_by_another_signer_is_recovered(hsm, options):
@@ -204,10 +239,10 @@ def test_logout_by_another_signer_is_recovered(hsm, options):
         second.sign(b"x")
 
 
-def test_recovery_without_a_non_interactive_pin_is_refused(hsm, options):
+def test_recovery_without_a_non_interactive_pin_is_refused(hsm, options, close_all_sessions):
     with Pkcs11Backend.open(options(certificate=uri("rasign-a", "1234", object="ec-p256"))) as signer:
         signer._user_source = None  # as if the PIN had been typed at the prompt
-        signer._module.lib.reinitialize()
+        close_all_sessions(signer._token.slot.slot_id)
         with pytest.raises(AuthenticationError, match="typed at a prompt"):
             signer.sign(b"x")
 
