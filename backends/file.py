@@ -11,6 +11,8 @@ Inputs (see ``backends/file_keys.py`` for every key encoding):
   holding the key and its certificate(s).
 - ``--private-key key.pem`` alone: a signer without a certificate, enough for
   ``sign-string``; commands that need a certificate refuse it themselves.
+- ``env:NAME`` in place of either path: the PEM (or base64 DER/PKCS#12) comes from an
+  environment variable, so a container need not write its key to disk.
 
 Unlike the Go helper, :meth:`FileBackend.open` proves that the key belongs to the
 certificate (by comparing public keys) before anything is signed, so a mismatch is one
@@ -29,6 +31,11 @@ from rasign.backends.file_keys import (
     load_pkcs12,
     load_private_key,
     pem_key_present,
+)
+from rasign.backends.file_sources import (
+    certificates_from_bytes,
+    describe_source,
+    read_source,
 )
 
 from rasign.errors import KeyLoadError, SigningError, UsageError
@@ -138,14 +145,14 @@ class FileBackend:
                 "no certificate or private key given",
                 hint="pass --certificate and --private-key, or a PKCS#12 file as --certificate",
             )
-        from rasign.certs import read_bytes
-
-        key_data = read_bytes(key_path, "private key") if key_path else None
-        cert_data = read_bytes(cert_path, "certificate") if cert_path else None
+        key_data = read_source(key_path, "private key") if key_path else None
+        cert_data = read_source(cert_path, "certificate") if cert_path else None
 
         if key_path and key_data is not None and is_pkcs12(key_data):
             if cert_path and cert_path != key_path:
-                return cls._from_key_file(key_path, key_data, cert_path, options, passwords, key_is_pkcs12=True)
+                return cls._from_key_file(
+                    key_path, key_data, cert_path, cert_data, options, passwords, key_is_pkcs12=True
+                )
             return cls._from_pkcs12(key_path, key_data, options, passwords)
         if cert_path and cert_data is not None and is_pkcs12(cert_data):
             if key_path and key_path != cert_path:
@@ -155,7 +162,7 @@ class FileBackend:
                 )
             return cls._from_pkcs12(cert_path, cert_data, options, passwords)
         if key_path and key_data is not None:
-            return cls._from_key_file(key_path, key_data, cert_path, options, passwords)
+            return cls._from_key_file(key_path, key_data, cert_path, cert_data, options, passwords)
         # Only --certificate: the Go helper then reads the key from the same file.
         assert cert_path is not None and cert_data is not None
         if not pem_key_present(cert_data):
@@ -163,31 +170,29 @@ class FileBackend:
                 f"no private key given, and the certificate file {cert_path} holds none",
                 hint="pass --private-key, or a PKCS#12 or combined key+certificate file",
             )
-        return cls._from_key_file(cert_path, cert_data, cert_path, options, passwords)
+        return cls._from_key_file(cert_path, cert_data, cert_path, cert_data, options, passwords)
 
     @classmethod
     def list_identities(cls, options: SignerOptions) -> list[Identity]:
         """The certificate given on the command line, as one identity."""
-        from rasign.certs import load_certificates, read_bytes
-
         path = options.certificate or options.private_key
         if not path:
             raise UsageError("no certificate given", hint="pass --certificate")
-        data = read_bytes(path, "certificate")
+        data = read_source(path, "certificate")
         if is_pkcs12(data):
             passwords = Passwords(options.pkcs8_password, interactive=options.interactive)
             leaf = load_pkcs12(data, path, passwords).leaf
-            return [Identity(certificate=leaf, where=f"file {path}", has_private_key=True)]
+            return [Identity(certificate=leaf, where=describe_source(path), has_private_key=True)]
         if not options.certificate:
             loaded = load_private_key(
                 data, path, Passwords(options.pkcs8_password, interactive=options.interactive)
             )
             if not loaded.certificates:
                 raise UsageError(f"the key file {path} holds no certificate", hint="pass --certificate")
-            return [Identity(certificate=loaded.certificates[0], where=f"file {path}", has_private_key=True)]
-        leaf = load_certificates(path)[0]
+            return [Identity(certificate=loaded.certificates[0], where=describe_source(path), has_private_key=True)]
+        leaf = certificates_from_bytes(data, path)[0]
         has_key = bool(options.private_key) or pem_key_present(data)
-        return [Identity(certificate=leaf, where=f"file {path}", has_private_key=has_key)]
+        return [Identity(certificate=leaf, where=describe_source(path), has_private_key=has_key)]
 
     @classmethod
     def _from_pkcs12(cls, path: str, data: bytes, options: SignerOptions, passwords: Passwords) -> FileSigner:
@@ -206,12 +211,13 @@ class FileBackend:
         key_path: str,
         key_data: bytes,
         cert_path: str | None,
+        cert_data: bytes | None,
         options: SignerOptions,
         passwords: Passwords,
         *,
         key_is_pkcs12: bool = False,
     ) -> FileSigner:
-        from rasign.certs import load_chain_bundle, load_leaf_and_chain, normalise_chain
+        from rasign.certs import load_chain_bundle, normalise_chain
 
         if key_is_pkcs12:
             key = load_pkcs12(key_data, key_path, passwords).key
@@ -221,8 +227,10 @@ class FileBackend:
             key, encoding, bundled = loaded.key, loaded.encoding, loaded.certificates
         _check_key_type(key, key_path)
         certificate: x509.Certificate | None
-        if cert_path and cert_path != key_path:
-            certificate, chain = load_leaf_and_chain(cert_path, options.intermediates)
+        if cert_path and cert_data is not None and cert_path != key_path:
+            certificates = certificates_from_bytes(cert_data, cert_path)
+            extra = load_chain_bundle(options.intermediates) if options.intermediates else []
+            certificate, chain = certificates[0], normalise_chain(certificates[0], certificates[1:] + extra)
         elif bundled:
             extra = load_chain_bundle(options.intermediates) if options.intermediates else []
             certificate, chain = bundled[0], normalise_chain(bundled[0], bundled[1:] + extra)

@@ -7,8 +7,9 @@ cryptography decrypts), legacy OpenSSL encrypted PEM (``Proc-Type: 4,ENCRYPTED``
 PKCS#12 (legacy 3DES/RC2 and modern AES, with or without a password). A PEM file may also
 hold certificates (a "combined" key + certificate file).
 
-Passwords, in order: ``--pkcs8-password``, then ``RASIGN_PKCS8_PASSWORD``, then ONE prompt
-on the controlling terminal when the caller allows it. A wrong password is reported at
+Passwords, in order: ``--pkcs8-password``, then ``RASIGN_PKCS8_PASSWORD``, then the file
+named by ``RASIGN_PKCS8_PASSWORD_FILE`` (one trailing newline dropped), then ONE prompt on
+the controlling terminal when the caller allows it. A wrong password is reported at
 once and never retried: the user re-runs with the right one. A password given for a key
 that is not encrypted is not an error (a rotated, now-plaintext key keeps working under
 ``serve``); rasign logs a warning instead, because the Go helper's hard failure there
@@ -48,11 +49,13 @@ log = logging.getLogger("rasign")
 
 PASSWORD_ENV = "RASIGN_PKCS8_PASSWORD"
 """Environment variable consulted when ``--pkcs8-password`` is not given."""
+PASSWORD_FILE_ENV = "RASIGN_PKCS8_PASSWORD_FILE"
+"""Environment variable naming a file that holds the password (keeps it out of argv and env)."""
 
 PARSE_HINT = (
     "pass a PEM or DER private key (PKCS#1, SEC1, PKCS#8 or encrypted PKCS#8) or a PKCS#12 file"
 )
-PASSWORD_HINT = f"pass --pkcs8-password or set {PASSWORD_ENV}"
+PASSWORD_HINT = f"pass --pkcs8-password, or set {PASSWORD_ENV} or {PASSWORD_FILE_ENV}"
 
 KEY_LABELS = ("PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY", "ENCRYPTED PRIVATE KEY")
 CERTIFICATE_LABELS = ("CERTIFICATE", "X509 CERTIFICATE", "TRUSTED CERTIFICATE")
@@ -86,13 +89,17 @@ class Passwords:
         return self._explicit is not None
 
     def given(self) -> bytes | None:
-        """The non-interactive password (flag, then environment), or None."""
+        """The non-interactive password (flag, environment, password file), or None."""
         if self._explicit is not None:
             return self._explicit.encode("utf-8")
-        from rasign.secrets import secret_from_env
+        from rasign.secrets import read_secret_file, secret_from_env
 
         value = secret_from_env(PASSWORD_ENV)
-        return value.encode("utf-8") if value is not None else None
+        if value is None:
+            password_file = secret_from_env(PASSWORD_FILE_ENV)
+            if password_file is not None:
+                value = read_secret_file(password_file, "PKCS#8 password")
+        return value.encode("utf-8") if value else None
 
     def obtain(self, path: str, what: str) -> tuple[bytes, bool]:
         """A password to try for ``path``: given, remembered, or asked once.
