@@ -1,0 +1,109 @@
+"""``rasign emulator``: the foreground command scripts and the README demo use."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO, clean_env, run_rasign
+
+pytestmark = pytest.mark.network
+
+
+def start(*args: str) -> tuple[subprocess.Popen, dict]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "rasign", "emulator", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=clean_env(), cwd=REPO,
+    )
+    line = process.stdout.readline()
+    if not line:
+        process.wait(timeout=10)
+        pytest.fail(f"emulator did not start: {process.stderr.read()}")
+    return process, json.loads(line)
+
+
+def stop(process: subprocess.Popen) -> tuple[int, str, str]:
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=15)
+    return process.returncode, out, err
+
+
+def test_demo_identity_flow_and_clean_shutdown(tmp_path):
+    state = tmp_path / "state"
+    process, info = start("--demo-identity", "--state-dir", str(state), "--accept-role-session-name", "--profile-duration", "1800")
+    try:
+        assert info["endpoint"].startswith("https://127.0.0.1:")
+        assert info["sts_endpoint"] == info["endpoint"] + "/sts/"
+        assert json.loads((state / "emulator.json").read_text())["profile_arn"] == info["profile_arn"]
+        demo = info["demo_identity"]
+        result = run_rasign(
+            "credential-process", "--certificate", demo["certificate"], "--private-key", demo["private_key"],
+            "--endpoint", info["endpoint"], "--ca-bundle", info["ca_bundle"],
+            "--trust-anchor-arn", info["trust_anchor_arn"], "--profile-arn", info["profile_arn"],
+            "--role-arn", info["role_arn"], "--role-session-name", "from-cli",
+            env={"RASIGN_CACHE_DIR": str(tmp_path / "cache")},
+        )
+        assert result.returncode == 0, result.stderr
+        credentials = json.loads(result.stdout)
+    finally:
+        code, out, err = stop(process)
+    assert code == 0
+    assert out == ""  # only the one announcement line goes to stdout
+    assert "POST /sessions -> 201" in err
+    for secret in (credentials["SecretAccessKey"], credentials["SessionToken"], credentials["AccessKeyId"]):
+        assert secret not in err
+    assert not (state / "emulator.json").exists()
+
+
+def test_trust_anchor_file_and_fixed_port(tmp_path):
+    from tests.emulator.factory import make_ca
+
+    root = tmp_path / "root.pem"
+    root.write_bytes(make_ca("command root").pem)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process, info = start("--trust-anchor", str(root), "--port", str(port), "--region", "eu-west-2")
+    try:
+        assert info["endpoint"] == f"https://127.0.0.1:{port}"
+        assert info["trust_anchor_arn"].startswith("arn:aws:rolesanywhere:eu-west-2:123456789012:trust-anchor/")
+        second = run_rasign("emulator", "--trust-anchor", str(root), "--port", str(port))
+        assert second.returncode == 3
+        assert "cannot listen on 127.0.0.1" in second.stderr
+    finally:
+        assert stop(process)[0] == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "words"),
+    [
+        ((), 2, "--trust-anchor"),
+        (("--demo-identity", "--profile-duration", "10"), 2, "--profile-duration"),
+        (("--demo-identity", "--account-id", "42"), 2, "--account-id"),
+        (("--trust-anchor", "/nonexistent/ca.pem"), 4, "trust anchor file not found"),
+    ],
+)
+def test_usage_errors_are_one_line(args, code, words):
+    result = run_rasign("emulator", *args)
+    assert result.returncode == code
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("rasign: error:") and words in lines[0]
+    assert result.stdout == ""
+
+
+def test_leaf_certificate_as_trust_anchor_is_refused(tmp_path):
+    from tests.emulator.factory import make_ca, make_leaf, new_key
+
+    leaf = make_leaf(make_ca("r"), new_key())
+    path = tmp_path / "leaf.pem"
+    from cryptography.hazmat.primitives import serialization
+
+    path.write_bytes(leaf.public_bytes(serialization.Encoding.PEM))
+    result = run_rasign("emulator", "--trust-anchor", str(path))
+    assert result.returncode == 3
+    assert "cannot be used: not a CA" in result.stderr
