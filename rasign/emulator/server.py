@@ -40,7 +40,13 @@ from urllib.parse import urlsplit
 
 from rasign.emulator.received import ReceivedRequest
 from rasign.emulator.rejection import Rejection
-from rasign.emulator.state import AccountState, IssuedCredentials, Profile, Role, TrustAnchor
+from rasign.emulator.state import (
+    AccountState,
+    IssuedCredentials,
+    Profile,
+    Role,
+    TrustAnchor,
+)
 from rasign.emulator.tls import TlsFiles, make_tls_files, server_context
 
 log = logging.getLogger("rasign.emulator")
@@ -243,7 +249,7 @@ class Emulator:
             shutil.rmtree(self._own_dir, ignore_errors=True)
             self._own_dir = None
 
-    def __enter__(self) -> Emulator:
+    def __enter__(self) -> Emulator:  # noqa: PYI034 - start() returns self
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -389,16 +395,16 @@ class _Handler(BaseHTTPRequestHandler):
     def version_string(self) -> str:
         return "rasign-emulator"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         """Silence the stdlib access log: it would print raw request lines to stderr."""
 
-    def do_POST(self) -> None:  # noqa: N802 - stdlib naming
+    def do_POST(self) -> None:
         self._dispatch()
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         self._dispatch()
 
-    def do_PUT(self) -> None:  # noqa: N802
+    def do_PUT(self) -> None:
         self._dispatch()
 
     def _dispatch(self) -> None:

@@ -21,7 +21,12 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl
 from xml.sax.saxutils import escape
 
-from rasign.emulator.received import ReceivedRequest, canonical_request_as_received, parse_amz_date, skew_problem
+from rasign.emulator.received import (
+    ReceivedRequest,
+    canonical_request_as_received,
+    parse_amz_date,
+    skew_problem,
+)
 from rasign.emulator.state import AccountState, IssuedCredentials
 
 VERSION = "2011-06-15"
@@ -138,9 +143,8 @@ def authenticate(request: ReceivedRequest, state: AccountState, now: _dt.datetim
         raise StsError(403, "ExpiredToken", "The security token included in the request is expired")
 
     payload_hash = request.header("x-amz-content-sha256")
-    if payload_hash is not None and payload_hash != "UNSIGNED-PAYLOAD":
-        if payload_hash != hashlib.sha256(request.body).hexdigest():
-            raise StsError(400, "XAmzContentSHA256Mismatch", "The provided 'x-amz-content-sha256' header does not match what was computed.")
+    if payload_hash not in (None, "UNSIGNED-PAYLOAD") and payload_hash != hashlib.sha256(request.body).hexdigest():
+        raise StsError(400, "XAmzContentSHA256Mismatch", "The provided 'x-amz-content-sha256' header does not match what was computed.")
     canonical = canonical_request_as_received(request, signed, payload_hash)
     string_to_sign = "\n".join(
         ("AWS4-HMAC-SHA256", date_value, match["scope"], hashlib.sha256(canonical.encode("utf-8")).hexdigest())

@@ -135,7 +135,7 @@ def v1_certificate(issuer: Ca, key: Any) -> x509.Certificate:
         .sign(issuer.key, hashes.SHA256())
     )
     tbs = template.tbs_certificate_bytes
-    header_len, body = _der_split(tbs)
+    _, body = _der_split(tbs)
     version_field = bytes.fromhex("a003020102")
     assert body.startswith(version_field)
     new_body = body[len(version_field):]

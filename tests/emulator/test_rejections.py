@@ -12,7 +12,13 @@ import pytest
 from cryptography.hazmat.primitives import hashes
 
 from rasign.emulator.testing import prepare_create_session, send
-from tests.emulator.factory import make_ca, make_leaf, new_key, sha1_leaf, v1_certificate
+from tests.emulator.factory import (
+    make_ca,
+    make_leaf,
+    new_key,
+    sha1_leaf,
+    v1_certificate,
+)
 
 pytestmark = pytest.mark.network
 
