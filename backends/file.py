@@ -148,18 +148,20 @@ class FileBackend:
         key_data = read_source(key_path, "private key") if key_path else None
         cert_data = read_source(cert_path, "certificate") if cert_path else None
 
-        if key_path and key_data is not None and is_pkcs12(key_data):
+        key_is_pkcs12 = key_data is not None and is_pkcs12(key_data)
+        cert_is_pkcs12 = cert_data is not None and is_pkcs12(cert_data)
+        if cert_is_pkcs12 and key_path and key_path != cert_path:
+            raise UsageError(
+                f"the certificate file {cert_path} is PKCS#12 and brings its own private key",
+                hint="drop --private-key, or pass the certificate as PEM/DER",
+            )
+        if key_is_pkcs12 and key_path and key_data is not None:
             if cert_path and cert_path != key_path:
                 return cls._from_key_file(
                     key_path, key_data, cert_path, cert_data, options, passwords, key_is_pkcs12=True
                 )
             return cls._from_pkcs12(key_path, key_data, options, passwords)
-        if cert_path and cert_data is not None and is_pkcs12(cert_data):
-            if key_path and key_path != cert_path:
-                raise UsageError(
-                    f"the certificate file {cert_path} is PKCS#12 and brings its own private key",
-                    hint="drop --private-key, or pass the certificate as PEM/DER",
-                )
+        if cert_is_pkcs12 and cert_path and cert_data is not None:
             return cls._from_pkcs12(cert_path, cert_data, options, passwords)
         if key_path and key_data is not None:
             return cls._from_key_file(key_path, key_data, cert_path, cert_data, options, passwords)

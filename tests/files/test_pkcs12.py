@@ -148,3 +148,10 @@ def test_list_identities_for_pkcs12(base_keys, openssl_ca):
     [identity] = FileBackend.list_identities(SignerOptions(certificate=str(p12), pkcs8_password=PASSWORD, interactive=False))
     assert identity.certificate == x509.load_pem_x509_certificate(base.cert.read_bytes())
     assert identity.where == f"file {p12}"
+
+
+def test_two_different_pkcs12_files_is_a_usage_error(base_keys, openssl_ca):
+    first = make_p12(base_keys["p256"], openssl_ca, base_keys["p256"].directory, "aes-empty")
+    second = make_p12(base_keys["p384"], openssl_ca, base_keys["p384"].directory, "aes-empty")
+    with pytest.raises(UsageError, match="brings its own private key"):
+        open_file_signer(certificate=str(first), private_key=str(second))
