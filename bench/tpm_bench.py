@@ -34,7 +34,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("TSS2_LOG", "all+NONE")
 
-from tests.tpm.swtpm import Swtpm  # noqa: E402
+from tests.tpm.swtpm import Swtpm
 
 
 def make_key(tpm: Swtpm, kind: str, path: Path) -> Path:
@@ -47,7 +47,14 @@ def make_key(tpm: Swtpm, kind: str, path: Path) -> Path:
 
 
 def raw_loop(tpm: Swtpm, key_path: Path, kind: str, seconds: float) -> float:
-    from tpm2_pytss import ESAPI, TPM2_ALG, TPM2_RH, TPM2_ST, TPMT_SIG_SCHEME, TPMT_TK_HASHCHECK
+    from tpm2_pytss import (
+        ESAPI,
+        TPM2_ALG,
+        TPM2_RH,
+        TPM2_ST,
+        TPMT_SIG_SCHEME,
+        TPMT_TK_HASHCHECK,
+    )
     from tpm2_pytss.tsskey import TSSPrivKey
 
     esys = ESAPI(tpm.tcti)
@@ -92,7 +99,14 @@ def one_shot_rasign(tpm: Swtpm, key_path: Path, repeat: int) -> float:
 
 
 def one_shot_raw(tpm: Swtpm, key_path: Path, kind: str, repeat: int) -> float:
-    from tpm2_pytss import ESAPI, TPM2_ALG, TPM2_RH, TPM2_ST, TPMT_SIG_SCHEME, TPMT_TK_HASHCHECK
+    from tpm2_pytss import (
+        ESAPI,
+        TPM2_ALG,
+        TPM2_RH,
+        TPM2_ST,
+        TPMT_SIG_SCHEME,
+        TPMT_TK_HASHCHECK,
+    )
     from tpm2_pytss.tsskey import TSSPrivKey
 
     times = []

@@ -16,7 +16,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .keyfile import ENDORSEMENT_HIERARCHY, NULL_HIERARCHY, OWNER_HIERARCHY, PLATFORM_HIERARCHY, TpmKeyFile
+from .keyfile import (
+    ENDORSEMENT_HIERARCHY,
+    NULL_HIERARCHY,
+    OWNER_HIERARCHY,
+    PLATFORM_HIERARCHY,
+    TpmKeyFile,
+)
 
 if TYPE_CHECKING:
     from tpm2_pytss import ESAPI, ESYS_TR

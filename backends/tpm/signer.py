@@ -26,8 +26,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 from rasign.errors import AuthenticationError, KeyLoadError, SigningError
 from rasign.signer import KeyKind, Signer, der_from_ecdsa_integers, hash_message

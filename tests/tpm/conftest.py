@@ -13,8 +13,8 @@ missing tool is a broken install and must fail.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 

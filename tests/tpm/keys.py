@@ -115,9 +115,8 @@ def tools_decrypt_only_key(tpm: Swtpm, directory: Path) -> Path:
 def public_pem_of_key_file(path: Path) -> bytes:
     """Public key of a TSS2 file via tpm2-pytss (for keys tpm2-openssl did not make)."""
     from cryptography.hazmat.primitives import serialization
-    from tpm2_pytss import TPM2B_PUBLIC
-
     from rasign.backends.tpm.keyfile import read_key_file
+    from tpm2_pytss import TPM2B_PUBLIC
 
     public, _ = TPM2B_PUBLIC.unmarshal(read_key_file(str(path)).public)
     key = serialization.load_der_public_key(public.to_der())
@@ -138,11 +137,15 @@ def pytss_policy_key(tpm: Swtpm, out: Path, *, pcr: int, with_auth_value: str | 
     through PolicyAuthValue (default) or PolicyPassword (``step=CC_POLICY_PASSWORD``)."""
     import hashlib
 
-    from tpm2_pytss import ESYS_TR, TPM2B_PUBLIC, TPM2B_SENSITIVE_CREATE, TPML_PCR_SELECTION
-
     from rasign.backends.tpm import policy
     from rasign.backends.tpm.keyfile import OWNER_HIERARCHY, PolicyCommand, TpmKeyFile
     from rasign.backends.tpm.parent import srk_template
+    from tpm2_pytss import (
+        ESYS_TR,
+        TPM2B_PUBLIC,
+        TPM2B_SENSITIVE_CREATE,
+        TPML_PCR_SELECTION,
+    )
 
     selection = TPML_PCR_SELECTION.parse(f"sha256:{pcr}")
     with tpm.esapi() as esys:
@@ -167,10 +170,9 @@ def pytss_policy_key(tpm: Swtpm, out: Path, *, pcr: int, with_auth_value: str | 
 
 def pytss_key_under_persistent_parent(tpm: Swtpm, out: Path, *, parent_handle: int, parent_password: str) -> Path:
     """A persistent storage parent with a password, and a TSS2 key file under it."""
-    from tpm2_pytss import ESYS_TR, TPM2B_PUBLIC, TPM2B_SENSITIVE_CREATE
-
     from rasign.backends.tpm.keyfile import TpmKeyFile
     from rasign.backends.tpm.parent import srk_template
+    from tpm2_pytss import ESYS_TR, TPM2B_PUBLIC, TPM2B_SENSITIVE_CREATE
 
     with tpm.esapi() as esys:
         sensitive = TPM2B_SENSITIVE_CREATE()

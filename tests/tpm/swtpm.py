@@ -16,9 +16,10 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 
 def free_port_pair() -> int:
@@ -95,13 +96,12 @@ class Swtpm:
                 with contextlib.suppress(FileNotFoundError):
                     path.unlink()
             server = [f"type=unixio,path={self.socket_path}", f"type=unixio,path={self.socket_path}.ctrl"]
-        log = open(self.directory / "swtpm.log", "ab")
-        self.process = subprocess.Popen(
-            ["swtpm", "socket", "--tpm2", "--server", server[0], "--ctrl", server[1],
-             "--tpmstate", f"dir={self.state_dir}", "--flags", "not-need-init,startup-clear"],
-            stdout=log, stderr=log, start_new_session=True,
-        )
-        log.close()
+        with open(self.directory / "swtpm.log", "ab") as log:
+            self.process = subprocess.Popen(
+                ["swtpm", "socket", "--tpm2", "--server", server[0], "--ctrl", server[1],
+                 "--tpmstate", f"dir={self.state_dir}", "--flags", "not-need-init,startup-clear"],
+                stdout=log, stderr=log, start_new_session=True,
+            )
         self._wait_ready()
         self.reset_dictionary_attack()
         return self
@@ -177,7 +177,7 @@ class Swtpm:
     def run_tool(self, *args: str, cwd: Path | None = None, check: bool = True) -> subprocess.CompletedProcess:
         """Run tpm2-tools / openssl against this TPM."""
         env = {**os.environ, **self.tool_env}
-        result = subprocess.run(list(args), cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
+        result = subprocess.run(list(args), cwd=cwd, env=env, capture_output=True, text=True, timeout=60, check=False)
         if check and result.returncode != 0:
             raise RuntimeError(f"{' '.join(args)} failed ({result.returncode}): {result.stderr.strip()}")
         return result

@@ -66,7 +66,7 @@ def test_sign_string_verifies_with_openssl(request, tpm, tmp_path, name, digest)
     message.write_bytes(test_message(public_key))
     verify = subprocess.run(
         ["openssl", "dgst", f"-{digest.lower()}", "-verify", str(identity.public_pem), "-signature", str(signature), str(message)],
-        capture_output=True, text=True,
+        capture_output=True, text=True, check=False,
     )
     assert verify.returncode == 0 and "Verified OK" in verify.stdout, verify.stdout + verify.stderr
 

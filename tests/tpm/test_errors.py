@@ -16,7 +16,13 @@ import time
 
 import pytest
 
-from rasign.errors import AuthenticationError, BackendUnavailable, CertificateError, KeyLoadError, UsageError
+from rasign.errors import (
+    AuthenticationError,
+    BackendUnavailable,
+    CertificateError,
+    KeyLoadError,
+    UsageError,
+)
 from tests.conftest import clean_env, emulator_args, run_rasign
 
 
@@ -88,7 +94,7 @@ def test_password_prompt_on_the_terminal(tpm, openssl_ec_password):
     process = subprocess.Popen(
         [sys.executable, "-m", "rasign", "sign-string", "--format", "text", "--tpm-tcti", tpm.tcti, "--private-key", openssl_ec_password.key],
         env=clean_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        preexec_fn=become_terminal_owner, pass_fds=(slave,),
+        preexec_fn=become_terminal_owner, pass_fds=(slave,),  # noqa: PLW1509 - only setsid + ioctl, no locks taken
     )
     os.close(slave)
     try:

@@ -77,9 +77,8 @@ def test_persistent_handle_survives_a_tpm_restart(fresh_tpm, tmp_path):
 def test_key_is_flushed_after_each_signature_when_the_tpm_is_short_of_slots(fresh_tpm, tmp_path):
     """With one of swtpm's three slots taken by someone else, keeping the key would leave no
     room for any other client to load a key (parent + child), so it is flushed after use."""
-    from tpm2_pytss import ESYS_TR, TPM2B_PUBLIC, TPM2B_SENSITIVE_CREATE
-
     from rasign.backends.tpm.parent import srk_template
+    from tpm2_pytss import ESYS_TR, TPM2B_PUBLIC, TPM2B_SENSITIVE_CREATE
 
     key = make_pytss_key(fresh_tpm, tmp_path / "k.pem")
     with fresh_tpm.esapi() as esys:  # another client's object, left loaded (no resource manager)
@@ -114,10 +113,9 @@ def test_ecdsa_digest_is_fitted_to_the_curve(tpm, tmp_path, curve, digest):
 
 def test_rsa_key_under_rsa_parent_flag(tpm, tmp_path):
     """rsaParent (field [5]) asks for the RSA storage primary, as some engines write it."""
-    from tpm2_pytss import TPM2B_PUBLIC, TPM2B_SENSITIVE_CREATE, ESYS_TR
-
     from rasign.backends.tpm.keyfile import OWNER_HIERARCHY, TpmKeyFile
     from rasign.backends.tpm.parent import srk_template
+    from tpm2_pytss import ESYS_TR, TPM2B_PUBLIC, TPM2B_SENSITIVE_CREATE
 
     with tpm.esapi() as esys:
         srk, *_ = esys.create_primary(TPM2B_SENSITIVE_CREATE(), TPM2B_PUBLIC(publicArea=srk_template(rsa=True)), ESYS_TR.OWNER)
@@ -173,6 +171,7 @@ def test_exclusive_device_is_released_when_idle(tpm, openssl_ec, monkeypatch):
 def test_policy_password_key(tpm, tmp_path):
     """PolicyPassword sends the password in clear inside the policy session."""
     from rasign.backends.tpm.policy import CC_POLICY_PASSWORD
+
     from rasign.errors import AuthenticationError
     from tests.tpm import keys
 
@@ -180,6 +179,6 @@ def test_policy_password_key(tpm, tmp_path):
     with open_signer(SignerOptions(private_key=str(key), tpm_tcti=tpm.tcti, tpm_key_password="ppw", interactive=False)) as signer:
         assert [step.command_code for step in signer.policy_steps] == [0x17F, CC_POLICY_PASSWORD]
         assert verify_signature(signer.public_key(), signer.sign(b"x"), b"x")
-    with open_signer(SignerOptions(private_key=str(key), tpm_tcti=tpm.tcti, tpm_key_password="bad", interactive=False)) as signer:
-        with pytest.raises(AuthenticationError, match="incorrect TPM key password"):
-            signer.sign(b"x")
+    options = SignerOptions(private_key=str(key), tpm_tcti=tpm.tcti, tpm_key_password="bad", interactive=False)
+    with open_signer(options) as signer, pytest.raises(AuthenticationError, match="incorrect TPM key password"):
+        signer.sign(b"x")
