@@ -79,6 +79,8 @@ class Resolver:
         )
         self.sessions: dict[tuple[str, str, str, str], Login] = {}
         self.logged_in: set[tuple[str, str, str, str]] = set()
+        self.parked: dict[tuple[str, str, str, str], list[Any]] = {}
+        """Sessions set aside after a rejected context PIN; one may hold the token's login."""
         self.typed_pin: str | None = None
 
     # -- sessions ---------------------------------------------------------------------
@@ -101,7 +103,11 @@ class Resolver:
         for login in self.sessions.values():
             if login.session is not keep:
                 self._close(login.session)
+        for sessions in self.parked.values():
+            for session in reversed(sessions):  # the logged-in one last
+                self._close(session)
         self.sessions.clear()
+        self.parked.clear()
 
     @staticmethod
     def _close(session: Any) -> None:
@@ -205,26 +211,44 @@ class Resolver:
         )
 
     def proves(self, key: KeyObject, certificate: x509.Certificate, context: ContextPins, mechanisms: Mechanisms) -> bool:
-        """Sign a test message with ``key`` and verify it with the certificate's public key."""
+        """Sign a test message with ``key`` and verify it with the certificate's public key.
+
+        The signature goes through a probe :class:`Pkcs11Signer`, so the context-login rules
+        (one attempt per source, one prompt after a rejected ``--reuse-pin``, a fresh session
+        after a rejected PIN) are the same code as for every later signature.
+        """
         from pkcs11.exceptions import PKCS11Error
 
-        pin: str | None = None
-        origin = ""
-        if key.always_authenticate:
-            pin, origin = context.current(str(key.uri()))
+        ident = key.token.identity()
+        probe = self.signer_for(key, mechanisms, certificate, context)
         try:
-            signature = sign_raw(key, mechanisms, PROOF_MESSAGE, "SHA256", pin)
+            signature = probe._sign_once(PROOF_MESSAGE, "SHA256")
         except PKCS11Error as err:
-            if type(err).__name__ == "PinIncorrect":
-                from rasign.errors import AuthenticationError
-
-                raise AuthenticationError(
-                    f"the context-specific PIN from {context.describe(origin)} was rejected for {key.uri()} (CKR_PIN_INCORRECT)",
-                    hint="rasign does not retry a rejected PIN; " + pins.CONTEXT_HINT,
-                ) from err
             log.debug("test signature with %s failed: %s", key.uri(), ckr_name(err))
             return False
+        finally:
+            # The probe may have replaced a session poisoned by a rejected PIN: take it back.
+            self.sessions[ident].session = probe._session
+            self.parked.setdefault(ident, []).extend(probe._parked)
+            probe._parked = []
+            key.handle = probe._key.handle
         return verify_signature(certificate.public_key(), signature, PROOF_MESSAGE)
+
+    def signer_for(self, key: KeyObject, mechanisms: Mechanisms, certificate: x509.Certificate | None, context: ContextPins) -> Pkcs11Signer:
+        """A signer on the current session of the key's token (the resolver still owns it)."""
+        return Pkcs11Signer(
+            module=self.module,
+            token=key.token,
+            session=self.sessions[key.token.identity()].session,
+            key=key,
+            mechanisms=mechanisms,
+            certificate=certificate,
+            chain=[],
+            public_key=None,
+            user_source=self.user_source,
+            context=context,
+            interactive=self.interactive,
+        )
 
     def certificate_for_key(self, token: TokenRef, key: KeyObject, context: ContextPins, mechanisms: Mechanisms) -> CertObject | None:
         session = self.session(token, login=True)
@@ -292,19 +316,9 @@ def open_signer(options: SignerOptions) -> Pkcs11Signer:
         public = key_public_key(login_session, key) if certificate is None else None
         if not (key.always_authenticate and options.reuse_pin):
             context._kept_user_pin = None  # a typed user PIN is kept only where it must be
-        signer = Pkcs11Signer(
-            module=module,
-            token=token,
-            session=resolver.sessions[token.identity()].session,
-            key=key,
-            mechanisms=mechanisms,
-            certificate=certificate,
-            chain=chain,
-            public_key=public,
-            user_source=resolver.user_source,
-            context=context,
-            interactive=resolver.interactive,
-        )
+        signer = resolver.signer_for(key, mechanisms, certificate, context)
+        signer._chain, signer._public_key = chain, public
+        signer._parked = resolver.parked.pop(token.identity(), [])  # the signer closes them
         keep = resolver.sessions[token.identity()].session
         return signer
     finally:

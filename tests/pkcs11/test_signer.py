@@ -297,3 +297,18 @@ def test_fast_ecdsa_der_matches_the_general_encoder(size):
     samples += [b"\x00" * 3 + b"\x01" * (size - 3) + b"\xff" * size, b"\x80" * (2 * size), b"\x00" * (2 * size - 1) + b"\x01"]
     for raw in samples:
         assert der_ecdsa(raw) == der_from_raw_ecdsa(raw)
+
+
+@pytest.mark.parametrize("label", ["ec-p256-always-auth", "rsa-2048-always-auth"])
+def test_rejected_context_pin_mid_run_fails_once_then_the_signer_still_works(hsm, options, tmp_path, label):
+    """A wrong context PIN poisons a single-part operation's session; the signer reopens it."""
+    context = tmp_path / "context-pin"
+    context.write_text("1234")
+    with Pkcs11Backend.open(options(certificate=uri("rasign-a", "1234", object=label), pkcs11_context_pin_file=str(context))) as signer:
+        assert_signs(signer, ("SHA256",))
+        context.write_text("0000")  # the file is re-read for each signature, never cached
+        with pytest.raises(AuthenticationError, match="context-specific PIN"):
+            signer.sign(b"x")
+        context.write_text("1234")
+        assert_signs(signer, ("SHA256", "SHA256"))
+        assert signer.recoveries == 0  # the login survived: only a fresh session was needed
