@@ -140,13 +140,35 @@ def test_nothing_given_is_a_usage_error():
         open_file_signer()
 
 
+UNREADABLE_SCRIPT = """
+import os, sys
+import rasign.certs, rasign.backends.file_sources  # everything the read path needs, imported as root
+from rasign.backends.file import FileBackend
+from rasign.errors import RasignError
+from rasign.options import SignerOptions
+os.setgid(65534)
+os.setuid(65534)  # nobody: root would read the file regardless of its mode
+try:
+    FileBackend.open(SignerOptions(private_key=sys.argv[1], interactive=False))
+except RasignError as err:
+    print(type(err).__name__, err.one_line())
+"""
+
+
 def test_unreadable_key_file(base_keys, tmp_path):
     import os
+    import subprocess
+    import sys
 
-    if os.geteuid() == 0:
-        pytest.skip("root can read files regardless of their mode")
     key = tmp_path / "locked.pem"
     key.write_bytes(base_keys["p256"].key.read_bytes())
     key.chmod(0)
-    with pytest.raises(KeyLoadError, match="permission denied"):
-        open_file_signer(private_key=str(key))
+    if os.geteuid() != 0:
+        with pytest.raises(KeyLoadError, match="permission denied"):
+            open_file_signer(private_key=str(key))
+        return
+    result = subprocess.run(  # noqa: PLW1510 - the output is the assertion
+        [sys.executable, "-c", UNREADABLE_SCRIPT, str(key)], capture_output=True, text=True, timeout=60
+    )
+    assert result.stdout.startswith("KeyLoadError cannot read private key file"), (result.stdout, result.stderr)
+    assert "permission denied" in result.stdout
