@@ -122,3 +122,22 @@ def test_sign_string_verifies_with_openssl(tmp_path, digest):
     assert result.returncode == 0, result.stderr
     public = serialization.load_pem_private_key(key.read_bytes(), None).public_key()
     openssl_verify(cert, result.stdout, test_message(public), tmp_path, digest.lower())
+
+
+@pytest.mark.parametrize("variant", ["ML-DSA-44", "ML-DSA-87"])
+def test_mldsa_both_encoding_encrypted_end_to_end(pki, emulator, tmp_path, variant):
+    """OpenSSL 3.5's default ML-DSA key shape, PBES2-encrypted, signs a CreateSession the emulator accepts."""
+    backend = pytest.importorskip("cryptography.hazmat.backends.openssl.backend").backend
+    if not backend.mldsa_supported():
+        pytest.skip("this cryptography build has no ML-DSA (needs OpenSSL 3.5+)")
+    from tests.files.mldsa_files import VARIANTS, encodings, pbes2_encrypt, pem
+
+    key = VARIANTS[variant][0].generate()
+    key_path, cert = tmp_path / "mldsa-key.pem", tmp_path / "mldsa-cert.pem"
+    key_path.write_bytes(pem("ENCRYPTED PRIVATE KEY", pbes2_encrypt(encodings(variant, key)["both"], b"pq-pw", "scrypt")))
+    pki.issue(key.public_key(), cert, cn=f"rasign {variant}")
+    result = run_rasign(
+        "credential-process", "--certificate", str(cert), "--private-key", str(key_path), "--pkcs8-password", "pq-pw",
+        *emulator_args(emulator),
+    )
+    _assert_credentials(result)
