@@ -208,14 +208,17 @@ class Emulator:
 
     # -- resources ----------------------------------------------------------------------
 
-    def add_trust_anchor(self, pem: bytes, name: str | None = None) -> str:
-        """Trust another CA (PEM bytes); returns the new trust anchor ARN."""
+    def add_trust_anchor(self, pem: bytes, name: str | None = None, *, arn: str | None = None) -> str:
+        """Trust another CA (PEM bytes); returns the new trust anchor ARN.
+
+        ``arn`` pins the ARN, e.g. to replay a request recorded against a real account.
+        """
         from rasign.emulator.chain import check_trust_anchor
 
         certificates = _load_pem_certificates(pem)
         for cert in certificates:
             check_trust_anchor(cert)
-        anchor = self.state.add_trust_anchor(certificates, name or f"anchor-{len(self.trust_anchors)}")
+        anchor = self.state.add_trust_anchor(certificates, name or f"anchor-{len(self.trust_anchors)}", arn=arn)
         self.trust_anchors.append(anchor)
         return anchor.arn
 

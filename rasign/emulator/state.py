@@ -147,9 +147,9 @@ class AccountState:
 
     # -- resources -------------------------------------------------------------------
 
-    def add_trust_anchor(self, certificates: Sequence[x509.Certificate], name: str) -> TrustAnchor:
-        """Register a trust anchor under a deterministic ARN derived from ``name``."""
-        arn = (
+    def add_trust_anchor(self, certificates: Sequence[x509.Certificate], name: str, *, arn: str | None = None) -> TrustAnchor:
+        """Register a trust anchor under ``arn`` or a deterministic ARN derived from ``name``."""
+        arn = arn or (
             f"arn:{self.partition}:rolesanywhere:{self.region}:{self.account_id}:"
             f"trust-anchor/{stable_id(self.account_id, self.region, 'trust-anchor', name)}"
         )
@@ -177,9 +177,10 @@ class AccountState:
         accept_role_session_name: bool = False,
         require_instance_properties: bool = False,
         enabled: bool = True,
+        arn: str | None = None,
     ) -> Profile:
-        """Register a profile under a deterministic ARN derived from ``name``."""
-        arn = (
+        """Register a profile under ``arn`` or a deterministic ARN derived from ``name``."""
+        arn = arn or (
             f"arn:{self.partition}:rolesanywhere:{self.region}:{self.account_id}:"
             f"profile/{stable_id(self.account_id, self.region, 'profile', name)}"
         )
