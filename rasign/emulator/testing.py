@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -91,10 +91,12 @@ def prepare_create_session(
     content_type: str = "application/json",
     unsigned: Sequence[str] = (),
     serial_number: int | None = None,
+    sign: Callable[[bytes], bytes] | None = None,
 ) -> PreparedCreateSession:
     """Sign a CreateSession request the way the Go helper does (or IRAS with ``arns_in='body'``).
 
-    ``unsigned`` names headers to send but leave out of SignedHeaders.
+    ``unsigned`` names headers to send but leave out of SignedHeaders; ``sign`` replaces
+    the correct signing function (to send a raw ECDSA or RSA-PSS signature, say).
     """
     from rasign import sigv4x509
     from rasign.certs import chain_header, x509_header
@@ -140,7 +142,7 @@ def prepare_create_session(
         certificate.serial_number if serial_number is None else serial_number,
         scope,
         sigv4x509.signed_headers(to_sign),
-        sign_with(private_key)(text.encode("utf-8")).hex(),
+        (sign or sign_with(private_key))(text.encode("utf-8")).hex(),
     )
     wire_query = sigv4x509.wire_query(query)
     url = f"{emulator.endpoint}/sessions" + (f"?{wire_query}" if wire_query else "")

@@ -346,3 +346,50 @@ def test_unknown_path(emu):
 
     response = requests.post(emu.endpoint + "/nope", data=b"", verify=emu.ca_bundle, timeout=10)
     expect(response, 404, "UnknownOperationException")
+
+
+def test_raw_ecdsa_signature_is_refused(emu, p256_identity):
+    """Trap 10: PKCS#11/TPM/CNG return r||s, which must be DER-wrapped before sending."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+    cert, key = p256_identity
+
+    def raw(message: bytes) -> bytes:
+        r, s = decode_dss_signature(key.sign(message, ec.ECDSA(hashes.SHA256())))
+        return r.to_bytes(32, "big") + s.to_bytes(32, "big")
+
+    prepared = prepare_create_session(emu, cert, key, sign=raw)
+    expect(send(prepared, emu.ca_bundle), 403, "AccessDeniedException", "Invalid signature")
+
+
+def test_ecdsa_p384_with_sha384_is_refused(emu, emu_root):
+    """Trap 1: the hash is SHA-256 whatever the curve."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = new_key("p384")
+    cert = make_leaf(emu_root, key)
+    prepared = prepare_create_session(emu, cert, key, sign=lambda m: key.sign(m, ec.ECDSA(hashes.SHA384())))
+    expect(send(prepared, emu.ca_bundle), 403, "AccessDeniedException", "Invalid signature")
+
+
+def test_rsa_pss_signature_is_refused(emu, emu_root):
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    key = new_key("rsa")
+    cert = make_leaf(emu_root, key)
+    pss = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32)
+    prepared = prepare_create_session(emu, cert, key, sign=lambda m: key.sign(m, pss, hashes.SHA256()))
+    expect(send(prepared, emu.ca_bundle), 403, "AccessDeniedException", "Invalid signature")
+
+
+def test_mldsa_with_a_context_string_is_refused(emu_root):
+    """ML-DSA is signed in pure mode with an EMPTY context (protocol.md section 4)."""
+    pytest.importorskip("cryptography.hazmat.primitives.asymmetric.mldsa")
+    from rasign.emulator import Emulator
+
+    key = new_key("mldsa44")
+    cert = make_leaf(emu_root, key)
+    with Emulator([emu_root.pem]) as emulator:
+        prepared = prepare_create_session(emulator, cert, key, sign=lambda m: key.sign(m, b"rasign"))
+        expect(send(prepared, emulator.ca_bundle), 403, "AccessDeniedException", "Invalid signature")
