@@ -86,7 +86,7 @@ def load_certificate(options: SignerOptions) -> tuple[x509.Certificate | None, l
     from rasign.certs import load_chain_bundle, load_leaf_and_chain, normalise_chain
 
     cert = options.certificate
-    if not cert or cert == options.private_key or _is_tss2_file(cert):
+    if not cert or ((cert == options.private_key or _is_tss2_file(cert)) and not _holds_certificate(cert)):
         if options.intermediates:
             raise UsageError("--intermediates needs --certificate")
         return None, []
@@ -95,6 +95,15 @@ def load_certificate(options: SignerOptions) -> tuple[x509.Certificate | None, l
         chain = load_chain_bundle(options.intermediates) if options.intermediates else []
         return leaf, normalise_chain(leaf, chain)
     return load_leaf_and_chain(cert, options.intermediates)
+
+
+def _holds_certificate(path: str) -> bool:
+    """A "combo" file (the Go helper accepts them) has the certificate next to the TSS2 key."""
+    try:
+        with open(path, "rb") as handle:
+            return b"-----BEGIN CERTIFICATE-----" in handle.read(1 << 20)
+    except OSError:
+        return False
 
 
 def _is_tss2_file(path: str) -> bool:

@@ -101,14 +101,17 @@ def tpm_has_ecc(esys: ESAPI) -> bool:
     return algorithms.count > 0 and algorithms.algProperties[0].alg == TPM2_ALG.ECC
 
 
-def open_parent(esys: ESAPI, key: TpmKeyFile, parent_auth: bytes) -> tuple[ESYS_TR, bool]:
-    """The parent as an ESYS_TR, and whether it is transient (must be flushed)."""
+def open_parent(esys: ESAPI, key: TpmKeyFile, parent_auth: bytes, *, force_rsa: bool = False) -> tuple[ESYS_TR, bool]:
+    """The parent as an ESYS_TR, and whether it is transient (must be flushed).
+
+    ``force_rsa`` asks for the RSA storage primary even when the file does not say so.
+    """
     from tpm2_pytss import TPM2B_PUBLIC, TPM2B_SENSITIVE_CREATE
 
     if key.parent_is_hierarchy:
         hierarchy = hierarchy_handle(key.parent)
         esys.tr_set_auth(hierarchy, parent_auth)
-        template = srk_template(rsa=key.rsa_parent or not tpm_has_ecc(esys))
+        template = srk_template(rsa=force_rsa or key.rsa_parent or not tpm_has_ecc(esys))
         primary, *_ = esys.create_primary(TPM2B_SENSITIVE_CREATE(), TPM2B_PUBLIC(publicArea=template), hierarchy)
         return primary, True
     parent = esys.tr_from_tpmpublic(key.parent)

@@ -155,6 +155,8 @@ class TpmSigner(Signer):
         self._closed = False
         self._plans: dict[str, tuple[int | None, Any, Any]] = {}
         self._lock = threading.RLock()
+        self._rsa_parent = False
+        self._handle_name = b""
         self._idle_timer: threading.Timer | None = None
         self.loads = 0
         """How many times the key was loaded (tests and --debug use it)."""
@@ -378,40 +380,74 @@ class TpmSigner(Signer):
             self._connect()
         if self._handle is not None:
             return
-        from tpm2_pytss import TPM2B_PRIVATE, TPM2B_PUBLIC
-
         esys = self._esys
         assert esys is not None
         source = self._source
         if source.keyfile is not None:
-            keyfile = source.keyfile
-            public, _ = TPM2B_PUBLIC.unmarshal(keyfile.public)
-            private, _ = TPM2B_PRIVATE.unmarshal(keyfile.private)
-            where = describe_parent(keyfile)
-            with _stage(f"opening {where}", "TPM parent password"):
-                parent, parent_transient = open_parent(esys, keyfile, source.parent_auth)
-            try:
-                with _stage(f"loading the key under {where}", "TPM parent password"):
-                    handle = esys.load(parent, private, public)
-            finally:
-                with contextlib.suppress(Exception):
-                    if parent_transient:
-                        esys.flush_context(parent)
-                    else:
-                        esys.tr_close(parent)
-            self._public = public
-            self._handle = handle
+            self._handle = self._load_key_file(esys, source.keyfile)
             self.loads += 1
             self._keep_loaded = self._room_to_keep()
         else:
             assert source.handle is not None
             with _stage(f"opening the persistent key 0x{source.handle:08x}"):
                 handle = esys.tr_from_tpmpublic(source.handle)
+                name = bytes(esys.tr_get_name(handle).marshal())
                 if self._public is None:
                     self._public, _, _ = esys.read_public(handle)
+                    self._handle_name = name
+            if name != self._handle_name:
+                with contextlib.suppress(Exception):
+                    esys.tr_close(handle)
+                raise KeyLoadError(
+                    f"the persistent key at {source.label} was replaced by another key while rasign was using it",
+                    hint="restart rasign to pick up the new key (and its certificate)",
+                )
             self._handle = handle
             self.loads += 1
         esys.tr_set_auth(self._handle, self._key_auth)
+
+    def _load_key_file(self, esys: ESAPI, keyfile: TpmKeyFile) -> ESYS_TR:
+        """Load the blob under its parent; a hierarchy parent falls back to the RSA primary.
+
+        Files rarely say which storage primary wrapped them (the ``rsaParent`` field is
+        recent). Keys made under the RSA SRK (older engines, hand-made ones) fail under
+        the ECC SRK with an integrity error, which costs nothing against the lockout, so
+        the RSA SRK is tried next and remembered for later reloads.
+        """
+        from tpm2_pytss import TPM2B_PRIVATE, TPM2B_PUBLIC
+
+        public, _ = TPM2B_PUBLIC.unmarshal(keyfile.public)
+        private, _ = TPM2B_PRIVATE.unmarshal(keyfile.private)
+        try:
+            handle = self._load_under_parent(esys, keyfile, public, private, self._rsa_parent)
+        except _Failure as failure:
+            retry = (
+                keyfile.parent_is_hierarchy
+                and not self._rsa_parent
+                and tpm_errors.layer(failure.rc) == tpm_errors.TPM_LAYER
+                and tpm_errors.tpm_code(failure.rc) == tpm_errors.RC_INTEGRITY
+            )
+            if not retry:
+                raise
+            log.debug("key does not load under the ECC storage primary; trying the RSA one")
+            handle = self._load_under_parent(esys, keyfile, public, private, True)
+            self._rsa_parent = True
+        self._public = public
+        return handle
+
+    def _load_under_parent(self, esys: ESAPI, keyfile: TpmKeyFile, public: Any, private: Any, rsa_parent: bool) -> ESYS_TR:
+        where = describe_parent(keyfile)
+        with _stage(f"opening {where}", "TPM parent password"):
+            parent, parent_transient = open_parent(esys, keyfile, self._source.parent_auth, force_rsa=rsa_parent)
+        try:
+            with _stage(f"loading the key under {where}", "TPM parent password"):
+                return esys.load(parent, private, public)
+        finally:
+            with contextlib.suppress(Exception):
+                if parent_transient:
+                    esys.flush_context(parent)
+                else:
+                    esys.tr_close(parent)
 
     def _room_to_keep(self) -> bool:
         """Keep the key loaded if a resource manager virtualises slots or others still have room.

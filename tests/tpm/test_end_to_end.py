@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -114,5 +115,15 @@ def test_certificate_on_a_pkcs11_token_with_the_key_in_the_tpm(tpm, emulator, op
     result = run_rasign("credential-process", "--no-cache", "--backend", "tpm", "--pkcs11-lib", module,
                         "--certificate", "pkcs11:token=rasign-tpm;object=tpm-cert;type=cert",
                         "--private-key", openssl_ec.key, "--tpm-tcti", tpm.tcti, *emulator_args(emulator), env=env)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["AccessKeyId"]
+
+
+@pytest.mark.network
+def test_combined_certificate_and_key_file(tpm, emulator, openssl_ec, tmp_path):
+    """The Go helper's "combo" file: certificate and TSS2 key in one PEM, given as --certificate."""
+    combo = tmp_path / "combo.pem"
+    combo.write_bytes(openssl_ec.cert.read_bytes() + Path(openssl_ec.key).read_bytes())
+    result = run_rasign("credential-process", "--no-cache", "--certificate", str(combo), "--tpm-tcti", tpm.tcti, *emulator_args(emulator))
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["AccessKeyId"]

@@ -111,8 +111,10 @@ def test_ecdsa_digest_is_fitted_to_the_curve(tpm, tmp_path, curve, digest):
         assert verify_signature(signer.public_key(), signature, b"fitted digest", digest)
 
 
-def test_rsa_key_under_rsa_parent_flag(tpm, tmp_path):
-    """rsaParent (field [5]) asks for the RSA storage primary, as some engines write it."""
+@pytest.mark.parametrize("flagged", [True, False])
+def test_key_under_the_rsa_storage_primary(tpm, tmp_path, flagged):
+    """rsaParent (field [5]) asks for the RSA storage primary; without the flag rasign falls
+    back to it after the ECC primary's integrity failure (older engines used the RSA one)."""
     from rasign.backends.tpm.keyfile import OWNER_HIERARCHY, TpmKeyFile
     from rasign.backends.tpm.parent import srk_template
     from tpm2_pytss import ESYS_TR, TPM2B_PUBLIC, TPM2B_SENSITIVE_CREATE
@@ -125,9 +127,10 @@ def test_rsa_key_under_rsa_parent_flag(tpm, tmp_path):
         finally:
             esys.flush_context(srk)
     path = tmp_path / "rsa-parent.pem"
-    path.write_bytes(TpmKeyFile(parent=OWNER_HIERARCHY, public=public.marshal(), private=private.marshal(), empty_auth=True, rsa_parent=True).to_pem())
+    path.write_bytes(TpmKeyFile(parent=OWNER_HIERARCHY, public=public.marshal(), private=private.marshal(), empty_auth=True, rsa_parent=flagged).to_pem())
     with open_signer(SignerOptions(private_key=str(path), tpm_tcti=tpm.tcti, interactive=False)) as signer:
         assert verify_signature(signer.public_key(), signer.sign(b"x"), b"x")
+        assert signer.loads == 1
 
 
 def test_owner_hierarchy_password_as_parent_password(fresh_tpm, tmp_path):
@@ -182,3 +185,22 @@ def test_policy_password_key(tpm, tmp_path):
     options = SignerOptions(private_key=str(key), tpm_tcti=tpm.tcti, tpm_key_password="bad", interactive=False)
     with open_signer(options) as signer, pytest.raises(AuthenticationError, match="incorrect TPM key password"):
         signer.sign(b"x")
+
+
+def test_replaced_persistent_key_is_detected_when_the_handle_is_opened_again(fresh_tpm, tmp_path):
+    """When the signer reconnects (connection lost, TPM reset) it opens the handle again;
+    a different key found there must not be used with the old certificate."""
+    from rasign.errors import KeyLoadError
+    from tests.tpm import keys
+
+    keys.tools_persistent_key(fresh_tpm, tmp_path, 0x81000120, "ecc256")
+    options = SignerOptions(private_key="handle:0x81000120", tpm_tcti=fresh_tpm.tcti, no_tpm_key_password=True, interactive=False)
+    with open_signer(options) as signer:
+        signer.sign(b"one")
+        fresh_tpm.run_tool("tpm2_evictcontrol", "-Q", "-C", "o", "-c", "0x81000120")
+        (tmp_path / "second").mkdir()
+        keys.tools_persistent_key(fresh_tpm, tmp_path / "second", 0x81000120, "ecc256")
+        signer._drop_connection()  # what a lost connection does before the reload
+        with pytest.raises(KeyLoadError, match="was replaced by another key"):
+            signer.sign(b"two")
+    assert fresh_tpm.transient_handles() == []
