@@ -169,7 +169,7 @@ def signer_options(args: argparse.Namespace) -> SignerOptions:
         system_store_name=get("system_store_name"),
         use_latest_expiring_certificate=bool(get("use_latest_expiring_certificate")),
         cert_store=get("cert_store"),
-        pkcs8_password=get("pkcs8_password") or os.environ.get("RASIGN_PKCS8_PASSWORD") or None,
+        pkcs8_password=get("pkcs8_password"),  # the file backend reads RASIGN_PKCS8_PASSWORD itself
         pkcs11_lib=get("pkcs11_lib"),
         reuse_pin=bool(get("reuse_pin")),
         pkcs11_pin_file=get("pkcs11_pin_file"),

@@ -48,13 +48,12 @@ def key_type_and_algorithms(certificate: x509.Certificate) -> tuple[str, list[st
     return "", []
 
 
-def describe_file(path: str) -> str:
-    """Compact JSON for the first certificate of a file (no trailing newline)."""
+def describe_certificate(certificate: x509.Certificate) -> str:
+    """Compact JSON for one certificate, as the Go helper prints it (no trailing newline)."""
     import base64
 
     from rasign import certs
 
-    certificate = certs.load_certificates(path)[0]
     key_type, algorithms = key_type_and_algorithms(certificate)
     return json.dumps(
         {
@@ -141,7 +140,9 @@ def run(args: argparse.Namespace) -> int:
                 "read-certificate-data needs --certificate, a pkcs11: URI, or --cert-selector",
                 hint="e.g. rasign read-certificate-data --certificate cert.pem",
             )
-        sys.stdout.write(describe_file(certificate))
+        # The file backend reads every certificate form it accepts (PEM, DER, PKCS#12, env:).
+        leaf = registry.load_backend("file").list_identities(options)[0].certificate
+        sys.stdout.write(describe_certificate(leaf))
         return 0
     backend = registry.load_backend(args.backend or registry.choose_backend(options))
     identities = backend.list_identities(options)

@@ -69,3 +69,16 @@ def test_version_and_help():
     unknown = run_rasign("credential-process", "--bogus")
     assert unknown.returncode == 2 and "unrecognized arguments: --bogus" in unknown.stderr
     assert len(unknown.stderr.strip().splitlines()) == 1
+
+
+def test_read_certificate_data_pkcs12(pki, tmp_path):
+    from cryptography.hazmat.primitives.serialization import pkcs12, BestAvailableEncryption
+    from tests.support.pki import new_key
+
+    key = new_key("ec")
+    cert = pki.issue(key.public_key(), cn="p12 leaf")
+    bundle = tmp_path / "id.p12"
+    bundle.write_bytes(pkcs12.serialize_key_and_certificates(b"id", key, cert, None, BestAvailableEncryption(b"pw")))
+    result = run_rasign("read-certificate-data", "--certificate", str(bundle), "--pkcs8-password", "pw")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["serialNumber"] == str(cert.serial_number)
