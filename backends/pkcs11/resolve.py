@@ -56,7 +56,9 @@ def _uris(options: SignerOptions) -> tuple[Pkcs11Uri | None, Pkcs11Uri | None]:
         )
     for uri, expected, flag in ((cert_uri, "cert", "--certificate"), (key_uri, "private", "--private-key")):
         if uri is not None and uri.type not in (None, expected):
-            raise UsageError(f"{flag} names objects of type={uri.type}", hint=f"use type={expected} or leave type out")
+            # The Go helper ignores type=; a key URI pasted into --certificate still names
+            # the pair by id/object, so say so and go on rather than break a working setup.
+            log.warning("%s has type=%s; searching for the %s object with the same id/object instead", flag, uri.type, expected)
     return cert_uri, key_uri
 
 
@@ -335,10 +337,11 @@ def list_identities(options: SignerOptions) -> list[Identity]:
         tokens = matching_tokens(module.lib, uri.with_path(type=None))
         identities: list[Identity] = []
         search = uri.with_path(type=None)
+        # With a PIN and a single token, list after login so private certificates show too;
+        # with several tokens one PIN is never tried on each (every wrong try counts).
+        login = len(tokens) == 1 and resolver.user_source is not None
         for token in tokens:
-            certs = find_certificates(resolver.session(token, login=False), token, search)
-            if not certs and len(tokens) == 1 and resolver.user_source is not None:
-                certs = find_certificates(resolver.session(token, login=True), token, search)
+            certs = find_certificates(resolver.session(token, login=login), token, search)
             for cert in certs:
                 where = f"{token.describe()}, object {cert.label!r}" + (" (YubiKey attestation certificate)" if cert.is_attestation else "")
                 identities.append(Identity(certificate=cert.certificate, where=where, uri=cert.uri().format(), has_private_key=not cert.is_attestation))

@@ -230,6 +230,13 @@ def key_public_key(session: Any, key: KeyObject) -> PublicKeyTypes | None:
                 return rsa.RSAPublicNumbers(int.from_bytes(exponent, "big"), int.from_bytes(modulus, "big")).public_key()
             except Exception as err:  # a malformed public object must not stop signing
                 log.debug("unusable public key object: %s", type(err).__name__)
+    if key.kind == "EC" and _attribute(key.handle, Attribute.EC_POINT, None) and _attribute(key.handle, Attribute.EC_PARAMS, None):
+        try:  # some modules (OpenSC, YubiKey) expose the point on the private key as well
+            from pkcs11.util.ec import encode_ec_public_key
+
+            return load_der_public_key(encode_ec_public_key(key.handle))
+        except Exception as err:
+            log.debug("unusable EC point on the private key: %s", type(err).__name__)
     if key.kind == "RSA":
         modulus = _attribute(key.handle, Attribute.MODULUS, None)
         exponent = _attribute(key.handle, Attribute.PUBLIC_EXPONENT, None)
