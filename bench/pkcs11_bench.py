@@ -67,9 +67,9 @@ def main() -> int:
     os.environ["SOFTHSM2_CONF"] = manifest["softhsm2_conf"]  # before the module is initialised
 
     from pkcs11 import Attribute, Mechanism, ObjectClass
-
     from rasign.backends.pkcs11 import Pkcs11Backend
     from rasign.backends.pkcs11 import module as modules
+
     from rasign.options import SignerOptions
 
     token = manifest["tokens"]["rasign-a"]
@@ -86,13 +86,13 @@ def main() -> int:
         raw_session = lib.get_token(token_label="rasign-a").open()
         raw_key = next(raw_session.get_objects({Attribute.CLASS: ObjectClass.PRIVATE_KEY, Attribute.LABEL: label}))
         if kind == "RSA":
-            def raw() -> bytes:
+            def raw(raw_key=raw_key) -> bytes:
                 return raw_key.sign(MESSAGE, mechanism=Mechanism.SHA256_RSA_PKCS)
         else:
-            def raw() -> bytes:
+            def raw(raw_key=raw_key) -> bytes:
                 return raw_key.sign(hashlib.sha256(MESSAGE).digest(), mechanism=Mechanism.ECDSA)
 
-        def through_rasign() -> bytes:
+        def through_rasign(signer=signer) -> bytes:
             return signer.sign(MESSAGE)
 
         raw(), through_rasign()  # warm up

@@ -174,8 +174,8 @@ class Provisioner:
         shown = run("softhsm2-util", "--show-slots", env=self.env)
         # Each slot block lists "Label: <label>" after "Serial number: <serial>".
         for block in shown.split("Slot ")[1:]:
-            label_match = re.search(r"^\s*Label:\s*(.*?)\s*$", block, re.M)
-            serial_match = re.search(r"^\s*Serial number:\s*(\S+)", block, re.M)
+            label_match = re.search(r"^\s*Label:\s*(.*?)\s*$", block, re.MULTILINE)
+            serial_match = re.search(r"^\s*Serial number:\s*(\S+)", block, re.MULTILINE)
             if label_match and serial_match and label_match.group(1) == label:
                 return serial_match.group(1)
         sys.exit(f"provision: token {label} not visible after initialisation")

@@ -22,9 +22,9 @@ Context PIN sources (CKA_ALWAYS_AUTHENTICATE keys): ``--pkcs11-context-pin-file`
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
-import os
 
 from rasign.errors import AuthenticationError, ConfigError, UsageError
 

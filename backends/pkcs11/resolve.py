@@ -19,9 +19,6 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from rasign.errors import KeyLoadError, UsageError
-from rasign.signer import Identity, verify_signature
-
 from rasign.backends.pkcs11 import module as modules
 from rasign.backends.pkcs11 import pins
 from rasign.backends.pkcs11.search import (
@@ -34,9 +31,17 @@ from rasign.backends.pkcs11.search import (
     key_public_key,
     matching_tokens,
 )
-from rasign.backends.pkcs11.session import Login, Mechanisms, ckr_name, open_session, sign_raw
+from rasign.backends.pkcs11.session import (
+    Login,
+    Mechanisms,
+    ckr_name,
+    open_session,
+)
 from rasign.backends.pkcs11.signer import PROOF_MESSAGE, ContextPins, Pkcs11Signer
 from rasign.backends.pkcs11.uri import Pkcs11Uri, is_pkcs11_uri, parse
+
+from rasign.errors import KeyLoadError, UsageError
+from rasign.signer import Identity, verify_signature
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -115,7 +120,7 @@ class Resolver:
     def _close(session: Any) -> None:
         try:
             session.close()
-        except Exception as err:
+        except Exception as err:  # noqa: BLE001 - a session that is already gone needs no closing
             log.debug("closing a search session: %s", ckr_name(err))
 
     # -- tokens -----------------------------------------------------------------------

@@ -11,8 +11,8 @@ ready-to-paste URI per candidate instead of "multiple matching certificates".
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 import logging
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from rasign.backends.pkcs11.uri import Pkcs11Uri
@@ -228,14 +228,14 @@ def key_public_key(session: Any, key: KeyObject) -> PublicKeyTypes | None:
                     return load_der_public_key(encode_ec_public_key(obj))
                 modulus, exponent = obj[Attribute.MODULUS], obj[Attribute.PUBLIC_EXPONENT]
                 return rsa.RSAPublicNumbers(int.from_bytes(exponent, "big"), int.from_bytes(modulus, "big")).public_key()
-            except Exception as err:  # a malformed public object must not stop signing
+            except Exception as err:  # noqa: BLE001 - a malformed public object must not stop signing
                 log.debug("unusable public key object: %s", type(err).__name__)
     if key.kind == "EC" and _attribute(key.handle, Attribute.EC_POINT, None) and _attribute(key.handle, Attribute.EC_PARAMS, None):
         try:  # some modules (OpenSC, YubiKey) expose the point on the private key as well
             from pkcs11.util.ec import encode_ec_public_key
 
             return load_der_public_key(encode_ec_public_key(key.handle))
-        except Exception as err:
+        except Exception as err:  # noqa: BLE001 - optional attribute, vendor-specific content
             log.debug("unusable EC point on the private key: %s", type(err).__name__)
     if key.kind == "RSA":
         modulus = _attribute(key.handle, Attribute.MODULUS, None)
@@ -261,6 +261,6 @@ def issuer_chain(leaf: x509.Certificate, pool: list[x509.Certificate]) -> list[x
 def _signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
     try:
         cert.verify_directly_issued_by(issuer)
-    except (ValueError, TypeError, Exception):
+    except Exception:  # noqa: BLE001 - unsupported or malformed signature: not the issuer
         return False
     return True

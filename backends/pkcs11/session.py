@@ -7,15 +7,15 @@ recovery after a token reset: exactly one ``C_Login`` per PIN, no retry on
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 import hashlib
 import re
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from rasign.backends.pkcs11 import pins
 
 from rasign.errors import AuthenticationError, SigningError
 from rasign.signer import DIGEST_INFO_PREFIX, der_from_raw_ecdsa
-
-from rasign.backends.pkcs11 import pins
 
 if TYPE_CHECKING:
     from rasign.backends.pkcs11.search import KeyObject, TokenRef
@@ -93,7 +93,7 @@ def _tries_left(token: TokenRef) -> str:
 
     try:
         flags = token.slot.get_token().flags
-    except Exception:
+    except Exception:  # noqa: BLE001 - the hint is optional, the error it decorates is not
         return ""
     if flags & TokenFlag.USER_PIN_FINAL_TRY:
         return "; the token says ONE try is left"

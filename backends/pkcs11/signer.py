@@ -19,17 +19,16 @@ import logging
 import threading
 from typing import TYPE_CHECKING, Any
 
-from rasign.errors import AuthenticationError, KeyLoadError, SigningError
-from rasign.signer import DIGESTS, KeyKind, Signer, verify_signature
-
 from rasign.backends.pkcs11 import pins
 from rasign.backends.pkcs11.search import find_keys, matching_tokens
 from rasign.backends.pkcs11.session import Mechanisms, ckr_name, open_session, sign_raw
 
+from rasign.errors import AuthenticationError, KeyLoadError, SigningError
+from rasign.signer import DIGESTS, KeyKind, Signer, verify_signature
+
 if TYPE_CHECKING:
     from cryptography import x509
     from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
-
     from rasign.backends.pkcs11.module import LoadedModule
     from rasign.backends.pkcs11.search import KeyObject, TokenRef
 
@@ -262,7 +261,7 @@ class Pkcs11Signer(Signer):
         for session in reversed(sessions):  # the logged-in one last
             try:
                 session.close()
-            except Exception as err:  # already gone with the token: nothing to release
+            except Exception as err:  # noqa: BLE001 - already gone with the token: nothing to release
                 log.debug("closing a PKCS#11 session: %s", ckr_name(err))
 
     def _reopen_same_login(self) -> None:
@@ -270,7 +269,7 @@ class Pkcs11Signer(Signer):
         try:
             session = self._token.token.open()
             key = self._find_key(session)
-        except Exception as err:
+        except Exception as err:  # noqa: BLE001 - fall back to a full recovery
             log.debug("reopening after a rejected context PIN failed: %s", ckr_name(err))
             self._recover()
             return

@@ -21,8 +21,8 @@ printed in an error or a listing without leaking it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
 import re
+from dataclasses import dataclass, field, replace
 
 from rasign.errors import UsageError
 

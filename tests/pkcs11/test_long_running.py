@@ -41,6 +41,7 @@ def test_token_reset_between_two_create_sessions_is_recovered(hsm, options, emul
 
 def test_concurrent_signatures_share_one_session_safely(hsm, options):
     from rasign.backends.pkcs11 import Pkcs11Backend
+
     from rasign.signer import verify_signature
 
     errors: list[BaseException] = []
@@ -52,7 +53,7 @@ def test_concurrent_signatures_share_one_session_safely(hsm, options):
                 for i in range(200):
                     message = f"{n}-{i}".encode()
                     assert verify_signature(public, signer.sign(message), message)
-            except BaseException as err:  # reported below
+            except BaseException as err:  # noqa: BLE001 - reported below, from the main thread
                 errors.append(err)
 
         threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]

@@ -41,7 +41,8 @@ def run_with_terminal(args: list[str], answers: list[str], env: dict[str, str], 
 
     proc = subprocess.Popen(
         [sys.executable, "-m", "rasign", *args], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        env=clean_env(env), preexec_fn=become_terminal_owner, pass_fds=(slave,), cwd=REPO,
+        env=clean_env(env), pass_fds=(slave,), cwd=REPO,
+        preexec_fn=become_terminal_owner,  # noqa: PLW1509 - setsid + TIOCSCTTY must run in the child
     )
     os.close(slave)
     transcript, pending = "", list(answers)
