@@ -148,3 +148,21 @@ def test_aws_cli_with_wrong_secret(emu, issued_credentials):
     result = _aws_cli(emu, {"AWS_ACCESS_KEY_ID": c.access_key_id, "AWS_SECRET_ACCESS_KEY": "x" * 40, "AWS_SESSION_TOKEN": c.session_token})
     assert result.returncode != 0
     assert "SignatureDoesNotMatch" in result.stderr
+
+
+def test_query_string_get_signed_by_botocore(emu, issued_credentials):
+    """The query protocol over GET: botocore's own SigV4 signer, parameters in the URL."""
+    import requests
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    c = issued_credentials
+    request = AWSRequest(method="GET", url=emu.sts_endpoint + "?Action=GetCallerIdentity&Version=2011-06-15")
+    SigV4Auth(Credentials(c.access_key_id, c.secret_access_key, c.session_token), "sts", "us-east-1").add_auth(request)
+    response = requests.get(request.url, headers=dict(request.headers.items()), verify=emu.ca_bundle, timeout=10)
+    assert response.status_code == 200, response.text
+    assert f"<Arn>{c.assumed_role_arn}</Arn>" in response.text
+    tampered = requests.get(request.url.replace("2011-06-15", "2011-06-16"), headers=dict(request.headers.items()), verify=emu.ca_bundle, timeout=10)
+    assert tampered.status_code == 403
+    assert "<Code>SignatureDoesNotMatch</Code>" in tampered.text
