@@ -40,6 +40,7 @@ from rasign.backends.pkcs11.session import (
 from rasign.backends.pkcs11.signer import PROOF_MESSAGE, ContextPins, Pkcs11Signer
 from rasign.backends.pkcs11.uri import Pkcs11Uri, is_pkcs11_uri, parse
 
+from rasign.certs import key_matches_certificate
 from rasign.errors import KeyLoadError, UsageError
 from rasign.signer import Identity, verify_signature
 
@@ -203,7 +204,14 @@ class Resolver:
             wanted = "RSA" if _is_rsa(certificate) else "EC"
             for key in keys:
                 tried.append(key)
-                if key.kind == wanted and self.proves(key, certificate, context, mechanisms):
+                if key.kind != wanted:
+                    continue
+                # A public half on the token that differs rules a key out without signing:
+                # no context login (and no PIN try) is spent on keys that cannot match.
+                public = key_public_key(self.sessions[token.identity()].session, key)
+                if public is not None and not key_matches_certificate(public, certificate):
+                    continue
+                if self.proves(key, certificate, context, mechanisms):
                     return key
         if tried:
             names = ", ".join(k.uri().format() for k in tried)
@@ -263,8 +271,6 @@ class Resolver:
         for attempt in ([Pkcs11Uri().with_path(id=key.id)] if key.id else []) + ([Pkcs11Uri().with_path(object=key.label)] if key.label else []):
             certs = [c for c in find_certificates(session, token, attempt) if not c.is_attestation]
             if public is not None:
-                from rasign.certs import key_matches_certificate
-
                 certs = [c for c in certs if key_matches_certificate(public, c.certificate)]
             else:
                 certs = [c for c in certs if self.proves(key, c.certificate, context, mechanisms)]

@@ -319,3 +319,37 @@ def test_rejected_context_pin_mid_run_fails_once_then_the_signer_still_works(hsm
         context.write_text("1234")
         assert_signs(signer, ("SHA256", "SHA256"))
         assert signer.recoveries == 0  # the login survived: only a fresh session was needed
+
+
+def test_key_uri_matching_several_keys_without_certificate_lists_them(hsm, options):
+    with pytest.raises(KeyLoadError) as caught:
+        Pkcs11Backend.open(options(private_key=uri("rasign-b", "5678")))
+    line = caught.value.one_line()
+    assert "2 private keys match" in line
+    assert "object=rsa-2048-b;id=%01;type=private" in line and "object=ec-p256;id=%02;type=private" in line
+
+
+def test_token_wide_key_uri_is_resolved_by_the_certificate(hsm, options):
+    # No id/object in the key URI: every key on the token is a candidate, and the one whose
+    # test signature verifies with the certificate wins (the Go helper's "base token URI" case).
+    cert = hsm.cert("rasign-a", "ec-p256")
+    with Pkcs11Backend.open(options(certificate=cert, private_key=uri("rasign-a", "1234"))) as signer:
+        assert "object=ec-p256" in str(signer.key_uri)
+
+
+def test_key_uri_matching_two_tokens_is_refused_before_any_login(hsm, options):
+    cert = hsm.cert("rasign-a", "ec-p256")
+    with pytest.raises(KeyLoadError) as caught:
+        Pkcs11Backend.open(options(certificate=cert, private_key="pkcs11:object=ec-p256?pin-value=1234"))
+    line = caught.value.one_line()
+    assert "2 tokens match" in line and "token=rasign-a" in line and "token=rasign-b" in line
+
+
+def test_token_wide_key_uri_never_spends_a_context_login_on_other_keys(hsm, options, monkeypatch):
+    # Always-authenticate keys on the token would need a context PIN for a test signature;
+    # their public halves rule them out first, so no PIN is asked or tried.
+    monkeypatch.delenv("RASIGN_PKCS11_CONTEXT_PIN", raising=False)
+    for label in ("rsa-2048", "ec-p256"):
+        cert = hsm.cert("rasign-a", label)
+        with Pkcs11Backend.open(options(certificate=cert, private_key=uri("rasign-a", "1234"))) as signer:
+            assert f"object={label};" in str(signer.key_uri)
