@@ -89,10 +89,10 @@ def _no_leaked_handles(request) -> Iterator[None]:
         if name in request.fixturenames:
             instance = request.getfixturevalue(name)
             if instance.process is not None:
-                leaked = instance.transient_handles()
+                leaked = instance.transient_handles() + instance.loaded_sessions()
                 if leaked:
                     keys.flush_transient(instance)
-                assert leaked == [], f"transient handles left in {name}: {[hex(h) for h in leaked]}"
+                assert leaked == [], f"transient objects or sessions left in {name}: {[hex(h) for h in leaked]}"
 
 
 @pytest.fixture(scope="session")

@@ -34,7 +34,10 @@ class TpmIdentity:
 
 
 def flush_transient(tpm: Swtpm) -> None:
+    """Flush what tpm2-tools leave behind: objects, loaded sessions (tpm2_encodeobject
+    5.4 leaks one), saved sessions."""
     tpm.run_tool("tpm2_flushcontext", "-t")
+    tpm.run_tool("tpm2_flushcontext", "-l")
     tpm.run_tool("tpm2_flushcontext", "-s")
 
 
@@ -108,6 +111,23 @@ def tools_decrypt_only_key(tpm: Swtpm, directory: Path) -> Path:
     flush_transient(tpm)
     out = Path(f"{stem}.pem")
     tpm.run_tool("tpm2_encodeobject", "-C", str(primary), "-u", f"{stem}.pub", "-r", f"{stem}.priv", "-o", str(out))
+    flush_transient(tpm)
+    return out
+
+
+def tools_key_file(tpm: Swtpm, directory: Path, stem: str, *, password: str | None = None) -> Path:
+    """A P-256 signing key made by tpm2_create and written by tpm2_encodeobject.
+
+    tpm2-tools 5.4 writes emptyAuth the wrong way round (``-p`` gives TRUE), which rasign
+    must cope with when the user states the password explicitly.
+    """
+    primary = tools_primary(tpm, directory)
+    base = directory / stem
+    create = ["tpm2_create", "-Q", "-C", str(primary), "-G", "ecc256", "-u", f"{base}.pub", "-r", f"{base}.priv"]
+    tpm.run_tool(*create, *(["-p", password] if password else []))
+    flush_transient(tpm)
+    out = Path(f"{base}.pem")
+    tpm.run_tool("tpm2_encodeobject", "-C", str(primary), "-u", f"{base}.pub", "-r", f"{base}.priv", "-o", str(out), *(["-p"] if password else []))
     flush_transient(tpm)
     return out
 

@@ -167,10 +167,17 @@ class Swtpm:
 
     def transient_handles(self) -> list[int]:
         """Transient objects currently loaded (any left over is a leak)."""
+        return self._handles("TRANSIENT_FIRST")
+
+    def loaded_sessions(self) -> list[int]:
+        """Sessions currently loaded (a policy session left behind is a leak too)."""
+        return self._handles("LOADED_SESSION_FIRST")
+
+    def _handles(self, first: str) -> list[int]:
         from tpm2_pytss import TPM2_CAP, TPM2_HC
 
         with self.esapi() as esys:
-            _, data = esys.get_capability(TPM2_CAP.HANDLES, TPM2_HC.TRANSIENT_FIRST, 16)
+            _, data = esys.get_capability(TPM2_CAP.HANDLES, getattr(TPM2_HC, first), 16)
             handles = data.data.handles
             return [int(handles.handle[i]) for i in range(handles.count)]
 

@@ -121,9 +121,27 @@ def test_password_prompt_on_the_terminal(tpm, openssl_ec_password):
     assert b"s3cret" not in stdout + stderr
 
 
-def test_password_given_for_a_key_without_one(tpm, openssl_ec):
+def test_password_given_for_a_key_the_file_says_has_none(tpm, openssl_ec):
+    """The explicit flag wins over emptyAuth (tpm2_encodeobject 5.4 writes it inverted),
+    with a warning; the TPM then judges the password, once."""
+    before = lockout_counter(tpm)
     result = sign_string(tpm, "--private-key", openssl_ec.key, "--tpm-key-password", "x")
-    assert_one_line_error(result, UsageError.exit_code, "says the key has none")
+    line = assert_one_line_error(result, AuthenticationError.exit_code, "incorrect TPM key password")
+    assert "emptyAuth" in result.stderr and "x" not in line.split("(")[0].split()
+    assert lockout_counter(tpm) == before + 1
+
+
+@pytest.mark.parametrize("password", ["kpw", None])
+def test_tpm2_encodeobject_keys_with_inverted_empty_auth(tpm, tmp_path, password):
+    from rasign.backends.tpm.keyfile import read_key_file
+    from tests.tpm import keys
+
+    key = keys.tools_key_file(tpm, tmp_path, "encoded", password=password)
+    assert read_key_file(str(key)).empty_auth is bool(password)  # the tool's inversion, observed
+    args = ["--tpm-key-password", password] if password else ["--no-tpm-key-password"]
+    result = sign_string(tpm, "--private-key", str(key), *args)
+    assert result.returncode == 0, result.stderr
+    assert "emptyAuth" in result.stderr
 
 
 def test_key_created_on_another_tpm(tpm, foreign_key):
