@@ -14,6 +14,8 @@ mocks:
   the 400 + ThrottlingException variant some AWS JSON services use;
 - ``drop_next(n)``: the next ``n`` calls get their connection closed with no answer;
 - ``set_delay(seconds)``: every CreateSession answer waits that long first;
+- ``rate_limit=N`` (constructor or attribute): more than N CreateSession calls within
+  one second are throttled like the real per-account quota (10 TPS by default on AWS);
 - ``go_down()`` / ``come_back()``: stop listening (connections refused, open ones
   closed), then listen again on the same port.
 
@@ -23,6 +25,7 @@ the way a load balancer or a throttling front end would answer.
 
 from __future__ import annotations
 
+import collections
 import datetime as _dt
 import json
 import logging
@@ -101,6 +104,7 @@ class Emulator:
         role_max_session_duration: int = 43200,
         clock_offset: float = 0.0,
         state_dir: str | None = None,
+        rate_limit: float | None = None,
     ) -> None:
         from rasign.emulator.chain import check_trust_anchor
 
@@ -140,6 +144,8 @@ class Emulator:
         self._lock = threading.Lock()
         self._faults: list[tuple[str, int]] = []
         self._delay = 0.0
+        self.rate_limit = rate_limit
+        self._recent_calls: collections.deque[float] = collections.deque()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._connections: set[socket.socket] = set()
@@ -275,6 +281,10 @@ class Emulator:
         with self._lock:
             self._faults.extend([("drop", 0)] * n)
 
+    def revoke(self, certificate: Any) -> None:
+        """Refuse this certificate from now on ("Untrusted Signing Certificate"), like a CRL."""
+        self.state.revoke(certificate)
+
     def set_delay(self, seconds: float) -> None:
         """Delay every CreateSession answer by ``seconds`` (0 turns it off)."""
         self._delay = max(0.0, float(seconds))
@@ -339,6 +349,19 @@ class Emulator:
     def _next_fault(self) -> tuple[str, int] | None:
         with self._lock:
             return self._faults.pop(0) if self._faults else None
+
+    def _over_rate_limit(self) -> bool:
+        """Sliding one-second window over CreateSession calls that reached the service."""
+        if not self.rate_limit:
+            return False
+        now = time.monotonic()
+        with self._lock:
+            while self._recent_calls and now - self._recent_calls[0] >= 1.0:
+                self._recent_calls.popleft()
+            if len(self._recent_calls) >= self.rate_limit:
+                return True
+            self._recent_calls.append(now)
+            return False
 
     def _record(self, entry: dict[str, Any]) -> None:
         with self._lock:
@@ -461,6 +484,8 @@ class _Handler(BaseHTTPRequestHandler):
         if emulator._delay:
             time.sleep(emulator._delay)
         fault = emulator._next_fault()
+        if fault is None and emulator._over_rate_limit():
+            fault = ("rate-limit", 429)
         if fault is not None:
             kind, status = fault
             if kind == "drop":
@@ -471,11 +496,11 @@ class _Handler(BaseHTTPRequestHandler):
                 except OSError:
                     pass
                 return
-            if kind == "throttle":
+            if kind in ("throttle", "rate-limit"):
                 code, message = "ThrottlingException", "Rate exceeded"
             else:
                 code, message = _FAULT_CODES.get(status, "InjectedFault"), "injected fault"
-            entry.update(status=status, error_code=code, reason="injected fault")
+            entry.update(status=status, error_code=code, reason="rate limit" if kind == "rate-limit" else "injected fault")
             self._send_json(status, {"message": message}, request_id, code=code)
             return
         try:

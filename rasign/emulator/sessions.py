@@ -16,7 +16,13 @@ from typing import Any
 
 from rasign.emulator.chain import validate_path
 from rasign.emulator.received import ReceivedRequest
-from rasign.emulator.rejection import Rejection, access_denied, not_found, validation
+from rasign.emulator.rejection import (
+    Rejection,
+    access_denied,
+    not_found,
+    untrusted,
+    validation,
+)
 from rasign.emulator.state import (
     MAX_DURATION,
     MIN_DURATION,
@@ -90,7 +96,10 @@ def create_session(request: ReceivedRequest, state: AccountState, now: _dt.datet
     if not profile.enabled:
         raise access_denied("Profile is disabled")
 
-    validate_path(caller.leaf, caller.intermediates, anchor.certificates, now)
+    path = validate_path(caller.leaf, caller.intermediates, anchor.certificates, now)
+    for cert in path[:-1]:
+        if state.is_revoked(cert):
+            raise untrusted(f"certificate {cert.subject.rfc4514_string()} (serial {cert.serial_number}) is revoked")
 
     if params.role_arn not in profile.role_arns:
         raise access_denied(

@@ -144,6 +144,7 @@ class AccountState:
         self.roles: dict[str, Role] = {}
         self._issued: dict[str, IssuedCredentials] = {}
         self._issued_order: list[IssuedCredentials] = []
+        self._revoked: set[tuple[bytes, int]] = set()
 
     # -- resources -------------------------------------------------------------------
 
@@ -202,6 +203,16 @@ class AccountState:
             f"arn:{self.partition}:rolesanywhere:{self.region}:{self.account_id}:"
             f"subject/{stable_id(self.account_id, self.region, 'subject', subject)}"
         )
+
+    def revoke(self, certificate: x509.Certificate) -> None:
+        """Mark a certificate revoked, as an imported CRL would (keyed by issuer + serial)."""
+        with self._lock:
+            self._revoked.add((certificate.issuer.public_bytes(), certificate.serial_number))
+
+    def is_revoked(self, certificate: x509.Certificate) -> bool:
+        """True when :meth:`revoke` was called for this issuer and serial."""
+        with self._lock:
+            return (certificate.issuer.public_bytes(), certificate.serial_number) in self._revoked
 
     # -- credentials -----------------------------------------------------------------
 

@@ -105,3 +105,13 @@ def test_clear_faults(fresh_emu, p256_identity):
     fresh_emu.set_delay(5)
     fresh_emu.clear_faults()
     assert call(fresh_emu, p256_identity, timeout=3).status_code == 201
+
+
+def test_rate_limit_like_the_account_quota(fresh_emu, p256_identity):
+    fresh_emu.rate_limit = 3
+    statuses = [call(fresh_emu, p256_identity).status_code for _ in range(5)]
+    assert statuses[:3] == [201, 201, 201]
+    assert statuses[3:] == [429, 429]
+    assert fresh_emu.requests[-1]["reason"] == "rate limit"
+    time.sleep(1.05)
+    assert call(fresh_emu, p256_identity).status_code == 201

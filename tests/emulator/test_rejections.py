@@ -393,3 +393,27 @@ def test_mldsa_with_a_context_string_is_refused(emu_root):
     with Emulator([emu_root.pem]) as emulator:
         prepared = prepare_create_session(emulator, cert, key, sign=lambda m: key.sign(m, b"rasign"))
         expect(send(prepared, emulator.ca_bundle), 403, "AccessDeniedException", "Invalid signature")
+
+
+def test_revoked_leaf_and_revoked_intermediate(fresh_emu, emu_root):
+    middle = make_ca("revocable middle", emu_root)
+    key = new_key("p256")
+    cert = make_leaf(middle, key)
+    assert send(prepare_create_session(fresh_emu, cert, key, chain=[middle.cert]), fresh_emu.ca_bundle).status_code == 201
+    fresh_emu.revoke(cert)
+    expect(send(prepare_create_session(fresh_emu, cert, key, chain=[middle.cert]), fresh_emu.ca_bundle), 403, "AccessDeniedException", "Untrusted")
+    assert "revoked" in fresh_emu.requests[-1]["reason"]
+    other_key = new_key("p256")
+    sibling = make_leaf(middle, other_key)
+    assert send(prepare_create_session(fresh_emu, sibling, other_key, chain=[middle.cert]), fresh_emu.ca_bundle).status_code == 201
+    fresh_emu.revoke(middle.cert)
+    expect(send(prepare_create_session(fresh_emu, sibling, other_key, chain=[middle.cert]), fresh_emu.ca_bundle), 403, "AccessDeniedException", "Untrusted")
+
+
+def test_disabled_profile_and_trust_anchor(fresh_emu, p256_identity):
+    cert, key = p256_identity
+    fresh_emu.profile.enabled = False
+    expect(send(prepare_create_session(fresh_emu, cert, key), fresh_emu.ca_bundle), 403, "AccessDeniedException", "Profile is disabled")
+    fresh_emu.profile.enabled = True
+    fresh_emu.trust_anchors[0].enabled = False
+    expect(send(prepare_create_session(fresh_emu, cert, key), fresh_emu.ca_bundle), 403, "AccessDeniedException", "Trust anchor is disabled")
