@@ -41,6 +41,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--require-instance-properties", action="store_true", help="require instanceProperties in CreateSession")
     parser.add_argument("--role-name", default="rasign-test-role", help="name of the role the profile allows")
     parser.add_argument("--extra-role", action="append", default=[], metavar="NAME", help="another role the profile allows; repeatable")
+    parser.add_argument(
+        "--rate-limit", type=float, metavar="N",
+        help="throttle (HTTP 429 ThrottlingException) above N CreateSession calls per second, like the AWS quota (10)",
+    )
     parser.add_argument("--account-id", default="123456789012", help="12-digit account id used in ARNs")
     parser.add_argument("--debug", action="store_true", help="verbose logs on stderr")
     parser.add_argument("--log-format", choices=("text", "json"), default="text", help="log line format on stderr")
@@ -70,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
         accept_role_session_name=args.accept_role_session_name,
         require_instance_properties=args.require_instance_properties,
         state_dir=str(state_dir) if state_dir else None,
+        rate_limit=args.rate_limit,
     )
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
@@ -106,6 +111,8 @@ def _check(args: argparse.Namespace) -> None:
         raise UsageError(f"--port {args.port} is not a TCP port (0-65535; 0 picks a free one)")
     if not MIN_DURATION <= args.profile_duration <= MAX_DURATION:
         raise UsageError(f"--profile-duration must be between {MIN_DURATION} and {MAX_DURATION} seconds, not {args.profile_duration}")
+    if args.rate_limit is not None and args.rate_limit <= 0:
+        raise UsageError(f"--rate-limit must be a positive number of calls per second, not {args.rate_limit}")
     if not (args.account_id.isdigit() and len(args.account_id) == 12):
         raise UsageError(f"--account-id must be 12 digits, not {args.account_id!r}")
 

@@ -86,6 +86,13 @@ class Emulator:
     ``trust_anchor_pems`` are PEM bytes (one or more CA certificates each); the first
     becomes :attr:`trust_anchor_arn`. A profile (:attr:`profile_arn`) allowing one role
     (:attr:`role_arn`) plus ``extra_roles`` is created automatically.
+
+    Profile rules: ``profile_duration`` (durationSeconds, default 3600),
+    ``accept_role_session_name``, ``require_instance_properties``; the role's
+    ``role_max_session_duration``. ``clock_offset`` shifts the emulator clock (skew and
+    expiry checks) by that many seconds. ``rate_limit`` throttles above N CreateSession
+    calls per second. ``state_dir`` keeps the TLS files there instead of a temporary
+    directory removed by :meth:`stop`.
     """
 
     def __init__(
@@ -107,7 +114,11 @@ class Emulator:
         rate_limit: float | None = None,
     ) -> None:
         from rasign.emulator.chain import check_trust_anchor
+        from rasign.emulator.state import MAX_DURATION, MIN_DURATION
+        from rasign.errors import ConfigError
 
+        if not MIN_DURATION <= profile_duration <= MAX_DURATION:
+            raise ConfigError(f"profile duration must be {MIN_DURATION}-{MAX_DURATION} seconds, not {profile_duration}")
         self.region = region
         self.account_id = account_id
         self.host = host

@@ -68,7 +68,7 @@ def test_trust_anchor_file_and_fixed_port(tmp_path):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    process, info = start("--trust-anchor", str(root), "--port", str(port), "--region", "eu-west-2")
+    process, info = start("--trust-anchor", str(root), "--port", str(port), "--region", "eu-west-2", "--rate-limit", "10")
     try:
         assert info["endpoint"] == f"https://127.0.0.1:{port}"
         assert info["trust_anchor_arn"].startswith("arn:aws:rolesanywhere:eu-west-2:123456789012:trust-anchor/")
@@ -85,6 +85,7 @@ def test_trust_anchor_file_and_fixed_port(tmp_path):
         ((), 2, "--trust-anchor"),
         (("--demo-identity", "--profile-duration", "10"), 2, "--profile-duration"),
         (("--demo-identity", "--account-id", "42"), 2, "--account-id"),
+        (("--demo-identity", "--rate-limit", "0"), 2, "--rate-limit"),
         (("--trust-anchor", "/nonexistent/ca.pem"), 4, "trust anchor file not found"),
     ],
 )
