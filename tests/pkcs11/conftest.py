@@ -65,11 +65,18 @@ class Hsm:
         return next((m for m in SPY_MODULES if os.path.exists(m)), None)
 
 
+_PROVISIONED: list[Hsm] = []
+"""One provisioning per process: other areas import this fixture into their conftest, and
+SoftHSM, once initialised in-process, keeps the SOFTHSM2_CONF it first saw."""
+
+
 @pytest.fixture(scope="session")
 def hsm(tmp_path_factory, pki) -> Hsm:
     reason = _missing()
     if reason:
         pytest.skip(reason)
+    if _PROVISIONED:
+        return _PROVISIONED[0]
     from cryptography.hazmat.primitives import serialization
 
     root = tmp_path_factory.mktemp("softhsm")
@@ -84,7 +91,9 @@ def hsm(tmp_path_factory, pki) -> Hsm:
     manifest = json.loads((root / "hsm" / "manifest.json").read_text())
     # In-process tests load SoftHSM here; the variable must be set before the first C_Initialize.
     os.environ["SOFTHSM2_CONF"] = manifest["softhsm2_conf"]
-    return Hsm(root=root / "hsm", manifest=manifest, module=manifest["module"], env={"SOFTHSM2_CONF": manifest["softhsm2_conf"]})
+    made = Hsm(root=root / "hsm", manifest=manifest, module=manifest["module"], env={"SOFTHSM2_CONF": manifest["softhsm2_conf"]})
+    _PROVISIONED.append(made)
+    return made
 
 
 @pytest.fixture
