@@ -35,7 +35,7 @@ def stop(process: subprocess.Popen) -> tuple[int, str, str]:
 
 def test_demo_identity_flow_and_clean_shutdown(tmp_path):
     state = tmp_path / "state"
-    process, info = start("--demo-identity", "--state-dir", str(state), "--accept-role-session-name", "--profile-duration", "1800")
+    process, info = start("--demo-identity", "--state-dir", str(state), "--accept-role-session-name", "--profile-duration", "1800", "--debug")
     try:
         assert info["endpoint"].startswith("https://127.0.0.1:")
         assert info["sts_endpoint"] == info["endpoint"] + "/sts/"
