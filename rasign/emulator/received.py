@@ -84,7 +84,8 @@ def canonical_request_as_received(
     Uses the shared core (``rasign.sigv4x509``) whenever the listed headers are ones the
     core signs; when a client also signed a header the core never signs (say
     ``user-agent``), the same rules are applied here directly so that the client's own
-    choice is honoured rather than silently dropped.
+    choice is honoured rather than silently dropped. ``payload_hash`` overrides the body
+    hash, for SigV4 clients that send ``x-amz-content-sha256`` (``UNSIGNED-PAYLOAD``).
     """
     from rasign import sigv4x509
 
