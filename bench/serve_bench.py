@@ -169,7 +169,7 @@ def rss_mb(pid: int) -> tuple[float, float]:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         name, _, value = line.partition(":")
         fields[name] = value.strip()
-    to_mb = lambda text: int(text.split()[0]) / 1024  # noqa: E731
+    to_mb = lambda text: int(text.split()[0]) / 1024
     return to_mb(fields["VmRSS"]), to_mb(fields["VmHWM"])
 
 

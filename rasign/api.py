@@ -36,6 +36,8 @@ from rasign.errors import BackendUnavailable, UsageError
 from rasign.options import SessionOptions, SignerOptions
 
 if TYPE_CHECKING:
+    from typing import Self  # 3.11+; only for type checkers
+
     import boto3
     import botocore.credentials
     import botocore.session
@@ -150,7 +152,7 @@ class RolesAnywhereCredentialProvider:
         """Release the key (PKCS#11 logout, TPM context). Later refreshes re-open it."""
         self._minter.close()
 
-    def __enter__(self) -> RolesAnywhereCredentialProvider:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

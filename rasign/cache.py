@@ -361,9 +361,7 @@ def cache_wanted(args: Any) -> bool:
         return True
     if getattr(args, "tpm_key_password", None):
         return True
-    if private_key and _tss2_key_needs_password(private_key):
-        return True
-    return False
+    return bool(private_key) and _tss2_key_needs_password(private_key)
 
 
 def add_cache_flags(parser: Any) -> None:

@@ -22,7 +22,7 @@ import os
 import re
 import stat
 import tempfile
-from typing import Iterator, Mapping
+from collections.abc import Iterator, Mapping
 
 from rasign.errors import StoreError
 
@@ -112,9 +112,8 @@ def rewrite(text: str, profile: str, values: Mapping[str, str]) -> str:
         out = text
         if out and not out.endswith(("\n", "\r")):
             out += newline
-        if out.strip():
-            if not out.endswith(newline * 2) and not out.endswith("\n\n"):
-                out += newline
+        if out.strip() and not out.endswith((newline * 2, "\n\n")):
+            out += newline
         block = [f"[{profile}]"] + [f"{key} = {value}" for key, value in values.items()]
         return out + newline.join(block) + newline
 

@@ -17,13 +17,15 @@ served as ``Success``. Everything here exists to make those failure modes imposs
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import contextlib
 import datetime as _dt
 import logging
 import random
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Callable, Protocol
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
 
 from rasign.errors import (
     AccessDenied,
@@ -39,6 +41,8 @@ from rasign.errors import (
 )
 
 if TYPE_CHECKING:
+    from typing import Self  # 3.11+; only for type checkers
+
     from rasign.options import SessionOptions, SignerOptions
     from rasign.signer import Signer
 
@@ -167,10 +171,10 @@ class SessionMinter:
                 continue
             try:
                 closable.close()
-            except Exception:  # noqa: BLE001 - closing must never mask the real error
+            except Exception:
                 log.debug("closing %s failed", type(closable).__name__, exc_info=True)
 
-    def __enter__(self) -> SessionMinter:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -450,7 +454,5 @@ class Refresher:
                 self._wake.wait(min(wait, 30.0))
                 self._wake.clear()
                 continue
-            try:
+            with contextlib.suppress(Exception):  # recorded and logged by _attempt; keep going
                 self._attempt()
-            except Exception:  # noqa: BLE001 - recorded and logged by _attempt; keep going
-                pass

@@ -127,7 +127,12 @@ def run(args: argparse.Namespace) -> int:
     flags.check_exclusions(args, flags.CREDENTIAL_EXCLUSIONS)
     from rasign.refresh import Refresher, SessionMinter
     from rasign.serve.handler import ServeContext, make_handler
-    from rasign.serve.listeners import UnixCredentialServer, default_specs, open_tcp, parse_listen
+    from rasign.serve.listeners import (
+        UnixCredentialServer,
+        default_specs,
+        open_tcp,
+        parse_listen,
+    )
     from rasign.serve.notify import sd_notify
     from rasign.serve.tokens import TokenStore
     from rasign.serve.view import CredentialView
@@ -216,10 +221,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _install_signal_handlers(stop: threading.Event, refresher) -> None:
-    def _stop(signum, frame):  # noqa: ARG001 - signal handler signature
+    def _stop(signum, frame):
         stop.set()
 
-    def _refresh(signum, frame):  # noqa: ARG001
+    def _refresh(signum, frame):
         log.info("SIGHUP: refreshing credentials")
         refresher.refresh_soon()
 

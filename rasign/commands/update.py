@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     """Mint, write, and (without ``--once``) keep refreshing until SIGTERM."""
     flags.check_exclusions(args, flags.CREDENTIAL_EXCLUSIONS)
     from rasign.credfile import credentials_path, profile_values, write_profile
-    from rasign.refresh import RefreshPolicy, Refresher, SessionMinter
+    from rasign.refresh import Refresher, RefreshPolicy, SessionMinter
 
     if not args.profile or any(ch in args.profile for ch in "[]\r\n"):
         raise UsageError(f"invalid --profile {args.profile!r}", hint="a profile name has no brackets or line breaks")

@@ -26,13 +26,14 @@ never empty credentials labelled ``Success`` as the Go helper did.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 import hmac
 import ipaddress
 import json
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
-from typing import Any, Callable
+from typing import Any
 
 from rasign.serve.tokens import TokenStore, parse_ttl
 from rasign.serve.view import CredentialView
@@ -96,7 +97,7 @@ class CredentialRequestHandler(BaseHTTPRequestHandler):
             return str(address[0])
         return "unix"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         # Request lines hold paths only (tokens travel in headers), but keep them at debug.
         if log.isEnabledFor(logging.DEBUG):
             log.debug("%s %s", self.address_string(), format % args)
@@ -125,22 +126,22 @@ class CredentialRequestHandler(BaseHTTPRequestHandler):
 
     # -- entry points
 
-    def do_GET(self) -> None:  # noqa: N802 - stdlib naming
+    def do_GET(self) -> None:
         self._dispatch("GET")
 
-    def do_PUT(self) -> None:  # noqa: N802
+    def do_PUT(self) -> None:
         self._dispatch("PUT")
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         self._dispatch("POST")
 
-    def do_DELETE(self) -> None:  # noqa: N802
+    def do_DELETE(self) -> None:
         self._dispatch("DELETE")
 
-    def do_HEAD(self) -> None:  # noqa: N802
+    def do_HEAD(self) -> None:
         self._dispatch("HEAD")
 
-    def do_PATCH(self) -> None:  # noqa: N802
+    def do_PATCH(self) -> None:
         self._dispatch("PATCH")
 
     def _dispatch(self, method: str) -> None:

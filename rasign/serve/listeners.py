@@ -11,13 +11,13 @@ containers forwarding requests).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 import ipaddress
 import logging
 import os
 import socket
 import socketserver
 import stat
+from dataclasses import dataclass
 from http.server import ThreadingHTTPServer
 from typing import Any
 
@@ -80,7 +80,9 @@ class _QuietErrors:
     """Log client disconnects at debug level instead of printing tracebacks to stderr."""
 
     def handle_error(self, request: Any, client_address: Any) -> None:
-        log.debug("connection from %s ended with an error", client_address, exc_info=True)
+        import sys
+
+        log.debug("connection from %s ended with an error", client_address, exc_info=sys.exc_info())
 
 
 class TcpCredentialServer(_QuietErrors, ThreadingHTTPServer):

@@ -8,10 +8,10 @@ I/O and never sees a mix of old and new values.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 import datetime as _dt
 import json
 import time
+from dataclasses import dataclass
 from typing import Any
 
 

@@ -38,6 +38,13 @@ def make_emulator(pki):
 
 
 # SoftHSM tokens provisioned by softhsm/provision.py (shared with the PKCS#11 area's tests).
-from tests.pkcs11.conftest import hsm  # noqa: E402,F401
+from tests.pkcs11.conftest import hsm  # noqa: F401
+
 # swtpm and a tpm2-openssl key with a password (shared with the TPM area's tests).
-from tests.tpm.conftest import _no_leaked_handles, openssl_ec_password, openssl_tpm2, tpm, tpm_dir  # noqa: E402,F401
+from tests.tpm.conftest import (  # noqa: F401
+    _no_leaked_handles,
+    openssl_ec_password,
+    openssl_tpm2,
+    tpm,
+    tpm_dir,
+)

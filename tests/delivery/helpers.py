@@ -62,10 +62,9 @@ def start_rasign(command: str, args: list[str], tmp: Path, *, env: dict | None =
     full = [sys.executable, "-m", "rasign", command, *args]
     if command == "serve":
         full += ["--ready-file", str(ready_path)]
-    handle = open(log_path, "wb")
-    process = subprocess.Popen(full, stdout=subprocess.DEVNULL, stderr=handle, env=clean_env(env),
-                               start_new_session=True)
-    handle.close()
+    with open(log_path, "wb") as handle:
+        process = subprocess.Popen(full, stdout=subprocess.DEVNULL, stderr=handle, env=clean_env(env),
+                                   start_new_session=True)
     running = Running(process, log_path)
     if command == "serve" and wait_ready:
         deadline = time.monotonic() + timeout

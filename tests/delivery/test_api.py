@@ -7,15 +7,16 @@ import time
 
 import pytest
 
-import rasign.api as api
+from rasign import api
 from rasign.errors import ConfigError, KeyLoadError, UsageError
 
 pytestmark = pytest.mark.network
 
 
 def _options(emu, cert, key) -> dict:
-    return dict(certificate=str(cert), private_key=str(key), endpoint=emu.endpoint, ca_bundle=str(emu.ca_bundle),
-                trust_anchor_arn=emu.trust_anchor_arn, profile_arn=emu.profile_arn, role_arn=emu.role_arn)
+    return {"certificate": str(cert), "private_key": str(key), "endpoint": emu.endpoint,
+            "ca_bundle": str(emu.ca_bundle), "trust_anchor_arn": emu.trust_anchor_arn,
+            "profile_arn": emu.profile_arn, "role_arn": emu.role_arn}
 
 
 def test_session_calls_sts_with_file_key(emulator, identity, monkeypatch, tmp_path):

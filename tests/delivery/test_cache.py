@@ -173,13 +173,13 @@ def test_cache_hit_returns_same_json_without_create_session(emulator, identity, 
     cert, key = identity
     env = clean_env({"RASIGN_CACHE_DIR": str(tmp_path / "c")})
     before = emulator.create_session_count
-    first = subprocess.run(_process(emulator, cert, key, "--cache"), env=env, capture_output=True, text=True, timeout=60)
+    first = subprocess.run(_process(emulator, cert, key, "--cache"), env=env, check=False, capture_output=True, text=True, timeout=60)
     assert first.returncode == 0, first.stderr
-    second = subprocess.run(_process(emulator, cert, key, "--cache"), env=env, capture_output=True, text=True, timeout=60)
+    second = subprocess.run(_process(emulator, cert, key, "--cache"), env=env, check=False, capture_output=True, text=True, timeout=60)
     assert second.returncode == 0 and second.stdout == first.stdout
     assert emulator.create_session_count == before + 1
     # --no-cache (the default for files) mints again
-    third = subprocess.run(_process(emulator, cert, key), env=env, capture_output=True, text=True, timeout=60)
+    third = subprocess.run(_process(emulator, cert, key), env=env, check=False, capture_output=True, text=True, timeout=60)
     assert json.loads(third.stdout)["AccessKeyId"] != json.loads(first.stdout)["AccessKeyId"]
 
 
@@ -187,7 +187,7 @@ def test_cache_hit_returns_same_json_without_create_session(emulator, identity, 
 def test_cache_hit_imports_neither_cryptography_nor_requests(emulator, identity, tmp_path):
     cert, key = identity
     env = clean_env({"RASIGN_CACHE_DIR": str(tmp_path / "c")})
-    assert subprocess.run(_process(emulator, cert, key, "--cache"), env=env, capture_output=True, timeout=60).returncode == 0
+    assert subprocess.run(_process(emulator, cert, key, "--cache"), env=env, check=False, capture_output=True, timeout=60).returncode == 0
     probe = (
         "import sys\n"
         "from rasign.cli.main import main\n"
@@ -197,7 +197,7 @@ def test_cache_hit_imports_neither_cryptography_nor_requests(emulator, identity,
         "sys.exit(rc)\n"
     )
     args = _process(emulator, cert, key, "--cache")[3:]
-    result = subprocess.run([sys.executable, "-c", probe, *args], env=env, capture_output=True, text=True, timeout=60)
+    result = subprocess.run([sys.executable, "-c", probe, *args], env=env, check=False, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stderr.strip().endswith("HEAVY="), result.stderr
     assert json.loads(result.stdout)["Version"] == 1
@@ -221,7 +221,7 @@ def test_aws_cli_reuses_cached_credentials(emulator, identity, tmp_path):
     for _ in range(3):
         result = subprocess.run([aws, "sts", "get-caller-identity", "--profile", "ra", "--endpoint-url",
                                  emulator.sts_endpoint, "--ca-bundle", emulator.ca_bundle, "--output", "json"],
-                                env=env, capture_output=True, text=True, timeout=120)
+                                env=env, check=False, capture_output=True, text=True, timeout=120)
         assert result.returncode == 0, result.stderr
         arns.append(json.loads(result.stdout)["Arn"])
     assert emulator.create_session_count == before + 1  # one CreateSession for three CLI calls

@@ -44,7 +44,7 @@ def test_serve_refreshes_with_one_pkcs11_login(hsm, emulator, tmp_path):
         for _ in range(2):
             count = running.log().count("credentials refreshed")
             running.process.send_signal(signal.SIGHUP)
-            wait_for(lambda: running.log().count("credentials refreshed") > count, 20, message="refresh")
+            wait_for(lambda count=count: running.log().count("credentials refreshed") > count, 20, message="refresh")
         latest = json.loads(get_imds(running.port, f"{ROLE_PATH}/{role}", token(running.port))[2])
         assert latest["AccessKeyId"] != first["AccessKeyId"]
     finally:

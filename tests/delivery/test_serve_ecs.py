@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -32,7 +33,7 @@ def ecs_served(emulator, identity, tmp_path):
 
 def _boto3(env, emulator):
     result = subprocess.run([sys.executable, "-c", BOTO3_SCRIPT, emulator.sts_endpoint, emulator.ca_bundle],
-                            env=env, capture_output=True, text=True, timeout=60)
+                            env=env, check=False, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
@@ -46,14 +47,14 @@ def test_boto3_with_full_uri_and_token_file(ecs_served, emulator, tmp_path):
 
 
 def test_boto3_with_full_uri_and_token_variable(ecs_served, emulator, tmp_path):
-    token = open(ecs_served.ready["auth_token_file"]).read().strip()
+    token = Path(ecs_served.ready["auth_token_file"]).read_text().strip()
     env = aws_env(tmp_path, AWS_CONTAINER_CREDENTIALS_FULL_URI=ecs_served.ready["ecs_uri"],
                   AWS_CONTAINER_AUTHORIZATION_TOKEN=token)
     assert _boto3(env, emulator)["method"] == "container-role"
 
 
 def test_ecs_document_shape(ecs_served, emulator):
-    token = open(ecs_served.ready["auth_token_file"]).read().strip()
+    token = Path(ecs_served.ready["auth_token_file"]).read_text().strip()
     status, headers, body = request("127.0.0.1", ecs_served.port, "GET", "/v1/credentials", {"Authorization": token})
     assert status == 200 and headers["content-type"] == "application/json"
     document = json.loads(body)
@@ -77,7 +78,7 @@ def test_generated_token_file_is_private_and_removed_on_exit(emulator, identity,
     path = running.ready["auth_token_file"]
     assert path.startswith(str(tmp_path / "private"))
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
-    token = open(path).read().strip()
+    token = Path(path).read_text().strip()
     assert token not in running.log()
     assert running.stop() == 0
     assert not os.path.exists(path)

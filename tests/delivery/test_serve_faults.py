@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import json
-import os
 import signal
-import threading
 import time
 
 import pytest
@@ -110,7 +109,7 @@ def test_throttling_backs_off_and_keeps_serving(make_emulator, identity, tmp_pat
         wait_for(lambda: _health(running)[1]["consecutive_failures"] == 0, 10, message="healthy again")
         # Attempts were spaced by a growing, jittered backoff, never hammered.
         times = [entry["time"] for entry in emu.requests if entry["path"] == "/sessions"][-5:]
-        gaps = [(b - a).total_seconds() for a, b in zip(times, times[1:])]
+        gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(times)]
         assert all(gap >= 0.19 for gap in gaps), gaps
         assert sum(gaps) >= 3.5, gaps  # each retry waits half to all of --max-backoff (2 s)
         # Old credentials were served throughout; new ones now.

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-import rasign.api as api
+from rasign import api
 from tests.conftest import emulator_args, run_rasign
 
 pytestmark = [pytest.mark.swtpm, pytest.mark.network]

@@ -5,16 +5,14 @@ from __future__ import annotations
 import configparser
 import json
 import os
-import signal
 import stat
 import subprocess
 import sys
 import threading
-import time
 
 import pytest
 
-from tests.conftest import REPO, clean_env, emulator_args, run_rasign
+from tests.conftest import clean_env, emulator_args, run_rasign
 from tests.delivery.helpers import aws_env, identity_args, start_rasign, wait_for
 
 pytestmark = pytest.mark.network
@@ -47,7 +45,7 @@ def test_once_writes_a_profile_boto3_can_use(emulator, identity, tmp_path):
     )
     env = aws_env(tmp_path, AWS_SHARED_CREDENTIALS_FILE=str(path))
     done = subprocess.run([sys.executable, "-c", script, emulator.sts_endpoint, emulator.ca_bundle], env=env,
-                          capture_output=True, text=True, timeout=60)
+                          check=False, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     output = json.loads(done.stdout)
     assert output["method"] == "shared-credentials-file"
@@ -164,3 +162,15 @@ def test_twenty_concurrent_update_processes_and_a_reader(emulator, identity, tmp
     assert {f"w{i}" for i in range(20)} <= set(parser.sections())
     assert parser["default"]["aws_access_key_id"] == "AKIAKEEP" and parser["other"]["region"] == "us-east-2"
     assert path.read_text().startswith(preamble)
+
+
+def test_update_debug_log_has_no_secrets(emulator, identity, tmp_path):
+    cert, key = identity
+    path = tmp_path / "credentials"
+    result = run_rasign("update", "--once", "--debug", "--credentials-file", str(path), *identity_args(cert, key),
+                        *emulator_args(emulator))
+    assert result.returncode == 0, result.stderr
+    assert "DEBUG" in result.stderr
+    section = _read(path)["default"]
+    for name in ("aws_access_key_id", "aws_secret_access_key", "aws_session_token"):
+        assert section[name] not in result.stderr + result.stdout
