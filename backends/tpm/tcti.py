@@ -12,7 +12,8 @@ Go helper's ``TPM_DEVICE`` keeps working for people migrating from it:
 
 A TCTI string is ``name[:conf]`` as tpm2-tools spell it (``swtpm:port=2321``,
 ``device:/dev/tpm0``, ``mssim:host=h,port=p``, ``tabrmd``). A bare path means the device
-TCTI, or the swtpm TCTI when the path is a unix socket. ``swtpm:/path`` (which tss 3.2
+TCTI; a unix socket path means the swtpm TCTI when its ``.ctrl`` control socket exists,
+else ``rawsocket:PATH``, raw TPM commands over a new connection each, like the Go helper. ``swtpm:/path`` (which tss 3.2
 does not understand) is rewritten to ``swtpm:path=/path``.
 """
 
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
     from tpm2_pytss import ESAPI
 
 DEFAULT_DEVICES = ("/dev/tpmrm0", "/dev/tpm0")
+RAW_SOCKET = "rawsocket"
+"""rasign's own TCTI name: a unix socket speaking raw TPM commands (see rawsocket.py)."""
 TOOL_TCTI_VARIABLES = ("TPM2TOOLS_TCTI", "TPM2OPENSSL_TCTI", "TPM2_PKCS11_TCTI", "TCTI")
 
 
@@ -96,7 +99,11 @@ def normalise_tcti(spec: str) -> str:
     if not spec:
         raise UsageError("empty TPM TCTI", hint="use e.g. device:/dev/tpmrm0 or swtpm:port=2321")
     if spec.startswith("/"):
-        return f"swtpm:path={spec}" if _is_socket(spec) else f"device:{spec}"
+        if not _is_socket(spec):
+            return f"device:{spec}"
+        # tcti-swtpm needs the control socket next to the data socket; without one, talk
+        # raw TPM commands over the socket as the Go helper does (rawsocket.py).
+        return f"swtpm:path={spec}" if _is_socket(f"{spec}.ctrl") else f"{RAW_SOCKET}:{spec}"
     name, _, conf = spec.partition(":")
     if name == "swtpm" and conf.startswith("/"):
         return f"swtpm:path={conf}"
@@ -114,6 +121,12 @@ def open_esapi(choice: TctiChoice) -> ESAPI:
     """Connect to the TPM; every failure becomes one :class:`BackendUnavailable` line."""
     from tpm2_pytss import ESAPI, TCTILdr, TSS2_Exception
 
+    if choice.name == RAW_SOCKET:
+        from .rawsocket import make_raw_socket_tcti
+
+        if not _is_socket(choice.conf):
+            raise BackendUnavailable(f"no TPM socket at {choice.conf} ({choice.source})", hint="is the TPM simulator running?")
+        return ESAPI(make_raw_socket_tcti(choice.conf))
     if not TCTILdr.is_available(choice.name):
         raise BackendUnavailable(
             f"the TPM TCTI library for {choice.name!r} (libtss2-tcti-{choice.name}.so.0) is not installed; "

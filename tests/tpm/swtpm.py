@@ -44,7 +44,8 @@ def free_port_pair() -> int:
 
 @dataclass
 class Swtpm:
-    """One swtpm process over TCP or a unix socket, with its state directory."""
+    """One swtpm process over TCP, a unix socket with its control socket ("unix"), or a
+    bare unix socket as the Go helper's tests use it ("unixraw"), with its state directory."""
 
     directory: Path
     transport: str = "tcp"
@@ -63,6 +64,8 @@ class Swtpm:
     def tcti(self) -> str:
         if self.transport == "tcp":
             return f"swtpm:port={self.port}"
+        if self.transport == "unixraw":
+            return f"rawsocket:{self.socket_path}"
         return f"swtpm:path={self.socket_path}"
 
     @property
@@ -96,9 +99,10 @@ class Swtpm:
                 with contextlib.suppress(FileNotFoundError):
                     path.unlink()
             server = [f"type=unixio,path={self.socket_path}", f"type=unixio,path={self.socket_path}.ctrl"]
+        control = ["--ctrl", server[1]] if self.transport != "unixraw" else []
         with open(self.directory / "swtpm.log", "ab") as log:
             self.process = subprocess.Popen(
-                ["swtpm", "socket", "--tpm2", "--server", server[0], "--ctrl", server[1],
+                ["swtpm", "socket", "--tpm2", "--server", server[0], *control,
                  "--tpmstate", f"dir={self.state_dir}", "--flags", "not-need-init,startup-clear"],
                 stdout=log, stderr=log, start_new_session=True,
             )
@@ -143,11 +147,16 @@ class Swtpm:
 
     @contextlib.contextmanager
     def esapi(self) -> Iterator[Any]:
-        """A short-lived ESAPI connection (swtpm serves one client at a time)."""
+        """A short-lived ESAPI connection."""
         os.environ.setdefault("TSS2_LOG", "all+NONE")
         from tpm2_pytss import ESAPI
 
-        esys = ESAPI(self.tcti)
+        if self.transport == "unixraw":  # no control socket: only rasign's raw TCTI reaches it
+            from rasign.backends.tpm.rawsocket import make_raw_socket_tcti
+
+            esys = ESAPI(make_raw_socket_tcti(str(self.socket_path)))
+        else:
+            esys = ESAPI(self.tcti)
         try:
             yield esys
         finally:

@@ -127,3 +127,17 @@ def test_combined_certificate_and_key_file(tpm, emulator, openssl_ec, tmp_path):
     result = run_rasign("credential-process", "--no-cache", "--certificate", str(combo), "--tpm-tcti", tpm.tcti, *emulator_args(emulator))
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["AccessKeyId"]
+
+
+def test_tpm_device_socket_without_control_channel(swtpm_factory, tmp_path):
+    """The Go helper's test set-up: swtpm --server type=unixio only, passed as TPM_DEVICE."""
+    from tpm2_pytss.tsskey import TSSPrivKey
+
+    tpm = swtpm_factory("unixraw")
+    with tpm.esapi() as esys:
+        key = TSSPrivKey.create_ecc(esys)
+    path = tmp_path / "k.pem"
+    path.write_bytes(key.to_pem())
+    result = run_rasign("sign-string", "--format", "text", "--private-key", str(path), env={"TPM_DEVICE": str(tpm.socket_path)})
+    assert result.returncode == 0, result.stderr
+    assert tpm.transient_handles() == [] and tpm.loaded_sessions() == []

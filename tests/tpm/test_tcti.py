@@ -40,9 +40,13 @@ def test_spellings_are_normalised(tmp_path):
     assert normalise_tcti("swtpm:/run/swtpm/sock") == "swtpm:path=/run/swtpm/sock"
     assert normalise_tcti(" swtpm:port=2321 ") == "swtpm:port=2321"
     path = tmp_path / "sock"
-    with socket.socket(socket.AF_UNIX) as server:
+    with socket.socket(socket.AF_UNIX) as server, socket.socket(socket.AF_UNIX) as control:
         server.bind(str(path))
-        assert normalise_tcti(str(path)) == f"swtpm:path={path}"  # TPM_DEVICE pointing at a socket
+        # TPM_DEVICE pointing at a socket: raw TPM commands, as the Go helper sends them ...
+        assert normalise_tcti(str(path)) == f"rawsocket:{path}"
+        control.bind(f"{path}.ctrl")
+        # ... or tcti-swtpm when swtpm's control socket sits next to it
+        assert normalise_tcti(str(path)) == f"swtpm:path={path}"
     with pytest.raises(UsageError):
         normalise_tcti("  ")
 
