@@ -250,7 +250,8 @@ def store_cached(key: str, process_json: str, expiration: str) -> None:
     finally:
         os.umask(old_umask)
     try:
-        os.fchmod(fd, 0o600)
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, 0o600)
         with os.fdopen(fd, "wb") as handle:
             handle.write(payload)
             handle.flush()

@@ -247,7 +247,10 @@ def atomic_write(path: str, text: str, *, default_mode: int = 0o600) -> None:
     fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
     try:
         mode = stat.S_IMODE(existing.st_mode) if existing else default_mode
-        os.fchmod(fd, mode)
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, mode)
+        else:  # Windows: only the read-only bit exists; ACLs of the directory apply
+            os.chmod(tmp, mode)
         if existing is not None and hasattr(os, "fchown"):
             with contextlib.suppress(OSError):
                 os.fchown(fd, existing.st_uid, existing.st_gid)

@@ -228,3 +228,29 @@ def test_aws_cli_reuses_cached_credentials(emulator, identity, tmp_path):
     assert len(set(arns)) == 1 and emulator.role_arn.rsplit("/", 1)[-1] in arns[0]
     entries = list((tmp_path / "cli-cache").iterdir())
     assert len(entries) == 1 and stat.S_IMODE(entries[0].stat().st_mode) == 0o600
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="needs root to chown")
+def test_directory_owned_by_another_user_is_refused(cache_dir):
+    cache_dir.mkdir(mode=0o700)
+    os.chown(cache_dir, 65534, 65534)
+    with pytest.raises(StoreError, match="owned by another user"):
+        cache.load_cached("f" * 64)
+
+
+def test_unsafe_directory_is_one_clear_cli_error(tmp_path):
+    from tests.conftest import run_rasign
+
+    directory = tmp_path / "shared"
+    directory.mkdir()
+    os.chmod(directory, 0o777)
+    cert = tmp_path / "c.pem"
+    cert.write_text("x")
+    result = run_rasign("credential-process", "--cache", "--certificate", str(cert), "--private-key", str(cert),
+                        "--trust-anchor-arn", "arn:aws:rolesanywhere:us-east-1:123456789012:trust-anchor/x",
+                        "--profile-arn", "arn:aws:rolesanywhere:us-east-1:123456789012:profile/x",
+                        "--role-arn", "arn:aws:iam::123456789012:role/x",
+                        env={"RASIGN_CACHE_DIR": str(directory)})
+    assert result.returncode == 13
+    assert result.stderr.startswith("rasign: error: the credential cache") and "chmod 700" in result.stderr
+    assert "Traceback" not in result.stderr
