@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import signal
 import sys
@@ -53,8 +54,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Start, announce, serve until a signal, stop."""
     from rasign.emulator import Emulator
+    from rasign.emulator.server import access_log
 
     _check(args)
+    access_log.setLevel(logging.DEBUG)  # the access log is this command's normal output
     state_dir = Path(args.state_dir) if args.state_dir else None
     if state_dir is not None:
         state_dir.mkdir(parents=True, exist_ok=True)

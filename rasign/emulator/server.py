@@ -53,6 +53,9 @@ from rasign.emulator.state import (
 from rasign.emulator.tls import TlsFiles, make_tls_files, server_context
 
 log = logging.getLogger("rasign.emulator")
+access_log = logging.getLogger("rasign.emulator.access")
+"""One line per request and lifecycle event, at DEBUG so an embedded emulator (``rasign
+demo``, tests) stays quiet; ``rasign emulator`` lowers this logger's level to show them."""
 
 DEFAULT_ACCOUNT = "123456789012"
 DEFAULT_ROLE = "rasign-test-role"
@@ -259,7 +262,7 @@ class Emulator:
         self.tls = make_tls_files(directory, self.host)
         self._context = server_context(self.tls)
         self._listen(self._requested_port)
-        log.info("emulator listening on %s (region %s)", self.endpoint, self.region)
+        access_log.debug("emulator listening on %s (region %s)", self.endpoint, self.region)
         return self
 
     def stop(self) -> None:
@@ -309,13 +312,13 @@ class Emulator:
     def go_down(self) -> None:
         """Stop listening and drop open connections: clients see connection refused."""
         self._shutdown_listener()
-        log.info("emulator is down (port %d closed)", self.port)
+        access_log.debug("emulator is down (port %d closed)", self.port)
 
     def come_back(self) -> None:
         """Listen again on the same port after :meth:`go_down`."""
         if self._server is None:
             self._listen(self.port)
-            log.info("emulator is back on %s", self.endpoint)
+            access_log.debug("emulator is back on %s", self.endpoint)
 
     @property
     def is_up(self) -> bool:
@@ -485,7 +488,7 @@ class _Handler(BaseHTTPRequestHandler):
             log.exception("emulator failure on %s %s", self.command, split.path)
             entry.update(status=500, error_code="InternalFailure", reason=repr(err))
             self._send_json(500, {"message": "internal emulator failure"}, request_id, code="InternalFailure")
-        log.info("%s %s -> %s %s", self.command, split.path, entry["status"], entry["error_code"] or "")
+        access_log.debug("%s %s -> %s %s", self.command, split.path, entry["status"], entry["error_code"] or "")
 
     def _create_session(self, received: ReceivedRequest, entry: dict[str, Any]) -> None:
         from rasign.emulator.sessions import create_session
@@ -518,7 +521,7 @@ class _Handler(BaseHTTPRequestHandler):
             body, _ = create_session(received, emulator.state, emulator.now())
         except Rejection as rejection:
             entry.update(status=rejection.status, error_code=rejection.code, reason=rejection.reason)
-            log.info("CreateSession refused: %s (%s)", rejection.code, rejection.reason.splitlines()[0])
+            access_log.debug("CreateSession refused: %s (%s)", rejection.code, rejection.reason.splitlines()[0])
             self._send_json(rejection.status, {"message": rejection.service_message}, request_id, code=rejection.code)
             return
         entry.update(status=201)
