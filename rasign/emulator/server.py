@@ -576,11 +576,13 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
 
 
-def _load_pem_certificates(pem: bytes) -> list[Any]:
+def _load_pem_certificates(pem: bytes | str) -> list[Any]:
     from cryptography import x509
 
     from rasign.errors import ConfigError
 
+    if isinstance(pem, str):
+        pem = pem.encode("ascii", "replace")
     try:
         certificates = x509.load_pem_x509_certificates(pem)
     except ValueError as err:

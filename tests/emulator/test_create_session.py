@@ -169,3 +169,30 @@ def test_second_trust_anchor(emu_root):
         refused = send(prepare_create_session(emulator, cert, key), emulator.ca_bundle)
         assert refused.status_code == 403
         assert refused.json() == {"message": "Untrusted Signing Certificate"}
+
+
+def test_constructor_errors_are_config_errors(emu_root):
+    from rasign.emulator import Emulator
+    from rasign.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="not a PEM certificate"):
+        Emulator([b"garbage"])
+    with pytest.raises(ConfigError, match="profile duration"):
+        Emulator([emu_root.pem], profile_duration=60)
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    leaf_pem = make_leaf(emu_root, new_key()).public_bytes(Encoding.PEM)
+    with pytest.raises(ConfigError, match="not a CA"):
+        Emulator([leaf_pem])
+    assert Emulator([emu_root.pem.decode()]).trust_anchors[0].certificates == [emu_root.cert]
+
+
+def test_arns_are_stable_for_the_same_configuration(emu_root):
+    from rasign.emulator import Emulator
+
+    first, second = Emulator([emu_root.pem]), Emulator([emu_root.pem], region="eu-west-1")
+    assert first.trust_anchor_arn == Emulator([emu_root.pem]).trust_anchor_arn
+    assert first.profile_arn == Emulator([emu_root.pem]).profile_arn
+    assert ":eu-west-1:" in second.profile_arn and second.profile_arn != first.profile_arn
+    assert first.role_arn == "arn:aws:iam::123456789012:role/rasign-test-role"
+    assert Emulator(region="cn-north-1").profile_arn.startswith("arn:aws-cn:rolesanywhere:cn-north-1:")
