@@ -86,6 +86,24 @@ class KeySource:
         return self.keyfile is not None
 
 
+def fit_ecdsa_digest(digest: bytes, curve_bytes: int, size: int) -> bytes | None:
+    """A ``size``-byte value the TPM's ECDSA turns into the same integer z as ``digest``.
+
+    ECDSA uses the leftmost curve-size bytes of a digest (all of it when shorter). The
+    TPM checks the digest length against the declared hash and then applies the same
+    rule, so: a longer digest is cut to the curve size, then left-padded up to ``size``
+    when the TPM keeps all of it, or padded to the curve size and zero-filled on the
+    right when the TPM will cut it. None when no such value exists (a digest the TPM
+    would have to shorten below the curve size).
+    """
+    target = digest[:curve_bytes]
+    if size <= curve_bytes:
+        if len(target) > size:
+            return None if any(target[: len(target) - size]) else target[len(target) - size :]
+        return bytes(size - len(target)) + target
+    return bytes(curve_bytes - len(target)) + target + bytes(size - curve_bytes)
+
+
 def wire_signature(marshalled: bytes) -> bytes:
     """Roles Anywhere's encoding of a marshalled TPMT_SIGNATURE.
 
@@ -153,7 +171,7 @@ class TpmSigner(Signer):
         self._keep_loaded = True
         self._refused: str | None = None
         self._closed = False
-        self._plans: dict[str, tuple[int | None, Any, Any]] = {}
+        self._plans: dict[str, tuple[tuple[int, int] | None, Any, Any]] = {}
         self._lock = threading.RLock()
         self._rsa_parent = False
         self._handle_name = b""
@@ -473,9 +491,9 @@ class TpmSigner(Signer):
 
         esys = self._esys
         assert esys is not None and self._handle is not None
-        size, scheme, ticket = self._plan(digest_name)
-        if size is not None:
-            data = data[:size] if len(data) >= size else bytes(size - len(data)) + data
+        fit, scheme, ticket = self._plan(digest_name)
+        if fit is not None:
+            data = fit_ecdsa_digest(data, *fit)
         session = ESYS_TR.PASSWORD
         if self._steps:
             with _stage("starting a policy session"):
@@ -492,8 +510,8 @@ class TpmSigner(Signer):
                     esys.flush_context(session)
         return wire_signature(signature.marshal())
 
-    def _plan(self, digest_name: str) -> tuple[int | None, Any, Any]:
-        """Cached per digest: (ECDSA digest size or None for RSA, TPMT_SIG_SCHEME, ticket).
+    def _plan(self, digest_name: str) -> tuple[tuple[int, int] | None, Any, Any]:
+        """Cached per digest: ((curve bytes, TPM digest size) for ECDSA or None, TPMT_SIG_SCHEME, ticket).
 
         Building tpm2-pytss structures costs as much as a third of an ECDSA signature
         on swtpm, so a long-running signer builds them once.
@@ -509,14 +527,15 @@ class TpmSigner(Signer):
             plan = self._plans[digest_name] = (size, scheme, ticket)
         return plan
 
-    def _fit(self, digest_name: str) -> tuple[int | None, int, int]:
-        """Digest size (ECDSA only), scheme and hash to hand the TPM.
+    def _fit(self, digest_name: str) -> tuple[tuple[int, int] | None, int, int]:
+        """What to hand the TPM: (curve bytes, digest size) for ECDSA, scheme, hash.
 
-        RSA signs the digest with the requested hash. ECDSA only uses the leftmost
-        curve-size bytes of a digest, so the digest is truncated or left-padded to the
-        curve size (capped at 64) and declared with the hash of that size: the TPM
-        checks the length against the hash, and the signature verifies as the
-        requested hash (the Go helper's trick).
+        RSA signs the digest with the requested hash (a key fixed to another hash
+        cannot). ECDSA only uses the leftmost curve-size bytes of a digest, so the digest
+        is reshaped (see :func:`fit_ecdsa_digest`) to the size of the hash the TPM is
+        told: the curve size capped at 64 for keys with a null scheme (the Go helper's
+        trick), or the key's own fixed hash. The signature then verifies as the
+        requested hash.
         """
         area = self._public.publicArea
         if self._kind is KeyKind.RSA:
@@ -530,14 +549,22 @@ class TpmSigner(Signer):
                 )
             return None, ALG_RSASSA, wanted
         curve = int(area.parameters.eccDetail.curveID)
-        size = min(CURVE_BYTES.get(curve, HASH_SIZES[HASH_ALGS[digest_name]]), 64)
-        if int(area.parameters.eccDetail.scheme.scheme) == ALG_ECDSA:
-            fixed = int(area.parameters.eccDetail.scheme.details.anySig.hashAlg)
-            if HASH_SIZES.get(fixed) != size:
-                raise SigningError(f"the TPM EC key {self._source.label} has a fixed hash that does not fit its curve")
-        if size not in HASH_BY_SIZE:
+        curve_bytes = CURVE_BYTES.get(curve)
+        if curve_bytes is None:
             raise SigningError(f"unsupported curve {CURVE_NAMES.get(curve, hex(curve))} for TPM ECDSA")
-        return size, ALG_ECDSA, HASH_BY_SIZE[size]
+        if int(area.parameters.eccDetail.scheme.scheme) == ALG_ECDSA:
+            hash_alg = int(area.parameters.eccDetail.scheme.details.anySig.hashAlg)
+            size = HASH_SIZES.get(hash_alg, 0)
+        else:
+            size = min(curve_bytes, 64)
+            hash_alg = HASH_BY_SIZE.get(size, 0)
+        requested = HASH_SIZES[HASH_ALGS[digest_name]]
+        if not hash_alg or fit_ecdsa_digest(b"\xff" * requested, curve_bytes, size) is None:
+            raise SigningError(
+                f"the TPM EC key {self._source.label} ({CURVE_NAMES.get(curve, hex(curve))}, scheme hash size {size}) cannot make a {digest_name} ECDSA signature",
+                hint="use --digest SHA256, or create the key with a null scheme",
+            )
+        return (curve_bytes, size), ALG_ECDSA, hash_alg
 
     def _unload(self) -> None:
         if self._handle is None or self._esys is None:

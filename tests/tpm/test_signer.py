@@ -204,3 +204,36 @@ def test_replaced_persistent_key_is_detected_when_the_handle_is_opened_again(fre
         with pytest.raises(KeyLoadError, match="was replaced by another key"):
             signer.sign(b"two")
     assert fresh_tpm.transient_handles() == []
+
+
+@pytest.mark.parametrize("algorithm, digest, works", [
+    ("ecc384:ecdsa-sha256", "SHA256", True),
+    ("ecc384:ecdsa-sha256", "SHA384", False),
+    ("ecc256:ecdsa-sha384", "SHA256", True),
+    ("ecc256:ecdsa-sha384", "SHA512", True),
+    ("ecc384:ecdsa-sha512", "SHA384", True),
+])
+def test_ecdsa_keys_with_a_fixed_scheme_hash(fresh_tpm, tmp_path, algorithm, digest, works):
+    """tpm2_create -G eccNNN:ecdsa-shaMMM fixes the hash the TPM accepts; rasign reshapes the
+    digest so that the signature still verifies as the requested hash, or says it cannot."""
+    from tests.tpm import keys
+
+    keys.tools_persistent_key(fresh_tpm, tmp_path, 0x81000130, algorithm)
+    options = SignerOptions(private_key="handle:0x81000130", tpm_tcti=fresh_tpm.tcti, no_tpm_key_password=True, interactive=False)
+    with open_signer(options) as signer:
+        if works:
+            assert verify_signature(signer.public_key(), signer.sign(b"fixed", digest), b"fixed", digest)
+        else:
+            with pytest.raises(SigningError, match=f"cannot make a {digest} ECDSA signature"):
+                signer.sign(b"fixed", digest)
+
+
+def test_fit_ecdsa_digest_rules():
+    from rasign.backends.tpm.signer import fit_ecdsa_digest
+
+    digest = bytes(range(1, 49))  # 48 bytes, like SHA-384
+    assert fit_ecdsa_digest(digest[:32], 48, 48) == bytes(16) + digest[:32]  # left-pad: same integer
+    assert fit_ecdsa_digest(digest, 32, 32) == digest[:32]  # cut to the curve size
+    assert fit_ecdsa_digest(digest, 32, 48) == digest[:32] + bytes(16)  # the TPM will cut it back
+    assert fit_ecdsa_digest(digest[:32], 66, 64) == bytes(32) + digest[:32]  # P-521 capped at 64
+    assert fit_ecdsa_digest(digest, 48, 32) is None  # would lose bits ECDSA uses
