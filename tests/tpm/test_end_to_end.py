@@ -141,3 +141,33 @@ def test_tpm_device_socket_without_control_channel(swtpm_factory, tmp_path):
     result = run_rasign("sign-string", "--format", "text", "--private-key", str(path), env={"TPM_DEVICE": str(tpm.socket_path)})
     assert result.returncode == 0, result.stderr
     assert tpm.transient_handles() == [] and tpm.loaded_sessions() == []
+
+
+@pytest.mark.network
+def test_long_running_minting_keeps_the_key_and_survives_a_tpm_restart(swtpm_factory, emulator, pki, tmp_path):
+    """What serve/update do: one signer for many CreateSession calls, across a TPM reset."""
+    from cryptography.hazmat.primitives import serialization
+    from tpm2_pytss.tsskey import TSSPrivKey
+
+    from rasign.options import SessionOptions, SignerOptions
+    from rasign.refresh import SessionMinter
+
+    tpm = swtpm_factory("tcp")
+    with tpm.esapi() as esys:
+        key = TSSPrivKey.create_ecc(esys)
+    key_path, cert_path = tmp_path / "k.pem", tmp_path / "k.cert.pem"
+    key_path.write_bytes(key.to_pem())
+    pki.issue(serialization.load_der_public_key(key.public.to_der()), cert_path)
+    signer_options = SignerOptions(certificate=str(cert_path), private_key=str(key_path), tpm_tcti=tpm.tcti, interactive=False)
+    session_options = SessionOptions(role_arn=emulator.role_arn, profile_arn=emulator.profile_arn, trust_anchor_arn=emulator.trust_anchor_arn,
+                                     endpoint=emulator.endpoint, ca_bundle=str(emulator.ca_bundle), region=emulator.region)
+    with SessionMinter(signer_options, session_options) as minter:
+        minter.open()
+        first = minter.mint()
+        second = minter.mint()
+        assert minter._signer.loads == 1  # the key stayed loaded between refreshes
+        tpm.restart()
+        third = minter.mint()
+        assert minter._signer.loads == 2
+    assert len({first.access_key_id, second.access_key_id, third.access_key_id}) == 3
+    assert tpm.transient_handles() == [] and tpm.loaded_sessions() == []
