@@ -205,8 +205,70 @@ def _entry_path(key: str) -> str:
     return os.path.join(private_dir(), key + ".json")
 
 
+LOCK_TIMEOUT_SECONDS = 120.0
+"""How long a miss waits for another process that is minting the same credentials."""
+
+_held_locks: dict[str, int] = {}
+
+
+def _acquire_mint_lock(key: str) -> int | None:
+    """Exclusive lock on ``<key>.lock``, polled up to :data:`LOCK_TIMEOUT_SECONDS`.
+
+    Returns the descriptor, or None when locking is unavailable or timed out (the caller
+    then simply mints without coordination).
+    """
+    try:
+        import fcntl
+    except ImportError:
+        return None
+    path = os.path.join(private_dir(), key + ".lock")
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0), 0o600)
+    except OSError:
+        return None
+    deadline = time.monotonic() + LOCK_TIMEOUT_SECONDS
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fd
+        except OSError:
+            if time.monotonic() >= deadline:
+                os.close(fd)
+                return None
+            time.sleep(0.05)
+
+
+def _release_mint_lock(key: str) -> None:
+    fd = _held_locks.pop(key, None)
+    if fd is not None:
+        os.close(fd)  # closing the descriptor releases the flock
+
+
 def load_cached(key: str) -> str | None:
-    """The cached credential_process JSON for ``key`` if valid beyond the margin, else None."""
+    """The cached credential_process JSON for ``key`` if valid beyond the margin, else None.
+
+    Single flight: on a miss this waits while another process is minting the same
+    credentials (it may be waiting for a PIN) and returns what that process stored, so
+    parallel AWS CLI calls cause one CreateSession and one prompt, not one each. When it
+    returns None the caller holds the mint lock until :func:`store_cached` (or its exit,
+    which releases the lock if minting failed).
+    """
+    hit = _read_entry(key)
+    if hit is not None:
+        return hit
+    fd = _acquire_mint_lock(key)
+    if fd is None:
+        return None
+    hit = _read_entry(key)
+    if hit is not None:
+        os.close(fd)
+        return hit
+    _release_mint_lock(key)
+    _held_locks[key] = fd
+    return None
+
+
+def _read_entry(key: str) -> str | None:
     path = _entry_path(key)
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
@@ -261,6 +323,7 @@ def store_cached(key: str, process_json: str, expiration: str) -> None:
     except OSError as err:
         raise StoreError(f"cannot write the credential cache {path}: {err.strerror or err}") from err
     finally:
+        _release_mint_lock(key)
         if tmp:
             try:
                 os.unlink(tmp)

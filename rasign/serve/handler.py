@@ -87,6 +87,8 @@ class CredentialRequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "rasign"
     sys_version = ""
+    timeout = 60
+    """Idle keep-alive connections are closed after this many seconds (no thread hoarding)."""
     context: ServeContext  # set on a subclass by make_handler()
 
     # -- plumbing
@@ -149,10 +151,14 @@ class CredentialRequestHandler(BaseHTTPRequestHandler):
         length = self.headers.get("Content-Length")
         if length:
             try:
-                self.rfile.read(min(int(length), 1 << 16))
+                size = int(length)
             except ValueError:
-                self._text(400, "invalid Content-Length\n")
+                size = -1
+            if not 0 <= size <= 1 << 16:
+                self.close_connection = True
+                self._text(400, "invalid or too large request body\n")
                 return
+            self.rfile.read(size)
         ctx = self.context
         if self.headers.get("X-Forwarded-For"):
             self._text(400, "unable to process requests with X-Forwarded-For header")

@@ -226,7 +226,7 @@ def test_aws_cli_reuses_cached_credentials(emulator, identity, tmp_path):
         arns.append(json.loads(result.stdout)["Arn"])
     assert emulator.create_session_count == before + 1  # one CreateSession for three CLI calls
     assert len(set(arns)) == 1 and emulator.role_arn.rsplit("/", 1)[-1] in arns[0]
-    entries = list((tmp_path / "cli-cache").iterdir())
+    entries = list((tmp_path / "cli-cache").glob("*.json"))
     assert len(entries) == 1 and stat.S_IMODE(entries[0].stat().st_mode) == 0o600
 
 
@@ -254,3 +254,27 @@ def test_unsafe_directory_is_one_clear_cli_error(tmp_path):
     assert result.returncode == 13
     assert result.stderr.startswith("rasign: error: the credential cache") and "chmod 700" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.network
+def test_parallel_misses_mint_once(make_emulator, identity, tmp_path):
+    """Four credential-process calls at once (a CLI script in parallel): one CreateSession."""
+    emu = make_emulator()
+    emu.set_delay(1.0)  # the first minter is slow, as with a PIN prompt or a touch
+    cert, key = identity
+    env = clean_env({"RASIGN_CACHE_DIR": str(tmp_path / "c")})
+    processes = [subprocess.Popen(_process(emu, cert, key, "--cache"), env=env, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    outputs = [process.communicate(timeout=60) for process in processes]
+    assert [process.returncode for process in processes] == [0] * 4, outputs
+    assert len({out for out, _ in outputs}) == 1
+    assert emu.create_session_count == 1
+
+
+def test_failed_mint_releases_the_lock(cache_dir):
+    key = "9" * 64
+    assert cache.load_cached(key) is None  # miss: this process now holds the mint lock
+    cache._release_mint_lock(key)  # what process exit does after a failed CreateSession
+    fd = cache._acquire_mint_lock(key)
+    assert fd is not None
+    os.close(fd)

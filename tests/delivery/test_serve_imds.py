@@ -293,3 +293,22 @@ def test_port_in_use_fails_before_anything_else(emulator, identity):
         assert emulator.create_session_count == before
     finally:
         blocker.close()
+
+
+def test_token_store_evicts_the_earliest_expiring_beyond_256():
+    from rasign.serve.tokens import MAX_TOKENS, TokenStore
+
+    store = TokenStore()
+    first = store.issue(10)
+    keep = store.issue(21600)
+    for _ in range(MAX_TOKENS - 1):
+        store.issue(100)
+    assert len(store) == MAX_TOKENS
+    assert store.remaining(first) is None  # earliest expiry went first
+    assert store.remaining(keep) is not None
+
+
+def test_oversized_body_is_refused(served):
+    status, _, _ = request("127.0.0.1", served.port, "PUT", "/latest/api/token",
+                           {"Content-Length": str(1 << 20), "X-aws-ec2-metadata-token-ttl-seconds": "60"})
+    assert status == 400
