@@ -48,6 +48,9 @@ def key_password(options: SignerOptions, *, needs_password: bool, from_file: boo
     if explicit is not None and options.no_tpm_key_password:
         raise UsageError("--tpm-key-password and --no-tpm-key-password cannot be used together")
     if not needs_password:
+        if explicit and not from_file:
+            log.debug("the persistent key's policy does not use its password; --tpm-key-password is not needed")
+            return b""
         if explicit:
             log.warning(
                 "the key file %s says the key has no password (emptyAuth), but --tpm-key-password was given:"

@@ -266,3 +266,9 @@ def test_curve_the_tpm_does_not_know(tpm, openssl_ec, tmp_path):
     path.write_bytes(key.to_pem())
     result = sign_string(tpm, "--private-key", str(path))
     assert_one_line_error(result, BackendUnavailable.exit_code, "does not support the algorithm")
+
+
+def test_password_for_a_pcr_only_handle_is_not_needed(tpm, handle_pcr):
+    result = sign_string(tpm, "--private-key", handle_pcr.key, "--tpm-pcrs", "sha256:23", "--tpm-key-password", "unused")
+    assert result.returncode == 0, result.stderr
+    assert "emptyAuth" not in result.stderr
