@@ -90,7 +90,8 @@ class Emulator:
     becomes :attr:`trust_anchor_arn`. A profile (:attr:`profile_arn`) allowing one role
     (:attr:`role_arn`) plus ``extra_roles`` is created automatically.
 
-    Profile rules: ``profile_duration`` (durationSeconds, default 3600),
+    Profile rules: ``profile_duration`` (durationSeconds, default 3600; values under
+    AWS's 900 are allowed here for fast expiry tests),
     ``accept_role_session_name``, ``require_instance_properties``; the role's
     ``role_max_session_duration``. ``clock_offset`` shifts the emulator clock (skew and
     expiry checks) by that many seconds. ``rate_limit`` throttles above N CreateSession
@@ -117,11 +118,13 @@ class Emulator:
         rate_limit: float | None = None,
     ) -> None:
         from rasign.emulator.chain import check_trust_anchor
-        from rasign.emulator.state import MAX_DURATION, MIN_DURATION
+        from rasign.emulator.state import MAX_DURATION
         from rasign.errors import ConfigError
 
-        if not MIN_DURATION <= profile_duration <= MAX_DURATION:
-            raise ConfigError(f"profile duration must be {MIN_DURATION}-{MAX_DURATION} seconds, not {profile_duration}")
+        # Below AWS's 900 s minimum on purpose: short-lived credentials let refresh and
+        # expiry tests run in seconds. ``rasign emulator`` keeps the real 900-43200 range.
+        if not 1 <= profile_duration <= MAX_DURATION:
+            raise ConfigError(f"profile duration must be 1-{MAX_DURATION} seconds, not {profile_duration}")
         self.region = region
         self.account_id = account_id
         self.host = host

@@ -178,7 +178,7 @@ def test_constructor_errors_are_config_errors(emu_root):
     with pytest.raises(ConfigError, match="not a PEM certificate"):
         Emulator([b"garbage"])
     with pytest.raises(ConfigError, match="profile duration"):
-        Emulator([emu_root.pem], profile_duration=60)
+        Emulator([emu_root.pem], profile_duration=0)
     from cryptography.hazmat.primitives.serialization import Encoding
 
     leaf_pem = make_leaf(emu_root, new_key()).public_bytes(Encoding.PEM)
@@ -196,3 +196,16 @@ def test_arns_are_stable_for_the_same_configuration(emu_root):
     assert ":eu-west-1:" in second.profile_arn and second.profile_arn != first.profile_arn
     assert first.role_arn == "arn:aws:iam::123456789012:role/rasign-test-role"
     assert Emulator(region="cn-north-1").profile_arn.startswith("arn:aws-cn:rolesanywhere:cn-north-1:")
+
+
+def test_short_profile_duration_for_fast_expiry_tests(emu_root):
+    from rasign.emulator import Emulator
+    from rasign.emulator.testing import running_emulator
+
+    key = new_key("p256")
+    cert = make_leaf(emu_root, key)
+    with running_emulator([emu_root.pem], profile_duration=20) as emulator:
+        assert isinstance(emulator, Emulator)
+        response = send(prepare_create_session(emulator, cert, key, duration_seconds=3600), emulator.ca_bundle)
+        assert response.status_code == 201
+        assert (emulator.issued[-1].expiration - emulator.now()).total_seconds() == pytest.approx(20, abs=2)
