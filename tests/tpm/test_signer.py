@@ -229,7 +229,7 @@ def test_ecdsa_keys_with_a_fixed_scheme_hash(fresh_tpm, tmp_path, algorithm, dig
 
 
 def test_fit_ecdsa_digest_rules():
-    from rasign.backends.tpm.signer import fit_ecdsa_digest
+    from rasign.backends.tpm.scheme import fit_ecdsa_digest
 
     digest = bytes(range(1, 49))  # 48 bytes, like SHA-384
     assert fit_ecdsa_digest(digest[:32], 48, 48) == bytes(16) + digest[:32]  # left-pad: same integer
