@@ -4,12 +4,16 @@ This module stays light (no tpm2-pytss or cryptography import at the top) so tha
 choosing the backend costs nothing until it is used. See docs/tpm.md for the user
 guide; the pieces live in:
 
-- ``keyfile``: the TSS2 key file format, checked before the TPM is touched
-- ``tcti``: which TPM to talk to (``--tpm-tcti``, ``TPM_DEVICE``, TCTI variables)
+- ``opener``: builds a signer from options, in the order that fails best
+- ``keyfile`` (+ ``der``): the TSS2 key file format, checked before the TPM is touched
+- ``tcti`` (+ ``rawsocket``): which TPM to talk to (``--tpm-tcti``, ``TPM_DEVICE``, TCTI variables)
 - ``auth``: key and parent passwords (flag, environment, /dev/tty prompt)
-- ``policy``: PCR / PolicyAuthValue / PolicyPassword sessions
+- ``policy``: PCR / PolicyAuthValue / PolicyPassword / PolicyCommandCode sessions
 - ``parent``: the standard storage primary re-created under a hierarchy
+- ``scheme``: which keys can sign, scheme and digest per hash, wire signature encoding
 - ``signer``: ``TpmSigner`` (load, sign, reload after a TPM reset, flush)
+- ``tpm_errors``: TPM response codes to rasign errors
+- ``pkcs11_certificate``: the certificate from a PKCS#11 token
 """
 
 from __future__ import annotations
