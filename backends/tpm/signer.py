@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -57,6 +58,9 @@ IDLE_RELEASE_SECONDS = 2.0
 """On a TPM opened exclusively (/dev/tpm0 without the kernel resource manager), how long
 after the last signature the signer lets go of the device so that other programs can use
 it; the next signature reconnects and loads the key again."""
+
+MEMORY_WAITS = (0.05, 0.1, 0.2, 0.4)
+"""Pauses before retrying a load the TPM refused for lack of object slots."""
 
 ROOM_FOR_OTHERS = 2
 """Free transient slots that must remain for the key to stay loaded (parent + child)."""
@@ -368,6 +372,23 @@ class TpmSigner(Signer):
         return handle
 
     def _load_under_parent(self, esys: ESAPI, keyfile: TpmKeyFile, public: Any, private: Any, rsa_parent: bool) -> ESYS_TR:
+        """Load, waiting briefly when the TPM's few slots are taken by another client.
+
+        Without a resource manager, another program's parent + key occupy two of swtpm's
+        three slots while it works; that passes within milliseconds, so a short wait
+        succeeds where an immediate error would fail a refresh for nothing.
+        """
+        for pause in (*MEMORY_WAITS, None):
+            try:
+                return self._load_under_parent_once(esys, keyfile, public, private, rsa_parent)
+            except _Failure as failure:
+                if pause is None or not tpm_errors.is_memory_pressure(failure.rc):
+                    raise
+                log.debug("TPM out of object slots while loading the key; retrying in %.2f s", pause)
+                time.sleep(pause)
+        raise SigningError("unreachable: the TPM load loop ended without a result")  # pragma: no cover
+
+    def _load_under_parent_once(self, esys: ESAPI, keyfile: TpmKeyFile, public: Any, private: Any, rsa_parent: bool) -> ESYS_TR:
         where = describe_parent(keyfile)
         with _stage(f"opening {where}", "TPM parent password"):
             parent, parent_transient = open_parent(esys, keyfile, self._source.parent_auth, force_rsa=rsa_parent)

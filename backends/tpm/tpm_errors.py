@@ -70,16 +70,21 @@ def is_reloadable(rc: int) -> bool:
     """Errors after which loading the key again (on a fresh connection) may succeed.
 
     They mean the key we held is gone: the TPM was reset or restarted, the connection
-    dropped, or its object memory was cleared by someone else.
+    dropped, or its objects were evicted.
     """
     if is_connection_lost(rc):
         return True
     if layer(rc) == ESYS_LAYER:
         return False
     code = tpm_code(rc)
-    if code in (RC_HANDLE, RC_INITIALIZE, RC_OBJECT_MEMORY, RC_SESSION_MEMORY):
+    if code in (RC_HANDLE, RC_INITIALIZE):
         return True
     return RC_REFERENCE_H0 <= code <= RC_REFERENCE_S0 + 7
+
+
+def is_memory_pressure(rc: int) -> bool:
+    """The TPM is out of object or session slots, usually for a moment (another client)."""
+    return layer(rc) == TPM_LAYER and tpm_code(rc) in (RC_OBJECT_MEMORY, RC_SESSION_MEMORY)
 
 
 def is_auth_failure(rc: int) -> bool:

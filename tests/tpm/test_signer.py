@@ -237,3 +237,37 @@ def test_fit_ecdsa_digest_rules():
     assert fit_ecdsa_digest(digest, 32, 48) == digest[:32] + bytes(16)  # the TPM will cut it back
     assert fit_ecdsa_digest(digest[:32], 66, 64) == bytes(32) + digest[:32]  # P-521 capped at 64
     assert fit_ecdsa_digest(digest, 48, 32) is None  # would lose bits ECDSA uses
+
+
+def _occupy_slots(tpm, count: int) -> None:
+    """Leave ``count`` objects loaded, as another client without a resource manager would."""
+    from rasign.backends.tpm.parent import srk_template
+    from tpm2_pytss import ESYS_TR, TPM2B_PUBLIC, TPM2B_SENSITIVE_CREATE
+
+    with tpm.esapi() as esys:
+        for _ in range(count):
+            esys.create_primary(TPM2B_SENSITIVE_CREATE(), TPM2B_PUBLIC(publicArea=srk_template(rsa=False)), ESYS_TR.OWNER)
+
+
+def test_load_waits_for_slots_another_client_frees(fresh_tpm, tmp_path):
+    import threading
+
+    key = make_pytss_key(fresh_tpm, tmp_path / "k.pem")
+    _occupy_slots(fresh_tpm, 2)  # one slot left; loading needs two (parent + key)
+    releaser = threading.Timer(0.1, lambda: fresh_tpm.run_tool("tpm2_flushcontext", "-t"))
+    releaser.start()
+    try:
+        with open_signer(SignerOptions(private_key=key, tpm_tcti=fresh_tpm.tcti, interactive=False)) as signer:
+            assert verify_signature(signer.public_key(), signer.sign(b"x"), b"x")
+    finally:
+        releaser.join()
+    assert fresh_tpm.transient_handles() == []
+
+
+def test_tpm_without_free_slots_is_one_clear_error(fresh_tpm, tmp_path):
+    key = make_pytss_key(fresh_tpm, tmp_path / "k.pem")
+    _occupy_slots(fresh_tpm, 3)
+    with pytest.raises(SigningError, match="no free slot") as info:
+        open_signer(SignerOptions(private_key=key, tpm_tcti=fresh_tpm.tcti, interactive=False))
+    assert "tpm2_flushcontext" in info.value.one_line()
+    assert len(fresh_tpm.transient_handles()) == 3  # nothing of ours left, nothing of theirs flushed
