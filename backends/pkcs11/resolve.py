@@ -78,13 +78,21 @@ def load_module(options: SignerOptions, *uris: Pkcs11Uri | None) -> modules.Load
 class Resolver:
     """One open attempt: sessions opened during the search, closed unless kept."""
 
-    def __init__(self, module: modules.LoadedModule, options: SignerOptions, pin_uri: Pkcs11Uri | None) -> None:
+    def __init__(
+        self, module: modules.LoadedModule, options: SignerOptions, pin_uri: Pkcs11Uri | None, cert_pin_uri: Pkcs11Uri | None = None
+    ) -> None:
         self.module = module
         self.options = options
         self.interactive = bool(options.interactive)
         self.user_source = pins.user_pin_source(
             pin_uri.pin_value if pin_uri else None, pin_uri.pin_source if pin_uri else None, options
         )
+        """PIN source for the key's token (and for recovery later)."""
+        self.cert_source = self.user_source
+        """PIN source for a login during the certificate search: the certificate URI's own PIN,
+        so a key URI's PIN for another token is never tried on the certificate's token."""
+        if cert_pin_uri is not None and cert_pin_uri is not pin_uri:
+            self.cert_source = pins.user_pin_source(cert_pin_uri.pin_value, cert_pin_uri.pin_source, options)
         self.sessions: dict[tuple[str, str, str, str], Login] = {}
         self.logged_in: set[tuple[str, str, str, str]] = set()
         self.parked: dict[tuple[str, str, str, str], list[Any]] = {}
@@ -92,14 +100,15 @@ class Resolver:
         self.typed_pin: str | None = None
 
     # -- sessions ---------------------------------------------------------------------
-    def session(self, token: TokenRef, *, login: bool) -> Any:
+    def session(self, token: TokenRef, *, login: bool, for_certificate: bool = False) -> Any:
         ident = token.identity()
         current = self.sessions.get(ident)
         if current is not None and (not login or ident in self.logged_in):
             return current.session
         if current is not None:
             self._close(current.session)
-        result = open_session(token, self.user_source, login=login, interactive=self.interactive)
+        source = self.cert_source if for_certificate else self.user_source
+        result = open_session(token, source, login=login, interactive=self.interactive)
         if result.typed_pin is not None:
             self.typed_pin = result.typed_pin
         self.sessions[ident] = result
@@ -143,7 +152,7 @@ class Resolver:
         found = [c for t in tokens for c in find_certificates(self.session(t, login=False), t, search)]
         if not found and len(tokens) == 1:
             # Some tokens only show certificates after login (CKA_PRIVATE certificates).
-            found = find_certificates(self.session(tokens[0], login=True), tokens[0], search)
+            found = find_certificates(self.session(tokens[0], login=True, for_certificate=True), tokens[0], search)
         usable = [c for c in found if not c.is_attestation]
         if found and not usable:
             raise KeyLoadError(
@@ -308,7 +317,7 @@ def open_signer(options: SignerOptions) -> Pkcs11Signer:
     module = load_module(options, key_uri, cert_uri)
     # A PIN in the key URI wins (Go helper 8.4 step 2), else the certificate URI's.
     pin_uri = key_uri if key_uri is not None and (key_uri.pin_value or key_uri.pin_source) else cert_uri or key_uri
-    resolver = Resolver(module, options, pin_uri)
+    resolver = Resolver(module, options, pin_uri, cert_uri)
     keep = None
     try:
         cert_obj = resolver.find_certificate(cert_uri) if cert_uri is not None else None

@@ -353,3 +353,15 @@ def test_token_wide_key_uri_never_spends_a_context_login_on_other_keys(hsm, opti
         cert = hsm.cert("rasign-a", label)
         with Pkcs11Backend.open(options(certificate=cert, private_key=uri("rasign-a", "1234"))) as signer:
             assert f"object={label};" in str(signer.key_uri)
+
+
+def test_each_uri_pin_goes_to_its_own_token(hsm, options, tmp_path):
+    # Certificate on rasign-b (PIN 5678) is public, key URI on rasign-b too but with its PIN;
+    # a certificate URI PIN for another token must never be tried on the key's token.
+    cert_uri = uri("rasign-b", "5678", object="ec-p256")
+    key_uri = uri("rasign-b", "5678", id="%02")
+    with Pkcs11Backend.open(options(certificate=cert_uri, private_key=key_uri)) as signer:
+        assert_signs(signer, ("SHA256",))
+    # A wrong PIN in the key URI overrides a right one in the certificate URI (Go helper 8.4).
+    with pytest.raises(AuthenticationError, match="CKR_PIN_INCORRECT"):
+        Pkcs11Backend.open(options(certificate=cert_uri, private_key=uri("rasign-b", "0000", id="%02")))
