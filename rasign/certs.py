@@ -9,7 +9,7 @@ Rules (fixing the Go helper's gaps, see reference-helper.md section 13):
 - ``--intermediates`` is a PEM bundle; non-certificate blocks are an error.
 - The chain sent excludes the leaf, drops duplicates and certificates equal to the leaf,
   and must not exceed five certificates.
-- Preflight: v3, KeyUsage digitalSignature when present, not a CA, inside its validity
+- Preflight: v3, KeyUsage digitalSignature, not a CA, inside its validity
   window; a warning on stderr when it expires within seven days.
 """
 
@@ -195,7 +195,7 @@ def not_valid_after(cert: x509.Certificate) -> _dt.datetime:
 def preflight(cert: x509.Certificate, *, now: _dt.datetime | None = None) -> list[str]:
     """Refuse a certificate Roles Anywhere would reject; return warnings to print.
 
-    Checks: X.509 v3, not a CA, KeyUsage digitalSignature (when the extension exists),
+    Checks: X.509 v3, not a CA, KeyUsage with digitalSignature,
     and the validity window. The caller decides where warnings go (stderr for the CLI).
     """
     from cryptography import x509
@@ -218,13 +218,18 @@ def preflight(cert: x509.Certificate, *, now: _dt.datetime | None = None) -> lis
         pass
     try:
         usage = cert.extensions.get_extension_for_class(x509.KeyUsage).value
-        if not usage.digital_signature:
-            raise CertificateError(
-                f"certificate {subject} lacks the digitalSignature key usage",
-                hint="reissue it with keyUsage = digitalSignature",
-            )
     except x509.ExtensionNotFound:
-        pass
+        # The trust-model page requires KeyUsage to include digitalSignature; a
+        # certificate without the extension is refused by the service.
+        raise CertificateError(
+            f"certificate {subject} has no KeyUsage extension; Roles Anywhere requires digitalSignature",
+            hint="reissue it with keyUsage = critical, digitalSignature",
+        ) from None
+    if not usage.digital_signature:
+        raise CertificateError(
+            f"certificate {subject} lacks the digitalSignature key usage",
+            hint="reissue it with keyUsage = digitalSignature",
+        )
     start, end = not_valid_before(cert), not_valid_after(cert)
     if now < start:
         raise CertificateError(
