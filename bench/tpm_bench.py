@@ -12,7 +12,8 @@ both sides alike:
 - rasign: ``open_signer()`` once, then ``signer.sign(message)`` in a loop (what
   ``serve``/``update`` do between refreshes)
 
-and reports signatures per second, the rasign/raw ratio (goal >= 0.9), and the one-shot
+and reports signatures per second, the rasign/raw ratio (median of the per-round
+ratios; goal >= 0.9), and the one-shot
 cost that credential-process pays per call: open (connect, re-create the parent, load)
 + sign + close (flush), in-process and for the raw equivalent, plus the wall time of a
 whole ``rasign sign-string`` process.
@@ -46,7 +47,14 @@ def make_key(tpm: Swtpm, kind: str, path: Path) -> Path:
     return path
 
 
-def raw_loop(tpm: Swtpm, key_path: Path, kind: str, seconds: float) -> float:
+def interleaved(tpm: Swtpm, key_path: Path, kind: str, seconds: float) -> tuple[float, float]:
+    """Signatures per second for (raw, rasign), one of each in turn.
+
+    Both keep their key loaded on the same swtpm (which accepts several connections), and
+    each iteration times one raw ``esys.sign`` and one ``signer.sign``: load from other
+    processes on a shared machine then hits both sides alike. rasign's signer is opened
+    first, so that it still sees room in the TPM and keeps its key loaded, as in serve.
+    """
     from tpm2_pytss import (
         ESAPI,
         TPM2_ALG,
@@ -57,32 +65,31 @@ def raw_loop(tpm: Swtpm, key_path: Path, kind: str, seconds: float) -> float:
     )
     from tpm2_pytss.tsskey import TSSPrivKey
 
-    esys = ESAPI(tpm.tcti)
-    try:
-        handle = TSSPrivKey.from_pem(key_path.read_bytes()).load(esys)
-        scheme = TPMT_SIG_SCHEME(scheme=TPM2_ALG.RSASSA if kind == "rsa" else TPM2_ALG.ECDSA)
-        scheme.details.any.hashAlg = TPM2_ALG.SHA256
-        ticket = TPMT_TK_HASHCHECK(tag=TPM2_ST.HASHCHECK, hierarchy=TPM2_RH.NULL)
-        count, start = 0, time.perf_counter()
-        while (elapsed := time.perf_counter() - start) < seconds:
-            esys.sign(handle, hashlib.sha256(b"message %d" % count).digest(), scheme, ticket)
-            count += 1
-        esys.flush_context(handle)
-        return count / elapsed
-    finally:
-        esys.close()
-
-
-def rasign_loop(tpm: Swtpm, key_path: Path, seconds: float) -> float:
     from rasign.options import SignerOptions
     from rasign.registry import open_signer
 
     with open_signer(SignerOptions(private_key=str(key_path), tpm_tcti=tpm.tcti, interactive=False)) as signer:
-        count, start = 0, time.perf_counter()
-        while (elapsed := time.perf_counter() - start) < seconds:
-            signer.sign(b"message %d" % count)
-            count += 1
-        return count / elapsed
+        assert signer.keeps_key_loaded
+        with ESAPI(tpm.tcti) as esys:
+            handle = TSSPrivKey.from_pem(key_path.read_bytes()).load(esys)
+            scheme = TPMT_SIG_SCHEME(scheme=TPM2_ALG.RSASSA if kind == "rsa" else TPM2_ALG.ECDSA)
+            scheme.details.any.hashAlg = TPM2_ALG.SHA256
+            ticket = TPMT_TK_HASHCHECK(tag=TPM2_ST.HASHCHECK, hierarchy=TPM2_RH.NULL)
+            raw_time = our_time = 0.0
+            count = 0
+            clock = time.perf_counter
+            deadline = clock() + 2 * seconds
+            while clock() < deadline:
+                message = b"message %d" % count
+                start = clock()
+                esys.sign(handle, hashlib.sha256(message).digest(), scheme, ticket)
+                middle = clock()
+                signer.sign(message)
+                raw_time += middle - start
+                our_time += clock() - middle
+                count += 1
+            esys.flush_context(handle)
+    return count / raw_time, count / our_time
 
 
 def one_shot_rasign(tpm: Swtpm, key_path: Path, repeat: int) -> float:
@@ -136,8 +143,8 @@ def cli_wall(tpm: Swtpm, key_path: Path, repeat: int) -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=float, default=2.0, help="length of each timed loop")
-    parser.add_argument("--rounds", type=int, default=3, help="alternating raw/rasign rounds per key type")
+    parser.add_argument("--seconds", type=float, default=0.75, help="length of each timed loop")
+    parser.add_argument("--rounds", type=int, default=8, help="alternating raw/rasign rounds per key type")
     parser.add_argument("--one-shot", type=int, default=20, help="repetitions of the one-shot measurements")
     parser.add_argument("--transport", choices=("tcp", "unix"), default="tcp")
     args = parser.parse_args()
@@ -146,16 +153,19 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="rasign-tpm-bench-") as directory:
         tpm = Swtpm(Path(directory), transport=args.transport).start()
         try:
-            print(f"swtpm over {args.transport} ({tpm.tcti}); {args.rounds} rounds of {args.seconds:g} s per side")
+            print(f"swtpm over {args.transport} ({tpm.tcti}); {args.rounds} rounds of {args.seconds:g} s per side, interleaved")
             print(f"{'key':<10} {'raw sig/s':>10} {'rasign sig/s':>13} {'ratio':>6}   {'one-shot raw':>13} {'one-shot rasign':>16} {'CLI sign-string':>16}")
             for kind, label in (("rsa", "RSA-2048"), ("ecc", "P-256")):
                 key = make_key(tpm, kind, Path(directory) / f"{kind}.pem")
                 raw, ours = [], []
                 for _ in range(args.rounds):
-                    raw.append(raw_loop(tpm, key, kind, args.seconds))
-                    ours.append(rasign_loop(tpm, key, args.seconds))
+                    raw_round, our_round = interleaved(tpm, key, kind, args.seconds)
+                    raw.append(raw_round)
+                    ours.append(our_round)
                 raw_rate, our_rate = statistics.median(raw), statistics.median(ours)
-                ratio = our_rate / raw_rate
+                # Paired rounds: each ratio compares signatures made in turn, so load from
+                # other processes on this shared machine cancels out.
+                ratio = statistics.median(o / r for o, r in zip(ours, raw))
                 failed |= ratio < 0.9
                 shot_raw = one_shot_raw(tpm, key, kind, args.one_shot)
                 shot_ours = one_shot_rasign(tpm, key, args.one_shot)
