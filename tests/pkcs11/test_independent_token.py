@@ -71,6 +71,20 @@ def indie(hsm, pki, tmp_path_factory):
         else:
             run(*tool, "--write-object", str(cert_der), "--type", "cert", "--id", key_id, "--label", f"Certificate {key_id}")
         made[key_id] = x509.load_pem_x509_certificate(cert_path.read_bytes())
+    # A leaf issued by an intermediate CA whose certificate sits on the token too: the
+    # emulator, like Roles Anywhere, only trusts the root, so the chain must come from the token.
+    intermediate = pki.intermediate("admin token intermediate")
+    run(*tool, "--keypairgen", "--key-type", "EC:prime256v1", "--id", "e5f6", "--label", "Signing key e5f6", "--usage-sign")
+    pub_der = root / "e5f6.pub.der"
+    run(*tool, "--read-object", "--type", "pubkey", "--id", "e5f6", "--output-file", str(pub_der))
+    leaf = pki.issue(serialization.load_der_public_key(pub_der.read_bytes()), cn="admin e5f6", issuer=intermediate)
+    for der, key_id, label in ((leaf.public_bytes(serialization.Encoding.DER), "e5f6", "Certificate e5f6"),
+                               (intermediate.cert.public_bytes(serialization.Encoding.DER), "ca01", "Intermediate CA")):
+        path = root / f"{label}.der"
+        path.write_bytes(der)
+        run(*tool, "--write-object", str(path), "--type", "cert", "--id", key_id, "--label", label)
+    made["e5f6"] = leaf
+    made["intermediate"] = intermediate.cert
     return env, made
 
 
@@ -107,3 +121,19 @@ def test_listing_shows_the_private_certificate_after_login(indie, hsm):
     assert done.returncode == 0, done.stderr
     assert "object=Certificate%20c3d4;id=%C3%D4;type=cert" in done.stdout
     assert f"{made['c3d4'].serial_number:X}" in done.stdout
+
+
+def test_intermediate_on_the_token_is_sent_as_the_chain(indie, emulator, hsm):
+    env, _ = indie
+    done = credential_process(env, emulator, hsm, "--certificate", f"pkcs11:token=Admin%20Token;object=Certificate%20e5f6?pin-value={PIN}")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["AccessKeyId"]
+
+
+def test_chain_is_real_issuers_only_leaf_and_root_excluded(indie, pki):
+    from rasign.backends.pkcs11.search import issuer_chain
+
+    _, made = indie
+    pool = [made["a1b2"], made["e5f6"], made["intermediate"], pki.root.cert]
+    assert issuer_chain(made["e5f6"], pool) == [made["intermediate"]]
+    assert issuer_chain(made["a1b2"], pool) == []  # issued by the root itself: nothing to send
