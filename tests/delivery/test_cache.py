@@ -278,3 +278,16 @@ def test_failed_mint_releases_the_lock(cache_dir):
     fd = cache._acquire_mint_lock(key)
     assert fd is not None
     os.close(fd)
+
+
+@pytest.mark.network
+def test_cached_and_fresh_runs_log_no_secret_at_debug(emulator, identity, tmp_path):
+    cert, key = identity
+    env = clean_env({"RASIGN_CACHE_DIR": str(tmp_path / "c")})
+    runs = [subprocess.run(_process(emulator, cert, key, "--cache", "--debug"), check=False, env=env,
+                           capture_output=True, text=True, timeout=60) for _ in range(2)]
+    assert [run.returncode for run in runs] == [0, 0], runs[0].stderr
+    document = json.loads(runs[0].stdout)
+    assert "DEBUG" in runs[0].stderr
+    for secret in (document["AccessKeyId"], document["SecretAccessKey"], document["SessionToken"]):
+        assert secret not in runs[0].stderr and secret not in runs[1].stderr

@@ -312,3 +312,17 @@ def test_oversized_body_is_refused(served):
     status, _, _ = request("127.0.0.1", served.port, "PUT", "/latest/api/token",
                            {"Content-Length": str(1 << 20), "X-aws-ec2-metadata-token-ttl-seconds": "60"})
     assert status == 400
+
+
+@pytest.mark.awscli
+def test_aws_cli_gets_credentials_through_imds_endpoint(served, emulator, tmp_path):
+    aws = os.path.join(os.path.dirname(sys.executable), "aws")
+    if not os.path.exists(aws):
+        pytest.skip("AWS CLI not installed in the virtualenv")
+    env = aws_env(tmp_path, AWS_EC2_METADATA_SERVICE_ENDPOINT=f"http://127.0.0.1:{served.port}/",
+                  AWS_DEFAULT_REGION="us-east-1")
+    result = subprocess.run([aws, "sts", "get-caller-identity", "--endpoint-url", emulator.sts_endpoint,
+                             "--ca-bundle", emulator.ca_bundle, "--output", "json"], check=False,
+                            env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert emulator.role_arn.rsplit("/", 1)[-1] in json.loads(result.stdout)["Arn"]
