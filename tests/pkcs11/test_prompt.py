@@ -103,3 +103,47 @@ def test_reuse_pin_uses_the_typed_user_pin_for_signatures(hsm, emulator):
     )
     assert done.returncode == 0, done.stderr + tty
     assert tty.count("PIN") == 1, tty
+
+
+@pytest.mark.parametrize("label", ["ec-p256-always-auth", "rsa-2048-always-auth"])
+def test_rejected_reuse_pin_prompts_once_then_keeps_the_typed_context_pin(hsm, options, tmp_path, monkeypatch, label):
+    """--reuse-pin refused as the context PIN: one prompt, on a real terminal device."""
+    import threading
+
+    from rasign.backends.pkcs11 import Pkcs11Backend
+
+    import rasign.secrets
+    from rasign.signer import verify_signature
+
+    master, slave = pty.openpty()
+    monkeypatch.setattr(rasign.secrets, "TTY_PATH", os.ttyname(slave))
+    pin_file = tmp_path / "pin"
+    pin_file.write_text("1234")
+    transcript: list[str] = []
+
+    def answer() -> None:
+        text = ""
+        while "PIN" not in text or not text.rstrip().endswith(":"):
+            ready, _, _ = select.select([master], [], [], 10)
+            if not ready:
+                return
+            text += os.read(master, 4096).decode("utf-8", "replace")
+        transcript.append(text)
+        _wait_for_echo_off(master)
+        os.write(master, b"1234\n")
+
+    try:
+        with Pkcs11Backend.open(options(certificate=f"pkcs11:token=rasign-a;object={label}", pkcs11_pin_file=str(pin_file), reuse_pin=True, interactive=True)) as signer:
+            public = signer.certificate.public_key()
+            assert verify_signature(public, signer.sign(b"one"), b"one")
+            pin_file.write_text("0000")  # re-read for --reuse-pin at the next signature: now wrong
+            helper = threading.Thread(target=answer)
+            helper.start()
+            assert verify_signature(public, signer.sign(b"two"), b"two")
+            helper.join(15)
+            assert len(transcript) == 1 and "context-specific PIN" in transcript[0]
+            assert verify_signature(public, signer.sign(b"three"), b"three")  # typed PIN kept: no new prompt
+            assert len(transcript) == 1
+    finally:
+        os.close(master)
+        os.close(slave)
