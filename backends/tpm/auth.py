@@ -3,7 +3,7 @@
 Rules (the Go helper's, plus the gaps it leaves):
 - A key file says whether its key has a password (``emptyAuth``); that decides when the
   user said nothing. What the user says explicitly wins over the file, with a warning:
-  ``tpm2_encodeobject`` up to tpm2-tools 5.4 (Debian 12) writes ``emptyAuth`` inverted,
+  ``tpm2_encodeobject`` of tpm2-tools 5.4 (Debian 12) writes ``emptyAuth`` inverted,
   so ``--tpm-key-password`` for a file marked "no password", or
   ``--no-tpm-key-password`` for one marked "password", is honoured rather than refused
   (the Go helper refuses the first and ignores the second, making such keys unusable).
@@ -54,7 +54,7 @@ def key_password(options: SignerOptions, *, needs_password: bool, from_file: boo
         if explicit:
             log.warning(
                 "the key file %s says the key has no password (emptyAuth), but --tpm-key-password was given:"
-                " using it (tpm2_encodeobject before tpm2-tools 5.5 marks keys the wrong way round)",
+                " using it (tpm2_encodeobject of tpm2-tools 5.4 writes that flag inverted)",
                 key,
             )
             return explicit.encode("utf-8")
@@ -65,7 +65,7 @@ def key_password(options: SignerOptions, *, needs_password: bool, from_file: boo
         if from_file:
             log.warning(
                 "the key file %s says the key has a password (emptyAuth false), but --no-tpm-key-password was given:"
-                " using an empty one (tpm2_encodeobject before tpm2-tools 5.5 marks keys the wrong way round)",
+                " using an empty one (tpm2_encodeobject of tpm2-tools 5.4 writes that flag inverted)",
                 key,
             )
         return b""
