@@ -315,6 +315,7 @@ def open_signer(options: SignerOptions) -> Pkcs11Signer:
     if options.certificate and cert_uri is None:
         file_cert, file_chain = certfiles.load_leaf_and_chain(options.certificate, options.intermediates)
     module = load_module(options, key_uri, cert_uri)
+    log.debug("PKCS#11 module %s", module.describe())
     # A PIN in the key URI wins (Go helper 8.4 step 2), else the certificate URI's.
     pin_uri = key_uri if key_uri is not None and (key_uri.pin_value or key_uri.pin_source) else cert_uri or key_uri
     resolver = Resolver(module, options, pin_uri, cert_uri)
@@ -322,11 +323,14 @@ def open_signer(options: SignerOptions) -> Pkcs11Signer:
     try:
         cert_obj = resolver.find_certificate(cert_uri) if cert_uri is not None else None
         certificate = cert_obj.certificate if cert_obj is not None else file_cert
+        if cert_obj is not None:
+            log.debug("certificate %s (%s)", cert_obj.uri(), certificate.subject.rfc4514_string())
         token = resolver.key_token(key_uri, cert_obj)
         mechanisms = Mechanisms(token)
         login_session = resolver.session(token, login=True)
         context = ContextPins(options, resolver.user_source, resolver.typed_pin)
         key = resolver.find_key(token, key_uri, cert_obj, certificate, context, mechanisms)
+        log.debug("private key %s%s", key.uri(), " (always authenticate)" if key.always_authenticate else "")
         if certificate is None:
             cert_obj = resolver.certificate_for_key(token, key, context, mechanisms)
             certificate = cert_obj.certificate if cert_obj is not None else None

@@ -8,11 +8,14 @@ recovery after a token reset: exactly one ``C_Login`` per PIN, no retry on
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from rasign.backends.pkcs11 import pins
+
+log = logging.getLogger("rasign.pkcs11")
 
 from rasign.errors import AuthenticationError, SigningError
 from rasign.signer import DIGEST_INFO_PREFIX, der_from_raw_ecdsa
@@ -49,6 +52,7 @@ def open_session(token: TokenRef, source: pins.PinSource | None, *, login: bool,
     if not login or not flags & TokenFlag.LOGIN_REQUIRED:
         return Login(token.token.open())
     if source is not None:
+        log.debug("logging in to %s with the PIN from %s", token.describe(), source.description)
         return Login(_login(token, source.read(), source.description))
     if flags & TokenFlag.PROTECTED_AUTHENTICATION_PATH:
         from pkcs11 import PROTECTED_AUTH
