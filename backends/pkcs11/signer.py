@@ -57,6 +57,16 @@ def is_recoverable(err: BaseException, always_authenticate: bool) -> bool:
     return name == "PKCS11Error" and "not initialized" in str(err)
 
 
+def _logged_in_session(session: Any) -> bool:
+    """True when closing ``session`` would call C_Logout (python-pkcs11 logs out on close)."""
+    from pkcs11.constants import UserType
+
+    try:
+        return session.user_type != UserType.NOBODY
+    except Exception:  # noqa: BLE001 - unknown: keep it, closing could log the token out
+        return True
+
+
 class ContextPins:
     """The context-specific (signature) PIN policy for always-authenticate keys."""
 
@@ -259,10 +269,14 @@ class Pkcs11Signer(Signer):
         sessions = [s for s in (*self._parked, self._session) if s is not None]
         self._session, self._parked = None, []
         for session in reversed(sessions):  # the logged-in one last
-            try:
-                session.close()
-            except Exception as err:  # noqa: BLE001 - already gone with the token: nothing to release
-                log.debug("closing a PKCS#11 session: %s", ckr_name(err))
+            self._close_quietly(session)
+
+    @staticmethod
+    def _close_quietly(session: Any) -> None:
+        try:
+            session.close()
+        except Exception as err:  # noqa: BLE001 - already gone with the token: nothing to release
+            log.debug("closing a PKCS#11 session: %s", ckr_name(err))
 
     def _reopen_same_login(self) -> None:
         """Fresh session on the same token; the token-wide login stays, so no PIN is used."""
@@ -274,10 +288,15 @@ class Pkcs11Signer(Signer):
             self._recover()
             return
         # The old session may be the one that logged in: closing it would log the whole
-        # token out (C_Logout is token-wide), so it is parked until close().
-        if self._session is not None:
-            self._parked.append(self._session)
+        # token out (C_Logout is token-wide), so it is parked until close(). One opened
+        # without a login can go at once, so repeated rejections do not pile sessions up.
+        old = self._session
         self._session, self._key = session, key
+        if old is not None:
+            if _logged_in_session(old):
+                self._parked.append(old)
+            else:
+                self._close_quietly(old)
 
     def _recover(self) -> None:
         """Find the token again, log in non-interactively, find and re-prove the key."""
