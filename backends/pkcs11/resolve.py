@@ -327,7 +327,7 @@ def open_signer(options: SignerOptions) -> Pkcs11Signer:
             log.debug("certificate %s (%s)", cert_obj.uri(), certificate.subject.rfc4514_string())
         token = resolver.key_token(key_uri, cert_obj)
         mechanisms = Mechanisms(token)
-        login_session = resolver.session(token, login=True)
+        resolver.session(token, login=True)
         context = ContextPins(options, resolver.user_source, resolver.typed_pin)
         key = resolver.find_key(token, key_uri, cert_obj, certificate, context, mechanisms)
         log.debug("private key %s%s", key.uri(), " (always authenticate)" if key.always_authenticate else "")
@@ -339,7 +339,8 @@ def open_signer(options: SignerOptions) -> Pkcs11Signer:
             chain = certfiles.normalise_chain(certificate, chain)
         else:
             chain = file_chain
-        public = key_public_key(login_session, key) if certificate is None else None
+        # The current session of the token: a probe may have replaced the one opened above.
+        public = key_public_key(resolver.sessions[token.identity()].session, key) if certificate is None else None
         if not (key.always_authenticate and options.reuse_pin):
             context._kept_user_pin = None  # a typed user PIN is kept only where it must be
         signer = resolver.signer_for(key, mechanisms, certificate, context)
