@@ -73,3 +73,9 @@ def test_tss2_file_goes_to_tpm(tmp_path):
     key = tmp_path / "k.pem"
     key.write_text("-----BEGIN TSS2 PRIVATE KEY-----\nMAA=\n-----END TSS2 PRIVATE KEY-----\n")
     assert choose_backend(SignerOptions(certificate="c.pem", private_key=str(key))) == "tpm"
+
+
+def test_scrub_keeps_pkcs11_token_labels_visible():
+    text = logs.scrub('pkcs11:token=build-token;object=k {"Token": "imds-secret"} X-aws-ec2-metadata-token: tok123')
+    assert "token=build-token" in text
+    assert "imds-secret" not in text and "tok123" not in text
