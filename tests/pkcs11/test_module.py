@@ -73,3 +73,20 @@ def test_token_and_slot_filters(hsm, options):
         assert "OU=rasign-b" in signer.certificate.subject.rfc4514_string()
     with pytest.raises(Exception, match="no token matches"):
         Pkcs11Backend.open(options(certificate="pkcs11:library-version=99.1;object=ec-p256?pin-value=1234"))
+
+
+def test_without_python_pkcs11_the_error_names_the_extra(tmp_path):
+    """An interpreter where ``import pkcs11`` fails: one line naming ``rasign[pkcs11]``."""
+    import subprocess
+    import sys
+
+    from tests.conftest import clean_env
+
+    script = (
+        "import sys; sys.modules['pkcs11'] = None\n"  # makes `import pkcs11` raise ImportError
+        "from rasign.cli.main import main\n"
+        "sys.exit(main(['sign-string', '--certificate', 'pkcs11:token=x?pin-value=1', '--format', 'text']))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=clean_env(), timeout=60, check=False)
+    assert done.returncode == 7, done.stderr
+    assert "pip install 'rasign[pkcs11]'" in done.stderr and "Traceback" not in done.stderr
