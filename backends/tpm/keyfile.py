@@ -3,10 +3,10 @@
 The format is what tpm2-openssl, the TPM2 OpenSSL engines and GnuTLS write::
 
     TPMKey ::= SEQUENCE {
-        type        OBJECT IDENTIFIER,                       -- 2.23.133.10.1.3 loadable
+        type        OBJECT IDENTIFIER,                       -- .1.3 loadable, .1.4 importable
         emptyAuth   [0] EXPLICIT BOOLEAN OPTIONAL,
         policy      [1] EXPLICIT SEQUENCE OF TPMPolicy OPTIONAL,
-        secret      [2] EXPLICIT OCTET STRING OPTIONAL,       -- importable keys only
+        secret      [2] EXPLICIT OCTET STRING OPTIONAL,       -- importable: encrypted seed
         authPolicy  [3] EXPLICIT SEQUENCE OF TPMAuthPolicy OPTIONAL,
         description [4] EXPLICIT UTF8String OPTIONAL,
         rsaParent   [5] EXPLICIT BOOLEAN OPTIONAL,
@@ -18,8 +18,12 @@ The format is what tpm2-openssl, the TPM2 OpenSSL engines and GnuTLS write::
 
 Everything is checked here, before the TPM is opened, so that a key we cannot use
 fails with a message about the *file* rather than a TPM error code. Fields we do not
-implement (signed policies, importable secrets) are refused by name: ignoring them
-would either fail later with an opaque TPM error or, worse, weaken the key's policy.
+implement (signed policies) are refused by name: ignoring them would either fail later
+with an opaque TPM error or, worse, weaken the key's policy.
+
+Importable keys (made off the TPM and wrapped for one TPM's storage key) carry the
+duplicate in ``privkey`` and the encrypted seed in ``secret``; the signer imports them
+with TPM2_Import before loading.
 """
 
 from __future__ import annotations
@@ -85,6 +89,9 @@ class TpmKeyFile:
     policy: list[PolicyCommand] = field(default_factory=list)
     description: str | None = None
     rsa_parent: bool = False
+    importable: bool = False
+    secret: bytes = b""
+    """For importable keys: the marshalled TPM2B_ENCRYPTED_SECRET (the wrapping seed)."""
     source: str = "<memory>"
 
     @property
@@ -94,10 +101,12 @@ class TpmKeyFile:
 
     def to_der(self) -> bytes:
         """Encode in the same field order readers expect (used by tests and tools)."""
-        body = der.encode_oid(LOADABLE_KEY_OID)
+        body = der.encode_oid(IMPORTABLE_KEY_OID if self.importable else LOADABLE_KEY_OID)
         body += der.explicit(0, der.encode(der.TAG_BOOLEAN, b"\xff" if self.empty_auth else b"\x00"))
         if self.policy:
             body += der.explicit(1, der.encode(der.TAG_SEQUENCE, b"".join(p.to_der() for p in self.policy)))
+        if self.importable:
+            body += der.explicit(2, der.encode(der.TAG_OCTET_STRING, self.secret))
         if self.description is not None:
             body += der.explicit(4, der.encode(der.TAG_UTF8, self.description.encode("utf-8")))
         if self.rsa_parent:
@@ -149,7 +158,8 @@ def _parse_der(blob: bytes, source: str) -> TpmKeyFile:
     items = der.read_all(outer.value)
     if not items or items[0].tag != der.TAG_OID:
         raise der.DerError("the first field must be the key type OID")
-    _check_type(der.decode_oid(items[0].value), source)
+    importable = _check_type(der.decode_oid(items[0].value), source)
+    secret = b""
 
     empty_auth = False
     policy: list[PolicyCommand] = []
@@ -169,10 +179,13 @@ def _parse_der(blob: bytes, source: str) -> TpmKeyFile:
             _expect(inner, der.TAG_SEQUENCE, "policy")
             policy = [_parse_policy(item) for item in der.read_all(inner.value)]
         elif number == 2:
-            raise KeyLoadError(
-                f"TPM key {source} has a 'secret' field, which only importable keys carry",
-                hint="re-create the key as a loadable key (tpm2-openssl genpkey or tpm2_create)",
-            )
+            if not importable:
+                raise KeyLoadError(
+                    f"TPM key {source} has a 'secret' field, which only importable keys carry",
+                    hint="the file is damaged, or its type OID should say importable (2.23.133.10.1.4)",
+                )
+            _expect(inner, der.TAG_OCTET_STRING, "secret")
+            secret = inner.value
         elif number == 3:
             raise KeyLoadError(
                 f"TPM key {source} uses signed policies (authPolicy), which rasign does not support",
@@ -203,6 +216,10 @@ def _parse_der(blob: bytes, source: str) -> TpmKeyFile:
         )
     _check_tpm2b(pub_tlv.value, "PUBLIC", source)
     _check_tpm2b(priv_tlv.value, "PRIVATE", source)
+    if importable:
+        if not secret:
+            raise KeyLoadError(f"importable TPM key {source} has no 'secret' field (the wrapping seed)", hint="the key file is damaged")
+        _check_tpm2b(secret, "encrypted seed", source)
     return TpmKeyFile(
         parent=parent,
         public=pub_tlv.value,
@@ -211,21 +228,21 @@ def _parse_der(blob: bytes, source: str) -> TpmKeyFile:
         policy=policy,
         description=description,
         rsa_parent=rsa_parent,
+        importable=importable,
+        secret=secret,
         source=source,
     )
 
 
-def _check_type(oid: str, source: str) -> None:
+def _check_type(oid: str, source: str) -> bool:
+    """True for an importable key, False for a loadable one; anything else is refused."""
     if oid == LOADABLE_KEY_OID:
-        return
+        return False
     if oid == IMPORTABLE_KEY_OID:
-        raise KeyLoadError(
-            f"TPM key {source} is an importable key (OID {oid}), which rasign cannot load",
-            hint="import it once with tpm2_import and use the resulting loadable key or a persistent handle",
-        )
+        return True
     if oid == SEALED_KEY_OID:
         raise KeyLoadError(f"{source} holds TPM sealed data (OID {oid}), not a signing key")
-    raise KeyLoadError(f"{source} is not a TPM 2.0 loadable key (type OID {oid})")
+    raise KeyLoadError(f"{source} is not a TPM 2.0 loadable or importable key (type OID {oid})")
 
 
 def _expect(tlv: der.Tlv, tag: int, name: str) -> None:

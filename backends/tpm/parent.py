@@ -9,7 +9,8 @@ and the child blob loads. A file flagged ``rsaParent`` asks for the RSA-2048 var
 and a TPM without ECC gets the RSA one too, as tpm2-openssl does.
 
 The primary is flushed right after the child is loaded: swtpm has three object slots
-and no resource manager, so nothing may be left behind.
+and no resource manager, so nothing may be left behind. Importable keys go through
+TPM2_Import under the same parent first.
 """
 
 from __future__ import annotations
@@ -126,3 +127,21 @@ def describe_parent(key: TpmKeyFile) -> str:
     if key.parent in HIERARCHIES:
         return f"the {HIERARCHIES[key.parent]} hierarchy"
     return f"the parent key 0x{key.parent:08x}"
+
+
+def import_wrapped(esys: ESAPI, parent: ESYS_TR, public: Any, duplicate: Any, secret: bytes) -> Any:
+    """TPM2_Import an importable key's duplicate (outer wrapping only) under ``parent``.
+
+    Returns the TPM2B_PRIVATE the TPM re-encrypts for itself, ready for TPM2_Load. The
+    file is left as it is: importing again on each load keeps one file usable on the
+    one TPM it was wrapped for, without writing key material anywhere.
+    """
+    from tpm2_pytss import (
+        TPM2_ALG,
+        TPM2B_DATA,
+        TPM2B_ENCRYPTED_SECRET,
+        TPMT_SYM_DEF_OBJECT,
+    )
+
+    seed, _ = TPM2B_ENCRYPTED_SECRET.unmarshal(secret)
+    return esys.import_(parent, TPM2B_DATA(), public, duplicate, seed, TPMT_SYM_DEF_OBJECT(algorithm=TPM2_ALG.NULL))

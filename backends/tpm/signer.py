@@ -37,7 +37,7 @@ from rasign.signer import KeyKind, Signer, hash_message
 from . import policy as policy_mod
 from . import tpm_errors
 from .keyfile import PolicyCommand, TpmKeyFile
-from .parent import describe_parent, open_parent
+from .parent import describe_parent, import_wrapped, open_parent
 from .scheme import (
     ATTR_USERWITHAUTH,
     check_public_area,
@@ -357,11 +357,16 @@ class TpmSigner(Signer):
         try:
             handle = self._load_under_parent(esys, keyfile, public, private, self._rsa_parent)
         except _Failure as failure:
+            wrong_parent = tpm_errors.tpm_code(failure.rc) == tpm_errors.RC_INTEGRITY or (
+                # an import under the wrong storage key fails on the seed (size, point, value)
+                failure.action.startswith("importing") and not tpm_errors.is_memory_pressure(failure.rc)
+            )
             retry = (
                 keyfile.parent_is_hierarchy
                 and not self._rsa_parent
                 and tpm_errors.layer(failure.rc) == tpm_errors.TPM_LAYER
-                and tpm_errors.tpm_code(failure.rc) == tpm_errors.RC_INTEGRITY
+                and not tpm_errors.is_auth_failure(failure.rc)
+                and wrong_parent
             )
             if not retry:
                 raise
@@ -393,6 +398,9 @@ class TpmSigner(Signer):
         with _stage(f"opening {where}", "TPM parent password"):
             parent, parent_transient = open_parent(esys, keyfile, self._source.parent_auth, force_rsa=rsa_parent)
         try:
+            if keyfile.importable:
+                with _stage(f"importing the key under {where}", "TPM parent password"):
+                    private = import_wrapped(esys, parent, public, private, keyfile.secret)
             with _stage(f"loading the key under {where}", "TPM parent password"):
                 return esys.load(parent, private, public)
         finally:

@@ -107,6 +107,11 @@ def translate(err: Exception, *, action: str, secret: str = "TPM key password", 
                 "the TPM is in dictionary-attack lockout after too many wrong passwords",
                 hint="wait for the lockout interval to pass, or clear it with tpm2_dictionarylockout --clear-lockout",
             )
+        if action.startswith("importing") and code not in (RC_OBJECT_MEMORY, RC_SESSION_MEMORY):
+            return KeyLoadError(
+                f"the TPM could not unwrap {key} ({err})",
+                hint="an importable key opens only on the TPM (and storage key) it was wrapped for",
+            )
         if code == RC_INTEGRITY:
             return KeyLoadError(
                 f"the TPM rejected {key} (integrity check failed)",

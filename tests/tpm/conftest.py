@@ -181,6 +181,15 @@ def parent_password_key(tpm, tpm_dir, pki) -> keys.TpmIdentity:
 
 
 @pytest.fixture(scope="session")
+def importable_key(tpm, tpm_dir, pki) -> keys.TpmIdentity:
+    """A software P-256 key wrapped for the shared TPM (importable TSS2 key, OID .1.4)."""
+    key, public_pem = keys.pytss_importable_key(tpm, tpm_dir / "importable.pem")
+    public = tpm_dir / "importable.pub.pem"
+    public.write_bytes(public_pem)  # the software key's own public half
+    return _identity(pki, tpm_dir, str(key), public)
+
+
+@pytest.fixture(scope="session")
 def decrypt_only_key(tpm, tpm_dir) -> Path:
     return keys.tools_decrypt_only_key(tpm, tpm_dir)
 

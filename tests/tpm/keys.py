@@ -220,3 +220,36 @@ def pytss_key_under_owner_password(tpm: Swtpm, out: Path, *, owner_password: str
         esys.hierarchy_change_auth(ESYS_TR.OWNER, owner_password.encode())
     out.write_bytes(key.to_pem())
     return out
+
+
+def pytss_importable_key(tpm: Swtpm, out: Path, kind: str = "ec") -> tuple[Path, bytes]:
+    """An importable TSS2 key: a software key wrapped for this TPM's standard storage key.
+
+    Returns the key file and the software key's public PEM: signatures the TPM makes after
+    importing must verify with it, which proves the import used the right key material.
+    """
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+    from rasign.backends.tpm.keyfile import OWNER_HIERARCHY, TpmKeyFile
+    from rasign.backends.tpm.parent import srk_template
+    from tpm2_pytss import (
+        ESYS_TR,
+        TPM2B_PUBLIC,
+        TPM2B_SENSITIVE,
+        TPM2B_SENSITIVE_CREATE,
+        TPMA_OBJECT,
+    )
+    from tpm2_pytss.utils import wrap
+
+    software = ec.generate_private_key(ec.SECP256R1()) if kind == "ec" else rsa.generate_private_key(65537, 2048)
+    pem = software.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    public = TPM2B_PUBLIC.from_pem(pem, objectAttributes=TPMA_OBJECT.USERWITHAUTH | TPMA_OBJECT.SIGN_ENCRYPT | TPMA_OBJECT.NODA)
+    sensitive = TPM2B_SENSITIVE.from_pem(pem)
+    with tpm.esapi() as esys:
+        srk, srk_public, *_ = esys.create_primary(TPM2B_SENSITIVE_CREATE(), TPM2B_PUBLIC(publicArea=srk_template(rsa=False)), ESYS_TR.OWNER)
+        esys.flush_context(srk)
+    _, duplicate, seed = wrap(srk_public.publicArea, public, sensitive)
+    key = TpmKeyFile(parent=OWNER_HIERARCHY, public=public.marshal(), private=duplicate.marshal(),
+                     empty_auth=True, importable=True, secret=seed.marshal())
+    out.write_bytes(key.to_pem())
+    return out, software.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)

@@ -25,6 +25,7 @@ IDENTITIES = [
     "pcr_key",
     "pcr_auth_key",
     "parent_password_key",
+    "importable_key",
 ]
 
 

@@ -60,9 +60,9 @@ def test_text_around_the_pem_block_is_ignored():
 
 
 @pytest.mark.parametrize("oid, fragment", [
-    (IMPORTABLE_KEY_OID, "importable key"),
+    (IMPORTABLE_KEY_OID, "has no 'secret' field"),
     (SEALED_KEY_OID, "sealed data"),
-    ("1.2.3.4", "not a TPM 2.0 loadable key"),
+    ("1.2.3.4", "not a TPM 2.0 loadable or importable key"),
 ])
 def test_other_key_types_are_refused_by_name(oid, fragment):
     with pytest.raises(KeyLoadError, match=fragment):
@@ -129,3 +129,12 @@ def test_pcr_selection_syntax():
     for bad in ("sha256", "md5:1", "sha256:24", "sha256:1,,2", ""):
         with pytest.raises(UsageError, match="--tpm-pcrs"):
             parse_pcr_selection(bad)
+
+
+def test_importable_key_round_trip():
+    secret = b"\x00\x03abc"
+    key = TpmKeyFile(parent=OWNER_HIERARCHY, public=PUBLIC, private=PRIVATE, empty_auth=True, importable=True, secret=secret)
+    parsed = parse_key_bytes(key.to_pem())
+    assert parsed.importable and parsed.secret == secret
+    with pytest.raises(KeyLoadError, match="invalid length for the TPM encrypted seed blob"):
+        parse_key_bytes(pem(key_der(der.explicit(2, der.encode(der.TAG_OCTET_STRING, b"\x00\x09")), oid=IMPORTABLE_KEY_OID)))

@@ -271,3 +271,27 @@ def test_tpm_without_free_slots_is_one_clear_error(fresh_tpm, tmp_path):
         open_signer(SignerOptions(private_key=key, tpm_tcti=fresh_tpm.tcti, interactive=False))
     assert "tpm2_flushcontext" in info.value.one_line()
     assert len(fresh_tpm.transient_handles()) == 3  # nothing of ours left, nothing of theirs flushed
+
+
+@pytest.mark.parametrize("kind", ["rsa", "ec"])
+def test_importable_key_signs_like_the_software_key_it_wraps(tpm, tmp_path, kind):
+    from cryptography.hazmat.primitives import serialization
+
+    from tests.tpm import keys
+
+    key, public_pem = keys.pytss_importable_key(tpm, tmp_path / f"imp-{kind}.pem", kind)
+    software_public = serialization.load_pem_public_key(public_pem)
+    with open_signer(SignerOptions(private_key=str(key), tpm_tcti=tpm.tcti, interactive=False)) as signer:
+        for index in range(2):
+            assert verify_signature(software_public, signer.sign(b"imported %d" % index), b"imported %d" % index)
+        assert signer.loads == 1
+
+
+def test_importable_key_wrapped_for_another_tpm(tpm, swtpm_factory, tmp_path):
+    from rasign.errors import KeyLoadError
+    from tests.tpm import keys
+
+    other = swtpm_factory("tcp")
+    key, _ = keys.pytss_importable_key(other, tmp_path / "imp-other.pem")
+    with pytest.raises(KeyLoadError, match="could not unwrap"):
+        open_signer(SignerOptions(private_key=str(key), tpm_tcti=tpm.tcti, interactive=False))
