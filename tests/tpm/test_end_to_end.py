@@ -172,3 +172,13 @@ def test_long_running_minting_keeps_the_key_and_survives_a_tpm_restart(swtpm_fac
         assert minter._signer.loads == 2
     assert len({first.access_key_id, second.access_key_id, third.access_key_id}) == 3
     assert tpm.transient_handles() == [] and tpm.loaded_sessions() == []
+
+
+@pytest.mark.network
+def test_debug_output_never_shows_the_passwords(tpm, emulator, openssl_ec_password, parent_password_key):
+    for identity, secret in ((openssl_ec_password, "s3cret"), (parent_password_key, "parentpw")):
+        result = run_rasign("credential-process", "--debug", "--no-cache", "--certificate", str(identity.cert),
+                            *key_args(identity, tpm.tcti), *emulator_args(emulator))
+        assert result.returncode == 0, result.stderr
+        assert "tpm" in result.stderr.lower()  # the debug log did talk about the key
+        assert secret not in result.stderr
