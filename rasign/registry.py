@@ -4,11 +4,13 @@ Precedence is fixed and mirrors the Go helper's ``GetSigner`` so the same flags 
 mean the same thing:
 
 1. ``--cert-selector`` (or ``--cert-store``) -> certificate stores ("store")
-2. a ``pkcs11:`` URI in ``--private-key`` or ``--certificate`` -> PKCS#11 ("pkcs11")
-3. ``handle:0x...`` in ``--private-key``, or a ``TSS2 PRIVATE KEY`` PEM -> TPM ("tpm")
-4. a ``scheme:`` spec claimed by a third-party backend (entry point group
+2. a ``pkcs11:`` URI in ``--private-key`` -> PKCS#11 ("pkcs11")
+3. ``handle:0x...`` in ``--private-key``, or a ``TSS2 PRIVATE KEY`` PEM -> TPM ("tpm"),
+   whatever the certificate source (it may be a token)
+4. a ``pkcs11:`` URI in ``--certificate`` (key found on the same token) -> PKCS#11
+5. a ``scheme:`` spec claimed by a third-party backend (entry point group
    ``rasign.backends``) -> that backend
-5. anything else -> files ("file")
+6. anything else -> files ("file")
 
 A backend is a class with ``name`` and ``open(options) -> Signer`` (and, for third-party
 backends, ``claims(options) -> bool``). Built-in backends are addressed by module path
@@ -62,12 +64,13 @@ def choose_backend(options: SignerOptions) -> str:
     cert = options.certificate or ""
     if options.cert_selector is not None or options.cert_store:
         return "store"
-    if key.startswith("pkcs11:") or cert.startswith("pkcs11:"):
+    # The key decides before the certificate: a TPM key may carry its certificate on a token.
+    if key.startswith("pkcs11:"):
         return "pkcs11"
-    if key.startswith("handle:"):
+    if key.startswith("handle:") or _holds_tss2_key(key or cert):
         return "tpm"
-    if _holds_tss2_key(key or cert):
-        return "tpm"
+    if cert.startswith("pkcs11:"):
+        return "pkcs11"
     spec = key or cert
     scheme = _SCHEME.match(spec)
     if scheme and scheme.group(1).lower() not in ("file",) and not os.path.exists(spec):

@@ -69,12 +69,13 @@ def prompt_tty(prompt: str, *, what: str = "PIN", how_to_avoid: str | None = Non
 def _read_without_echo(fd: int, prompt: str) -> str:
     import termios
 
-    os.write(fd, prompt.encode("utf-8", "replace"))
     old = termios.tcgetattr(fd)
     new = termios.tcgetattr(fd)
     new[3] &= ~termios.ECHO
     try:
+        # Echo goes off before the prompt appears, so nothing typed after it is lost.
         termios.tcsetattr(fd, termios.TCSAFLUSH, new)
+        os.write(fd, prompt.encode("utf-8", "replace"))
         chunks = []
         while True:
             chunk = os.read(fd, 1)

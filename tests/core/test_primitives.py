@@ -79,3 +79,7 @@ def test_scrub_keeps_pkcs11_token_labels_visible():
     text = logs.scrub('pkcs11:token=build-token;object=k {"Token": "imds-secret"} X-aws-ec2-metadata-token: tok123')
     assert "token=build-token" in text
     assert "imds-secret" not in text and "tok123" not in text
+
+
+def test_tpm_key_with_certificate_on_a_token_goes_to_tpm(tmp_path):
+    assert choose_backend(SignerOptions(certificate="pkcs11:token=t;object=c", private_key="handle:0x81000001")) == "tpm"
