@@ -138,7 +138,7 @@ def test_slow_endpoint_never_delays_a_get(make_emulator, identity, tmp_path):
             status, _, _ = get_imds(running.port, f"{ROLE_PATH}/{role}", value)
             latencies.append(time.perf_counter() - started)
             assert status == 200
-        assert max(latencies) < 0.5, latencies
+        assert max(latencies) < 1.0, latencies  # the endpoint takes 4 s: no GET waited for it
         emu.set_delay(0)
     finally:
         running.stop()

@@ -96,9 +96,9 @@ def test_unknown_token_is_refused(served):
 
 
 def test_stale_token_is_refused(served):
-    value = token(served.port, ttl="1")
+    value = token(served.port, ttl="2")
     assert get_imds(served.port, ROLE_PATH, value)[0] == 200
-    time.sleep(1.3)
+    time.sleep(2.3)
     status, _, body = get_imds(served.port, ROLE_PATH, value)
     assert (status, body) == (401, b"invalid token provided")
 
