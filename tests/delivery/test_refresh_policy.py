@@ -1,0 +1,128 @@
+"""The refresh policy and state machine on their own (a plain function stands in for
+CreateSession here; the end-to-end behaviour is tested against the emulator elsewhere)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import threading
+import time
+from dataclasses import dataclass
+
+import pytest
+
+from rasign.errors import AccessDenied, NetworkError, Throttled
+from rasign.refresh import Refresher, RefreshPolicy
+
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+
+
+@dataclass
+class Creds:
+    access_key_id: str
+    secret_access_key: str = "s"
+    session_token: str = "t"
+    expires_at: dt.datetime = EPOCH
+
+    @property
+    def expiration(self) -> str:
+        return self.expires_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def creds(name: str, lifetime: float) -> Creds:
+    return Creds(name, expires_at=dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=lifetime))
+
+
+def test_automatic_refresh_ahead_is_botocore_advisory_window_capped_at_half_life():
+    policy = RefreshPolicy()
+    assert policy.ahead_seconds(3600) == 900
+    assert policy.ahead_seconds(900) == 450
+    assert RefreshPolicy(refresh_ahead=60).ahead_seconds(3600) == 60
+
+
+def test_next_refresh_never_sooner_than_the_minimum_interval():
+    policy = RefreshPolicy(min_interval=10)
+    now = dt.datetime.now(dt.timezone.utc)
+    assert policy.next_refresh_delay(creds("a", 3600), now, now) == pytest.approx(2700, abs=2)
+    assert policy.next_refresh_delay(creds("a", 5), now, now) == 10  # would be a hot loop otherwise
+
+
+def test_backoff_grows_is_capped_jittered_and_longer_after_throttling():
+    policy = RefreshPolicy(min_interval=0, backoff_initial=2, backoff_max=60)
+    rng = random.Random(7)
+    delays = [policy.backoff(n, rng=rng) for n in range(1, 10)]
+    assert all(1 <= d <= 60 for d in delays)
+    assert delays[0] <= 2 and delays[-1] >= 30
+    assert policy.backoff(1, throttled=True, rng=random.Random(1)) >= 4  # two extra doublings
+    assert RefreshPolicy(min_interval=10).backoff(1) == 10
+
+
+def test_start_fails_fast_and_permanent_errors_always_stop_start():
+    def down():
+        raise NetworkError("request send failed")
+
+    with pytest.raises(NetworkError):
+        Refresher(down).start(fail_fast=True)
+
+    def denied():
+        raise AccessDenied("no")
+
+    with pytest.raises(AccessDenied):
+        Refresher(denied).start(fail_fast=False)
+
+
+def test_transient_first_failure_is_retried_in_the_background():
+    calls = []
+
+    def flaky():
+        calls.append(time.monotonic())
+        if len(calls) < 3:
+            raise Throttled("slow down")
+        return creds("good", 3600)
+
+    got = threading.Event()
+    refresher = Refresher(flaky, RefreshPolicy(min_interval=0.05, backoff_initial=0.05, backoff_max=0.2),
+                          on_update=lambda c: got.set())
+    refresher.start(fail_fast=False)
+    try:
+        assert refresher.current() is None and refresher.status().state == "expired"
+        assert got.wait(10)
+        assert refresher.current().access_key_id == "good"
+        assert refresher.status().state == "fresh" and refresher.status().consecutive_failures == 0
+    finally:
+        refresher.stop()
+
+
+def test_failed_refresh_keeps_last_good_until_expiry_then_reports_nothing():
+    results = [creds("first", 7)]
+
+    def fetch():
+        if results:
+            return results.pop()
+        raise NetworkError("down")
+
+    refresher = Refresher(fetch, RefreshPolicy(refresh_ahead=6, min_interval=0.05, backoff_initial=0.05,
+                                               backoff_max=0.1, expiry_skew=1))
+    refresher.start()
+    try:
+        time.sleep(1.5)  # refresh due after ~1 s; it fails repeatedly
+        assert refresher.current().access_key_id == "first"
+        status = refresher.status()
+        assert status.state == "refreshing-failed" and status.consecutive_failures >= 2
+        assert "down" in status.last_error
+        time.sleep(5.5)  # expired (minus the skew): nothing is offered instead
+        assert refresher.current() is None
+        assert refresher.status().state == "expired"
+        assert refresher.last_credentials.access_key_id == "first"
+    finally:
+        refresher.stop()
+
+
+def test_a_failing_consumer_counts_as_a_failed_refresh():
+    def broken_writer(_):
+        raise OSError("disk full")
+
+    refresher = Refresher(lambda: creds("x", 3600), on_update=broken_writer)
+    with pytest.raises(Exception, match="disk full"):
+        refresher.start()
+    assert refresher.current() is None
