@@ -81,15 +81,6 @@ class FileSigner(Signer):
         self._source = source
         self._encoding = encoding
 
-    @property
-    def certificate(self) -> x509.Certificate | None:
-        """The leaf certificate, or None when only a key file was given."""
-        return self._certificate
-
-    @property
-    def chain(self) -> list[x509.Certificate]:
-        """Intermediates to send, leaf excluded, at most five."""
-        return list(self._chain)
 
     @property
     def key_kind(self) -> KeyKind:

@@ -20,6 +20,7 @@ import abc
 from dataclasses import dataclass
 import enum
 import hashlib
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from rasign.errors import KeyLoadError, SigningError
@@ -162,15 +163,19 @@ class Signer(abc.ABC):
     #: Short backend name for logs and ``--debug`` output ("file", "pkcs11", "tpm", ...).
     backend_name: str = "unknown"
 
+    # Backends set these two in their constructor; the properties below read them.
+    _certificate: x509.Certificate | None = None
+    _chain: Sequence[x509.Certificate] = ()
+
     @property
-    @abc.abstractmethod
     def certificate(self) -> x509.Certificate | None:
         """The end-entity certificate, or None when the backend has none (key-only URI)."""
+        return self._certificate
 
     @property
     def chain(self) -> list[x509.Certificate]:
         """Intermediates for ``X-Amz-X509-Chain``, issuer order, leaf excluded."""
-        return []
+        return list(self._chain)
 
     @property
     @abc.abstractmethod

@@ -154,13 +154,6 @@ class Pkcs11Signer(Signer):
         """How many times the session was reopened (observable by tests and ``--debug``)."""
 
     # -- Signer interface ----------------------------------------------------------------
-    @property
-    def certificate(self) -> x509.Certificate | None:
-        return self._certificate
-
-    @property
-    def chain(self) -> list[x509.Certificate]:
-        return list(self._chain)
 
     @property
     def key_kind(self) -> KeyKind:

@@ -110,12 +110,8 @@ class StoreSigner(Signer):
         self.where = where
 
     @property
-    def certificate(self) -> x509.Certificate:
-        return self._certificate
-
-    @property
     def chain(self) -> list[x509.Certificate]:
-        return self._chain or list(self._inner.chain)
+        return list(self._chain) or list(self._inner.chain)
 
     @property
     def key_kind(self) -> KeyKind:

@@ -41,13 +41,6 @@ class SoftwareKeySigner(Signer):
         self._chain = chain
         self.closed = False
 
-    @property
-    def certificate(self) -> x509.Certificate:
-        return self._certificate
-
-    @property
-    def chain(self) -> list[x509.Certificate]:
-        return list(self._chain)
 
     @property
     def key_kind(self) -> KeyKind:

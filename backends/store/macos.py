@@ -328,13 +328,6 @@ class KeychainSigner(Signer):
         if self._kind is KeyKind.MLDSA:
             raise KeyLoadError("ML-DSA keys in the macOS keychain are not supported", hint="use an ML-DSA key file")
 
-    @property
-    def certificate(self) -> x509.Certificate:
-        return self._certificate
-
-    @property
-    def chain(self) -> list[x509.Certificate]:
-        return list(self._chain)
 
     @property
     def key_kind(self) -> KeyKind:

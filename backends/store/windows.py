@@ -550,13 +550,6 @@ class WindowsSigner(Signer):
                 )
             check_status(status, "CryptAcquireCertificatePrivateKey")
 
-    @property
-    def certificate(self) -> x509.Certificate:
-        return self._certificate
-
-    @property
-    def chain(self) -> list[x509.Certificate]:
-        return list(self._chain)
 
     @property
     def key_kind(self) -> KeyKind:

@@ -138,13 +138,6 @@ class TpmSigner(Signer):
 
     # -- Signer interface -------------------------------------------------------------
 
-    @property
-    def certificate(self) -> x509.Certificate | None:
-        return self._certificate
-
-    @property
-    def chain(self) -> list[x509.Certificate]:
-        return list(self._chain)
 
     @property
     def key_kind(self) -> KeyKind:
