@@ -102,7 +102,7 @@ class Credentials:
 
 
 def go_json(value: Any) -> str:
-    """Compact JSON escaped like Go's encoder (``<``, ``>``, ``&``, U+2028/9 as ``\\uXXXX``)."""
+    """Compact JSON escaped like Go's encoder (``<`` as ``\\u003c``, likewise ``>``, ``&``, U+2028 and U+2029)."""
     text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
     for char, escaped in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
         text = text.replace(char, escaped)
