@@ -40,6 +40,7 @@ from rasign.backends.pkcs8 import (
     pkcs8_algorithm,
 )
 
+from rasign.certs import CERTIFICATE_LABELS
 from rasign.errors import AuthenticationError, KeyLoadError
 
 if TYPE_CHECKING:
@@ -58,7 +59,6 @@ PARSE_HINT = (
 PASSWORD_HINT = f"pass --pkcs8-password, or set {PASSWORD_ENV} or {PASSWORD_FILE_ENV}"
 
 KEY_LABELS = ("PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY", "ENCRYPTED PRIVATE KEY")
-CERTIFICATE_LABELS = ("CERTIFICATE", "X509 CERTIFICATE", "TRUSTED CERTIFICATE")
 FOREIGN_KEY_HINTS = {
     "OPENSSH PRIVATE KEY": "convert it with: ssh-keygen -p -m PKCS8 -f <file>",
     "DSA PRIVATE KEY": "Roles Anywhere accepts RSA, EC and ML-DSA keys, not DSA",

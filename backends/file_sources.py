@@ -24,7 +24,6 @@ if TYPE_CHECKING:
     from cryptography import x509
 
 ENV_PREFIX = "env:"
-CERTIFICATE_LABELS = ("CERTIFICATE", "X509 CERTIFICATE", "TRUSTED CERTIFICATE")
 
 
 def is_env_source(spec: str) -> bool:
@@ -67,19 +66,7 @@ def read_source(spec: str, what: str) -> bytes:
 
 
 def certificates_from_bytes(data: bytes, source: str, what: str = "certificate") -> list[x509.Certificate]:
-    """Every certificate in PEM or DER bytes, in order (at least one), like ``certs.load_certificates``."""
-    from rasign.certs import is_pem, parse_certificate_der, pem_blocks
+    """Every certificate in PEM or DER bytes, in order (at least one); see ``rasign.certs``."""
+    from rasign.certs import certificates_from_bytes as parse
 
-    if is_pem(data):
-        blocks = pem_blocks(data)
-        found = [parse_certificate_der(der, source) for label, der in blocks if label in CERTIFICATE_LABELS]
-        if not found:
-            labels = ", ".join(sorted({label for label, _ in blocks})) or "none"
-            raise KeyLoadError(
-                f"no CERTIFICATE block in {what} {source} (found: {labels})",
-                hint="pass the PEM file that holds the certificate",
-            )
-        return found
-    if not data.strip():
-        raise KeyLoadError(f"{what} file is empty: {source}")
-    return [parse_certificate_der(data, source)]
+    return parse(data, source, what)

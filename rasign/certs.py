@@ -94,22 +94,29 @@ def parse_certificate_der(der: bytes, source: str) -> x509.Certificate:
         ) from err
 
 
-def load_certificates(path: str, what: str = "certificate") -> list[x509.Certificate]:
-    """Every certificate in a PEM or DER file, in file order (at least one)."""
-    data = read_bytes(path, what)
+CERTIFICATE_LABELS = ("CERTIFICATE", "X509 CERTIFICATE", "TRUSTED CERTIFICATE")
+
+
+def certificates_from_bytes(data: bytes, source: str, what: str = "certificate") -> list[x509.Certificate]:
+    """Every certificate in PEM or DER bytes, in order (at least one)."""
     if is_pem(data):
         blocks = pem_blocks(data)
-        certs = [parse_certificate_der(der, path) for label, der in blocks if label in ("CERTIFICATE", "X509 CERTIFICATE", "TRUSTED CERTIFICATE")]
-        if not certs:
+        found = [parse_certificate_der(der, source) for label, der in blocks if label in CERTIFICATE_LABELS]
+        if not found:
             labels = ", ".join(sorted({label for label, _ in blocks})) or "none"
             raise KeyLoadError(
-                f"no CERTIFICATE block in {what} file {path} (found: {labels})",
+                f"no CERTIFICATE block in {what} {source} (found: {labels})",
                 hint="pass the PEM file that holds the certificate",
             )
-        return certs
+        return found
     if not data.strip():
-        raise KeyLoadError(f"{what} file is empty: {path}")
-    return [parse_certificate_der(data, path)]
+        raise KeyLoadError(f"{what} file is empty: {source}")
+    return [parse_certificate_der(data, source)]
+
+
+def load_certificates(path: str, what: str = "certificate") -> list[x509.Certificate]:
+    """Every certificate in a PEM or DER file, in file order (at least one)."""
+    return certificates_from_bytes(read_bytes(path, what), path, what)
 
 
 def load_leaf_and_chain(certificate_path: str, intermediates_path: str | None = None) -> tuple[x509.Certificate, list[x509.Certificate]]:
@@ -127,7 +134,7 @@ def load_chain_bundle(path: str) -> list[x509.Certificate]:
     if not is_pem(data):
         return load_certificates(path, "intermediates")
     blocks = pem_blocks(data)
-    bad = [label for label, _ in blocks if label not in ("CERTIFICATE", "X509 CERTIFICATE", "TRUSTED CERTIFICATE")]
+    bad = [label for label, _ in blocks if label not in CERTIFICATE_LABELS]
     if bad:
         raise KeyLoadError(
             f"invalid certificate chain in {path}: it holds a {bad[0]} block",
