@@ -5,7 +5,7 @@ pyca/cryptography loads every RSA/EC key encoding rasign accepts, encrypted or n
 *not* load the ML-DSA "both" PKCS#8 encoding that OpenSSL 3.5 writes, and an encrypted
 file hides the key type until it is decrypted. So this module has:
 
-- a tiny DER reader (definite lengths, single-byte tags: all these structures need);
+- the shared DER reader from :mod:`rasign.der` (definite lengths, single-byte tags);
 - :func:`classify_der`, which tells PKCS#8, encrypted PKCS#8, PKCS#12, certificates and
   "something else" (PKCS#1/SEC1) apart without trying every loader in turn;
 - :func:`decrypt_pbes2`, a PBES2 decryptor (PBKDF2 with HMAC-SHA1/224/256/384/512, or
@@ -17,12 +17,35 @@ Nothing here imports cryptography at module level: the CLI's cache-hit path stay
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
 
+from rasign.der import (
+    DerError,
+    Tlv,
+    decode_int,
+    decode_oid,
+    expect,
+    read_all,
+    read_single,
+    read_tlv,
+)
 
-class DerError(ValueError):
-    """Malformed or unexpected DER; callers turn it into a KeyLoadError naming the file."""
-
+__all__ = [
+    "DerError",
+    "DerKind",
+    "Tlv",
+    "UnsupportedEncryption",
+    "WrongPassword",
+    "algorithm_oid",
+    "classify_der",
+    "decode_int",
+    "decode_oid",
+    "decrypt_pbes2",
+    "expect",
+    "pkcs8_algorithm",
+    "read_all",
+    "read_single",
+    "read_tlv",
+]
 
 SEQUENCE = 0x30
 INTEGER = 0x02
@@ -54,93 +77,6 @@ AES_CBC_KEY_SIZES = {
 
 MAX_PBKDF2_ITERATIONS = 50_000_000
 """Refuse absurd work factors from a hostile file instead of spinning for hours."""
-
-
-@dataclass(frozen=True)
-class Tlv:
-    """One DER element: its tag byte and its content octets."""
-
-    tag: int
-    content: bytes
-
-    def children(self) -> list[Tlv]:
-        """The elements inside a constructed value, in order."""
-        return read_all(self.content)
-
-
-def read_tlv(data: bytes, offset: int = 0) -> tuple[Tlv, int]:
-    """Read one element at ``offset``; return it and the offset just after it."""
-    if offset + 2 > len(data):
-        raise DerError("truncated DER element")
-    tag = data[offset]
-    if tag & 0x1F == 0x1F:
-        raise DerError("multi-byte DER tags are not used by key formats")
-    first = data[offset + 1]
-    pos = offset + 2
-    if first < 0x80:
-        length = first
-    else:
-        count = first & 0x7F
-        if count == 0 or count > 4:
-            raise DerError("indefinite or oversized DER length")
-        if pos + count > len(data):
-            raise DerError("truncated DER length")
-        length = int.from_bytes(data[pos : pos + count], "big")
-        pos += count
-    end = pos + length
-    if end > len(data):
-        raise DerError(f"DER element claims {length} bytes but only {len(data) - pos} remain")
-    return Tlv(tag, data[pos:end]), end
-
-
-def read_all(data: bytes) -> list[Tlv]:
-    """Every element in ``data``, which must hold nothing else."""
-    items = []
-    offset = 0
-    while offset < len(data):
-        item, offset = read_tlv(data, offset)
-        items.append(item)
-    return items
-
-
-def read_single(data: bytes) -> Tlv:
-    """Exactly one element filling ``data`` (trailing bytes are an error)."""
-    item, end = read_tlv(data)
-    if end != len(data):
-        raise DerError(f"{len(data) - end} unexpected bytes after the DER structure")
-    return item
-
-
-def expect(item: Tlv, tag: int, what: str) -> Tlv:
-    """Return ``item`` if it has ``tag``, else raise naming the field."""
-    if item.tag != tag:
-        raise DerError(f"{what}: expected DER tag 0x{tag:02x}, found 0x{item.tag:02x}")
-    return item
-
-
-def decode_oid(content: bytes) -> str:
-    """Dotted text of an OBJECT IDENTIFIER's content octets."""
-    if not content:
-        raise DerError("empty OBJECT IDENTIFIER")
-    arcs: list[int] = []
-    value = 0
-    for byte in content:
-        value = (value << 7) | (byte & 0x7F)
-        if not byte & 0x80:
-            arcs.append(value)
-            value = 0
-    if content[-1] & 0x80:
-        raise DerError("truncated OBJECT IDENTIFIER")
-    first = arcs[0]
-    head = [min(first // 40, 2), first - 40 * min(first // 40, 2)]
-    return ".".join(str(arc) for arc in head + arcs[1:])
-
-
-def decode_int(content: bytes) -> int:
-    """Value of a DER INTEGER's content octets (signed)."""
-    if not content:
-        raise DerError("empty INTEGER")
-    return int.from_bytes(content, "big", signed=True)
 
 
 def algorithm_oid(item: Tlv, what: str) -> tuple[str, Tlv | None]:

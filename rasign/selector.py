@@ -40,6 +40,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
+from rasign.der import decode_oid
+from rasign.der import encode as encode_der_element
+from rasign.der import read_tlv as read_der_element
 from rasign.errors import CertificateError, KeyLoadError, UsageError
 
 if TYPE_CHECKING:
@@ -375,7 +378,7 @@ def dn_attributes(name_der: bytes) -> list[list[Attribute]]:
             if oid_tag != 0x06:
                 raise ValueError("attribute type is not an OID")
             value_tag, value_body = inner.read()
-            oid = _oid_text(oid_body)
+            oid = decode_oid(oid_body)
             rdn.append(Attribute(oid, value_tag, value_body, _go_decode(value_tag, value_body)))
         rdns.append(rdn)
     return rdns
@@ -612,7 +615,7 @@ def _lenient_decode(attribute: Attribute) -> str:
 def _go_other(attribute: Attribute) -> str:
     """Go's ``<oid>=#<hex>`` for an attribute type it has no name for."""
     if attribute.value is None:
-        return f"{attribute.oid}=#{_tlv(attribute.tag, attribute.raw).hex()}"
+        return f"{attribute.oid}=#{encode_der_element(attribute.tag, attribute.raw).hex()}"
     try:
         encoded = attribute.value.encode("utf-8")
     except UnicodeEncodeError:
@@ -620,36 +623,11 @@ def _go_other(attribute: Attribute) -> str:
         # and the escaped text instead of hex.
         return f"{attribute.oid}={go_escape(attribute.value)}"
     printable = all(c.isascii() and (c.isalnum() or c in _PRINTABLE_EXTRA) for c in attribute.value)
-    return f"{attribute.oid}=#{_tlv(_PRINTABLE if printable else _UTF8, encoded).hex()}"
-
-
-def _tlv(tag: int, body: bytes) -> bytes:
-    length = len(body)
-    if length < 0x80:
-        header = bytes([length])
-    else:
-        encoded = length.to_bytes((length.bit_length() + 7) // 8, "big")
-        header = bytes([0x80 | len(encoded)]) + encoded
-    return bytes([tag]) + header + body
-
-
-def _oid_text(body: bytes) -> str:
-    if not body:
-        raise ValueError("empty OID")
-    arcs = []
-    value = 0
-    for byte in body:
-        value = (value << 7) | (byte & 0x7F)
-        if not byte & 0x80:
-            arcs.append(value)
-            value = 0
-    first = arcs[0]
-    head = [0, first] if first < 40 else ([1, first - 40] if first < 80 else [2, first - 80])
-    return ".".join(str(arc) for arc in head + arcs[1:])
+    return f"{attribute.oid}=#{encode_der_element(_PRINTABLE if printable else _UTF8, encoded).hex()}"
 
 
 class _Der:
-    """Just enough DER reading for Names: tag, definite length, content."""
+    """A cursor over consecutive DER elements (the reader itself is :mod:`rasign.der`)."""
 
     def __init__(self, data: bytes) -> None:
         self.data = data
@@ -672,22 +650,8 @@ class _Der:
         return self.data[start : self.pos]
 
     def read(self) -> tuple[int, bytes]:
-        data, pos = self.data, self.pos
-        if pos + 2 > len(data):
-            raise ValueError("truncated DER")
-        tag = data[pos]
-        length = data[pos + 1]
-        pos += 2
-        if length & 0x80:
-            count = length & 0x7F
-            if count == 0 or pos + count > len(data):
-                raise ValueError("bad DER length")
-            length = int.from_bytes(data[pos : pos + count], "big")
-            pos += count
-        if pos + length > len(data):
-            raise ValueError("truncated DER")
-        self.pos = pos + length
-        return tag, data[pos : pos + length]
+        item, self.pos = read_der_element(self.data, self.pos)
+        return item.tag, item.content
 
 
 def _der(cert: x509.Certificate) -> bytes:

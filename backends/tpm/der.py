@@ -1,15 +1,37 @@
-"""A tiny DER reader and writer, just enough for TSS2 PRIVATE KEY files.
+"""DER for TSS2 PRIVATE KEY files: the shared reader from :mod:`rasign.der`, plus a writer.
 
 Why not cryptography's or tpm2-pytss's ASN.1 support: the key format has optional,
 explicitly tagged fields ([0] .. [5]) that must be *seen* to be rejected or honoured
 (policy, secret, authPolicy), and some producers write the BOOLEAN TRUE as ``01``
 instead of DER's ``FF``. A reader that walks TLVs one by one handles both without a
-new dependency.
+new dependency; this module adds the lenient BOOLEAN and the encoders the tests and
+key writers need.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from rasign.der import DerError, Tlv, decode_oid, encode, read_all, read_tlv
+from rasign.der import decode_int as decode_integer
+
+__all__ = [
+    "TAG_BOOLEAN",
+    "TAG_INTEGER",
+    "TAG_OCTET_STRING",
+    "TAG_OID",
+    "TAG_SEQUENCE",
+    "TAG_UTF8",
+    "DerError",
+    "Tlv",
+    "decode_boolean",
+    "decode_integer",
+    "decode_oid",
+    "encode",
+    "encode_integer",
+    "encode_oid",
+    "explicit",
+    "read_all",
+    "read_tlv",
+]
 
 TAG_BOOLEAN = 0x01
 TAG_INTEGER = 0x02
@@ -19,96 +41,11 @@ TAG_UTF8 = 0x0C
 TAG_SEQUENCE = 0x30
 
 
-class DerError(ValueError):
-    """The bytes are not the DER this reader expects."""
-
-
-@dataclass(frozen=True)
-class Tlv:
-    """One tag-length-value element; ``value`` is the content octets."""
-
-    tag: int
-    value: bytes
-
-    @property
-    def context_number(self) -> int | None:
-        """N for a constructed context-specific tag ``[N]``, else None."""
-        if self.tag & 0xE0 == 0xA0:
-            return self.tag & 0x1F
-        return None
-
-
-def read_tlv(data: bytes, offset: int = 0) -> tuple[Tlv, int]:
-    """Read one element at ``offset``; return it and the offset just after it."""
-    if offset + 2 > len(data):
-        raise DerError("truncated element")
-    tag = data[offset]
-    if tag & 0x1F == 0x1F:
-        raise DerError("multi-byte tags are not used by this format")
-    length = data[offset + 1]
-    pos = offset + 2
-    if length & 0x80:
-        count = length & 0x7F
-        if count == 0 or count > 4 or pos + count > len(data):
-            raise DerError("bad length encoding")
-        length = int.from_bytes(data[pos : pos + count], "big")
-        pos += count
-    end = pos + length
-    if end > len(data):
-        raise DerError("element runs past the end of the data")
-    return Tlv(tag, bytes(data[pos:end])), end
-
-
-def read_all(data: bytes) -> list[Tlv]:
-    """Every element of a constructed value's content, in order."""
-    items = []
-    offset = 0
-    while offset < len(data):
-        item, offset = read_tlv(data, offset)
-        items.append(item)
-    return items
-
-
-def decode_oid(value: bytes) -> str:
-    """Dotted form of an OBJECT IDENTIFIER's content octets."""
-    if not value:
-        raise DerError("empty OBJECT IDENTIFIER")
-    arcs: list[int] = []
-    current = 0
-    for byte in value:
-        current = (current << 7) | (byte & 0x7F)
-        if not byte & 0x80:
-            arcs.append(current)
-            current = 0
-    if value[-1] & 0x80:
-        raise DerError("truncated OBJECT IDENTIFIER")
-    first = min(arcs[0] // 40, 2)
-    return ".".join(str(arc) for arc in [first, arcs[0] - 40 * first, *arcs[1:]])
-
-
-def decode_integer(value: bytes) -> int:
-    """Value of an INTEGER's content octets (two's complement, big-endian)."""
-    if not value:
-        raise DerError("empty INTEGER")
-    return int.from_bytes(value, "big", signed=True)
-
-
 def decode_boolean(value: bytes) -> bool:
     """BOOLEAN content; any non-zero byte is TRUE (older engines wrote 01, not FF)."""
     if len(value) != 1:
         raise DerError("BOOLEAN must be one byte")
     return value[0] != 0
-
-
-def encode(tag: int, value: bytes) -> bytes:
-    """One DER element."""
-    length = len(value)
-    if length < 0x80:
-        header = bytes([tag, length])
-    else:
-        raw = length.to_bytes((length.bit_length() + 7) // 8, "big")
-        header = bytes([tag, 0x80 | len(raw)]) + raw
-    return header + value
 
 
 def encode_integer(number: int) -> bytes:

@@ -155,10 +155,10 @@ def _parse_der(blob: bytes, source: str) -> TpmKeyFile:
     outer, end = der.read_tlv(blob)
     if outer.tag != der.TAG_SEQUENCE or blob[end:].strip(b"\x00"):
         raise der.DerError("not a single ASN.1 SEQUENCE")
-    items = der.read_all(outer.value)
+    items = der.read_all(outer.content)
     if not items or items[0].tag != der.TAG_OID:
         raise der.DerError("the first field must be the key type OID")
-    importable = _check_type(der.decode_oid(items[0].value), source)
+    importable = _check_type(der.decode_oid(items[0].content), source)
     secret = b""
 
     empty_auth = False
@@ -169,15 +169,15 @@ def _parse_der(blob: bytes, source: str) -> TpmKeyFile:
     while rest and rest[0].context_number is not None:
         tagged = rest.pop(0)
         number = tagged.context_number
-        inner, after = der.read_tlv(tagged.value)
-        if after != len(tagged.value):
+        inner, after = der.read_tlv(tagged.content)
+        if after != len(tagged.content):
             raise der.DerError(f"field [{number}] has trailing bytes")
         if number == 0:
             _expect(inner, der.TAG_BOOLEAN, "emptyAuth")
-            empty_auth = der.decode_boolean(inner.value)
+            empty_auth = der.decode_boolean(inner.content)
         elif number == 1:
             _expect(inner, der.TAG_SEQUENCE, "policy")
-            policy = [_parse_policy(item) for item in der.read_all(inner.value)]
+            policy = [_parse_policy(item) for item in der.read_all(inner.content)]
         elif number == 2:
             if not importable:
                 raise KeyLoadError(
@@ -185,7 +185,7 @@ def _parse_der(blob: bytes, source: str) -> TpmKeyFile:
                     hint="the file is damaged, or its type OID should say importable (2.23.133.10.1.4)",
                 )
             _expect(inner, der.TAG_OCTET_STRING, "secret")
-            secret = inner.value
+            secret = inner.content
         elif number == 3:
             raise KeyLoadError(
                 f"TPM key {source} uses signed policies (authPolicy), which rasign does not support",
@@ -193,10 +193,10 @@ def _parse_der(blob: bytes, source: str) -> TpmKeyFile:
             )
         elif number == 4:
             _expect(inner, der.TAG_UTF8, "description")
-            description = inner.value.decode("utf-8", "replace")
+            description = inner.content.decode("utf-8", "replace")
         elif number == 5:
             _expect(inner, der.TAG_BOOLEAN, "rsaParent")
-            rsa_parent = der.decode_boolean(inner.value)
+            rsa_parent = der.decode_boolean(inner.content)
         else:
             raise KeyLoadError(
                 f"TPM key {source} has an unknown field [{number}]",
@@ -208,22 +208,22 @@ def _parse_der(blob: bytes, source: str) -> TpmKeyFile:
     _expect(parent_tlv, der.TAG_INTEGER, "parent")
     _expect(pub_tlv, der.TAG_OCTET_STRING, "pubkey")
     _expect(priv_tlv, der.TAG_OCTET_STRING, "privkey")
-    parent = der.decode_integer(parent_tlv.value) & 0xFFFFFFFF
+    parent = der.decode_integer(parent_tlv.content) & 0xFFFFFFFF
     if parent not in HIERARCHIES and not is_persistent_handle(parent):
         raise KeyLoadError(
             f"TPM key {source} names parent 0x{parent:08x}, which is neither a hierarchy nor a persistent handle",
             hint="the parent must be 0x40000001 (owner) or a persistent key 0x81xxxxxx",
         )
-    _check_tpm2b(pub_tlv.value, "PUBLIC", source)
-    _check_tpm2b(priv_tlv.value, "PRIVATE", source)
+    _check_tpm2b(pub_tlv.content, "PUBLIC", source)
+    _check_tpm2b(priv_tlv.content, "PRIVATE", source)
     if importable:
         if not secret:
             raise KeyLoadError(f"importable TPM key {source} has no 'secret' field (the wrapping seed)", hint="the key file is damaged")
         _check_tpm2b(secret, "encrypted seed", source)
     return TpmKeyFile(
         parent=parent,
-        public=pub_tlv.value,
-        private=priv_tlv.value,
+        public=pub_tlv.content,
+        private=priv_tlv.content,
         empty_auth=empty_auth,
         policy=policy,
         description=description,
@@ -257,11 +257,11 @@ def _check_tpm2b(blob: bytes, what: str, source: str) -> None:
 
 def _parse_policy(item: der.Tlv) -> PolicyCommand:
     _expect(item, der.TAG_SEQUENCE, "TPMPolicy")
-    fields = der.read_all(item.value)
+    fields = der.read_all(item.content)
     if len(fields) != 2 or fields[0].context_number != 0 or fields[1].context_number != 1:
         raise der.DerError("TPMPolicy must hold [0] commandCode and [1] commandPolicy")
-    code_tlv, _ = der.read_tlv(fields[0].value)
-    params_tlv, _ = der.read_tlv(fields[1].value)
+    code_tlv, _ = der.read_tlv(fields[0].content)
+    params_tlv, _ = der.read_tlv(fields[1].content)
     _expect(code_tlv, der.TAG_INTEGER, "commandCode")
     _expect(params_tlv, der.TAG_OCTET_STRING, "commandPolicy")
-    return PolicyCommand(der.decode_integer(code_tlv.value), params_tlv.value)
+    return PolicyCommand(der.decode_integer(code_tlv.content), params_tlv.content)

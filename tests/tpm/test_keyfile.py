@@ -118,7 +118,7 @@ def test_handle_syntax(spec, value):
 def test_der_oid_round_trip():
     for oid in (LOADABLE_KEY_OID, "1.2.840.113549.1.1.11", "2.999.3"):
         tlv, _ = der.read_tlv(der.encode_oid(oid))
-        assert der.decode_oid(tlv.value) == oid
+        assert der.decode_oid(tlv.content) == oid
 
 
 def test_pcr_selection_syntax():
