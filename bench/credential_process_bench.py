@@ -15,42 +15,14 @@ Run: ``.venv/bin/python bench/credential_process_bench.py [--runs N]``
 from __future__ import annotations
 
 import argparse
-import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-
-def walls(commands: dict[str, list[str]], runs: int, env: dict[str, str]) -> dict[str, float]:
-    """Median wall time of each command, runs interleaved round-robin.
-
-    Interleaving makes the ratios fair on a busy machine: a slow patch hits every
-    command alike instead of whichever happened to run then.
-    """
-    for command in commands.values():  # warm the page cache and .pyc files
-        subprocess.run(command, check=True, capture_output=True, env=env)
-    samples: dict[str, list[float]] = {name: [] for name in commands}
-    for _ in range(runs):
-        for name, command in commands.items():
-            start = time.perf_counter()
-            subprocess.run(command, check=True, capture_output=True, env=env)
-            samples[name].append(time.perf_counter() - start)
-    return {name: statistics.median(values) for name, values in samples.items()}
-
-
-def per_call(function, runs: int) -> float:
-    function()
-    samples = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        function()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
+from _timing import per_call, walls
 
 
 def main() -> int:

@@ -16,25 +16,14 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-
-def median_seconds(function, runs: int) -> float:
-    function()  # warm imports and caches
-    samples = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        function()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
+from _timing import per_call, walls
 
 
 def build(directory: Path, count: int) -> tuple[Path, Path, str]:
@@ -82,24 +71,17 @@ def main() -> int:
             StoreBackend.open(SignerOptions(cert_selector="Key=x509Subject,Value=CN=fleet.example,O=rasign tests",
                                             cert_store=store, use_latest_expiring_certificate=True)).close()
 
-        base = median_seconds(by_files, args.runs)
-        select = median_seconds(by_selector, args.runs)
-        latest = median_seconds(by_latest, args.runs)
+        base = per_call(by_files, args.runs)
+        select = per_call(by_selector, args.runs)
+        latest = per_call(by_latest, args.runs)
 
         python = [sys.executable, "-m", "rasign", "sign-string", "--format", "text"]
         cold = {
             "files": python + ["--certificate", str(cert), "--private-key", str(key)],
             "selector": python + ["--cert-selector", selector, "--cert-store", store],
         }
-        walls: dict[str, list[float]] = {name: [] for name in cold}
-        for command in cold.values():
-            subprocess.run(command, check=True, capture_output=True)
-        for _ in range(max(3, args.runs // 3)):
-            for name, command in cold.items():
-                start = time.perf_counter()
-                subprocess.run(command, check=True, capture_output=True)
-                walls[name].append(time.perf_counter() - start)
-        cold_files, cold_selector = (statistics.median(walls[name]) for name in ("files", "selector"))
+        cold_walls = walls(cold, max(3, args.runs // 3))
+        cold_files, cold_selector = cold_walls["files"], cold_walls["selector"]
 
     total = 2 * args.identities
     print(f"store of {total} identities ({args.identities} distinct subjects + {args.identities} renewals of one)")
