@@ -119,6 +119,17 @@ def add_session_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--max-attempts", type=_int, default=_env_int("AWS_MAX_ATTEMPTS", 3), metavar="N", help="attempts on throttling/5xx/network errors (default 3)")
 
 
+def add_refresh_flags(parser: argparse.ArgumentParser) -> None:
+    """The "refresh" group shared by the long-running commands (``serve``, ``update``)."""
+    refresh = parser.add_argument_group("refresh")
+    refresh.add_argument("--refresh-ahead", type=float, metavar="SECONDS",
+                         help="refresh this long before expiry (default: 15 min, at most half the lifetime)")
+    refresh.add_argument("--min-refresh-interval", type=float, default=10.0, metavar="SECONDS",
+                         help="never call CreateSession more often than this (default 10)")
+    refresh.add_argument("--max-backoff", type=float, default=120.0, metavar="SECONDS",
+                         help="longest wait between retries after failures (default 120)")
+
+
 def _int(text: str) -> int:
     try:
         return int(text, 10)

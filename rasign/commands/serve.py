@@ -49,13 +49,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
                             " (created with a random token if missing)")
     group.add_argument("--ready-file", metavar="PATH",
                        help="write the listening addresses as JSON here once serving (for scripts)")
-    refresh = parser.add_argument_group("refresh")
-    refresh.add_argument("--refresh-ahead", type=float, metavar="SECONDS",
-                         help="refresh this long before expiry (default: 15 min, at most half the lifetime)")
-    refresh.add_argument("--min-refresh-interval", type=float, default=10.0, metavar="SECONDS",
-                         help="never call CreateSession more often than this (default 10)")
-    refresh.add_argument("--max-backoff", type=float, default=120.0, metavar="SECONDS",
-                         help="longest wait between retries after failures (default 120)")
+    flags.add_refresh_flags(parser)
     flags.add_debug_flag(parser)
 
 

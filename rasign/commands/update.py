@@ -31,13 +31,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--once", action="store_true", help="write once and exit")
     group.add_argument("--credentials-file", metavar="PATH",
                        help="file to update (default AWS_SHARED_CREDENTIALS_FILE, else ~/.aws/credentials)")
-    refresh = parser.add_argument_group("refresh")
-    refresh.add_argument("--refresh-ahead", type=float, metavar="SECONDS",
-                         help="refresh this long before expiry (default: 15 min, at most half the lifetime)")
-    refresh.add_argument("--min-refresh-interval", type=float, default=10.0, metavar="SECONDS",
-                         help="never call CreateSession more often than this (default 10)")
-    refresh.add_argument("--max-backoff", type=float, default=120.0, metavar="SECONDS",
-                         help="longest wait between retries after failures (default 120)")
+    flags.add_refresh_flags(parser)
     flags.add_debug_flag(parser)
 
 
