@@ -34,6 +34,7 @@ from rasign.selector import ERR_NO_MATCH
 from rasign.signer import KeyKind, Signer, hash_message, key_kind_of
 
 from .base import CertificateStore, StoreEntry
+from .ctypes_binding import Signature, bind
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -75,7 +76,6 @@ COREFOUNDATION_SYMBOLS = ("kCFBooleanTrue", "kCFTypeDictionaryKeyCallBacks", "kC
 _CALLBACK_SYMBOLS = {"kCFTypeDictionaryKeyCallBacks", "kCFTypeDictionaryValueCallBacks", "kCFTypeArrayCallBacks"}
 
 # ----------------------------------------------------------------------------- prototypes
-Signature = tuple[Any, tuple[Any, ...]]
 P = ctypes.POINTER
 
 SECURITY: dict[str, Signature] = {
@@ -127,14 +127,6 @@ COREFOUNDATION: dict[str, Signature] = {
     "CFStringGetCString": (Boolean, (CFTypeRef, ctypes.c_char_p, CFIndex, CFStringEncoding)),
 }
 
-
-def bind(library: Any, signatures: dict[str, Signature]) -> Any:
-    """Set ``restype``/``argtypes`` of each function (pointers must not be truncated to int)."""
-    for name, (restype, argtypes) in signatures.items():
-        function = getattr(library, name)
-        function.restype = restype
-        function.argtypes = list(argtypes)
-    return library
 
 
 @dataclass

@@ -43,6 +43,7 @@ from rasign.selector import ERR_NO_MATCH_WINDOWS
 from rasign.signer import KeyKind, Signer, der_from_raw_ecdsa, hash_message, key_kind_of
 
 from .base import CertificateStore, StoreEntry
+from .ctypes_binding import Signature, bind
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -215,7 +216,6 @@ class BCRYPT_PKCS1_PADDING_INFO(ctypes.Structure):
 
 
 # ----------------------------------------------------------------------------- signatures
-Signature = tuple[Any, tuple[Any, ...]]
 
 CRYPT32: dict[str, Signature] = {
     # HCERTSTORE CertOpenStore(LPCSTR lpszStoreProvider, DWORD dwEncodingType,
@@ -270,14 +270,6 @@ ADVAPI32: dict[str, Signature] = {
 
 LIBRARIES: dict[str, dict[str, Signature]] = {"crypt32": CRYPT32, "ncrypt": NCRYPT, "advapi32": ADVAPI32}
 
-
-def bind(library: Any, signatures: dict[str, Signature]) -> Any:
-    """Set ``restype``/``argtypes`` of each function so ctypes converts and checks arguments."""
-    for name, (restype, argtypes) in signatures.items():
-        function = getattr(library, name)
-        function.restype = restype
-        function.argtypes = list(argtypes)
-    return library
 
 
 @dataclass
