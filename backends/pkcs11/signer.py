@@ -180,26 +180,18 @@ class Pkcs11Signer(Signer):
         if digest not in DIGESTS:
             raise SigningError(f"unsupported hash algorithm {digest!r}", hint="use SHA256, SHA384 or SHA512")
         with self._lock:
-            if not self._closed and not self._key.always_authenticate:
-                try:  # the hot path of serve/update: one call into the token
-                    return sign_raw(self._key, self._mechanisms, message, digest, None)
-                except Exception as err:
-                    if not is_recoverable(err, False):
-                        raise self._signing_error(err) from err
-                    log.info("PKCS#11 session lost (%s); reopening %s", ckr_name(err), self._token.describe())
-                self._recover()
-                try:
-                    return self._sign_once(message, digest)
-                except Exception as err:
-                    raise self._signing_error(err) from err
             if self._closed:
                 raise SigningError("the PKCS#11 signer is closed")
+            always_auth = self._key.always_authenticate
             try:
+                if not always_auth:  # the hot path of serve/update: one call into the token
+                    return sign_raw(self._key, self._mechanisms, message, digest, None)
                 return self._sign_once(message, digest)
             except Exception as err:
-                if not is_recoverable(err, self._key.always_authenticate):
+                if not is_recoverable(err, always_auth):
                     raise self._signing_error(err) from err
                 log.info("PKCS#11 session lost (%s); reopening %s", ckr_name(err), self._token.describe())
+            # One reopen, then one more attempt: a second failure is reported, never looped.
             self._recover()
             try:
                 return self._sign_once(message, digest)
