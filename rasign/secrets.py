@@ -21,27 +21,110 @@ from rasign.errors import AuthenticationError, KeyLoadError
 TTY_PATH = "/dev/tty"
 
 
+_HELD: dict[str, str] = {}
+"""Secret environment variables removed from ``os.environ`` by :func:`hold_environment`.
+
+Long-running commands drop PINs and passwords from their environment (``/proc/PID/environ``
+and every child would see them), but a token reset may need the PIN again hours later:
+the value then lives only here, in the memory of a non-dumpable process.
+"""
+
+MAX_SECRET_FILE_BYTES = 64 * 1024
+"""A PIN or password file larger than this is a wrong path, not a secret."""
+
+
 def read_secret_file(path: str, what: str = "PIN") -> str:
-    """Read a secret from a file, dropping one trailing newline (``echo`` adds it)."""
+    """Read a secret from a file, dropping one trailing newline (``echo`` adds it).
+
+    The file must be a regular file of UTF-8 text: a device, FIFO or directory, a huge
+    file or undecodable bytes each get a one-line error naming the file and the fix; the
+    content never appears in the message.
+    """
+    import stat
+
     try:
-        with open(path, encoding="utf-8") as handle:
-            value = handle.read()
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
     except OSError as err:
         raise KeyLoadError(
             f"cannot read the {what} file {path}: {err.strerror or err}",
             hint="check the path and that this user may read it",
         ) from err
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise KeyLoadError(
+                f"the {what} file {path} is not a regular file",
+                hint=f"point it at a file that holds only the {what}",
+            )
+        if info.st_size > MAX_SECRET_FILE_BYTES:
+            raise KeyLoadError(
+                f"the {what} file {path} is {info.st_size} bytes, too large to hold a {what}",
+                hint=f"point it at a file that holds only the {what}",
+            )
+        with os.fdopen(os.dup(fd), "rb") as handle:
+            raw = handle.read(MAX_SECRET_FILE_BYTES + 1)
+    except OSError as err:
+        raise KeyLoadError(
+            f"cannot read the {what} file {path}: {err.strerror or err}",
+            hint="check the path and that this user may read it",
+        ) from err
+    finally:
+        os.close(fd)
+    try:
+        value = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise KeyLoadError(
+            f"the {what} file {path} is not UTF-8 text (undecodable byte at offset {err.start})",
+            hint=f"save the {what} as UTF-8 text, e.g. printf '%s' 'THE-{what.upper().replace(' ', '-')}' > {path}",
+        ) from None
+    if value.startswith("\ufeff"):
+        value = value[1:]  # a byte-order mark written by some Windows editors
     if value.endswith("\r\n"):
         value = value[:-2]
     elif value.endswith("\n"):
         value = value[:-1]
+    if "\x00" in value:
+        raise KeyLoadError(
+            f"the {what} file {path} contains a NUL byte",
+            hint=f"the file must hold only the {what} as text",
+        )
     return value
 
 
 def secret_from_env(name: str) -> str | None:
-    """The value of environment variable ``name``, or None when unset or empty."""
+    """The value of environment variable ``name``, or None when unset or empty.
+
+    A variable already dropped from the environment by :func:`hold_environment` is still
+    answered from memory.
+    """
     value = os.environ.get(name)
+    if not value:
+        value = _HELD.get(name)
     return value if value else None
+
+
+_WATCHED: set[str] = set()
+
+
+def watch_secret_env(name: str) -> None:
+    """Declare that environment variable ``name`` holds a secret (custom ``--...-env NAME``)."""
+    _WATCHED.add(name)
+
+
+def hold_environment(names: tuple[str, ...] = ()) -> list[str]:
+    """Move secret variables from ``os.environ`` into this module's memory; return their names.
+
+    Covers ``names``, every name passed to :func:`watch_secret_env`, and the variables
+    the built-in backends read.
+    """
+    moved = []
+    for name in (*names, *sorted(_WATCHED)):
+        value = os.environ.pop(name, None)  # pop also calls unsetenv()
+        if value is not None:
+            if value:
+                _HELD[name] = value
+            moved.append(name)
+    return moved
 
 
 def prompt_tty(prompt: str, *, what: str = "PIN", how_to_avoid: str | None = None) -> str:
@@ -88,14 +171,3 @@ def _read_without_echo(fd: int, prompt: str) -> str:
         termios.tcsetattr(fd, termios.TCSAFLUSH, old)
         os.write(fd, b"\n")
     return b"".join(chunks).decode("utf-8")
-
-
-def first_secret(*, value: str | None = None, file: str | None = None, env: str | None = None, what: str = "PIN") -> str | None:
-    """The first non-interactive source that yields a secret, or None."""
-    if value is not None and value != "":
-        return value
-    if file:
-        return read_secret_file(file, what)
-    if env:
-        return secret_from_env(env)
-    return None

@@ -66,11 +66,14 @@ def _file_source(path: str, description: str) -> PinSource:
 
 
 def _env_source(name: str, *, required: bool) -> PinSource | None:
-    if not required and not os.environ.get(name):
+    from rasign.secrets import secret_from_env, watch_secret_env
+
+    watch_secret_env(name)
+    if not required and not secret_from_env(name):
         return None
 
     def read() -> str:
-        value = os.environ.get(name)
+        value = secret_from_env(name)
         if not value:
             raise ConfigError(f"environment variable {name} is not set or empty", hint=f"export {name} with the PIN")
         return value
