@@ -40,36 +40,15 @@ def read_secret_file(path: str, what: str = "PIN") -> str:
     file or undecodable bytes each get a one-line error naming the file and the fix; the
     content never appears in the message.
     """
-    import stat
+    from rasign.localfile import NotReadable, read_regular
 
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
-    except OSError as err:
+        raw = read_regular(path, limit=MAX_SECRET_FILE_BYTES)
+    except NotReadable as problem:
         raise KeyLoadError(
-            f"cannot read the {what} file {path}: {err.strerror or err}",
-            hint="check the path and that this user may read it",
-        ) from err
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise KeyLoadError(
-                f"the {what} file {path} is not a regular file",
-                hint=f"point it at a file that holds only the {what}",
-            )
-        if info.st_size > MAX_SECRET_FILE_BYTES:
-            raise KeyLoadError(
-                f"the {what} file {path} is {info.st_size} bytes, too large to hold a {what}",
-                hint=f"point it at a file that holds only the {what}",
-            )
-        with os.fdopen(os.dup(fd), "rb") as handle:
-            raw = handle.read(MAX_SECRET_FILE_BYTES + 1)
-    except OSError as err:
-        raise KeyLoadError(
-            f"cannot read the {what} file {path}: {err.strerror or err}",
-            hint="check the path and that this user may read it",
-        ) from err
-    finally:
-        os.close(fd)
+            f"cannot read the {what} file {path}: {problem.reason}",
+            hint=f"point it at a readable file that holds only the {what}",
+        ) from problem
     try:
         value = raw.decode("utf-8")
     except UnicodeDecodeError as err:

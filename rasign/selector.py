@@ -183,9 +183,11 @@ def parse_json(text: str) -> list[tuple[str, str]]:
     wins, and a non-string value is an error.
     """
     try:
-        document = json.loads(text, object_pairs_hook=lambda items: items, parse_constant=_reject_constant)
+        document = json.loads(text, object_pairs_hook=_Members, parse_constant=_reject_constant)
     except ValueError as err:
         raise UsageError(ERR_JSON, hint=f"the selector file is not valid JSON ({err}); {_SYNTAX_HINT}") from err
+    except RecursionError as err:
+        raise UsageError(ERR_JSON, hint=f"the selector file nests too deeply; {_SYNTAX_HINT}") from err
     if document is None:
         return []
     if not isinstance(document, list):
@@ -195,7 +197,7 @@ def parse_json(text: str) -> list[tuple[str, str]]:
     for entry in document:
         key, value = "", ""
         if entry is not None:
-            if not isinstance(entry, list):  # objects arrive as lists of members
+            if not isinstance(entry, _Members):  # an array, string or number where an object belongs
                 raise UsageError(ERR_JSON, hint=f"each entry must be an object with Key and Value; {_SYNTAX_HINT}")
             for name, member in entry:
                 if name.lower() not in ("key", "value") or member is None:
@@ -276,17 +278,25 @@ def _check_key(key: str, seen: set[str]) -> None:
     seen.add(key)
 
 
+MAX_SELECTOR_FILE_BYTES = 1 << 20
+
+
 def _pairs_from_file(path: str) -> list[tuple[str, str]]:
+    from rasign.localfile import NotReadable, read_regular
+
     try:
-        with open(path, "rb") as handle:
-            data = handle.read()
-    except OSError as err:
-        raise UsageError(ERR_READ_FILE, hint=f"{path}: {err.strerror or err}") from err
+        data = read_regular(path, limit=MAX_SELECTOR_FILE_BYTES)
+    except NotReadable as problem:
+        raise UsageError(ERR_READ_FILE, hint=f"{path}: {problem.reason}") from problem
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:
         raise UsageError(ERR_JSON, hint=f"{path} is not UTF-8 text") from err
     return parse_json(text)
+
+
+class _Members(list):  # type: ignore[type-arg]
+    """A JSON object's (name, value) members in order; tells objects apart from arrays."""
 
 
 def _reject_constant(name: str) -> object:

@@ -131,14 +131,18 @@ def read_key_file(path: str) -> TpmKeyFile:
 
 
 def parse_key_bytes(data: bytes, source: str = "<memory>") -> TpmKeyFile:
-    """Parse PEM (the first TSS2 PRIVATE KEY block) or DER bytes."""
-    match = _PEM.search(data)
+    """Parse PEM (the first TSS2 PRIVATE KEY block) or DER bytes.
+
+    DER is recognised by its leading SEQUENCE tag first: a binary key can contain the bytes
+    of a PEM header anywhere in its blobs, and must not be mistaken for text.
+    """
+    match = None if data[:1] == b"\x30" else _PEM.search(data)
     if match:
         try:
             blob = base64.b64decode(b"".join(match.group(1).split()), validate=True)
         except ValueError as err:
             raise KeyLoadError(f"the TSS2 PRIVATE KEY block in {source} is not valid base64") from err
-    elif b"-----BEGIN" in data:
+    elif b"-----BEGIN" in data and data[:1] != b"\x30":
         raise KeyLoadError(
             f"{source} holds no TSS2 PRIVATE KEY block",
             hint="pass the key file written by tpm2-openssl, a TPM2 engine or tpm2tss-genkey",

@@ -65,5 +65,5 @@ def test_fifo_does_not_block(tmp_path):
 def test_huge_file(tmp_path):
     path = tmp_path / "big"
     path.write_bytes(b"1" * (1 << 20))
-    with pytest.raises(KeyLoadError, match="too large"):
+    with pytest.raises(KeyLoadError, match="more than the 65536"):
         read_secret_file(str(path), "PIN")

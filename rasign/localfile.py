@@ -1,0 +1,54 @@
+"""Read a small local file that a user named, refusing what is not one.
+
+A path given for a PIN, a password or a selector can name a FIFO (the read would block
+forever), a device (``/dev/zero`` never ends), a directory, or a multi-gigabyte file. Each
+is refused with a reason the caller wraps into its own one-line error.
+
+Standard library only.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+
+
+class NotReadable(Exception):
+    """The file cannot be used; ``reason`` says why in words fit for a one-line error."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def read_regular(path: str, *, limit: int) -> bytes:
+    """The bytes of regular file ``path`` (at most ``limit``), or :class:`NotReadable`.
+
+    Opened non-blocking so a FIFO cannot hang the command; checked with ``fstat`` on the
+    open descriptor so the answer is about the file actually read.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOCTTY", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as err:
+        raise NotReadable(err.strerror or str(err)) from err
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise NotReadable("not a regular file")
+        if info.st_size > limit:
+            raise NotReadable(f"{info.st_size} bytes, more than the {limit} expected")
+        chunks, total = [], 0
+        while True:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            total += len(chunk)
+            if total > limit:
+                raise NotReadable(f"more than the {limit} bytes expected")
+            chunks.append(chunk)
+        return b"".join(chunks)
+    except OSError as err:
+        raise NotReadable(err.strerror or str(err)) from err
+    finally:
+        os.close(fd)
