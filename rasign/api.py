@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     import botocore.credentials
     import botocore.session
 
+    from rasign.clock import Clock
     from rasign.refresh import SessionMinter
 
 __all__ = [
@@ -116,6 +117,7 @@ class RolesAnywhereCredentialProvider:
         backend: str | None = None,
         advisory_timeout: int | None = None,
         mandatory_timeout: int | None = None,
+        clock: Clock | None = None,
         **options: Any,
     ) -> None:
         from rasign.refresh import SessionMinter
@@ -123,6 +125,8 @@ class RolesAnywhereCredentialProvider:
         self.signer_options, self.session_options = build_options(signer_options, session_options, **options)
         self.advisory_timeout = advisory_timeout
         self.mandatory_timeout = mandatory_timeout
+        self.clock = clock
+        """Where botocore reads the time when deciding to refresh (tests pass a FakeClock)."""
         self._minter: SessionMinter = SessionMinter(self.signer_options, self.session_options, backend=backend)
         self._credentials: botocore.credentials.RefreshableCredentials | None = None
 
@@ -138,13 +142,23 @@ class RolesAnywhereCredentialProvider:
     def load(self) -> botocore.credentials.RefreshableCredentials:
         """Mint the first credentials and return them as self-refreshing botocore credentials."""
         if self._credentials is None:
+            from rasign.session import parse_timestamp
+
             module = _require_botocore()
-            self._credentials = module.RefreshableCredentials.create_from_metadata(
-                metadata=self._fetch(),
+            extra: dict[str, Any] = {}
+            if self.clock is not None:
+                extra["time_fetcher"] = self.clock.now
+            metadata = self._fetch()
+            self._credentials = module.RefreshableCredentials(
+                access_key=metadata["access_key"],
+                secret_key=metadata["secret_key"],
+                token=metadata["token"],
+                expiry_time=parse_timestamp(metadata["expiry_time"]),
                 refresh_using=self._fetch,
                 method=self.METHOD,
                 advisory_timeout=self.advisory_timeout,
                 mandatory_timeout=self.mandatory_timeout,
+                **extra,
             )
         return self._credentials
 

@@ -22,11 +22,11 @@ import datetime as _dt
 import logging
 import random
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from rasign.clock import SYSTEM, Clock
 from rasign.errors import (
     AccessDenied,
     AuthenticationError,
@@ -73,8 +73,8 @@ class CredentialsLike(Protocol):
 
 
 def utcnow() -> _dt.datetime:
-    """The current time as an aware UTC datetime (one place to read the clock)."""
-    return _dt.datetime.now(_dt.timezone.utc)
+    """The current time as an aware UTC datetime, from the system clock."""
+    return SYSTEM.now()
 
 
 def seconds_left(credentials: CredentialsLike, now: _dt.datetime | None = None) -> float:
@@ -279,8 +279,10 @@ class Refresher:
         *,
         on_update: Callable[[CredentialsLike], None] | None = None,
         name: str = "rasign-refresher",
+        clock: Clock = SYSTEM,
     ) -> None:
         self._fetch = fetch
+        self._clock = clock
         self.policy = policy or RefreshPolicy()
         self._on_update = on_update
         self._name = name
@@ -326,7 +328,7 @@ class Refresher:
     def refresh_soon(self) -> None:
         """Ask for a refresh as soon as the policy allows (e.g. after SIGHUP)."""
         with self._lock:
-            self._next_attempt_mono = time.monotonic()
+            self._next_attempt_mono = self._clock.monotonic()
         self._wake.set()
 
     # -- readers
@@ -334,7 +336,7 @@ class Refresher:
     def current(self) -> CredentialsLike | None:
         """The last good credentials if still valid beyond the skew, else None. Never blocks on I/O."""
         credentials = self._credentials
-        if credentials is None or seconds_left(credentials) <= self.policy.expiry_skew:
+        if credentials is None or seconds_left(credentials, self._clock.now()) <= self.policy.expiry_skew:
             return None
         return credentials
 
@@ -352,7 +354,7 @@ class Refresher:
         """A secret-free snapshot of the refresh state."""
         with self._lock:
             credentials = self._credentials
-            now = utcnow()
+            now = self._clock.now()
             left = seconds_left(credentials, now) if credentials else None
             if credentials is None:
                 state = "starting" if self._failures == 0 else "expired"
@@ -364,7 +366,7 @@ class Refresher:
                 state = "fresh"
             next_in = None
             if self._next_attempt_mono is not None:
-                next_in = max(0.0, self._next_attempt_mono - time.monotonic())
+                next_in = max(0.0, self._next_attempt_mono - self._clock.monotonic())
             return RefreshStatus(
                 state=state,
                 expires_at=credentials.expires_at if credentials else None,
@@ -386,8 +388,8 @@ class Refresher:
         fatal (then the command prints them once) or retried.
         """
         with self._lock:
-            self._last_attempt_mono = time.monotonic()
-            self._last_attempt = utcnow()
+            self._last_attempt_mono = self._clock.monotonic()
+            self._last_attempt = self._clock.now()
         try:
             credentials = self._fetch()
             if self._on_update is not None:
@@ -399,7 +401,7 @@ class Refresher:
                 self._failures += 1
                 self._last_error = message
                 delay = self.policy.backoff(self._failures, throttled=throttled)
-                self._next_attempt_mono = time.monotonic() + delay
+                self._next_attempt_mono = self._clock.monotonic() + delay
                 failures = self._failures
             valid = self.current()
             if initial:
@@ -407,14 +409,14 @@ class Refresher:
             elif valid is not None:
                 log.warning(
                     "refresh failed (attempt %d), still serving credentials valid for %ds; retry in %.1fs: %s",
-                    failures, int(seconds_left(valid)), delay, message,
+                    failures, int(seconds_left(valid, self._clock.now())), delay, message,
                 )
             else:
                 log.error("refresh failed (attempt %d), no valid credentials; retry in %.1fs: %s", failures, delay, message)
             if isinstance(err, RasignError):
                 raise
             raise RasignError(f"refresh failed: {message}") from err
-        now = utcnow()
+        now = self._clock.now()
         with self._lock:
             self._credentials = credentials
             self._obtained_at = now
@@ -422,7 +424,7 @@ class Refresher:
             self._last_error = None
             self._refresh_count += 1
             delay = self.policy.next_refresh_delay(credentials, now, now)
-            self._next_attempt_mono = time.monotonic() + delay
+            self._next_attempt_mono = self._clock.monotonic() + delay
         log.info(
             "credentials refreshed; they expire at %s, next refresh in %ds",
             credentials.expiration, int(delay),
@@ -434,24 +436,24 @@ class Refresher:
         if credentials is None or obtained is None or self._failures:
             return float("inf")
         lifetime = (credentials.expires_at - obtained).total_seconds()
-        due_in = seconds_left(credentials) - self.policy.ahead_seconds(lifetime)
-        return time.monotonic() + due_in if due_in <= 0 else float("inf")
+        due_in = seconds_left(credentials, self._clock.now()) - self.policy.ahead_seconds(lifetime)
+        return self._clock.monotonic() + due_in if due_in <= 0 else float("inf")
 
     def _run(self) -> None:
         while not self._stopping.is_set():
             with self._lock:
                 target = self._next_attempt_mono
                 if target is None:
-                    target = time.monotonic() + self.policy.backoff(max(self._failures, 1))
+                    target = self._clock.monotonic() + self.policy.backoff(max(self._failures, 1))
                     self._next_attempt_mono = target
                 target = min(target, self._wall_clock_due_locked())
                 if self._last_attempt_mono is not None:
                     target = max(target, self._last_attempt_mono + self.policy.min_interval)
-            wait = target - time.monotonic()
+            wait = target - self._clock.monotonic()
             if wait > 0:
                 # Short naps: the monotonic clock stops while a laptop sleeps, the wall
                 # clock (checked above) does not.
-                self._wake.wait(min(wait, 30.0))
+                self._clock.wait(self._wake, min(wait, 30.0))
                 self._wake.clear()
                 continue
             with contextlib.suppress(Exception):  # recorded and logged by _attempt; keep going

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 
 from rasign import api
+from rasign.clock import FakeClock
 from rasign.errors import ConfigError, KeyLoadError, UsageError
 
 pytestmark = pytest.mark.network
@@ -39,10 +39,13 @@ def test_explicit_region_wins(emulator, identity):
 
 def test_refresh_is_thread_safe_and_happens_once(make_emulator, identity):
     emu = make_emulator(profile_duration=40)
-    provider = api.RolesAnywhereCredentialProvider(advisory_timeout=39, mandatory_timeout=38, **_options(emu, *identity))
+    clock = FakeClock()
+    provider = api.RolesAnywhereCredentialProvider(advisory_timeout=39, mandatory_timeout=38, clock=clock,
+                                                   **_options(emu, *identity))
     credentials = provider.load()
     first = credentials.get_frozen_credentials()
-    time.sleep(2.5)  # now inside the mandatory window: every reader must wait for one refresh
+    clock.advance(2.5, settle=False)  # now inside the mandatory window: every reader must wait for one refresh
+    emu.advance_clock(2.5)  # the emulator's clock moves with ours, so new credentials live 40 s from "now"
     count = emu.create_session_count
     results = []
     barrier = threading.Barrier(16)
@@ -84,17 +87,19 @@ def test_pkcs11_key_stays_open_across_refreshes(hsm, make_emulator, monkeypatch)
     emu = make_emulator(profile_duration=40)
     monkeypatch.setenv("DELIVERY_TEST_PIN", hsm.pin("rasign-a"))
     uri = "pkcs11:token=rasign-a;object=ec-p256"
+    clock = FakeClock()
     provider = api.RolesAnywhereCredentialProvider(
         certificate=uri, private_key=uri, pkcs11_lib=hsm.module, pkcs11_pin_env="DELIVERY_TEST_PIN",
         interactive=False, endpoint=emu.endpoint, ca_bundle=str(emu.ca_bundle),
         trust_anchor_arn=emu.trust_anchor_arn, profile_arn=emu.profile_arn, role_arn=emu.role_arn,
-        advisory_timeout=39, mandatory_timeout=38,
+        advisory_timeout=39, mandatory_timeout=38, clock=clock,
     )
     credentials = provider.load()
     first = credentials.get_frozen_credentials()
     signer = provider._minter._signer
     assert signer is not None and provider._minter.reopen_each_time is False
-    time.sleep(2.5)
+    clock.advance(2.5, settle=False)
+    emu.advance_clock(2.5)
     second = credentials.get_frozen_credentials()
     assert second.access_key != first.access_key
     assert provider._minter._signer is signer  # one login for the provider's whole life

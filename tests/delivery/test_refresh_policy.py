@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-import threading
-import time
 from dataclasses import dataclass
 
 import pytest
 
+from rasign.clock import FakeClock
 from rasign.errors import AccessDenied, NetworkError, Throttled
 from rasign.refresh import Refresher, RefreshPolicy
 
@@ -29,8 +28,9 @@ class Creds:
         return self.expires_at.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def creds(name: str, lifetime: float) -> Creds:
-    return Creds(name, expires_at=dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=lifetime))
+def creds(name: str, lifetime: float, clock: FakeClock | None = None) -> Creds:
+    now = clock.now() if clock else dt.datetime.now(dt.timezone.utc)
+    return Creds(name, expires_at=now + dt.timedelta(seconds=lifetime))
 
 
 def test_automatic_refresh_ahead_is_botocore_advisory_window_capped_at_half_life():
@@ -72,48 +72,85 @@ def test_start_fails_fast_and_permanent_errors_always_stop_start():
 
 
 def test_transient_first_failure_is_retried_in_the_background():
+    clock = FakeClock()
     calls = []
 
     def flaky():
-        calls.append(time.monotonic())
+        calls.append(clock.monotonic())
         if len(calls) < 3:
             raise Throttled("slow down")
-        return creds("good", 3600)
+        return creds("good", 3600, clock)
 
-    got = threading.Event()
-    refresher = Refresher(flaky, RefreshPolicy(min_interval=0.05, backoff_initial=0.05, backoff_max=0.2),
-                          on_update=lambda c: got.set())
+    refresher = Refresher(flaky, RefreshPolicy(min_interval=1, backoff_initial=2, backoff_max=8), clock=clock)
     refresher.start(fail_fast=False)
     try:
+        clock.settle()
         assert refresher.current() is None and refresher.status().state == "expired"
-        assert got.wait(10)
+        clock.advance(60, step=0.5)
         assert refresher.current().access_key_id == "good"
         assert refresher.status().state == "fresh" and refresher.status().consecutive_failures == 0
+        # throttling doubles the backoff twice more: the retries were spaced by at least 2 s
+        assert len(calls) == 3 and all(b - a >= 2 for a, b in zip(calls, calls[1:]))
     finally:
         refresher.stop()
 
 
 def test_failed_refresh_keeps_last_good_until_expiry_then_reports_nothing():
-    results = [creds("first", 7)]
+    clock = FakeClock()
+    results = [creds("first", 70, clock)]
 
     def fetch():
         if results:
             return results.pop()
         raise NetworkError("down")
 
-    refresher = Refresher(fetch, RefreshPolicy(refresh_ahead=6, min_interval=0.05, backoff_initial=0.05,
-                                               backoff_max=0.1, expiry_skew=1))
+    refresher = Refresher(fetch, RefreshPolicy(refresh_ahead=60, min_interval=0.5, backoff_initial=0.5,
+                                               backoff_max=1, expiry_skew=10), clock=clock)
     refresher.start()
     try:
-        time.sleep(1.5)  # refresh due after ~1 s; it fails repeatedly
+        clock.advance(15, step=0.25)  # refresh due after 10 s; it fails repeatedly
         assert refresher.current().access_key_id == "first"
         status = refresher.status()
         assert status.state == "refreshing-failed" and status.consecutive_failures >= 2
         assert "down" in status.last_error
-        time.sleep(5.5)  # expired (minus the skew): nothing is offered instead
+        clock.advance(50, step=0.5)  # 65 s in: expired (minus the 10 s skew), nothing is offered instead
         assert refresher.current() is None
         assert refresher.status().state == "expired"
         assert refresher.last_credentials.access_key_id == "first"
+    finally:
+        refresher.stop()
+
+
+def test_refresh_happens_ahead_of_expiry_on_the_fake_clock():
+    clock = FakeClock()
+    minted = []
+
+    def fetch():
+        minted.append(clock.monotonic())
+        return creds(f"gen{len(minted)}", 3600, clock)
+
+    refresher = Refresher(fetch, RefreshPolicy(), clock=clock)
+    refresher.start()
+    try:
+        clock.advance(2699, step=30)
+        assert len(minted) == 1  # automatic window: 15 minutes before a one-hour expiry
+        clock.advance(2, step=1)
+        assert len(minted) == 2 and 2699 <= minted[1] <= 2701
+        assert refresher.current().access_key_id == "gen2"
+    finally:
+        refresher.stop()
+
+
+def test_refresh_soon_wakes_the_thread_at_once():
+    clock = FakeClock()
+    minted = []
+    refresher = Refresher(lambda: minted.append(1) or creds("x", 3600, clock), RefreshPolicy(min_interval=5), clock=clock)
+    refresher.start()
+    try:
+        clock.advance(5)
+        refresher.refresh_soon()
+        clock.settle()
+        assert len(minted) == 2
     finally:
         refresher.stop()
 
