@@ -36,7 +36,7 @@ from rasign.errors import BackendUnavailable, UsageError
 from rasign.options import SessionOptions, SignerOptions
 
 if TYPE_CHECKING:
-    from typing import Self  # 3.11+; only for type checkers
+    from typing_extensions import Self  # typing.Self is 3.11+; only type checkers read this
 
     import boto3
     import botocore.credentials

@@ -48,7 +48,7 @@ def set_non_dumpable() -> bool:
         return False
     if libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
         return False
-    return libc.prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 0
+    return bool(libc.prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 0)
 
 
 def disable_core_files() -> bool:

@@ -41,7 +41,7 @@ from rasign.errors import (
 )
 
 if TYPE_CHECKING:
-    from typing import Self  # 3.11+; only for type checkers
+    from typing_extensions import Self  # typing.Self is 3.11+; only type checkers read this
 
     from rasign.options import SessionOptions, SignerOptions
     from rasign.signer import Signer
@@ -221,8 +221,8 @@ class RefreshPolicy:
         together do not retry together, and the delay never collapses to zero.
         """
         exponent = max(failures - 1, 0) + (self.throttle_penalty if throttled else 0)
-        base = min(self.backoff_max, self.backoff_initial * (2 ** min(exponent, 30)))
-        rand = (rng or random).random()
+        base = min(self.backoff_max, self.backoff_initial * (2.0 ** min(exponent, 30)))
+        rand = rng.random() if rng is not None else random.random()
         return max(self.min_interval, base / 2 + rand * base / 2)
 
 
