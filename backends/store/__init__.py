@@ -40,7 +40,7 @@ class StoreBackend:
     @classmethod
     def open(cls, options: SignerOptions) -> Signer:
         """Find the one identity the selector means (see the choice policy) and open its key."""
-        from rasign.selector import parse_selector
+        from .selector import parse_selector
 
         from .base import select_entry
 
@@ -55,8 +55,9 @@ class StoreBackend:
     @classmethod
     def list_identities(cls, options: SignerOptions) -> list[Identity]:
         """Every identity the selector matches, each with a selector that picks it alone."""
-        from rasign.selector import parse_selector, unique_selector
         from rasign.signer import Identity
+
+        from .selector import SelectorIndex, parse_selector
 
         selector = parse_selector(options.cert_selector)
         store = open_store(options)
@@ -65,12 +66,13 @@ class StoreBackend:
         finally:
             store.close()
         population = [entry.certificate for entry in entries if entry.has_private_key] or [e.certificate for e in entries]
+        index = SelectorIndex(population)
         return [
             Identity(
                 certificate=entry.certificate,
                 where=entry.where,
                 uri=entry.uri,
-                selector=unique_selector(entry.certificate, population),
+                selector=index.unique(entry.certificate),
                 has_private_key=entry.has_private_key,
             )
             for entry in entries

@@ -3,7 +3,7 @@
 A store only has to say what it holds (:meth:`CertificateStore.entries`) and open the key
 of one entry (:meth:`CertificateStore.open_signer`). Parsing the selector, matching,
 ignoring expired certificates, breaking ties and explaining ambiguity all happen once, in
-:mod:`rasign.selector` and :func:`select_entry`, for every store alike. That is what lets
+:mod:`.selector` and :func:`select_entry`, for every store alike. That is what lets
 the Windows and macOS stores, which cannot run on the Linux CI, share their selection
 logic with stores that do run there (the directory, PKCS#11 tokens and the test-only fake).
 """
@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from rasign.errors import RasignError
-from rasign.selector import ERR_NO_MATCH, CertSelector, choose, describe_candidate
+from .selector import ERR_NO_MATCH, CertSelector, choose, describe_candidate
 from rasign.signer import KeyKind, Signer
 
 if TYPE_CHECKING:

@@ -175,7 +175,13 @@ class DirectoryStore(CertificateStore):
         return StoreEntry(leaf, where, list(chain), handle=_Files(cert_path, key_path))
 
     def _leaf_for_combined(self, path: str, found: list[x509.Certificate]) -> tuple[x509.Certificate, list[x509.Certificate]]:
-        """In a key + certificates file the leaf is the certificate of the key (first otherwise)."""
+        """In a key + certificates file the leaf is the certificate of the key (first otherwise).
+
+        The key is parsed only when the file holds several certificates: listing a large
+        store must not cost a private-key load per identity.
+        """
+        if len(found) == 1:
+            return found[0], []
         key = _public_key_of_plain_key_file(path)
         if key is not None:
             for index, cert in enumerate(found):

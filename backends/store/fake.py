@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from rasign.errors import SigningError
-from rasign.selector import ERR_NO_MATCH, ERR_NO_MATCH_WINDOWS
+from .selector import ERR_NO_MATCH, ERR_NO_MATCH_WINDOWS
 from rasign.signer import KeyKind, Signer, key_kind_of
 
 from .base import CertificateStore, StoreEntry

@@ -30,7 +30,7 @@ from rasign.errors import (
     KeyLoadError,
     SigningError,
 )
-from rasign.selector import ERR_NO_MATCH
+from .selector import ERR_NO_MATCH
 from rasign.signer import KeyKind, Signer, hash_message, key_kind_of
 
 from .base import CertificateStore, StoreEntry

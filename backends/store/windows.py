@@ -39,7 +39,7 @@ from rasign.errors import (
     KeyLoadError,
     SigningError,
 )
-from rasign.selector import ERR_NO_MATCH_WINDOWS
+from .selector import ERR_NO_MATCH_WINDOWS
 from rasign.signer import KeyKind, Signer, der_from_raw_ecdsa, hash_message, key_kind_of
 
 from .base import CertificateStore, StoreEntry

@@ -68,7 +68,7 @@ def describe_certificate(certificate: x509.Certificate) -> str:
 
 def dn_string(name: x509.Name) -> str:
     """Render a DN like the Go helper (reference-helper.md 10.1), so selectors can be pasted."""
-    from rasign.selector import go_dn_string
+    from rasign.x509names import go_dn_string
 
     return go_dn_string(name.public_bytes())
 

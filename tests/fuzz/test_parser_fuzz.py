@@ -17,7 +17,7 @@ from rasign import der
 from rasign.errors import RasignError
 from rasign.backends.pkcs11 import uri as p11uri
 from rasign.backends.tpm import keyfile
-from rasign import selector
+from rasign.backends.store import selector
 from tests.fuzz.budget import examples
 
 # --------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from rasign.backends.store.base import select_entry
 from rasign.backends.store.fake import FakeStore
 
 from rasign.errors import CertificateError, KeyLoadError
-from rasign.selector import (
+from rasign.backends.store.selector import (
     ERR_MULTIPLE,
     ERR_NO_MATCH,
     ERR_NO_MATCH_WINDOWS,
@@ -144,7 +144,7 @@ def test_empty_selector_with_one_identity_picks_it() -> None:
 
 
 def test_unique_selectors_fall_back_to_serial_then_thumbprint() -> None:
-    from rasign.selector import unique_selector
+    from rasign.backends.store.selector import unique_selector
 
     same_subject_issuer = [make_cert("CN=same", serial=n, issuer="CN=CA")[0] for n in (10, 11)]
     text = unique_selector(same_subject_issuer[0], same_subject_issuer)

@@ -19,7 +19,7 @@ from rasign.backends.store.directory import DirectoryStore
 
 from rasign.errors import BackendUnavailable, KeyLoadError
 from rasign.options import SignerOptions
-from rasign.selector import subject_string
+from rasign.x509names import subject_string
 from rasign.signer import verify_signature
 from tests.conftest import emulator_args, run_rasign
 from tests.support.pki import NOW, key_pem, new_key

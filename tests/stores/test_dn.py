@@ -12,8 +12,8 @@ from cryptography import x509
 from cryptography.x509.name import _ASN1Type
 from cryptography.x509.oid import NameOID, ObjectIdentifier
 
-from rasign.selector import (
-    CertSelector,
+from rasign.backends.store.selector import CertSelector
+from rasign.x509names import (
     dn_matches,
     go_dn_string,
     normalised_dn,

@@ -12,7 +12,7 @@ import json
 import pytest
 
 from rasign.errors import UsageError
-from rasign.selector import (
+from rasign.backends.store.selector import (
     ERR_DUPLICATE,
     ERR_INLINE,
     ERR_INVALID_KEY,
