@@ -38,6 +38,7 @@ from rasign.backends.file_sources import (
     read_source,
 )
 
+from rasign.backend import Backend
 from rasign.errors import KeyLoadError, SigningError, UsageError
 from rasign.signer import DIGESTS, Identity, KeyKind, Signer, key_kind_of
 
@@ -121,10 +122,14 @@ class FileSigner(Signer):
         return f"file {_key_label(self._public)} key ({self._encoding}) from {self._source}"
 
 
-class FileBackend:
-    """Backend for keys and certificates in files (PEM, DER, PKCS#8, PKCS#12)."""
+class FileBackend(Backend):
+    """Backend for keys and certificates in files (PEM, DER, PKCS#8, PKCS#12).
+
+    Reopened at every refresh so rotated certificate and key files are picked up.
+    """
 
     name = "file"
+    reopen_each_refresh = True
 
     @classmethod
     def open(cls, options: SignerOptions) -> FileSigner:

@@ -108,9 +108,9 @@ class SessionMinter:
         self.session_options = session_options
         self.backend = backend
         if reopen_each_time is None:
-            from rasign.registry import choose_backend
+            from rasign.registry import choose_backend, load_backend
 
-            reopen_each_time = (backend or choose_backend(signer_options)) == "file"
+            reopen_each_time = load_backend(backend or choose_backend(signer_options)).reopen_each_refresh
         self.reopen_each_time = reopen_each_time
         self._lock = threading.Lock()
         self._signer: Signer | None = None

@@ -12,10 +12,11 @@ mean the same thing:
    ``rasign.backends``) -> that backend
 6. anything else -> files ("file")
 
-A backend is a class with ``name`` and ``open(options) -> Signer`` (and, for third-party
-backends, ``claims(options) -> bool``). Built-in backends are addressed by module path
-here so that choosing one never scans installed distributions; third-party ones are
-found through entry points, so adding a backend needs no change to this file.
+A backend implements the contract written in :mod:`rasign.backend`. Built-in backends are
+addressed by module path here so that choosing one never scans installed distributions;
+third-party ones are found through entry points, so adding a backend needs no change to
+this file. Rules 1 and 3 ask the store and TPM backends' own ``claims``, so what makes a
+file a TPM key is decided in one place (the TPM backend).
 """
 
 from __future__ import annotations
@@ -23,11 +24,14 @@ from __future__ import annotations
 import importlib
 import os
 import re
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING
 
-from rasign.errors import BackendUnavailable, UsageError
+from rasign.backend import Backend
+from rasign.errors import UsageError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from rasign.options import SignerOptions
     from rasign.signer import Signer
 
@@ -41,33 +45,19 @@ BUILTIN_BACKENDS: dict[str, str] = {
 }
 """Built-in backends; kept in step with ``[project.entry-points."rasign.backends"]``."""
 
-EXTRAS: dict[str, str] = {"pkcs11": "pkcs11", "tpm": "tpm"}
-"""pip extra that brings each backend's Python dependency."""
-
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):")
-
-
-class Backend(Protocol):
-    """What the registry needs from a backend class."""
-
-    name: str
-
-    @classmethod
-    def open(cls, options: SignerOptions) -> Signer:
-        """Build a ready signer, failing early on any problem."""
-        ...
 
 
 def choose_backend(options: SignerOptions) -> str:
     """Return the backend name for these inputs (see the module docstring)."""
     key = options.private_key or ""
     cert = options.certificate or ""
-    if options.cert_selector is not None or options.cert_store:
+    if load_backend("store").claims(options):
         return "store"
     # The key decides before the certificate: a TPM key may carry its certificate on a token.
     if key.startswith("pkcs11:"):
         return "pkcs11"
-    if key.startswith("handle:") or _holds_tss2_key(key or cert):
+    if load_backend("tpm").claims(options):
         return "tpm"
     if cert.startswith("pkcs11:"):
         return "pkcs11"
@@ -75,9 +65,7 @@ def choose_backend(options: SignerOptions) -> str:
     scheme = _SCHEME.match(spec)
     if scheme and scheme.group(1).lower() not in ("file",) and not os.path.exists(spec):
         for name, loader in _plugin_entry_points().items():
-            backend = loader()
-            claims = getattr(backend, "claims", None)
-            if claims is not None and claims(options):
+            if _checked(name, loader()).claims(options):
                 return name
     if not key and not cert:
         raise UsageError(
@@ -87,7 +75,7 @@ def choose_backend(options: SignerOptions) -> str:
     return "file"
 
 
-def load_backend(name: str) -> Any:
+def load_backend(name: str) -> type[Backend]:
     """Import and return the backend class registered under ``name``."""
     target = BUILTIN_BACKENDS.get(name)
     if target is None:
@@ -95,49 +83,32 @@ def load_backend(name: str) -> Any:
         if name not in plugins:
             known = ", ".join(sorted({*BUILTIN_BACKENDS, *plugins}))
             raise UsageError(f"unknown key backend {name!r}", hint=f"known backends: {known}")
-        return plugins[name]()
+        return _checked(name, plugins[name]())
     module_name, _, attr = target.partition(":")
     module = importlib.import_module(module_name)
-    return getattr(module, attr)
+    return _checked(name, getattr(module, attr))
 
 
 def open_signer(options: SignerOptions, backend: str | None = None) -> Signer:
     """Build the signer for ``options`` with the chosen (or forced) backend."""
     name = backend or choose_backend(options)
-    return load_backend(name).open(options)  # type: ignore[no-any-return]
+    return load_backend(name).open(options)
 
 
-def require_module(module: str, backend: str, *, system_hint: str | None = None) -> Any:
-    """Import a backend's optional dependency or explain how to install it."""
-    try:
-        return importlib.import_module(module)
-    except ImportError as err:
-        extra = EXTRAS.get(backend, backend)
-        hint = f"install it with: pip install 'rasign[{extra}]'"
-        if system_hint:
-            hint += f"; {system_hint}"
-        raise BackendUnavailable(
-            f"the {backend} backend needs the Python module {module!r}, which is not installed"
-            f" ({err})",
-            hint=hint,
-        ) from err
+def _checked(name: str, backend: object) -> type[Backend]:
+    """``backend`` if it implements the contract; a plug-in that does not is named."""
+    if isinstance(backend, type) and issubclass(backend, Backend):
+        return backend
+    raise UsageError(
+        f"key backend {name!r} does not implement rasign.backend.Backend",
+        hint="update the plug-in that registers it under the rasign.backends entry-point group",
+    )
 
 
-def _holds_tss2_key(path: str) -> bool:
-    if not path or path.startswith(("pkcs11:", "handle:")):
-        return False
-    try:
-        with open(path, "rb") as handle:
-            head = handle.read(1 << 20)
-    except OSError:
-        return False
-    return b"-----BEGIN TSS2 PRIVATE KEY-----" in head
-
-
-def _plugin_entry_points() -> dict[str, Any]:
+def _plugin_entry_points() -> dict[str, Callable[[], object]]:
     from importlib.metadata import entry_points
 
-    found: dict[str, Any] = {}
+    found: dict[str, Callable[[], object]] = {}
     for entry in entry_points(group=ENTRY_POINT_GROUP):
         if entry.name in BUILTIN_BACKENDS:
             continue

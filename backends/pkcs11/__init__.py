@@ -13,15 +13,23 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
+from rasign.backend import Backend
+
 if TYPE_CHECKING:
     from rasign.options import SignerOptions
     from rasign.signer import Identity, Signer
 
 
-class Pkcs11Backend:
-    """Registry entry point for ``pkcs11:`` URIs in ``--certificate`` / ``--private-key``."""
+class Pkcs11Backend(Backend):
+    """Registry entry point for ``pkcs11:`` URIs in ``--certificate`` / ``--private-key``.
+
+    Long-running modes keep its signer open (one login per process); minting may need a
+    PIN or a touch, so ``credential-process`` caches by default.
+    """
 
     name = "pkcs11"
+    extra = "pkcs11"
+    reopen_each_refresh = False
 
     @classmethod
     def open(cls, options: SignerOptions) -> Signer:
@@ -45,6 +53,11 @@ class Pkcs11Backend:
         from rasign.backends.pkcs11.uri import is_pkcs11_uri
 
         return is_pkcs11_uri(options.certificate) or is_pkcs11_uri(options.private_key)
+
+    @classmethod
+    def needs_human(cls, options: SignerOptions) -> bool:
+        """A token may want its PIN (or a touch) at every login."""
+        return True
 
 
 @contextmanager

@@ -162,9 +162,9 @@ def _none_loaded(tried: list[str], is_explicit: bool) -> BackendUnavailable:
 
 
 def _require_pkcs11() -> Any:
-    from rasign.registry import require_module
+    from rasign.backend import require_module
 
-    return require_module("pkcs11", "pkcs11")
+    return require_module("pkcs11", "pkcs11", extra="pkcs11")
 
 
 def forget(module: LoadedModule) -> None:

@@ -23,6 +23,7 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
+from rasign.backend import Backend
 from rasign.errors import BackendUnavailable
 
 if TYPE_CHECKING:
@@ -32,10 +33,25 @@ if TYPE_CHECKING:
     from .base import CertificateStore
 
 
-class StoreBackend:
-    """Backend ``store``: pick an identity with ``--cert-selector`` and sign with its key."""
+class StoreBackend(Backend):
+    """Backend ``store``: pick an identity with ``--cert-selector`` and sign with its key.
+
+    Kept open across refreshes: a store identity may sit on a token or in a system store
+    whose key wants a PIN or a UI prompt at every open.
+    """
 
     name = "store"
+    reopen_each_refresh = False
+
+    @classmethod
+    def claims(cls, options: SignerOptions) -> bool:
+        """``--cert-selector`` (even empty) or ``--cert-store`` was given."""
+        return options.cert_selector is not None or bool(options.cert_store)
+
+    @classmethod
+    def needs_human(cls, options: SignerOptions) -> bool:
+        """A store on PKCS#11 tokens may want a PIN."""
+        return bool(options.pkcs11_lib) or (options.cert_store or "").startswith("pkcs11:")
 
     @classmethod
     def open(cls, options: SignerOptions) -> Signer:

@@ -148,8 +148,8 @@ class DirectoryStore(CertificateStore):
 
     def open_signer(self, entry: StoreEntry) -> Signer:
         from rasign.certs import load_chain_bundle, normalise_chain
+        from rasign.backend import backend_named
         from rasign.options import SignerOptions
-        from rasign.registry import load_backend
 
         files: _Files = entry.handle
         inner_options = SignerOptions(
@@ -158,7 +158,7 @@ class DirectoryStore(CertificateStore):
             pkcs8_password=self.options.pkcs8_password,
             interactive=self.options.interactive,
         )
-        inner = load_backend("file").open(inner_options)
+        inner = backend_named("file").open(inner_options)
         if not _same_key(entry.certificate, inner.public_key()):
             inner.close()
             raise KeyLoadError(

@@ -48,9 +48,9 @@ class Pkcs11Store(CertificateStore):
         )
 
     def entries(self) -> list[StoreEntry]:
-        from rasign.registry import load_backend
+        from rasign.backend import backend_named
 
-        identities = load_backend("pkcs11").list_identities(self._options_for(self.uri))
+        identities = backend_named("pkcs11").list_identities(self._options_for(self.uri))
         query = self.uri.partition("?")[2]
         entries = []
         for identity in identities:
@@ -69,9 +69,9 @@ class Pkcs11Store(CertificateStore):
         return entries
 
     def open_signer(self, entry: StoreEntry) -> Signer:
-        from rasign.registry import load_backend
+        from rasign.backend import backend_named
 
-        signer: Signer = load_backend("pkcs11").open(self._options_for(entry.handle))
+        signer: Signer = backend_named("pkcs11").open(self._options_for(entry.handle))
         return signer
 
 

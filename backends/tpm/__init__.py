@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from rasign.backend import Backend
 from rasign.errors import UsageError
 
 if TYPE_CHECKING:
@@ -48,17 +49,44 @@ def parse_handle(spec: str) -> int:
     return value
 
 
-class TpmBackend:
-    """Registry entry: ``open(options)`` returns a ready :class:`TpmSigner`."""
+class TpmBackend(Backend):
+    """Registry entry: ``open(options)`` returns a ready :class:`TpmSigner`.
+
+    Long-running modes keep the key loaded; a key with an auth value needs its password.
+    """
 
     name = "tpm"
+    extra = "tpm"
+    reopen_each_refresh = False
+
+    @classmethod
+    def claims(cls, options: SignerOptions) -> bool:
+        """``handle:`` in ``--private-key``, or a TSS2 key file as key (or combined certificate)."""
+        from .keyfile import holds_tss2_key
+
+        key = options.private_key or ""
+        if key.startswith("handle:"):
+            return True
+        return holds_tss2_key(key or options.certificate or "")
+
+    @classmethod
+    def needs_human(cls, options: SignerOptions) -> bool:
+        """True unless the key is known to have no password (emptyAuth, or --no-tpm-key-password)."""
+        from .keyfile import key_needs_password
+
+        if options.no_tpm_key_password:
+            return False
+        key = options.private_key or ""
+        if key.startswith("handle:") or options.tpm_key_password:
+            return True
+        return bool(key) and key_needs_password(key)
 
     @classmethod
     def open(cls, options: SignerOptions) -> TpmSigner:
         """Build the signer, failing early on key file, certificate, TPM or password problems."""
-        from rasign.registry import require_module
+        from rasign.backend import require_module
 
-        require_module("tpm2_pytss", "tpm", system_hint="it needs the tpm2-tss libraries (Debian: libtss2-dev)")
+        require_module("tpm2_pytss", "tpm", extra="tpm", system_hint="it needs the tpm2-tss libraries (Debian: libtss2-dev)")
         from .opener import open_tpm_signer
 
         return open_tpm_signer(options)

@@ -123,6 +123,39 @@ class TpmKeyFile:
         return b"-----BEGIN TSS2 PRIVATE KEY-----\n" + b"\n".join(lines) + b"\n-----END TSS2 PRIVATE KEY-----\n"
 
 
+TSS2_PEM_HEADER = b"-----BEGIN TSS2 PRIVATE KEY-----"
+
+
+def holds_tss2_key(path: str) -> bool:
+    """True when ``path`` is a regular file holding a ``TSS2 PRIVATE KEY`` PEM block.
+
+    The one test of "is this a TPM key file" (backend choice, certificate lookup). Only
+    regular files are read, without blocking, so a FIFO or device never hangs the choice.
+    """
+    if not path or path.startswith(("pkcs11:", "handle:")):
+        return False
+    from rasign.localfile import NotReadable, read_regular
+
+    try:
+        return TSS2_PEM_HEADER in read_regular(path, limit=1 << 20)
+    except NotReadable:
+        return False
+
+
+def key_needs_password(path: str) -> bool:
+    """Whether the TSS2 key at ``path`` has an auth value (no ``emptyAuth`` TRUE).
+
+    A file that cannot be read or parsed counts as needing one: the caller only uses this
+    to decide whether a person may be asked, and opening the key reports the real problem.
+    """
+    from rasign.localfile import NotReadable, read_regular
+
+    try:
+        return not parse_key_bytes(read_regular(path, limit=1 << 20), path).empty_auth
+    except (NotReadable, KeyLoadError):
+        return True
+
+
 def read_key_file(path: str) -> TpmKeyFile:
     """Read and validate a TSS2 key file (PEM, or raw DER)."""
     from rasign.certs import read_bytes

@@ -16,7 +16,7 @@ from rasign.errors import KeyLoadError, UsageError
 
 from . import auth, parse_handle
 from . import policy as policy_mod
-from .keyfile import read_key_file
+from .keyfile import holds_tss2_key, read_key_file
 from .signer import KeySource, TpmSigner
 from .tcti import resolve_tcti
 
@@ -86,7 +86,7 @@ def load_certificate(options: SignerOptions) -> tuple[x509.Certificate | None, l
     from rasign.certs import load_chain_bundle, load_leaf_and_chain, normalise_chain
 
     cert = options.certificate
-    if not cert or ((cert == options.private_key or _is_tss2_file(cert)) and not _holds_certificate(cert)):
+    if not cert or ((cert == options.private_key or holds_tss2_key(cert)) and not _holds_certificate(cert)):
         if options.intermediates:
             raise UsageError("--intermediates needs --certificate")
         return None, []
@@ -102,14 +102,6 @@ def _holds_certificate(path: str) -> bool:
     try:
         with open(path, "rb") as handle:
             return b"-----BEGIN CERTIFICATE-----" in handle.read(1 << 20)
-    except OSError:
-        return False
-
-
-def _is_tss2_file(path: str) -> bool:
-    try:
-        with open(path, "rb") as handle:
-            return b"-----BEGIN TSS2 PRIVATE KEY-----" in handle.read(1 << 20)
     except OSError:
         return False
 

@@ -2,7 +2,7 @@
 
 The certificate is public, so it may live anywhere; some sites keep it on a token next
 to other identities. The PKCS#11 backend already knows how to find certificates by
-URI, so it is asked through the registry's ``list_identities`` contract instead of
+URI, so it is asked through the backend contract's ``list_identities`` instead of
 repeating its search here.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING
 
-from rasign.errors import BackendUnavailable, KeyLoadError
+from rasign.errors import KeyLoadError
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -21,14 +21,10 @@ if TYPE_CHECKING:
 
 def certificate_from_pkcs11(options: SignerOptions) -> x509.Certificate:
     """The one certificate the ``--certificate`` URI names."""
-    from rasign.registry import load_backend
+    from rasign.backend import backend_named
 
-    backend = load_backend("pkcs11")
-    list_identities = getattr(backend, "list_identities", None)
-    if list_identities is None:
-        raise BackendUnavailable("this rasign's PKCS#11 backend cannot list certificates for a TPM key")
     query = dataclasses.replace(options, private_key=None)
-    identities = list_identities(query)
+    identities = backend_named("pkcs11").list_identities(query)
     if not identities:
         raise KeyLoadError(f"no certificate matches {options.certificate}", hint="check the URI with p11tool --list-all-certs")
     if len(identities) > 1:
