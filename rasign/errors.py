@@ -1,9 +1,10 @@
 """One error hierarchy for rasign.
 
 Every failure a user can cause or meet is a :class:`RasignError`. The CLI prints
-``str(error)`` as one line on stderr (plus :meth:`RasignError.hint` when there is one)
-and exits with the class's ``exit_code``. Exit codes are part of the public contract:
-scripts branch on them, so a class never changes its code.
+:meth:`RasignError.one_line` (the message plus the fix from :meth:`RasignError.hint`) on
+stderr and exits with the class's ``exit_code``. ``str(error)`` is that same line, so a
+Python API caller who logs or prints the exception sees the fix too. Exit codes are part
+of the public contract: scripts branch on them, so a class never changes its code.
 
 Backend-native errors (PKCS#11 ``CKR_*``, ``TSS2_Exception``, OpenSSL) are wrapped with
 ``raise ... from err`` so ``--debug`` still shows the original as ``__cause__``.
@@ -38,6 +39,10 @@ class RasignError(Exception):
         if hint:
             text = f"{text} ({' '.join(hint.split())})"
         return text
+
+    def __str__(self) -> str:
+        """The message with its fix: API users print exceptions, and the fix is the useful part."""
+        return self.one_line()
 
 
 class UsageError(RasignError, ValueError):

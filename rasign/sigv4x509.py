@@ -2,7 +2,7 @@
 
 Every function takes what it needs as arguments (method, path, query pairs, headers,
 body, timestamp, region, service) and returns text, so each stage can be checked against
-the known-answer vectors in ``shared/vectors`` by name: payload hash, canonical query,
+the known-answer vectors in ``tests/vectors`` by name: payload hash, canonical query,
 canonical headers, signed headers, canonical request, scope, string to sign, and the
 Authorization header.
 

@@ -5,7 +5,8 @@ of one entry (:meth:`CertificateStore.open_signer`). Parsing the selector, match
 ignoring expired certificates, breaking ties and explaining ambiguity all happen once, in
 :mod:`.selector` and :func:`select_entry`, for every store alike. That is what lets
 the Windows and macOS stores, which cannot run on the Linux CI, share their selection
-logic with stores that do run there (the directory, PKCS#11 tokens and the test-only fake).
+logic with stores that do run there (the directory, PKCS#11 tokens, and the test-only fake
+store in ``tests/support/fake_store.py``).
 """
 
 from __future__ import annotations

@@ -49,7 +49,7 @@ def p256_identity(emu_root: Ca) -> tuple[Any, Any]:
 @pytest.fixture(scope="session")
 def issued_credentials(emu: Emulator, p256_identity: tuple[Any, Any]) -> Any:
     """One credential set from the shared emulator, for STS tests."""
-    from rasign.emulator.testing import prepare_create_session, send
+    from tests.support.emulator_client import prepare_create_session, send
 
     cert, key = p256_identity
     response = send(prepare_create_session(emu, cert, key), emu.ca_bundle)

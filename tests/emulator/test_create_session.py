@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from rasign.emulator.testing import prepare_create_session, send
+from tests.support.emulator_client import prepare_create_session, send
 from tests.emulator.factory import make_ca, make_leaf, new_key
 
 pytestmark = pytest.mark.network
@@ -200,7 +200,7 @@ def test_arns_are_stable_for_the_same_configuration(emu_root):
 
 def test_short_profile_duration_for_fast_expiry_tests(emu_root):
     from rasign.emulator import Emulator
-    from rasign.emulator.testing import running_emulator
+    from tests.support.emulator_client import running_emulator
 
     key = new_key("p256")
     cert = make_leaf(emu_root, key)

@@ -8,7 +8,7 @@ import time
 import pytest
 import requests
 
-from rasign.emulator.testing import prepare_create_session, send
+from tests.support.emulator_client import prepare_create_session, send
 
 pytestmark = pytest.mark.network
 

@@ -1,6 +1,6 @@
 """Requests recorded from independent implementations, replayed against the emulator.
 
-The shared vectors (``/work/shared/vectors``, see its README) hold requests produced by
+The known-answer vectors (``tests/vectors``, see its README) hold requests produced by
 the official Go helper 1.1.1 (v1 RSA, v2 P-384) and by other clients (v3, v4-v6). The
 emulator must accept them byte for byte, which pins its verifier to the real protocol
 rather than to rasign's own reading of it.
@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -24,9 +23,7 @@ from rasign.emulator.received import ReceivedRequest, parse_amz_date
 from rasign.emulator.rejection import Rejection
 from rasign.emulator.verify import verify_x509_signature
 
-VECTORS = Path(os.environ.get("RASIGN_VECTORS", "/work/shared/vectors"))
-
-pytestmark = pytest.mark.skipif(not VECTORS.is_dir(), reason="shared vectors not available")
+VECTORS = Path(__file__).resolve().parents[1] / "vectors"
 
 
 def load(name: str) -> dict:

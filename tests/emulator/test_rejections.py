@@ -12,7 +12,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
-from rasign.emulator.testing import prepare_create_session, send
+from tests.support.emulator_client import prepare_create_session, send
 from tests.emulator.factory import (
     make_ca,
     make_leaf,

@@ -18,7 +18,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from rasign.emulator.testing import prepare_create_session, send
+from tests.support.emulator_client import prepare_create_session, send
 from tests.emulator.factory import make_leaf, new_key
 
 pytestmark = pytest.mark.network

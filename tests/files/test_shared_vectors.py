@@ -1,4 +1,4 @@
-"""The shared known-answer vectors' keys load through the file backend and reproduce the signatures.
+"""The known-answer vectors' (tests/vectors) keys load through the file backend and reproduce the signatures.
 
 RSA PKCS#1 v1.5 is deterministic, so the recorded signatures must come out byte for byte;
 ECDSA vectors are verify-only (recorded signatures checked, fresh ones verified).
@@ -14,11 +14,9 @@ import pytest
 from rasign.signer import verify_signature
 from tests.files.helpers import open_file_signer
 
-VECTORS = Path("/work/shared/vectors")
-NAMES = sorted(path.stem for path in VECTORS.glob("*.json")) if VECTORS.is_dir() else []
-
-if not NAMES:
-    pytest.skip(f"shared vectors not found in {VECTORS}", allow_module_level=True)
+VECTORS = Path(__file__).resolve().parents[1] / "vectors"
+NAMES = sorted(path.stem for path in VECTORS.glob("*.json"))
+assert NAMES, f"known-answer vectors missing from the repository: {VECTORS}"
 
 
 def _open(name: str):

@@ -11,7 +11,7 @@ import datetime as dt
 
 import pytest
 from rasign.backends.store.base import select_entry
-from rasign.backends.store.fake import FakeStore
+from tests.support.fake_store import FakeStore
 
 from rasign.errors import CertificateError, KeyLoadError
 from rasign.backends.store.selector import (

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from rasign.backends import store as store_backend
-from rasign.backends.store.fake import FakeStore
+from tests.support.fake_store import FakeStore
 from rasign.options import SignerOptions
 from tests.support.backend_contract import BackendContract, ContractCase
 

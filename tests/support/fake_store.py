@@ -1,4 +1,4 @@
-"""An in-memory certificate store for tests of the selection logic.
+"""An in-memory certificate store for tests of the selection logic (test-only: not in the wheel).
 
 The Windows and macOS stores cannot run on Linux CI, but everything they decide (which
 certificate the selector means, what to do with several, how to explain ambiguity) is
@@ -14,10 +14,10 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from rasign.errors import SigningError
-from .selector import ERR_NO_MATCH, ERR_NO_MATCH_WINDOWS
+from rasign.backends.store.selector import ERR_NO_MATCH, ERR_NO_MATCH_WINDOWS
 from rasign.signer import KeyKind, Signer, key_kind_of
 
-from .base import CertificateStore, StoreEntry
+from rasign.backends.store.base import CertificateStore, StoreEntry
 
 if TYPE_CHECKING:
     from cryptography import x509

@@ -1,4 +1,4 @@
-"""Helpers for tests that talk to the emulator.
+"""Helpers for tests that talk to the emulator (test-only: not shipped in the wheel).
 
 - :func:`running_emulator`: a context manager for pytest fixtures
   (``yield from``-friendly; the lead's ``tests/conftest.py`` wraps :class:`Emulator`).
