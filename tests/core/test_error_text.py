@@ -11,7 +11,7 @@ import pytest
 
 from rasign import errors
 from rasign.errors import EXIT_CODES, BackendUnavailable, RasignError, ServiceError
-from rasign.registry import require_module
+from rasign.backend import require_module
 
 CLASSES = [getattr(errors, name) for name in EXIT_CODES]
 
