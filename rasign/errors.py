@@ -22,6 +22,9 @@ class RasignError(Exception):
     """Base of every error rasign reports to a user."""
 
     exit_code: ClassVar[int] = 1
+    permanent: ClassVar[bool] = False
+    """True when retrying cannot cure it without a human (bad input, wrong PIN, access
+    denied): long-running commands give up at start instead of retrying."""
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         super().__init__(message)
@@ -49,24 +52,28 @@ class UsageError(RasignError, ValueError):
     """Bad or conflicting command-line arguments."""
 
     exit_code = 2
+    permanent = True
 
 
 class ConfigError(RasignError, ValueError):
     """Inputs that parse but cannot work together (ARNs, regions, durations, endpoints)."""
 
     exit_code = 3
+    permanent = True
 
 
 class KeyLoadError(RasignError, ValueError):
     """A certificate or key could not be read or parsed, or they do not belong together."""
 
     exit_code = 4
+    permanent = True
 
 
 class CertificateError(RasignError, ValueError):
     """The certificate is unusable for Roles Anywhere (expired, not v3, wrong usage, chain)."""
 
     exit_code = 5
+    permanent = True
 
 
 class AuthenticationError(RasignError):
@@ -77,12 +84,14 @@ class AuthenticationError(RasignError):
     """
 
     exit_code = 6
+    permanent = True
 
 
 class BackendUnavailable(RasignError, RuntimeError):
     """A key backend cannot run here: a Python extra or a system library is missing."""
 
     exit_code = 7
+    permanent = True
 
 
 class SigningError(RasignError, RuntimeError):
@@ -126,6 +135,7 @@ class AccessDenied(ServiceError):
     """CreateSession refused the request (HTTP 403 / AccessDeniedException)."""
 
     exit_code = 11
+    permanent = True
 
 
 class Throttled(ServiceError):
@@ -140,22 +150,17 @@ class StoreError(RasignError):
     exit_code = 13
 
 
-EXIT_CODES: dict[str, int] = {
-    cls.__name__: cls.exit_code
-    for cls in (
-        RasignError,
-        UsageError,
-        ConfigError,
-        KeyLoadError,
-        CertificateError,
-        AuthenticationError,
-        BackendUnavailable,
-        SigningError,
-        NetworkError,
-        ServiceError,
-        AccessDenied,
-        Throttled,
-        StoreError,
-    )
-}
+def error_classes() -> list[type[RasignError]]:
+    """:class:`RasignError` and every subclass defined so far, base first."""
+    found: list[type[RasignError]] = []
+    pending: list[type[RasignError]] = [RasignError]
+    while pending:
+        cls = pending.pop(0)
+        if cls not in found:
+            found.append(cls)
+            pending.extend(cls.__subclasses__())
+    return found
+
+
+EXIT_CODES: dict[str, int] = {cls.__name__: cls.exit_code for cls in error_classes()}
 """Exit code of each error class, as documented in docs/exit-codes.md."""

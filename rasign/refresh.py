@@ -23,21 +23,15 @@ import logging
 import random
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from rasign.clock import SYSTEM, Clock
 from rasign.errors import (
-    AccessDenied,
-    AuthenticationError,
     BackendUnavailable,
-    CertificateError,
-    ConfigError,
-    KeyLoadError,
     RasignError,
     SigningError,
     Throttled,
-    UsageError,
 )
 
 if TYPE_CHECKING:
@@ -47,17 +41,6 @@ if TYPE_CHECKING:
     from rasign.signer import Signer
 
 log = logging.getLogger("rasign.refresh")
-
-PERMANENT_ERRORS: tuple[type[RasignError], ...] = (
-    UsageError,
-    ConfigError,
-    KeyLoadError,
-    CertificateError,
-    AuthenticationError,
-    BackendUnavailable,
-    AccessDenied,
-)
-"""Errors that retrying cannot cure without a human; startup gives up on them at once."""
 
 
 class CredentialsLike(Protocol):
@@ -243,7 +226,6 @@ class RefreshStatus:
     last_error: str | None
     next_attempt_in: float | None
     refresh_count: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (times as RFC 3339 strings)."""
@@ -305,13 +287,13 @@ class Refresher:
         """Fetch the first credentials in the caller's thread, then refresh in the background.
 
         With ``fail_fast`` any first failure is raised (serve: a broken setup must not start
-        listening). Without it only :data:`PERMANENT_ERRORS` are raised and transient ones
+        listening). Without it only permanent errors (``RasignError.permanent``) are raised and transient ones
         are retried by the background thread (update in a systemd unit at boot).
         """
         try:
             self._attempt(initial=True)
         except RasignError as err:
-            if fail_fast or isinstance(err, PERMANENT_ERRORS):
+            if fail_fast or err.permanent:
                 raise  # the caller reports it once, as the command's error
             status = self.status()
             log.warning("first CreateSession failed, retrying in %.1fs: %s", status.next_attempt_in or 0.0, err.one_line())

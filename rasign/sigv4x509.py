@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 SERVICE = "rolesanywhere"
@@ -107,7 +107,6 @@ class CanonicalInput:
     query: Sequence[tuple[str, str]] = ()
     headers: Sequence[tuple[str, str]] = ()
     body: bytes = b""
-    extra: dict[str, str] = field(default_factory=dict)
 
 
 def canonical_request(request: CanonicalInput) -> str:

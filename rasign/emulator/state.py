@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import datetime as _dt
-import re
 import secrets
 import string
 import threading
@@ -116,19 +115,6 @@ def new_secret_access_key() -> str:
 def new_session_token() -> str:
     """A long opaque token (AWS tokens are several hundred base64 characters)."""
     return base64.b64encode(b"rasign-emulator:" + secrets.token_bytes(300)).decode("ascii")
-
-
-def role_name_of(arn: str) -> str:
-    """Last path element of a role ARN (``arn:aws:iam::123:role/path/Name`` -> ``Name``)."""
-    return arn.rsplit("/", 1)[-1]
-
-
-_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$", re.ASCII)
-
-
-def is_role_arn(arn: str) -> bool:
-    """True for a syntactically valid IAM role ARN."""
-    return bool(_ROLE_ARN.match(arn))
 
 
 class AccountState:

@@ -40,3 +40,15 @@ def test_str_follows_a_message_updated_after_construction() -> None:
     error = ServiceError("throttled", status=429, code="ThrottlingException", hint="retry later")
     error.message = "exceeded maximum number of attempts, 3, throttled"
     assert str(error) == "exceeded maximum number of attempts, 3, throttled (retry later)"
+
+
+def test_every_error_class_is_in_the_exit_code_table_and_declares_retry():
+    from rasign.errors import error_classes
+
+    ours = [cls for cls in error_classes() if cls.__module__ == "rasign.errors"]  # tests may subclass too
+    assert {cls.__name__ for cls in ours} == set(EXIT_CODES)
+    permanent = {cls.__name__ for cls in ours if cls.permanent}
+    assert permanent == {
+        "UsageError", "ConfigError", "KeyLoadError", "CertificateError",
+        "AuthenticationError", "BackendUnavailable", "AccessDenied",
+    }
