@@ -104,7 +104,7 @@ def _split_private_key(params: MLDSAParameters, body: bytes) -> tuple[bytes, byt
 def _key_from_seed(params: MLDSAParameters, seed: bytes) -> Any:
     try:
         from cryptography.exceptions import UnsupportedAlgorithm
-        from cryptography.hazmat.primitives.asymmetric import mldsa  # type: ignore[attr-defined]
+        from cryptography.hazmat.primitives.asymmetric import mldsa
     except ImportError as err:
         raise BackendUnavailable(
             f"this cryptography build has no ML-DSA support, needed for the {params.name} key",

@@ -116,7 +116,7 @@ def key_kind_of(public_key: PublicKeyTypes) -> KeyKind:
 
 def _is_mldsa_public(public_key: object) -> bool:
     try:
-        from cryptography.hazmat.primitives.asymmetric import mldsa  # type: ignore[attr-defined]
+        from cryptography.hazmat.primitives.asymmetric import mldsa
     except ImportError:
         return False
     return isinstance(

@@ -326,7 +326,9 @@ class KeychainSigner(Signer):
         return self._kind
 
     def public_key(self) -> PublicKeyTypes:
-        return self._certificate.public_key()
+        certificate = self._certificate
+        assert certificate is not None  # always set by __init__
+        return certificate.public_key()
 
     def describe(self) -> str:
         return f"store {self._kind.value} key in the macOS keychain"

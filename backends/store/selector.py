@@ -286,7 +286,7 @@ def _pairs_from_file(path: str) -> list[tuple[str, str]]:
     return parse_json(text)
 
 
-class _Members(list):  # type: ignore[type-arg]
+class _Members(list[tuple[str, object]]):
     """A JSON object's (name, value) members in order; tells objects apart from arrays."""
 
 

@@ -548,7 +548,9 @@ class WindowsSigner(Signer):
         return self._kind
 
     def public_key(self) -> PublicKeyTypes:
-        return self._certificate.public_key()
+        certificate = self._certificate
+        assert certificate is not None  # always set by __init__
+        return certificate.public_key()
 
     def describe(self) -> str:
         provider = "CNG" if self._key_spec.value == CERT_NCRYPT_KEY_SPEC else "CryptoAPI"

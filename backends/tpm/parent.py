@@ -99,7 +99,7 @@ def tpm_has_ecc(esys: ESAPI) -> bool:
 
     _, data = esys.get_capability(TPM2_CAP.ALGS, TPM2_ALG.ECC, 1)
     algorithms = data.data.algorithms
-    return algorithms.count > 0 and algorithms.algProperties[0].alg == TPM2_ALG.ECC
+    return bool(algorithms.count > 0 and algorithms.algProperties[0].alg == TPM2_ALG.ECC)
 
 
 def open_parent(esys: ESAPI, key: TpmKeyFile, parent_auth: bytes, *, force_rsa: bool = False) -> tuple[ESYS_TR, bool]:

@@ -22,7 +22,7 @@ def make_raw_socket_tcti(path: str) -> Any:
     from tpm2_pytss.TCTI import PyTCTI
     from tpm2_pytss.TSS2_Exception import TSS2_Exception
 
-    class RawSocketTcti(PyTCTI):  # type: ignore[misc]
+    class RawSocketTcti(PyTCTI):
         """One connection per command, like the Go helper; raw TPM command/response bytes."""
 
         def __init__(self) -> None:

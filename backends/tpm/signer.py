@@ -272,7 +272,7 @@ class TpmSigner(Signer):
             )
         try:
             with _stage("computing the PCR policy"):
-                self._steps = policy_mod.steps_for_handle(self._esys, auth_policy, selection)  # type: ignore[arg-type]
+                self._steps = policy_mod.steps_for_handle(self._esys, auth_policy, selection)
         except _Failure as failure:
             raise self._fail(failure) from failure.err
 
@@ -429,7 +429,13 @@ class TpmSigner(Signer):
         assert esys is not None and self._handle is not None
         fit, scheme, ticket = self._plan(digest_name)
         if fit is not None:
-            data = fit_ecdsa_digest(data, *fit)
+            fitted = fit_ecdsa_digest(data, *fit)
+            if fitted is None:
+                raise SigningError(
+                    f"this TPM cannot sign a {digest_name} digest with this curve's key",
+                    hint="use --digest SHA256 (SigV4-X509 always uses SHA-256)",
+                )
+            data = fitted
         session = ESYS_TR.PASSWORD
         if self._steps:
             with _stage("starting a policy session"):

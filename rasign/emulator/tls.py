@@ -18,6 +18,10 @@ import ipaddress
 import os
 import ssl
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from cryptography import x509 as _x509
 
 
 @dataclass(frozen=True)
@@ -109,7 +113,7 @@ def server_context(files: TlsFiles) -> ssl.SSLContext:
     return context
 
 
-def _key_usage(*, cert_sign: bool) -> object:
+def _key_usage(*, cert_sign: bool) -> _x509.KeyUsage:
     from cryptography import x509
 
     return x509.KeyUsage(
