@@ -42,6 +42,9 @@ class Card(Protocol):
 def _recv_exact(conn: socket.socket, size: int) -> bytes | None:
     data = b""
     while len(data) < size:
+        # vpcd 0.8 writes the length and the APDU in two send() calls; without an immediate ACK
+        # Nagle holds the second one back for the 40 ms delayed-ACK timer, on every APDU.
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
         chunk = conn.recv(size - len(data))
         if not chunk:
             return None
@@ -118,6 +121,7 @@ class VpcdLink:
                 sock.close()
                 self._stop.wait(self.poll)  # vpcd not listening yet (pcscd still starting)
                 continue
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self._socket = sock
             self.connections += 1
             try:

@@ -1,0 +1,146 @@
+"""rasign through the real ykcs11 and OpenSC modules, against the virtual YubiKey.
+
+Slots as provisioned by virtualpiv/rig.py with yubico-piv-tool: 9a RSA-2048 generated on the
+card (PIN once), 9c P-256 generated (PIN always), 9d P-384 imported (no attestation). ykcs11
+shows an attestation certificate for every generated key with the key's own CKA_ID; those
+must never become the identity. Every test counts what reached the card.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from tests.piv.conftest import credential_process, run_in_card_namespace
+from virtualpiv.card import PivCard
+from virtualpiv.rig import OPENSC, PIN, PKCS11_SPY, YKCS11
+
+pytestmark = [pytest.mark.network]
+MODULES = [pytest.param(YKCS11, id="ykcs11"), pytest.param(OPENSC, id="opensc")]
+GENERAL_AUTHENTICATE, VERIFY, ATTEST, GET_METADATA = 0x87, 0x20, 0xF9, 0xF7
+
+
+def assert_credentials(done: subprocess.CompletedProcess) -> dict:
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert out["Version"] == 1 and out["AccessKeyId"] and out["SessionToken"]
+    return out
+
+
+def certificate_sent(emulator) -> x509.Certificate:
+    """The X.509 certificate the last CreateSession carried."""
+    header = emulator.requests[-1]["headers"]["X-Amz-X509"]
+    return x509.load_der_x509_certificate(base64.b64decode(header))
+
+
+def pin_verifies(card: PivCard) -> int:
+    """VERIFYs that presented a PIN (not the empty status query, which spends no try)."""
+    return sum(1 for e in card.log if e.ins == VERIFY and e.length)
+
+
+def signatures(card: PivCard, slot: int) -> int:
+    """GENERAL AUTHENTICATE commands that completed a signature in ``slot`` (last block of a chain)."""
+    return sum(1 for e in card.log if e.ins == GENERAL_AUTHENTICATE and e.p2 == slot and not e.cla & 0x10)
+
+
+def own_certificate(piv, slot: str) -> x509.Certificate:
+    return x509.load_pem_x509_certificate(piv.certificates[slot].read_bytes())
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_rsa_9a_identity_is_the_slot_certificate_not_its_attestation(piv, card, emulator, module, tmp_path):
+    """Certificate URI by CKA_ID only: under ykcs11 id 01 is also the 9a attestation certificate."""
+    log = tmp_path / "spy.log"
+    done = credential_process(piv, emulator, "--pkcs11-lib", PKCS11_SPY, "--certificate", f"pkcs11:id=%01?pin-value={PIN}",
+                              env={"PKCS11SPY": module, "PKCS11SPY_OUTPUT": str(log)})
+    assert_credentials(done)
+    assert certificate_sent(emulator) == own_certificate(piv, "9a")
+    assert signatures(card, 0x9A) >= 1 and pin_verifies(card) >= 1
+    sessions = sum(1 for line in log.read_text().splitlines() if line.split(": ")[-1].strip() == "C_OpenSession")
+    assert sessions >= 1
+    if module == YKCS11:
+        # ykcs11 rescans the card (ATTEST of all 25 key slots) on every C_OpenSession.
+        assert card.count(ATTEST) == 25 * sessions, (card.count(ATTEST), sessions)
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_always_pin_slot_9c_with_reuse_pin_verifies_before_each_signature(piv, card, emulator, module):
+    done = credential_process(piv, emulator, "--pkcs11-lib", module, "--certificate", f"pkcs11:id=%02?pin-value={PIN}",
+                              "--reuse-pin")
+    assert_credentials(done)
+    assert certificate_sent(emulator) == own_certificate(piv, "9c")
+    gas = [e for e in card.log if e.ins in (VERIFY, GENERAL_AUTHENTICATE) and (e.ins != VERIFY or e.length)]
+    assert signatures(card, 0x9C) >= 1
+    for index, exchange in enumerate(gas):  # the card refuses (6982) a 9c signature without a fresh VERIFY
+        if exchange.ins == GENERAL_AUTHENTICATE:
+            assert exchange.sw == 0x9000 and index and gas[index - 1].ins == VERIFY, [str(e) for e in gas]
+
+
+def test_always_pin_slot_9c_without_reuse_pin_fails_cleanly(piv, card, emulator):
+    done = credential_process(piv, emulator, "--pkcs11-lib", YKCS11, "--certificate", f"pkcs11:id=%02?pin-value={PIN}")
+    assert done.returncode != 0 and done.returncode != 70, done.stderr
+    assert "Traceback" not in done.stderr and PIN not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert done.stdout == ""
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_imported_p384_key_in_9d_with_file_certificate(piv, card, emulator, module):
+    done = credential_process(piv, emulator, "--pkcs11-lib", module, "--certificate", str(piv.certificates["9d"]),
+                              "--private-key", f"pkcs11:id=%03?pin-value={PIN}")
+    assert_credentials(done)
+    assert certificate_sent(emulator) == own_certificate(piv, "9d")
+    assert signatures(card, 0x9D) >= 1
+
+
+@pytest.mark.parametrize(("module", "slot", "key_id", "digest"), [
+    pytest.param(YKCS11, "9a", "%01", "SHA256", id="ykcs11-rsa"),
+    pytest.param(OPENSC, "9c", "%02", "SHA384", id="opensc-p256"),
+])
+def test_sign_string_verifies_with_openssl(piv, card, module, slot, key_id, digest, tmp_path):
+    from rasign.commands.sign_string import test_message
+
+    done = run_in_card_namespace(piv, "sign-string", "--pkcs11-lib", module, "--certificate",
+                                 f"pkcs11:id={key_id}?pin-value={PIN}", "--reuse-pin", "--format", "text",
+                                 "--digest", digest)
+    assert done.returncode == 0, done.stderr
+    public = piv.public_keys[slot]
+    (tmp_path / "sig.bin").write_bytes(bytes.fromhex(done.stdout.strip()))
+    (tmp_path / "msg.bin").write_bytes(test_message(public))
+    (tmp_path / "pub.pem").write_bytes(public.public_bytes(serialization.Encoding.PEM,
+                                                           serialization.PublicFormat.SubjectPublicKeyInfo))
+    verify = subprocess.run(["openssl", "dgst", f"-{digest.lower()}", "-verify", str(tmp_path / "pub.pem"), "-signature",
+                             str(tmp_path / "sig.bin"), str(tmp_path / "msg.bin")], capture_output=True, text=True)
+    assert verify.returncode == 0 and "Verified OK" in verify.stdout, verify.stderr + verify.stdout
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_read_certificate_data_lists_the_slot_certificates(piv, card, module):
+    done = run_in_card_namespace(piv, "read-certificate-data", "--pkcs11-lib", module, "--certificate", "pkcs11:type=cert",
+                                 "--json")
+    assert done.returncode == 0, done.stderr
+    listed = done.stdout
+    for slot in ("9a", "9c", "9d"):
+        assert own_certificate(piv, slot).subject.rfc4514_string().split(",")[0] in listed, listed
+    assert pin_verifies(card) == 0  # listing needs no PIN
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_wrong_pin_spends_exactly_one_try(piv, card, emulator, module):
+    before = card.pin_remaining
+    done = credential_process(piv, emulator, "--pkcs11-lib", module, "--certificate", "pkcs11:id=%01?pin-value=654321")
+    try:
+        assert done.returncode == 6, done.stderr
+        assert "654321" not in done.stderr and "Traceback" not in done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+        assert pin_verifies(card) == 1, [str(e) for e in card.log if e.ins == VERIFY]
+        assert card.pin_remaining == before - 1
+        assert signatures(card, 0x9A) == 0
+    finally:
+        piv.tool("--action=verify-pin", f"--pin={PIN}")  # a right PIN restores the counter
+    assert card.pin_remaining == before
