@@ -81,12 +81,15 @@ def test_always_pin_slot_9c_with_reuse_pin_verifies_before_each_signature(piv, c
             assert exchange.sw == 0x9000 and index and gas[index - 1].ins == VERIFY, [str(e) for e in gas]
 
 
-def test_always_pin_slot_9c_without_reuse_pin_fails_cleanly(piv, card, emulator):
-    done = credential_process(piv, emulator, "--pkcs11-lib", YKCS11, "--certificate", f"pkcs11:id=%02?pin-value={PIN}")
-    assert done.returncode != 0 and done.returncode != 70, done.stderr
-    assert "Traceback" not in done.stderr and PIN not in done.stderr
-    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+@pytest.mark.parametrize("module", MODULES)
+def test_always_pin_slot_9c_without_a_signature_pin_stops_before_signing(piv, card, emulator, module):
+    sent = len(emulator.requests)
+    done = credential_process(piv, emulator, "--pkcs11-lib", module, "--certificate", f"pkcs11:id=%02?pin-value={PIN}")
+    assert done.returncode == 6, done.stderr
+    assert done.stderr.startswith("rasign: error: ") and "--reuse-pin" in done.stderr, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and PIN not in done.stderr
     assert done.stdout == ""
+    assert signatures(card, 0x9C) == 0 and len(emulator.requests) == sent  # nothing signed, nothing sent
 
 
 @pytest.mark.parametrize("module", MODULES)
