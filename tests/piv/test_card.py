@@ -65,7 +65,8 @@ def authenticate(card: PivCard, key: bytes = DEFAULT_MGMT_KEY, algorithm: int = 
     decryptor = cipher.decryptor()
     witness = decryptor.update(encrypted) + decryptor.finalize()
     challenge = os.urandom(size)
-    body, sw = send(card, 0x87, algorithm, 0x9B, tlv.encode(0x7C, tlv.encode(0x80, witness) + tlv.encode(0x81, challenge)))
+    answer = tlv.encode(0x7C, tlv.encode(0x80, witness) + tlv.encode(0x81, challenge))
+    body, sw = send(card, 0x87, algorithm, 0x9B, answer)
     if sw == 0x9000:
         encryptor = cipher.encryptor()
         assert tlv.as_dict(tlv.as_dict(body)[0x7C])[0x82] == encryptor.update(challenge) + encryptor.finalize()
@@ -80,7 +81,8 @@ def generate(card: PivCard, slot: int, algorithm: int, pin_policy: int = 0, touc
         template += tlv.encode(0xAB, bytes([touch_policy]))
     fields = tlv.as_dict(tlv.as_dict(ok(card, 0x47, 0x00, slot, tlv.encode(0xAC, template)))[0x7F49])
     if algorithm == RSA2048:
-        return rsa.RSAPublicNumbers(int.from_bytes(fields[0x82], "big"), int.from_bytes(fields[0x81], "big")).public_key()
+        exponent, modulus = (int.from_bytes(fields[tag], "big") for tag in (0x82, 0x81))
+        return rsa.RSAPublicNumbers(exponent, modulus).public_key()
     curve = ec.SECP256R1() if algorithm == ECCP256 else ec.SECP384R1()
     return ec.EllipticCurvePublicKey.from_encoded_point(curve, fields[0x86])
 

@@ -56,7 +56,8 @@ def own_certificate(piv, slot: str) -> x509.Certificate:
 def test_rsa_9a_identity_is_the_slot_certificate_not_its_attestation(piv, card, emulator, module, tmp_path):
     """Certificate URI by CKA_ID only: under ykcs11 id 01 is also the 9a attestation certificate."""
     log = tmp_path / "spy.log"
-    done = credential_process(piv, emulator, "--pkcs11-lib", PKCS11_SPY, "--certificate", f"pkcs11:id=%01?pin-value={PIN}",
+    done = credential_process(piv, emulator, "--pkcs11-lib", PKCS11_SPY,
+                              "--certificate", f"pkcs11:id=%01?pin-value={PIN}",
                               env={"PKCS11SPY": module, "PKCS11SPY_OUTPUT": str(log)})
     assert_credentials(done)
     assert certificate_sent(emulator) == own_certificate(piv, "9a")
@@ -117,14 +118,16 @@ def test_sign_string_verifies_with_openssl(piv, card, module, slot, key_id, dige
     (tmp_path / "msg.bin").write_bytes(test_message(public))
     (tmp_path / "pub.pem").write_bytes(public.public_bytes(serialization.Encoding.PEM,
                                                            serialization.PublicFormat.SubjectPublicKeyInfo))
-    verify = subprocess.run(["openssl", "dgst", f"-{digest.lower()}", "-verify", str(tmp_path / "pub.pem"), "-signature",
-                             str(tmp_path / "sig.bin"), str(tmp_path / "msg.bin")], capture_output=True, text=True)
+    verify = subprocess.run(["openssl", "dgst", f"-{digest.lower()}", "-verify", str(tmp_path / "pub.pem"),
+                             "-signature", str(tmp_path / "sig.bin"), str(tmp_path / "msg.bin")],
+                            capture_output=True, text=True)
     assert verify.returncode == 0 and "Verified OK" in verify.stdout, verify.stderr + verify.stdout
 
 
 @pytest.mark.parametrize("module", MODULES)
 def test_read_certificate_data_lists_the_slot_certificates(piv, card, module):
-    done = run_in_card_namespace(piv, "read-certificate-data", "--pkcs11-lib", module, "--certificate", "pkcs11:type=cert")
+    done = run_in_card_namespace(piv, "read-certificate-data", "--pkcs11-lib", module,
+                                 "--certificate", "pkcs11:type=cert")
     assert done.returncode == 0, done.stderr
     entries = done.stdout.split("\n\n")
     for slot in ("9a", "9c", "9d"):
