@@ -11,11 +11,13 @@ from __future__ import annotations
 import base64
 import json
 import subprocess
+import sys
 
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from tests.conftest import REPO
 from tests.piv.conftest import credential_process, run_in_card_namespace
 from virtualpiv.card import PivCard
 from virtualpiv.rig import OPENSC, PIN, PKCS11_SPY, YKCS11
@@ -156,3 +158,13 @@ def test_wrong_pin_spends_exactly_one_try(piv, card, emulator, module):
     finally:
         piv.tool("--action=verify-pin", f"--pin={PIN}")  # a right PIN restores the counter
     assert card.pin_remaining == before
+
+
+def test_command_line_runs_a_client_with_the_card_inserted(piv):
+    """``python -m virtualpiv -- CMD``: its own card and pcscd, the command inside, APDU counts after."""
+    done = subprocess.run([sys.executable, "-m", "virtualpiv", "--log", "--", "yubico-piv-tool", "--action=status"],
+                          capture_output=True, text=True, timeout=120, cwd=str(REPO))
+    assert done.returncode == 0, done.stderr
+    assert "Serial Number:" in done.stdout and "PIN tries left:\t3" in done.stdout
+    assert "00 A4 04 00 [5] a000000308 -> 9000" in done.stderr
+    assert "virtualpiv: " in done.stderr and " APDUs by INS: " in done.stderr
