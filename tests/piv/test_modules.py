@@ -168,3 +168,32 @@ def test_command_line_runs_a_client_with_the_card_inserted(piv):
     assert "Serial Number:" in done.stdout and "PIN tries left:\t3" in done.stdout
     assert "00 A4 04 00 [5] a000000308 -> 9000" in done.stderr
     assert "virtualpiv: " in done.stderr and " APDUs by INS: " in done.stderr
+
+
+def test_yubico_piv_tool_attests_generated_keys_to_the_f9_certificate(piv, card, tmp_path):
+    piv.tool("--action=read-certificate", "--slot=f9", f"--output={tmp_path / 'f9.pem'}")
+    for slot in ("9a", "9c"):
+        attestation = tmp_path / f"{slot}-attestation.pem"
+        piv.tool("--action=attest", f"--slot={slot}", f"--output={attestation}")
+        verify = subprocess.run(["openssl", "verify", "-partial_chain", "-CAfile", str(tmp_path / "f9.pem"),
+                                 str(attestation)], capture_output=True, text=True)
+        assert verify.returncode == 0, verify.stdout + verify.stderr
+        certificate = x509.load_pem_x509_certificate(attestation.read_bytes())
+        assert certificate.public_key() == piv.public_keys[slot]
+    with pytest.raises(RuntimeError, match="attest"):
+        piv.tool("--action=attest", "--slot=9d")  # imported: the card cannot vouch for it
+    assert card.count(ATTEST) == 3
+
+
+def test_yubico_piv_tool_changes_the_pin_and_the_management_key(piv, card):
+    piv.tool("--action=change-pin", f"--pin={PIN}", "--new-pin=24682468")
+    piv.tool("--action=verify-pin", "--pin=24682468")
+    piv.tool("--action=unblock-pin", "--pin=12345678", f"--new-pin={PIN}")  # RESET RETRY with the PUK
+    piv.tool("--action=verify-pin", f"--pin={PIN}")
+    new_key = "0a0b0c0d0e0f10111213141516171819" + "1a1b1c1d1e1f2021"
+    default_key = "010203040506070801020304050607080102030405060708"
+    piv.tool("--action=set-mgm-key", f"--new-key={new_key}")
+    with pytest.raises(RuntimeError):
+        piv.tool("--action=set-chuid")  # still the default key: refused
+    piv.tool(f"--key={new_key}", "--action=set-mgm-key", f"--new-key={default_key}")
+    piv.tool("--action=set-chuid")
