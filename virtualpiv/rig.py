@@ -61,6 +61,8 @@ class PivRig:
     link: VpcdLink
     certificates: dict[str, Path] = field(default_factory=dict)
     public_keys: dict[str, object] = field(default_factory=dict)
+    issue: Issuer | None = None
+    """The CA callable provisioning used; tests issue certificates for keys they add later."""
 
     @classmethod
     def start(cls, directory: Path, **card_options) -> "PivRig":
@@ -97,6 +99,7 @@ class PivRig:
 
     def provision(self, issue: Issuer) -> None:
         """Keys and certificates in 9a, 9c, 9d, plus a CHUID and CCC as a real deployment has."""
+        self.issue = issue
         for slot, (algorithm, how, cn) in SLOTS.items():
             if how == "generate":
                 public_pem = self.directory / f"{slot}-public.pem"

@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives import serialization
 from tests.conftest import REPO
 from tests.piv.conftest import credential_process, run_in_card_namespace
 from virtualpiv.card import PivCard
+from virtualpiv.keys import ORIGIN_GENERATED
 from virtualpiv.rig import OPENSC, PIN, PKCS11_SPY, YKCS11
 
 pytestmark = [pytest.mark.network]
@@ -137,8 +138,10 @@ def test_read_certificate_data_lists_the_slot_certificates(piv, card, module):
         [entry] = [e for e in entries if f"Subject: {cn}," in e]
         assert "attestation" not in entry and "URI: pkcs11:" in entry
     attestations = [e for e in entries if "Subject: CN=YubiKey PIV Attestation" in e]
-    if module == YKCS11:  # one per generated key (9a, 9c), flagged; the imported 9d key has none
-        assert len(attestations) == 2 and all("(YubiKey attestation certificate)" in e for e in attestations)
+    if module == YKCS11:  # one per key generated on the card (9a, 9c, ...), flagged; the imported 9d has none
+        generated = sum(1 for key in piv.card.keys.values() if key.origin == ORIGIN_GENERATED)
+        assert len(attestations) == generated >= 2
+        assert all("(YubiKey attestation certificate)" in e for e in attestations)
     else:
         assert attestations == []
     assert pin_verifies(card) == 0  # listing needs no PIN
@@ -197,3 +200,39 @@ def test_yubico_piv_tool_changes_the_pin_and_the_management_key(piv, card):
         piv.tool("--action=set-chuid")  # still the default key: refused
     piv.tool(f"--key={new_key}", "--action=set-mgm-key", f"--new-key={default_key}")
     piv.tool("--action=set-chuid")
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_blocked_pin_is_reported_with_the_puk_as_the_way_out(piv, card, emulator, module):
+    try:
+        for _ in range(card.pin_retries):
+            with pytest.raises(RuntimeError):
+                piv.tool("--action=verify-pin", "--pin=000000")
+        assert card.pin_remaining == 0
+        done = credential_process(piv, emulator, "--pkcs11-lib", module,
+                                  "--certificate", f"pkcs11:id=%01?pin-value={PIN}")
+        assert done.returncode == 6, done.stderr
+        assert "locked" in done.stderr and "PUK" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+        assert signatures(card, 0x9A) == 0
+    finally:
+        piv.tool("--action=unblock-pin", "--pin=12345678", f"--new-pin={PIN}")
+
+
+def test_touch_policy_waits_for_a_touch_per_signature(piv, card, emulator, tmp_path):
+    """9e with PIN never and touch always; the card's touch delay runs on an injected clock."""
+    public_pem = tmp_path / "9e.pem"
+    piv.tool("--action=generate", "--slot=9e", "--algorithm=ECCP256", "--pin-policy=never", "--touch-policy=always",
+             f"--output={public_pem}")
+    cert = tmp_path / "9e-cert.pem"
+    piv.issue(serialization.load_pem_public_key(public_pem.read_bytes()), cert, "piv 9e touch")
+    piv.tool("--action=import-certificate", "--slot=9e", f"--input={cert}")
+    waited: list[float] = []
+    card.touch_delay, card.sleep = 0.75, waited.append
+    try:
+        done = credential_process(piv, emulator, "--pkcs11-lib", YKCS11,
+                                  "--certificate", f"pkcs11:id=%04?pin-value={PIN}")
+    finally:
+        card.touch_delay, card.sleep = 0.0, PivCard.sleep
+    assert_credentials(done)
+    assert certificate_sent(emulator).subject.rfc4514_string().startswith("CN=piv 9e touch")
+    assert waited == [0.75] * signatures(card, 0x9E) and waited
