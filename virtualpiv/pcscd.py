@@ -32,6 +32,10 @@ def missing() -> str | None:
         return "vpcd reader driver not installed (apt-get install vsmartcard-vpcd)"
     if os.geteuid() != 0:
         return "a private pcscd needs root (mount namespace with a private /run)"
+    probe = subprocess.run(["unshare", "--mount", "--net", "--propagation", "private", "true"],
+                           capture_output=True, text=True, timeout=30, check=False)
+    if probe.returncode != 0:
+        return f"cannot make private mount/network namespaces here (CAP_SYS_ADMIN): {probe.stderr.strip()}"
     return None
 
 
