@@ -8,7 +8,11 @@ virtual card (virtualpiv/) behind a private pcscd, provisions it with yubico-piv
 one ``rasign credential-process`` per module and slot through OpenSC's pkcs11-spy against
 the local emulator, and prints what reached the card and what rasign asked the module for.
 
-    python bench/piv_bench.py [--json]        (root: pcscd runs in private namespaces)
+    python bench/piv_bench.py [--json] [--python OTHER/.venv/bin/python]   (root: private namespaces)
+
+``--python`` runs rasign with another checkout's venv interpreter (its editable install brings
+that checkout's rasign and backends), so a change to backends/pkcs11 is measured before and
+after on the same card.
 """
 
 from __future__ import annotations
@@ -46,20 +50,21 @@ def spy_calls(log: Path) -> Counter:
     return calls
 
 
-def run_case(rig: PivRig, emulator: Emulator, module: str, key_id: str, work: Path) -> dict:
+def run_case(rig: PivRig, emulator: Emulator, module: str, key_id: str, work: Path, python: str) -> dict:
     log = work / f"spy-{time.monotonic_ns()}.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RASIGN_"))}
-    env.update(rig.env(), PYTHONPATH=str(REPO), PKCS11SPY=module, PKCS11SPY_OUTPUT=str(log),
-               RASIGN_CACHE_DIR=str(work / "cache"))
+    env.update(rig.env(), PKCS11SPY=module, PKCS11SPY_OUTPUT=str(log), RASIGN_CACHE_DIR=str(work / "cache"))
+    if python == sys.executable:
+        env["PYTHONPATH"] = str(REPO)  # this checkout; another venv's editable install finds its own
     rig.card.log.clear()
     start = time.perf_counter()
     done = subprocess.run(rig.pcscd.wrap([
-        sys.executable, "-m", "rasign", "credential-process", "--pkcs11-lib", PKCS11_SPY,
+        python, "-m", "rasign", "credential-process", "--pkcs11-lib", PKCS11_SPY,
         "--certificate", f"pkcs11:id={key_id}?pin-value={PIN}", "--reuse-pin", "--no-cache",
         "--endpoint", emulator.endpoint, "--ca-bundle", str(emulator.ca_bundle),
         "--trust-anchor-arn", emulator.trust_anchor_arn, "--profile-arn", emulator.profile_arn,
         "--role-arn", emulator.role_arn,
-    ]), env=env, capture_output=True, text=True, timeout=120, cwd=str(REPO))
+    ]), env=env, capture_output=True, text=True, timeout=120, cwd=str(work))
     wall = time.perf_counter() - start
     if done.returncode != 0:
         raise RuntimeError(f"credential-process failed: {done.stderr.strip()}")
@@ -78,6 +83,7 @@ def run_case(rig: PivRig, emulator: Emulator, module: str, key_id: str, work: Pa
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument("--python", default=sys.executable, help="interpreter (venv) whose rasign is measured")
     args = parser.parse_args()
     reason = missing()
     if reason:
@@ -91,7 +97,7 @@ def main() -> int:
         rig = PivRig.start(work / "card")
         try:
             rig.provision(lambda public, path, cn: pki.issue(public, path, cn=cn))
-            results = {f"{name} {slot}": run_case(rig, emulator, module, key_id, work)
+            results = {f"{name} {slot}": run_case(rig, emulator, module, key_id, work, args.python)
                        for name, module, slot, key_id in CASES}
         finally:
             rig.stop()
@@ -99,6 +105,7 @@ def main() -> int:
     if args.json:
         print(json.dumps(results, indent=2))
         return 0
+    print(f"rasign run by {args.python}")
     print(f"{'module slot':<12} {'APDUs':>6} {'ATTEST':>7} {'METADATA':>9} {'VERIFY':>7} "
           f"{'sessions':>9} {'C_Login':>8} {'scans':>6} {'wall s':>7}")
     for name, r in results.items():
