@@ -39,8 +39,10 @@ DEFAULT_PIN_POLICY = {0x9A: PIN_ONCE, 0x9C: PIN_ALWAYS, 0x9D: PIN_ONCE, 0x9E: PI
 """What a YubiKey applies when the host asks for the default policy (00): 9c signs only with a fresh PIN."""
 OBJ_ATTESTATION_CERT = 0x5FFF01
 OBJ_DISCOVERY = 0x7E
-SECRET_INS = {0x20, 0x24, 0x2C, 0xFF, 0x87, 0xFE}
-"""Commands whose data is a secret or key material: the log keeps their header and length only."""
+SECRET_INS = {0x20, 0x24, 0x2C, 0xFF, 0x87, 0xFE, 0xDB}
+"""Commands whose data may be a secret or key material: the log keeps their header and length only.
+PUT DATA is among them because yubico-piv-tool's PIN-protected mode stores the management key
+in a data object (5FC109)."""
 
 SW_OK = 0x9000
 SW_WRONG_LENGTH, SW_SECURITY, SW_BLOCKED, SW_CONDITIONS = 0x6700, 0x6982, 0x6983, 0x6985
@@ -161,7 +163,6 @@ class PivCard:
     def __post_init__(self) -> None:
         self._pin = Secret(self.pin, DEFAULT_PIN, self.pin_retries)
         self._puk = Secret(self.puk, DEFAULT_PUK, self.pin_retries)
-        self._mgmt_default = self.management_key == DEFAULT_MGMT_KEY
         self.keys: dict[int, SlotKey] = {}
         self.objects: dict[int, bytes] = {}
         self.attestor = Attestor(self.serial, self.version)

@@ -275,3 +275,13 @@ def test_slot_key_rejects_data_that_is_not_a_hash():
     assert key.sign(bytes(20))  # a SHA-1 length is accepted
     with pytest.raises(ValueError):
         key.sign(bytes(33))
+
+
+def test_put_data_is_logged_by_length_only(card):
+    """yubico-piv-tool's PIN-protected mode keeps the management key in object 5FC109."""
+    authenticate(card)
+    secret = bytes.fromhex("88" + "18") + DEFAULT_MGMT_KEY
+    ok(card, 0xDB, 0x3F, 0xFF, tlv.encode(0x5C, bytes.fromhex("5FC109")) + tlv.encode(0x53, tlv.encode(0x88, secret)))
+    put = [e for e in card.log if e.ins == 0xDB]
+    assert put and all(e.data is None and e.length for e in put)
+    assert DEFAULT_MGMT_KEY.hex() not in "\n".join(str(e) for e in card.log)
