@@ -10,6 +10,7 @@ export DEBIAN_FRONTEND=noninteractive
 APT_PACKAGES=(
   softhsm2 opensc p11-kit gnutls-bin          # PKCS#11: SoftHSM2 token, pkcs11-tool, p11-kit proxy
   swtpm swtpm-tools tpm2-tools tpm2-openssl    # TPM: software TPM, tools and OpenSSL provider
+  pcscd vsmartcard-vpcd ykcs11 yubico-piv-tool  # virtual PIV card: pcscd + vpcd reader, Yubico PKCS#11 + tool
   libtss2-dev pkg-config gcc libffi-dev libssl-dev openssl ca-certificates
 )
 
