@@ -19,7 +19,7 @@ from tests.packaging.conftest import REPO, Built
 
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
 # What the sdist must carry so that an unpacked sdist can be tested and deployed.
-SOURCE_TREES = ("docs", "tests", "softhsm", "scripts", "bench")
+SOURCE_TREES = ("docs", "tests", "softhsm", "virtualpiv", "scripts", "bench")
 SKIPPED = {"__pycache__", ".benchmarks", ".pytest_cache"}
 
 
@@ -69,7 +69,7 @@ def test_wheel_ships_the_product_only(built: Built) -> None:
     names = wheel_names(built)
     modules = {name for name in names if name.endswith(".py")}
     assert modules and all(name.startswith("rasign/") for name in modules), sorted(modules)[:5]
-    assert not [name for name in names if name.startswith(("tests/", "softhsm/", "scripts/", "bench/", "docs/"))]
+    assert not [name for name in names if name.startswith(("tests/", "softhsm/", "virtualpiv/", "scripts/", "bench/", "docs/"))]
     # Test-only helpers live in tests/support/, not in the runtime package.
     assert "rasign/emulator/testing.py" not in names and "rasign/backends/store/fake.py" not in names
     # The emulator is a product feature and stays; backends/ installs as rasign.backends.
