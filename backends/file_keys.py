@@ -114,8 +114,10 @@ class Passwords:
         if remembered is not None:
             return remembered, True
         if not self._interactive:
-            raise AuthenticationError(
-                f"the {what} {path} is encrypted and no password was given", hint=PASSWORD_HINT
+            from rasign.errors import PromptNeeded
+
+            raise PromptNeeded(
+                f"the {what} {path} is encrypted and no password was given", what="PKCS#8 password", hint=PASSWORD_HINT
             )
         from rasign.secrets import prompt_tty
 

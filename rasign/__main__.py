@@ -1,5 +1,5 @@
 """``python -m rasign``: the same CLI as the ``rasign`` command."""
 
-from rasign.cli.main import run
+from rasign.entry import run
 
 run()

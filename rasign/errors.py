@@ -87,6 +87,19 @@ class AuthenticationError(RasignError):
     permanent = True
 
 
+class PromptNeeded(AuthenticationError):
+    """A PIN or password is needed and prompting is not allowed here.
+
+    ``what`` says which secret (``PIN``, ``context PIN``, ``TPM key password``, ``PKCS#8
+    password``): the agent answers with it, and its client asks the person at its own
+    terminal instead.
+    """
+
+    def __init__(self, message: str, *, what: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.what = what
+
+
 class BackendUnavailable(RasignError, RuntimeError):
     """A key backend cannot run here: a Python extra or a system library is missing."""
 

@@ -83,6 +83,7 @@ class SessionMinter:
         *,
         backend: str | None = None,
         reopen_each_time: bool | None = None,
+        wrap_signer: Callable[[Signer], Signer] | None = None,
     ) -> None:
         from rasign.session import plan_session
 
@@ -95,6 +96,8 @@ class SessionMinter:
 
             reopen_each_time = load_backend(backend or choose_backend(signer_options)).reopen_each_refresh
         self.reopen_each_time = reopen_each_time
+        self._wrap = wrap_signer
+        """Applied to every signer opened (the agent's touch notices wrap it)."""
         self._lock = threading.Lock()
         self._signer: Signer | None = None
         self._client: Any = None
@@ -119,7 +122,8 @@ class SessionMinter:
 
         with self._lock:
             if self.reopen_each_time:
-                with open_signer_checked(self.signer_options, backend=self.backend) as signer:
+                with open_signer_checked(self.signer_options, backend=self.backend) as opened:
+                    signer = self._wrap(opened) if self._wrap else opened
                     client = SessionClient(signer, self.session_options)
                     try:
                         return client.create_session()
@@ -143,7 +147,8 @@ class SessionMinter:
         from rasign.session import SessionClient
         from rasign.workflow import open_signer_checked
 
-        self._signer = open_signer_checked(self.signer_options, backend=self.backend)
+        opened = open_signer_checked(self.signer_options, backend=self.backend)
+        self._signer = self._wrap(opened) if self._wrap else opened
         self._client = SessionClient(self._signer, self.session_options)
 
     def _close_locked(self) -> None:

@@ -82,6 +82,16 @@ def secret_from_env(name: str) -> str | None:
     return value if value else None
 
 
+def hold_secret(name: str, value: str) -> None:
+    """Keep ``value`` in memory under ``name``, answered by :func:`secret_from_env` (the agent's typed PINs)."""
+    _HELD[name] = value
+
+
+def forget_secret(name: str) -> None:
+    """Drop a secret kept by :func:`hold_secret` or :func:`hold_environment`."""
+    _HELD.pop(name, None)
+
+
 _WATCHED: set[str] = set()
 
 

@@ -125,10 +125,12 @@ def context_pin_source(options: object) -> PinSource | None:
     return _env_source(CONTEXT_PIN_ENV, required=False)
 
 
-def prompt(text: str, *, interactive: bool, hint: str) -> str:
+def prompt(text: str, *, interactive: bool, hint: str, what: str = "PIN") -> str:
     """Ask on /dev/tty once; without permission or a terminal, fail with ``hint``."""
     if not interactive:
-        raise AuthenticationError("a PIN is needed and prompting is disabled", hint=hint)
+        from rasign.errors import PromptNeeded
+
+        raise PromptNeeded(f"a {what} is needed and prompting is disabled", what=what, hint=hint)
     from rasign.secrets import prompt_tty
 
     pin = prompt_tty(text, what="PIN", how_to_avoid=hint)

@@ -90,7 +90,7 @@ class ContextPins:
                 return self.user_source.read(), "reuse"
             if self._kept_user_pin is not None:
                 return self._kept_user_pin, "reuse"
-        pin = pins.prompt(f"Please enter your context-specific PIN for {what}: ", interactive=self.interactive, hint=pins.CONTEXT_HINT)
+        pin = pins.prompt(f"Please enter your context-specific PIN for {what}: ", interactive=self.interactive, hint=pins.CONTEXT_HINT, what="context PIN")
         self._typed = pin  # kept: a long-running process needs it for every signature
         return pin, "typed"
 

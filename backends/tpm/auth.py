@@ -73,8 +73,11 @@ def key_password(options: SignerOptions, *, needs_password: bool, from_file: boo
     if env_value is not None:
         return env_value.encode("utf-8")
     if not options.interactive:
-        raise AuthenticationError(
+        from rasign.errors import PromptNeeded
+
+        raise PromptNeeded(
             f"the TPM key {key} needs a password and prompting is disabled",
+            what="TPM key password",
             hint=_HOW_TO_AVOID,
         )
     return _prompt().encode("utf-8")

@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "update": ("rasign.commands.update", "write credentials into the shared credentials file and keep them fresh"),
     "sign-string": ("rasign.commands.sign_string", "sign the fixed test string (checks a key works)"),
     "read-certificate-data": ("rasign.commands.read_certificate_data", "show certificate data or list matching identities"),
+    "agent": ("rasign.commands.agent", "run the per-user agent (one PIN per login session), or ask it: status, lock, stop"),
     "emulator": ("rasign.commands.emulator", "run a local Roles Anywhere + STS emulator (offline demos and tests)"),
     "demo": ("rasign.commands.demo", "run the end-to-end flow against the local emulator (no AWS account needed)"),
     "version": ("rasign.commands.version", "print the version"),

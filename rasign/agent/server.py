@@ -1,0 +1,527 @@
+"""The agent daemon: a unix socket, peer checks, one open signer per identity, held PINs.
+
+Who may talk to it: the socket is created mode 0600 in a directory of mode 0700 that the
+agent's user owns (it refuses a directory anyone else could write), and every connection's
+peer is checked with ``SO_PEERCRED``: only the agent's own uid and root are served. That
+second check holds even when a careless root loosened the permissions.
+
+What it keeps, per identity (the parsed ``credential-process`` arguments plus the
+environment that changes minting): the open signer (a logged-in PKCS#11 session, a loaded
+TPM key), the credentials it minted, and the PINs and passwords its clients typed. Secrets
+live only in this process's memory (non-dumpable, core files off, locked in RAM where the
+system allows it) for ``--pin-ttl`` seconds (default: until the agent stops); ``lock``
+forgets them all and closes every session at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import socket
+import socketserver
+import stat
+import struct
+import sys
+import threading
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from rasign.agent import protocol
+from rasign.clock import SYSTEM, Clock
+from rasign.errors import AuthenticationError, PromptNeeded, RasignError, StoreError, UsageError
+
+if TYPE_CHECKING:
+    from rasign.options import SessionOptions, SignerOptions
+    from rasign.refresh import SessionMinter
+    from rasign.session import Credentials
+
+log = logging.getLogger("rasign.agent")
+
+DEFAULT_MARGIN = 300.0
+"""Credentials closer than this to expiry are minted again (``$RASIGN_CACHE_MARGIN`` wins)."""
+MAX_IDENTITIES = 256
+"""Identities kept at once; past it the least recently minted one without held secrets goes."""
+MAX_MEMO = 4096
+MAX_CONNECTIONS = 64
+"""Connections served at once; more wait in the listen backlog instead of costing threads."""
+READ_TIMEOUT = 10.0
+"""Seconds a client has to send its request line."""
+
+_PATH_FIELDS = ("certificate", "private_key", "intermediates", "cert_store", "pkcs11_lib", "pkcs11_pin_file",
+                "pkcs11_context_pin_file")
+_SESSION_PATH_FIELDS = ("ca_bundle",)
+
+
+@dataclass
+class Entry:
+    """One identity the agent serves."""
+
+    label: str
+    signer_options: SignerOptions
+    session_options: SessionOptions
+    backend: str | None
+    minter: SessionMinter
+    original: dict[str, Any]
+    """Signer option values before any typed secret was applied (restored by lock)."""
+    credentials: Credentials | None = None
+    held: dict[str, str] = field(default_factory=dict)
+    """Kind of secret -> name under which rasign.secrets holds it."""
+    held_since: float | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    mints: int = 0
+
+
+class Agent:
+    """The agent's state and request handling, independent of the socket (tests drive it too)."""
+
+    def __init__(self, *, clock: Clock = SYSTEM, pin_ttl: float | None = None, notice_after: float | None = None) -> None:
+        self.clock = clock
+        self.pin_ttl = pin_ttl
+        self.notice_after = notice_after
+        self.entries: dict[str, Entry] = {}
+        self._memo: dict[tuple[Any, ...], tuple[str, bool]] = {}
+        """Request (argv, cwd, env) -> (entry key, may the client be asked for secrets)."""
+        self._table_lock = threading.Lock()
+        self._environment_lock = threading.Lock()
+        self.stopping = threading.Event()
+        self._secret_serial = 0
+
+    # -- requests
+
+    def handle(self, message: dict[str, Any], notify: Any) -> dict[str, Any]:
+        """Answer one request (see :mod:`rasign.agent.protocol`)."""
+        op = message.get("op")
+        if op == "credentials":
+            return self._credentials(message, notify)
+        if op == "status":
+            return {"ok": True, "status": self.status()}
+        if op == "lock":
+            return {"ok": True, "locked": self.lock()}
+        if op == "stop":
+            self.lock()
+            self.stopping.set()
+            return {"ok": True}
+        return _error(UsageError(f"unknown agent request {str(op)[:40]!r}"))
+
+    def _credentials(self, message: dict[str, Any], notify: Any) -> dict[str, Any]:
+        argv, cwd, env = message.get("argv"), message.get("cwd"), message.get("env")
+        if not (isinstance(argv, list) and all(isinstance(a, str) for a in argv) and isinstance(cwd, str)
+                and isinstance(env, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in env.items())):
+            return _error(UsageError("malformed credentials request"))
+        secrets = message.get("secrets") or {}
+        if not isinstance(secrets, dict):
+            return _error(UsageError("malformed credentials request"))
+        try:
+            entry, interactive = self._entry_for(argv, cwd, env)
+        except RasignError as err:
+            return _error(err)
+        with entry.lock:
+            self._expire_secrets(entry)
+            if entry.credentials is not None and self._fresh(entry.credentials, env):
+                return {"ok": True, "output": entry.credentials.to_process_json()}
+            for what, value in secrets.items():
+                if isinstance(value, str) and value:
+                    self._hold(entry, str(what), value)
+            try:
+                with self._environment(env, cwd):
+                    credentials = self._mint(entry, notify)
+            except PromptNeeded as err:
+                if interactive and message.get("tty", True) and err.what not in entry.held:
+                    return {"ok": False, "need": {"what": err.what, "prompt": _prompt_text(err.what, entry), "hint": err.hint()}}
+                return _error(err)
+            except AuthenticationError as err:
+                self._forget(entry)  # a wrong PIN is never tried again
+                return _error(err)
+            except RasignError as err:
+                return _error(err)
+            except Exception as err:  # noqa: BLE001 - a bug must not kill the agent
+                log.exception("minting failed")
+                return _error(RasignError(f"internal error in the agent: {type(err).__name__}"), exit_code=70)
+            entry.credentials = credentials
+            return {"ok": True, "output": credentials.to_process_json()}
+
+    def _entry_for(self, argv: list[str], cwd: str, env: dict[str, str]) -> tuple[Entry, bool]:
+        memo_key = (tuple(argv), cwd, tuple(sorted(env.items())))
+        with self._table_lock:
+            known = self._memo.get(memo_key)
+            if known is not None and known[0] in self.entries:
+                return self.entries[known[0]], known[1]
+        with self._environment_lock, _applied(env, cwd):
+            signer_options, session_options, backend = _parse(argv, cwd)
+        from rasign.cache import cache_key
+
+        identity = cache_key(signer_options, session_options) or hashlib.sha256(repr(argv).encode()).hexdigest()
+        public_env = sorted((k, v) for k, v in env.items() if k not in _SECRET_NAMES)
+        key = hashlib.sha256(json.dumps([identity, backend, public_env]).encode()).hexdigest()
+        interactive = signer_options.interactive
+        with self._table_lock:
+            entry = self.entries.get(key)
+            if entry is None:
+                self._make_room()
+                entry = self._new_entry(key, signer_options, session_options, backend)
+                self.entries[key] = entry
+            if len(self._memo) >= MAX_MEMO:
+                self._memo.clear()  # only a cache of parsing; entries stay
+            self._memo[memo_key] = (key, interactive)
+        return entry, interactive
+
+    def _make_room(self) -> None:
+        """Keep at most :data:`MAX_IDENTITIES` (caller holds the table lock)."""
+        while len(self.entries) >= MAX_IDENTITIES:
+            idle = [k for k, e in self.entries.items() if not e.held] or list(self.entries)
+            victim = self.entries.pop(idle[0])
+            victim.minter.close()
+
+    def _new_entry(self, key: str, signer_options: SignerOptions, session_options: SessionOptions,
+                   backend: str | None) -> Entry:
+        from rasign.agent.notices import NoticeSigner, threshold_from_env
+        from rasign.refresh import SessionMinter
+
+        threshold = self.notice_after if self.notice_after is not None else threshold_from_env()
+        holder: dict[str, Any] = {}
+
+        def wrap(signer: Any) -> Any:
+            return NoticeSigner(signer, lambda line: holder["notify"](line), threshold)
+
+        # The agent never prompts itself: a needed secret goes back to the client's terminal.
+        signer_options = dataclasses.replace(signer_options, interactive=False)
+        minter = SessionMinter(signer_options, session_options, backend=backend, wrap_signer=wrap)
+        minter._notify_holder = holder  # type: ignore[attr-defined]
+        label = f"{session_options.role_arn or '?'} with {signer_options.certificate or signer_options.cert_selector or '?'}"
+        original = {name: getattr(signer_options, name) for name in _SECRET_FIELDS}
+        return Entry(label, signer_options, session_options, backend, minter, original)
+
+    def _mint(self, entry: Entry, notify: Any) -> Credentials:
+        entry.minter._notify_holder["notify"] = notify  # type: ignore[attr-defined]
+        credentials: Credentials = entry.minter.mint()
+        entry.mints += 1
+        return credentials
+
+    def _fresh(self, credentials: Credentials, env: dict[str, str]) -> bool:
+        margin = DEFAULT_MARGIN
+        raw = env.get("RASIGN_CACHE_MARGIN")
+        if raw:
+            try:
+                margin = max(0.0, float(raw))
+            except ValueError:
+                pass
+        return (credentials.expires_at - self.clock.now()).total_seconds() > margin
+
+    # -- secrets
+
+    def _hold(self, entry: Entry, what: str, value: str) -> None:
+        from rasign.secrets import hold_secret
+
+        options = entry.signer_options
+        if what in ("PIN", "context PIN"):
+            self._secret_serial += 1
+            name = f"RASIGN_AGENT_SECRET_{self._secret_serial}"
+            hold_secret(name, value)
+            if what == "PIN":
+                options.pkcs11_pin_env = name
+            else:
+                options.pkcs11_context_pin_env = name
+            entry.held[what] = name
+        elif what == "TPM key password":
+            options.tpm_key_password = value
+            entry.held[what] = ""
+        elif what == "PKCS#8 password":
+            options.pkcs8_password = value
+            entry.held[what] = ""
+        else:
+            return
+        if entry.held_since is None:
+            entry.held_since = self.clock.monotonic()
+
+    def _forget(self, entry: Entry) -> None:
+        from rasign.secrets import forget_secret
+
+        for name in entry.held.values():
+            if name:
+                forget_secret(name)
+        entry.held.clear()
+        entry.held_since = None
+        for name, value in entry.original.items():
+            setattr(entry.signer_options, name, value)
+        entry.minter.close()
+        entry.credentials = entry.credentials  # minted credentials stay valid; only keys and PINs go
+
+    def _expire_secrets(self, entry: Entry) -> None:
+        if self.pin_ttl is not None and entry.held_since is not None:
+            if self.clock.monotonic() - entry.held_since >= self.pin_ttl:
+                log.info("forgetting the secrets of %s after %g s", entry.label, self.pin_ttl)
+                self._forget(entry)
+
+    def lock(self) -> int:
+        """Forget every held secret and close every signer; return how many identities were locked."""
+        count = 0
+        with self._table_lock:
+            entries = list(self.entries.values())
+        for entry in entries:
+            with entry.lock:
+                if entry.held or entry.minter._signer is not None:
+                    count += 1
+                self._forget(entry)
+        return count
+
+    def status(self) -> list[dict[str, Any]]:
+        """Identities, expiry and lock state; never a secret."""
+        report = []
+        with self._table_lock:
+            entries = list(self.entries.values())
+        for entry in entries:
+            credentials = entry.credentials
+            left = None
+            if credentials is not None:
+                left = int((credentials.expires_at - self.clock.now()).total_seconds())
+            report.append({
+                "identity": entry.label,
+                "backend": entry.backend or "",
+                "expiration": credentials.expiration if credentials else None,
+                "seconds_left": left,
+                "signer_open": entry.minter._signer is not None,
+                "secrets_held": sorted(entry.held),
+                "mints": entry.mints,
+            })
+        return report
+
+    def close(self) -> None:
+        self.lock()
+
+    @contextlib.contextmanager
+    def _environment(self, env: dict[str, str], cwd: str) -> Any:
+        with self._environment_lock, _applied(env, cwd):
+            yield
+
+
+_SECRET_FIELDS = ("pkcs11_pin_env", "pkcs11_context_pin_env", "tpm_key_password", "pkcs8_password")
+_SECRET_NAMES = frozenset({"RASIGN_PKCS11_PIN", "RASIGN_PKCS11_CONTEXT_PIN", "RASIGN_PKCS8_PASSWORD",
+                           "RASIGN_TPM_KEY_PASSWORD", "RASIGN_TPM_PARENT_PASSWORD"})
+
+
+def _prompt_text(what: str, entry: Entry) -> str:
+    return f"rasign agent: enter the {what} for {entry.signer_options.certificate or entry.label}: "
+
+
+def _error(err: RasignError, exit_code: int | None = None) -> dict[str, Any]:
+    from rasign.textsafe import clean
+
+    return {"ok": False, "error": {"class": type(err).__name__, "exit_code": exit_code or err.exit_code,
+                                   "line": clean(err.one_line(), 2000)}}
+
+
+@contextlib.contextmanager
+def _applied(env: dict[str, str], cwd: str) -> Any:
+    """Run with the client's variables (those :mod:`protocol` forwards) in ``os.environ``."""
+    saved = {name: value for name, value in os.environ.items() if name.startswith(protocol.ENV_PREFIXES)
+             or name in protocol.ENV_NAMES}
+    for name in saved:
+        os.environ.pop(name, None)
+    os.environ.update({k: v for k, v in env.items() if k != protocol.SOCKET_ENV})
+    try:
+        yield
+    finally:
+        for name in list(os.environ):
+            if name.startswith(protocol.ENV_PREFIXES) or name in protocol.ENV_NAMES:
+                os.environ.pop(name, None)
+        os.environ.update(saved)
+
+
+def _parse(argv: list[str], cwd: str) -> tuple[SignerOptions, SessionOptions, str | None]:
+    """``credential-process`` arguments to options, exactly as the CLI parses them."""
+    from rasign.cli import flags
+    from rasign.cli.main import build_parser
+    from rasign.session import plan_session
+
+    parser = build_parser("credential-process")
+    args = parser.parse_args(["credential-process", *[a for a in argv if a not in ("--agent", "--no-agent")]])
+    flags.check_exclusions(args, flags.CREDENTIAL_EXCLUSIONS)
+    signer_options = flags.signer_options(args)
+    session_options = flags.session_options(args)
+    for name in _PATH_FIELDS:
+        _absolute(signer_options, name, cwd)
+    for name in _SESSION_PATH_FIELDS:
+        _absolute(session_options, name, cwd)
+    plan_session(session_options)
+    return signer_options, session_options, getattr(args, "backend", None)
+
+
+def _absolute(options: Any, name: str, cwd: str) -> None:
+    value = getattr(options, name, None)
+    if isinstance(value, str) and value and not value.startswith(("pkcs11:", "handle:", "file://", "/", "~")) \
+            and ":" not in value.split("/")[0]:
+        setattr(options, name, os.path.join(cwd, value))
+
+
+# --------------------------------------------------------------------------- the socket
+
+
+def peer_uid(connection: socket.socket) -> int | None:
+    """The uid of the process at the other end (Linux ``SO_PEERCRED``); None where unknown."""
+    option = getattr(socket, "SO_PEERCRED", None)
+    if option is None:
+        return None
+    raw = connection.getsockopt(socket.SOL_SOCKET, option, struct.calcsize("3i"))
+    _pid, uid, _gid = struct.unpack("3i", raw)
+    return uid
+
+
+class _Handler(socketserver.StreamRequestHandler):
+    server: AgentServer
+
+    def handle(self) -> None:
+        uid = peer_uid(self.connection)
+        if uid is not None and uid not in self.server.allowed_uids:
+            log.warning("refused a connection from uid %d", uid)
+            self._send({"ok": False, "error": {"class": "AuthenticationError", "exit_code": 6,
+                                               "line": "the rasign agent serves only its own user"}})
+            return
+        self.connection.settimeout(READ_TIMEOUT)
+        try:
+            line = self.rfile.readline(protocol.MAX_LINE + 1)
+        except OSError:
+            return
+        if not line or len(line) > protocol.MAX_LINE:
+            return
+        try:
+            message = protocol.decode(line)
+        except ValueError:
+            self._send(_error(UsageError("malformed request")))
+            return
+        self.connection.settimeout(None)
+        answer = self.server.agent.handle(message, self._notice)
+        self._send(answer)
+        if self.server.agent.stopping.is_set():
+            threading.Thread(target=self.server.shutdown, daemon=True).start()
+
+    def _notice(self, line: str) -> None:
+        self._send({"notice": line})
+
+    def _send(self, message: dict[str, Any]) -> None:
+        with contextlib.suppress(OSError):
+            self.wfile.write(protocol.encode(message))
+            self.wfile.flush()
+
+
+class AgentServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    """The listening socket; at most :data:`MAX_CONNECTIONS` handled at once."""
+
+    daemon_threads = True
+    allow_reuse_address = False
+
+    def __init__(self, path: str | None, agent: Agent, *, listen_fd: int | None = None,
+                 allowed_uids: frozenset[int] | None = None) -> None:
+        self.agent = agent
+        self.path = path
+        self.allowed_uids = allowed_uids or frozenset({os.getuid(), 0})
+        self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+        if listen_fd is not None:
+            socketserver.UnixStreamServer.__init__(self, "", _Handler, bind_and_activate=False)
+            self.socket.close()
+            self.socket = socket.socket(fileno=listen_fd)
+            self.path = None
+        else:
+            assert path is not None
+            prepare_socket_dir(path)
+            socketserver.UnixStreamServer.__init__(self, path, _Handler, bind_and_activate=False)
+            old = os.umask(0o177)
+            try:
+                self.server_bind()
+            finally:
+                os.umask(old)
+            os.chmod(path, 0o600)
+            self.server_activate()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        self._slots.acquire()
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        log.debug("agent connection failed", exc_info=True)
+
+    def server_close(self) -> None:
+        super().server_close()
+        if self.path:
+            with contextlib.suppress(OSError):
+                os.unlink(self.path)
+
+
+def prepare_socket_dir(path: str) -> None:
+    """Make the socket's directory (0700, ours) and clear a stale socket; refuse anything unsafe."""
+    directory = os.path.dirname(path) or "."
+    try:
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        info = os.lstat(directory)
+    except OSError as err:
+        raise StoreError(f"cannot create the agent socket directory {directory}: {err.strerror or err}") from err
+    if not stat.S_ISDIR(info.st_mode):
+        raise StoreError(f"the agent socket directory {directory} is not a directory")
+    if info.st_uid != os.getuid():
+        raise StoreError(f"the agent socket directory {directory} belongs to uid {info.st_uid}, not to you",
+                         hint=f"remove it, or set {protocol.SOCKET_ENV} to a path in a directory of your own")
+    if info.st_mode & 0o077:
+        raise StoreError(f"the agent socket directory {directory} is open to other users (mode {stat.S_IMODE(info.st_mode):o})",
+                         hint=f"chmod 700 {directory}")
+    if os.path.lexists(path):
+        if not stat.S_ISSOCK(os.lstat(path).st_mode):
+            raise StoreError(f"{path} exists and is not a socket", hint="remove it, or choose another socket path")
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        probe.settimeout(1.0)
+        try:
+            probe.connect(path)
+        except OSError:
+            os.unlink(path)  # stale: nobody listens
+        else:
+            raise StoreError(f"another rasign agent is already listening on {path}", hint="rasign agent stop")
+        finally:
+            probe.close()
+
+
+def lock_memory() -> bool:
+    """Keep the agent's pages out of swap (``mlockall``), where the system allows it.
+
+    Only when it cannot starve the process: with CAP_IPC_LOCK (root) or an unlimited
+    ``RLIMIT_MEMLOCK``; pages are locked as they are touched (``MCL_ONFAULT``).
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    import resource
+
+    soft, _hard = resource.getrlimit(resource.RLIMIT_MEMLOCK)
+    if os.geteuid() != 0 and soft != resource.RLIM_INFINITY:
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    except OSError:
+        return False
+    MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT = 1, 2, 4
+    return bool(libc.mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) == 0)
+
+
+def systemd_listen_fd() -> int | None:
+    """The socket systemd passed (``LISTEN_FDS``/``LISTEN_PID``), or None."""
+    if os.environ.get("LISTEN_PID") != str(os.getpid()):
+        return None
+    try:
+        count = int(os.environ.get("LISTEN_FDS", "0"))
+    except ValueError:
+        return None
+    for name in ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"):
+        os.environ.pop(name, None)
+    return 3 if count >= 1 else None

@@ -1,0 +1,132 @@
+"""``rasign agent`` with real clients: credentials from memory, PINs typed once, locks, peers."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.conftest import clean_env, emulator_args, run_rasign
+
+pytestmark = pytest.mark.network
+
+
+def _creds(agent, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return run_rasign("credential-process", *args, env={**agent.env, **(env or {})})
+
+
+def _ok(done: subprocess.CompletedProcess) -> dict:
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    out = json.loads(done.stdout)
+    assert out["Version"] == 1 and out["AccessKeyId"]
+    return out
+
+
+def test_file_identity_is_minted_once_then_served_from_memory(start_agent, emulator, pki):
+    agent = start_agent()
+    cert, key = pki.software_identity(stem="agent-file")
+    args = ("--certificate", str(cert), "--private-key", str(key), *emulator_args(emulator))
+    before = emulator.create_session_count
+    first = _ok(_creds(agent, *args))
+    second = _ok(_creds(agent, *args))
+    assert first == second
+    assert emulator.create_session_count == before + 1
+    status = agent.ask("status", "--json")
+    assert status.returncode == 0, status.stderr
+    entries = json.loads(status.stdout)
+    assert len(entries) == 1 and entries[0]["mints"] == 1 and entries[0]["seconds_left"] > 0
+    assert first["SecretAccessKey"] not in status.stdout and first["SessionToken"] not in status.stdout
+
+
+def test_relative_paths_are_resolved_in_the_client_directory(start_agent, emulator, pki, tmp_path):
+    agent = start_agent()
+    cert, key = pki.software_identity(stem="agent-relative")
+    done = subprocess.run([sys.executable, "-m", "rasign", "credential-process", "--certificate", cert.name,
+                           "--private-key", key.name, *emulator_args(emulator)],
+                          env=clean_env(agent.env), cwd=cert.parent, capture_output=True, text=True, timeout=60)
+    _ok(done)
+
+
+def test_bad_flags_get_the_cli_error_through_the_agent(start_agent, emulator):
+    agent = start_agent()
+    done = _creds(agent, "--certificate", "/nonexistent/c.pem", "--private-key", "/nonexistent/k.pem", *emulator_args(emulator))
+    assert done.returncode == 4, done.stderr
+    assert done.stdout == "" and done.stderr.count("\n") == 1 and done.stderr.startswith("rasign: error:")
+    assert "/nonexistent/k.pem" in done.stderr  # the same first failure the in-process path reports
+
+
+def test_no_agent_and_a_stopped_agent_fall_back_to_the_normal_path(start_agent, emulator, pki):
+    agent = start_agent()
+    cert, key = pki.software_identity(stem="agent-fallback")
+    args = ("--certificate", str(cert), "--private-key", str(key), *emulator_args(emulator))
+    _ok(_creds(agent, *args))
+    stopped = agent.ask("stop")
+    assert stopped.returncode == 0, stopped.stderr
+    agent.process.wait(15)
+    assert not os.path.exists(agent.socket)
+    _ok(_creds(agent, *args))  # no agent: minted in-process
+    forced = _creds(agent, *args, "--agent")
+    assert forced.returncode == 13 and "no agent" in forced.stderr and forced.stdout == ""
+
+
+def test_agent_killed_mid_request_never_hangs_the_client(start_agent, make_emulator, pki):
+    emulator = make_emulator()
+    emulator.set_delay(30)  # the agent sits in CreateSession when it is killed
+    agent = start_agent()
+    cert, key = pki.software_identity(stem="agent-killed")
+    args = ["credential-process", "--certificate", str(cert), "--private-key", str(key), *emulator_args(emulator)]
+    client = subprocess.Popen([sys.executable, "-m", "rasign", *args, "--agent"], env=clean_env(agent.env),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_until(lambda: emulator.create_session_count >= 1, 30)
+        agent.process.send_signal(signal.SIGKILL)
+        out, err = client.communicate(timeout=30)
+    finally:
+        emulator.set_delay(0)
+    assert client.returncode == 13, err
+    assert out == "" and err.count("\n") == 1 and "closed the connection" in err
+
+
+def test_another_uid_is_refused_even_when_the_socket_is_opened_up(start_agent):
+    if os.geteuid() != 0:
+        pytest.skip("needs root to run a client as another uid")
+    agent = start_agent(reachable=True)
+    # A careless root opens the directory and the socket to everyone: SO_PEERCRED still refuses.
+    os.chmod(os.path.dirname(agent.socket), 0o755)
+    os.chmod(agent.socket, 0o666)
+    code = (
+        "import json, socket, sys\n"
+        "s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)\n"
+        "s.connect(sys.argv[1])\n"
+        "s.sendall(json.dumps({'op': 'status'}).encode() + b'\\n')\n"
+        "print(s.makefile().readline())\n"
+    )
+    done = subprocess.run(["/usr/bin/python3", "-c", code, agent.socket], capture_output=True, text=True,
+                          timeout=30, user=65534, group=65534)
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout)
+    assert answer["ok"] is False and "only its own user" in answer["error"]["line"]
+
+
+def test_agent_refuses_a_socket_directory_others_can_enter(tmp_path):
+    directory = tmp_path / "open"
+    directory.mkdir()
+    os.chmod(directory, 0o755)
+    done = subprocess.run([sys.executable, "-m", "rasign", "agent", "--socket", str(directory / "a.sock")],
+                          env=clean_env(), capture_output=True, text=True, timeout=30)
+    assert done.returncode == 13, done.stderr
+    assert "open to other users" in done.stderr and "chmod 700" in done.stderr
+
+
+def _wait_until(predicate, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out")
+        time.sleep(0.02)
