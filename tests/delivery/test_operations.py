@@ -64,7 +64,7 @@ def test_json_log_format_is_one_object_per_line(emulator, identity, tmp_path):
 
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not installed")
-@pytest.mark.parametrize("unit", ["rasign-serve.service", "rasign-update@.service"])
+@pytest.mark.parametrize("unit", ["rasign-serve.service", "rasign-update@.service", "rasign-agent.socket", "rasign-agent.service"])
 def test_unit_files_parse(unit, tmp_path):
     target = tmp_path / (unit.replace("@", "@example") if "@" in unit else unit)
     target.write_text((DOCS / unit).read_text())
