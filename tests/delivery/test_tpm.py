@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from rasign import api
+from rasign.clock import FakeClock
 from tests.conftest import emulator_args, run_rasign
 
 pytestmark = [pytest.mark.swtpm, pytest.mark.network]
@@ -31,7 +30,8 @@ def test_credential_process_caches_by_default_for_a_tpm_key_with_password(tpm, o
 def test_api_session_with_a_tpm_key_refreshes_on_the_open_key(tpm, openssl_ec_password, make_emulator):
     emu = make_emulator(profile_duration=40)
     identity = openssl_ec_password
-    provider = api.RolesAnywhereCredentialProvider(
+    clock = FakeClock()
+    provider = api.RolesAnywhereCredentialProvider(clock=clock,
         certificate=str(identity.cert), private_key=identity.key, tpm_tcti=tpm.tcti,
         tpm_key_password=identity.password, interactive=False, endpoint=emu.endpoint,
         ca_bundle=str(emu.ca_bundle), trust_anchor_arn=emu.trust_anchor_arn, profile_arn=emu.profile_arn,
@@ -41,7 +41,8 @@ def test_api_session_with_a_tpm_key_refreshes_on_the_open_key(tpm, openssl_ec_pa
         credentials = provider.load()
         first = credentials.get_frozen_credentials()
         assert provider._minter.reopen_each_time is False
-        time.sleep(2.5)
+        clock.advance(2.5, settle=False)  # inside the mandatory window
+        emu.advance_clock(2.5)
         second = credentials.get_frozen_credentials()
         assert second.access_key != first.access_key
         import boto3
