@@ -95,7 +95,7 @@ class PromptNeeded(AuthenticationError):
     terminal instead.
     """
 
-    def __init__(self, message: str, *, what: str, hint: str | None = None) -> None:
+    def __init__(self, message: str, *, what: str = "PIN", hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
         self.what = what
 

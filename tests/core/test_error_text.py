@@ -50,5 +50,5 @@ def test_every_error_class_is_in_the_exit_code_table_and_declares_retry():
     permanent = {cls.__name__ for cls in ours if cls.permanent}
     assert permanent == {
         "UsageError", "ConfigError", "KeyLoadError", "CertificateError",
-        "AuthenticationError", "BackendUnavailable", "AccessDenied",
+        "AuthenticationError", "PromptNeeded", "BackendUnavailable", "AccessDenied",
     }

@@ -95,7 +95,7 @@ def test_wheel_entry_points_are_the_commands_and_backends(built: Built) -> None:
     entry_points = configparser.ConfigParser()
     entry_points.read_string(wheel_text(built, ".dist-info/entry_points.txt"))
     assert dict(entry_points["console_scripts"]) == {
-        "rasign": "rasign.cli.main:run", "aws_signing_helper": "rasign.cli.main:run",
+        "rasign": "rasign.entry:run", "aws_signing_helper": "rasign.entry:run",
     }
     assert dict(entry_points["rasign.backends"]) == PYPROJECT["project"]["entry-points"]["rasign.backends"]
 
