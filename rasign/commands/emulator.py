@@ -3,9 +3,13 @@
 For offline demos and for scripts that test rasign (or any other Roles Anywhere client)
 without an AWS account. On start it prints ONE line of JSON on stdout (endpoint, STS
 endpoint, CA bundle, ARNs) so a script can read it, optionally writes the same document
-to ``<state-dir>/emulator.json``, then serves until SIGTERM or SIGINT. Logs (one line per
-request: method, path, status, error code) go to stderr and never carry secrets:
-no headers, bodies or issued credentials are logged.
+to ``<state-dir>/emulator.json``, then serves until SIGTERM or SIGINT. Every path in that
+document is absolute: a script reading it usually runs from another directory.
+
+Logs (one line per request: method, path, status, error code) go to stderr at INFO, a
+refused CreateSession at WARNING, and the emulator's internals only with ``--debug``. They
+never carry secrets: no headers, bodies or issued credentials are logged. docs/emulator.md
+is the user guide.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import argparse
 import json
 import logging
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -36,7 +41,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--demo-identity", action="store_true",
         help="also make a throw-away CA and client certificate/key, trust that CA and print their paths",
     )
-    parser.add_argument("--state-dir", metavar="DIR", help="write emulator.json and the TLS CA bundle here")
+    parser.add_argument(
+        "--state-dir", metavar="DIR",
+        help="directory (created if missing) for emulator.json, the TLS CA bundle and the --demo-identity files;"
+        " without it they live in a temporary directory removed on exit",
+    )
     parser.add_argument("--profile-duration", type=int, default=3600, metavar="SECONDS", help="profile durationSeconds (900-43200, default 3600)")
     parser.add_argument("--accept-role-session-name", action="store_true", help="let clients set roleSessionName")
     parser.add_argument("--require-instance-properties", action="store_true", help="require instanceProperties in CreateSession")
@@ -47,7 +56,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="throttle (HTTP 429 ThrottlingException) above N CreateSession calls per second, like the AWS quota (10)",
     )
     parser.add_argument("--account-id", default="123456789012", help="12-digit account id used in ARNs")
-    parser.add_argument("--debug", action="store_true", help="verbose logs on stderr")
+    parser.add_argument("--debug", action="store_true", help="also log the emulator's internals (DEBUG) on stderr")
     parser.add_argument("--log-format", choices=("text", "json"), default="text", help="log line format on stderr")
 
 
@@ -57,14 +66,14 @@ def run(args: argparse.Namespace) -> int:
     from rasign.emulator.server import access_log
 
     _check(args)
-    access_log.setLevel(logging.DEBUG)  # the access log is this command's normal output
-    state_dir = Path(args.state_dir) if args.state_dir else None
-    if state_dir is not None:
-        state_dir.mkdir(parents=True, exist_ok=True)
+    state_dir = _prepare_state_dir(args.state_dir) if args.state_dir else None
     anchors = _read_anchors(args.trust_anchor)
     demo: dict[str, str] = {}
+    scratch: Path | None = None
     if args.demo_identity:
-        anchors, demo = _demo_identity(anchors, state_dir)
+        if state_dir is None:
+            scratch = Path(tempfile.mkdtemp(prefix="rasign-emulator-demo-"))
+        anchors, demo = _demo_identity(anchors, state_dir or scratch)
 
     emulator = Emulator(
         [anchors],
@@ -81,6 +90,12 @@ def run(args: argparse.Namespace) -> int:
     )
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
+    access_filter = _AccessLevels()
+    # The emulator logs requests at DEBUG so an embedded one (``rasign demo``, tests) stays
+    # quiet; here they are the command's normal output, so they are let through and re-levelled.
+    previous_level = access_log.level
+    access_log.setLevel(logging.DEBUG)
+    access_log.addFilter(access_filter)
     try:
         _start(emulator, args.port)
         document: dict[str, Any] = emulator.describe()
@@ -99,9 +114,43 @@ def run(args: argparse.Namespace) -> int:
             state_file.unlink(missing_ok=True)
     finally:
         emulator.stop()
+        access_log.removeFilter(access_filter)
+        access_log.setLevel(previous_level)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        if scratch is not None:  # it holds the demo identity's unencrypted private key
+            shutil.rmtree(scratch, ignore_errors=True)
     return 0
+
+
+class _AccessLevels(logging.Filter):
+    """Show the access log at INFO (WARNING for a refused CreateSession) instead of DEBUG."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno == logging.DEBUG:
+            refused = isinstance(record.msg, str) and record.msg.startswith("CreateSession refused")
+            record.levelno = logging.WARNING if refused else logging.INFO
+            record.levelname = logging.getLevelName(record.levelno)
+        return True
+
+
+def _prepare_state_dir(name: str) -> Path:
+    """Create ``--state-dir`` (absolute) or say in one line why it cannot be used."""
+    from rasign.errors import ConfigError
+
+    directory = Path(name).expanduser().absolute()
+    if directory.exists() and not directory.is_dir():
+        raise ConfigError(f"--state-dir {directory} is not a directory", hint="name a directory; it is created if missing")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ConfigError(
+            f"cannot create --state-dir {directory}: {err.strerror or err}",
+            hint="name a directory you can write to",
+        ) from err
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise ConfigError(f"--state-dir {directory} is not writable", hint="name a directory you can write to")
+    return directory
 
 
 def _check(args: argparse.Namespace) -> None:
@@ -133,15 +182,14 @@ def _read_anchors(paths: list[str]) -> bytes:
     )
 
 
-def _demo_identity(anchors: bytes, state_dir: Path | None) -> tuple[bytes, dict[str, str]]:
+def _demo_identity(anchors: bytes, directory: Path) -> tuple[bytes, dict[str, str]]:
     from rasign.commands.demo import make_pki
 
-    directory = state_dir or Path(tempfile.mkdtemp(prefix="rasign-emulator-demo-"))
     cert_path, key_path, root_pem = make_pki(directory)
     return anchors + root_pem, {
-        "certificate": str(cert_path),
-        "private_key": str(key_path),
-        "root_ca": str(directory / "root-ca.pem"),
+        "certificate": str(Path(cert_path).absolute()),
+        "private_key": str(Path(key_path).absolute()),
+        "root_ca": str((directory / "root-ca.pem").absolute()),
     }
 
 
