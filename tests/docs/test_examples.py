@@ -1,0 +1,88 @@
+"""Every runnable example in README.md and docs/ runs, so a doc example that breaks fails CI.
+
+One test per fenced block (id: page and line). Blocks of one page share a sandbox and run
+in order (tests/docs/sandbox.py describes what the sandbox holds). A block marked
+``<!-- doc-test: skip (reason) -->`` is reported as skipped with its reason; the skips are
+counted, and :data:`MAX_SKIPS` keeps them rare.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.docs.blocks import Block, all_blocks, blocks_of, doc_files
+from tests.docs.sandbox import Sandbox, needs, new_sandbox
+
+pytestmark = pytest.mark.network
+
+MAX_SKIPS = 4
+BLOCKS = [block for block in all_blocks() if block.runnable]
+_SANDBOXES: dict[str, Sandbox] = {}
+
+
+def _page_blocks(block: Block) -> list[Block]:
+    return [other for other in BLOCKS if other.path == block.path]
+
+
+def _sandbox_for(block: Block, request: pytest.FixtureRequest, tmp_path_factory) -> Sandbox:
+    key = str(block.path)
+    if key not in _SANDBOXES:
+        want_hsm, want_tpm = needs(_page_blocks(block))
+        _SANDBOXES[key] = new_sandbox(
+            tmp_path_factory.mktemp("doc-" + block.path.stem),
+            request.getfixturevalue("docs_emulator"),
+            request.getfixturevalue("pki"),
+            hsm=request.getfixturevalue("hsm") if want_hsm else None,
+            tpm=request.getfixturevalue("docs_tpm") if want_tpm else None,
+        )
+    return _SANDBOXES[key]
+
+
+@pytest.mark.parametrize("block", BLOCKS, ids=[block.where for block in BLOCKS])
+def test_example_runs(block: Block, request, tmp_path_factory):
+    if block.skip_reason:
+        pytest.skip(f"{block.where}: {block.skip_reason}")
+    sandbox = _sandbox_for(block, request, tmp_path_factory)
+    # A page's blocks build on each other: run the earlier ones first when selected alone.
+    for earlier in _page_blocks(block):
+        if earlier.line >= block.line:
+            break
+        if not earlier.skip_reason and earlier.line not in sandbox.done:
+            sandbox.run(earlier)
+            sandbox.done.add(earlier.line)
+    sandbox.run(block)
+    sandbox.done.add(block.line)
+
+
+def test_skips_are_few_and_give_a_reason():
+    skipped = [block for block in BLOCKS if block.skip_reason]
+    listing = "\n".join(f"  {block.where}: {block.skip_reason}" for block in skipped)
+    assert len(skipped) <= MAX_SKIPS, f"{len(skipped)} doc examples are skipped (at most {MAX_SKIPS}):\n{listing}"
+
+
+def test_every_page_is_scanned_and_has_runnable_examples():
+    pages = doc_files()
+    assert any(page.name == "README.md" for page in pages)
+    assert len(BLOCKS) >= 10, [block.where for block in BLOCKS]
+    for page in pages:
+        blocks_of(page)  # a malformed doc-test marker raises here, naming the line
+
+
+def test_malformed_marker_is_an_error(tmp_path):
+    page = tmp_path / "page.md"
+    page.write_text("<!-- doc-test: skip -->\n```bash\ntrue\n```\n")
+    with pytest.raises(ValueError, match="malformed doc-test marker"):
+        blocks_of(page)
+
+
+def test_marker_skips_only_the_next_block(tmp_path):
+    page = tmp_path / "page.md"
+    page.write_text(
+        "<!-- doc-test: skip (needs a YubiKey) -->\n```bash\nykman list\n```\n\n```text\nnot run\n```\n"
+        "```sh\necho run\n```\n"
+    )
+    found = blocks_of(page)
+    assert [(b.info, b.skip_reason, b.runnable) for b in found] == [
+        ("bash", "needs a YubiKey", True), ("text", None, False), ("sh", None, True),
+    ]
+    assert found[2].text == "echo run\n"
