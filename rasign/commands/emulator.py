@@ -32,7 +32,10 @@ SUMMARY = "run a local Roles Anywhere + STS emulator (offline demos and tests)"
 def configure(parser: argparse.ArgumentParser) -> None:
     """Emulator flags."""
     parser.add_argument("--port", type=int, default=0, help="TCP port on 127.0.0.1 (default: any free port)")
-    parser.add_argument("--region", default="us-east-1", help="region of the emulated endpoint and its ARNs (default: us-east-1)")
+    parser.add_argument(
+        "--region", help="region of the emulated endpoint and its ARNs (default: the region of --trust-anchor-arn or"
+        " --profile-arn, else us-east-1)",
+    )
     parser.add_argument(
         "--trust-anchor", action="append", default=[], metavar="PEM",
         help="CA certificate(s) to trust, PEM; repeatable (all go into the one trust anchor)",
@@ -55,7 +58,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--rate-limit", type=float, metavar="N",
         help="throttle (HTTP 429 ThrottlingException) above N CreateSession calls per second, like the AWS quota (10)",
     )
-    parser.add_argument("--account-id", default="123456789012", help="12-digit account id used in ARNs")
+    parser.add_argument(
+        "--account-id", help="12-digit account id used in ARNs (default: the account of --trust-anchor-arn or"
+        " --profile-arn, else 123456789012)",
+    )
+    parser.add_argument(
+        "--trust-anchor-arn", metavar="ARN",
+        help="answer for this trust anchor ARN (e.g. the one in your AWS config) instead of a derived one",
+    )
+    parser.add_argument(
+        "--profile-arn", metavar="ARN", help="answer for this profile ARN instead of a derived one",
+    )
     parser.add_argument("--debug", action="store_true", help="also log the emulator's internals (DEBUG) on stderr")
     parser.add_argument("--log-format", choices=("text", "json"), default="text", help="log line format on stderr")
 
@@ -88,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
         state_dir=str(state_dir) if state_dir else None,
         rate_limit=args.rate_limit,
     )
+    arns = _pin_arns(emulator, args, anchors)
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
     access_filter = _AccessLevels()
@@ -98,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
     access_log.addFilter(access_filter)
     try:
         _start(emulator, args.port)
-        document: dict[str, Any] = emulator.describe()
+        document: dict[str, Any] = {**emulator.describe(), **arns}
         if demo:
             document["demo_identity"] = demo
         state_file = None
@@ -165,8 +179,56 @@ def _check(args: argparse.Namespace) -> None:
         raise UsageError(f"--profile-duration must be between {MIN_DURATION} and {MAX_DURATION} seconds, not {args.profile_duration}")
     if args.rate_limit is not None and args.rate_limit <= 0:
         raise UsageError(f"--rate-limit must be a positive number of calls per second, not {args.rate_limit}")
+    _resolve_account_and_region(args)
     if not (args.account_id.isdigit() and len(args.account_id) == 12):
         raise UsageError(f"--account-id must be 12 digits, not {args.account_id!r}")
+
+
+def _resolve_account_and_region(args: argparse.Namespace) -> None:
+    """Default --region/--account-id from the pinned ARNs; refuse ARNs that disagree with them."""
+    from rasign.arns import parse_arn
+    from rasign.errors import UsageError
+
+    pinned = [
+        (flag, parse_arn(value, what), service, prefix)
+        for flag, value, what, service, prefix in (
+            ("--trust-anchor-arn", args.trust_anchor_arn, "trust anchor", "rolesanywhere", "trust-anchor/"),
+            ("--profile-arn", args.profile_arn, "profile", "rolesanywhere", "profile/"),
+        )
+        if value
+    ]
+    for flag, arn, service, prefix in pinned:
+        if arn.service != service or not arn.resource.startswith(prefix) or len(arn.resource) == len(prefix):
+            raise UsageError(f"{flag} {arn} is not a Roles Anywhere {prefix[:-1]} ARN", hint=f"expected arn:aws:{service}:REGION:ACCOUNT:{prefix}ID")
+        for attribute, option in (("region", "--region"), ("account", "--account-id")):
+            value = getattr(arn, attribute)
+            chosen = getattr(args, "account_id" if attribute == "account" else "region")
+            if chosen is None:
+                setattr(args, "account_id" if attribute == "account" else "region", value)
+            elif chosen != value:
+                raise UsageError(f"{flag} {arn} is in {attribute} {value}, but {option} is {chosen}", hint=f"drop {option} or make them agree")
+    args.region = args.region or "us-east-1"
+    args.account_id = args.account_id or "123456789012"
+
+
+def _pin_arns(emulator: Any, args: argparse.Namespace, anchors: bytes) -> dict[str, str]:
+    """Register the --trust-anchor-arn / --profile-arn the user named; return them for the JSON.
+
+    The derived trust anchor and profile stay too: both trust the same CAs and roles.
+    """
+    pinned: dict[str, str] = {}
+    if args.trust_anchor_arn:
+        pinned["trust_anchor_arn"] = emulator.add_trust_anchor(anchors, "pinned", arn=args.trust_anchor_arn)
+    if args.profile_arn:
+        pinned["profile_arn"] = emulator.add_profile(
+            "pinned",
+            [emulator.role_arn, *emulator.extra_role_arns],
+            arn=args.profile_arn,
+            duration_seconds=args.profile_duration,
+            accept_role_session_name=args.accept_role_session_name,
+            require_instance_properties=args.require_instance_properties,
+        )
+    return pinned
 
 
 def _read_anchors(paths: list[str]) -> bytes:

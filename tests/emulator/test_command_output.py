@@ -73,3 +73,47 @@ def test_state_dir_that_cannot_be_a_directory_is_one_line(tmp_path, below, words
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("rasign: error:") and words in lines[0], lines
     assert result.stdout == ""
+
+
+TA = "arn:aws:rolesanywhere:eu-west-1:111122223333:trust-anchor/TA"
+PROFILE = "arn:aws:rolesanywhere:eu-west-1:111122223333:profile/P"
+
+
+def test_pinned_arns_are_answered_and_set_region_and_account(tmp_path):
+    process = subprocess.Popen(
+        [sys.executable, "-m", "rasign", "emulator", "--demo-identity", "--trust-anchor-arn", TA, "--profile-arn", PROFILE,
+         "--role-name", "R"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=clean_env(), cwd=tmp_path,
+    )
+    try:
+        info = json.loads(process.stdout.readline() or "{}")
+        assert (info["trust_anchor_arn"], info["profile_arn"]) == (TA, PROFILE)
+        assert (info["region"], info["account_id"], info["role_arn"]) == (
+            "eu-west-1", "111122223333", "arn:aws:iam::111122223333:role/R",
+        )
+        demo = info["demo_identity"]
+        result = run_rasign(
+            "credential-process", "--certificate", demo["certificate"], "--private-key", demo["private_key"],
+            "--endpoint", info["endpoint"], "--ca-bundle", info["ca_bundle"], "--no-cache",
+            "--trust-anchor-arn", TA, "--profile-arn", PROFILE, "--role-arn", info["role_arn"],
+        )
+        assert result.returncode == 0, result.stderr
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=15)
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (("--trust-anchor-arn", TA, "--region", "us-east-1"), "is in region eu-west-1, but --region is us-east-1"),
+        (("--profile-arn", PROFILE, "--account-id", "444455556666"), "is in account 111122223333"),
+        (("--profile-arn", "arn:aws:iam::111122223333:role/R"), "is not a Roles Anywhere profile ARN"),
+        (("--trust-anchor-arn", "trust-anchor/TA"), "failed to parse trust anchor arn"),
+    ],
+)
+def test_pinned_arns_that_disagree_are_usage_errors(args, words):
+    result = run_rasign("emulator", "--demo-identity", *args)
+    assert result.returncode in (2, 3), result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and words in lines[0], lines
