@@ -11,6 +11,7 @@ APT_PACKAGES=(
   softhsm2 opensc p11-kit gnutls-bin          # PKCS#11: SoftHSM2 token, pkcs11-tool, p11-kit proxy
   swtpm swtpm-tools tpm2-tools tpm2-openssl    # TPM: software TPM, tools and OpenSSL provider
   libtss2-dev pkg-config gcc libffi-dev libssl-dev openssl ca-certificates
+  jq                                           # the docs' emulator examples read its JSON with jq
 )
 
 missing=()

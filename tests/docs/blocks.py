@@ -1,7 +1,8 @@
 """Find the fenced code blocks of README.md and docs/**/*.md that the doc-example tests run.
 
 A block runs when its info string is one of :data:`RUNNABLE` (``bash``, ``sh``, ``console``,
-``ini``, ``python``). It is skipped only when the line right before its fence is
+``ini``, ``python``) or when it names a file with ``title="PATH"`` (any language: the
+block is written to PATH for the page's later blocks). It is skipped only when the line right before its fence is
 ``<!-- doc-test: skip (reason) -->`` with a non-empty reason; every other info string
 (``text``, ``json``, none) is illustrative and never runs. The convention is described for
 authors in docs/writing-docs.md.
@@ -18,6 +19,7 @@ RUNNABLE = frozenset({"bash", "sh", "console", "ini", "python"})
 _FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})(?P<info>[^`]*)$")
 _SKIP = re.compile(r"^\s*<!--\s*doc-test:\s*skip\s*\((?P<reason>[^)]*)\)\s*-->\s*$")
 _MARKER = re.compile(r"<!--\s*doc-test\b")
+_TITLE = re.compile(r'\btitle="(?P<title>[^"]+)"')
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,8 @@ class Block:
     info: str
     text: str
     skip_reason: str | None = None
+    title: str | None = None
+    """``title="PATH"`` on the fence: the block is a file the page's later blocks use."""
 
     @property
     def where(self) -> str:
@@ -36,7 +40,7 @@ class Block:
 
     @property
     def runnable(self) -> bool:
-        return self.info in RUNNABLE
+        return self.info in RUNNABLE or self.title is not None
 
 
 def doc_files(repo: Path = REPO) -> list[Path]:
@@ -61,7 +65,11 @@ def blocks_of(path: Path) -> list[Block]:
         while end < len(lines) and not re.match(rf"^[ \t]*{re.escape(fence[0])}{{{len(fence)},}}\s*$", lines[end]):
             body.append(lines[end][len(indent):] if lines[end].startswith(indent) else lines[end].lstrip())
             end += 1
-        found.append(Block(path, index + 1, info, "\n".join(body) + "\n", _skip_reason(path, lines, index)))
+        title = _TITLE.search(opening["info"])
+        found.append(
+            Block(path, index + 1, info, "\n".join(body) + "\n", _skip_reason(path, lines, index),
+                  title["title"] if title else None)
+        )
         index = end + 1
     return found
 

@@ -18,6 +18,9 @@ the local emulator through variables they already honour:
   the page's own software TPM, and ``ra/cert.pem`` + ``ra/key.tss2.pem`` are a TPM key
   made by tpm2-openssl with its certificate.
 
+A block with ``title="PATH"`` on its fence is written to ``PATH`` under HOME instead of
+being run (a module, a pyproject.toml, a test file that a later block uses).
+
 Blocks of a page share the sandbox and run in order, so one block may use what an
 earlier one made. Shell blocks run under ``bash -euo pipefail`` in their own process
 group; whatever they leave running in the background (``rasign serve ... &``) is stopped
@@ -75,7 +78,7 @@ class Sandbox:
 
     def run(self, block: Block) -> str:
         """Run ``block``; return its output, or raise :class:`ExampleFailed` naming it."""
-        runner = _RUNNERS[block.info]
+        runner = _write_file if block.title else _RUNNERS[block.info]
         return runner(self, block)
 
 
@@ -183,6 +186,23 @@ def _group_alive(pgid: int, grace: float) -> bool:
             return False
         time.sleep(0.05)
     return True
+
+
+def _write_file(sandbox: Sandbox, block: Block) -> str:
+    """A ``title="PATH"`` block: write it (under HOME) for later blocks; Python must compile."""
+    assert block.title is not None
+    target = sandbox.home / block.title
+    if target.resolve() != target or sandbox.home not in target.parents:
+        raise ExampleFailed(f"{block.where}: title={block.title!r} must be a relative path inside HOME")
+    text = sandbox.localise(block.text)
+    if block.info == "python":
+        try:
+            compile(text, block.title, "exec")
+        except SyntaxError as err:
+            raise ExampleFailed(f"{block.where}: {block.title} does not compile: {err}") from err
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text)
+    return ""
 
 
 def _run_shell(sandbox: Sandbox, block: Block) -> str:

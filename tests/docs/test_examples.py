@@ -86,3 +86,10 @@ def test_marker_skips_only_the_next_block(tmp_path):
         ("bash", "needs a YubiKey", True), ("text", None, False), ("sh", None, True),
     ]
     assert found[2].text == "echo run\n"
+
+
+def test_title_makes_a_file_block(tmp_path):
+    page = tmp_path / "page.md"
+    page.write_text('```toml title="pkg/pyproject.toml"\n[project]\nname = "x"\n```\n```text\nshown only\n```\n')
+    found = blocks_of(page)
+    assert [(b.info, b.title, b.runnable) for b in found] == [("toml", "pkg/pyproject.toml", True), ("text", None, False)]
