@@ -52,8 +52,9 @@ DOC_ARNS = {
 """The ARNs every example uses; the docs emulator answers for exactly these."""
 
 BLOCK_TIMEOUT = 180
-_NEEDS_HSM = re.compile(r"pkcs11:|softhsm", re.IGNORECASE)
-_NEEDS_TPM = re.compile(r"\btpm2|handle:0x|tss2|--tpm-", re.IGNORECASE)
+# What makes a page need SoftHSM or a TPM: a token URI or the module; a TPM tool, key or TCTI.
+_NEEDS_HSM = re.compile(r"libsofthsm2|pkcs11:token=")
+_NEEDS_TPM = re.compile(r"\btpm2_\w+|-provider tpm2|TPM2(?:TOOLS|OPENSSL)_TCTI|\.tss2\.pem|handle:0x")
 
 
 class ExampleFailed(AssertionError):

@@ -38,7 +38,13 @@ def _sandbox_for(block: Block, request: pytest.FixtureRequest, tmp_path_factory)
     return _SANDBOXES[key]
 
 
-@pytest.mark.parametrize("block", BLOCKS, ids=[block.where for block in BLOCKS])
+def _marks(block: Block) -> list[pytest.MarkDecorator]:
+    """The hardware markers of the block's page, so ``-m "not swtpm"`` deselects what needs a TPM."""
+    want_hsm, want_tpm = needs(_page_blocks(block))
+    return [mark for wanted, mark in ((want_hsm, pytest.mark.softhsm), (want_tpm, pytest.mark.swtpm)) if wanted]
+
+
+@pytest.mark.parametrize("block", [pytest.param(block, id=block.where, marks=_marks(block)) for block in BLOCKS])
 def test_example_runs(block: Block, request, tmp_path_factory):
     if block.skip_reason:
         pytest.skip(f"{block.where}: {block.skip_reason}")
