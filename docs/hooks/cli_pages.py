@@ -4,7 +4,7 @@ The pages cannot disagree with the flags because they are the flags: every optio
 metavar, default and help string comes from the same parser the CLI runs. The hook also
 fills the "Commands" entry of the nav, so a new command appears without editing mkdocs.yml.
 
-Only :func:`_command_parser` knows how rasign builds its parser; when the CLI's builder
+Only :func:`_root_parser` knows how rasign builds its parser; when the CLI's builder
 changes, that one function changes.
 """
 
@@ -21,20 +21,25 @@ NAV_TITLE = "Commands"
 PAGE_DIR = "commands"
 
 
-def _command_parser(name: str) -> argparse.ArgumentParser:
-    """The fully configured sub-parser of ``rasign NAME`` (the one adapter to rasign.cli)."""
+def _root_parser(command: str | None) -> argparse.ArgumentParser:
+    """``rasign``'s root parser with ``command``'s flags configured: the one adapter to rasign.cli."""
     from rasign.cli.main import build_parser
 
-    root = build_parser(name)
-    sub = next(action for action in root._actions if isinstance(action, argparse._SubParsersAction))
-    return sub.choices[name]
+    return build_parser(command)
+
+
+def _subparsers(root: argparse.ArgumentParser) -> argparse._SubParsersAction:
+    return next(action for action in root._actions if isinstance(action, argparse._SubParsersAction))
+
+
+def _command_parser(name: str) -> argparse.ArgumentParser:
+    """The fully configured sub-parser of ``rasign NAME``."""
+    return _subparsers(_root_parser(name)).choices[name]
 
 
 def commands() -> dict[str, str]:
-    """Command name -> one-line summary, in the CLI's order."""
-    from rasign.cli.main import COMMANDS
-
-    return {name: summary for name, (_module, summary) in COMMANDS.items()}
+    """Command name -> one-line summary, in the CLI's order, as ``rasign --help`` lists them."""
+    return {choice.dest: choice.help or "" for choice in _subparsers(_root_parser(None))._choices_actions}
 
 
 def _cell(text: str) -> str:

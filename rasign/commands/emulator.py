@@ -37,8 +37,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
         " --profile-arn, else us-east-1)",
     )
     parser.add_argument(
-        "--trust-anchor", action="append", default=[], metavar="PEM",
-        help="CA certificate(s) to trust, PEM; repeatable (all go into the one trust anchor)",
+        "--trust-anchor", action="append", default=[], metavar="CA_FILE",
+        help="CA certificate(s) to trust, PEM or DER; repeatable (all go into the one trust anchor)",
     )
     parser.add_argument(
         "--demo-identity", action="store_true",
@@ -52,14 +52,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile-duration", type=int, default=3600, metavar="SECONDS", help="profile durationSeconds (900-43200, default 3600)")
     parser.add_argument("--accept-role-session-name", action="store_true", help="let clients set roleSessionName")
     parser.add_argument("--require-instance-properties", action="store_true", help="require instanceProperties in CreateSession")
-    parser.add_argument("--role-name", default="rasign-test-role", help="name of the role the profile allows")
+    parser.add_argument("--role-name", default="rasign-test-role", metavar="NAME", help="name of the role the profile allows")
     parser.add_argument("--extra-role", action="append", default=[], metavar="NAME", help="another role the profile allows; repeatable")
     parser.add_argument(
         "--rate-limit", type=float, metavar="N",
         help="throttle (HTTP 429 ThrottlingException) above N CreateSession calls per second, like the AWS quota (10)",
     )
     parser.add_argument(
-        "--account-id", help="12-digit account id used in ARNs (default: the account of --trust-anchor-arn or"
+        "--account-id", metavar="ID", help="12-digit account id used in ARNs (default: the account of --trust-anchor-arn or"
         " --profile-arn, else 123456789012)",
     )
     parser.add_argument(
