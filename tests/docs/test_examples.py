@@ -99,3 +99,10 @@ def test_title_makes_a_file_block(tmp_path):
     page.write_text('```toml title="pkg/pyproject.toml"\n[project]\nname = "x"\n```\n```text\nshown only\n```\n')
     found = blocks_of(page)
     assert [(b.info, b.title, b.runnable) for b in found] == [("toml", "pkg/pyproject.toml", True), ("text", None, False)]
+
+
+def test_console_blocks_run_their_prompt_lines_only():
+    from tests.docs.sandbox import _console_commands
+
+    transcript = "$ rasign version\n0.1.0\n$ echo one \\\n    two\none two\n# a comment\n"
+    assert _console_commands(transcript) == "rasign version\necho one \\\n    two\n"
