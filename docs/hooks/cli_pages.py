@@ -1,5 +1,8 @@
 """mkdocs hook: one page per ``rasign`` command, generated from the argparse parser at build time.
 
+It also renders the Sphinx roles of rasign's docstrings (``:class:`X` ``) as plain code
+names in the API reference.
+
 The pages cannot disagree with the flags because they are the flags: every option,
 metavar, default and help string comes from the same parser the CLI runs. The hook also
 fills the "Commands" entry of the nav, so a new command appears without editing mkdocs.yml.
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import html
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -19,6 +23,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[2]
 NAV_TITLE = "Commands"
 PAGE_DIR = "commands"
+_SPHINX_ROLE = re.compile(r":(?:class|meth|func|attr|mod|data|exc|obj):<code>(~?)([\w.]+)</code>")
 
 
 def _root_parser(command: str | None) -> argparse.ArgumentParser:
@@ -137,3 +142,8 @@ def on_files(files: Any, config: Any) -> Any:
     for path, content in pages().items():
         files.append(File.generated(config, path, content=content))
     return files
+
+
+def on_page_content(html_text: str, **_: Any) -> str:
+    """Show the docstrings' Sphinx roles (``:class:`~a.B` ``) as the code names they stand for."""
+    return _SPHINX_ROLE.sub(lambda m: f"<code>{m[2].rsplit('.', 1)[-1] if m[1] else m[2]}</code>", html_text)

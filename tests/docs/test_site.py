@@ -120,3 +120,13 @@ def test_every_page_is_in_the_nav():
         if not path.relative_to(DOCS).parts[0] in ("hooks", "man")
     }
     assert not sorted(pages - in_nav), f"pages missing from the nav in mkdocs.yml: {sorted(pages - in_nav)}"
+
+
+def test_sphinx_roles_in_docstrings_render_as_code_names():
+    hook = _hook()
+    rendered = hook.on_page_content("the :class:<code>~rasign.errors.RasignError</code> and :meth:<code>Signer.sign</code>")
+    assert rendered == "the <code>RasignError</code> and <code>Signer.sign</code>"
+
+
+def test_no_sphinx_role_survives_in_the_api_reference(site):
+    assert not re.search(r":(class|meth|func|attr|mod|exc):<code>", (site / "api" / "index.html").read_text())
