@@ -49,18 +49,28 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="directory (created if missing) for emulator.json, the TLS CA bundle and the --demo-identity files;"
         " without it they live in a temporary directory removed on exit",
     )
-    parser.add_argument("--profile-duration", type=int, default=3600, metavar="SECONDS", help="profile durationSeconds (900-43200, default 3600)")
+    parser.add_argument(
+        "--profile-duration", type=int, default=3600, metavar="SECONDS",
+        help="profile durationSeconds (900-43200, default 3600)",
+    )
     parser.add_argument("--accept-role-session-name", action="store_true", help="let clients set roleSessionName")
-    parser.add_argument("--require-instance-properties", action="store_true", help="require instanceProperties in CreateSession")
-    parser.add_argument("--role-name", default="rasign-test-role", metavar="NAME", help="name of the role the profile allows")
-    parser.add_argument("--extra-role", action="append", default=[], metavar="NAME", help="another role the profile allows; repeatable")
+    parser.add_argument(
+        "--require-instance-properties", action="store_true", help="require instanceProperties in CreateSession"
+    )
+    parser.add_argument(
+        "--role-name", default="rasign-test-role", metavar="NAME", help="name of the role the profile allows"
+    )
+    parser.add_argument(
+        "--extra-role", action="append", default=[], metavar="NAME", help="another role the profile allows; repeatable"
+    )
     parser.add_argument(
         "--rate-limit", type=float, metavar="N",
         help="throttle (HTTP 429 ThrottlingException) above N CreateSession calls per second, like the AWS quota (10)",
     )
     parser.add_argument(
-        "--account-id", metavar="ID", help="12-digit account id used in ARNs (default: the account of --trust-anchor-arn or"
-        " --profile-arn, else 123456789012)",
+        "--account-id", metavar="ID",
+        help="12-digit account id used in ARNs (default: the account of --trust-anchor-arn or --profile-arn,"
+        " else 123456789012)",
     )
     parser.add_argument(
         "--trust-anchor-arn", metavar="ARN",
@@ -154,7 +164,9 @@ def _prepare_state_dir(name: str) -> Path:
 
     directory = Path(name).expanduser().absolute()
     if directory.exists() and not directory.is_dir():
-        raise ConfigError(f"--state-dir {directory} is not a directory", hint="name a directory; it is created if missing")
+        raise ConfigError(
+            f"--state-dir {directory} is not a directory", hint="name a directory; it is created if missing"
+        )
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as err:
@@ -176,7 +188,9 @@ def _check(args: argparse.Namespace) -> None:
     if not 0 <= args.port <= 65535:
         raise UsageError(f"--port {args.port} is not a TCP port (0-65535; 0 picks a free one)")
     if not MIN_DURATION <= args.profile_duration <= MAX_DURATION:
-        raise UsageError(f"--profile-duration must be between {MIN_DURATION} and {MAX_DURATION} seconds, not {args.profile_duration}")
+        raise UsageError(
+            f"--profile-duration must be between {MIN_DURATION} and {MAX_DURATION} seconds, not {args.profile_duration}"
+        )
     if args.rate_limit is not None and args.rate_limit <= 0:
         raise UsageError(f"--rate-limit must be a positive number of calls per second, not {args.rate_limit}")
     _resolve_account_and_region(args)
@@ -199,14 +213,20 @@ def _resolve_account_and_region(args: argparse.Namespace) -> None:
     ]
     for flag, arn, service, prefix in pinned:
         if arn.service != service or not arn.resource.startswith(prefix) or len(arn.resource) == len(prefix):
-            raise UsageError(f"{flag} {arn} is not a Roles Anywhere {prefix[:-1]} ARN", hint=f"expected arn:aws:{service}:REGION:ACCOUNT:{prefix}ID")
+            raise UsageError(
+                f"{flag} {arn} is not a Roles Anywhere {prefix[:-1]} ARN",
+                hint=f"expected arn:aws:{service}:REGION:ACCOUNT:{prefix}ID",
+            )
         for attribute, option in (("region", "--region"), ("account", "--account-id")):
             value = getattr(arn, attribute)
             chosen = getattr(args, "account_id" if attribute == "account" else "region")
             if chosen is None:
                 setattr(args, "account_id" if attribute == "account" else "region", value)
             elif chosen != value:
-                raise UsageError(f"{flag} {arn} is in {attribute} {value}, but {option} is {chosen}", hint=f"drop {option} or make them agree")
+                raise UsageError(
+                    f"{flag} {arn} is in {attribute} {value}, but {option} is {chosen}",
+                    hint=f"drop {option} or make them agree",
+                )
     args.region = args.region or "us-east-1"
     args.account_id = args.account_id or "123456789012"
 

@@ -159,7 +159,9 @@ def _execute(sandbox: Sandbox, block: Block, argv: list[str]) -> str:
     output, errors = out_path.read_text(errors="replace"), err_path.read_text(errors="replace")
     if code != 0:
         status = f"timed out after {BLOCK_TIMEOUT} s" if code is None else f"exited {code}"
-        raise ExampleFailed(f"{block.where} ({block.info}) {status}\n--- stdout\n{output[-3000:]}\n--- stderr\n{errors[-3000:]}")
+        raise ExampleFailed(
+            f"{block.where} ({block.info}) {status}\n--- stdout\n{output[-3000:]}\n--- stderr\n{errors[-3000:]}"
+        )
     return output
 
 
@@ -250,10 +252,13 @@ def _run_ini(sandbox: Sandbox, block: Block) -> str:
         raise ExampleFailed(f"{block.where}: an ini block is an AWS config with a credential_process profile")
     outputs = []
     for profile in profiles:
-        output = _execute(sandbox, block, ["aws", "sts", "get-caller-identity", "--profile", profile, "--output", "json"])
+        command = ["aws", "sts", "get-caller-identity", "--profile", profile, "--output", "json"]
+        output = _execute(sandbox, block, command)
         identity = json.loads(output)
         if f":assumed-role/{DOC_ARNS['role'].rsplit('/', 1)[1]}/" not in identity.get("Arn", ""):
-            raise ExampleFailed(f"{block.where}: profile {profile} got {identity.get('Arn')!r}, not the documented role")
+            raise ExampleFailed(
+                f"{block.where}: profile {profile} got {identity.get('Arn')!r}, not the documented role"
+            )
         outputs.append(output)
     return "".join(outputs)
 

@@ -98,7 +98,9 @@ def test_title_makes_a_file_block(tmp_path):
     page = tmp_path / "page.md"
     page.write_text('```toml title="pkg/pyproject.toml"\n[project]\nname = "x"\n```\n```text\nshown only\n```\n')
     found = blocks_of(page)
-    assert [(b.info, b.title, b.runnable) for b in found] == [("toml", "pkg/pyproject.toml", True), ("text", None, False)]
+    assert [(b.info, b.title, b.runnable) for b in found] == [
+        ("toml", "pkg/pyproject.toml", True), ("text", None, False),
+    ]
 
 
 def test_console_blocks_run_their_prompt_lines_only():

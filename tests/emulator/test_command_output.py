@@ -81,8 +81,8 @@ PROFILE = "arn:aws:rolesanywhere:eu-west-1:111122223333:profile/P"
 
 def test_pinned_arns_are_answered_and_set_region_and_account(tmp_path):
     process = subprocess.Popen(
-        [sys.executable, "-m", "rasign", "emulator", "--demo-identity", "--trust-anchor-arn", TA, "--profile-arn", PROFILE,
-         "--role-name", "R"],
+        [sys.executable, "-m", "rasign", "emulator", "--demo-identity",
+         "--trust-anchor-arn", TA, "--profile-arn", PROFILE, "--role-name", "R"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=clean_env(), cwd=tmp_path,
     )
     try:
