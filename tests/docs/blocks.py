@@ -36,7 +36,8 @@ class Block:
 
     @property
     def where(self) -> str:
-        return f"{self.path.relative_to(REPO)}:{self.line}"
+        shown = self.path.relative_to(REPO) if REPO in self.path.parents else self.path
+        return f"{shown}:{self.line}"
 
     @property
     def runnable(self) -> bool:

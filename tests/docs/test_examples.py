@@ -108,3 +108,43 @@ def test_console_blocks_run_their_prompt_lines_only():
 
     transcript = "$ rasign version\n0.1.0\n$ echo one \\\n    two\none two\n# a comment\n"
     assert _console_commands(transcript) == "rasign version\necho one \\\n    two\n"
+
+
+def _bare_sandbox(tmp_path) -> Sandbox:
+    import os
+
+    (tmp_path / "home").mkdir()
+    return Sandbox(root=tmp_path, env={"PATH": os.environ["PATH"], "HOME": str(tmp_path / "home")})
+
+
+def test_a_failing_example_fails_naming_its_place(tmp_path):
+    from tests.docs.sandbox import ExampleFailed
+
+    page = tmp_path / "page.md"
+    page.write_text("# page\n\n```bash\necho about to fail >&2\nfalse\necho never\n```\n")
+    (block,) = blocks_of(page)
+    with pytest.raises(ExampleFailed, match=r"page\.md:3 \(bash\) exited 1(.|\n)*about to fail"):
+        _bare_sandbox(tmp_path).run(block)
+
+
+def test_what_a_block_leaves_running_is_stopped(tmp_path):
+    from pathlib import Path
+
+    page = tmp_path / "page.md"
+    page.write_text("```sh\nsleep 300 &\necho $! > sleeper.pid\n```\n")
+    sandbox = _bare_sandbox(tmp_path)
+    sandbox.run(blocks_of(page)[0])
+    pid = int((sandbox.home / "sleeper.pid").read_text())
+    stat = Path(f"/proc/{pid}/stat")
+    assert not stat.exists() or stat.read_text().split(") ", 1)[1].startswith("Z"), "background process still runs"
+
+
+def test_an_ini_block_without_credential_process_is_refused(tmp_path):
+    from tests.docs.sandbox import ExampleFailed
+
+    page = tmp_path / "page.md"
+    page.write_text("```ini\n[profile plain]\nregion = eu-west-1\n```\n")
+    sandbox = _bare_sandbox(tmp_path)
+    (sandbox.home / ".aws").mkdir()
+    with pytest.raises(ExampleFailed, match="credential_process"):
+        sandbox.run(blocks_of(page)[0])
