@@ -132,3 +132,12 @@ def test_sphinx_roles_in_docstrings_render_as_code_names():
 
 def test_no_sphinx_role_survives_in_the_api_reference(site):
     assert not re.search(r":(class|meth|func|attr|mod|exc):<code>", (site / "api" / "index.html").read_text())
+
+
+def test_emulator_guide_mentions_every_emulator_option():
+    hook = _hook()
+    guide = (DOCS / "emulator.md").read_text()
+    flags = [flag for action in hook._command_parser("emulator")._actions for flag in action.option_strings
+             if flag.startswith("--") and flag != "--help"]
+    missing = [flag for flag in flags if f"`{flag}" not in guide]
+    assert not missing, f"docs/emulator.md does not explain {missing}"
