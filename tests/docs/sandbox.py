@@ -179,16 +179,34 @@ def _stop_group(pgid: int) -> None:
 
 
 def _group_alive(pgid: int, grace: float) -> bool:
+    """True while a process of group ``pgid`` still runs after ``grace`` seconds (zombies do not count)."""
     import time
 
     deadline = time.monotonic() + grace
-    while time.monotonic() < deadline:
+    while _live_members(pgid):
+        if time.monotonic() >= deadline:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _live_members(pgid: int) -> bool:
+    """Whether group ``pgid`` has a member that is not a zombie; a reaper-less PID 1 leaves zombies."""
+    proc = Path("/proc")
+    if not proc.is_dir():
         try:
             os.killpg(pgid, 0)
         except ProcessLookupError:
             return False
-        time.sleep(0.05)
-    return True
+        return True
+    for stat in proc.glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            return True
+    return False
 
 
 def _write_file(sandbox: Sandbox, block: Block) -> str:
