@@ -1,7 +1,8 @@
 """mkdocs hook: one page per ``rasign`` command, generated from the argparse parser at build time.
 
-It also renders the Sphinx roles of rasign's docstrings (``:class:`X` ``) as plain code
-names in the API reference.
+It also writes the stylesheet of the Pygments-highlighted code blocks, and renders the
+Sphinx roles of rasign's docstrings (``:class:`X` ``) as plain code names in the API
+reference.
 
 The pages cannot disagree with the flags because they are the flags: every option,
 metavar, default and help string comes from the same parser the CLI runs. The hook also
@@ -141,7 +142,16 @@ def on_files(files: Any, config: Any) -> Any:
 
     for path, content in pages().items():
         files.append(File.generated(config, path, content=content))
+    files.append(File.generated(config, "css/pygments.css", content=_pygments_css()))
     return files
+
+
+def _pygments_css() -> str:
+    """Colours for the code blocks Pygments highlighted (pymdownx.highlight's ``highlight`` class)."""
+    from pygments.formatters import HtmlFormatter
+
+    rules: str = HtmlFormatter(style="default").get_style_defs(".highlight")
+    return rules + "\n.highlight .filename { font-weight: bold; }\n"
 
 
 def on_page_content(html_text: str, **_: Any) -> str:

@@ -63,6 +63,9 @@ def test_every_command_has_a_page_and_the_api_is_documented(site):
     for anchor in ("rasign.api.session", "rasign.signer.Signer", "rasign.registry.ENTRY_POINT_GROUP",
                    "rasign.emulator.server.Emulator", *(f"rasign.errors.{name}" for name in EXIT_CODES)):
         assert f'id="{anchor}"' in api, f"{anchor} missing from the API reference"
+    backends = (site / "backends" / "index.html").read_text()
+    assert 'class="filename">pemdir-backend/pemdir_backend.py<' in backends, "title= fences must render as code"
+    assert (site / "css" / "pygments.css").is_file()
     for guide in ("backends", "emulator", "errors", "troubleshooting", "delivery", "pkcs11", "tpm", "stores",
                   "compatibility", "exit-codes"):
         assert (site / guide / "index.html").is_file(), guide
