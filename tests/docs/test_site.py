@@ -144,3 +144,8 @@ def test_emulator_guide_mentions_every_emulator_option():
              if flag.startswith("--") and flag != "--help"]
     missing = [flag for flag in flags if f"`{flag}" not in guide]
     assert not missing, f"docs/emulator.md does not explain {missing}"
+
+
+def test_no_fence_is_left_unrendered(site):
+    broken = [str(page.relative_to(site)) for page in site.rglob("*.html") if "<p>```" in page.read_text()]
+    assert not broken, f"a fenced block rendered as text (bad info string?) in {broken}"
