@@ -128,8 +128,8 @@ def run(args: argparse.Namespace) -> int:
         state_file = None
         if state_dir is not None:
             state_file = state_dir / "emulator.json"
-            _write_json(state_file, document)
             document["state_file"] = str(state_file)
+            _write_json(state_file, document)  # the same document as on stdout
         sys.stdout.write(json.dumps(document, separators=(",", ":")) + "\n")
         sys.stdout.flush()
         while not stop.wait(0.5):

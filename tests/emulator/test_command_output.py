@@ -29,6 +29,7 @@ def test_relative_state_dir_gives_absolute_paths_and_info_logs(tmp_path):
         for path in paths:
             assert os.path.isabs(path) and Path(path).is_file(), path
         assert Path(info["ca_bundle"]).parent == tmp_path / "state"
+        assert json.loads(Path(info["state_file"]).read_text()) == info
         demo = info["demo_identity"]
         common = [
             "credential-process", "--certificate", demo["certificate"], "--private-key", demo["private_key"],
