@@ -33,24 +33,33 @@ def configure(parser: argparse.ArgumentParser) -> None:
     """Emulator flags."""
     parser.add_argument("--port", type=int, default=0, help="TCP port on 127.0.0.1 (default: any free port)")
     parser.add_argument(
-        "--region", help="region of the emulated endpoint and its ARNs (default: the region of --trust-anchor-arn or"
+        "--region",
+        help="region of the emulated endpoint and its ARNs (default: the region of --trust-anchor-arn or"
         " --profile-arn, else us-east-1)",
     )
     parser.add_argument(
-        "--trust-anchor", action="append", default=[], metavar="CA_FILE",
+        "--trust-anchor",
+        action="append",
+        default=[],
+        metavar="CA_FILE",
         help="CA certificate(s) to trust, PEM or DER; repeatable (all go into the one trust anchor)",
     )
     parser.add_argument(
-        "--demo-identity", action="store_true",
+        "--demo-identity",
+        action="store_true",
         help="also make a throw-away CA and client certificate/key, trust that CA and print their paths",
     )
     parser.add_argument(
-        "--state-dir", metavar="DIR",
+        "--state-dir",
+        metavar="DIR",
         help="directory (created if missing) for emulator.json, the TLS CA bundle and the --demo-identity files;"
         " without it they live in a temporary directory removed on exit",
     )
     parser.add_argument(
-        "--profile-duration", type=int, default=3600, metavar="SECONDS",
+        "--profile-duration",
+        type=int,
+        default=3600,
+        metavar="SECONDS",
         help="profile durationSeconds (900-43200, default 3600)",
     )
     parser.add_argument("--accept-role-session-name", action="store_true", help="let clients set roleSessionName")
@@ -64,20 +73,26 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--extra-role", action="append", default=[], metavar="NAME", help="another role the profile allows; repeatable"
     )
     parser.add_argument(
-        "--rate-limit", type=float, metavar="N",
+        "--rate-limit",
+        type=float,
+        metavar="N",
         help="throttle (HTTP 429 ThrottlingException) above N CreateSession calls per second, like the AWS quota (10)",
     )
     parser.add_argument(
-        "--account-id", metavar="ID",
+        "--account-id",
+        metavar="ID",
         help="12-digit account id used in ARNs (default: the account of --trust-anchor-arn or --profile-arn,"
         " else 123456789012)",
     )
     parser.add_argument(
-        "--trust-anchor-arn", metavar="ARN",
+        "--trust-anchor-arn",
+        metavar="ARN",
         help="answer for this trust anchor ARN (e.g. the one in your AWS config) instead of a derived one",
     )
     parser.add_argument(
-        "--profile-arn", metavar="ARN", help="answer for this profile ARN instead of a derived one",
+        "--profile-arn",
+        metavar="ARN",
+        help="answer for this profile ARN instead of a derived one",
     )
     parser.add_argument("--debug", action="store_true", help="also log the emulator's internals (DEBUG) on stderr")
     parser.add_argument("--log-format", choices=("text", "json"), default="text", help="log line format on stderr")

@@ -64,12 +64,18 @@ def blocks_of(path: Path) -> list[Block]:
         body: list[str] = []
         end = index + 1
         while end < len(lines) and not re.match(rf"^[ \t]*{re.escape(fence[0])}{{{len(fence)},}}\s*$", lines[end]):
-            body.append(lines[end][len(indent):] if lines[end].startswith(indent) else lines[end].lstrip())
+            body.append(lines[end][len(indent) :] if lines[end].startswith(indent) else lines[end].lstrip())
             end += 1
         title = _TITLE.search(opening["info"])
         found.append(
-            Block(path, index + 1, info, "\n".join(body) + "\n", _skip_reason(path, lines, index),
-                  title["title"] if title else None)
+            Block(
+                path,
+                index + 1,
+                info,
+                "\n".join(body) + "\n",
+                _skip_reason(path, lines, index),
+                title["title"] if title else None,
+            )
         )
         index = end + 1
     return found

@@ -147,7 +147,12 @@ def _execute(sandbox: Sandbox, block: Block, argv: list[str]) -> str:
     out_path, err_path = sandbox.root / "block.out", sandbox.root / "block.err"
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
         process = subprocess.Popen(
-            argv, cwd=sandbox.home, env=sandbox.env, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+            argv,
+            cwd=sandbox.home,
+            env=sandbox.env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=err,
             start_new_session=True,
         )
         try:

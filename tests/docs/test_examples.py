@@ -89,7 +89,9 @@ def test_marker_skips_only_the_next_block(tmp_path):
     )
     found = blocks_of(page)
     assert [(b.info, b.skip_reason, b.runnable) for b in found] == [
-        ("bash", "needs a YubiKey", True), ("text", None, False), ("sh", None, True),
+        ("bash", "needs a YubiKey", True),
+        ("text", None, False),
+        ("sh", None, True),
     ]
     assert found[2].text == "echo run\n"
 
@@ -99,7 +101,8 @@ def test_title_makes_a_file_block(tmp_path):
     page.write_text('```toml title="pkg/pyproject.toml"\n[project]\nname = "x"\n```\n```text\nshown only\n```\n')
     found = blocks_of(page)
     assert [(b.info, b.title, b.runnable) for b in found] == [
-        ("toml", "pkg/pyproject.toml", True), ("text", None, False),
+        ("toml", "pkg/pyproject.toml", True),
+        ("text", None, False),
     ]
 
 

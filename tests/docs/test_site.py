@@ -42,9 +42,21 @@ def site(tmp_path_factory) -> Path:
     _require_mkdocs()
     out = tmp_path_factory.mktemp("site")
     build = subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict",
-         "--config-file", str(REPO / "mkdocs.yml"), "--site-dir", str(out)],
-        cwd=REPO, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "mkdocs",
+            "build",
+            "--strict",
+            "--config-file",
+            str(REPO / "mkdocs.yml"),
+            "--site-dir",
+            str(out),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert build.returncode == 0, build.stdout + build.stderr
     assert "WARNING" not in build.stderr, build.stderr
@@ -60,14 +72,29 @@ def test_every_command_has_a_page_and_the_api_is_documented(site):
         assert page.is_file(), f"no page for rasign {name}"
         assert f"rasign {name}" in page.read_text()
     api = (site / "api" / "index.html").read_text()
-    for anchor in ("rasign.api.session", "rasign.signer.Signer", "rasign.registry.ENTRY_POINT_GROUP",
-                   "rasign.emulator.server.Emulator", *(f"rasign.errors.{name}" for name in EXIT_CODES)):
+    for anchor in (
+        "rasign.api.session",
+        "rasign.signer.Signer",
+        "rasign.registry.ENTRY_POINT_GROUP",
+        "rasign.emulator.server.Emulator",
+        *(f"rasign.errors.{name}" for name in EXIT_CODES),
+    ):
         assert f'id="{anchor}"' in api, f"{anchor} missing from the API reference"
     backends = (site / "backends" / "index.html").read_text()
     assert 'class="filename">pemdir-backend/pemdir_backend.py<' in backends, "title= fences must render as code"
     assert (site / "css" / "pygments.css").is_file()
-    for guide in ("backends", "emulator", "errors", "troubleshooting", "delivery", "pkcs11", "tpm", "stores",
-                  "compatibility", "exit-codes"):
+    for guide in (
+        "backends",
+        "emulator",
+        "errors",
+        "troubleshooting",
+        "delivery",
+        "pkcs11",
+        "tpm",
+        "stores",
+        "compatibility",
+        "exit-codes",
+    ):
         assert (site / guide / "index.html").is_file(), guide
 
 
@@ -94,7 +121,8 @@ def test_error_catalogue_has_every_error_class_with_its_code():
     import rasign.errors as errors
 
     classes = {
-        name: cls for name, cls in inspect.getmembers(errors, inspect.isclass)
+        name: cls
+        for name, cls in inspect.getmembers(errors, inspect.isclass)
         if issubclass(cls, errors.RasignError) and cls.__module__ == errors.__name__
     }
     catalogue = _catalogue()
@@ -120,8 +148,9 @@ def test_every_page_is_in_the_nav():
 
     in_nav = set(leaves(config["nav"]))
     pages = {
-        str(path.relative_to(DOCS)) for path in DOCS.rglob("*.md")
-        if not path.relative_to(DOCS).parts[0] in ("hooks", "man")
+        str(path.relative_to(DOCS))
+        for path in DOCS.rglob("*.md")
+        if path.relative_to(DOCS).parts[0] not in ("hooks", "man")
     }
     assert not sorted(pages - in_nav), f"pages missing from the nav in mkdocs.yml: {sorted(pages - in_nav)}"
 
@@ -140,8 +169,12 @@ def test_no_sphinx_role_survives_in_the_api_reference(site):
 def test_emulator_guide_mentions_every_emulator_option():
     hook = _hook()
     guide = (DOCS / "emulator.md").read_text()
-    flags = [flag for action in hook._command_parser("emulator")._actions for flag in action.option_strings
-             if flag.startswith("--") and flag != "--help"]
+    flags = [
+        flag
+        for action in hook._command_parser("emulator")._actions
+        for flag in action.option_strings
+        if flag.startswith("--") and flag != "--help"
+    ]
     missing = [flag for flag in flags if f"`{flag}" not in guide]
     assert not missing, f"docs/emulator.md does not explain {missing}"
 

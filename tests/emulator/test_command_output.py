@@ -20,7 +20,11 @@ def test_relative_state_dir_gives_absolute_paths_and_info_logs(tmp_path):
     env = clean_env({"PYTHONPATH": str(REPO), "RASIGN_CACHE_DIR": str(tmp_path / "cache")})
     process = subprocess.Popen(
         [sys.executable, "-m", "rasign", "emulator", "--demo-identity", "--state-dir", "state"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=tmp_path,
     )
     try:
         info = json.loads(process.stdout.readline() or "{}")
@@ -32,9 +36,20 @@ def test_relative_state_dir_gives_absolute_paths_and_info_logs(tmp_path):
         assert json.loads(Path(info["state_file"]).read_text()) == info
         demo = info["demo_identity"]
         common = [
-            "credential-process", "--certificate", demo["certificate"], "--private-key", demo["private_key"],
-            "--endpoint", info["endpoint"], "--ca-bundle", info["ca_bundle"], "--no-cache",
-            "--trust-anchor-arn", info["trust_anchor_arn"], "--profile-arn", info["profile_arn"],
+            "credential-process",
+            "--certificate",
+            demo["certificate"],
+            "--private-key",
+            demo["private_key"],
+            "--endpoint",
+            info["endpoint"],
+            "--ca-bundle",
+            info["ca_bundle"],
+            "--no-cache",
+            "--trust-anchor-arn",
+            info["trust_anchor_arn"],
+            "--profile-arn",
+            info["profile_arn"],
         ]
         assert run_rasign(*common, "--role-arn", info["role_arn"]).returncode == 0
         refused = run_rasign(*common, "--role-arn", info["role_arn"] + "-not-in-profile")
@@ -52,7 +67,11 @@ def test_relative_state_dir_gives_absolute_paths_and_info_logs(tmp_path):
 def test_demo_identity_without_state_dir_is_removed_on_exit(tmp_path):
     process = subprocess.Popen(
         [sys.executable, "-m", "rasign", "emulator", "--demo-identity"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=clean_env(), cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=clean_env(),
+        cwd=tmp_path,
     )
     try:
         info = json.loads(process.stdout.readline() or "{}")
@@ -82,21 +101,51 @@ PROFILE = "arn:aws:rolesanywhere:eu-west-1:111122223333:profile/P"
 
 def test_pinned_arns_are_answered_and_set_region_and_account(tmp_path):
     process = subprocess.Popen(
-        [sys.executable, "-m", "rasign", "emulator", "--demo-identity",
-         "--trust-anchor-arn", TA, "--profile-arn", PROFILE, "--role-name", "R"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=clean_env(), cwd=tmp_path,
+        [
+            sys.executable,
+            "-m",
+            "rasign",
+            "emulator",
+            "--demo-identity",
+            "--trust-anchor-arn",
+            TA,
+            "--profile-arn",
+            PROFILE,
+            "--role-name",
+            "R",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=clean_env(),
+        cwd=tmp_path,
     )
     try:
         info = json.loads(process.stdout.readline() or "{}")
         assert (info["trust_anchor_arn"], info["profile_arn"]) == (TA, PROFILE)
         assert (info["region"], info["account_id"], info["role_arn"]) == (
-            "eu-west-1", "111122223333", "arn:aws:iam::111122223333:role/R",
+            "eu-west-1",
+            "111122223333",
+            "arn:aws:iam::111122223333:role/R",
         )
         demo = info["demo_identity"]
         result = run_rasign(
-            "credential-process", "--certificate", demo["certificate"], "--private-key", demo["private_key"],
-            "--endpoint", info["endpoint"], "--ca-bundle", info["ca_bundle"], "--no-cache",
-            "--trust-anchor-arn", TA, "--profile-arn", PROFILE, "--role-arn", info["role_arn"],
+            "credential-process",
+            "--certificate",
+            demo["certificate"],
+            "--private-key",
+            demo["private_key"],
+            "--endpoint",
+            info["endpoint"],
+            "--ca-bundle",
+            info["ca_bundle"],
+            "--no-cache",
+            "--trust-anchor-arn",
+            TA,
+            "--profile-arn",
+            PROFILE,
+            "--role-arn",
+            info["role_arn"],
         )
         assert result.returncode == 0, result.stderr
     finally:
