@@ -99,19 +99,31 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Start, announce, serve until a signal, stop."""
-    from rasign.emulator import Emulator
-    from rasign.emulator.server import access_log
+    """Check the inputs, make the demo identity if asked, serve until a signal, clean up."""
+    from rasign.hardening import harden_process
 
     _check(args)
     state_dir = _prepare_state_dir(args.state_dir) if args.state_dir else None
     anchors = _read_anchors(args.trust_anchor)
-    demo: dict[str, str] = {}
+    harden_process()  # it holds private keys (TLS, demo identity) for as long as it runs
     scratch: Path | None = None
-    if args.demo_identity:
-        if state_dir is None:
-            scratch = Path(tempfile.mkdtemp(prefix="rasign-emulator-demo-"))
-        anchors, demo = _demo_identity(anchors, state_dir or scratch)
+    try:
+        demo: dict[str, str] = {}
+        if args.demo_identity:
+            directory = state_dir
+            if directory is None:
+                directory = scratch = Path(tempfile.mkdtemp(prefix="rasign-emulator-demo-"))
+            anchors, demo = _demo_identity(anchors, directory)
+        return _serve(args, anchors, demo, state_dir)
+    finally:
+        if scratch is not None:  # it holds the demo identity's unencrypted private key
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _serve(args: argparse.Namespace, anchors: bytes, demo: dict[str, str], state_dir: Path | None) -> int:
+    """Start, announce (stdout and emulator.json), serve until SIGTERM/SIGINT, stop."""
+    from rasign.emulator import Emulator
+    from rasign.emulator.server import access_log
 
     emulator = Emulator(
         [anchors],
@@ -157,8 +169,6 @@ def run(args: argparse.Namespace) -> int:
         access_log.setLevel(previous_level)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        if scratch is not None:  # it holds the demo identity's unencrypted private key
-            shutil.rmtree(scratch, ignore_errors=True)
     return 0
 
 

@@ -167,3 +167,15 @@ def test_pinned_arns_that_disagree_are_usage_errors(args, words):
     assert result.returncode in (2, 3), result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and words in lines[0], lines
+
+
+def test_demo_identity_is_removed_when_start_up_fails(tmp_path):
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = run_rasign("emulator", "--demo-identity", "--port", str(port), env={"TMPDIR": str(tmp_path)})
+    assert result.returncode == 3 and "cannot listen on 127.0.0.1" in result.stderr, result.stderr
+    assert not list(tmp_path.glob("rasign-emulator-demo-*")), "the demo identity's key was left behind"
