@@ -12,6 +12,7 @@ APT_PACKAGES=(
   swtpm swtpm-tools tpm2-tools tpm2-openssl    # TPM: software TPM, tools and OpenSSL provider
   pcscd vsmartcard-vpcd ykcs11 yubico-piv-tool  # virtual PIV card: pcscd + vpcd reader, Yubico PKCS#11 + tool
   libtss2-dev pkg-config gcc libffi-dev libssl-dev openssl ca-certificates
+  jq                                           # the docs' emulator examples read its JSON with jq
 )
 
 missing=()
