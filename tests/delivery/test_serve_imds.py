@@ -237,39 +237,35 @@ def test_non_loopback_clients_need_the_auth_token(emulator, identity, tmp_path):
 
 
 def test_hop_limit_is_applied_to_accepted_sockets():
-    """In-process: the real listener class, a handler that reports the socket's TTL."""
+    """In-process: the real listeners and event loop, a responder that reports the socket's TTL."""
     import threading
-    from http.server import BaseHTTPRequestHandler
 
-    from rasign.serve.listeners import ListenSpec, TcpCredentialServer
+    from rasign.serve.http11 import render
+    from rasign.serve.listeners import ListenSpec, open_tcp
+    from rasign.serve.loop import EventLoopServer
 
-    class TtlHandler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+    def respond(request, conn):
+        level, option = (socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS) if conn.listener.spec.family == socket.AF_INET6 \
+            else (socket.IPPROTO_IP, socket.IP_TTL)
+        return render(200, str(conn.sock.getsockopt(level, option)).encode()), False
 
-        def do_GET(self):
-            level, option = (socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS) if ":" in self.client_address[0] \
-                else (socket.IPPROTO_IP, socket.IP_TTL)
-            body = str(self.connection.getsockopt(level, option)).encode()
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
+    tested = 0
     for host in ("127.0.0.1", "::1"):
         try:
-            server = TcpCredentialServer(ListenSpec(host, 0), TtlHandler, hop_limit=1)
-        except OSError:
+            listeners = open_tcp([ListenSpec(host, 0)], hop_limit=1)
+        except Exception:
             continue
+        server = EventLoopServer(listeners, respond)
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()
         try:
-            assert request(host, server.port, "GET", "/")[2] == b"1"
+            assert request(host, listeners[0].port, "GET", "/")[2] == b"1"
+            tested += 1
         finally:
-            server.shutdown()
-            server.server_close()
+            server.stop()
+            thread.join(5)
+            server.close()
+    assert tested >= 1
 
 
 @pytest.mark.parametrize("value", ["0", "256"])
@@ -295,23 +291,29 @@ def test_port_in_use_fails_before_anything_else(emulator, identity):
         blocker.close()
 
 
-def test_token_store_evicts_the_earliest_expiring_beyond_256():
-    from rasign.serve.tokens import MAX_TOKENS, TokenStore
+def test_tokens_are_stateless_and_expire_by_the_injected_clock():
+    from rasign.serve.tokens import TOKEN_LENGTH, TokenSigner
 
-    store = TokenStore()
-    first = store.issue(10)
-    keep = store.issue(21600)
-    for _ in range(MAX_TOKENS - 1):
-        store.issue(100)
-    assert len(store) == MAX_TOKENS
-    assert store.remaining(first) is None  # earliest expiry went first
-    assert store.remaining(keep) is not None
+    now = [1000.0]
+    signer = TokenSigner(clock=lambda: now[0])
+    first = signer.issue(10)
+    assert len(first) == TOKEN_LENGTH and signer.remaining(first) == pytest.approx(10)
+    now[0] += 9.5
+    assert signer.remaining(first) == pytest.approx(0.5)
+    now[0] += 0.5
+    assert signer.remaining(first) is None
+    # Another process (another key) cannot validate it, nor can a tampered copy pass.
+    fresh = signer.issue(60)
+    assert TokenSigner(clock=lambda: now[0]).remaining(fresh) is None
+    flipped = fresh[:10] + ("A" if fresh[10] != "A" else "B") + fresh[11:]
+    assert signer.remaining(flipped) is None
+    assert signer.remaining(fresh + "A") is None and signer.remaining("") is None
 
 
 def test_oversized_body_is_refused(served):
     status, _, _ = request("127.0.0.1", served.port, "PUT", "/latest/api/token",
                            {"Content-Length": str(1 << 20), "X-aws-ec2-metadata-token-ttl-seconds": "60"})
-    assert status == 400
+    assert status == 413
 
 
 @pytest.mark.awscli
