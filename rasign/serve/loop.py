@@ -158,6 +158,8 @@ class EventLoopServer:
             else:
                 if mask & selectors.EVENT_WRITE:
                     self._flush(data)
+                    if not data.outbuf and data.inbuf and not data.closing and data.fd in self._connections:
+                        self._answer(data)  # pipelined requests held back while output was pending
                 if mask & selectors.EVENT_READ and data.fd in self._connections:
                     self._read(data)
         now = self.clock()
@@ -205,15 +207,18 @@ class EventLoopServer:
     def _admit(self, listener: Listener, sock: socket.socket, peer: Any) -> None:
         sock.setblocking(False)
         allowed, uid = listener.peer_allowed(sock)
+        while len(self._connections) >= self.max_connections:
+            if not self._evict_one():
+                break
         if not allowed:
             self.refused_peers += 1
             log.warning("refused a connection on %s from uid %s (only this user and root may connect;"
                         " see --unix-socket-allow-uid)", listener.display(), uid)
-            try:
-                sock.send(render(403, b"this unix socket does not accept your uid\n", close=True))
-            except OSError:
-                pass
-            sock.close()
+            conn = Connection(sock, listener, None, self.clock(), uid)
+            self._connections[conn.fd] = conn
+            self._selector.register(sock, selectors.EVENT_READ, conn)
+            # Answered and half-closed like a bad request, so the refusal reaches the client.
+            self._fail(conn, HttpError(403, "this unix socket does not accept your uid"))
             return
         try:
             listener.prepare(sock)
@@ -225,9 +230,6 @@ class EventLoopServer:
         except OSError:
             sock.close()
             return
-        while len(self._connections) >= self.max_connections:
-            if not self._evict_one():
-                break
         conn = Connection(sock, listener, peer, self.clock(), uid, local)
         self._connections[conn.fd] = conn
         self._selector.register(sock, selectors.EVENT_READ, conn)
@@ -264,7 +266,11 @@ class EventLoopServer:
         self._answer(conn)
 
     def _answer(self, conn: Connection) -> None:
-        while conn.inbuf and not conn.closing and len(conn.outbuf) < _MAX_PENDING_OUTPUT:
+        while conn.inbuf and not conn.closing:
+            if len(conn.outbuf) >= _MAX_PENDING_OUTPUT:
+                self._send_some(conn)
+                if conn.outbuf or conn.fd not in self._connections:
+                    break  # the peer is not reading: wait until it is (no unbounded output buffer)
             try:
                 parsed = parse_request(conn.inbuf)
             except HttpError as err:
@@ -297,18 +303,24 @@ class EventLoopServer:
         conn.outbuf += render(err.status, self._error_body(err), close=True)
         self._flush(conn)
 
+    def _send_some(self, conn: Connection) -> None:
+        try:
+            sent = conn.sock.send(conn.outbuf)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            self._close(conn)
+            return
+        del conn.outbuf[:sent]
+        if sent:
+            conn.last_active = self.clock()
+
     def _flush(self, conn: Connection) -> None:
+        """Send what the socket takes now, then wait for the right event: write, read or linger."""
         if conn.outbuf:
-            try:
-                sent = conn.sock.send(conn.outbuf)
-            except (BlockingIOError, InterruptedError):
-                sent = 0
-            except OSError:
-                self._close(conn)
+            self._send_some(conn)
+            if conn.fd not in self._connections:
                 return
-            del conn.outbuf[:sent]
-            if sent:
-                conn.last_active = self.clock()
         if conn.outbuf:
             if not conn.writing:
                 conn.writing = True
@@ -319,8 +331,6 @@ class EventLoopServer:
             self._selector.modify(conn.sock, selectors.EVENT_READ, conn)
         if conn.closing and conn.lingering is None:
             self._linger(conn)
-        elif conn.inbuf and not conn.closing:
-            self._answer(conn)  # pipelined requests held back while output was pending
 
     def _linger(self, conn: Connection) -> None:
         """Half-close after an answer that ends the connection, so unread input cannot cause an RST."""
