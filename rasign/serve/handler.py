@@ -35,7 +35,6 @@ never empty credentials labelled ``Success`` as the Go helper did.
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import json
 import logging
 from collections.abc import Callable
@@ -43,6 +42,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rasign.serve.http11 import Request, render
+from rasign.serve.listeners import is_loopback  # noqa: F401 - part of this module's interface
 from rasign.serve.loop import Connection
 from rasign.serve.tokens import TokenSigner, parse_ttl
 from rasign.serve.view import CredentialView
@@ -79,22 +79,6 @@ class ServeContext:
     imds: bool = True
     """Serve the IMDS paths (off with ``--ecs`` unless ``--imds`` is given too)."""
     allow_non_loopback: bool = False
-
-
-def is_loopback(address: Any) -> bool:
-    """True for 127/8, ::1, IPv4-mapped loopback and unix-socket peers."""
-    if not isinstance(address, tuple) or not address:
-        return True  # AF_UNIX: the peer passed SO_PEERCRED and the socket file's permissions
-    host = str(address[0])
-    if not host:
-        return True
-    try:
-        ip = ipaddress.ip_address(host.split("%", 1)[0])
-    except ValueError:
-        return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_loopback
 
 
 class Router:
@@ -140,7 +124,7 @@ class Router:
                               close=True)
         if "x-forwarded-for" in request.headers:
             return self._text(request, 400, "unable to process requests with X-Forwarded-For header")
-        if not is_loopback(conn.peer):
+        if not conn.loopback:
             if not ctx.allow_non_loopback:
                 return self._text(request, 403, "requests are only accepted from loopback\n", close=True)
             if not self._authorized(request):
@@ -150,10 +134,11 @@ class Router:
             if path == TOKEN_PATH or path.startswith(TOKEN_PATH + "/"):
                 return self._token(request)
             if path == ROLE_PATH or path == ROLE_PATH + "/":
-                return self._imds_get(request, self._role_name)
+                return self._imds_get(request, conn, self._role_name)
             if path.startswith(ROLE_PATH + "/"):
                 role = path[len(ROLE_PATH) + 1:].split("/", 1)[0]
-                return self._imds_get(request, self._imds_credentials if role == ctx.role_name else self._not_found)
+                return self._imds_get(request, conn,
+                                     self._imds_credentials if role == ctx.role_name else self._not_found)
         if path in self._ecs_paths:
             return self._ecs(request)
         if path == HEALTH_PATH or path == HEALTH_PATH + "/":
@@ -172,15 +157,23 @@ class Router:
         value = self.context.tokens.issue(ttl)
         return self._text(request, 200, value, headers={TTL_HEADER: raw_ttl.strip() if raw_ttl else str(ttl)})
 
-    def _imds_get(self, request: Request,
+    def _imds_get(self, request: Request, conn: Connection,
                   respond: Callable[[Request, float], tuple[int, bytes, bool]]) -> tuple[int, bytes, bool]:
         if request.method not in _READ_METHODS:
             return self._text(request, 405, "")
         value = request.headers.get(TOKEN_HEADER)
         if not value:
             return self._text(request, 401, "no token provided")
-        remaining = self.context.tokens.remaining(value)
-        if remaining is None:
+        # One HMAC per connection and token: keep-alive clients send the same token every time.
+        cached = conn.token_cache
+        if cached is not None and cached[0] == value:
+            expiry = cached[1]
+        else:
+            expiry = self.context.tokens.expiry(value)
+            if expiry is not None:
+                conn.token_cache = (value, expiry)
+        remaining = None if expiry is None else expiry - self.context.tokens.now()
+        if remaining is None or remaining <= 0:
             return self._text(request, 401, "invalid token provided")
         return respond(request, remaining)
 

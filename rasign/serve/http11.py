@@ -28,10 +28,9 @@ MAX_BODY = 4096
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _TARGET = re.compile(rb"/[\x21-\x7e]*")
 _VERSION = re.compile(rb"HTTP/([0-9])\.([0-9])")
-_FIELD_VALUE_BAD = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 _DIGITS = re.compile(rb"[0-9]{1,10}")
-_BAD_EOL = re.compile(rb"(?<!\r)\n|\r(?!\n)")
-"""A bare LF, or a CR not followed by LF, in a complete head."""
+_BAD_HEAD = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|(?<!\r)\n|\r(?!\n)")
+"""In a complete head: a control character (HTAB aside), a bare LF, or a CR not followed by LF."""
 _PARTIAL_BAD_EOL = re.compile(rb"(?<!\r)\n|\r(?!\n)(?!\Z)")
 """The same in a head still arriving, where a CR may be the last byte so far."""
 
@@ -99,8 +98,11 @@ def parse_request(buffer: bytes | bytearray) -> tuple[Request, int] | None:
     if end - start > MAX_HEAD:
         raise HttpError(431, "request head too large")
     head = bytes(buffer[start:end])
-    if _BAD_EOL.search(head):
-        raise HttpError(400, "lines must end with CRLF")
+    bad = _BAD_HEAD.search(head)
+    if bad:
+        if bad.group() in (b"\r", b"\n"):
+            raise HttpError(400, "lines must end with CRLF")
+        raise HttpError(400, "control character in the request head")
     lines = head.split(b"\r\n")
     method, target, version = _request_line(lines[0])
     headers, repeated = _header_fields(lines[1:])
@@ -146,9 +148,7 @@ def _header_fields(lines: list[bytes]) -> tuple[dict[str, str], set[str]]:
         if not _TOKEN.fullmatch(name):
             # Includes white space between the name and the colon (RFC 9112 5.1: MUST reject).
             raise HttpError(400, "malformed header field name")
-        value = value.strip(b" \t")
-        if _FIELD_VALUE_BAD.search(value):
-            raise HttpError(400, "control character in a header field value")
+        value = value.strip(b" \t")  # control characters were refused for the whole head
         key = name.decode("ascii").lower()
         text = value.decode("latin-1")
         if key in headers:

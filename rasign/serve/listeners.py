@@ -170,6 +170,22 @@ class Listener:
                     pass
 
 
+def is_loopback(address: object) -> bool:
+    """True for 127/8, ::1, IPv4-mapped loopback and unix-socket peers."""
+    if not isinstance(address, tuple) or not address:
+        return True  # AF_UNIX: the peer passed SO_PEERCRED and the socket file's permissions
+    host = str(address[0])
+    if not host:
+        return True
+    try:
+        ip = ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_loopback
+
+
 def peer_uid(conn: socket.socket) -> int | None:
     """The uid of the process at the other end of a unix socket (Linux SO_PEERCRED)."""
     option = getattr(socket, "SO_PEERCRED", None)

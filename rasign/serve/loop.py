@@ -32,7 +32,7 @@ from collections.abc import Callable
 from typing import Any
 
 from rasign.serve.http11 import HttpError, Request, parse_request, render
-from rasign.serve.listeners import Listener
+from rasign.serve.listeners import Listener, is_loopback
 from rasign.textsafe import clean
 
 log = logging.getLogger("rasign.serve")
@@ -52,8 +52,8 @@ Responder = Callable[[Request, "Connection"], tuple[bytes, bool]]
 class Connection:
     """One accepted connection and its buffers."""
 
-    __slots__ = ("sock", "fd", "listener", "peer", "peer_uid", "local_authority", "inbuf", "outbuf",
-                 "last_active", "head_started", "closing", "lingering", "writing")
+    __slots__ = ("sock", "fd", "listener", "peer", "peer_uid", "local_authority", "loopback", "inbuf", "outbuf",
+                 "last_active", "head_started", "closing", "lingering", "writing", "token_cache")
 
     def __init__(self, sock: socket.socket, listener: Listener, peer: Any, now: float,
                  peer_uid: int | None = None, local_authority: str | None = None) -> None:
@@ -63,6 +63,10 @@ class Connection:
         self.peer = peer
         self.peer_uid = peer_uid
         self.local_authority = local_authority
+        self.loopback = is_loopback(peer)
+        """Computed once: the router asks on every request."""
+        self.token_cache: tuple[str, float] | None = None
+        """The router's last verified IMDS token and its expiry, for this connection only."""
         self.inbuf = bytearray()
         self.outbuf = bytearray()
         self.last_active = now

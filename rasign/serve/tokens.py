@@ -70,8 +70,20 @@ class TokenSigner:
         signed = _HEADER.pack(_VERSION, max(expiry_ms, 0)) + secrets.token_bytes(_NONCE)
         return base64.urlsafe_b64encode(signed + self._mac(signed)).decode("ascii")
 
+    def now(self) -> float:
+        """The clock tokens expire by."""
+        return self._clock()
+
     def remaining(self, token: str) -> float | None:
         """Seconds the token has left, or None when it is malformed, forged or expired."""
+        expiry = self.expiry(token)
+        if expiry is None:
+            return None
+        left = expiry - self._clock()
+        return left if left > 0 else None
+
+    def expiry(self, token: str) -> float | None:
+        """When the token expires on :meth:`now`'s clock, or None when malformed, forged or expired."""
         if len(token) != TOKEN_LENGTH or not token.isascii():
             return None
         try:
@@ -86,7 +98,8 @@ class TokenSigner:
         version, expiry_ms = _HEADER.unpack_from(signed)
         if version != _VERSION:
             return None
-        left = expiry_ms / 1000 - self._clock()
+        expiry = expiry_ms / 1000
+        left = expiry - self._clock()
         if left <= 0 or left > MAX_TTL + 1:
             return None
-        return left
+        return expiry
