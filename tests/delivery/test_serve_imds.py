@@ -25,6 +25,7 @@ from tests.delivery.helpers import (
     serve_args,
     start_rasign,
     token,
+    wait_for,
 )
 
 pytestmark = pytest.mark.network
@@ -363,3 +364,27 @@ def test_ecs_with_imds_serves_both(emulator, identity, tmp_path):
         assert status == 200 and json.loads(body)["AccessKeyId"]
     finally:
         running.stop()
+
+
+def test_encrypted_key_still_refreshes_after_the_environment_is_scrubbed(emulator, identity, tmp_path):
+    """harden_process() removes RASIGN_PKCS8_PASSWORD; the file backend reopens the key on every refresh."""
+    from cryptography.hazmat.primitives import serialization
+
+    cert, key = identity
+    private = serialization.load_pem_private_key(key.read_bytes(), password=None)
+    encrypted = tmp_path / "encrypted.pem"
+    encrypted.write_bytes(private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                serialization.BestAvailableEncryption(b"correct horse")))
+    running = start_rasign("serve", serve_args(emulator, cert, encrypted, "--min-refresh-interval", "0.2"), tmp_path,
+                           env={"RASIGN_PKCS8_PASSWORD": "correct horse"})
+    try:
+        first = json.loads(get_imds(running.port, f"{ROLE_PATH}/{running.ready['role_name']}",
+                                    token(running.port))[2])
+        running.process.send_signal(signal.SIGHUP)
+        wait_for(lambda: running.log().count("credentials refreshed") >= 2, 20, message="a second refresh")
+        second = json.loads(get_imds(running.port, f"{ROLE_PATH}/{running.ready['role_name']}",
+                                     token(running.port))[2])
+        assert second["AccessKeyId"] != first["AccessKeyId"]
+    finally:
+        assert running.stop() == 0
+    assert "correct horse" not in running.log()
