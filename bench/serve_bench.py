@@ -344,7 +344,8 @@ def main() -> int:
           f" baseline {base_threads} threads, RSS {base_rss:.1f} MB")
     verdicts.append(f"RSS with {args.idle} idle connections: {hwm_flood:.1f} MB peak"
                     f" ({'met' if hwm_flood <= 80 else 'NOT met'})")
-    print(f"rasign RSS after load {rss_loaded:.1f} MB (peak {hwm_loaded:.1f} MB, idle peak before load {idle_hwm:.1f} MB)")
+    print(f"rasign RSS after load {rss_loaded:.1f} MB (peak {hwm_loaded:.1f} MB,"
+          f" idle peak before load {idle_hwm:.1f} MB)")
     print("goals: " + "; ".join(verdicts))
     return 0
 

@@ -42,7 +42,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from rasign.serve.http11 import Request, render
-from rasign.serve.listeners import is_loopback  # noqa: F401 - part of this module's interface
 from rasign.serve.loop import Connection
 from rasign.serve.tokens import TokenSigner, parse_ttl
 from rasign.serve.view import CredentialView
@@ -209,7 +208,8 @@ class Router:
         current = self.context.view.snapshot()
         if current is None:
             status = self.context.status()
-            body = json.dumps({"code": "NoCredentials", "message": status.get("last_error") or "no valid credentials yet"})
+            reason = status.get("last_error") or "no valid credentials yet"
+            body = json.dumps({"code": "NoCredentials", "message": reason})
             return self._json(request, 500, body.encode("utf-8"))
         return self._json(request, 200, current.ecs_body)
 

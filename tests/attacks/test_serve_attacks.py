@@ -83,7 +83,8 @@ def _body(response: bytes) -> bytes:
 # -- DNS rebinding
 
 
-REBOUND = ["evil.example:{port}", "evil.example", "127.0.0.1", "127.0.0.1:1", "localhost", "127.0.0.1.evil.example:{port}",
+REBOUND = ["evil.example:{port}", "evil.example", "127.0.0.1", "127.0.0.1:1", "localhost",
+           "127.0.0.1.evil.example:{port}",
            "localhost:{port}.evil.example", "[::1]", "0.0.0.0:{port}", "127.0.0.2:{port}", "localhost.:{port}"]
 
 

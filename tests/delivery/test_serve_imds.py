@@ -238,8 +238,8 @@ def test_hop_limit_is_applied_to_accepted_sockets():
     from rasign.serve.loop import EventLoopServer
 
     def respond(request, conn):
-        level, option = (socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS) if conn.listener.spec.family == socket.AF_INET6 \
-            else (socket.IPPROTO_IP, socket.IP_TTL)
+        ipv6 = conn.listener.spec.family == socket.AF_INET6
+        level, option = (socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS) if ipv6 else (socket.IPPROTO_IP, socket.IP_TTL)
         return render(200, str(conn.sock.getsockopt(level, option)).encode()), False
 
     tested = 0
