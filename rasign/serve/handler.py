@@ -8,7 +8,7 @@ IMDSv2 (what SDKs use through ``AWS_EC2_METADATA_SERVICE_ENDPOINT``):
   slash) returns the role name; ``.../<role>`` (likewise) returns the credentials JSON.
   Both slash forms answer directly: some SDKs add the slash and some refuse redirects.
 * Every GET needs ``X-aws-ec2-metadata-token``. Any request carrying
-  ``X-Forwarded-For`` is refused: it came through a proxy, and IMDSv2 exists to stop
+  ``X-Forwarded-For`` (or RFC 7239 ``Forwarded``) is refused: it came through a proxy, and IMDSv2 exists to stop
   proxies (SSRF) from reaching credentials.
 
 ECS (``AWS_CONTAINER_CREDENTIALS_FULL_URI`` + ``AWS_CONTAINER_AUTHORIZATION_TOKEN``):
@@ -123,6 +123,8 @@ class Router:
                               close=True)
         if "x-forwarded-for" in request.headers:
             return self._text(request, 400, "unable to process requests with X-Forwarded-For header")
+        if "forwarded" in request.headers:  # RFC 7239's spelling of the same proxy hop
+            return self._text(request, 400, "unable to process requests with Forwarded header")
         if not conn.loopback:
             if not ctx.allow_non_loopback:
                 return self._text(request, 403, "requests are only accepted from loopback\n", close=True)

@@ -41,8 +41,9 @@ MAX_CONNECTIONS = 4096
 IDLE_TIMEOUT = 60.0
 HEADER_TIMEOUT = 10.0
 LINGER = 2.0
-_RECV = 65536
-_MAX_PENDING_OUTPUT = 65536
+_RECV = 16384
+_MAX_PENDING_OUTPUT = 16384
+"""With ``_RECV`` this bounds a connection's buffers to about 32 KiB however it misbehaves."""
 _SWEEP_EVERY = 1.0
 
 Responder = Callable[[Request, "Connection"], tuple[bytes, bool]]

@@ -195,6 +195,15 @@ def test_the_server_still_answers_after_every_smuggling_attempt(imds):
     assert "Traceback" not in log and "\x1b" not in log  # bad requests are logged, never raw
 
 
+@pytest.mark.parametrize("header", ["X-Forwarded-For: 10.0.0.1", "x-forwarded-for: 10.0.0.1", "Forwarded: for=10.0.0.1"])
+def test_proxied_requests_get_no_token(imds, header):
+    port = imds.port
+    raw = f"PUT /latest/api/token HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{TTL}: 60\r\n{header}\r\n" \
+          "Connection: close\r\n\r\n"
+    response, _ = exchange(port, raw.encode())
+    assert statuses(response) == [400] and not TOKEN_RE.search(response)
+
+
 def test_pipelined_valid_requests_are_all_answered_in_order(imds):
     port = imds.port
     batch = _put(port, f"127.0.0.1:{port}", close=False) + _get("/healthz", f"localhost:{port}", close=False) \

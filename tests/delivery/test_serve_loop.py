@@ -205,3 +205,21 @@ def test_parser_reads_a_body_framed_by_content_length():
     request, used = parse_request(data)
     assert request.body == b"abc" and data[used:] == b"GET"
     assert parse_request(data[:-4]) is None  # body not complete yet
+
+
+def test_a_client_that_never_reads_cannot_grow_the_server_buffers(loop):
+    sock = socket.create_connection(("127.0.0.1", loop.port), timeout=5)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setblocking(False)
+    request = HEALTH % loop.port
+    sent = 0
+    for _ in range(400):  # push pipelined requests until both kernels' buffers are full
+        try:
+            sent += sock.send(request * 64)
+        except BlockingIOError:
+            pass
+        loop.poll(0.001)
+    assert sent > 1 << 20  # well over a megabyte of requests went out...
+    conn = next(iter(loop._connections.values()))
+    assert len(conn.inbuf) <= 32768 and len(conn.outbuf) <= 32768  # ...but the server holds only a little
+    sock.close()
