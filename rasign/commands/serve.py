@@ -294,7 +294,9 @@ def run(args: argparse.Namespace) -> int:
         _announce(listeners, context, token_file, args)
         sd_notify("READY=1\nSTATUS=serving credentials")
         while not stop.wait(1.0):
-            pass
+            if not loop_thread.is_alive():
+                raise StoreError("the serve event loop stopped after repeated errors",
+                                 hint="run with --debug and report the logged error")
         log.info("shutting down")
         sd_notify("STOPPING=1")
     finally:

@@ -122,8 +122,16 @@ class EventLoopServer:
 
     def serve_forever(self) -> None:
         """Run until :meth:`stop` is called (from any thread or a signal handler)."""
+        failures = 0
         while not self._stopping:
-            self.poll(_SWEEP_EVERY)
+            try:
+                self.poll(_SWEEP_EVERY)
+                failures = 0
+            except Exception:  # a bug must not silently stop the endpoint while serve keeps running
+                failures += 1
+                log.exception("serve event loop error")
+                if failures >= 100:
+                    raise
 
     def stop(self) -> None:
         """Ask :meth:`serve_forever` to return; safe from other threads and signal handlers."""
@@ -161,16 +169,21 @@ class EventLoopServer:
             elif isinstance(data, Listener):
                 self._accept(data)
             else:
-                if mask & selectors.EVENT_WRITE:
+                # An earlier event of this batch may have closed this connection, and a new one
+                # may already have its descriptor number: act only on the live object.
+                if mask & selectors.EVENT_WRITE and self._live(data):
                     self._flush(data)
-                    if not data.outbuf and data.inbuf and not data.closing and data.fd in self._connections:
+                    if not data.outbuf and data.inbuf and not data.closing and self._live(data):
                         self._answer(data)  # pipelined requests held back while output was pending
-                if mask & selectors.EVENT_READ and data.fd in self._connections:
+                if mask & selectors.EVENT_READ and self._live(data):
                     self._read(data)
         now = self.clock()
         if now - self._last_sweep >= _SWEEP_EVERY or now < self._last_sweep:
             self._last_sweep = now
             self.sweep(now)
+
+    def _live(self, conn: Connection) -> bool:
+        return self._connections.get(conn.fd) is conn
 
     def sweep(self, now: float | None = None) -> int:
         """Close connections past their idle, header or linger deadline; returns how many."""
@@ -274,7 +287,7 @@ class EventLoopServer:
         while conn.inbuf and not conn.closing:
             if len(conn.outbuf) >= _MAX_PENDING_OUTPUT:
                 self._send_some(conn)
-                if conn.outbuf or conn.fd not in self._connections:
+                if conn.outbuf or not self._live(conn):
                     break  # the peer is not reading: wait until it is (no unbounded output buffer)
             try:
                 parsed = parse_request(conn.inbuf)
@@ -324,7 +337,7 @@ class EventLoopServer:
         """Send what the socket takes now, then wait for the right event: write, read or linger."""
         if conn.outbuf:
             self._send_some(conn)
-            if conn.fd not in self._connections:
+            if not self._live(conn):
                 return
         if conn.outbuf:
             if not conn.writing:
@@ -347,8 +360,9 @@ class EventLoopServer:
         conn.lingering = self.clock()
 
     def _close(self, conn: Connection) -> None:
-        if self._connections.pop(conn.fd, None) is None:
+        if not self._live(conn):
             return
+        del self._connections[conn.fd]
         try:
             self._selector.unregister(conn.sock)
         except (KeyError, ValueError):
