@@ -212,13 +212,16 @@ def authorities(host: str, port: int) -> set[str]:
 def allowed_hosts_for(spec: ListenSpec, port: int, extra: Iterable[str] = ()) -> frozenset[str]:
     """Loopback names and the configured address at ``port``, plus ``--allow-host`` names."""
     names: set[str] = set()
-    for host in ("localhost", "127.0.0.1", "::1", spec.host, *extra):
+    # A wildcard address is not a name anyone connects to; the address a connection really
+    # arrived on is accepted instead (Listener.host_allowed).
+    configured = "" if spec.is_wildcard() else spec.host
+    for host in ("localhost", "127.0.0.1", "::1", configured, *extra):
         if not host:
             continue
-        if host.startswith("[") or (host.count(":") == 1 and host.rsplit(":", 1)[1].isdigit()):
+        if "]:" in host or (host.count(":") == 1 and host.rsplit(":", 1)[1].isdigit()):
             names.add(host.lower())  # --allow-host already carries a port
         else:
-            names |= authorities(host, port)
+            names |= authorities(host.strip("[]"), port)
     return frozenset(names)
 
 
