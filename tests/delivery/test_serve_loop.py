@@ -223,3 +223,12 @@ def test_a_client_that_never_reads_cannot_grow_the_server_buffers(loop):
     conn = next(iter(loop._connections.values()))
     assert len(conn.inbuf) <= 32768 and len(conn.outbuf) <= 32768  # ...but the server holds only a little
     sock.close()
+
+
+def test_host_names_each_listener_accepts():
+    from rasign.serve.listeners import allowed_hosts_for
+
+    loopback = allowed_hosts_for(ListenSpec("::1", 9911), 9911, ["[fe80::1]", "box", "box2:81"])
+    assert loopback == {"127.0.0.1:9911", "[::1]:9911", "localhost:9911", "[fe80::1]:9911", "box:9911", "box2:81"}
+    wildcard = allowed_hosts_for(ListenSpec("0.0.0.0", 80), 80)
+    assert "0.0.0.0:80" not in wildcard and {"localhost", "localhost:80", "127.0.0.1"} <= wildcard
