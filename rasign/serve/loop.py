@@ -45,6 +45,7 @@ _RECV = 16384
 _MAX_PENDING_OUTPUT = 16384
 """With ``_RECV`` this bounds a connection's buffers to about 32 KiB however it misbehaves."""
 _SWEEP_EVERY = 1.0
+_REFUSAL_LOG_EVERY = 60.0
 
 Responder = Callable[[Request, "Connection"], tuple[bytes, bool]]
 """Maps a request to (response bytes, close the connection afterwards?)."""
@@ -113,6 +114,7 @@ class EventLoopServer:
             self._selector.register(listener.sock, selectors.EVENT_READ, listener)
         self.evicted = 0
         self.refused_peers = 0
+        self._last_refusal_log: float | None = None
 
     # -- control
 
@@ -230,8 +232,13 @@ class EventLoopServer:
                 break
         if not allowed:
             self.refused_peers += 1
-            log.warning("refused a connection on %s from uid %s (only this user and root may connect;"
-                        " see --unix-socket-allow-uid)", listener.display(), uid)
+            now = self.clock()
+            if self._last_refusal_log is None or now - self._last_refusal_log >= _REFUSAL_LOG_EVERY:
+                # At most one line per interval: another uid must not be able to flood the log.
+                log.warning("refused a connection on %s from uid %s (only this user and root may connect;"
+                            " see --unix-socket-allow-uid); %d refused so far", listener.display(), uid,
+                            self.refused_peers)
+                self._last_refusal_log = now
             conn = Connection(sock, listener, None, self.clock(), uid)
             self._connections[conn.fd] = conn
             self._selector.register(sock, selectors.EVENT_READ, conn)

@@ -326,14 +326,15 @@ def test_unix_socket_alone_has_no_tcp_and_refuses_another_uid(emulator, identity
         put = b"PUT /latest/api/token HTTP/1.1\r\nHost: anything\r\nX-aws-ec2-metadata-token-ttl-seconds: 60\r\n\r\n"
         # Loosen the file mode so only SO_PEERCRED stands between uid 65534 and the server.
         os.chmod(path, 0o666)
-        refused = _as_uid(65534, path, put)
-        assert statuses(refused) == [403] and not TOKEN_RE.search(refused), refused
+        for _ in range(3):
+            refused = _as_uid(65534, path, put)
+            assert statuses(refused) == [403] and not TOKEN_RE.search(refused), refused
         # The server's own uid is served, with any Host (a unix socket has no rebinding).
         own, _ = exchange(0, put, unix=path)
         assert statuses(own) == [200] and TOKEN_RE.search(own)
     finally:
         assert running.stop() == 0
-    assert "refused a connection" in running.log() and "uid 65534" in running.log()
+    assert running.log().count("refused a connection") == 1 and "uid 65534" in running.log()  # no log flood
     assert not os.path.exists(path)
 
 
