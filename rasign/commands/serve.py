@@ -276,9 +276,12 @@ def run(args: argparse.Namespace) -> int:
     loop_thread = None
     try:
         listeners = _open_listeners(plan, args.hop_limit)
-        raise_descriptor_limit(args.max_connections + len(listeners) + 64)
-        server = EventLoopServer(listeners, Router(context), max_connections=args.max_connections,
-                                 idle_timeout=args.idle_timeout)
+        limit = raise_descriptor_limit(args.max_connections + len(listeners) + 128)
+        cap = max(16, min(args.max_connections, limit - len(listeners) - 128))
+        if cap < args.max_connections:
+            log.warning("serving at most %d connections: the open-file limit is %d (raise it, e.g. LimitNOFILE=)",
+                        cap, limit)
+        server = EventLoopServer(listeners, Router(context), max_connections=cap, idle_timeout=args.idle_timeout)
         if plan.exposed:
             log.warning("listening on non-loopback addresses %s; requests from other hosts need the auth token",
                         ", ".join(spec.display() for spec in plan.exposed))
