@@ -23,10 +23,14 @@ import secrets
 import signal
 import threading
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from rasign.cli import flags
 from rasign.errors import ConfigError, StoreError, UsageError
 from rasign.logs import get_logger
+
+if TYPE_CHECKING:
+    from rasign.serve.listeners import ListenSpec
 
 SUMMARY = "serve credentials over an IMDSv2- or ECS-compatible endpoint"
 
@@ -159,19 +163,17 @@ _ENV_SECRETS = (
 class EndpointPlan:
     """The checked endpoint flags: what to listen on and which APIs to serve."""
 
-    tcp: list
-    unix: list
-    exposed: list
+    tcp: list[ListenSpec]
+    unix: list[ListenSpec]
+    exposed: list[ListenSpec]
     imds: bool
     ecs: bool
     allowed_uids: tuple[int, ...]
     allowed_hosts: tuple[str, ...]
 
 
-def endpoint_plan(args: argparse.Namespace) -> EndpointPlan:
-    """Validate every endpoint flag (no socket is touched) and decide what to serve."""
-    from rasign.serve.listeners import ListenSpec, default_specs, parse_listen
-
+def _check_endpoint_values(args: argparse.Namespace) -> None:
+    """Range and syntax checks of the scalar endpoint flags (one-line usage errors)."""
     if not 1 <= args.hop_limit <= 255:
         raise UsageError(f"--hop-limit must be 1..255, got {args.hop_limit}")
     if not 0 <= args.port <= 65535:
@@ -188,6 +190,13 @@ def endpoint_plan(args: argparse.Namespace) -> EndpointPlan:
     for name in args.allow_host:
         if not _HOST_NAME.fullmatch(name):
             raise UsageError(f"invalid --allow-host {name!r}", hint="use a host name or address, optionally with :PORT")
+
+
+def endpoint_plan(args: argparse.Namespace) -> EndpointPlan:
+    """Validate every endpoint flag (no socket is touched) and decide what to serve."""
+    from rasign.serve.listeners import ListenSpec, default_specs, parse_listen
+
+    _check_endpoint_values(args)
     specs = [parse_listen(item) for item in args.listen]
     unix = [spec for spec in specs if spec.is_unix]
     tcp = [spec for spec in specs if not spec.is_unix]
