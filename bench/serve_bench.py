@@ -236,7 +236,9 @@ def rss_mb(pid: int) -> tuple[float, float]:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         name, _, value = line.partition(":")
         fields[name] = value.strip()
-    to_mb = lambda text: int(text.split()[0]) / 1024
+    def to_mb(text: str) -> float:
+        return int(text.split()[0]) / 1024
+
     return to_mb(fields["VmRSS"]), to_mb(fields["VmHWM"])
 
 

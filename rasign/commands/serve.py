@@ -236,6 +236,7 @@ def _open_listeners(plan: EndpointPlan, hop_limit: int) -> list:
     listeners = open_tcp(plan.tcp, hop_limit, plan.allowed_hosts) if plan.tcp else []
     try:
         for spec in plan.unix:
+            assert spec.path is not None  # unix specs always carry a path
             listeners.append(open_unix(spec.path, plan.allowed_uids))
     except BaseException:
         for listener in listeners:

@@ -167,6 +167,7 @@ class Router:
             return self._text(request, 401, "no token provided")
         # One HMAC per connection and token: keep-alive clients send the same token every time.
         cached = conn.token_cache
+        expiry: float | None
         if cached is not None and cached[0] == value:
             expiry = cached[1]
         else:

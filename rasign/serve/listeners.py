@@ -196,7 +196,7 @@ def peer_uid(conn: socket.socket) -> int | None:
         _pid, uid, _gid = creds.unpack(conn.getsockopt(socket.SOL_SOCKET, option, creds.size))
     except OSError:
         return None
-    return uid
+    return int(uid)
 
 
 def authorities(host: str, port: int) -> set[str]:

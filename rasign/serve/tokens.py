@@ -98,7 +98,7 @@ class TokenSigner:
         version, expiry_ms = _HEADER.unpack_from(signed)
         if version != _VERSION:
             return None
-        expiry = expiry_ms / 1000
+        expiry = int(expiry_ms) / 1000
         left = expiry - self._clock()
         if left <= 0 or left > MAX_TTL + 1:
             return None

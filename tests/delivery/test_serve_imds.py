@@ -14,7 +14,6 @@ import pytest
 
 from tests.conftest import emulator_args, run_rasign
 from tests.delivery.helpers import (
-    TOKEN_TTL_HEADER as TOKEN_TTL,
     ROLE_PATH,
     TOKEN_HEADER,
     aws_env,
@@ -26,6 +25,9 @@ from tests.delivery.helpers import (
     start_rasign,
     token,
     wait_for,
+)
+from tests.delivery.helpers import (
+    TOKEN_TTL_HEADER as TOKEN_TTL,
 )
 
 pytestmark = pytest.mark.network
