@@ -122,9 +122,9 @@ class Router:
                                             " to it by a loopback name (e.g. 127.0.0.1:PORT or localhost:PORT)\n",
                               close=True)
         if "x-forwarded-for" in request.headers:
-            return self._text(request, 400, "unable to process requests with X-Forwarded-For header")
+            return self._text(request, 400, "unable to process requests with X-Forwarded-For header", close=True)
         if "forwarded" in request.headers:  # RFC 7239's spelling of the same proxy hop
-            return self._text(request, 400, "unable to process requests with Forwarded header")
+            return self._text(request, 400, "unable to process requests with Forwarded header", close=True)
         if not conn.loopback:
             if not ctx.allow_non_loopback:
                 return self._text(request, 403, "requests are only accepted from loopback\n", close=True)
