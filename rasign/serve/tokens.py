@@ -10,8 +10,9 @@ times and every SDK's cached six-hour token was gone. Here a token is
 ``version | expiry | nonce | HMAC-SHA256(key, version | expiry | nonce)`` in URL-safe
 base64, with a random key made per process. Checking a token is one HMAC and a clock
 read; there is nothing to fill, so no client can evict another's token, and a token never
-outlives the process that issued it. Expiry uses the monotonic clock, so changing the
-wall clock neither extends nor cuts a token's life.
+outlives the process that issued it. Expiry uses the boot-time clock (monotonic, and on
+Linux it keeps counting while the machine sleeps), so changing the wall clock neither
+extends nor cuts a token's life, and a laptop's suspend does not stretch it.
 """
 
 from __future__ import annotations
@@ -52,10 +53,20 @@ def parse_ttl(value: str | None) -> int | None:
     return ttl
 
 
+def boot_clock() -> float:
+    """Seconds since boot including suspend (Linux CLOCK_BOOTTIME), else the monotonic clock."""
+    if _BOOTTIME is not None:
+        return time.clock_gettime(_BOOTTIME)
+    return time.monotonic()
+
+
+_BOOTTIME = getattr(time, "CLOCK_BOOTTIME", None)
+
+
 class TokenSigner:
     """Issues and checks stateless tokens; thread-safe because it holds no mutable state."""
 
-    def __init__(self, key: bytes | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, key: bytes | None = None, clock: Callable[[], float] = boot_clock) -> None:
         self._key = key if key is not None else secrets.token_bytes(32)
         self._clock = clock
 
