@@ -1,25 +1,36 @@
 """``rasign serve``: hand credentials to SDKs over IMDSv2, ECS or a unix socket.
 
-Start-up order keeps failures cheap and loud: flags and listen addresses are checked and
-the sockets bound first (a busy port never costs a PIN), then the key is opened and the
-first CreateSession runs. If that fails, serve exits non-zero instead of listening with
+Start-up order keeps failures cheap and loud: flags, ARNs and listen addresses are checked
+and the sockets bound first (a busy port or a missing socket directory never costs a PIN),
+then the key is opened and the first CreateSession runs. If that fails, serve exits non-zero instead of listening with
 empty credentials (the Go helper's behaviour before PR #200). After that a background
 thread refreshes ahead of expiry; requests are answered from memory and never wait on the
 network. SIGTERM/SIGINT stop cleanly, SIGHUP forces a refresh.
+
+All listeners share one event loop thread (:mod:`rasign.serve.loop`): a flood of idle
+connections costs file descriptors up to ``--max-connections``, never threads.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import math
 import os
+import re
 import secrets
 import signal
 import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from rasign.cli import flags
-from rasign.errors import StoreError, UsageError
+from rasign.errors import ConfigError, StoreError, UsageError
 from rasign.logs import get_logger
+
+if TYPE_CHECKING:
+    from rasign.serve.listeners import ListenSpec
 
 SUMMARY = "serve credentials over an IMDSv2- or ECS-compatible endpoint"
 
@@ -34,14 +45,29 @@ def configure(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--port", type=int, default=9911, metavar="PORT",
                        help="port on 127.0.0.1 and ::1 (default 9911; 0 picks a free one)")
     group.add_argument("--listen", action="append", default=[], metavar="ADDR:PORT",
-                       help="listen here instead (repeatable), e.g. 127.0.0.1:9911 or [::1]:9911")
-    group.add_argument("--unix-socket", metavar="PATH", help="also serve on this unix socket (mode 0600)")
+                       help="listen here instead (repeatable), e.g. 127.0.0.1:9911, [::1]:9911, or unix:PATH"
+                            " (only unix: entries = no TCP port at all)")
+    group.add_argument("--unix-socket", metavar="PATH",
+                       help="also serve on this unix socket (mode 0600; peers checked with SO_PEERCRED)")
+    group.add_argument("--unix-socket-allow-uid", action="append", type=int, default=[], metavar="UID",
+                       help="also accept unix-socket peers of this uid (repeatable; default: only this user and"
+                            " root; the socket file is then mode 0666)")
+    group.add_argument("--allow-host", action="append", default=[], metavar="NAME[:PORT]",
+                       help="also accept this Host header (repeatable), e.g. a container's name for this host;"
+                            " by default only loopback names and the listen address are accepted")
+    group.add_argument("--max-connections", type=int, default=4096, metavar="N",
+                       help="open connections at most (default 4096); the quietest is closed to admit a new one")
+    group.add_argument("--idle-timeout", type=float, default=60.0, metavar="SECONDS",
+                       help="close a keep-alive connection after this long without a request (default 60)")
     group.add_argument("--hop-limit", type=int, default=64, metavar="N",
                        help="IP TTL / IPv6 hop limit of responses, 1..255 (default 64; 1 = EC2 parity)")
     group.add_argument("--allow-non-loopback", action="store_true",
                        help="permit --listen on a non-loopback address; every request must then carry the auth token")
     group.add_argument("--ecs", action="store_true",
-                       help="also serve ECS container credentials (AWS_CONTAINER_CREDENTIALS_FULL_URI)")
+                       help="serve ECS container credentials (AWS_CONTAINER_CREDENTIALS_FULL_URI) instead of IMDS;"
+                            " every request needs the auth token")
+    group.add_argument("--imds", action="store_true",
+                       help="with --ecs: serve the IMDSv2 paths too (they need no auth token)")
     group.add_argument("--ecs-path", default="/v1/credentials", metavar="PATH",
                        help="path of the ECS endpoint (default /v1/credentials)")
     group.add_argument("--auth-token-file", metavar="PATH",
@@ -54,13 +80,20 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def role_name_of(role_arn: str) -> str:
-    """The IMDS role name: the last path element of the role ARN's resource."""
-    parts = role_arn.split(":", 5)
-    if len(parts) != 6 or parts[0] != "arn" or not parts[5].startswith("role/"):
-        raise UsageError(f"invalid role ARN {role_arn!r}", hint="pass --role-arn arn:aws:iam::ACCOUNT:role/NAME")
-    name = parts[5].rsplit("/", 1)[-1]
+    """The IMDS role name: the last path element of the role ARN's resource.
+
+    Parsed by :mod:`rasign.arns`, so a bad ARN fails here exactly as in ``credential-process``
+    (ConfigError, exit 3), before any socket is bound or key opened.
+    """
+    from rasign.arns import parse_arn
+
+    arn = parse_arn(role_arn, "role")
+    if arn.service != "iam" or not arn.resource.startswith("role/"):
+        raise ConfigError(f"{role_arn!r} is not an IAM role ARN", hint="expected arn:aws:iam::ACCOUNT:role/NAME")
+    name = arn.resource.rsplit("/", 1)[-1]
     if not name:
-        raise UsageError(f"invalid role ARN {role_arn!r}: empty role name")
+        raise ConfigError(f"invalid role ARN {role_arn!r}: empty role name",
+                          hint="expected arn:aws:iam::ACCOUNT:role/NAME")
     return name
 
 
@@ -116,42 +149,123 @@ def _write_ready_file(path: str, payload: dict) -> None:
     atomic_write(os.path.abspath(path), json.dumps(payload, indent=2) + "\n", default_mode=0o644)
 
 
-def run(args: argparse.Namespace) -> int:
-    """Bind, mint the first credentials (fail fast), serve until SIGTERM."""
-    flags.check_exclusions(args, flags.CREDENTIAL_EXCLUSIONS)
-    from rasign.refresh import Refresher, SessionMinter
-    from rasign.serve.handler import ServeContext, make_handler
-    from rasign.serve.listeners import (
-        UnixCredentialServer,
-        default_specs,
-        open_tcp,
-        parse_listen,
-    )
-    from rasign.serve.notify import sd_notify
-    from rasign.serve.tokens import TokenStore
-    from rasign.serve.view import CredentialView
+_HOST_NAME = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(:[0-9]{1,5})?")
 
-    signer_options = flags.signer_options(args)
-    session_options = flags.session_options(args)
-    role_name = role_name_of(session_options.role_arn)
-    policy = _policy(args)
+_ENV_SECRETS = (
+    ("pkcs8_password", "RASIGN_PKCS8_PASSWORD"),
+    ("tpm_key_password", "RASIGN_TPM_KEY_PASSWORD"),
+    ("tpm_parent_password", "RASIGN_TPM_PARENT_PASSWORD"),
+)
+"""Passwords a file or TPM backend would re-read from the environment on every refresh."""
+
+
+@dataclass(frozen=True)
+class EndpointPlan:
+    """The checked endpoint flags: what to listen on and which APIs to serve."""
+
+    tcp: list[ListenSpec]
+    unix: list[ListenSpec]
+    exposed: list[ListenSpec]
+    imds: bool
+    ecs: bool
+    allowed_uids: tuple[int, ...]
+    allowed_hosts: tuple[str, ...]
+
+
+def _check_endpoint_values(args: argparse.Namespace) -> None:
+    """Range and syntax checks of the scalar endpoint flags (one-line usage errors)."""
     if not 1 <= args.hop_limit <= 255:
         raise UsageError(f"--hop-limit must be 1..255, got {args.hop_limit}")
     if not 0 <= args.port <= 65535:
         raise UsageError(f"--port must be 0..65535, got {args.port}")
-    if not args.ecs_path.startswith("/"):
-        raise UsageError("--ecs-path must start with /")
+    if not args.ecs_path.startswith("/") or not args.ecs_path.isascii() or any(c <= " " for c in args.ecs_path):
+        raise UsageError("--ecs-path must be a path starting with / (no spaces or control characters)")
+    if args.max_connections < 1:
+        raise UsageError(f"--max-connections must be at least 1, got {args.max_connections}")
+    if not math.isfinite(args.idle_timeout) or args.idle_timeout <= 0:
+        raise UsageError(f"--idle-timeout must be a positive number of seconds, got {args.idle_timeout}")
+    for uid in args.unix_socket_allow_uid:
+        if not 0 <= uid < 2**32 - 1:
+            raise UsageError(f"--unix-socket-allow-uid must be a uid (0..4294967294), got {uid}")
+    for name in args.allow_host:
+        if not _HOST_NAME.fullmatch(name):
+            raise UsageError(f"invalid --allow-host {name!r}", hint="use a host name or address, optionally with :PORT")
 
-    specs = [parse_listen(item) for item in args.listen] or default_specs(args.port)
-    exposed = [spec for spec in specs if not spec.is_loopback()]
+
+def endpoint_plan(args: argparse.Namespace) -> EndpointPlan:
+    """Validate every endpoint flag (no socket is touched) and decide what to serve."""
+    from rasign.serve.listeners import ListenSpec, default_specs, parse_listen
+
+    _check_endpoint_values(args)
+    specs = [parse_listen(item) for item in args.listen]
+    unix = [spec for spec in specs if spec.is_unix]
+    tcp = [spec for spec in specs if not spec.is_unix]
+    if not specs:
+        tcp = default_specs(args.port)
+    if args.unix_socket:
+        unix.append(ListenSpec("", 0, path=os.path.abspath(args.unix_socket)))
+    exposed = [spec for spec in tcp if not spec.is_loopback()]
     if exposed and not args.allow_non_loopback:
         raise UsageError(
             f"refusing to listen on non-loopback address {exposed[0].display()}",
-            hint="anyone who can reach it could take the credentials; add --allow-non-loopback (an auth token is then required)",
+            hint="anyone who can reach it could take the credentials; add --allow-non-loopback"
+                 " (an auth token is then required)",
         )
+    return EndpointPlan(tcp=tcp, unix=unix, exposed=exposed, imds=args.imds or not args.ecs, ecs=args.ecs,
+                        allowed_uids=tuple(args.unix_socket_allow_uid), allowed_hosts=tuple(args.allow_host))
+
+
+def _capture_environment_secrets(options):
+    """Copy passwords a backend would re-read from the environment into the options.
+
+    :func:`rasign.hardening.harden_process` removes them from the environment once the key
+    is open; file-backed signers reopen the key on every refresh, so they must keep the
+    value in the options instead of finding an empty variable an hour later.
+    """
+    changes = {}
+    for name, variable in _ENV_SECRETS:
+        value = os.environ.get(variable)
+        if value and getattr(options, name, "unset") is None:
+            changes[name] = value
+    return dataclasses.replace(options, **changes) if changes else options
+
+
+def _open_listeners(plan: EndpointPlan, hop_limit: int) -> list:
+    from rasign.serve.listeners import open_tcp, open_unix
+
+    listeners = open_tcp(plan.tcp, hop_limit, plan.allowed_hosts) if plan.tcp else []
+    try:
+        for spec in plan.unix:
+            assert spec.path is not None  # unix specs always carry a path
+            listeners.append(open_unix(spec.path, plan.allowed_uids))
+    except BaseException:
+        for listener in listeners:
+            listener.close()
+        raise
+    return listeners
+
+
+def run(args: argparse.Namespace) -> int:
+    """Check everything local, bind, mint the first credentials (fail fast), serve until SIGTERM."""
+    flags.check_exclusions(args, flags.CREDENTIAL_EXCLUSIONS)
+    from rasign.hardening import harden_process
+    from rasign.refresh import Refresher, SessionMinter
+    from rasign.serve.handler import Router, ServeContext
+    from rasign.serve.loop import EventLoopServer, raise_descriptor_limit
+    from rasign.serve.notify import sd_notify
+    from rasign.serve.tokens import TokenSigner
+    from rasign.serve.view import CredentialView
+
+    signer_options = _capture_environment_secrets(flags.signer_options(args))
+    session_options = flags.session_options(args)
+    role_name = role_name_of(session_options.role_arn)
+    policy = _policy(args)
+    plan = endpoint_plan(args)
+
+    # -- local paths are checked here, before any socket, key or CreateSession.
 
     auth_token = token_file = None
-    if args.ecs or exposed or args.auth_token_file:
+    if plan.ecs or plan.exposed or args.auth_token_file:
         auth_token, token_file = load_or_create_token(args.auth_token_file)
 
     view = CredentialView(role_arn=session_options.role_arn, expiry_skew=policy.expiry_skew)
@@ -160,50 +274,50 @@ def run(args: argparse.Namespace) -> int:
     context = ServeContext(
         role_name=role_name,
         view=view,
-        tokens=TokenStore(),
+        tokens=TokenSigner(),
         status=lambda: refresher.status().to_dict(),
         auth_token=auth_token,
-        ecs_path=args.ecs_path if (args.ecs or auth_token) else None,
+        ecs_path=args.ecs_path if (plan.ecs or auth_token) else None,
+        imds=plan.imds,
         allow_non_loopback=args.allow_non_loopback,
     )
-    handler = make_handler(context)
 
-    servers: list = []
-    threads: list[threading.Thread] = []
+    server = None
+    loop_thread = None
     try:
-        servers.extend(open_tcp(specs, handler, args.hop_limit))
-        if args.unix_socket:
-            servers.append(UnixCredentialServer(os.path.abspath(args.unix_socket), handler))
-        if exposed:
+        listeners = _open_listeners(plan, args.hop_limit)
+        limit = raise_descriptor_limit(args.max_connections + len(listeners) + 128)
+        cap = max(16, min(args.max_connections, limit - len(listeners) - 128))
+        if cap < args.max_connections:
+            log.warning("serving at most %d connections: the open-file limit is %d (raise it, e.g. LimitNOFILE=)",
+                        cap, limit)
+        server = EventLoopServer(listeners, Router(context), max_connections=cap, idle_timeout=args.idle_timeout)
+        if plan.exposed:
             log.warning("listening on non-loopback addresses %s; requests from other hosts need the auth token",
-                        ", ".join(spec.display() for spec in exposed))
+                        ", ".join(spec.display() for spec in plan.exposed))
 
         minter.open()
+        harden_process()  # the key is open: PINs and passwords may leave the environment now
         refresher.start(fail_fast=True)
 
         stop = threading.Event()
         _install_signal_handlers(stop, refresher)
-        for server in servers:
-            thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.5},
-                                      name="rasign-serve-listener", daemon=True)
-            thread.start()
-            threads.append(thread)
-        _announce(servers, context, token_file, args)
+        loop_thread = threading.Thread(target=server.serve_forever, name="rasign-serve-loop", daemon=True)
+        loop_thread.start()
+        _announce(listeners, context, token_file, args)
         sd_notify("READY=1\nSTATUS=serving credentials")
         while not stop.wait(1.0):
-            pass
+            if not loop_thread.is_alive():
+                raise StoreError("the serve event loop stopped after repeated errors",
+                                 hint="run with --debug and report the logged error")
         log.info("shutting down")
         sd_notify("STOPPING=1")
     finally:
-        if threads:
-            # serve_forever notices a shutdown only at its next poll; stop all listeners at once.
-            stoppers = [threading.Thread(target=server.shutdown) for server in servers]
-            for stopper in stoppers:
-                stopper.start()
-            for stopper in stoppers:
-                stopper.join(5)
-        for server in servers:
-            server.server_close()
+        if server is not None:
+            server.stop()
+            if loop_thread is not None:
+                loop_thread.join(5)
+            server.close()
         refresher.stop()
         minter.close()
         if token_file and not args.auth_token_file:
@@ -228,12 +342,10 @@ def _install_signal_handlers(stop: threading.Event, refresher) -> None:
         signal.signal(signal.SIGHUP, _refresh)
 
 
-def _announce(servers: list, context, token_file: str | None, args: argparse.Namespace) -> None:
-    from rasign.serve.listeners import TcpCredentialServer
-
-    tcp = [server for server in servers if isinstance(server, TcpCredentialServer)]
-    listening = [server.spec.display(server.port) for server in tcp]
-    unix = [server.path for server in servers if not isinstance(server, TcpCredentialServer)]
+def _announce(listeners: list, context, token_file: str | None, args: argparse.Namespace) -> None:
+    tcp = [listener for listener in listeners if not listener.is_unix]
+    unix = [listener.spec.path for listener in listeners if listener.is_unix]
+    listening = [listener.display() for listener in tcp]
     if tcp:
         log.info("Local server started on port: %d", tcp[0].port)
     log.info("listening on %s", ", ".join(listening + [f"unix:{path}" for path in unix]))
@@ -244,8 +356,9 @@ def _announce(servers: list, context, token_file: str | None, args: argparse.Nam
         if host in ("0.0.0.0", "::"):
             host = "127.0.0.1"
         base = f"http://[{host}]:{first.port}" if ":" in host else f"http://{host}:{first.port}"
-        log.info("Make it available to the sdk by running:")
-        log.info("export AWS_EC2_METADATA_SERVICE_ENDPOINT=%s/", base)
+        if context.imds:
+            log.info("Make it available to the sdk by running:")
+            log.info("export AWS_EC2_METADATA_SERVICE_ENDPOINT=%s/", base)
     ecs_uri = None
     if base and context.ecs_path:
         ecs_uri = base + context.ecs_path
@@ -257,7 +370,7 @@ def _announce(servers: list, context, token_file: str | None, args: argparse.Nam
             "port": tcp[0].port if tcp else None,
             "listen": listening,
             "unix_socket": unix[0] if unix else None,
-            "imds_endpoint": f"{base}/" if base else None,
+            "imds_endpoint": f"{base}/" if base and context.imds else None,
             "ecs_uri": ecs_uri,
             "auth_token_file": token_file,
             "role_name": context.role_name,

@@ -1,26 +1,42 @@
-"""IMDSv2 session tokens.
+"""IMDSv2 session tokens that carry their own expiry and need no server-side table.
 
 A client PUTs ``/latest/api/token`` with a TTL and must present the token on every GET.
 That forces a request/response round trip before credentials flow, which defeats the
 classic SSRF trick of making a server fetch a URL for you (no PUT, no custom header).
 
-Tokens are stored as SHA-256 digests: the table never holds a usable token, lookups do
-not compare secrets byte by byte, and nothing here can log one by accident. At most
-:data:`MAX_TOKENS` live at once; when full, the earliest-expiring one is evicted (the Go
-helper's rule, without its habit of logging the evicted token).
+The Go helper (and rasign before issue 9) kept issued tokens in a table of 256 and
+evicted the earliest-expiring one when it was full, so any local process could PUT 256
+times and every SDK's cached six-hour token was gone. Here a token is
+``version | expiry | nonce | HMAC-SHA256(key, version | expiry | nonce)`` in URL-safe
+base64, with a random key made per process. Checking a token is one HMAC and a clock
+read; there is nothing to fill, so no client can evict another's token, and a token never
+outlives the process that issued it. Expiry uses the boot-time clock (monotonic, and on
+Linux it keeps counting while the machine sleeps), so changing the wall clock neither
+extends nor cuts a token's life, and a laptop's suspend does not stretch it.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
+import hmac
 import secrets
-import threading
+import struct
 import time
+from collections.abc import Callable
 
-MAX_TOKENS = 256
 MIN_TTL = 1
 MAX_TTL = 21600
 DEFAULT_TTL = 21600
+
+_VERSION = 1
+_HEADER = struct.Struct(">BQ")  # version, expiry in milliseconds of the monotonic clock
+_NONCE = 16
+_MAC = 32
+_RAW = _HEADER.size + _NONCE + _MAC
+TOKEN_LENGTH = len(base64.urlsafe_b64encode(b"\0" * _RAW))
+"""Characters in every token (76); anything longer or shorter is refused unread."""
 
 
 def parse_ttl(value: str | None) -> int | None:
@@ -37,56 +53,64 @@ def parse_ttl(value: str | None) -> int | None:
     return ttl
 
 
-class TokenStore:
-    """Thread-safe table of live tokens keyed by their digest."""
+def boot_clock() -> float:
+    """Seconds since boot including suspend (Linux CLOCK_BOOTTIME), else the monotonic clock."""
+    if _BOOTTIME is not None:
+        return time.clock_gettime(_BOOTTIME)
+    return time.monotonic()
 
-    def __init__(self, max_tokens: int = MAX_TOKENS, clock=time.monotonic) -> None:
-        self._max = max_tokens
+
+_BOOTTIME = getattr(time, "CLOCK_BOOTTIME", None)
+
+
+class TokenSigner:
+    """Issues and checks stateless tokens; thread-safe because it holds no mutable state."""
+
+    def __init__(self, key: bytes | None = None, clock: Callable[[], float] = boot_clock) -> None:
+        self._key = key if key is not None else secrets.token_bytes(32)
         self._clock = clock
-        self._expiry: dict[bytes, float] = {}
-        self._lock = threading.Lock()
 
-    @staticmethod
-    def _digest(token: str) -> bytes:
-        return hashlib.sha256(token.encode("utf-8", "surrogateescape")).digest()
+    def _mac(self, signed: bytes) -> bytes:
+        return hmac.new(self._key, signed, hashlib.sha256).digest()
 
     def issue(self, ttl: int) -> str:
-        """Create a token valid for ``ttl`` seconds (100 URL-safe characters)."""
-        token = secrets.token_urlsafe(75)
-        now = self._clock()
-        with self._lock:
-            if len(self._expiry) >= self._max:
-                self._purge_locked(now)
-            while len(self._expiry) >= self._max:
-                oldest = min(self._expiry, key=self._expiry.__getitem__)
-                del self._expiry[oldest]
-            self._expiry[self._digest(token)] = now + ttl
-        return token
+        """A token valid for ``ttl`` seconds (1..21600) from now."""
+        if not MIN_TTL <= ttl <= MAX_TTL:
+            raise ValueError(f"token TTL {ttl} outside {MIN_TTL}..{MAX_TTL}")
+        expiry_ms = int((self._clock() + ttl) * 1000)
+        signed = _HEADER.pack(_VERSION, max(expiry_ms, 0)) + secrets.token_bytes(_NONCE)
+        return base64.urlsafe_b64encode(signed + self._mac(signed)).decode("ascii")
+
+    def now(self) -> float:
+        """The clock tokens expire by."""
+        return self._clock()
 
     def remaining(self, token: str) -> float | None:
-        """Seconds the token has left, or None when unknown or expired."""
-        digest = self._digest(token)
-        now = self._clock()
-        with self._lock:
-            expiry = self._expiry.get(digest)
-            if expiry is None:
-                return None
-            if expiry <= now:
-                del self._expiry[digest]
-                return None
-        return expiry - now
+        """Seconds the token has left, or None when it is malformed, forged or expired."""
+        expiry = self.expiry(token)
+        if expiry is None:
+            return None
+        left = expiry - self._clock()
+        return left if left > 0 else None
 
-    def purge(self) -> int:
-        """Drop expired tokens; returns how many."""
-        with self._lock:
-            return self._purge_locked(self._clock())
-
-    def _purge_locked(self, now: float) -> int:
-        dead = [digest for digest, expiry in self._expiry.items() if expiry <= now]
-        for digest in dead:
-            del self._expiry[digest]
-        return len(dead)
-
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self._expiry)
+    def expiry(self, token: str) -> float | None:
+        """When the token expires on :meth:`now`'s clock, or None when malformed, forged or expired."""
+        if len(token) != TOKEN_LENGTH or not token.isascii():
+            return None
+        try:
+            raw = base64.urlsafe_b64decode(token.encode("ascii"))
+        except (binascii.Error, ValueError):
+            return None
+        if len(raw) != _RAW:
+            return None
+        signed, mac = raw[:-_MAC], raw[-_MAC:]
+        if not hmac.compare_digest(mac, self._mac(signed)):
+            return None
+        version, expiry_ms = _HEADER.unpack_from(signed)
+        if version != _VERSION:
+            return None
+        expiry = int(expiry_ms) / 1000
+        left = expiry - self._clock()
+        if left <= 0 or left > MAX_TTL + 1:
+            return None
+        return expiry

@@ -82,3 +82,20 @@ def test_generated_token_file_is_private_and_removed_on_exit(emulator, identity,
     assert token not in running.log()
     assert running.stop() == 0
     assert not os.path.exists(path)
+
+
+@pytest.mark.awscli
+def test_aws_cli_gets_credentials_through_the_ecs_endpoint(ecs_served, emulator, tmp_path):
+    import os
+
+    aws = os.path.join(os.path.dirname(sys.executable), "aws")
+    if not os.path.exists(aws):
+        pytest.skip("AWS CLI not installed in the virtualenv")
+    env = aws_env(tmp_path, AWS_CONTAINER_CREDENTIALS_FULL_URI=ecs_served.ready["ecs_uri"],
+                  AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE=ecs_served.ready["auth_token_file"],
+                  AWS_DEFAULT_REGION="us-east-1")
+    result = subprocess.run([aws, "sts", "get-caller-identity", "--endpoint-url", emulator.sts_endpoint,
+                             "--ca-bundle", emulator.ca_bundle, "--output", "json"], check=False,
+                            env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert emulator.role_arn.rsplit("/", 1)[-1] in json.loads(result.stdout)["Arn"]

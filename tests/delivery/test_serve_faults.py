@@ -146,7 +146,7 @@ def test_slow_endpoint_never_delays_a_get(make_emulator, identity, tmp_path):
 
 def test_debug_logs_never_contain_secrets(emulator, identity, tmp_path):
     cert, key = identity
-    running = start_rasign("serve", serve_args(emulator, cert, key, "--debug", "--ecs", "--auth-token-file",
+    running = start_rasign("serve", serve_args(emulator, cert, key, "--debug", "--ecs", "--imds", "--auth-token-file",
                                                str(tmp_path / "auth"), "--min-refresh-interval", "0.2"), tmp_path)
     try:
         imds_token = token(running.port)
