@@ -11,6 +11,7 @@ APT_PACKAGES=(
   softhsm2 opensc p11-kit gnutls-bin          # PKCS#11: SoftHSM2 token, pkcs11-tool, p11-kit proxy
   swtpm swtpm-tools tpm2-tools tpm2-openssl    # TPM: software TPM, tools and OpenSSL provider
   libtss2-dev pkg-config gcc libffi-dev libssl-dev openssl ca-certificates
+  zsh fish                                     # CLI: the generated completion scripts run in the real shells
 )
 
 missing=()

@@ -149,7 +149,7 @@ def _zsh_quote(text: str) -> str:
 
 
 def _zsh_description(text: str) -> str:
-    return re.sub(r"([\[\]:\\])", r"\\\1", text)
+    return re.sub(r"([\[\]\\])", r"\\\1", text)
 
 
 def _zsh(commands: list[Command], prog: str) -> str:
@@ -162,7 +162,7 @@ def _zsh(commands: list[Command], prog: str) -> str:
         "    commands=(",
     ]
     for command in commands:
-        lines.append("        " + _zsh_quote(f"{command.name}:{_zsh_description(command.summary)}"))
+        lines.append("        " + _zsh_quote(f"{command.name}:{command.summary}"))
     lines += [
         "    )",
         "    if (( CURRENT == 2 )); then",
