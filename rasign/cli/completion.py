@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 SUMMARY = "print a shell completion script (bash, zsh, fish, powershell)"
 SHELLS = ("bash", "zsh", "fish", "powershell")
@@ -43,13 +43,15 @@ class Command:
 def configure(parser: argparse.ArgumentParser) -> None:
     """One positional: the shell."""
     parser.add_argument("shell", choices=SHELLS, help="the shell to generate the script for")
+    parser.add_argument("--no-descriptions", action="store_true", help="leave out the descriptions (as cobra's flag)")
 
 
 def run(args: argparse.Namespace) -> int:
     """Print the script for ``args.shell`` on stdout."""
     from rasign.cli.main import build_parser
 
-    sys.stdout.write(script(args.shell, build_parser(args._prog), args._prog))
+    text = script(args.shell, build_parser(args._prog), args._prog, descriptions=not args.no_descriptions)
+    sys.stdout.write(text)
     return 0
 
 
@@ -87,9 +89,13 @@ def function_name(prog: str) -> str:
     return "_" + re.sub(r"\W", "_", prog) + "_complete"
 
 
-def script(shell: str, root: argparse.ArgumentParser, prog: str) -> str:
-    """The completion script for ``shell``."""
+def script(shell: str, root: argparse.ArgumentParser, prog: str, *, descriptions: bool = True) -> str:
+    """The completion script for ``shell`` (without help texts when ``descriptions`` is False)."""
     commands = describe(root)
+    if not descriptions:
+        commands = [
+            Command(c.name, "", tuple(replace(f, help="") for f in c.flags), c.words) for c in commands
+        ]
     return {"bash": _bash, "zsh": _zsh, "fish": _fish, "powershell": _powershell}[shell](commands, prog)
 
 
@@ -162,7 +168,7 @@ def _zsh(commands: list[Command], prog: str) -> str:
         "    commands=(",
     ]
     for command in commands:
-        lines.append("        " + _zsh_quote(f"{command.name}:{command.summary}"))
+        lines.append("        " + _zsh_quote(f"{command.name}:{command.summary}" if command.summary else command.name))
     lines += [
         "    )",
         "    if (( CURRENT == 2 )); then",
@@ -221,7 +227,7 @@ def _fish(commands: list[Command], prog: str) -> str:
     for command in commands:
         lines.append(
             f"complete -c {prog} -n {_fish_quote('not __fish_seen_subcommand_from ' + names)}"
-            f" -a {command.name} -d {_fish_quote(command.summary)}"
+            f" -a {command.name}" + (f" -d {_fish_quote(command.summary)}" if command.summary else "")
         )
     for command in commands:
         condition = _fish_quote(f"__fish_seen_subcommand_from {command.name}")
@@ -238,7 +244,8 @@ def _fish(commands: list[Command], prog: str) -> str:
                     parts.append("-r -F")
                 else:
                     parts.append("-x")
-            parts.append(f"-d {_fish_quote(flag.help[:80])}")
+            if flag.help:
+                parts.append(f"-d {_fish_quote(flag.help[:80])}")
             lines.append(" ".join(parts))
     lines.append("")
     return "\n".join(lines)

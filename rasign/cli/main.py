@@ -100,7 +100,11 @@ def _command_in(argv: Sequence[str], prog: str = DEFAULT_PROG) -> str | None:
     for token in argv:
         if not token.startswith("-"):
             if token not in COMMANDS:
-                raise UsageError(f'unknown command "{token}" for "{prog}"', hint=f"run '{prog} --help' for the commands")
+                import difflib
+
+                close = difflib.get_close_matches(token, list(COMMANDS), n=1)
+                hint = f"did you mean {close[0]}?" if close else f"run '{prog} --help' for the commands"
+                raise UsageError(f'unknown command "{token}" for "{prog}"', hint=hint)
             return token
     return None
 

@@ -123,3 +123,11 @@ def test_completion_command_prints_the_script(capsys):
     assert capsys.readouterr().out == script("bash", build_parser("rasign"), "rasign")
     assert main(["completion", "tcsh"], prog="rasign") == 2
     assert "invalid choice: 'tcsh'" in capsys.readouterr().err
+
+
+def test_no_descriptions(capsys):
+    from rasign.cli.main import main
+
+    assert main(["completion", "fish", "--no-descriptions"], prog="rasign") == 0
+    text = capsys.readouterr().out
+    assert " -d " not in text and "-l certificate" in text

@@ -89,8 +89,9 @@ def test_every_boolean_flag_is_covered():
 @pytest.mark.parametrize(("command", "flag", "dest", "const"), BOOL_FLAGS, ids=[f"{c} {f}" for c, f, _, _ in BOOL_FLAGS])
 def test_every_boolean_takes_true_and_false(command, flag, dest, const):
     parser = build_parser(only=command)
-    assert getattr(parser.parse_known_args([command, f"{flag}=true"])[0], dest) is const
-    assert getattr(parser.parse_known_args([command, f"{flag}=false"])[0], dest) is (not const)
+    positional = ["bash"] if command == "completion" else []
+    assert getattr(parser.parse_known_args([command, *positional, f"{flag}=true"])[0], dest) is const
+    assert getattr(parser.parse_known_args([command, *positional, f"{flag}=false"])[0], dest) is (not const)
 
 
 @pytest.mark.parametrize("spelling", sorted(GO_TRUE | GO_FALSE))
@@ -141,7 +142,8 @@ def test_go_style_debug_false_positional(capsys, tmp_path):
 
 def test_unknown_command(capsys):
     code, _, err = run_main(capsys, "credentials-process")
-    assert code == 2 and 'unknown command "credentials-process" for "rasign"' in one_error_line(err)
+    line = one_error_line(err)
+    assert code == 2 and 'unknown command "credentials-process" for "rasign"' in line and "did you mean credential-process?" in line
 
 
 # --- help ----------------------------------------------------------------------------------
