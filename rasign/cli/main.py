@@ -144,6 +144,21 @@ def _split_extras(extras: list[str], parser: argparse.ArgumentParser, where: str
     return ignored
 
 
+def _check_exclusions(command: str | None, args: argparse.Namespace) -> None:
+    """The Go helper's mutually exclusive groups, checked at parse time as cobra does."""
+    from rasign.cli import flags
+
+    groups = {
+        "credential-process": flags.CREDENTIAL_EXCLUSIONS,
+        "serve": flags.CREDENTIAL_EXCLUSIONS,
+        "update": flags.CREDENTIAL_EXCLUSIONS,
+        "sign-string": flags.SIGN_STRING_EXCLUSIONS,
+        "read-certificate-data": flags.READ_CERTIFICATE_EXCLUSIONS,
+    }.get(command or "")
+    if groups:
+        flags.check_exclusions(args, groups)
+
+
 def _apply_pin_alias(args: argparse.Namespace) -> None:
     """``--pkcs11-pin PIN``: put the PIN into the pkcs11: URIs as ``pin-value`` (same trust)."""
     pin = getattr(args, "pkcs11_pin_alias", None)
@@ -197,6 +212,7 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
         warning = argv_secrets.warning_line(args)
         if warning and not argv_secrets.silenced():
             _say(f"{prog}: warning: {warning}")
+        _check_exclusions(command, args)
         _apply_pin_alias(args)
         mistakes.check_paths(args)
         from rasign import logs

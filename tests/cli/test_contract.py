@@ -248,3 +248,15 @@ def test_pkcs11_pin_alias_signs_on_softhsm(hsm):
 
 
 from tests.pkcs11.conftest import hsm  # noqa: E402,F401 - SoftHSM tokens shared with the PKCS#11 area
+
+
+def test_exclusions_come_before_file_checks(capsys):
+    # cobra refuses the combination at parse time, before anything looks at the files.
+    code, _, err = run_main(capsys, "credential-process", "--certificate", "missing.pem", "--cert-selector", "x")
+    assert code == 2 and "if any flags in the group [certificate cert-selector]" in one_error_line(err)
+
+
+def test_relative_ca_bundle_is_a_config_error(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_main(capsys, "credential-process", "--ca-bundle", "ca.pem")
+    assert code == 3 and "--ca-bundle ca.pem does not exist in the current directory" in one_error_line(err)
