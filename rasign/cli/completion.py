@@ -67,7 +67,10 @@ def describe(root: argparse.ArgumentParser) -> list[Command]:
             if action.help == argparse.SUPPRESS:
                 continue
             if not action.option_strings:
-                words = tuple(action.choices) if action.choices else (tuple(subparsers.choices) if name == "help" else ())
+                if action.choices:
+                    words = tuple(action.choices)
+                elif name == "help":
+                    words = tuple(subparsers.choices)
                 continue
             metavar = str(action.metavar or "")
             flags.append(

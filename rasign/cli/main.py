@@ -24,11 +24,15 @@ from rasign.cli.parser import GO_TRUE, CliParser
 from rasign.errors import CertificateError, KeyLoadError, RasignError, UsageError
 
 COMMANDS: dict[str, tuple[str, str]] = {
-    "credential-process": ("rasign.commands.credential_process", "print temporary credentials as credential_process JSON"),
+    "credential-process": (
+        "rasign.commands.credential_process", "print temporary credentials as credential_process JSON"
+    ),
     "serve": ("rasign.commands.serve", "serve credentials over an IMDSv2- or ECS-compatible endpoint"),
     "update": ("rasign.commands.update", "write credentials into the shared credentials file and keep them fresh"),
     "sign-string": ("rasign.commands.sign_string", "sign the fixed test string (checks a key works)"),
-    "read-certificate-data": ("rasign.commands.read_certificate_data", "show certificate data or list matching identities"),
+    "read-certificate-data": (
+        "rasign.commands.read_certificate_data", "show certificate data or list matching identities"
+    ),
     "emulator": ("rasign.commands.emulator", "run a local Roles Anywhere + STS emulator (offline demos and tests)"),
     "demo": ("rasign.commands.demo", "run the end-to-end flow against the local emulator (no AWS account needed)"),
     "version": ("rasign.commands.version", "print the version"),
@@ -217,7 +221,8 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
         mistakes.check_paths(args)
         from rasign import logs
 
-        logs.configure(debug=bool(getattr(args, "debug", False)), structured=getattr(args, "log_format", "text") == "json")
+        structured = getattr(args, "log_format", "text") == "json"
+        logs.configure(debug=bool(getattr(args, "debug", False)), structured=structured)
         try:
             return int(run(args) or 0)
         except (KeyLoadError, CertificateError) as err:

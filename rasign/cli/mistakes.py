@@ -24,8 +24,12 @@ import argparse
 import os
 import re
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from rasign.errors import CertificateError, ConfigError, KeyLoadError, RasignError, UsageError
+
+if TYPE_CHECKING:
+    from cryptography import x509
 
 PATH_FLAGS: dict[str, type[RasignError]] = {
     "certificate": KeyLoadError,
@@ -126,11 +130,11 @@ def _all_ca(data: bytes) -> bool:
     return bool(certificates) and all(_is_ca(cert) for cert in certificates)
 
 
-def _is_ca(certificate: object) -> bool:
+def _is_ca(certificate: x509.Certificate) -> bool:
     from cryptography import x509
 
     try:
-        return bool(certificate.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)  # type: ignore[attr-defined]
+        return bool(certificate.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
     except x509.ExtensionNotFound:
         return False
 

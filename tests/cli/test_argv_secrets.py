@@ -39,7 +39,8 @@ def test_environment_instead_gives_no_warning(capsys, monkeypatch, encrypted_ide
     monkeypatch.delenv("RASIGN_NO_SECRET_WARNING", raising=False)
     monkeypatch.setenv("RASIGN_PKCS8_PASSWORD", PASSWORD)
     cert, key = encrypted_identity
-    code = main(["sign-string", "--certificate", str(cert), "--private-key", str(key), "--format", "text"], prog="rasign")
+    code = main(["sign-string", "--certificate", str(cert), "--private-key", str(key), "--format", "text"],
+                prog="rasign")
     out, err = capsys.readouterr()
     assert code == 0 and err == ""
 
@@ -47,7 +48,8 @@ def test_environment_instead_gives_no_warning(capsys, monkeypatch, encrypted_ide
 def test_warning_can_be_silenced(capsys, monkeypatch, encrypted_identity):
     monkeypatch.setenv("RASIGN_NO_SECRET_WARNING", "1")
     cert, key = encrypted_identity
-    main(["sign-string", "--certificate", str(cert), "--private-key", str(key), "--pkcs8-password", PASSWORD], prog="rasign")
+    main(["sign-string", "--certificate", str(cert), "--private-key", str(key), "--pkcs8-password", PASSWORD],
+         prog="rasign")
     assert capsys.readouterr().err == ""
 
 
@@ -85,5 +87,6 @@ def test_no_secret_no_warning():
     from rasign.cli.argv_secrets import warning_line
 
     args = build_parser(only="credential-process").parse_known_args(
-        ["credential-process", "--certificate", "pkcs11:token=a?pin-source=file:/run/pin", "--pkcs11-pin-file", "/p"])[0]
+        ["credential-process", "--certificate", "pkcs11:token=a?pin-source=file:/run/pin",
+         "--pkcs11-pin-file", "/p"])[0]
     assert warning_line(args) is None

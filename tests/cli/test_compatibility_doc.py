@@ -63,7 +63,8 @@ def test_flag_table_lists_every_go_flag():
 @pytest.mark.parametrize("row", FLAG_ROWS, ids=[row[1] for row in FLAG_ROWS])
 def test_every_flag_in_the_table_is_accepted(row):
     flag = row[1].strip("`")
-    commands = re.findall(r"`([a-z-]+)`", row[0]) or [c for c, p in PARSERS.items() if "--pkcs11-pin-file" in p._option_string_actions]
+    with_pkcs11 = [c for c, p in PARSERS.items() if "--pkcs11-pin-file" in p._option_string_actions]
+    commands = re.findall(r"`([a-z-]+)`", row[0]) or with_pkcs11
     for command in commands:
         assert flag in PARSERS[command]._option_string_actions, (command, flag)
 

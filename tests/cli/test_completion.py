@@ -23,7 +23,8 @@ COMMANDS = describe(ROOT)
 def bash_complete(script_text: str, prog: str, *words: str) -> list[str]:
     fn = "_" + prog + "_complete"
     quoted = " ".join(f"'{w}'" for w in (prog, *words))
-    program = f"{script_text}\nCOMP_WORDS=({quoted}); COMP_CWORD={len(words)}; {fn}; printf '%s\\n' \"${{COMPREPLY[@]}}\"\n"
+    call = f"COMP_WORDS=({quoted}); COMP_CWORD={len(words)}; {fn}"
+    program = f"{script_text}\n{call}; printf '%s\\n' \"${{COMPREPLY[@]}}\"\n"
     done = subprocess.run(["bash", "--norc", "--noprofile", "-c", program], capture_output=True, text=True, timeout=30)
     assert done.returncode == 0, done.stderr
     return [line for line in done.stdout.splitlines() if line]

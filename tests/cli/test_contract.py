@@ -86,7 +86,9 @@ def test_every_boolean_flag_is_covered():
     assert {"--debug", "--no-verify-ssl", "--reuse-pin", "--once", "--with-proxy", "--no-tpm-key-password"} <= names
 
 
-@pytest.mark.parametrize(("command", "flag", "dest", "const"), BOOL_FLAGS, ids=[f"{c} {f}" for c, f, _, _ in BOOL_FLAGS])
+@pytest.mark.parametrize(
+    ("command", "flag", "dest", "const"), BOOL_FLAGS, ids=[f"{c} {f}" for c, f, _, _ in BOOL_FLAGS]
+)
 def test_every_boolean_takes_true_and_false(command, flag, dest, const):
     parser = build_parser(only=command)
     positional = ["bash"] if command == "completion" else []
@@ -96,7 +98,8 @@ def test_every_boolean_takes_true_and_false(command, flag, dest, const):
 
 @pytest.mark.parametrize("spelling", sorted(GO_TRUE | GO_FALSE))
 def test_go_bool_spellings(spelling):
-    args, extras = build_parser(only="credential-process").parse_known_args(["credential-process", f"--debug={spelling}"])
+    parser = build_parser(only="credential-process")
+    args, extras = parser.parse_known_args(["credential-process", f"--debug={spelling}"])
     assert args.debug is (spelling in GO_TRUE) and extras == []
 
 
@@ -143,7 +146,8 @@ def test_go_style_debug_false_positional(capsys, tmp_path):
 def test_unknown_command(capsys):
     code, _, err = run_main(capsys, "credentials-process")
     line = one_error_line(err)
-    assert code == 2 and 'unknown command "credentials-process" for "rasign"' in line and "did you mean credential-process?" in line
+    assert code == 2 and 'unknown command "credentials-process" for "rasign"' in line
+    assert "did you mean credential-process?" in line
 
 
 # --- help ----------------------------------------------------------------------------------
@@ -202,12 +206,14 @@ def test_installed_as_aws_signing_helper(tmp_path):
     script.write_text(f"#!{sys.executable}\nfrom rasign.cli.main import run\nrun()\n")
     script.chmod(0o755)
     env = clean_env()
-    bad = subprocess.run([str(script), "credential-process", "--bogus"], capture_output=True, text=True, env=env, timeout=60)
+    bad = subprocess.run([str(script), "credential-process", "--bogus"],
+                         capture_output=True, text=True, env=env, timeout=60)
     assert bad.returncode == 2
     assert bad.stderr.startswith("aws_signing_helper: error: unknown flag: --bogus")
     assert "'aws_signing_helper credential-process --help'" in bad.stderr
     usage = subprocess.run([str(script), "help", "serve"], capture_output=True, text=True, env=env, timeout=60)
-    assert usage.stdout.startswith("usage: aws_signing_helper serve ") and "  aws_signing_helper serve --certificate" in usage.stdout
+    assert usage.stdout.startswith("usage: aws_signing_helper serve ")
+    assert "  aws_signing_helper serve --certificate" in usage.stdout
 
 
 # --- the user guide's --pkcs11-pin -----------------------------------------------------------
@@ -217,10 +223,12 @@ def test_pkcs11_pin_alias_becomes_pin_value():
     from rasign.cli.main import _apply_pin_alias
 
     parser = build_parser(only="sign-string")
-    args = parser.parse_known_args(["sign-string", "--certificate", "pkcs11:token=a;object=k", "--pkcs11-pin", "1&2"])[0]
+    args = parser.parse_known_args(
+        ["sign-string", "--certificate", "pkcs11:token=a;object=k", "--pkcs11-pin", "1&2"])[0]
     _apply_pin_alias(args)
     assert args.certificate == "pkcs11:token=a;object=k?pin-value=1%262"
-    kept = parser.parse_known_args(["sign-string", "--certificate", "pkcs11:token=a?pin-source=file:/p", "--pkcs11-pin", "9"])[0]
+    kept = parser.parse_known_args(
+        ["sign-string", "--certificate", "pkcs11:token=a?pin-source=file:/p", "--pkcs11-pin", "9"])[0]
     _apply_pin_alias(kept)
     assert kept.certificate == "pkcs11:token=a?pin-source=file:/p"
 
@@ -237,8 +245,8 @@ def test_pkcs11_pin_alias_signs_on_softhsm(hsm):
 
     uri = "pkcs11:token=rasign-a;object=ec-p256"
     env = {**hsm.env, "RASIGN_NO_SECRET_WARNING": ""}
-    done = run_rasign("sign-string", "--pkcs11-lib", hsm.module, "--certificate", uri, "--pkcs11-pin", hsm.pin("rasign-a"),
-                      "--format", "text", env=env)
+    done = run_rasign("sign-string", "--pkcs11-lib", hsm.module, "--certificate", uri,
+                      "--pkcs11-pin", hsm.pin("rasign-a"), "--format", "text", env=env)
     assert done.returncode == 0, done.stderr
     assert len(bytes.fromhex(done.stdout)) > 8
     assert "--pkcs11-pin on the command line" in done.stderr and hsm.pin("rasign-a") not in done.stderr

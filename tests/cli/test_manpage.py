@@ -42,8 +42,12 @@ def test_every_flag_of_every_command_is_on_the_page(page):
 def test_page_renders_without_warnings(tmp_path):
     if shutil.which("groff") is None and shutil.which("man") is None:
         pytest.skip("neither man nor groff installed")
-    command = ["man", "--warnings", "-l", str(COMMITTED)] if shutil.which("man") else ["groff", "-man", "-ww", "-Tutf8", str(COMMITTED)]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=60, env={"MANWIDTH": "100", "PATH": "/usr/bin:/bin"})
+    if shutil.which("man"):
+        command = ["man", "--warnings", "-l", str(COMMITTED)]
+    else:
+        command = ["groff", "-man", "-ww", "-Tutf8", str(COMMITTED)]
+    env = {"MANWIDTH": "100", "PATH": "/usr/bin:/bin"}
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, env=env)
     assert done.returncode == 0 and done.stderr == "", done.stderr
     text = " ".join(done.stdout.split())
     assert "rasign credential-process" in text and "--use-latest-expiring-certificate" in text

@@ -65,7 +65,8 @@ def test_lone_backslash_from_windows_splitting(capsys, emulator, identity):
 def test_tilde_is_not_expanded(capsys, emulator, identity, monkeypatch, tmp_path):
     cert, key = identity
     monkeypatch.setenv("HOME", str(cert.parent))
-    code, line = credential_process(capsys, emulator, "--certificate", f"~/{cert.name}", "--private-key", f"~/{key.name}")
+    code, line = credential_process(capsys, emulator, "--certificate", f"~/{cert.name}",
+                                    "--private-key", f"~/{key.name}")
     assert code == 4
     assert "'~' is not expanded when the AWS CLI runs credential_process" in line
     assert f"use the absolute path {cert}" in line
