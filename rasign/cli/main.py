@@ -134,7 +134,8 @@ def _unknown_flag(token: str, parser: argparse.ArgumentParser, where: str) -> Us
 def _subparser(root: argparse.ArgumentParser, command: str) -> argparse.ArgumentParser:
     for action in root._actions:
         if isinstance(action, argparse._SubParsersAction):
-            return action.choices[command]
+            parser: argparse.ArgumentParser = action.choices[command]
+            return parser
     raise LookupError(command)
 
 

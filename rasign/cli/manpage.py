@@ -42,7 +42,7 @@ def _escape(text: str) -> str:
 
 
 def _help_text(action: argparse.Action, formatter: argparse.HelpFormatter) -> str:
-    template = formatter._get_help_string(action)  # the same words and defaults as --help
+    template = formatter._get_help_string(action) or ""  # the same words and defaults as --help
     params = {**vars(action), "prog": ""}
     if params.get("choices") is not None:
         params["choices"] = ", ".join(str(choice) for choice in params["choices"])

@@ -71,7 +71,7 @@ def check_paths(args: argparse.Namespace) -> None:
     """Explain a missing file named with ``~``, a relative path or stray quotes."""
     for dest, error in PATH_FLAGS.items():
         value = getattr(args, dest, None)
-        if not _is_local_path(value) or os.path.exists(value):
+        if not isinstance(value, str) or not _is_local_path(value) or os.path.exists(value):
             continue
         flag = _flag(dest)
         if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
