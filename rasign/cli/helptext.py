@@ -13,7 +13,7 @@ neither shown in its help nor accepted (the Go helper does not accept them eithe
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 ARNS = ("--trust-anchor-arn", "--profile-arn", "--role-arn")
 _EXAMPLE_ARNS = (
@@ -24,8 +24,7 @@ _EXAMPLE_ARNS = (
 _SOURCES = "--certificate PATH|URI --private-key PATH|URI | --cert-selector SELECTOR"
 
 
-@dataclass(frozen=True)
-class CommandHelp:
+class CommandHelp(NamedTuple):
     """What ``PROG COMMAND --help`` shows besides the flags."""
 
     synopsis: str
@@ -36,7 +35,7 @@ class CommandHelp:
     required: tuple[str, ...] = ()
     """Flags the command cannot work without (checked at run time, marked in help)."""
     drop: tuple[str, ...] = ()
-    notes: tuple[str, ...] = field(default=())
+    notes: tuple[str, ...] = ()
 
 
 HELP: dict[str, CommandHelp] = {

@@ -151,6 +151,8 @@ def _split_extras(extras: list[str], parser: argparse.ArgumentParser, where: str
 
 def _check_exclusions(command: str | None, args: argparse.Namespace) -> None:
     """The Go helper's mutually exclusive groups, checked at parse time as cobra does."""
+    if command not in ("credential-process", "serve", "update", "sign-string", "read-certificate-data"):
+        return
     from rasign.cli import flags
 
     groups = {
