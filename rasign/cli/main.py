@@ -257,9 +257,11 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
 
 
 def _say(text: str) -> None:
+    """One line on stderr: secrets scrubbed, control characters (from argv or files) made visible."""
     from rasign.logs import scrub
+    from rasign.textsafe import clean
 
-    print(scrub(" ".join(text.split())), file=sys.stderr)
+    print(scrub(clean(text, limit=4000)), file=sys.stderr)
 
 
 ONE_SHOT = frozenset({"credential-process", "sign-string", "read-certificate-data", "version", "help", "completion"})

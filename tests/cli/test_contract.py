@@ -268,3 +268,10 @@ def test_relative_ca_bundle_is_a_config_error(capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     code, _, err = run_main(capsys, "credential-process", "--ca-bundle", "ca.pem")
     assert code == 3 and "--ca-bundle ca.pem does not exist in the current directory" in one_error_line(err)
+
+
+def test_control_characters_in_argv_do_not_reach_the_terminal(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_main(capsys, "sign-string", "--certificate", "evil\x1b]0;owned\x07.pem")
+    line = one_error_line(err)
+    assert code == 4 and "\x1b" not in err and "\x07" not in err and "evil?]0;owned?.pem" in line
