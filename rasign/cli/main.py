@@ -190,6 +190,21 @@ def _apply_pin_alias(args: argparse.Namespace) -> None:
         )
 
 
+def _preflight(command: str | None, args: argparse.Namespace, ignored: list[str], prog: str) -> None:
+    """Warnings, then every local check that needs no file contents, before the command runs."""
+    from rasign.cli import argv_secrets, mistakes
+
+    if ignored:
+        _say(f"{prog}: warning: ignoring extra argument(s) {' '.join(repr(t) for t in ignored)} "
+             f"(flags start with --; aws_signing_helper ignores them too)")
+    warning = argv_secrets.warning_line(args)
+    if warning and not argv_secrets.silenced():
+        _say(f"{prog}: warning: {warning}")
+    _check_exclusions(command, args)
+    _apply_pin_alias(args)
+    mistakes.check_paths(args)
+
+
 def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     """Run the CLI and return the process exit code."""
     args_list = list(sys.argv[1:] if argv is None else argv)
@@ -211,17 +226,7 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
         if run is None:
             parser.print_help(sys.stderr)
             return UsageError.exit_code
-        if ignored:
-            _say(f"{prog}: warning: ignoring extra argument(s) {' '.join(repr(t) for t in ignored)} "
-                 f"(flags start with --; aws_signing_helper ignores them too)")
-        from rasign.cli import argv_secrets
-
-        warning = argv_secrets.warning_line(args)
-        if warning and not argv_secrets.silenced():
-            _say(f"{prog}: warning: {warning}")
-        _check_exclusions(command, args)
-        _apply_pin_alias(args)
-        mistakes.check_paths(args)
+        _preflight(command, args, ignored, prog)
         from rasign import logs
 
         structured = getattr(args, "log_format", "text") == "json"
