@@ -129,7 +129,7 @@ HELP: dict[str, CommandHelp] = {
         ),
     ),
     "demo": CommandHelp(
-        synopsis="[--keep DIR] [--debug]",
+        synopsis="[options]",
         description="Run the whole flow on this machine against the local emulator; no AWS account needed.",
         examples=(("run it", "{prog} demo"),),
     ),

@@ -275,3 +275,25 @@ def test_control_characters_in_argv_do_not_reach_the_terminal(capsys, tmp_path, 
     code, _, err = run_main(capsys, "sign-string", "--certificate", "evil\x1b]0;owned\x07.pem")
     line = one_error_line(err)
     assert code == 4 and "\x1b" not in err and "\x07" not in err and "evil?]0;owned?.pem" in line
+
+
+def _examples():
+    import re
+
+    from rasign.cli.helptext import HELP
+
+    for name, entry in HELP.items():
+        for index, (_, command) in enumerate(entry.examples):
+            line = command.format(prog="rasign").replace("\\\n", " ")
+            line = re.split(r"\)|>", line.split("rasign ", 1)[1])[0]
+            yield pytest.param(name, line, id=f"{name}-{index}")
+
+
+@pytest.mark.parametrize(("command", "line"), list(_examples()))
+def test_every_help_example_parses(command, line):
+    import shlex
+
+    tokens = shlex.split(line)
+    assert tokens[0] == command
+    args, extras = build_parser(only=command).parse_known_args(tokens)
+    assert extras == [] and args._run is not None
