@@ -54,8 +54,9 @@ HELP: dict[str, CommandHelp] = {
              "      --pkcs11-pin-file /run/user/1000/ra.pin --cache \\\n      " + _EXAMPLE_ARNS),
         ),
         required=ARNS,
-        notes=("In ~/.aws/config put the whole command on one line and use absolute paths: the AWS CLI\n"
-               "runs it without a shell (no ~ expansion) from whatever directory it was started in.",),
+        notes=("In ~/.aws/config write the command on one line (no backslash continuations) with absolute\n"
+               "paths: the AWS CLI runs it without a shell (no ~ expansion), from whatever directory it\n"
+               "was started in.",),
     ),
     "serve": CommandHelp(
         synopsis=f"({_SOURCES}) --trust-anchor-arn ARN --profile-arn ARN --role-arn ARN [options]",
