@@ -132,3 +132,20 @@ def test_no_descriptions(capsys):
     assert main(["completion", "fish", "--no-descriptions"], prog="rasign") == 0
     text = capsys.readouterr().out
     assert " -d " not in text and "-l certificate" in text
+
+
+def test_bash_sources_the_command_output():
+    import sys
+
+    from tests.conftest import clean_env
+
+    program = (
+        'source <("$PY" -m rasign completion bash)\n'
+        "COMP_WORDS=(rasign update --on); COMP_CWORD=2; _rasign_complete\n"
+        'printf "%s\\n" "${COMPREPLY[@]}"\n'
+    )
+    env = {**clean_env(), "PY": sys.executable}
+    done = subprocess.run(["bash", "--norc", "--noprofile", "-c", program], capture_output=True, text=True,
+                          env=env, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["--once"]
