@@ -96,9 +96,7 @@ def script(shell: str, root: argparse.ArgumentParser, prog: str, *, descriptions
     """The completion script for ``shell`` (without help texts when ``descriptions`` is False)."""
     commands = describe(root)
     if not descriptions:
-        commands = [
-            Command(c.name, "", tuple(replace(f, help="") for f in c.flags), c.words) for c in commands
-        ]
+        commands = [Command(c.name, "", tuple(replace(f, help="") for f in c.flags), c.words) for c in commands]
     return {"bash": _bash, "zsh": _zsh, "fish": _fish, "powershell": _powershell}[shell](commands, prog)
 
 
@@ -278,7 +276,7 @@ def _powershell(commands: list[Command], prog: str) -> str:
         "    }",
         "    if ($null -eq $cmd) { $candidates = @($commands.Keys) + @('--help', '--version') }",
         "    else { $candidates = $commands[$cmd] }",
-        "    $candidates | Where-Object { $_ -like \"$wordToComplete*\" } | Sort-Object | ForEach-Object {",
+        '    $candidates | Where-Object { $_ -like "$wordToComplete*" } | Sort-Object | ForEach-Object {',
         "        [System.Management.Automation.CompletionResult]::new($_, $_, 'ParameterValue', $_)",
         "    }",
         "}",

@@ -46,17 +46,23 @@ HELP: dict[str, CommandHelp] = {
             "else), for the AWS CLI and SDKs. Diagnostics go to stderr."
         ),
         examples=(
-            ("certificate and key in files",
-             "{prog} credential-process --certificate /etc/pki/me.pem --private-key /etc/pki/me.key \\\n      "
-             + _EXAMPLE_ARNS),
-            ("key on a token, PIN from a file, credentials cached between calls",
-             "{prog} credential-process --certificate 'pkcs11:token=ra;object=me' \\\n"
-             "      --pkcs11-pin-file /run/user/1000/ra.pin --cache \\\n      " + _EXAMPLE_ARNS),
+            (
+                "certificate and key in files",
+                "{prog} credential-process --certificate /etc/pki/me.pem --private-key /etc/pki/me.key \\\n      "
+                + _EXAMPLE_ARNS,
+            ),
+            (
+                "key on a token, PIN from a file, credentials cached between calls",
+                "{prog} credential-process --certificate 'pkcs11:token=ra;object=me' \\\n"
+                "      --pkcs11-pin-file /run/user/1000/ra.pin --cache \\\n      " + _EXAMPLE_ARNS,
+            ),
         ),
         required=ARNS,
-        notes=("In ~/.aws/config write the command on one line (no backslash continuations) with absolute\n"
-               "paths: the AWS CLI runs it without a shell (no ~ expansion), from whatever directory it\n"
-               "was started in.",),
+        notes=(
+            "In ~/.aws/config write the command on one line (no backslash continuations) with absolute\n"
+            "paths: the AWS CLI runs it without a shell (no ~ expansion), from whatever directory it\n"
+            "was started in.",
+        ),
     ),
     "serve": CommandHelp(
         synopsis=f"({_SOURCES}) --trust-anchor-arn ARN --profile-arn ARN --role-arn ARN [options]",
@@ -65,11 +71,15 @@ HELP: dict[str, CommandHelp] = {
             "ECS-style or on a unix socket), refreshed in the background before they expire."
         ),
         examples=(
-            ("IMDSv2 endpoint on 127.0.0.1:9911",
-             "{prog} serve --certificate /etc/pki/me.pem --private-key /etc/pki/me.key \\\n      " + _EXAMPLE_ARNS),
-            ("ECS-style endpoint on a free port; addresses written to a file for scripts",
-             "{prog} serve --port 0 --ecs --ready-file /run/ra/ready.json --certificate /etc/pki/me.pem \\\n"
-             "      --private-key /etc/pki/me.key " + _EXAMPLE_ARNS),
+            (
+                "IMDSv2 endpoint on 127.0.0.1:9911",
+                "{prog} serve --certificate /etc/pki/me.pem --private-key /etc/pki/me.key \\\n      " + _EXAMPLE_ARNS,
+            ),
+            (
+                "ECS-style endpoint on a free port; addresses written to a file for scripts",
+                "{prog} serve --port 0 --ecs --ready-file /run/ra/ready.json --certificate /etc/pki/me.pem \\\n"
+                "      --private-key /etc/pki/me.key " + _EXAMPLE_ARNS,
+            ),
         ),
         required=ARNS,
     ),
@@ -80,9 +90,11 @@ HELP: dict[str, CommandHelp] = {
             "lock) and keep them fresh until stopped; --once writes once and exits."
         ),
         examples=(
-            ("write profile 'ra' once",
-             "{prog} update --once --profile ra --certificate /etc/pki/me.pem --private-key /etc/pki/me.key \\\n      "
-             + _EXAMPLE_ARNS),
+            (
+                "write profile 'ra' once",
+                "{prog} update --once --profile ra --certificate /etc/pki/me.pem --private-key /etc/pki/me.key \\\n      "
+                + _EXAMPLE_ARNS,
+            ),
         ),
         required=ARNS,
     ),
@@ -93,10 +105,11 @@ HELP: dict[str, CommandHelp] = {
             "works (no network, no AWS account)."
         ),
         examples=(
-            ("hex signature of a file key",
-             "{prog} sign-string --certificate me.pem --private-key me.key --format text"),
-            ("a token key, SHA-384",
-             "{prog} sign-string --certificate 'pkcs11:token=ra;object=me' --digest SHA384"),
+            (
+                "hex signature of a file key",
+                "{prog} sign-string --certificate me.pem --private-key me.key --format text",
+            ),
+            ("a token key, SHA-384", "{prog} sign-string --certificate 'pkcs11:token=ra;object=me' --digest SHA384"),
         ),
         drop=("--intermediates",),
     ),
@@ -108,13 +121,23 @@ HELP: dict[str, CommandHelp] = {
         ),
         examples=(
             ("describe a certificate file", "{prog} read-certificate-data --certificate me.pem"),
-            ("list the certificates on a token",
-             "{prog} read-certificate-data --certificate pkcs11: --pkcs11-lib /usr/lib/softhsm/libsofthsm2.so"),
+            (
+                "list the certificates on a token",
+                "{prog} read-certificate-data --certificate pkcs11: --pkcs11-lib /usr/lib/softhsm/libsofthsm2.so",
+            ),
         ),
         drop=(
-            "--private-key", "--intermediates", "--reuse-pin", "--use-latest-expiring-certificate",
-            "--pkcs11-context-pin-file", "--pkcs11-context-pin-env",
-            "--tpm-key-password", "--no-tpm-key-password", "--tpm-parent-password", "--tpm-tcti", "--tpm-pcrs",
+            "--private-key",
+            "--intermediates",
+            "--reuse-pin",
+            "--use-latest-expiring-certificate",
+            "--pkcs11-context-pin-file",
+            "--pkcs11-context-pin-env",
+            "--tpm-key-password",
+            "--no-tpm-key-password",
+            "--tpm-parent-password",
+            "--tpm-tcti",
+            "--tpm-pcrs",
         ),
     ),
     "emulator": CommandHelp(
@@ -124,8 +147,10 @@ HELP: dict[str, CommandHelp] = {
             "Prints one line of JSON (endpoint, CA bundle, ARNs) on stdout, then serves until stopped."
         ),
         examples=(
-            ("trust your own CA, write emulator.json for scripts",
-             "{prog} emulator --trust-anchor my-ca.pem --state-dir /tmp/ra-emu"),
+            (
+                "trust your own CA, write emulator.json for scripts",
+                "{prog} emulator --trust-anchor my-ca.pem --state-dir /tmp/ra-emu",
+            ),
             ("also make a throw-away client identity", "{prog} emulator --demo-identity --port 8443"),
         ),
     ),
@@ -149,7 +174,7 @@ HELP: dict[str, CommandHelp] = {
         description="Print a shell completion script for the program, generated from its flags.",
         examples=(
             ("bash, for this shell", "source <({prog} completion bash)"),
-            ("zsh, installed", "{prog} completion zsh > \"${{fpath[1]}}/_{prog}\""),
+            ("zsh, installed", '{prog} completion zsh > "${{fpath[1]}}/_{prog}"'),
         ),
     ),
 }

@@ -25,13 +25,15 @@ from rasign.errors import CertificateError, KeyLoadError, RasignError, UsageErro
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "credential-process": (
-        "rasign.commands.credential_process", "print temporary credentials as credential_process JSON"
+        "rasign.commands.credential_process",
+        "print temporary credentials as credential_process JSON",
     ),
     "serve": ("rasign.commands.serve", "serve credentials over an IMDSv2- or ECS-compatible endpoint"),
     "update": ("rasign.commands.update", "write credentials into the shared credentials file and keep them fresh"),
     "sign-string": ("rasign.commands.sign_string", "sign the fixed test string (checks a key works)"),
     "read-certificate-data": (
-        "rasign.commands.read_certificate_data", "show certificate data or list matching identities"
+        "rasign.commands.read_certificate_data",
+        "show certificate data or list matching identities",
     ),
     "emulator": ("rasign.commands.emulator", "run a local Roles Anywhere + STS emulator (offline demos and tests)"),
     "demo": ("rasign.commands.demo", "run the end-to-end flow against the local emulator (no AWS account needed)"),
@@ -195,8 +197,10 @@ def _preflight(command: str | None, args: argparse.Namespace, ignored: list[str]
     from rasign.cli import argv_secrets, mistakes
 
     if ignored:
-        _say(f"{prog}: warning: ignoring extra argument(s) {' '.join(repr(t) for t in ignored)} "
-             f"(flags start with --; aws_signing_helper ignores them too)")
+        _say(
+            f"{prog}: warning: ignoring extra argument(s) {' '.join(repr(t) for t in ignored)} "
+            f"(flags start with --; aws_signing_helper ignores them too)"
+        )
     warning = argv_secrets.warning_line(args)
     if warning and not argv_secrets.silenced():
         _say(f"{prog}: warning: {warning}")

@@ -70,9 +70,9 @@ def _subparsers(root: argparse.ArgumentParser) -> dict[str, argparse.ArgumentPar
 
 def render(prog: str = "rasign") -> str:
     """The whole page as roff text."""
+    from rasign import errors
     from rasign.cli.main import COMMANDS, build_parser
     from rasign.errors import EXIT_CODES
-    from rasign import errors
 
     with _neutral_environment():
         root = build_parser(prog)
@@ -122,14 +122,20 @@ def render(prog: str = "rasign") -> str:
         doc = (getattr(errors, class_name).__doc__ or "").strip().splitlines()[0]
         out += [".TP", str(code), _escape(f"{class_name}: {doc}")]
     out += [
-        ".TP", "70", _escape("internal error (a bug): rerun with --debug and report it"),
-        ".TP", "130", "interrupted",
+        ".TP",
+        "70",
+        _escape("internal error (a bug): rerun with --debug and report it"),
+        ".TP",
+        "130",
+        "interrupted",
         ".PP",
         _escape("aws_signing_helper exits 1 for every handled error, including usage errors, which exit 2 here."),
         ".SH SEE ALSO",
-        _escape("docs/compatibility.md, docs/exit-codes.md, docs/pkcs11.md, docs/tpm.md, docs/stores.md, "
-                "docs/delivery.md in the rasign sources; "
-                f"{prog} help COMMAND; {prog} completion bash|zsh|fish|powershell."),
+        _escape(
+            "docs/compatibility.md, docs/exit-codes.md, docs/pkcs11.md, docs/tpm.md, docs/stores.md, "
+            "docs/delivery.md in the rasign sources; "
+            f"{prog} help COMMAND; {prog} completion bash|zsh|fish|powershell."
+        ),
         "",
     ]
     return "\n".join(out)

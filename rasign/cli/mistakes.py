@@ -44,8 +44,7 @@ PATH_FLAGS: dict[str, type[RasignError]] = {
 
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:")
 _CONTINUATION_HINT = (
-    "put the whole credential_process command on one line, or continue it on indented lines "
-    "without the backslash"
+    "put the whole credential_process command on one line, or continue it on indented lines without the backslash"
 )
 
 

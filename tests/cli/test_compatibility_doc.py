@@ -17,19 +17,46 @@ from tests.conftest import REPO
 DOC = (REPO / "docs" / "compatibility.md").read_text(encoding="utf-8")
 
 _SHARED = {
-    "--role-arn", "--profile-arn", "--trust-anchor-arn", "--session-duration", "--region", "--endpoint",
-    "--no-verify-ssl", "--with-proxy", "--debug", "--certificate", "--private-key", "--intermediates",
-    "--cert-selector", "--system-store-name", "--use-latest-expiring-certificate", "--pkcs11-lib", "--reuse-pin",
-    "--tpm-key-password", "--no-tpm-key-password", "--role-session-name", "--pkcs8-password",
+    "--role-arn",
+    "--profile-arn",
+    "--trust-anchor-arn",
+    "--session-duration",
+    "--region",
+    "--endpoint",
+    "--no-verify-ssl",
+    "--with-proxy",
+    "--debug",
+    "--certificate",
+    "--private-key",
+    "--intermediates",
+    "--cert-selector",
+    "--system-store-name",
+    "--use-latest-expiring-certificate",
+    "--pkcs11-lib",
+    "--reuse-pin",
+    "--tpm-key-password",
+    "--no-tpm-key-password",
+    "--role-session-name",
+    "--pkcs8-password",
 }
 GO_FLAGS: dict[str, set[str]] = {
     "credential-process": _SHARED,
     "serve": _SHARED | {"--port", "--hop-limit"},
     "update": _SHARED | {"--profile", "--once"},
     "sign-string": {
-        "--certificate", "--private-key", "--debug", "--cert-selector", "--system-store-name",
-        "--use-latest-expiring-certificate", "--pkcs11-lib", "--reuse-pin", "--tpm-key-password",
-        "--no-tpm-key-password", "--pkcs8-password", "--format", "--digest",
+        "--certificate",
+        "--private-key",
+        "--debug",
+        "--cert-selector",
+        "--system-store-name",
+        "--use-latest-expiring-certificate",
+        "--pkcs11-lib",
+        "--reuse-pin",
+        "--tpm-key-password",
+        "--no-tpm-key-password",
+        "--pkcs8-password",
+        "--format",
+        "--digest",
     },
     "read-certificate-data": {"--certificate", "--cert-selector", "--system-store-name", "--pkcs11-lib", "--debug"},
     "version": set(),
@@ -79,7 +106,8 @@ def test_every_rasign_flag_is_named_on_the_page():
     named = set(re.findall(r"`(--[a-z0-9-]+)", DOC)) | set(re.findall(r"\((--[a-z0-9-]+)\)", DOC))
     missing = sorted(
         {option for parser in PARSERS.values() for option in parser._option_string_actions if option.startswith("--")}
-        - named - {"--help"}
+        - named
+        - {"--help"}
     )
     assert missing == [], "document these flags in docs/compatibility.md (Additions or the parity table)"
 

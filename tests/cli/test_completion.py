@@ -71,8 +71,10 @@ def test_bash_under_the_go_name():
 def test_fish_completes(tmp_path):
     path = tmp_path / "rasign.fish"
     path.write_text(script("fish", ROOT, "rasign"))
-    program = (f"source {path}; complete -C 'rasign cred'; echo ---; complete -C 'rasign sign-string --dig'; echo ---;"
-               " complete -C 'rasign sign-string --digest '")
+    program = (
+        f"source {path}; complete -C 'rasign cred'; echo ---; complete -C 'rasign sign-string --dig'; echo ---;"
+        " complete -C 'rasign sign-string --digest '"
+    )
     done = subprocess.run(["fish", "--no-config", "-c", program], capture_output=True, text=True, timeout=30)
     assert done.returncode == 0, done.stderr
     first, second, third = (part.strip().splitlines() for part in done.stdout.split("---"))
@@ -87,9 +89,9 @@ def test_zsh_runs_and_passes_the_specs(tmp_path):
     path.write_text(script("zsh", ROOT, "rasign"))
     assert subprocess.run(["zsh", "-n", str(path)], timeout=30).returncode == 0
     program = (
-        "compdef() { print -r -- \"compdef $*\" }\n"
-        "_describe() { print -rl -- \"describe $3\" \"${(@P)4}\" }\n"
-        "_arguments() { print -rl -- \"$@\" }\n"
+        'compdef() { print -r -- "compdef $*" }\n'
+        '_describe() { print -rl -- "describe $3" "${(@P)4}" }\n'
+        '_arguments() { print -rl -- "$@" }\n'
         f"source {path}\n"
         "words=(rasign ''); CURRENT=2; _rasign_complete\n"
         "print -r -- ---\n"
@@ -111,7 +113,7 @@ def test_powershell_names_every_command_and_flag():
     assert text.startswith("# PowerShell completion for rasign")
     assert "Register-ArgumentCompleter -Native -CommandName 'rasign'" in text
     for command in COMMANDS:
-        line = next(l for l in text.splitlines() if l.strip().startswith(f"'{command.name}' = @("))
+        line = next(row for row in text.splitlines() if row.strip().startswith(f"'{command.name}' = @("))
         for flag in command.flags:
             for name in flag.names:
                 assert f"'{name}'" in line, (command.name, name)
@@ -145,7 +147,8 @@ def test_bash_sources_the_command_output():
         'printf "%s\\n" "${COMPREPLY[@]}"\n'
     )
     env = {**clean_env(), "PY": sys.executable}
-    done = subprocess.run(["bash", "--norc", "--noprofile", "-c", program], capture_output=True, text=True,
-                          env=env, timeout=60)
+    done = subprocess.run(
+        ["bash", "--norc", "--noprofile", "-c", program], capture_output=True, text=True, env=env, timeout=60
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["--once"]

@@ -192,8 +192,13 @@ def test_help_marks_required_and_shows_defaults(capsys):
 
 @pytest.mark.parametrize(
     ("argv0", "name"),
-    [("/usr/bin/aws_signing_helper", "aws_signing_helper"), ("C:\\bin\\aws_signing_helper.exe", "aws_signing_helper"),
-     ("/x/rasign/__main__.py", "rasign"), ("-c", "rasign"), ("/usr/local/bin/rasign", "rasign")],
+    [
+        ("/usr/bin/aws_signing_helper", "aws_signing_helper"),
+        ("C:\\bin\\aws_signing_helper.exe", "aws_signing_helper"),
+        ("/x/rasign/__main__.py", "rasign"),
+        ("-c", "rasign"),
+        ("/usr/local/bin/rasign", "rasign"),
+    ],
 )
 def test_program_name(argv0, name):
     if "\\" in argv0 and os.sep != "\\":
@@ -206,8 +211,9 @@ def test_installed_as_aws_signing_helper(tmp_path):
     script.write_text(f"#!{sys.executable}\nfrom rasign.cli.main import run\nrun()\n")
     script.chmod(0o755)
     env = clean_env()
-    bad = subprocess.run([str(script), "credential-process", "--bogus"],
-                         capture_output=True, text=True, env=env, timeout=60)
+    bad = subprocess.run(
+        [str(script), "credential-process", "--bogus"], capture_output=True, text=True, env=env, timeout=60
+    )
     assert bad.returncode == 2
     assert bad.stderr.startswith("aws_signing_helper: error: unknown flag: --bogus")
     assert "'aws_signing_helper credential-process --help'" in bad.stderr
@@ -223,12 +229,14 @@ def test_pkcs11_pin_alias_becomes_pin_value():
     from rasign.cli.main import _apply_pin_alias
 
     parser = build_parser(only="sign-string")
-    args = parser.parse_known_args(
-        ["sign-string", "--certificate", "pkcs11:token=a;object=k", "--pkcs11-pin", "1&2"])[0]
+    args = parser.parse_known_args(["sign-string", "--certificate", "pkcs11:token=a;object=k", "--pkcs11-pin", "1&2"])[
+        0
+    ]
     _apply_pin_alias(args)
     assert args.certificate == "pkcs11:token=a;object=k?pin-value=1%262"
     kept = parser.parse_known_args(
-        ["sign-string", "--certificate", "pkcs11:token=a?pin-source=file:/p", "--pkcs11-pin", "9"])[0]
+        ["sign-string", "--certificate", "pkcs11:token=a?pin-source=file:/p", "--pkcs11-pin", "9"]
+    )[0]
     _apply_pin_alias(kept)
     assert kept.certificate == "pkcs11:token=a?pin-source=file:/p"
 
@@ -245,17 +253,34 @@ def test_pkcs11_pin_alias_signs_on_softhsm(hsm):
 
     uri = "pkcs11:token=rasign-a;object=ec-p256"
     env = {**hsm.env, "RASIGN_NO_SECRET_WARNING": ""}
-    done = run_rasign("sign-string", "--pkcs11-lib", hsm.module, "--certificate", uri,
-                      "--pkcs11-pin", hsm.pin("rasign-a"), "--format", "text", env=env)
+    done = run_rasign(
+        "sign-string",
+        "--pkcs11-lib",
+        hsm.module,
+        "--certificate",
+        uri,
+        "--pkcs11-pin",
+        hsm.pin("rasign-a"),
+        "--format",
+        "text",
+        env=env,
+    )
     assert done.returncode == 0, done.stderr
     assert len(bytes.fromhex(done.stdout)) > 8
     assert "--pkcs11-pin on the command line" in done.stderr and hsm.pin("rasign-a") not in done.stderr
-    wrong = run_rasign("sign-string", "--pkcs11-lib", hsm.module, "--certificate", uri, "--pkcs11-pin", "999999",
-                       "--format", "text", env=env)
+    wrong = run_rasign(
+        "sign-string",
+        "--pkcs11-lib",
+        hsm.module,
+        "--certificate",
+        uri,
+        "--pkcs11-pin",
+        "999999",
+        "--format",
+        "text",
+        env=env,
+    )
     assert wrong.returncode == 6 and "999999" not in wrong.stderr
-
-
-from tests.pkcs11.conftest import hsm  # noqa: E402,F401 - SoftHSM tokens shared with the PKCS#11 area
 
 
 def test_exclusions_come_before_file_checks(capsys):

@@ -9,7 +9,8 @@ import subprocess
 import pytest
 
 from rasign.cli.main import build_parser
-from rasign.cli.manpage import main as manpage_main, render
+from rasign.cli.manpage import main as manpage_main
+from rasign.cli.manpage import render
 from tests.conftest import REPO
 
 COMMITTED = REPO / "docs" / "man" / "rasign.1"
@@ -31,7 +32,7 @@ def test_every_flag_of_every_command_is_on_the_page(page):
     for name, parser in subparsers.choices.items():
         start = page.index(f'.SS "rasign {name.replace("-", chr(92) + "-")}"')
         end = page.find(".SS ", start + 4)
-        section = page[start:end if end != -1 else len(page)]
+        section = page[start : end if end != -1 else len(page)]
         for action in parser._actions:
             if action.help == argparse.SUPPRESS:
                 continue

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import configparser
 import shlex
+
 import pytest
 
 from rasign.cli.main import main
@@ -65,8 +66,9 @@ def test_lone_backslash_from_windows_splitting(capsys, emulator, identity):
 def test_tilde_is_not_expanded(capsys, emulator, identity, monkeypatch, tmp_path):
     cert, key = identity
     monkeypatch.setenv("HOME", str(cert.parent))
-    code, line = credential_process(capsys, emulator, "--certificate", f"~/{cert.name}",
-                                    "--private-key", f"~/{key.name}")
+    code, line = credential_process(
+        capsys, emulator, "--certificate", f"~/{cert.name}", "--private-key", f"~/{key.name}"
+    )
     assert code == 4
     assert "'~' is not expanded when the AWS CLI runs credential_process" in line
     assert f"use the absolute path {cert}" in line
@@ -84,8 +86,18 @@ def test_relative_path_from_another_directory(capsys, emulator, identity, monkey
 def test_relative_path_that_exists_still_works(capsys, emulator, identity, monkeypatch):
     cert, key = identity
     monkeypatch.chdir(cert.parent)
-    code = main(["credential-process", "--certificate", cert.name, "--private-key", key.name,
-                 *emulator_args(emulator), "--no-cache"], prog="rasign")
+    code = main(
+        [
+            "credential-process",
+            "--certificate",
+            cert.name,
+            "--private-key",
+            key.name,
+            *emulator_args(emulator),
+            "--no-cache",
+        ],
+        prog="rasign",
+    )
     out, err = capsys.readouterr()
     assert code == 0, err
     assert '"AccessKeyId"' in out
