@@ -107,7 +107,8 @@ def normalise_bools(parser: argparse.ArgumentParser, tokens: list[str]) -> tuple
         action = booleans.get(name) if sep and name.startswith("--") else None
         if action is None:
             out.append(token)
-            if _takes_value(parser, token) and index + 1 < len(tokens):
+            # argparse never takes a token starting with "-" as a value, so neither do we.
+            if _takes_value(parser, token) and index + 1 < len(tokens) and not tokens[index + 1].startswith("-"):
                 out.append(tokens[index + 1])
                 index += 1
             index += 1

@@ -322,3 +322,9 @@ def test_every_help_example_parses(command, line):
     assert tokens[0] == command
     args, extras = build_parser(only=command).parse_known_args(tokens)
     assert extras == [] and args._run is not None
+
+
+def test_boolean_after_a_flag_with_an_optional_value():
+    parser = build_parser(only="demo")
+    args = parser.parse_known_args(["demo", "--keep", "--debug=false"])[0]
+    assert args.debug is False
