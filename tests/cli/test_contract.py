@@ -325,6 +325,12 @@ def test_every_help_example_parses(command, line):
 
 
 def test_boolean_after_a_flag_with_an_optional_value():
-    parser = build_parser(only="demo")
-    args = parser.parse_known_args(["demo", "--keep", "--debug=false"])[0]
-    assert args.debug is False
+    from rasign.cli.parser import CliParser
+
+    parser = CliParser(prog="t")  # like demo's --keep [DIR]
+    parser.add_argument("--keep", nargs="?", const="", default=None)
+    parser.add_argument("--debug", action="store_true")
+    args = parser.parse_known_args(["--keep", "--debug=false"])[0]
+    assert args.keep == "" and args.debug is False
+    args = parser.parse_known_args(["--keep", "dir", "--debug=t"])[0]
+    assert args.keep == "dir" and args.debug is True
