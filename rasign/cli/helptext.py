@@ -140,6 +140,18 @@ HELP: dict[str, CommandHelp] = {
             "--tpm-pcrs",
         ),
     ),
+    # On main since the agent work; listed here so the merged CLI has its help from day one.
+    "agent": CommandHelp(
+        synopsis="[run|status|lock|stop] [options]",
+        description=(
+            "Run the per-user agent that keeps unlocked keys for the login session, so credential-process\n"
+            "asks for a PIN once; or ask the running agent for its status, to lock, or to stop."
+        ),
+        examples=(
+            ("start it in the background, like ssh-agent", 'eval "$({prog} agent --daemon)"'),
+            ("what it holds (never a secret)", "{prog} agent status --json"),
+        ),
+    ),
     "emulator": CommandHelp(
         synopsis="(--trust-anchor CA.pem... | --demo-identity) [options]",
         description=(

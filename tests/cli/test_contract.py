@@ -308,6 +308,8 @@ def _examples():
     from rasign.cli.helptext import HELP
 
     for name, entry in HELP.items():
+        if name not in COMMANDS:  # an entry written ahead of its command's merge
+            continue
         for index, (_, command) in enumerate(entry.examples):
             line = command.format(prog="rasign").replace("\\\n", " ")
             line = re.split(r"\)|>", line.split("rasign ", 1)[1])[0]
