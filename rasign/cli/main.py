@@ -67,10 +67,15 @@ def build_parser(prog: str = DEFAULT_PROG, *, only: str | None = None) -> argpar
     """The CLI parser. Every command is configured unless ``only`` names the one to configure.
 
     Public: the man page (:mod:`rasign.cli.manpage`), the completions and the docs build use
-    the full parser, so help, docs and the accepted flags cannot disagree.
+    the full parser, so help, docs and the accepted flags cannot disagree. A command name as
+    the first argument means ``only=`` that command (the signature before issue 10, which
+    callers such as the agent's request parser still use).
     """
     from rasign import __version__
     from rasign.cli import helptext
+
+    if only is None and prog in COMMANDS:
+        prog, only = DEFAULT_PROG, prog
 
     root = CliParser(
         prog=prog,

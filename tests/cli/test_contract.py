@@ -336,3 +336,10 @@ def test_boolean_after_a_flag_with_an_optional_value():
     assert args.keep == "" and args.debug is False
     args = parser.parse_known_args(["--keep", "dir", "--debug=t"])[0]
     assert args.keep == "dir" and args.debug is True
+
+
+def test_build_parser_keeps_the_old_one_command_call():
+    parser = build_parser("credential-process")  # the signature before issue 10
+    assert parser.prog == "rasign"
+    assert "--role-arn" in subparsers(parser)["credential-process"]._option_string_actions
+    assert "--port" not in subparsers(parser)["serve"]._option_string_actions  # serve left unconfigured
