@@ -13,6 +13,7 @@ APT_PACKAGES=(
   pcscd vsmartcard-vpcd ykcs11 yubico-piv-tool  # virtual PIV card: pcscd + vpcd reader, Yubico PKCS#11 + tool
   libtss2-dev pkg-config gcc libffi-dev libssl-dev openssl ca-certificates
   jq                                           # the docs' emulator examples read its JSON with jq
+  zsh fish                                     # CLI: the generated completion scripts run in the real shells
 )
 
 missing=()

@@ -40,6 +40,7 @@ def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     """The environment for a child rasign: no AWS settings leak in from the host."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RASIGN_"))}
     env["PYTHONPATH"] = str(REPO)
+    env.setdefault("RASIGN_NO_SECRET_WARNING", "1")  # tests pass throw-away secrets in argv; tests/cli checks the warning
     env.setdefault("RASIGN_CACHE_DIR", str(Path(os.environ.get("TMPDIR", "/tmp")) / f"rasign-test-cache-{os.getpid()}"))
     if extra:
         env.update(extra)

@@ -67,7 +67,7 @@ def test_version_and_help():
     assert run_rasign("version").stdout == f"{__version__}\n"
     assert run_rasign().returncode == 0
     unknown = run_rasign("credential-process", "--bogus")
-    assert unknown.returncode == 2 and "unrecognized arguments: --bogus" in unknown.stderr
+    assert unknown.returncode == 2 and "unknown flag: --bogus" in unknown.stderr
     assert len(unknown.stderr.strip().splitlines()) == 1
 
 
