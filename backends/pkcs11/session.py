@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -25,14 +24,10 @@ if TYPE_CHECKING:
 
 
 def ckr_name(err: BaseException) -> str:
-    """``CKR_PIN_INCORRECT`` from python-pkcs11's ``PinIncorrect`` (it keeps no code)."""
-    name = type(err).__name__
-    if name == "PKCS11Error":
-        text = str(err)
-        if "not initialized" in text:
-            return "CKR_CRYPTOKI_NOT_INITIALIZED"
-        return text or "CKR_GENERAL_ERROR"
-    return "CKR_" + re.sub(r"(?<!^)(?=[A-Z])", "_", name).upper()
+    """``CKR_PIN_INCORRECT`` from python-pkcs11's ``PinIncorrect`` (see :mod:`.ckr`)."""
+    from rasign.backends.pkcs11.ckr import ckr_name as name_of
+
+    return name_of(err)
 
 
 @dataclass
