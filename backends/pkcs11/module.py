@@ -60,7 +60,9 @@ class LoadedModule:
         self.path = path
 
     def describe(self) -> str:
-        return f"{self.path} ({self.lib.library_description.strip() or 'no description'})"
+        from rasign.backends.pkcs11.search import field_text
+
+        return f"{self.path} ({field_text(self.lib.library_description) or 'no description'})"
 
 
 def candidates(explicit: str | None, uri_module_path: str | None, uri_module_name: str | None) -> tuple[list[str], bool]:

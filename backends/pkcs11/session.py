@@ -115,7 +115,7 @@ class Mechanisms:
     Plans are cached: the signing path of a long-running signer does one dict lookup.
     """
 
-    def __init__(self, token: TokenRef) -> None:
+    def __init__(self, token: TokenRef, module_name: str | None = None) -> None:
         from pkcs11.exceptions import PKCS11Error
 
         try:
@@ -123,6 +123,7 @@ class Mechanisms:
         except PKCS11Error as err:
             raise SigningError(f"cannot list the mechanisms of {token.describe()} ({ckr_name(err)})") from err
         self.token = token
+        self.module_name = module_name or "(unknown module)"
         self._plans: dict[tuple[str, str], tuple[Any, int]] = {}
 
     def plan(self, kind: str, digest: str) -> tuple[Any, int]:
@@ -157,12 +158,19 @@ class Mechanisms:
 def sign_raw(key: KeyObject, mechanisms: Mechanisms, message: bytes, digest: str, context_pin: str | None) -> bytes:
     """One signature in wire format: PKCS#1 v1.5 bytes, or DER ECDSA from the token's r||s."""
     mechanism, prepare = mechanisms.plan(key.kind, digest)
+    sign = getattr(key.handle, "sign", None)
+    if sign is None:
+        raise SigningError(
+            f"python-pkcs11 cannot sign with {key.uri()} on the module {mechanisms.module_name}: the key object has no"
+            " sign capability",
+            hint="check that the key has CKA_SIGN=true (pkcs11-tool --list-objects shows 'usage: sign'), or report the module",
+        )
     if prepare == TOKEN_HASHES:
-        return bytes(key.handle.sign(message, mechanism=mechanism, pin=context_pin))
+        return bytes(sign(message, mechanism=mechanism, pin=context_pin))
     if prepare == HOST_HASH:
-        return der_ecdsa(key.handle.sign(_HASHES[digest](message).digest(), mechanism=mechanism, pin=context_pin))
+        return der_ecdsa(sign(_HASHES[digest](message).digest(), mechanism=mechanism, pin=context_pin))
     data = DIGEST_INFO_PREFIX[digest] + _HASHES[digest](message).digest()
-    return bytes(key.handle.sign(data, mechanism=mechanism, pin=context_pin))
+    return bytes(sign(data, mechanism=mechanism, pin=context_pin))
 
 
 def _der_integer(value: bytes) -> bytes:
