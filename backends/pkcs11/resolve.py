@@ -72,7 +72,10 @@ def load_module(options: SignerOptions, *uris: Pkcs11Uri | None) -> modules.Load
     """The module per ``--pkcs11-lib``, else the first URI naming one, else p11-kit-proxy."""
     module_path = next((u.module_path for u in uris if u is not None and u.module_path), None)
     module_name = next((u.module_name for u in uris if u is not None and u.module_name), None)
-    return modules.load(options.pkcs11_lib, module_path, module_name)
+    init_args = getattr(options, "pkcs11_init_args", None)
+    if init_args is None:
+        init_args = next((u.init_reserved for u in uris if u is not None and u.init_reserved is not None), None)
+    return modules.load(options.pkcs11_lib, module_path, module_name, init_args)
 
 
 class Resolver:
