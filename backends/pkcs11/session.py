@@ -62,8 +62,12 @@ def _login(token: TokenRef, pin: Any, source: str) -> Any:
     """One ``C_Login(CKU_USER)``; every failure becomes a clear, final error."""
     from pkcs11 import exceptions as x
 
+    from rasign.backends.pkcs11.quiet import module_stderr_captured
+
     try:
-        return token.token.open(user_pin=pin)
+        # tpm2-pkcs11 prints "ERROR: Esys_Unseal: ... HMAC check failed" itself on a wrong PIN.
+        with module_stderr_captured("C_Login"):
+            return token.token.open(user_pin=pin)
     except x.UserAlreadyLoggedIn:
         # Login state is per token and process: another session of ours is logged in.
         return token.token.open()

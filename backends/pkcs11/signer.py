@@ -43,6 +43,7 @@ RECOVERABLE = (
     "ObjectHandleInvalid",
     "SlotIDInvalid",
     "DeviceError",
+    "HostMemory",  # NSS softokn's answer to C_SignInit once another session logged the token out
 )
 """python-pkcs11 errors after which reopening the session can help."""
 PROOF_MESSAGE = b"rasign PKCS#11 key/certificate consistency check"

@@ -1,0 +1,136 @@
+"""The PKCS#11 suite on every module users really have (issue 14): module x case.
+
+Each case runs ``python -m rasign`` against the emulator (which verifies every signature
+for real) with the module's own library; a case a module cannot do by design (no EC on
+opencryptoki's soft token, no CKA_ALWAYS_AUTHENTICATE in NSS) is not generated for it --
+see ``Module.objects`` -- and the module's refusal of a context login is tested as such.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+
+import pytest
+
+from tests.conftest import emulator_args
+
+pytestmark = [pytest.mark.network, pytest.mark.p11modules]
+
+
+def assert_credentials(done: subprocess.CompletedProcess) -> None:
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert out["Version"] == 1 and out["AccessKeyId"] and out["SessionToken"]
+    assert "ERROR" not in done.stderr and "CRITICAL" not in done.stderr, done.stderr
+
+
+def creds(module, emulator, *args, **kwargs) -> subprocess.CompletedProcess:
+    return module.rasign("credential-process", *args, *emulator_args(emulator), "--no-cache", **kwargs)
+
+
+def spied(log, name: str) -> list[str]:
+    lines = log.read_text().splitlines()
+    return [line for line in lines if line.split(": ")[-1].strip() == name]
+
+
+def test_certificate_and_key_on_the_token(module, emulator, tmp_path):
+    log = tmp_path / "spy.log"
+    assert_credentials(creds(module, emulator, "--certificate", module.uri("rsa"), spy_log=log))
+    assert len(spied(log, "C_OpenSession")) == 1  # one card scan per run on ykcs11/OpenSC
+
+
+def test_file_certificate_and_token_key(module, emulator):
+    assert_credentials(creds(module, emulator, "--certificate", str(module.certs["rsa"]), "--private-key", module.uri("rsa")))
+
+
+def test_ec_key_with_chain_on_the_token(module, emulator):
+    if "ec" not in module.objects:
+        pytest.skip(f"{module.name}: {module.notes}")
+    # The emulator trusts only the root: the intermediate must come from the token.
+    assert_credentials(creds(module, emulator, "--certificate", module.uri("ec")))
+
+
+def test_sign_string_verifies_with_openssl(module, tmp_path):
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    from rasign.commands.sign_string import test_message
+
+    role = "ec" if "ec" in module.objects else "rsa"
+    done = module.rasign("sign-string", "--certificate", module.uri(role), "--format", "text")
+    assert done.returncode == 0, done.stderr
+    public = x509.load_pem_x509_certificate(module.certs[role].read_bytes()).public_key()
+    (tmp_path / "msg").write_bytes(test_message(public))
+    (tmp_path / "sig").write_bytes(bytes.fromhex(done.stdout.strip()))
+    (tmp_path / "pub.pem").write_bytes(public.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo))
+    verify = subprocess.run(["openssl", "dgst", "-sha256", "-verify", str(tmp_path / "pub.pem"), "-signature",
+                             str(tmp_path / "sig"), str(tmp_path / "msg")], capture_output=True, text=True, check=False)
+    assert verify.returncode == 0 and "Verified OK" in verify.stdout, verify.stdout + verify.stderr
+
+
+def test_listing_with_read_certificate_data(module):
+    done = module.rasign("read-certificate-data", "--certificate", f"pkcs11:token={module.token.replace(' ', '%20')}"
+                         f"?pin-value={module.pin}")
+    assert done.returncode == 0, done.stderr
+    for role, label in module.objects.items():
+        assert f"object={label};" in done.stdout, (role, done.stdout)
+    # Fixed-size CK_UTF8CHAR fields come without NUL or blank padding (ids may hold any byte).
+    assert not re.search(r"(token|manufacturer|model|serial)=[^;]*(%00|%20;)", done.stdout), done.stdout
+
+
+def test_wrong_pin_is_one_login_attempt(module, emulator, tmp_path):
+    log = tmp_path / "spy.log"
+    done = creds(module, emulator, "--certificate", module.uri("rsa", wrong_pin="99999999"), spy_log=log)
+    assert done.returncode == 6, done.stderr
+    assert "CKR_PIN_INCORRECT" in done.stderr and "99999999" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr  # rasign's one line, no module noise
+    assert len(spied(log, "C_Login")) == 1
+    assert_credentials(creds(module, emulator, "--certificate", module.uri("rsa")))  # the retry counter survived
+
+
+def test_always_authenticate_with_reuse_pin(module, emulator, tmp_path):
+    if "rsa-aa" not in module.objects:
+        pytest.skip(f"{module.name} cannot store CKA_ALWAYS_AUTHENTICATE keys")
+    log = tmp_path / "spy.log"
+    done = creds(module, emulator, "--certificate", module.uri("rsa-aa"), "--reuse-pin", spy_log=log)
+    logins = spied(log, "C_Login")
+    if module.context_login:
+        assert_credentials(done)
+        return
+    # opencryptoki: CKR_USER_TYPE_INVALID for C_Login(CKU_CONTEXT_SPECIFIC), named as such,
+    # never "the key does not match", and the key is tried once (one context login).
+    assert done.returncode == 8, done.stderr
+    assert "refuses the context-specific login" in done.stderr and "CKR_USER_TYPE_INVALID" in done.stderr
+    assert "does not match" not in done.stderr
+    assert len(logins) == 2, logins  # the user login, then exactly one context login
+
+
+RECOVERY = """
+import json, sys
+from rasign.backends.pkcs11 import Pkcs11Backend
+from rasign.options import SignerOptions
+from rasign.signer import verify_signature
+
+lib, init, first_uri, second_uri = sys.argv[1:5]
+opts = lambda uri: SignerOptions(certificate=uri, pkcs11_lib=lib, pkcs11_init_args=init or None, interactive=False)
+first, second = Pkcs11Backend.open(opts(first_uri)), Pkcs11Backend.open(opts(second_uri))
+message = b"before"
+ok = [verify_signature(second.certificate.public_key(), second.sign(message), message)]
+first.close()  # C_Logout is token-wide: the second signer's session loses its login
+message = b"after"
+ok.append(verify_signature(second.certificate.public_key(), second.sign(message), message))
+print(json.dumps({"ok": ok, "recoveries": second.recoveries}))
+second.close()
+"""
+
+
+def test_session_recovery_after_another_signer_logs_out(module):
+    init = module.args[module.args.index("--pkcs11-init-args") + 1] if "--pkcs11-init-args" in module.args else ""
+    second = "ec" if "ec" in module.objects else "rsa"
+    done = module.python("-c", RECOVERY, module.library, init, module.uri("rsa"), module.uri(second))
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["ok"] == [True, True]
+    assert result["recoveries"] <= 1  # modules that keep the login per session need none; none loops
