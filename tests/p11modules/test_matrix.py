@@ -15,6 +15,7 @@ import subprocess
 import pytest
 
 from tests.conftest import emulator_args
+from tests.p11modules import modules as m
 
 pytestmark = [pytest.mark.network, pytest.mark.p11modules]
 
@@ -134,3 +135,61 @@ def test_session_recovery_after_another_signer_logs_out(module):
     result = json.loads(done.stdout)
     assert result["ok"] == [True, True]
     assert result["recoveries"] <= 1  # modules that keep the login per session need none; none loops
+
+
+def _in_private_p11kit_modules(module, config_dir, *args: str) -> subprocess.CompletedProcess:
+    """Run rasign with ``config_dir`` bind-mounted over p11-kit's module directory (root only)."""
+    import shutil
+    import sys
+
+    from tests.conftest import clean_env
+
+    if shutil.which("unshare") is None or not __import__("os").path.isdir("/usr/share/p11-kit/modules"):
+        pytest.skip("needs unshare (util-linux) and p11-kit's /usr/share/p11-kit/modules")
+    script = f'mount --bind "{config_dir}" /usr/share/p11-kit/modules && exec "$@"'
+    return subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", script, "sh", sys.executable, "-m", "rasign", *args],
+        env=clean_env(module.env), capture_output=True, text=True, timeout=120, check=False,
+    )
+
+
+@pytest.mark.parametrize("how", ["module-name", "p11-kit-proxy"])
+def test_nss_softokn_through_a_p11kit_module_file_with_x_init_reserved(nss_softokn_module, emulator, tmp_path, how):
+    """The alternative to --pkcs11-init-args: a p11-kit module file carries the arguments."""
+    import os
+
+    if os.geteuid() != 0:
+        pytest.skip("bind-mounting a private p11-kit module directory needs root")
+    module = nss_softokn_module
+    init = module.args[module.args.index("--pkcs11-init-args") + 1]
+    config = tmp_path / "modules"
+    config.mkdir()
+    (config / "nss-test.module").write_text(f"module: {module.library}\nx-init-reserved: {init}\n")
+    uri = module.uri("rsa")
+    if how == "module-name":
+        uri = uri.replace("?", "?module-name=nss-test&")
+    done = _in_private_p11kit_modules(module, config, "credential-process", "--certificate", uri,
+                                      *emulator_args(emulator), "--no-cache")
+    assert_credentials(done)
+
+
+def test_p11kit_proxy_default_keeps_other_modules_noise_out(softhsm_module, tmp_path):
+    """tpm2-pkcs11 registered with p11-kit but no TPM: its tcti/GLib lines stay off stderr."""
+    import os
+
+    if os.geteuid() != 0:
+        pytest.skip("bind-mounting a private p11-kit module directory needs root")
+    tpm2 = m.LIBDIR / "pkcs11" / "libtpm2_pkcs11.so"
+    if not tpm2.exists():
+        pytest.skip("tpm2-pkcs11 not installed (apt-get install libtpm2-pkcs11-1; scripts/bootstrap.sh does)")
+    config = tmp_path / "modules"
+    config.mkdir()
+    (config / "tpm2.module").write_text(f"module: {tpm2}\n")
+    (config / "softhsm.module").write_text(f"module: {softhsm_module.library}\n")
+    env_module = softhsm_module
+    done = _in_private_p11kit_modules(
+        env_module, config, "read-certificate-data", "--certificate", env_module.uri("rsa"),
+    )
+    assert done.returncode == 0, done.stderr
+    assert "object=rsa;" in done.stdout
+    assert done.stderr == "", done.stderr
