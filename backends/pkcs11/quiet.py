@@ -11,9 +11,9 @@ Two measures, because no single one covers every source:
 
 * ``TSS2_LOG=all+NONE`` before any module is loaded (tpm2-tss reads it when it first
   logs), unless the user set ``TSS2_LOG`` or asked for ``--debug``;
-* file descriptor 2 redirected to a temporary file around ``C_Initialize`` (where the
-  GLib and tpm2-pkcs11 lines come from); what was captured is logged at debug level,
-  cleaned, so ``--debug`` still shows it.
+* file descriptor 2 redirected to a temporary file around ``C_Initialize`` and the user
+  ``C_Login`` (where the GLib and tpm2-pkcs11 lines come from), only while rasign is single-
+  threaded; what was captured is logged at debug level, cleaned.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import logging
 import os
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -43,9 +44,10 @@ def quiet_tss2_logging() -> None:
 def module_stderr_captured(what: str) -> Iterator[None]:
     """Run a module call with fd 2 pointing at a temporary file; log what it wrote.
 
-    Under ``--debug`` nothing is redirected (the user wants to see the module).
+    Under ``--debug`` nothing is redirected (the user wants to see the module), nor while
+    other threads run (``serve``): fd 2 is process-wide, and their log lines must not vanish.
     """
-    if debugging():
+    if debugging() or threading.active_count() > 1:
         yield
         return
     try:

@@ -106,8 +106,7 @@ class Resolver:
         """Tokens whose first session logs in at once: the key is searched there later, and
         ykcs11/OpenSC rescan the whole card on every C_OpenSession (issue 14), so a run
         opens one session per token instead of one without and one with login."""
-        self.sessions_opened = 0
-        """C_OpenSession calls of this resolution (the benchmark reports it)."""
+
         """Test signatures the token refused (reported when no candidate key proves)."""
 
     # -- sessions ---------------------------------------------------------------------
@@ -122,7 +121,6 @@ class Resolver:
             login, for_certificate = True, False  # the key search will log in here anyway
         source = self.cert_source if for_certificate else self.user_source
         result = open_session(token, source, login=login, interactive=self.interactive)
-        self.sessions_opened += 1
         if result.typed_pin is not None:
             self.typed_pin = result.typed_pin
         self.sessions[ident] = result

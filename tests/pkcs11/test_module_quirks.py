@@ -98,3 +98,26 @@ def test_recovery_that_keeps_meeting_user_not_logged_in_is_a_signing_error(hsm, 
     # for the private key; either way a SigningError, never the raw python-pkcs11 exception.
     assert re.search(r"after reopening the session \(CKR_(USER_NOT_LOGGED_IN|OBJECT_HANDLE_INVALID)\)", line), line
     assert "1234" not in line
+
+
+def test_module_stderr_is_captured_only_while_single_threaded(capfd):
+    """fd 2 is process-wide: with other threads running (serve), nothing is redirected."""
+    import os
+    import threading
+
+    from rasign.backends.pkcs11.quiet import module_stderr_captured
+
+    alone = threading.active_count() == 1  # a session fixture (the emulator) may run threads
+    with module_stderr_captured("a test"):
+        os.write(2, b"module noise\n")
+    assert ("module noise" in capfd.readouterr().err) is not alone
+    release = threading.Event()
+    worker = threading.Thread(target=release.wait)
+    worker.start()
+    try:
+        with module_stderr_captured("a test"):
+            os.write(2, b"a worker's log line\n")
+    finally:
+        release.set()
+        worker.join()
+    assert "a worker's log line" in capfd.readouterr().err
