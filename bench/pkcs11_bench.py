@@ -24,9 +24,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -65,23 +63,36 @@ def measure(spec: dict) -> dict:
 
     results = {}
     for role, uri in spec["uris"].items():
-        signer = Pkcs11Backend.open(SignerOptions(certificate=uri, pkcs11_lib=spec["library"],
-                                                  pkcs11_init_args=spec["init_args"], interactive=False))
+        signer = Pkcs11Backend.open(
+            SignerOptions(
+                certificate=uri, pkcs11_lib=spec["library"], pkcs11_init_args=spec["init_args"], interactive=False
+            )
+        )
         # The raw loop shares the initialised module (a second C_Initialize is an error) and
         # the token-wide login rasign made; everything else is plain python-pkcs11.
         lib = modules.load(spec["library"]).lib
-        token = next(s.get_token() for s in lib.get_slots(token_present=True)
-                     if s.get_token().label.split("\x00")[0].rstrip() == spec["token"])
+        token = next(
+            s.get_token()
+            for s in lib.get_slots(token_present=True)
+            if s.get_token().label.split("\x00")[0].rstrip() == spec["token"]
+        )
         raw_session = token.open()
-        raw_key = next(raw_session.get_objects({Attribute.CLASS: ObjectClass.PRIVATE_KEY, Attribute.LABEL: spec["labels"][role]}))
+        raw_key = next(
+            raw_session.get_objects({Attribute.CLASS: ObjectClass.PRIVATE_KEY, Attribute.LABEL: spec["labels"][role]})
+        )
         mechanism, prepare = signer._mechanisms.plan(signer._key.kind, "SHA256")
         if prepare == HOST_HASH:
+
             def raw(raw_key=raw_key, mechanism=mechanism) -> bytes:
                 return raw_key.sign(hashlib.sha256(MESSAGE).digest(), mechanism=mechanism)
         elif prepare == DIGEST_INFO:
+
             def raw(raw_key=raw_key, mechanism=mechanism) -> bytes:
-                return raw_key.sign(DIGEST_INFO_PREFIX["SHA256"] + hashlib.sha256(MESSAGE).digest(), mechanism=mechanism)
+                return raw_key.sign(
+                    DIGEST_INFO_PREFIX["SHA256"] + hashlib.sha256(MESSAGE).digest(), mechanism=mechanism
+                )
         else:
+
             def raw(raw_key=raw_key, mechanism=mechanism) -> bytes:
                 return raw_key.sign(MESSAGE, mechanism=mechanism)
 
@@ -120,8 +131,9 @@ def sessions_per_credential_process(module, emulator, directory: Path) -> dict:
     from tests.conftest import emulator_args
 
     log = directory / f"spy-{module.name}.log"
-    done = module.rasign("credential-process", "--certificate", module.uri("rsa"), *emulator_args(emulator),
-                         "--no-cache", spy_log=log)
+    done = module.rasign(
+        "credential-process", "--certificate", module.uri("rsa"), *emulator_args(emulator), "--no-cache", spy_log=log
+    )
     if done.returncode != 0:
         raise RuntimeError(f"{module.name}: credential-process failed: {done.stderr.strip()}")
     calls = [line.split(": ")[-1].strip() for line in log.read_text().splitlines()]
@@ -132,7 +144,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=1.0, help="length of each timed round")
     parser.add_argument("--rounds", type=int, default=3, help="rounds per loop (alternating)")
-    parser.add_argument("--modules", default=",".join(ALL_MODULES), help="comma-separated subset of " + ", ".join(ALL_MODULES))
+    parser.add_argument(
+        "--modules", default=",".join(ALL_MODULES), help="comma-separated subset of " + ", ".join(ALL_MODULES)
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)  # internal: measure one module (JSON spec)
     args = parser.parse_args()
     if args.child:
@@ -169,22 +183,38 @@ def main() -> int:
                     continue
                 module = up[name]
                 roles = [r for r in ("rsa", "ec") if r in module.objects]
-                init = module.args[module.args.index("--pkcs11-init-args") + 1] if "--pkcs11-init-args" in module.args else None
-                spec = {"library": module.library, "init_args": init, "token": module.token, "seconds": args.seconds,
-                        "rounds": args.rounds, "uris": {r: module.uri(r) for r in roles},
-                        "labels": {r: module.objects[r] for r in roles}}
+                init = (
+                    module.args[module.args.index("--pkcs11-init-args") + 1]
+                    if "--pkcs11-init-args" in module.args
+                    else None
+                )
+                spec = {
+                    "library": module.library,
+                    "init_args": init,
+                    "token": module.token,
+                    "seconds": args.seconds,
+                    "rounds": args.rounds,
+                    "uris": {r: module.uri(r) for r in roles},
+                    "labels": {r: module.objects[r] for r in roles},
+                }
                 done = module.python(str(Path(__file__).resolve()), "--child", json.dumps(spec), timeout=600)
                 if done.returncode != 0:
                     raise RuntimeError(f"{name}: measuring failed: {done.stderr.strip()[-800:]}")
-                entry = {"keys": json.loads(done.stdout.strip().splitlines()[-1]),
-                         "per_credential_process": sessions_per_credential_process(module, emulator, root)}
+                entry = {
+                    "keys": json.loads(done.stdout.strip().splitlines()[-1]),
+                    "per_credential_process": sessions_per_credential_process(module, emulator, root),
+                }
                 results[name] = entry
                 for role, figures in entry["keys"].items():
-                    print(f"{name:15s} {role:4s} {figures['mechanism']:16s} raw {figures['raw_python_pkcs11_per_s']:9.1f}/s"
-                          f"   rasign {figures['rasign_per_s']:9.1f}/s   ratio {figures['ratio']:.3f}")
+                    print(
+                        f"{name:15s} {role:4s} {figures['mechanism']:16s}"
+                        f" raw {figures['raw_python_pkcs11_per_s']:9.1f}/s   rasign {figures['rasign_per_s']:9.1f}/s   ratio {figures['ratio']:.3f}"
+                    )
                 sessions = entry["per_credential_process"]
-                print(f"{name:15s} credential-process: {sessions['C_OpenSession']} C_OpenSession,"
-                      f" {sessions['C_Login']} C_Login")
+                print(
+                    f"{name:15s} credential-process: {sessions['C_OpenSession']} C_OpenSession,"
+                    f" {sessions['C_Login']} C_Login"
+                )
         finally:
             for module in up.values():
                 module.daemons.stop()

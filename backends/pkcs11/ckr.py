@@ -8,6 +8,7 @@ code; a few codes become a bare ``PKCS11Error`` with a fixed sentence, and unkno
 (tests/pkcs11/test_ckr.py checks them against the installed ``_pkcs11.pxd``); ``CKR_NAMES``
 are the return values of PKCS#11 2.40 + 3.0 (from p11-kit's ``pkcs11.h``).
 """
+
 from __future__ import annotations
 
 import re

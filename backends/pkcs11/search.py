@@ -200,7 +200,8 @@ def find_certificates(session: Any, token: TokenRef, uri: Pkcs11Uri) -> list[Cer
         except ValueError:
             log.debug("skipping an unparsable certificate object on %s", token.describe())
             continue
-        found.append(CertObject(token, certificate, bytes(_attribute(obj, Attribute.ID, b"") or b""), field_text(_attribute(obj, Attribute.LABEL, "") or "")))
+        object_id = bytes(_attribute(obj, Attribute.ID, b"") or b"")
+        found.append(CertObject(token, certificate, object_id, field_text(_attribute(obj, Attribute.LABEL, "") or "")))
     return found
 
 

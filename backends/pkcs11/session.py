@@ -167,7 +167,8 @@ def sign_raw(key: KeyObject, mechanisms: Mechanisms, message: bytes, digest: str
         raise SigningError(
             f"python-pkcs11 cannot sign with {key.uri()} on the module {mechanisms.module_name}: the key object has no"
             " sign capability",
-            hint="check that the key has CKA_SIGN=true (pkcs11-tool --list-objects shows 'usage: sign'), or report the module",
+            hint="check that the key has CKA_SIGN=true (pkcs11-tool --list-objects shows 'usage: sign'),"
+            " or report the module",
         )
     if prepare == TOKEN_HASHES:
         return bytes(sign(message, mechanism=mechanism, pin=context_pin))

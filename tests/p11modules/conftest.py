@@ -12,6 +12,7 @@ import pytest
 
 from tests.p11modules import modules as m
 
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "p11modules: runs on the real PKCS#11 modules of the matrix")
 

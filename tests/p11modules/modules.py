@@ -60,9 +60,13 @@ def need(*tools: str, files: tuple[Path, ...] = (), package: str) -> None:
 
 
 def run(*args: str, env: dict[str, str] | None = None, prefix: list[str] | None = None, timeout: float = 60) -> str:
-    done = subprocess.run([*(prefix or []), *args], capture_output=True, text=True, env=env, timeout=timeout, check=False)
+    done = subprocess.run(
+        [*(prefix or []), *args], capture_output=True, text=True, env=env, timeout=timeout, check=False
+    )
     if done.returncode != 0:
-        raise RuntimeError(f"{' '.join(args[:3])} failed ({done.returncode}): {done.stderr.strip() or done.stdout.strip()}")
+        raise RuntimeError(
+            f"{' '.join(args[:3])} failed ({done.returncode}): {done.stderr.strip() or done.stdout.strip()}"
+        )
     return done.stdout
 
 
@@ -161,8 +165,9 @@ class Module:
             return text + f"?pin-value={wrong_pin}"
         return text + (f"?pin-value={self.pin}" if pin else "")
 
-    def rasign(self, *args: str, env: dict[str, str] | None = None, spy_log: Path | None = None,
-               timeout: float = 120) -> subprocess.CompletedProcess:
+    def rasign(
+        self, *args: str, env: dict[str, str] | None = None, spy_log: Path | None = None, timeout: float = 120
+    ) -> subprocess.CompletedProcess:
         """``python -m rasign ARGS`` on this module (through pkcs11-spy when ``spy_log``)."""
         extra = dict(self.env, **(env or {}))
         library = self.library
@@ -171,10 +176,17 @@ class Module:
             library = str(SPY)
         return self.python("-m", "rasign", *args, "--pkcs11-lib", library, *self.args, env=extra, timeout=timeout)
 
-    def python(self, *args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+    def python(
+        self, *args: str, env: dict[str, str] | None = None, timeout: float = 120
+    ) -> subprocess.CompletedProcess:
         return subprocess.run(
-            [*self.prefix, sys.executable, *args], env=clean_env(dict(self.env, **(env or {}))),
-            capture_output=True, text=True, timeout=timeout, start_new_session=True, check=False,
+            [*self.prefix, sys.executable, *args],
+            env=clean_env(dict(self.env, **(env or {}))),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            start_new_session=True,
+            check=False,
         )
 
 
@@ -199,31 +211,88 @@ def write_identity(pki, directory: Path, name: str, role: str, key, public_key, 
     (directory / f"{role}.crt.der").write_bytes(cert.public_bytes(serialization.Encoding.DER))
     key_der, key_pem = directory / f"{role}.key.der", directory / f"{role}.key.pem"
     if key is not None:
-        key_der.write_bytes(key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-        key_pem.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+        key_der.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
+        key_pem.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
     return Identity(role, key, cert, cert_path, key_der, key_pem)
 
 
 IDS = {"rsa": "01", "ec": "02", "rsa-aa": "03"}
 
 
-def pkcs11_tool_import(library: str, token: str, pin: str, ids: dict[str, Identity], directory: Path,
-                       env: dict[str, str], prefix: list[str] | None = None, slot: list[str] | None = None) -> None:
+def pkcs11_tool_import(
+    library: str,
+    token: str,
+    pin: str,
+    ids: dict[str, Identity],
+    directory: Path,
+    env: dict[str, str],
+    prefix: list[str] | None = None,
+    slot: list[str] | None = None,
+) -> None:
     """Keys, certificates and the intermediate onto a token with OpenSC's pkcs11-tool."""
     where = slot or ["--token-label", token]
     base = ["pkcs11-tool", "--module", library, *where, "--login", "--pin", pin]
     for role, ident in ids.items():
         flags = ["--always-auth"] if role == "rsa-aa" else []
-        run(*base, "--write-object", str(ident.key_der), "--type", "privkey", "--id", IDS[role], "--label", role,
-            "--usage-sign", *flags, env=env, prefix=prefix)
-        run(*base, "--write-object", str(directory / f"{role}.crt.der"), "--type", "cert", "--id", IDS[role],
-            "--label", role, env=env, prefix=prefix)
+        run(
+            *base,
+            "--write-object",
+            str(ident.key_der),
+            "--type",
+            "privkey",
+            "--id",
+            IDS[role],
+            "--label",
+            role,
+            "--usage-sign",
+            *flags,
+            env=env,
+            prefix=prefix,
+        )
+        run(
+            *base,
+            "--write-object",
+            str(directory / f"{role}.crt.der"),
+            "--type",
+            "cert",
+            "--id",
+            IDS[role],
+            "--label",
+            role,
+            env=env,
+            prefix=prefix,
+        )
     inter = directory / "intermediate.der"
-    inter.write_bytes(x509.load_pem_x509_certificate((directory / "intermediate.pem").read_bytes()).public_bytes(serialization.Encoding.DER))
-    run(*base, "--write-object", str(inter), "--type", "cert", "--id", "10", "--label", "intermediate", env=env, prefix=prefix)
+    inter.write_bytes(
+        x509.load_pem_x509_certificate((directory / "intermediate.pem").read_bytes()).public_bytes(
+            serialization.Encoding.DER
+        )
+    )
+    run(
+        *base,
+        "--write-object",
+        str(inter),
+        "--type",
+        "cert",
+        "--id",
+        "10",
+        "--label",
+        "intermediate",
+        env=env,
+        prefix=prefix,
+    )
 
 
 # -- the modules -----------------------------------------------------------------------------
+
 
 def softhsm(pki, root: Path) -> Module:
     need("softhsm2-util", "pkcs11-tool", files=(SOFTHSM,), package="softhsm2 opensc")
@@ -231,11 +300,20 @@ def softhsm(pki, root: Path) -> Module:
     (root / "tokens").mkdir(parents=True)
     conf.write_text(f"directories.tokendir = {root / 'tokens'}\nobjectstore.backend = file\nlog.level = ERROR\n")
     env = dict(os.environ, SOFTHSM2_CONF=str(conf))
-    run("softhsm2-util", "--init-token", "--free", "--label", "matrix", "--so-pin", "87654321", "--pin", "1234", env=env)
+    run(
+        "softhsm2-util", "--init-token", "--free", "--label", "matrix", "--so-pin", "87654321", "--pin", "1234", env=env
+    )
     ids = make_identities(pki, root / "ids", "softhsm")
     pkcs11_tool_import(str(SOFTHSM), "matrix", "1234", ids, root / "ids", env)
-    return Module("softhsm", str(SOFTHSM), "matrix", "1234", {r: r for r in ids}, {r: i.cert_path for r, i in ids.items()},
-                  env={"SOFTHSM2_CONF": str(conf)})
+    return Module(
+        "softhsm",
+        str(SOFTHSM),
+        "matrix",
+        "1234",
+        {r: r for r in ids},
+        {r: i.cert_path for r, i in ids.items()},
+        env={"SOFTHSM2_CONF": str(conf)},
+    )
 
 
 def p11kit_remote(pki, root: Path, backing: Module) -> Module:
@@ -245,18 +323,43 @@ def p11kit_remote(pki, root: Path, backing: Module) -> Module:
     root.mkdir(parents=True, exist_ok=True)
     sock = root / "sock"
     daemons = Daemons()
-    daemons.start("p11-kit", "server", "-f", "-n", str(sock), "--provider", backing.library, f"pkcs11:token={backing.token}",
-                  env=dict(os.environ, **backing.env), log=root / "server.log")
+    daemons.start(
+        "p11-kit",
+        "server",
+        "-f",
+        "-n",
+        str(sock),
+        "--provider",
+        backing.library,
+        f"pkcs11:token={backing.token}",
+        env=dict(os.environ, **backing.env),
+        log=root / "server.log",
+    )
     wait_for(sock.exists, "p11-kit server")
-    return Module("p11-kit-remote", str(client), backing.token, backing.pin, dict(backing.objects), dict(backing.certs),
-                  env={"P11_KIT_SERVER_ADDRESS": f"unix:path={sock}"}, daemons=daemons,
-                  notes="SoftHSM2 behind p11-kit server, reached through p11-kit-client.so")
+    return Module(
+        "p11-kit-remote",
+        str(client),
+        backing.token,
+        backing.pin,
+        dict(backing.objects),
+        dict(backing.certs),
+        env={"P11_KIT_SERVER_ADDRESS": f"unix:path={sock}"},
+        daemons=daemons,
+        notes="SoftHSM2 behind p11-kit server, reached through p11-kit-client.so",
+    )
 
 
 def tpm2_pkcs11(pki, root: Path) -> Module:
     library = LIBDIR / "pkcs11" / "libtpm2_pkcs11.so"
-    need("swtpm", "tpm2-abrmd", "dbus-daemon", "tpm2_ptool", "pkcs11-tool", files=(library,),
-         package="swtpm libtpm2-pkcs11-1 libtpm2-pkcs11-tools tpm2-abrmd libtss2-tcti-tabrmd0 dbus-daemon")
+    need(
+        "swtpm",
+        "tpm2-abrmd",
+        "dbus-daemon",
+        "tpm2_ptool",
+        "pkcs11-tool",
+        files=(library,),
+        package="swtpm libtpm2-pkcs11-1 libtpm2-pkcs11-tools tpm2-abrmd libtss2-tcti-tabrmd0 dbus-daemon",
+    )
     need(files=(LIBDIR / "libtss2-tcti-tabrmd.so.0",), package="libtss2-tcti-tabrmd0")
     for sub in ("state", "store"):
         (root / sub).mkdir(parents=True)
@@ -271,9 +374,20 @@ def tpm2_pkcs11(pki, root: Path) -> Module:
 def _tpm2_pkcs11_up(pki, root: Path, library: Path, daemons: Daemons) -> Module:
     port = free_port_pair()
     ctrl = port + 1  # the swtpm TCTI finds the control channel at port + 1
-    tpm = daemons.start("swtpm", "socket", "--tpm2", "--tpmstate", f"dir={root / 'state'}",
-                  "--server", f"type=tcp,port={port},bindaddr=127.0.0.1", "--ctrl", f"type=tcp,port={ctrl},bindaddr=127.0.0.1",
-                  "--flags", "not-need-init,startup-clear", log=root / "swtpm.log")
+    tpm = daemons.start(
+        "swtpm",
+        "socket",
+        "--tpm2",
+        "--tpmstate",
+        f"dir={root / 'state'}",
+        "--server",
+        f"type=tcp,port={port},bindaddr=127.0.0.1",
+        "--ctrl",
+        f"type=tcp,port={ctrl},bindaddr=127.0.0.1",
+        "--flags",
+        "not-need-init,startup-clear",
+        log=root / "swtpm.log",
+    )
     bus = root / "bus"
     daemons.start("dbus-daemon", "--session", f"--address=unix:path={bus}", "--nofork", log=root / "dbus.log")
     wait_for(bus.exists, "dbus-daemon")
@@ -287,19 +401,46 @@ def _tpm2_pkcs11_up(pki, root: Path, library: Path, daemons: Daemons) -> Module:
             return s.connect_ex(("127.0.0.1", port)) == 0
 
     wait_for(swtpm_up, "swtpm")
-    abrmd = daemons.start("tpm2-abrmd", "--session", "--allow-root", "--flush-all", f"--dbus-name={bus_name}",
-                  f"--tcti=swtpm:host=127.0.0.1,port={port}", env=bus_env, log=root / "abrmd.log")
+    abrmd = daemons.start(
+        "tpm2-abrmd",
+        "--session",
+        "--allow-root",
+        "--flush-all",
+        f"--dbus-name={bus_name}",
+        f"--tcti=swtpm:host=127.0.0.1,port={port}",
+        env=bus_env,
+        log=root / "abrmd.log",
+    )
     tcti = f"tabrmd:bus_type=session,bus_name={bus_name}"
-    env = {"DBUS_SESSION_BUS_ADDRESS": f"unix:path={bus}", "TPM2_PKCS11_TCTI": tcti, "TPM2_PKCS11_STORE": str(root / "store"),
-           "TPM2TOOLS_TCTI": tcti}
+    env = {
+        "DBUS_SESSION_BUS_ADDRESS": f"unix:path={bus}",
+        "TPM2_PKCS11_TCTI": tcti,
+        "TPM2_PKCS11_STORE": str(root / "store"),
+        "TPM2TOOLS_TCTI": tcti,
+    }
     full = dict(os.environ, **env)
 
     def abrmd_up() -> bool:
         if abrmd.poll() is not None:
             raise RuntimeError("tpm2-abrmd exited: " + (root / "abrmd.log").read_text()[-400:])
-        return subprocess.run(["dbus-send", "--session", "--print-reply", "--dest=org.freedesktop.DBus", "/",
-                               "org.freedesktop.DBus.NameHasOwner", f"string:{bus_name}"],
-                              env=full, capture_output=True, text=True, check=False).stdout.find("true") >= 0
+        return (
+            subprocess.run(
+                [
+                    "dbus-send",
+                    "--session",
+                    "--print-reply",
+                    "--dest=org.freedesktop.DBus",
+                    "/",
+                    "org.freedesktop.DBus.NameHasOwner",
+                    f"string:{bus_name}",
+                ],
+                env=full,
+                capture_output=True,
+                text=True,
+                check=False,
+            ).stdout.find("true")
+            >= 0
+        )
 
     wait_for(abrmd_up, "tpm2-abrmd")
     run("tpm2_ptool", "init", env=full)
@@ -307,25 +448,84 @@ def _tpm2_pkcs11_up(pki, root: Path, library: Path, daemons: Daemons) -> Module:
     ids = make_identities(pki, root / "ids", "tpm2", always_auth=True)
     for role in ("rsa", "rsa-aa"):
         flags = ["--attr-always-authenticate"] if role == "rsa-aa" else []
-        run("tpm2_ptool", "import", "--label=matrix-tpm", f"--key-label={role}", f"--id={IDS[role]}", "--userpin=1234",
-            f"--privkey={ids[role].key_pem}", "--algorithm=rsa", *flags, env=full)
+        run(
+            "tpm2_ptool",
+            "import",
+            "--label=matrix-tpm",
+            f"--key-label={role}",
+            f"--id={IDS[role]}",
+            "--userpin=1234",
+            f"--privkey={ids[role].key_pem}",
+            "--algorithm=rsa",
+            *flags,
+            env=full,
+        )
     # The EC key is generated inside the TPM; its certificate is made for the exported public key.
-    run("tpm2_ptool", "addkey", "--label=matrix-tpm", "--key-label=ec", f"--id={IDS['ec']}", "--userpin=1234",
-        "--algorithm=ecc256", env=full)
+    run(
+        "tpm2_ptool",
+        "addkey",
+        "--label=matrix-tpm",
+        "--key-label=ec",
+        f"--id={IDS['ec']}",
+        "--userpin=1234",
+        "--algorithm=ecc256",
+        env=full,
+    )
     spki = root / "ids" / "ec-tpm.pub.der"
-    run("pkcs11-tool", "--module", str(library), "--token-label", "matrix-tpm", "--read-object", "--type", "pubkey",
-        "--label", "ec", "-o", str(spki), env=full)
+    run(
+        "pkcs11-tool",
+        "--module",
+        str(library),
+        "--token-label",
+        "matrix-tpm",
+        "--read-object",
+        "--type",
+        "pubkey",
+        "--label",
+        "ec",
+        "-o",
+        str(spki),
+        env=full,
+    )
     public = serialization.load_der_public_key(spki.read_bytes())
-    ids["ec"] = write_identity(pki, root / "ids", "tpm2", "ec", None, public, ids["ec"].chain[0] if ids["ec"].chain else None)
+    ids["ec"] = write_identity(
+        pki, root / "ids", "tpm2", "ec", None, public, ids["ec"].chain[0] if ids["ec"].chain else None
+    )
     inter = x509.load_pem_x509_certificate((root / "ids" / "intermediate.pem").read_bytes())
     for role in ("rsa", "ec", "rsa-aa"):
         run("tpm2_ptool", "addcert", "--label=matrix-tpm", f"--key-label={role}", str(ids[role].cert_path), env=full)
     inter_der = root / "ids" / "intermediate.der"
     inter_der.write_bytes(inter.public_bytes(serialization.Encoding.DER))
-    run("pkcs11-tool", "--module", str(library), "--token-label", "matrix-tpm", "--login", "--pin", "1234",
-        "--write-object", str(inter_der), "--type", "cert", "--id", "10", "--label", "intermediate", env=full)
-    return Module("tpm2-pkcs11", str(library), "matrix-tpm", "1234", {r: r for r in ids}, {r: i.cert_path for r, i in ids.items()},
-                  env=env, daemons=daemons, notes="swtpm + tpm2-abrmd on a private dbus; ec generated inside the TPM")
+    run(
+        "pkcs11-tool",
+        "--module",
+        str(library),
+        "--token-label",
+        "matrix-tpm",
+        "--login",
+        "--pin",
+        "1234",
+        "--write-object",
+        str(inter_der),
+        "--type",
+        "cert",
+        "--id",
+        "10",
+        "--label",
+        "intermediate",
+        env=full,
+    )
+    return Module(
+        "tpm2-pkcs11",
+        str(library),
+        "matrix-tpm",
+        "1234",
+        {r: r for r in ids},
+        {r: i.cert_path for r, i in ids.items()},
+        env=env,
+        daemons=daemons,
+        notes="swtpm + tpm2-abrmd on a private dbus; ec generated inside the TPM",
+    )
 
 
 OCK_SLOT = "3"
@@ -339,7 +539,9 @@ def opencryptoki(pki, root: Path) -> Module:
     etc, var = root / "etc", root / "var"
     (var / "swtok" / "TOK_OBJ").mkdir(parents=True)
     etc.mkdir()
-    (etc / "opencryptoki.conf").write_text(f"version opencryptoki-3.1\n\nslot {OCK_SLOT}\n{{\nstdll = libpkcs11_sw.so\n}}\n")
+    (etc / "opencryptoki.conf").write_text(
+        f"version opencryptoki-3.1\n\nslot {OCK_SLOT}\n{{\nstdll = libpkcs11_sw.so\n}}\n"
+    )
     shutil.chown(var, group="pkcs11") if _has_group("pkcs11") else None
     script = (
         f"mount --bind {etc} /etc/opencryptoki && mount --bind {var} /var/lib/opencryptoki"
@@ -348,7 +550,9 @@ def opencryptoki(pki, root: Path) -> Module:
         " && exec pkcsslotd -f"
     )
     daemons = Daemons()
-    slotd = daemons.start("unshare", "--mount", "--propagation", "private", "--", "sh", "-c", script, log=root / "slotd.log")
+    slotd = daemons.start(
+        "unshare", "--mount", "--propagation", "private", "--", "sh", "-c", script, log=root / "slotd.log"
+    )
     prefix = ["nsenter", "-t", str(slotd.pid), "-m", "--"]
 
     def slotd_up() -> bool:
@@ -359,19 +563,53 @@ def opencryptoki(pki, root: Path) -> Module:
     try:
         wait_for(slotd_up, "pkcsslotd")
         slot = ["--slot", OCK_SLOT]
-        run("pkcs11-tool", "--module", str(library), *slot, "--init-token", "--label", "matrix-ock", "--so-pin", "87654321",
-            prefix=prefix)
-        run("pkcs11-tool", "--module", str(library), *slot, "--login", "--login-type", "so", "--so-pin", "87654321",
-            "--init-pin", "--pin", "12345678", prefix=prefix)
+        run(
+            "pkcs11-tool",
+            "--module",
+            str(library),
+            *slot,
+            "--init-token",
+            "--label",
+            "matrix-ock",
+            "--so-pin",
+            "87654321",
+            prefix=prefix,
+        )
+        run(
+            "pkcs11-tool",
+            "--module",
+            str(library),
+            *slot,
+            "--login",
+            "--login-type",
+            "so",
+            "--so-pin",
+            "87654321",
+            "--init-pin",
+            "--pin",
+            "12345678",
+            prefix=prefix,
+        )
         ids = make_identities(pki, root / "ids", "opencryptoki")
         ids.pop("ec")  # the soft token has no EC mechanisms
-        pkcs11_tool_import(str(library), "matrix-ock", "12345678", ids, root / "ids", dict(os.environ), prefix=prefix, slot=slot)
+        pkcs11_tool_import(
+            str(library), "matrix-ock", "12345678", ids, root / "ids", dict(os.environ), prefix=prefix, slot=slot
+        )
     except BaseException:
         daemons.stop()
         raise
-    return Module("opencryptoki", str(library), "matrix-ock", "12345678", {r: r for r in ids},
-                  {r: i.cert_path for r, i in ids.items()}, prefix=prefix, context_login=False, daemons=daemons,
-                  notes="soft token in a private mount namespace; no EC, refuses context login")
+    return Module(
+        "opencryptoki",
+        str(library),
+        "matrix-ock",
+        "12345678",
+        {r: r for r in ids},
+        {r: i.cert_path for r, i in ids.items()},
+        prefix=prefix,
+        context_login=False,
+        daemons=daemons,
+        notes="soft token in a private mount namespace; no EC, refuses context login",
+    )
 
 
 def _has_group(name: str) -> bool:
@@ -395,15 +633,38 @@ def nss_softokn(pki, root: Path) -> Module:
     ids = make_identities(pki, root / "ids", "nss", always_auth=False)
     for role, ident in ids.items():
         p12 = root / "ids" / f"{role}.p12"
-        p12.write_bytes(pkcs12.serialize_key_and_certificates(
-            role.encode(), ident.key, ident.cert, None, serialization.BestAvailableEncryption(b"p12pass")))
+        p12.write_bytes(
+            pkcs12.serialize_key_and_certificates(
+                role.encode(), ident.key, ident.cert, None, serialization.BestAvailableEncryption(b"p12pass")
+            )
+        )
         run("pk12util", "-i", str(p12), "-d", f"sql:{db}", "-k", str(password), "-W", "p12pass")
-    run("certutil", "-A", "-d", f"sql:{db}", "-n", "intermediate", "-t", ",,", "-i", str(root / "ids" / "intermediate.pem"),
-        "-f", str(password))
+    run(
+        "certutil",
+        "-A",
+        "-d",
+        f"sql:{db}",
+        "-n",
+        "intermediate",
+        "-t",
+        ",,",
+        "-i",
+        str(root / "ids" / "intermediate.pem"),
+        "-f",
+        str(password),
+    )
     init = f"configdir='sql:{db}' certPrefix='' keyPrefix='' secmod='secmod.db' flags="
-    return Module("nss-softokn", str(library), "NSS Certificate DB", "1234", {r: r for r in ids},
-                  {r: i.cert_path for r, i in ids.items()}, args=["--pkcs11-init-args", init], context_login=False,
-                  notes="loaded directly with C_Initialize arguments (--pkcs11-init-args)")
+    return Module(
+        "nss-softokn",
+        str(library),
+        "NSS Certificate DB",
+        "1234",
+        {r: r for r in ids},
+        {r: i.cert_path for r, i in ids.items()},
+        args=["--pkcs11-init-args", init],
+        context_login=False,
+        notes="loaded directly with C_Initialize arguments (--pkcs11-init-args)",
+    )
 
 
 def cert_chain_pem(module: Module, role: str) -> bytes:

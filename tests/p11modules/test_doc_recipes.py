@@ -56,8 +56,15 @@ def test_recipe_runs_and_signs(name, script, tmp_path):
         "TMPDIR": str(tmp_path),
         "RASIGN_CACHE_DIR": str(tmp_path / "cache"),
     }
-    proc = subprocess.Popen(["bash", "-euo", "pipefail", "-c", script], cwd=home, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        ["bash", "-euo", "pipefail", "-c", script],
+        cwd=home,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         stdout, stderr = proc.communicate(timeout=180)
     finally:

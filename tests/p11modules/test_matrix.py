@@ -43,7 +43,9 @@ def test_certificate_and_key_on_the_token(module, emulator, tmp_path):
 
 
 def test_file_certificate_and_token_key(module, emulator):
-    assert_credentials(creds(module, emulator, "--certificate", str(module.certs["rsa"]), "--private-key", module.uri("rsa")))
+    assert_credentials(
+        creds(module, emulator, "--certificate", str(module.certs["rsa"]), "--private-key", module.uri("rsa"))
+    )
 
 
 def test_ec_key_with_chain_on_the_token(module, emulator):
@@ -66,14 +68,30 @@ def test_sign_string_verifies_with_openssl(module, tmp_path):
     (tmp_path / "msg").write_bytes(test_message(public))
     (tmp_path / "sig").write_bytes(bytes.fromhex(done.stdout.strip()))
     (tmp_path / "pub.pem").write_bytes(public.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo))
-    verify = subprocess.run(["openssl", "dgst", "-sha256", "-verify", str(tmp_path / "pub.pem"), "-signature",
-                             str(tmp_path / "sig"), str(tmp_path / "msg")], capture_output=True, text=True, check=False)
+    verify = subprocess.run(
+        [
+            "openssl",
+            "dgst",
+            "-sha256",
+            "-verify",
+            str(tmp_path / "pub.pem"),
+            "-signature",
+            str(tmp_path / "sig"),
+            str(tmp_path / "msg"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert verify.returncode == 0 and "Verified OK" in verify.stdout, verify.stdout + verify.stderr
 
 
 def test_listing_with_read_certificate_data(module):
-    done = module.rasign("read-certificate-data", "--certificate", f"pkcs11:token={module.token.replace(' ', '%20')}"
-                         f"?pin-value={module.pin}")
+    done = module.rasign(
+        "read-certificate-data",
+        "--certificate",
+        f"pkcs11:token={module.token.replace(' ', '%20')}?pin-value={module.pin}",
+    )
     assert done.returncode == 0, done.stderr
     for role, label in module.objects.items():
         assert f"object={label};" in done.stdout, (role, done.stdout)
@@ -148,8 +166,26 @@ def _in_private_p11kit_modules(module, config_dir, *args: str) -> subprocess.Com
         pytest.skip("needs unshare (util-linux) and p11-kit's /usr/share/p11-kit/modules")
     script = f'mount --bind "{config_dir}" /usr/share/p11-kit/modules && exec "$@"'
     return subprocess.run(
-        ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", script, "sh", sys.executable, "-m", "rasign", *args],
-        env=clean_env(module.env), capture_output=True, text=True, timeout=120, check=False,
+        [
+            "unshare",
+            "--mount",
+            "--propagation",
+            "private",
+            "--",
+            "sh",
+            "-c",
+            script,
+            "sh",
+            sys.executable,
+            "-m",
+            "rasign",
+            *args,
+        ],
+        env=clean_env(module.env),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
 
@@ -168,8 +204,9 @@ def test_nss_softokn_through_a_p11kit_module_file_with_x_init_reserved(nss_softo
     uri = module.uri("rsa")
     if how == "module-name":
         uri = uri.replace("?", "?module-name=nss-test&")
-    done = _in_private_p11kit_modules(module, config, "credential-process", "--certificate", uri,
-                                      *emulator_args(emulator), "--no-cache")
+    done = _in_private_p11kit_modules(
+        module, config, "credential-process", "--certificate", uri, *emulator_args(emulator), "--no-cache"
+    )
     assert_credentials(done)
 
 
@@ -188,7 +225,11 @@ def test_p11kit_proxy_default_keeps_other_modules_noise_out(softhsm_module, tmp_
     (config / "softhsm.module").write_text(f"module: {softhsm_module.library}\n")
     env_module = softhsm_module
     done = _in_private_p11kit_modules(
-        env_module, config, "read-certificate-data", "--certificate", env_module.uri("rsa"),
+        env_module,
+        config,
+        "read-certificate-data",
+        "--certificate",
+        env_module.uri("rsa"),
     )
     assert done.returncode == 0, done.stderr
     assert "object=rsa;" in done.stdout

@@ -190,7 +190,8 @@ def spied_calls(log, name: str) -> int:
     [
         ("--certificate", "pkcs11:token=rasign-a;object=ec-p256?pin-value=1234"),
         ("--private-key", "pkcs11:token=rasign-a;object=rsa-2048?pin-value=1234"),
-        ("--certificate", "pkcs11:token=rasign-a;id=%02", "--private-key", "pkcs11:token=rasign-a;id=%02?pin-value=1234"),
+        ("--certificate", "pkcs11:token=rasign-a;id=%02",
+         "--private-key", "pkcs11:token=rasign-a;id=%02?pin-value=1234"),
     ],
     ids=["certificate-uri", "key-uri", "both-uris"],
 )
