@@ -234,3 +234,46 @@ def test_p11kit_proxy_default_keeps_other_modules_noise_out(softhsm_module, tmp_
     assert done.returncode == 0, done.stderr
     assert "object=rsa;" in done.stdout
     assert done.stderr == "", done.stderr
+
+
+NO_SIGN_KEY = """
+import sys, pkcs11
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
+from pkcs11 import Attribute, KeyType, ObjectClass
+
+library, token, pin, key_pem = sys.argv[1:5]
+numbers = load_pem_private_key(open(key_pem, "rb").read(), None).private_numbers()
+big = lambda n: n.to_bytes((n.bit_length() + 7) // 8, "big")
+lib = pkcs11.lib(library)
+with lib.get_token(token_label=token).open(rw=True, user_pin=pin) as session:
+    session.create_object({
+        Attribute.CLASS: ObjectClass.PRIVATE_KEY, Attribute.KEY_TYPE: KeyType.RSA, Attribute.TOKEN: True,
+        Attribute.PRIVATE: True, Attribute.SENSITIVE: True, Attribute.SIGN: False, Attribute.DECRYPT: True,
+        Attribute.ID: bytes([0x20]), Attribute.LABEL: "nosign",
+        Attribute.MODULUS: big(numbers.public_numbers.n), Attribute.PUBLIC_EXPONENT: big(numbers.public_numbers.e),
+        Attribute.PRIVATE_EXPONENT: big(numbers.d), Attribute.PRIME_1: big(numbers.p), Attribute.PRIME_2: big(numbers.q),
+        Attribute.EXPONENT_1: big(numbers.dmp1), Attribute.EXPONENT_2: big(numbers.dmq1),
+        Attribute.COEFFICIENT: big(numbers.iqmp),
+    })
+"""
+
+
+def test_key_the_token_will_not_sign_with_is_tried_once_and_named(softhsm_module, pki, tmp_path):
+    """Found by CKA_ID and again by label, the same key is proven once; the token's refusal
+    (CKR_KEY_FUNCTION_NOT_PERMITTED) is reported, not "the key does not match" (issue 14)."""
+    module = softhsm_module
+    key = m.new_key("rsa")
+    ident = m.write_identity(pki, tmp_path, "softhsm", "nosign", key, key.public_key(), None)
+    base = ["pkcs11-tool", "--module", module.library, "--token-label", module.token, "--login", "--pin", module.pin]
+    env = dict(__import__("os").environ, **module.env)
+    # pkcs11-tool always sets CKA_SIGN on keys it writes: this key is written with CKA_SIGN=false.
+    made = module.python("-c", NO_SIGN_KEY, module.library, module.token, module.pin, str(tmp_path / "nosign.key.pem"))
+    assert made.returncode == 0, made.stderr
+    m.run(*base, "--write-object", str(tmp_path / "nosign.crt.der"), "--type", "cert", "--id", "20",
+          "--label", "nosign", env=env)
+    log = tmp_path / "spy.log"
+    uri = module.uri("rsa").replace("object=rsa", "object=nosign")
+    done = module.rasign("sign-string", "--certificate", uri, spy_log=log)
+    assert done.returncode == 8, done.stderr
+    assert "CKR_KEY_FUNCTION_NOT_PERMITTED" in done.stderr and "does not match" not in done.stderr
+    assert len(spied(log, "C_SignInit")) == 1
