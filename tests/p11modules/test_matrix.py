@@ -9,6 +9,7 @@ see ``Module.objects`` -- and the module's refusal of a context login is tested 
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 
@@ -162,7 +163,7 @@ def _in_private_p11kit_modules(module, config_dir, *args: str) -> subprocess.Com
 
     from tests.conftest import clean_env
 
-    if shutil.which("unshare") is None or not __import__("os").path.isdir("/usr/share/p11-kit/modules"):
+    if shutil.which("unshare") is None or not os.path.isdir("/usr/share/p11-kit/modules"):
         pytest.skip("needs unshare (util-linux) and p11-kit's /usr/share/p11-kit/modules")
     script = f'mount --bind "{config_dir}" /usr/share/p11-kit/modules && exec "$@"'
     return subprocess.run(
@@ -192,7 +193,6 @@ def _in_private_p11kit_modules(module, config_dir, *args: str) -> subprocess.Com
 @pytest.mark.parametrize("how", ["module-name", "p11-kit-proxy"])
 def test_nss_softokn_through_a_p11kit_module_file_with_x_init_reserved(nss_softokn_module, emulator, tmp_path, how):
     """The alternative to --pkcs11-init-args: a p11-kit module file carries the arguments."""
-    import os
 
     if os.geteuid() != 0:
         pytest.skip("bind-mounting a private p11-kit module directory needs root")
@@ -212,7 +212,6 @@ def test_nss_softokn_through_a_p11kit_module_file_with_x_init_reserved(nss_softo
 
 def test_p11kit_proxy_default_keeps_other_modules_noise_out(softhsm_module, tmp_path):
     """tpm2-pkcs11 registered with p11-kit but no TPM: its tcti/GLib lines stay off stderr."""
-    import os
 
     if os.geteuid() != 0:
         pytest.skip("bind-mounting a private p11-kit module directory needs root")
@@ -263,14 +262,24 @@ def test_key_the_token_will_not_sign_with_is_tried_once_and_named(softhsm_module
     (CKR_KEY_FUNCTION_NOT_PERMITTED) is reported, not "the key does not match" (issue 14)."""
     module = softhsm_module
     key = m.new_key("rsa")
-    ident = m.write_identity(pki, tmp_path, "softhsm", "nosign", key, key.public_key(), None)
+    m.write_identity(pki, tmp_path, "softhsm", "nosign", key, key.public_key(), None)
     base = ["pkcs11-tool", "--module", module.library, "--token-label", module.token, "--login", "--pin", module.pin]
-    env = dict(__import__("os").environ, **module.env)
+    env = dict(os.environ, **module.env)
     # pkcs11-tool always sets CKA_SIGN on keys it writes: this key is written with CKA_SIGN=false.
     made = module.python("-c", NO_SIGN_KEY, module.library, module.token, module.pin, str(tmp_path / "nosign.key.pem"))
     assert made.returncode == 0, made.stderr
-    m.run(*base, "--write-object", str(tmp_path / "nosign.crt.der"), "--type", "cert", "--id", "20",
-          "--label", "nosign", env=env)
+    m.run(
+        *base,
+        "--write-object",
+        str(tmp_path / "nosign.crt.der"),
+        "--type",
+        "cert",
+        "--id",
+        "20",
+        "--label",
+        "nosign",
+        env=env,
+    )
     log = tmp_path / "spy.log"
     uri = module.uri("rsa").replace("object=rsa", "object=nosign")
     done = module.rasign("sign-string", "--certificate", uri, spy_log=log)
