@@ -12,6 +12,7 @@ import json
 import os
 import re
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -296,3 +297,29 @@ def test_key_the_token_will_not_sign_with_is_tried_once_and_named(softhsm_module
     assert done.returncode == 8, done.stderr
     assert "CKR_KEY_FUNCTION_NOT_PERMITTED" in done.stderr and "does not match" not in done.stderr
     assert len(spied(log, "C_SignInit")) == 1
+
+
+CACKEY = Path("/usr/lib/pkcs11/libcackey.so")
+
+
+def test_cackey_token_label_is_cut_at_its_nul():
+    """CACKey's built-in token is labelled 'US Government Certificates\\0CACKe' (NUL, then junk):
+    the label is cut at the NUL, so token= matches and printed URIs carry no %00 (issue 14)."""
+    from tests.conftest import run_rasign
+
+    if not CACKEY.exists():
+        pytest.skip("CACKey not installed: apt-get install cackey (scripts/bootstrap.sh does)")
+    listed = run_rasign(
+        "read-certificate-data",
+        "--pkcs11-lib",
+        str(CACKEY),
+        "--certificate",
+        "pkcs11:token=US%20Government%20Certificates",
+    )
+    assert listed.returncode == 0, listed.stderr
+    uris = re.findall(r"^URI: (\S+)$", listed.stdout, re.M)
+    assert uris and all(u.startswith("pkcs11:token=US%20Government%20Certificates;") for u in uris), uris[:3]
+    assert not any("%00" in u.split(";object=")[0] for u in uris)
+    again = run_rasign("read-certificate-data", "--pkcs11-lib", str(CACKEY), "--certificate", uris[0])
+    assert again.returncode == 0, again.stderr
+    assert re.findall(r"^URI: (\S+)$", again.stdout, re.M) == [uris[0]]  # a printed URI names exactly its object
