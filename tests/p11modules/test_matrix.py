@@ -323,3 +323,35 @@ def test_cackey_token_label_is_cut_at_its_nul():
     again = run_rasign("read-certificate-data", "--pkcs11-lib", str(CACKEY), "--certificate", uris[0])
     assert again.returncode == 0, again.stderr
     assert re.findall(r"^URI: (\S+)$", again.stdout, re.M) == [uris[0]]  # a printed URI names exactly its object
+
+
+def test_nss_softokn_init_args_in_the_uri_query(nss_softokn_module, emulator):
+    """``x-init-reserved=`` (percent-encoded) in the URI instead of --pkcs11-init-args."""
+    from urllib.parse import quote
+
+    module = nss_softokn_module
+    init = module.args[module.args.index("--pkcs11-init-args") + 1]
+    uri = module.uri("rsa") + "&x-init-reserved=" + quote(init, safe="")
+    done = module.python(
+        "-m",
+        "rasign",
+        "credential-process",
+        "--pkcs11-lib",
+        module.library,
+        "--certificate",
+        uri,
+        *emulator_args(emulator),
+        "--no-cache",
+    )
+    assert_credentials(done)
+
+
+def test_nss_softokn_without_init_args_says_how_to_pass_them(nss_softokn_module):
+    module = nss_softokn_module
+    done = module.python(
+        "-m", "rasign", "read-certificate-data", "--pkcs11-lib", module.library, "--certificate", module.uri("rsa")
+    )
+    assert done.returncode == 7, done.stderr
+    line = done.stderr.strip()
+    assert len(line.splitlines()) == 1 and "Traceback" not in line
+    assert "CKR_ARGUMENTS_BAD" in line and "--pkcs11-init-args" in line and "x-init-reserved" in line
