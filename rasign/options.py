@@ -37,6 +37,8 @@ class SignerOptions:
 
     # PKCS#11 (issue 3)
     pkcs11_lib: str | None = None
+    pkcs11_init_args: str | None = None
+    """``pReserved`` string for the module's ``C_Initialize`` (NSS softokn's ``configdir=...``)."""
     reuse_pin: bool = False
     pkcs11_pin_file: str | None = None
     pkcs11_pin_env: str | None = None

@@ -9,6 +9,8 @@ export DEBIAN_FRONTEND=noninteractive
 
 APT_PACKAGES=(
   softhsm2 opensc p11-kit gnutls-bin          # PKCS#11: SoftHSM2 token, pkcs11-tool, p11-kit proxy
+  libtpm2-pkcs11-1 libtpm2-pkcs11-tools tpm2-abrmd libtss2-tcti-tabrmd0 dbus-daemon dbus-bin  # PKCS#11 matrix: tpm2-pkcs11
+  opencryptoki libnss3 libnss3-tools util-linux cackey  # PKCS#11 matrix: opencryptoki, NSS softokn, CACKey
   swtpm swtpm-tools tpm2-tools tpm2-openssl    # TPM: software TPM, tools and OpenSSL provider
   pcscd vsmartcard-vpcd ykcs11 yubico-piv-tool  # virtual PIV card: pcscd + vpcd reader, Yubico PKCS#11 + tool
   libtss2-dev pkg-config gcc libffi-dev libssl-dev openssl ca-certificates

@@ -22,6 +22,7 @@ import sys
 import threading
 from typing import Any
 
+from rasign.backends.pkcs11 import quiet
 from rasign.errors import BackendUnavailable
 
 P11_KIT_PROXY_NAMES = ("p11-kit-proxy.so",) if sys.platform != "darwin" else ("p11-kit-proxy.dylib",)
@@ -60,7 +61,9 @@ class LoadedModule:
         self.path = path
 
     def describe(self) -> str:
-        return f"{self.path} ({self.lib.library_description.strip() or 'no description'})"
+        from rasign.backends.pkcs11.search import field_text
+
+        return f"{self.path} ({field_text(self.lib.library_description) or 'no description'})"
 
 
 def candidates(explicit: str | None, uri_module_path: str | None, uri_module_name: str | None) -> tuple[list[str], bool]:
@@ -91,15 +94,25 @@ def _by_module_name(name: str) -> list[str]:
     return found
 
 
-def _module_line(config: str) -> str | None:
+def _module_line(config: str, name: str = "module") -> str | None:
+    """The value of ``name:`` in a p11-kit module file (``module``, ``x-init-reserved``...)."""
     try:
         with open(config, encoding="utf-8") as handle:
             for line in handle:
                 key, _, value = line.partition(":")
-                if key.strip() == "module":
+                if key.strip() == name:
                     return value.strip()
     except OSError:
         return None
+    return None
+
+
+def _module_file_value(module_name: str, name: str) -> str | None:
+    """``name:`` from the first p11-kit module file registered as ``module_name``."""
+    for directory in P11_KIT_MODULE_CONFIG_DIRS:
+        config = os.path.join(directory, f"{module_name}.module")
+        if os.path.exists(config):
+            return _module_line(config, name)
     return None
 
 
@@ -122,11 +135,22 @@ def modules_on_this_machine() -> list[str]:
     return seen
 
 
-def load(explicit: str | None = None, uri_module_path: str | None = None, uri_module_name: str | None = None) -> LoadedModule:
-    """Load the first loadable candidate, or raise :class:`BackendUnavailable` listing them all."""
+def load(
+    explicit: str | None = None, uri_module_path: str | None = None, uri_module_name: str | None = None,
+    init_args: str | None = None,
+) -> LoadedModule:
+    """Load the first loadable candidate, or raise :class:`BackendUnavailable` listing them all.
+
+    ``init_args`` goes to ``C_Initialize`` as ``pReserved`` (NSS softokn's ``configdir=...``);
+    without it, a p11-kit module file found for ``module-name`` lends its ``x-init-reserved:``.
+    """
     pkcs11 = _require_pkcs11()
+    quiet.quiet_tss2_logging()
     paths, is_explicit = candidates(explicit, uri_module_path, uri_module_name)
+    if init_args is None and uri_module_name and not explicit and not uri_module_path:
+        init_args = _module_file_value(uri_module_name, "x-init-reserved")
     tried: list[str] = []
+    needs_args = False
     with _LOCK:
         for path in paths:
             key = os.path.realpath(path) if os.path.isabs(path) else path
@@ -136,22 +160,42 @@ def load(explicit: str | None = None, uri_module_path: str | None = None, uri_mo
                 tried.append(f"{path}: no such file")
                 continue
             try:
-                lib = pkcs11.lib(path)
+                with quiet.module_stderr_captured(f"C_Initialize of {path}"):
+                    if init_args is not None:
+                        from rasign.backends.pkcs11.native import load_with_init_args
+
+                        lib = load_with_init_args(path, init_args)
+                    else:
+                        lib = pkcs11.lib(path)
             except Exception as err:  # noqa: BLE001 - any loader failure is one line in the list of tried paths
+                needs_args = needs_args or (init_args is None and type(err).__name__ == "ArgumentsBad")
                 tried.append(f"{path}: {_reason(err)}")
                 continue
             _LOADED[key] = lib
             return LoadedModule(lib, path)
-    raise _none_loaded(tried, is_explicit)
+    raise _none_loaded(tried, is_explicit, needs_args)
 
 
 def _reason(err: Exception) -> str:
+    if type(err).__module__.startswith("pkcs11"):
+        from rasign.backends.pkcs11.ckr import ckr_name
+
+        name = ckr_name(err)
+        if "OS exception while loading" not in name:
+            return f"C_Initialize answered {name}" if name.startswith("CKR_") else name
     text = " ".join(str(err).split()) or type(err).__name__
     return text.replace("OS exception while loading ", "")
 
 
-def _none_loaded(tried: list[str], is_explicit: bool) -> BackendUnavailable:
+def _none_loaded(tried: list[str], is_explicit: bool, needs_args: bool = False) -> BackendUnavailable:
     found = modules_on_this_machine()
+    if needs_args:
+        hint = (
+            "the module wants initialisation arguments in C_Initialize: pass them with --pkcs11-init-args"
+            " (NSS softokn: \"configdir='sql:/path/to/db' certPrefix='' keyPrefix='' secmod='secmod.db' flags=\"),"
+            " x-init-reserved= in the URI's query, or load it through a p11-kit module file with x-init-reserved:"
+        )
+        return BackendUnavailable("could not initialise the PKCS#11 module; tried: " + "; ".join(tried), hint=hint)
     hint = "pass the token vendor's module with --pkcs11-lib /path/to/module.so"
     if found:
         hint += "; modules found on this machine: " + ", ".join(found)

@@ -41,7 +41,7 @@ from rasign.backends.pkcs11.signer import PROOF_MESSAGE, ContextPins, Pkcs11Sign
 from rasign.backends.pkcs11.uri import Pkcs11Uri, is_pkcs11_uri, parse
 
 from rasign.certs import key_matches_certificate
-from rasign.errors import KeyLoadError, UsageError
+from rasign.errors import KeyLoadError, SigningError, UsageError
 from rasign.signer import Identity, verify_signature
 
 if TYPE_CHECKING:
@@ -72,7 +72,10 @@ def load_module(options: SignerOptions, *uris: Pkcs11Uri | None) -> modules.Load
     """The module per ``--pkcs11-lib``, else the first URI naming one, else p11-kit-proxy."""
     module_path = next((u.module_path for u in uris if u is not None and u.module_path), None)
     module_name = next((u.module_name for u in uris if u is not None and u.module_name), None)
-    return modules.load(options.pkcs11_lib, module_path, module_name)
+    init_args = getattr(options, "pkcs11_init_args", None)
+    if init_args is None:
+        init_args = next((u.init_reserved for u in uris if u is not None and u.init_reserved is not None), None)
+    return modules.load(options.pkcs11_lib, module_path, module_name, init_args)
 
 
 class Resolver:
@@ -98,6 +101,13 @@ class Resolver:
         self.parked: dict[tuple[str, str, str, str], list[Any]] = {}
         """Sessions set aside after a rejected context PIN; one may hold the token's login."""
         self.typed_pin: str | None = None
+        self.proof_errors: list[tuple[KeyObject, Exception]] = []
+        self.login_early: set[tuple[str, str, str, str]] = set()
+        """Tokens whose first session logs in at once: the key is searched there later, and
+        ykcs11/OpenSC rescan the whole card on every C_OpenSession (issue 14), so a run
+        opens one session per token instead of one without and one with login."""
+
+        """Test signatures the token refused (reported when no candidate key proves)."""
 
     # -- sessions ---------------------------------------------------------------------
     def session(self, token: TokenRef, *, login: bool, for_certificate: bool = False) -> Any:
@@ -107,6 +117,8 @@ class Resolver:
             return current.session
         if current is not None:
             self._close(current.session)
+        if not login and ident in self.login_early:
+            login, for_certificate = True, False  # the key search will log in here anyway
         source = self.cert_source if for_certificate else self.user_source
         result = open_session(token, source, login=login, interactive=self.interactive)
         if result.typed_pin is not None:
@@ -144,6 +156,18 @@ class Resolver:
                 hint=f"tokens present: {listing}",
             )
         return found
+
+    def plan_early_login(self, cert_uri: Pkcs11Uri, key_uri: Pkcs11Uri | None) -> None:
+        """Log in on the certificate search's session when the key is on that same token."""
+        cert_tokens = matching_tokens(self.module.lib, cert_uri.with_path(type=None))
+        if len(cert_tokens) != 1:
+            return  # several tokens: one PIN is never tried on each
+        ident = cert_tokens[0].identity()
+        if key_uri is not None:
+            key_tokens = matching_tokens(self.module.lib, key_uri.with_path(type=None))
+            if [t.identity() for t in key_tokens] != [ident]:
+                return
+        self.login_early.add(ident)
 
     # -- certificates -----------------------------------------------------------------
     def find_certificate(self, uri: Pkcs11Uri) -> CertObject:
@@ -202,8 +226,15 @@ class Resolver:
                 attempts.append(Pkcs11Uri().with_path(object=cert.label))
         described = key_uri.format() if key_uri is not None else f"the certificate's CKA_ID/label on {token.describe()}"
         tried: list[KeyObject] = []
+        seen: set[int] = set()
+        self.proof_errors = []
         for attempt in attempts:
             keys = find_keys(session, token, attempt)
+            if certificate is not None:
+                # By CKA_ID and again by label usually finds the same object: prove it once,
+                # since each proof of an always-authenticate key spends a context login.
+                keys = [k for k in keys if _handle_number(k) not in seen]
+                seen.update(_handle_number(k) for k in keys)
             if certificate is None:
                 if len(keys) > 1:
                     raise ambiguous("private keys", attempt, [k.uri() for k in keys], hint_extra="or pass the certificate")
@@ -222,6 +253,14 @@ class Resolver:
                     continue
                 if self.proves(key, certificate, context, mechanisms):
                     return key
+        if self.proof_errors:
+            key, err = self.proof_errors[0]
+            raise SigningError(
+                f"{self.module.path} could not make the test signature with {key.uri().format()} ({ckr_name(err)}),"
+                " so rasign cannot check that it belongs to the certificate",
+                hint="run with --debug for the module's answers; check the key allows signing (CKA_SIGN) with"
+                " the mechanisms the token lists",
+            ) from err
         if tried:
             names = ", ".join(k.uri().format() for k in tried)
             raise KeyLoadError(
@@ -248,7 +287,9 @@ class Resolver:
         try:
             signature = probe._sign_once(PROOF_MESSAGE, "SHA256")
         except PKCS11Error as err:
+            # Not "the key does not match": the token refused to sign; said so if no key proves.
             log.debug("test signature with %s failed: %s", key.uri(), ckr_name(err))
+            self.proof_errors.append((key, err))
             return False
         finally:
             # The probe may have replaced a session poisoned by a rejected PIN: take it back.
@@ -290,6 +331,11 @@ class Resolver:
         return None
 
 
+def _handle_number(key: KeyObject) -> int:
+    """The object handle of a key (stable within the session it was found on)."""
+    return int(getattr(key.handle, "handle", id(key.handle)))
+
+
 def _is_rsa(certificate: x509.Certificate) -> bool:
     from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -321,12 +367,14 @@ def open_signer(options: SignerOptions) -> Pkcs11Signer:
     resolver = Resolver(module, options, pin_uri, cert_uri)
     keep = None
     try:
+        if cert_uri is not None:
+            resolver.plan_early_login(cert_uri, key_uri)
         cert_obj = resolver.find_certificate(cert_uri) if cert_uri is not None else None
         certificate = cert_obj.certificate if cert_obj is not None else file_cert
         if cert_obj is not None:
             log.debug("certificate %s (%s)", cert_obj.uri(), certificate.subject.rfc4514_string())
         token = resolver.key_token(key_uri, cert_obj)
-        mechanisms = Mechanisms(token)
+        mechanisms = Mechanisms(token, module.path)
         resolver.session(token, login=True)
         context = ContextPins(options, resolver.user_source, resolver.typed_pin)
         key = resolver.find_key(token, key_uri, cert_obj, certificate, context, mechanisms)

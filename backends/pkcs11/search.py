@@ -30,6 +30,19 @@ TOKEN_FILTERS = ("token", "manufacturer", "serial", "model")
 SLOT_FILTERS = ("slot-description", "slot-manufacturer")
 
 
+def field_text(value: Any) -> str:
+    """A CK_UTF8CHAR field as text: cut at the first NUL, blank padding removed.
+
+    PKCS#11 pads fixed-size fields with spaces, but some modules (CACKey) pad with NULs or
+    a mix (``piv-auth-p256\\0 \\0``); shown raw, that ends up in URIs as ``%00%20%00``
+    and no longer matches what the user typed.
+    """
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        value = bytes(value).decode("utf-8", "replace")
+    text = str(value)
+    return text.split("\x00", 1)[0].rstrip(" \t")
+
+
 @dataclass
 class TokenRef:
     """A slot holding a token, with the identity needed to find the same token again."""
@@ -39,15 +52,15 @@ class TokenRef:
 
     @property
     def label(self) -> str:
-        return str(self.token.label).rstrip()
+        return field_text(self.token.label)
 
     @property
     def serial(self) -> str:
-        return bytes(self.token.serial).decode("utf-8", "replace").rstrip()
+        return field_text(self.token.serial)
 
     def identity(self) -> tuple[str, str, str, str]:
         """Label, serial, manufacturer, model: stable across removal and reinsertion."""
-        return (self.label, self.serial, str(self.token.manufacturer_id).rstrip(), str(self.token.model).rstrip())
+        return (self.label, self.serial, field_text(self.token.manufacturer_id), field_text(self.token.model))
 
     def uri(self) -> Pkcs11Uri:
         """The URI naming this token (label, manufacturer, model, serial)."""
@@ -110,10 +123,10 @@ def is_attestation_certificate(certificate: x509.Certificate, label: str = "") -
 def library_matches(lib: Any, uri: Pkcs11Uri) -> bool:
     """Apply the ``library-*`` attributes to the loaded module."""
     wanted = uri.text("library-manufacturer")
-    if wanted is not None and str(lib.manufacturer_id).rstrip() != wanted:
+    if wanted is not None and field_text(lib.manufacturer_id) != wanted:
         return False
     wanted = uri.text("library-description")
-    if wanted is not None and str(lib.library_description).rstrip() != wanted:
+    if wanted is not None and field_text(lib.library_description) != wanted:
         return False
     version = uri.library_version
     return version is None or tuple(lib.library_version) == version
@@ -138,7 +151,9 @@ def matching_tokens(lib: Any, uri: Pkcs11Uri) -> list[TokenRef]:
             continue  # an empty slot (SoftHSM's free slot, a blank card) holds nothing to find
         if uri.slot_id is not None and slot.slot_id != uri.slot_id:
             continue
-        slot_values = {"slot-description": str(slot.slot_description).rstrip(), "slot-manufacturer": str(slot.manufacturer_id).rstrip()}
+        slot_values = {
+            "slot-description": field_text(slot.slot_description), "slot-manufacturer": field_text(slot.manufacturer_id)
+        }
         if any(uri.text(name) is not None and slot_values[name] != uri.text(name) for name in SLOT_FILTERS):
             continue
         label, serial, manufacturer, model = ref.identity()
@@ -185,7 +200,8 @@ def find_certificates(session: Any, token: TokenRef, uri: Pkcs11Uri) -> list[Cer
         except ValueError:
             log.debug("skipping an unparsable certificate object on %s", token.describe())
             continue
-        found.append(CertObject(token, certificate, bytes(_attribute(obj, Attribute.ID, b"") or b""), str(_attribute(obj, Attribute.LABEL, "") or "")))
+        object_id = bytes(_attribute(obj, Attribute.ID, b"") or b"")
+        found.append(CertObject(token, certificate, object_id, field_text(_attribute(obj, Attribute.LABEL, "") or "")))
     return found
 
 
@@ -203,14 +219,34 @@ def find_keys(session: Any, token: TokenRef, uri: Pkcs11Uri) -> list[KeyObject]:
         found.append(
             KeyObject(
                 token=token,
-                handle=obj,
+                handle=with_sign_capability(obj, token),
                 id=bytes(_attribute(obj, Attribute.ID, b"") or b""),
-                label=str(_attribute(obj, Attribute.LABEL, "") or ""),
+                label=field_text(_attribute(obj, Attribute.LABEL, "") or ""),
                 kind=kind,
                 always_authenticate=bool(_attribute(obj, Attribute.ALWAYS_AUTHENTICATE, False)),
             )
         )
     return found
+
+
+def with_sign_capability(obj: Any, token: TokenRef) -> Any:
+    """The key object, able to sign even when python-pkcs11 built it without ``sign``.
+
+    python-pkcs11 gives an object its ``sign`` method only when a bulk ``C_GetAttributeValue``
+    of ten flags reports ``CKA_SIGN``; CACKey answers that call in a way that leaves it out
+    although the key signs. The signature still goes through the same session and object
+    handle (python-pkcs11's own ``SignMixin`` on the same wrapper), so nothing is emulated.
+    """
+    if hasattr(obj, "sign"):
+        return obj
+    try:
+        from pkcs11 import _pkcs11
+
+        signing = type(type(obj).__name__, (_pkcs11.SignMixin, type(obj)), {})
+        return signing(obj.wrapper)
+    except Exception as err:  # noqa: BLE001 - a future python-pkcs11 layout: say so at sign time
+        log.debug("cannot give the key object on %s a sign method: %s", token.describe(), type(err).__name__)
+        return obj
 
 
 def key_public_key(session: Any, key: KeyObject) -> PublicKeyTypes | None:

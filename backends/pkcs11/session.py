@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -25,14 +24,10 @@ if TYPE_CHECKING:
 
 
 def ckr_name(err: BaseException) -> str:
-    """``CKR_PIN_INCORRECT`` from python-pkcs11's ``PinIncorrect`` (it keeps no code)."""
-    name = type(err).__name__
-    if name == "PKCS11Error":
-        text = str(err)
-        if "not initialized" in text:
-            return "CKR_CRYPTOKI_NOT_INITIALIZED"
-        return text or "CKR_GENERAL_ERROR"
-    return "CKR_" + re.sub(r"(?<!^)(?=[A-Z])", "_", name).upper()
+    """``CKR_PIN_INCORRECT`` from python-pkcs11's ``PinIncorrect`` (see :mod:`.ckr`)."""
+    from rasign.backends.pkcs11.ckr import ckr_name as name_of
+
+    return name_of(err)
 
 
 @dataclass
@@ -67,8 +62,12 @@ def _login(token: TokenRef, pin: Any, source: str) -> Any:
     """One ``C_Login(CKU_USER)``; every failure becomes a clear, final error."""
     from pkcs11 import exceptions as x
 
+    from rasign.backends.pkcs11.quiet import module_stderr_captured
+
     try:
-        return token.token.open(user_pin=pin)
+        # tpm2-pkcs11 prints "ERROR: Esys_Unseal: ... HMAC check failed" itself on a wrong PIN.
+        with module_stderr_captured("C_Login"):
+            return token.token.open(user_pin=pin)
     except x.UserAlreadyLoggedIn:
         # Login state is per token and process: another session of ours is logged in.
         return token.token.open()
@@ -120,7 +119,7 @@ class Mechanisms:
     Plans are cached: the signing path of a long-running signer does one dict lookup.
     """
 
-    def __init__(self, token: TokenRef) -> None:
+    def __init__(self, token: TokenRef, module_name: str | None = None) -> None:
         from pkcs11.exceptions import PKCS11Error
 
         try:
@@ -128,6 +127,7 @@ class Mechanisms:
         except PKCS11Error as err:
             raise SigningError(f"cannot list the mechanisms of {token.describe()} ({ckr_name(err)})") from err
         self.token = token
+        self.module_name = module_name or "(unknown module)"
         self._plans: dict[tuple[str, str], tuple[Any, int]] = {}
 
     def plan(self, kind: str, digest: str) -> tuple[Any, int]:
@@ -162,12 +162,20 @@ class Mechanisms:
 def sign_raw(key: KeyObject, mechanisms: Mechanisms, message: bytes, digest: str, context_pin: str | None) -> bytes:
     """One signature in wire format: PKCS#1 v1.5 bytes, or DER ECDSA from the token's r||s."""
     mechanism, prepare = mechanisms.plan(key.kind, digest)
+    sign = getattr(key.handle, "sign", None)
+    if sign is None:
+        raise SigningError(
+            f"python-pkcs11 cannot sign with {key.uri()} on the module {mechanisms.module_name}: the key object has no"
+            " sign capability",
+            hint="check that the key has CKA_SIGN=true (pkcs11-tool --list-objects shows 'usage: sign'),"
+            " or report the module",
+        )
     if prepare == TOKEN_HASHES:
-        return bytes(key.handle.sign(message, mechanism=mechanism, pin=context_pin))
+        return bytes(sign(message, mechanism=mechanism, pin=context_pin))
     if prepare == HOST_HASH:
-        return der_ecdsa(key.handle.sign(_HASHES[digest](message).digest(), mechanism=mechanism, pin=context_pin))
+        return der_ecdsa(sign(_HASHES[digest](message).digest(), mechanism=mechanism, pin=context_pin))
     data = DIGEST_INFO_PREFIX[digest] + _HASHES[digest](message).digest()
-    return bytes(key.handle.sign(data, mechanism=mechanism, pin=context_pin))
+    return bytes(sign(data, mechanism=mechanism, pin=context_pin))
 
 
 def _der_integer(value: bytes) -> bytes:

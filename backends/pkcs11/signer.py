@@ -43,6 +43,7 @@ RECOVERABLE = (
     "ObjectHandleInvalid",
     "SlotIDInvalid",
     "DeviceError",
+    "HostMemory",  # NSS softokn's answer to C_SignInit once another session logged the token out
 )
 """python-pkcs11 errors after which reopening the session can help."""
 PROOF_MESSAGE = b"rasign PKCS#11 key/certificate consistency check"
@@ -192,11 +193,14 @@ class Pkcs11Signer(Signer):
                     raise self._signing_error(err) from err
                 log.info("PKCS#11 session lost (%s); reopening %s", ckr_name(err), self._token.describe())
             # One reopen, then one more attempt: a second failure is reported, never looped.
-            self._recover()
+            # The reopen itself (login, key search, proof signature) talks to the token too,
+            # so its failures are mapped the same way (a session that keeps answering
+            # CKR_USER_NOT_LOGGED_IN ended in "internal error" before, issue 14).
             try:
+                self._recover()
                 return self._sign_once(message, digest)
             except Exception as err:
-                raise self._signing_error(err) from err
+                raise self._signing_error(err, after_recovery=True) from err
 
     def close(self) -> None:
         with self._lock:
@@ -207,14 +211,21 @@ class Pkcs11Signer(Signer):
             self._close_session()
 
     # -- internals ------------------------------------------------------------------------
-    def _signing_error(self, err: Exception) -> Exception:
-        if isinstance(err, (AuthenticationError, SigningError, KeyLoadError)):
-            return err
+    def _signing_error(self, err: Exception, after_recovery: bool = False) -> Exception:
         from rasign.errors import RasignError
 
         if isinstance(err, RasignError):
             return err
-        return SigningError(f"signing with {self.key_uri} failed ({ckr_name(err)})")
+        name = ckr_name(err)
+        if after_recovery:
+            hint = "the token keeps refusing after one reopen; check it is present and its PIN source is right"
+            if name == "CKR_USER_NOT_LOGGED_IN":
+                hint = (
+                    "the module dropped the login again right after rasign logged in; another program may be"
+                    " logging the token out (C_Logout is token-wide), or the key needs a PIN per signature"
+                )
+            return SigningError(f"signing with {self.key_uri} failed after reopening the session ({name})", hint=hint)
+        return SigningError(f"signing with {self.key_uri} failed ({name})")
 
     def _sign_once(self, message: bytes, digest: str) -> bytes:
         if not self._key.always_authenticate:
@@ -222,7 +233,9 @@ class Pkcs11Signer(Signer):
         return self._sign_with_context_login(message, digest)
 
     def _sign_with_context_login(self, message: bytes, digest: str) -> bytes:
-        from pkcs11.exceptions import PinIncorrect, PinLocked
+        from pkcs11.exceptions import PinIncorrect, PinLocked, PKCS11Error
+
+        from rasign.backends.pkcs11.ckr import is_user_type_invalid
 
         pin, origin = self._context.current(str(self.key_uri))
         try:
@@ -242,6 +255,18 @@ class Pkcs11Signer(Signer):
             raise AuthenticationError(
                 f"the PIN of {self._token.describe()} is locked (CKR_PIN_LOCKED)",
                 hint="unblock it with the token's PUK or SO PIN",
+            ) from err
+        except PKCS11Error as err:
+            if not is_user_type_invalid(err):
+                raise
+            # opencryptoki: CKA_ALWAYS_AUTHENTICATE is stored but C_Login(CKU_CONTEXT_SPECIFIC)
+            # is refused. No PIN was checked, so none was spent; say what it is, not "mismatch".
+            raise SigningError(
+                f"{self._module.path} refuses the context-specific login (C_Login(CKU_CONTEXT_SPECIFIC) answered"
+                f" CKR_USER_TYPE_INVALID) that the always-authenticate key {self.key_uri} needs",
+                hint="this module cannot take a PIN per signature: use a key without CKA_ALWAYS_AUTHENTICATE"
+                " (or whatever per-key PIN policy the module offers), or a module that supports context login;"
+                " --reuse-pin and context PIN sources cannot help here",
             ) from err
 
     def _context_error(self, origin: str) -> AuthenticationError:
@@ -312,7 +337,7 @@ class Pkcs11Signer(Signer):
         self._token = token
         self._session = login.session
         self._key = self._find_key(login.session)
-        self._mechanisms = Mechanisms(token)
+        self._mechanisms = Mechanisms(token, self._module.path)
         self.recoveries += 1
         if self._certificate is not None:
             signature = self._sign_once(PROOF_MESSAGE, "SHA256")

@@ -118,6 +118,12 @@ class Pkcs11Uri:
     def module_path(self) -> str | None:
         return self.text("module-path")
 
+    @property
+    def init_reserved(self) -> str | None:
+        """``x-init-reserved=``: the module's ``C_Initialize`` ``pReserved`` string (p11-kit's name)."""
+        value = self.vendor.get("x-init-reserved")
+        return value.decode("utf-8") if value is not None else None
+
     def has_object_filter(self) -> bool:
         """True when the URI narrows objects (``object`` or ``id``), not only tokens."""
         return "object" in self.path or "id" in self.path

@@ -84,6 +84,10 @@ def add_signer_flags(parser: argparse.ArgumentParser, *, intermediates: bool = T
 
     p11 = parser.add_argument_group("PKCS#11")
     p11.add_argument("--pkcs11-lib", metavar="PATH", help="PKCS#11 module (default: p11-kit-proxy)")
+    p11.add_argument(
+        "--pkcs11-init-args", metavar="STRING",
+        help="C_Initialize pReserved string for modules that need one, e.g. NSS softokn's \"configdir='sql:DIR' ...\"",
+    )
     p11.add_argument("--reuse-pin", action="store_true", help="use the user PIN as the context-specific PIN")
     p11.add_argument("--pkcs11-pin-file", metavar="PATH", help="file holding the user PIN")
     p11.add_argument("--pkcs11-pin-env", metavar="VAR", help="environment variable holding the user PIN (default RASIGN_PKCS11_PIN)")
@@ -182,6 +186,7 @@ def signer_options(args: argparse.Namespace) -> SignerOptions:
         cert_store=get("cert_store"),
         pkcs8_password=get("pkcs8_password"),  # the file backend reads RASIGN_PKCS8_PASSWORD itself
         pkcs11_lib=get("pkcs11_lib"),
+        pkcs11_init_args=get("pkcs11_init_args"),
         reuse_pin=bool(get("reuse_pin")),
         pkcs11_pin_file=get("pkcs11_pin_file"),
         pkcs11_pin_env=get("pkcs11_pin_env"),

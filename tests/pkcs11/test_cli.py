@@ -179,3 +179,28 @@ def test_read_certificate_data_lists_uris(hsm):
     for u in uris:
         again = run_rasign("sign-string", *lib(hsm), "--certificate", u + "?pin-value=1234", "--format", "text", env=hsm.env)
         assert again.returncode == 0, again.stderr
+
+
+def spied_calls(log, name: str) -> int:
+    return sum(1 for line in log.read_text().splitlines() if line.split(": ")[-1].strip() == name)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--certificate", "pkcs11:token=rasign-a;object=ec-p256?pin-value=1234"),
+        ("--private-key", "pkcs11:token=rasign-a;object=rsa-2048?pin-value=1234"),
+        ("--certificate", "pkcs11:token=rasign-a;id=%02",
+         "--private-key", "pkcs11:token=rasign-a;id=%02?pin-value=1234"),
+    ],
+    ids=["certificate-uri", "key-uri", "both-uris"],
+)
+def test_one_session_per_credential_process(hsm, emulator, tmp_path, args):
+    """ykcs11 and OpenSC rescan the card on each C_OpenSession: a run opens exactly one (issue 14)."""
+    if hsm.spy is None:
+        pytest.skip("OpenSC's pkcs11-spy.so not found")
+    log = tmp_path / "spy.log"
+    assert_credentials(creds(hsm, emulator, "--pkcs11-lib", hsm.spy, *args,
+                             env={"PKCS11SPY": hsm.module, "PKCS11SPY_OUTPUT": str(log)}))
+    assert spied_calls(log, "C_OpenSession") == 1
+    assert spied_calls(log, "C_Login") == 1
