@@ -17,13 +17,12 @@ This module fixes all of that:
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import re
 import stat
-import tempfile
 from collections.abc import Iterator, Mapping
 
+from rasign import fsafe
 from rasign.errors import StoreError
 
 MANAGED_KEYS = ("aws_access_key_id", "aws_secret_access_key", "aws_session_token")
@@ -158,70 +157,31 @@ def rewrite(text: str, profile: str, values: Mapping[str, str]) -> str:
 
 # --------------------------------------------------------------------------- file I/O
 
+WHAT = "credentials file"
+
 
 @contextlib.contextmanager
 def locked(path: str) -> Iterator[None]:
     """Hold an exclusive advisory lock for ``path`` (a sidecar ``<path>.lock`` file).
 
     The lock cannot be on the credentials file itself: it is replaced by rename, so a
-    lock on the old inode would not exclude a writer that opened the new one.
+    lock on the old inode would not exclude a writer that opened the new one. The lock is
+    opened with ``O_NOFOLLOW`` and must be a regular file (see :func:`rasign.fsafe.open_lock`).
     """
-    lock_path = path + ".lock"
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
-    try:
-        try:
-            import fcntl
-        except ImportError:  # Windows: msvcrt locks a byte range instead
-            import msvcrt
-
-            msvcrt.locking(fd, msvcrt.LK_LOCK, 1)  # type: ignore[attr-defined]
-            try:
-                yield
-            finally:
-                os.lseek(fd, 0, os.SEEK_SET)
-                msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)  # type: ignore[attr-defined]
-            return
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-    finally:
-        os.close(fd)
+    with fsafe.locked(path + ".lock", "credentials lock file"):
+        yield
 
 
 def ensure_parent(path: str) -> None:
     """Create the directory holding ``path`` with mode 0700 (the Go helper used 0600)."""
-    parent = os.path.dirname(path) or "."
-    if os.path.isdir(parent):
-        return
-    try:
-        os.makedirs(parent, mode=0o700, exist_ok=True)
-        os.chmod(parent, 0o700)
-    except OSError as err:
-        raise StoreError(
-            f"cannot create the directory {parent}: {err.strerror or err}",
-            hint="create it yourself or choose another --credentials-file",
-        ) from err
-
-
-def _real_target(path: str) -> str:
-    """Follow a symlinked credentials file so we replace the target, not the link."""
-    try:
-        return os.path.realpath(path) if os.path.islink(path) else path
-    except OSError:
-        return path
+    fsafe.ensure_directory(os.path.dirname(os.path.abspath(path)) or ".", "credentials directory")
 
 
 def read_text(path: str) -> str:
     """Read the whole file (any line length), or '' when it does not exist yet."""
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read()
-    except FileNotFoundError:
+    data = fsafe.read_bytes(path, WHAT)
+    if data is None:
         return ""
-    except OSError as err:
-        raise StoreError(f"cannot read {path}: {err.strerror or err}", hint="check its permissions") from err
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as err:
@@ -231,62 +191,21 @@ def read_text(path: str) -> str:
         ) from err
 
 
-def atomic_write(path: str, text: str, *, default_mode: int = 0o600) -> None:
-    """Replace ``path`` with ``text`` via temp file + fsync + rename + directory fsync.
+def atomic_write(path: str, text: str, *, default_mode: int = 0o600, secret: bool = True) -> None:
+    """Replace ``path`` with ``text`` atomically (kept for callers; see :func:`rasign.fsafe.write_atomic`)."""
+    fsafe.write_atomic(path, text, WHAT if secret else "file", mode=default_mode, secret=secret)
 
-    An existing file keeps its permission bits (and owner/group where we may set them);
-    a new one gets ``default_mode``.
+
+def check_writable(path: str) -> str:
+    """Preflight for ``update``: the credentials file, its directory and its lock can be written.
+
+    Runs before the first CreateSession so a bad path costs no PIN and no request.
+    Returns the real path that will be written.
     """
-    directory = os.path.dirname(path) or "."
-    try:
-        existing = os.stat(path)
-    except FileNotFoundError:
-        existing = None
-    except OSError as err:
-        raise StoreError(f"cannot stat {path}: {err.strerror or err}") from err
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
-    try:
-        mode = stat.S_IMODE(existing.st_mode) if existing else default_mode
-        if hasattr(os, "fchmod"):
-            os.fchmod(fd, mode)
-        else:  # Windows: only the read-only bit exists; ACLs of the directory apply
-            os.chmod(tmp, mode)
-        if existing is not None and hasattr(os, "fchown"):
-            with contextlib.suppress(OSError):
-                os.fchown(fd, existing.st_uid, existing.st_gid)
-        with os.fdopen(fd, "wb") as handle:
-            fd = -1
-            handle.write(text.encode("utf-8"))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-        tmp = ""
-        _fsync_directory(directory)
-    except OSError as err:
-        raise StoreError(
-            f"cannot write {path}: {err.strerror or err}",
-            hint="check that the directory is writable and the disk is not full",
-        ) from err
-    finally:
-        if fd >= 0:
-            os.close(fd)
-        if tmp:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-
-
-def _fsync_directory(directory: str) -> None:
-    try:
-        dfd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        return  # not supported on this platform; the rename itself is still atomic
-    try:
-        os.fsync(dfd)
-    except OSError as err:
-        if err.errno not in (errno.EINVAL, errno.EBADF):
-            raise
-    finally:
-        os.close(dfd)
+    real = fsafe.check_target(path, WHAT, create_dirs=True)
+    real = fsafe.resolve(real, WHAT)
+    fsafe.check_target(real + ".lock", "credentials lock file", create_dirs=True, lock=True)
+    return real
 
 
 def write_profile(path: str, profile: str, values: Mapping[str, str]) -> None:
@@ -297,7 +216,7 @@ def write_profile(path: str, profile: str, values: Mapping[str, str]) -> None:
         if any(ch in value for ch in "\r\n"):
             raise StoreError(f"refusing to write a value with a line break for {key}")
     ensure_parent(path)
-    target = _real_target(path)
+    target = fsafe.resolve(path, WHAT)
     with locked(target):
         text = read_text(target)
-        atomic_write(target, rewrite(text, profile, values))
+        fsafe.write_atomic(target, rewrite(text, profile, values), WHAT)
