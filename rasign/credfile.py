@@ -18,19 +18,15 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
-import stat
 from collections.abc import Iterator, Mapping
 
 from rasign import fsafe
 from rasign.errors import StoreError
+from rasign.ini import IniProblem, check_section_name, check_value, set_values
 
 MANAGED_KEYS = ("aws_access_key_id", "aws_secret_access_key", "aws_session_token")
 EXPIRATION_KEY = "x_security_token_expires"
 """Where the expiration goes: the key saml2aws and other helpers use; SDKs ignore it."""
-
-_HEADER = re.compile(r"^\s*\[(?P<name>[^\]]*)\]\s*(?:[#;].*)?$")
-_KEY = re.compile(r"^(?P<key>[^=:#;\s\[][^=:]*?)\s*[=:]")
 
 
 def credentials_path(explicit: str | None = None) -> str:
@@ -67,92 +63,34 @@ def profile_values(
     return values
 
 
-def _newline_of(text: str) -> str:
-    return "\r\n" if "\r\n" in text else "\n"
+def check_profile_name(profile: str) -> str | None:
+    """Why ``profile`` cannot be a credentials-file section botocore reads back as that name, or None.
 
-
-def _line_body(line: str) -> str:
-    return line.rstrip("\r\n")
-
-
-def _key_of(line: str) -> str | None:
-    match = _KEY.match(line)
-    return match.group("key").strip().lower() if match else None
-
-
-def _header_name(line: str) -> str | None:
-    match = _HEADER.match(_line_body(line))
-    return match.group("name").strip() if match else None
+    ``[dev ]`` is section ``"dev "`` to botocore, so a name with surrounding spaces would be
+    written as one section and looked up by the SDKs and the AWS CLI as another.
+    """
+    return check_section_name(profile)
 
 
 def rewrite(text: str, profile: str, values: Mapping[str, str]) -> str:
     """Return ``text`` with ``values`` set in section ``[profile]``; nothing else changes.
 
-    * Only the first ``[profile]`` section is updated (what configparser-based readers
-      would merge anyway); later duplicates are left alone.
-    * An existing managed key is replaced in place, keeping its position; a second
-      occurrence of the same key in the section is removed (it would shadow or conflict).
-    * Keys not present yet are inserted after the section's last key line, before any
-      trailing blank lines or comments that visually belong to the next section.
-    * A missing section is appended at the end, separated by one blank line.
-    * The file's line-ending style (LF or CRLF) is used for new lines.
+    The file is read with the same rules as botocore (:mod:`rasign.ini`): ``[dev] x`` is
+    section ``dev``, an indented line after a key continues its value, only ``\\r\\n``,
+    ``\\r`` and ``\\n`` end lines. A file botocore would refuse (a section twice, a line
+    that is neither key nor header, ...) is refused with the line number instead of being
+    "updated" into one the SDKs still cannot read; repeats of a managed key in the profile
+    are the exception, since the rewrite removes them.
     """
-    newline = _newline_of(text)
-    lines = text.splitlines(keepends=True)
-    managed = {key.lower(): key for key in values}
-
-    start = None
-    for index, line in enumerate(lines):
-        if _header_name(line) == profile:
-            start = index
-            break
-
-    if start is None:
-        out = text
-        if out and not out.endswith(("\n", "\r")):
-            out += newline
-        if out.strip() and not out.endswith((newline * 2, "\n\n")):
-            out += newline
-        block = [f"[{profile}]"] + [f"{key} = {value}" for key, value in values.items()]
-        return out + newline.join(block) + newline
-
-    end = len(lines)
-    for index in range(start + 1, len(lines)):
-        if _header_name(lines[index]) is not None:
-            end = index
-            break
-
-    written: set[str] = set()
-    section: list[str] = []
-    for line in lines[start + 1 : end]:
-        key = _key_of(line)
-        if key is not None and key in managed:
-            if key in written:
-                continue
-            ending = line[len(_line_body(line)) :] or newline
-            section.append(f"{managed[key]} = {values[managed[key]]}{ending}")
-            written.add(key)
-        else:
-            section.append(line)
-
-    missing = [key for key in values if key.lower() not in written]
-    if missing:
-        insert_at = 0
-        for index, line in enumerate(section):
-            body = _line_body(line).strip()
-            if body and not body.startswith(("#", ";")):
-                insert_at = index + 1
-        if insert_at and not section[insert_at - 1].endswith(("\n", "\r")):
-            section[insert_at - 1] += newline
-        header = lines[start]
-        if insert_at == 0 and not header.endswith(("\n", "\r")):
-            header += newline
-            lines[start] = header
-        new_lines = [f"{key} = {values[key]}{newline}" for key in missing]
-        section[insert_at:insert_at] = new_lines
-        # A section that ended the file without a final newline gets one only where we
-        # appended text after it; nothing else changes.
-    return "".join(lines[:start + 1] + section + lines[end:])
+    try:
+        return set_values(text, profile, values)
+    except IniProblem as err:
+        raise StoreError(
+            f"the credentials file cannot be read by the AWS SDKs: {err}; nothing was written",
+            hint="fix that line, then run update again",
+        ) from err
+    except ValueError as err:
+        raise StoreError(str(err)) from err
 
 
 # --------------------------------------------------------------------------- file I/O
@@ -210,11 +148,14 @@ def check_writable(path: str) -> str:
 
 def write_profile(path: str, profile: str, values: Mapping[str, str]) -> None:
     """Set ``values`` in ``[profile]`` of the credentials file at ``path``, atomically."""
-    if not profile or any(ch in profile for ch in "[]\r\n"):
-        raise StoreError(f"invalid profile name {profile!r}", hint="use a name without brackets or newlines")
+    problem = check_profile_name(profile)
+    if problem:
+        raise StoreError(f"invalid profile name {profile!r}: {problem}",
+                         hint="use the name exactly as it appears between the brackets")
     for key, value in values.items():
-        if any(ch in value for ch in "\r\n"):
-            raise StoreError(f"refusing to write a value with a line break for {key}")
+        problem = check_value(value)
+        if problem:
+            raise StoreError(f"refusing to write the value of {key}: {problem}")
     ensure_parent(path)
     target = fsafe.resolve(path, WHAT)
     with locked(target):
