@@ -334,8 +334,13 @@ def _open_existing(location: Location, flags: int) -> int:
     return os.open(location.full(), flags)
 
 
-def read_bytes(path: str, what: str, *, error: type = StoreError, limit: int | None = None) -> bytes | None:
-    """The bytes of a regular file, or None when it does not exist. Never blocks on a FIFO."""
+def read_checked(path: str, what: str, *, error: type = StoreError,
+                 limit: int | None = None) -> tuple[bytes, os.stat_result] | None:
+    """The bytes of a regular file and the ``fstat`` of what was read, or None when it is missing.
+
+    Never blocks on a FIFO (refused before it is opened); the ``stat`` is of the opened
+    descriptor, so mode and owner checks apply to exactly the bytes returned.
+    """
     with locate(path, what, error=error, allow_missing_dirs=True) as location:
         if location.missing_dirs or location.existing is None:
             return None
@@ -353,7 +358,13 @@ def read_bytes(path: str, what: str, *, error: type = StoreError, limit: int | N
             info = os.fstat(handle.fileno())
             if not stat.S_ISREG(info.st_mode):
                 raise _fail(error, f"the {what} {location.path} is {kind_of(info.st_mode)}, not a regular file")
-            return handle.read() if limit is None else handle.read(limit)
+            return (handle.read() if limit is None else handle.read(limit)), info
+
+
+def read_bytes(path: str, what: str, *, error: type = StoreError, limit: int | None = None) -> bytes | None:
+    """The bytes of a regular file, or None when it does not exist. Never blocks on a FIFO."""
+    found = read_checked(path, what, error=error, limit=limit)
+    return None if found is None else found[0]
 
 
 def stat_of(path: str, what: str, *, error: type = StoreError) -> os.stat_result | None:
