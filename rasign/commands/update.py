@@ -13,11 +13,16 @@ import argparse
 import signal
 import threading
 
+from typing import TYPE_CHECKING
+
 from rasign.cli import flags
 from rasign.errors import UsageError
 from rasign.logs import get_logger
 
 SUMMARY = "write credentials into the shared credentials file and keep them fresh"
+
+if TYPE_CHECKING:
+    from rasign.options import SignerOptions
 
 log = get_logger("update")
 
@@ -35,12 +40,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     flags.add_debug_flag(parser)
 
 
-def _capture_environment_secrets(options):
+def capture_environment_secrets(options: "SignerOptions") -> "SignerOptions":
     """Copy password variables the backends would re-read on every refresh into the options.
 
     :func:`rasign.hardening.harden_process` removes them from the environment once the key
     is open; the file backend re-opens its key for each CreateSession and would then find
-    no password.
+    no password. (serve needs the same before it hardens itself.)
     """
     import dataclasses
     import os
@@ -70,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
                          hint="give the name exactly as it appears between the brackets, without surrounding spaces")
     if args.refresh_ahead is not None and args.refresh_ahead < 0:
         raise UsageError("--refresh-ahead must not be negative")
-    signer_options = _capture_environment_secrets(flags.signer_options(args))
+    signer_options = capture_environment_secrets(flags.signer_options(args))
     session_options = flags.session_options(args)
     path = credentials_path(args.credentials_file)
     # Every local path (file, directory, lock) is checked before the first CreateSession:
