@@ -106,19 +106,33 @@ class Document:
         found = self.named(name)
         if not found:
             return None
-        result: dict[str, list[str]] = {}
-        current: str | None = None
-        for line in self.lines[found[0].header + 1 : found[0].end]:
-            if line.kind == "option" and line.key is not None:
-                match = _OPTCRE.match(line.body.strip())
-                assert match is not None
-                current = line.key
-                result[current] = [match.group("value").strip()]
-            elif line.kind == "continuation" and current is not None:
-                result[current].append(line.body.strip())
-            elif line.kind == "blank" and line.option is not None and current is not None:
-                result[current].append("")
-        return {key: "\n".join(parts).rstrip() for key, parts in result.items()}
+        return _values_of(self.lines[found[0].header + 1 : found[0].end])
+
+    def defaults(self) -> dict[str, str]:
+        """The options of every ``[DEFAULT]`` block, which the reader merges into each section."""
+        merged: dict[str, str] = {}
+        for index, line in enumerate(self.lines):
+            if line.kind == "header" and line.section is None:
+                end = next((i for i in range(index + 1, len(self.lines)) if self.lines[i].kind == "header"),
+                           len(self.lines))
+                merged.update(_values_of(self.lines[index + 1 : end]))
+        return merged
+
+
+def _values_of(lines: list[Line]) -> dict[str, str]:
+    result: dict[str, list[str]] = {}
+    current: str | None = None
+    for line in lines:
+        if line.kind == "option" and line.key is not None:
+            match = _OPTCRE.match(line.body.strip())
+            assert match is not None
+            current = line.key
+            result[current] = [match.group("value").strip()]
+        elif line.kind == "continuation" and current is not None:
+            result[current].append(line.body.strip())
+        elif line.kind == "blank" and line.option is not None and current is not None:
+            result[current].append("")
+    return {key: "\n".join(parts).rstrip() for key, parts in result.items()}
 
 
 def split_lines(text: str) -> list[str]:
@@ -176,7 +190,9 @@ def parse(text: str) -> Document:
             lines.append(Line(raw, "header", section, indent=indent))
             continue
         if section is None and not in_defaults:
-            problems.append(IniProblem(number + 1, "text before the first [section] header"))
+            what = ("a byte order mark (BOM) before the first [section] header" if body.startswith("\ufeff")
+                    else "text before the first [section] header")
+            problems.append(IniProblem(number + 1, what))
             lines.append(Line(raw, "orphan", None, indent=indent))
             continue
         match = _OPTCRE.match(stripped)
@@ -210,14 +226,21 @@ def _close_defaults(lines: list[Line], sections: list[Section]) -> None:
 
 
 def _check_nested(lines: list[Line], sections: list[Section], problems: list[IniProblem]) -> None:
-    """botocore parses a value that starts on the next line as ``key = value`` pairs (``s3 =``)."""
+    """botocore parses a value that starts on the next line as ``key = value`` pairs (``s3 =``).
+
+    It does so for every option of every section, ``[DEFAULT]`` options merged in.
+    """
     document = Document(lines, sections)
+    defaults = document.defaults() if sections else {}
     for item in sections:
-        values = document.values(item.name) if document.named(item.name)[0] is item else None
-        for key, value in (values or {}).items():
+        own = _values_of(lines[item.header + 1 : item.end]) if document.named(item.name)[0] is item else {}
+        for key, value in (defaults | own).items():
             if value.startswith("\n") and any(part.strip() and "=" not in part for part in value.splitlines()):
-                header = next(i for i in range(item.header, item.end) if lines[i].key == key)
-                problems.append(IniProblem(header + 1, f"the nested value of {key!r} has a line without '='"))
+                where = range(item.header, item.end) if key in own else range(len(lines))
+                line = next(i for i in where if lines[i].key == key and lines[i].kind == "option"
+                            and (key in own or lines[i].section is None))
+                problems.append(IniProblem(line + 1, f"the nested value of {key!r} has a line without '='"))
+                return
 
 
 def check_section_name(name: str) -> str | None:
