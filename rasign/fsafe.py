@@ -233,6 +233,22 @@ def _refuse_kind(location: Location, what: str, error: type) -> None:
                     "point it at a regular file (or a path that does not exist yet)")
 
 
+def _refuse_foreign_hardlink(location: Location, what: str, error: type) -> None:
+    """As root in someone else's directory, refuse a file with several links that they do not own.
+
+    The kernel's ``protected_hardlinks`` rule, emulated: the directory's owner could have
+    linked a file of root's (``/root/.aws/credentials``) into it, and rasign would then read
+    and rewrite root's file on their behalf.
+    """
+    info = location.existing
+    if (info is None or _euid() != 0 or location.dir_uid == 0 or not stat.S_ISREG(info.st_mode)
+            or info.st_nlink < 2 or info.st_uid == location.dir_uid):
+        return
+    raise _fail(error, f"refusing to use the {what} {location.path}: it is a hard link to a file of uid"
+                       f" {info.st_uid} in a directory of uid {location.dir_uid}",
+                "remove it; rasign creates a new file")
+
+
 def _writable(location: Location) -> bool:
     probe = location.directory
     try:
@@ -252,6 +268,7 @@ def check_target(path: str, what: str, *, error: type = StoreError, create_dirs:
     """
     with locate(path, what, error=error, allow_missing_dirs=create_dirs, follow_final=not lock) as location:
         _refuse_kind(location, what, error)
+        _refuse_foreign_hardlink(location, what, error)
         if lock and location.existing is not None and stat.S_ISLNK(location.existing.st_mode):
             raise _fail(error, f"the {what} {location.path} is a symlink", "remove it; rasign recreates it")
         if not _writable(location):
@@ -347,6 +364,7 @@ def read_checked(path: str, what: str, *, error: type = StoreError,
         _refuse_kind(location, what, error)
         if stat.S_ISLNK(location.existing.st_mode):  # swapped in after locate(); O_NOFOLLOW refuses it
             raise _fail(error, f"the {what} {location.path} changed while it was being read", "try again")
+        _refuse_foreign_hardlink(location, what, error)
         try:
             fd = _open_existing(location, os.O_RDONLY)
         except FileNotFoundError:
@@ -399,6 +417,7 @@ def write_atomic(path: str, data: bytes | str, what: str, *, mode: int = 0o600, 
     payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
     with locate(path, what, error=error, allow_missing_dirs=create_dirs, follow_final=follow_final) as location:
         _refuse_kind(location, what, error)
+        _refuse_foreign_hardlink(location, what, error)
         _make_dirs(location, dir_mode)
         existing = location.existing
         if existing is not None and stat.S_ISLNK(existing.st_mode):

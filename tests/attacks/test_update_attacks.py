@@ -210,3 +210,17 @@ def test_unreadable_ini_is_refused_after_the_request_without_writing(quiet_emula
     assert path.read_text() == original
     with contextlib.suppress(FileNotFoundError):
         assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+@root_only
+def test_root_does_not_rewrite_a_hard_link_to_a_root_file(quiet_emulator, identity, tmp_path):  # noqa: F811
+    cert, key = identity
+    home = user_home(tmp_path)
+    root_file = tmp_path / "root-credentials"
+    root_file.write_text("[root]\naws_access_key_id = AKIAROOT\n")
+    os.chmod(root_file, 0o600)
+    os.link(root_file, home / "credentials")  # what the user can do where protected_hardlinks is off
+    result = update(quiet_emulator, cert, key, home / "credentials")
+    assert_refused(result, quiet_emulator, words="hard link")
+    assert root_file.read_text() == "[root]\naws_access_key_id = AKIAROOT\n"
+    assert os.stat(root_file).st_nlink == 2

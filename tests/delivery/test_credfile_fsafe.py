@@ -184,3 +184,23 @@ def test_existing_file_keeps_owner_and_group(tmp_path):
     fsafe.write_atomic(str(path), "y", "f")
     info = os.stat(path)
     assert (info.st_uid, info.st_gid) == (OTHER_UID, 100)
+
+
+@root_only
+def test_root_refuses_a_foreign_hard_link_but_not_the_owners_own(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    os.chown(home, OTHER_UID, OTHER_UID)
+    (tmp_path / "root-file").write_text("root's")
+    os.link(tmp_path / "root-file", home / "credentials")
+    with pytest.raises(StoreError, match="hard link"):
+        fsafe.write_atomic(str(home / "credentials"), "x", "credentials file")
+    with pytest.raises(StoreError, match="hard link"):
+        fsafe.read_bytes(str(home / "credentials"), "credentials file")
+    assert (tmp_path / "root-file").read_text() == "root's"
+    os.unlink(home / "credentials")
+    (home / "own").write_text("mine")
+    os.chown(home / "own", OTHER_UID, OTHER_UID)
+    os.link(home / "own", home / "own-backup")
+    fsafe.write_atomic(str(home / "own"), "new", "credentials file")
+    assert (home / "own").read_text() == "new" and (home / "own-backup").read_text() == "mine"
