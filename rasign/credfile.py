@@ -7,11 +7,15 @@ This module fixes all of that:
 
 * :func:`rewrite` is a pure text transformation that touches only the managed keys of one
   profile. Every other byte -- other profiles, comments, blank lines, line endings, a
-  missing final newline -- is preserved.
+  missing final newline -- is preserved. It reads the file with :mod:`rasign.ini`, the
+  model of botocore's reader, so rasign and the AWS SDKs agree on every section.
 * :func:`write_profile` takes an advisory lock (a sidecar ``.lock`` file, because the
   credentials file itself is replaced), re-reads the file under the lock, writes a temp
   file in the same directory, fsyncs it, renames it over the original and fsyncs the
-  directory. Readers see either the old or the new file, never a mixture.
+  directory. Readers see either the old or the new file, never a mixture. All file work
+  goes through :mod:`rasign.fsafe` (no untrusted links, no devices or FIFOs, ownership
+  kept or handed to the directory's owner).
+* :func:`check_writable` is ``update``'s preflight, run before the first CreateSession.
 """
 
 from __future__ import annotations

@@ -38,7 +38,7 @@ import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from rasign.errors import StoreError
+from rasign.errors import RasignError, StoreError
 
 log = logging.getLogger("rasign.fsafe")
 
@@ -74,7 +74,7 @@ def kind_of(mode: int) -> str:
     return "a regular file" if stat.S_ISREG(mode) else "not a regular file"
 
 
-def _fail(error: type[StoreError] | type, message: str, hint: str | None = None):
+def _fail(error: type[RasignError], message: str, hint: str | None = None) -> RasignError:
     return error(message, hint=hint)
 
 
@@ -118,7 +118,7 @@ def _split(path: str) -> list[str]:
     return [part for part in path.replace(os.sep, "/").split("/") if part not in ("", ".")]
 
 
-def _check_link(info: os.stat_result, where: str, what: str, error: type) -> None:
+def _check_link(info: os.stat_result, where: str, what: str, error: type[RasignError]) -> None:
     euid = _euid()
     if euid < 0 or info.st_uid in (euid, 0):
         return
@@ -130,7 +130,7 @@ def _check_link(info: os.stat_result, where: str, what: str, error: type) -> Non
     )
 
 
-def locate(path: str, what: str, *, error: type = StoreError, allow_missing_dirs: bool = False,
+def locate(path: str, what: str, *, error: type[RasignError] = StoreError, allow_missing_dirs: bool = False,
            follow_final: bool = True) -> Location:
     """Resolve ``path`` safely and return its :class:`Location` (the caller closes it).
 
@@ -209,7 +209,7 @@ def _location(path: str, directory: str, name: str, fd: int, info: os.stat_resul
     return Location(path, directory, name, fd, dir_info.st_uid, dir_info.st_gid, info, missing)
 
 
-def _locate_plain(path: str, what: str, error: type, allow_missing_dirs: bool) -> Location:
+def _locate_plain(path: str, what: str, error: type[RasignError], allow_missing_dirs: bool) -> Location:
     """Windows and other platforms without ``dir_fd``: plain paths, same checks where possible."""
     directory, name = os.path.split(path)
     missing: list[str] = []
@@ -226,14 +226,14 @@ def _locate_plain(path: str, what: str, error: type, allow_missing_dirs: bool) -
     return _location(path, directory, name, -1, info, tuple(missing))
 
 
-def _refuse_kind(location: Location, what: str, error: type) -> None:
+def _refuse_kind(location: Location, what: str, error: type[RasignError]) -> None:
     info = location.existing
     if info is not None and not stat.S_ISREG(info.st_mode) and not stat.S_ISLNK(info.st_mode):
         raise _fail(error, f"the {what} {location.path} is {kind_of(info.st_mode)}, not a regular file",
                     "point it at a regular file (or a path that does not exist yet)")
 
 
-def _refuse_foreign_hardlink(location: Location, what: str, error: type) -> None:
+def _refuse_foreign_hardlink(location: Location, what: str, error: type[RasignError]) -> None:
     """As root in someone else's directory, refuse a file with several links that they do not own.
 
     The kernel's ``protected_hardlinks`` rule, emulated: the directory's owner could have
@@ -257,7 +257,7 @@ def _writable(location: Location) -> bool:
         return False
 
 
-def check_target(path: str, what: str, *, error: type = StoreError, create_dirs: bool = False,
+def check_target(path: str, what: str, *, error: type[RasignError] = StoreError, create_dirs: bool = False,
                  lock: bool = False) -> str:
     """Preflight a file rasign is about to write; return its absolute path.
 
@@ -277,7 +277,7 @@ def check_target(path: str, what: str, *, error: type = StoreError, create_dirs:
         return location.path
 
 
-def check_directory(path: str, what: str, *, error: type = StoreError) -> str:
+def check_directory(path: str, what: str, *, error: type[RasignError] = StoreError) -> str:
     """Check that the directory ``path`` exists (following only trusted links) and is writable."""
     probe = os.path.join(os.path.abspath(os.path.expanduser(path)), ".rasign-probe")
     with locate(probe, what, error=error) as location:
@@ -287,7 +287,7 @@ def check_directory(path: str, what: str, *, error: type = StoreError) -> str:
         return location.directory
 
 
-def resolve(path: str, what: str, *, error: type = StoreError) -> str:
+def resolve(path: str, what: str, *, error: type[RasignError] = StoreError) -> str:
     """The path ``path`` really names once trusted links are followed (untrusted ones refused)."""
     with locate(path, what, error=error, allow_missing_dirs=True) as location:
         _refuse_kind(location, what, error)
@@ -327,7 +327,7 @@ def _make_dirs(location: Location, mode: int) -> None:
     location.missing_dirs = ()
 
 
-def ensure_directory(path: str, what: str, *, mode: int = 0o700, error: type = StoreError) -> str:
+def ensure_directory(path: str, what: str, *, mode: int = 0o700, error: type[RasignError] = StoreError) -> str:
     """Create the directory ``path`` (and missing parents) with ``mode``; return its real path."""
     probe = os.path.join(os.path.abspath(os.path.expanduser(path)), ".rasign-probe")
     with locate(probe, what, error=error, allow_missing_dirs=True) as location:
@@ -351,7 +351,7 @@ def _open_existing(location: Location, flags: int) -> int:
     return os.open(location.full(), flags)
 
 
-def read_checked(path: str, what: str, *, error: type = StoreError,
+def read_checked(path: str, what: str, *, error: type[RasignError] = StoreError,
                  limit: int | None = None) -> tuple[bytes, os.stat_result] | None:
     """The bytes of a regular file and the ``fstat`` of what was read, or None when it is missing.
 
@@ -379,13 +379,14 @@ def read_checked(path: str, what: str, *, error: type = StoreError,
             return (handle.read() if limit is None else handle.read(limit)), info
 
 
-def read_bytes(path: str, what: str, *, error: type = StoreError, limit: int | None = None) -> bytes | None:
+def read_bytes(path: str, what: str, *, error: type[RasignError] = StoreError,
+               limit: int | None = None) -> bytes | None:
     """The bytes of a regular file, or None when it does not exist. Never blocks on a FIFO."""
     found = read_checked(path, what, error=error, limit=limit)
     return None if found is None else found[0]
 
 
-def stat_of(path: str, what: str, *, error: type = StoreError) -> os.stat_result | None:
+def stat_of(path: str, what: str, *, error: type[RasignError] = StoreError) -> os.stat_result | None:
     """``stat`` of the file ``path`` really names (trusted links followed), None if missing."""
     with locate(path, what, error=error, allow_missing_dirs=True) as location:
         if location.missing_dirs or location.existing is None:
@@ -406,7 +407,7 @@ def _warn_exposed(path: str, mode: int, what: str) -> None:
 
 def write_atomic(path: str, data: bytes | str, what: str, *, mode: int = 0o600, keep_mode: bool = True,
                  secret: bool = True, create_dirs: bool = False, dir_mode: int = 0o700,
-                 follow_final: bool = True, error: type = StoreError) -> str:
+                 follow_final: bool = True, error: type[RasignError] = StoreError) -> str:
     """Replace ``path`` with ``data`` (temp file + fsync + rename + directory fsync).
 
     An existing file keeps its mode (unless ``keep_mode`` is False), owner and group; a new
@@ -484,7 +485,8 @@ def _fsync_fd(fd: int) -> None:
             raise
 
 
-def create_exclusive(path: str, data: bytes | str, what: str, *, mode: int = 0o600, error: type = StoreError) -> bool:
+def create_exclusive(path: str, data: bytes | str, what: str, *, mode: int = 0o600,
+                     error: type[RasignError] = StoreError) -> bool:
     """Create ``path`` with ``data`` only if it does not exist; False when it already does.
 
     For files whose first writer wins (serve's auth token): ``O_EXCL|O_NOFOLLOW`` relative
@@ -519,7 +521,8 @@ def create_exclusive(path: str, data: bytes | str, what: str, *, mode: int = 0o6
 # --------------------------------------------------------------------------- locks
 
 
-def open_lock(path: str, what: str = "lock file", *, error: type = StoreError, create_dirs: bool = False) -> int:
+def open_lock(path: str, what: str = "lock file", *, error: type[RasignError] = StoreError,
+              create_dirs: bool = False) -> int:
     """Open (creating 0600) the lock file ``path`` without following an untrusted link.
 
     The final component is opened with ``O_NOFOLLOW`` (a symlink there is refused, even
@@ -553,7 +556,7 @@ def open_lock(path: str, what: str = "lock file", *, error: type = StoreError, c
 
 
 @contextlib.contextmanager
-def locked(path: str, what: str = "lock file", *, error: type = StoreError) -> Iterator[None]:
+def locked(path: str, what: str = "lock file", *, error: type[RasignError] = StoreError) -> Iterator[None]:
     """Hold an exclusive advisory lock on the lock file ``path`` (see :func:`open_lock`)."""
     fd = open_lock(path, what, error=error)
     try:

@@ -153,7 +153,8 @@ def _make_target(kind: str, path: Path) -> None:
 
 @pytest.mark.parametrize("kind", ["char-device", "fifo", "socket", "directory"])
 @pytest.mark.parametrize("where", ["credentials", "credentials.lock"])
-def test_non_regular_targets_are_refused_before_any_request(quiet_emulator, identity, tmp_path, kind, where):  # noqa: F811
+def test_non_regular_targets_are_refused_before_any_request(
+        quiet_emulator, identity, tmp_path, kind, where):  # noqa: F811
     cert, key = identity
     box = tmp_path / "box"
     box.mkdir()
@@ -172,7 +173,8 @@ def test_a_file_where_the_directory_should_be(quiet_emulator, identity, tmp_path
 
 
 @pytest.mark.skipif(shutil.which("chattr") is None, reason="needs chattr")
-def test_unwritable_credentials_directory_is_one_line_not_internal_error(quiet_emulator, identity, tmp_path):  # noqa: F811
+def test_unwritable_credentials_directory_is_one_line_not_internal_error(
+        quiet_emulator, identity, tmp_path):  # noqa: F811
     cert, key = identity
     box = tmp_path / "locked"
     box.mkdir()
