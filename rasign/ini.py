@@ -240,7 +240,6 @@ def _check_nested(lines: list[Line], sections: list[Section], problems: list[Ini
                 line = next(i for i in where if lines[i].key == key and lines[i].kind == "option"
                             and (key in own or lines[i].section is None))
                 problems.append(IniProblem(line + 1, f"the nested value of {key!r} has a line without '='"))
-                return
 
 
 def check_section_name(name: str) -> str | None:
