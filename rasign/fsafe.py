@@ -39,6 +39,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from rasign.errors import RasignError, StoreError
+from rasign.textsafe import clean
 
 log = logging.getLogger("rasign.fsafe")
 
@@ -50,6 +51,9 @@ _O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _O_DIRECTORY = getattr(os, "O_DIRECTORY", 0)
 _O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 _DIR_FD = bool(_O_DIRECTORY and _O_NOFOLLOW and os.open in os.supports_dir_fd and os.stat in os.supports_dir_fd)
+
+MESSAGE_LIMIT = 1000
+"""Characters of an error message kept (long paths included); the rest is counted."""
 
 _warned: set[str] = set()
 
@@ -75,7 +79,8 @@ def kind_of(mode: int) -> str:
 
 
 def _fail(error: type[RasignError], message: str, hint: str | None = None) -> RasignError:
-    return error(message, hint=hint)
+    """The error to raise; paths in ``message`` can come from link targets, so it is cleaned."""
+    return error(clean(message, limit=MESSAGE_LIMIT), hint=hint)
 
 
 @dataclass
@@ -319,8 +324,8 @@ def _make_dirs(location: Location, mode: int) -> None:
             else:
                 os.makedirs(where, mode, exist_ok=True)
         except OSError as err:
-            raise StoreError(f"cannot create the directory {where}: {err.strerror or err}",
-                             hint="create it yourself or choose another path") from err
+            raise _fail(StoreError, f"cannot create the directory {where}: {err.strerror or err}",
+                        "create it yourself or choose another path") from err
         location.directory = where
         info = os.fstat(location.dir_fd) if location.dir_fd >= 0 else os.stat(where)
         location.dir_uid, location.dir_gid = info.st_uid, info.st_gid
@@ -400,9 +405,10 @@ def stat_of(path: str, what: str, *, error: type[RasignError] = StoreError) -> o
 def _warn_exposed(path: str, mode: int, what: str) -> None:
     if mode & 0o044 and path not in _warned:
         _warned.add(path)
+        shown = clean(path, limit=MESSAGE_LIMIT)
         log.warning("the %s %s is readable by %s (mode %04o); it holds secrets: run chmod 600 %s",
-                    what, path, "group and others" if mode & 0o044 == 0o044 else
-                    ("others" if mode & 0o004 else "group"), stat.S_IMODE(mode), path)
+                    what, shown, "group and others" if mode & 0o044 == 0o044 else
+                    ("others" if mode & 0o004 else "group"), stat.S_IMODE(mode), shown)
 
 
 def write_atomic(path: str, data: bytes | str, what: str, *, mode: int = 0o600, keep_mode: bool = True,
@@ -464,8 +470,8 @@ def _write_into(location: Location, payload: bytes, mode: int, existing: os.stat
             os.replace(location.full(tmp_name), location.full())
             created = False
     except OSError as err:
-        raise StoreError(f"cannot write {location.path}: {err.strerror or err}",
-                         hint="check that the directory is writable and the disk is not full") from err
+        raise _fail(StoreError, f"cannot write {location.path}: {err.strerror or err}",
+                    "check that the directory is writable and the disk is not full") from err
     finally:
         if fd >= 0:
             os.close(fd)

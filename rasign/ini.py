@@ -36,6 +36,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from rasign.textsafe import clean
+
 DEFAULT_SECTION = configparser.DEFAULTSECT
 _SECTCRE = configparser.RawConfigParser.SECTCRE
 _OPTCRE = configparser.RawConfigParser.OPTCRE
@@ -48,6 +50,7 @@ class IniProblem(ValueError):
     """The file is one botocore's reader refuses: ``line`` (1-based) and what is wrong."""
 
     def __init__(self, line: int, message: str) -> None:
+        message = clean(message, limit=200)  # it quotes names and keys from the file
         super().__init__(f"line {line}: {message}")
         self.line = line
         self.message = message

@@ -204,3 +204,11 @@ def test_root_refuses_a_foreign_hard_link_but_not_the_owners_own(tmp_path):
     os.link(home / "own", home / "own-backup")
     fsafe.write_atomic(str(home / "own"), "new", "credentials file")
     assert (home / "own").read_text() == "new" and (home / "own-backup").read_text() == "mine"
+
+
+def test_messages_about_paths_carry_no_terminal_escapes(tmp_path):
+    evil = tmp_path / "x\x1b]0;pwned\x07"
+    os.mkfifo(evil)
+    with pytest.raises(StoreError) as caught:
+        fsafe.check_target(str(evil), "credentials file")
+    assert "\x1b" not in caught.value.one_line() and "\x07" not in caught.value.one_line()
