@@ -138,15 +138,20 @@ def atomic_write(path: str, text: str, *, default_mode: int = 0o600, secret: boo
     fsafe.write_atomic(path, text, WHAT if secret else "file", mode=default_mode, secret=secret)
 
 
-def check_writable(path: str) -> str:
+def check_writable(path: str, profile: str | None = None) -> str:
     """Preflight for ``update``: the credentials file, its directory and its lock can be written.
 
-    Runs before the first CreateSession so a bad path costs no PIN and no request.
-    Returns the real path that will be written.
+    Runs before the first CreateSession so a bad path costs no PIN and no request. With
+    ``profile`` the current content is also read and checked the way the rewrite will
+    (UTF-8, a file botocore can read): a file that would be refused after minting is
+    refused now. Returns the real path that will be written.
     """
     real = fsafe.check_target(path, WHAT, create_dirs=True)
     real = fsafe.resolve(real, WHAT)
     fsafe.check_target(real + ".lock", "credentials lock file", create_dirs=True, lock=True)
+    if profile is not None:
+        placeholder = profile_values("preflight", "preflight", "preflight", "preflight")
+        rewrite(read_text(real), profile, placeholder)
     return real
 
 

@@ -78,9 +78,9 @@ def run(args: argparse.Namespace) -> int:
     signer_options = capture_environment_secrets(flags.signer_options(args))
     session_options = flags.session_options(args)
     path = credentials_path(args.credentials_file)
-    # Every local path (file, directory, lock) is checked before the first CreateSession:
-    # a bad one costs no PIN prompt and no request.
-    check_writable(path)
+    # Every local path (file, directory, lock) and the file's content are checked before the
+    # first CreateSession: a bad one costs no PIN prompt and no request.
+    check_writable(path, args.profile)
 
     def write(credentials) -> None:
         values = profile_values(

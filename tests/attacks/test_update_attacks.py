@@ -8,7 +8,6 @@ plant links as uid 65534 in a directory it owns, the way a user can in their own
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import socket
@@ -201,17 +200,19 @@ def test_group_readable_file_gets_one_warning_and_keeps_its_mode(quiet_emulator,
     assert quiet_emulator.create_session_count == 1
 
 
-def test_unreadable_ini_is_refused_after_the_request_without_writing(quiet_emulator, identity, tmp_path):  # noqa: F811
+@pytest.mark.parametrize("content, words", [
+    (b"[default]\naws_access_key_id = A\n[default]\n", "line 3"),
+    (b"[default]\nregion = caf\xe9\n", "not UTF-8"),
+])
+def test_a_file_botocore_cannot_read_is_refused_before_any_request(
+        quiet_emulator, identity, tmp_path, content, words):  # noqa: F811
     cert, key = identity
     path = tmp_path / "credentials"
-    original = "[default]\naws_access_key_id = A\n[default]\n"
-    path.write_text(original)
+    path.write_bytes(content)
     result = update(quiet_emulator, cert, key, path)
-    assert result.returncode == STORE_ERROR and result.stderr.count("\n") == 1, result.stderr
-    assert "line 3" in result.stderr and "Traceback" not in result.stderr
-    assert path.read_text() == original
-    with contextlib.suppress(FileNotFoundError):
-        assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+    assert_refused(result, quiet_emulator, words=words)
+    assert path.read_bytes() == content
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
 
 
 @root_only
