@@ -76,7 +76,7 @@ def check_profile_name(profile: str) -> str | None:
     return check_section_name(profile)
 
 
-def rewrite(text: str, profile: str, values: Mapping[str, str]) -> str:
+def rewrite(text: str, profile: str, values: Mapping[str, str], *, what: str = "credentials file") -> str:
     """Return ``text`` with ``values`` set in section ``[profile]``; nothing else changes.
 
     The file is read with the same rules as botocore (:mod:`rasign.ini`): ``[dev] x`` is
@@ -90,8 +90,8 @@ def rewrite(text: str, profile: str, values: Mapping[str, str]) -> str:
         return set_values(text, profile, values)
     except IniProblem as err:
         raise StoreError(
-            f"the credentials file cannot be read by the AWS SDKs: {err}; nothing was written",
-            hint="fix that line, then run update again",
+            f"the {what} cannot be read by the AWS SDKs: {err}; nothing was written",
+            hint="fix that line, then try again",
         ) from err
     except ValueError as err:
         raise StoreError(str(err)) from err
@@ -157,16 +157,28 @@ def check_writable(path: str, profile: str | None = None) -> str:
 
 def write_profile(path: str, profile: str, values: Mapping[str, str]) -> None:
     """Set ``values`` in ``[profile]`` of the credentials file at ``path``, atomically."""
-    problem = check_profile_name(profile)
+    write_section(path, profile, values)
+
+
+def write_section(path: str, section: str, values: Mapping[str, str], *, what: str = WHAT,
+                  secret: bool = True) -> None:
+    """Set ``values`` in the section whose header is exactly ``[section]`` of the INI file ``path``.
+
+    The one safe writer for AWS INI files: ``update`` uses it for the credentials file
+    (section ``NAME``); ``~/.aws/config`` takes the same call with section ``profile NAME``
+    and ``secret=False``. Lock, re-read under the lock, botocore-equal rewrite, atomic
+    replace through :mod:`rasign.fsafe`.
+    """
+    problem = check_section_name(section)
     if problem:
-        raise StoreError(f"invalid profile name {profile!r}: {problem}",
+        raise StoreError(f"invalid profile name {section!r}: {problem}",
                          hint="use the name exactly as it appears between the brackets")
     for key, value in values.items():
         problem = check_value(value)
         if problem:
             raise StoreError(f"refusing to write the value of {key}: {problem}")
     ensure_parent(path)
-    target = fsafe.resolve(path, WHAT)
+    target = fsafe.resolve(path, what)
     with locked(target):
         text = read_text(target)
-        fsafe.write_atomic(target, rewrite(text, profile, values), WHAT)
+        fsafe.write_atomic(target, rewrite(text, section, values, what=what), what, secret=secret)

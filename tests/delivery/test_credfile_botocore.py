@@ -141,3 +141,17 @@ def test_model_values_match_botocore(tmp_path):
     view = botocore_view(tmp_path, text)
     document = parse(text)
     assert document.values("a") == view["a"] and document.values("b") == view["b"] == {}
+
+
+def test_config_file_sections_are_addressed_by_their_exact_header(tmp_path):
+    from botocore.configloader import load_config
+
+    from rasign.credfile import write_section
+
+    path = tmp_path / "config"
+    path.write_text("[default]\nregion = eu-west-1\n[profile dev]\noutput = json\n")
+    write_section(str(path), "profile dev", {"credential_process": "rasign credential-process --x 'a b'"},
+                  what="config file", secret=False)
+    profiles = load_config(str(path))["profiles"]
+    assert profiles["dev"] == {"output": "json", "credential_process": "rasign credential-process --x 'a b'"}
+    assert profiles["default"] == {"region": "eu-west-1"}
