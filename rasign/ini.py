@@ -269,7 +269,7 @@ def check_value(value: str) -> str | None:
     return None
 
 
-def set_values(text: str, name: str, values: Mapping[str, str], *, missing_ok_problems: bool = False) -> str:
+def set_values(text: str, name: str, values: Mapping[str, str]) -> str:
     """Return ``text`` with ``values`` set in section ``[name]``; every other byte stays as it was.
 
     * An existing key is replaced in place (same indentation, same line ending) and its

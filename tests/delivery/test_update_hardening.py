@@ -22,7 +22,8 @@ def _access_key(path) -> str | None:
     return parser["default"]["aws_access_key_id"] if parser.has_section("default") else None
 
 
-def test_password_from_the_environment_survives_the_scrub_across_refreshes(emulator, identity, tmp_path):
+def test_password_from_the_environment_survives_the_scrub_across_refreshes(make_emulator, identity, tmp_path):
+    emulator = make_emulator()  # private: no other test's faults or clock changes reach it
     cert, key = identity
     private = serialization.load_pem_private_key(key.read_bytes(), None)
     encrypted = tmp_path / "encrypted-key.pem"
@@ -34,12 +35,15 @@ def test_password_from_the_environment_survives_the_scrub_across_refreshes(emula
                                       *identity_args(cert, encrypted), *emulator_args(emulator)],
                            tmp_path, env={"RASIGN_PKCS8_PASSWORD": PASSWORD})
     try:
-        first = wait_for(lambda: path.exists() and _access_key(path), 30, message="first write")
+        first = wait_for(lambda: path.exists() and _access_key(path), 60, message="first write")
         running.process.send_signal(signal.SIGHUP)  # the file backend re-opens (and re-decrypts) the key
-        wait_for(lambda: _access_key(path) not in (None, first), 30, message="refresh after SIGHUP")
-        assert running.alive()
+        try:
+            wait_for(lambda: _access_key(path) not in (None, first), 60, message="refresh after SIGHUP")
+        except AssertionError as err:
+            raise AssertionError(f"{err}\n{running.log()}") from None
+        assert running.alive(), running.log()
     finally:
         assert running.stop() == 0
     log = running.log()
-    assert PASSWORD not in log and "Traceback" not in log
-    assert "refresh failed" not in log
+    assert PASSWORD not in log and "Traceback" not in log, log
+    assert "refresh failed" not in log, log
