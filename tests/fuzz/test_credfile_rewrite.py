@@ -28,10 +28,10 @@ from rasign.credfile import rewrite
 from rasign.errors import StoreError
 from rasign.ini import parse
 
-EXAMPLES = int(os.environ.get("RASIGN_FUZZ_EXAMPLES") or 200)
+_WANTED = os.environ.get("RASIGN_FUZZ_EXAMPLES", "")
+EXAMPLES = int(_WANTED) if _WANTED.isdigit() else 200
 # The suite run is deterministic (same examples every time); a longer run explores anew.
-FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None,
-                derandomize="RASIGN_FUZZ_EXAMPLES" not in os.environ,
+FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=not _WANTED.isdigit(),
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 NEW = {"aws_access_key_id": "ASIANEWKEY", "aws_secret_access_key": "new/secret+key",
