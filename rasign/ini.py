@@ -339,7 +339,7 @@ def _rewrite_section(document: Document, section: Section, values: Mapping[str, 
         index = section.header + 1 + offset
         if line.kind == "continuation" and line.option in dropped_options:
             continue
-        if line.kind == "option" and line.key in managed:
+        if line.kind == "option" and line.key is not None and line.key in managed:
             dropped_options.add(index)
             if line.key in written:
                 continue

@@ -12,8 +12,7 @@ from __future__ import annotations
 import argparse
 import signal
 import threading
-
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rasign.cli import flags
 from rasign.errors import UsageError
@@ -40,7 +39,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     flags.add_debug_flag(parser)
 
 
-def capture_environment_secrets(options: "SignerOptions") -> "SignerOptions":
+def capture_environment_secrets(options: SignerOptions) -> SignerOptions:
     """Copy password variables the backends would re-read on every refresh into the options.
 
     :func:`rasign.hardening.harden_process` removes them from the environment once the key
@@ -52,7 +51,7 @@ def capture_environment_secrets(options: "SignerOptions") -> "SignerOptions":
 
     fields = {"pkcs8_password": "RASIGN_PKCS8_PASSWORD", "tpm_key_password": "RASIGN_TPM_KEY_PASSWORD",
               "tpm_parent_password": "RASIGN_TPM_PARENT_PASSWORD"}
-    changes = {}
+    changes: dict[str, Any] = {}
     for field, variable in fields.items():
         value = os.environ.get(variable)
         if value and getattr(options, field, None) is None:

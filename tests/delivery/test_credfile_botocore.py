@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 from botocore.configloader import raw_config_parse
+from botocore.exceptions import ConfigParseError
 
 from rasign.credfile import check_profile_name, rewrite
 from rasign.errors import StoreError
@@ -110,7 +111,7 @@ def test_unicode_line_separators_do_not_end_lines(tmp_path, separator):
 
 def test_duplicate_managed_key_in_the_profile_is_repaired(tmp_path):
     text = "[dev]\naws_session_token = a\nAWS_SESSION_TOKEN = b\n"
-    with pytest.raises(Exception):
+    with pytest.raises(ConfigParseError):
         botocore_view(tmp_path, text)
     out, _ = rewritten(tmp_path, text, "dev")
     assert out.lower().count("aws_session_token") == 1
@@ -124,7 +125,7 @@ def test_duplicate_managed_key_in_the_profile_is_repaired(tmp_path):
     ("[other]\ns3 =\n  no equals sign\n", 2),
 ])
 def test_files_botocore_refuses_are_refused_with_the_line(tmp_path, text, line):
-    with pytest.raises(Exception):
+    with pytest.raises(ConfigParseError):
         botocore_view(tmp_path, text)
     with pytest.raises(StoreError, match=f"line {line}:"):
         rewrite(text, "dev", NEW)
