@@ -27,7 +27,6 @@ import hashlib
 import json
 import os
 import stat
-import tempfile
 import time
 from typing import Any
 
@@ -82,13 +81,12 @@ def private_dir() -> str:
     """Create (0700) and check the per-user private directory; return its path."""
     path = cache_dir()
     if not os.path.isdir(path):
+        from rasign import fsafe
+
         try:
-            os.makedirs(path, mode=0o700, exist_ok=True)
-        except OSError as err:
-            raise StoreError(
-                f"cannot create the credential cache {path}: {err.strerror or err}",
-                hint=f"set {DIR_ENV} to a writable private directory",
-            ) from err
+            fsafe.ensure_directory(path, "credential cache", mode=0o700)
+        except StoreError as err:
+            raise StoreError(err.message, hint=f"set {DIR_ENV} to a writable private directory") from err
     _check_private_dir(path)
     return path
 
@@ -221,9 +219,11 @@ def _acquire_mint_lock(key: str) -> int | None:
         import fcntl
     except ImportError:
         return None
+    from rasign import fsafe
+
     path = os.path.join(private_dir(), key + ".lock")
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0), 0o600)
+        fd = fsafe.open_lock(path, "credential cache lock")  # O_NOFOLLOW, regular files only
     except OSError:
         return None
     deadline = time.monotonic() + LOCK_TIMEOUT_SECONDS
@@ -301,34 +301,18 @@ def _read_entry(key: str) -> str | None:
 
 def store_cached(key: str, process_json: str, expiration: str) -> None:
     """Remember ``process_json`` (valid until ``expiration``) under ``key``, atomically, 0600."""
-    path = _entry_path(key)
-    directory = os.path.dirname(path)
-    payload = json.dumps(
-        {"format": CACHE_FORMAT, "expiration": expiration, "process_json": process_json}
-    ).encode("utf-8")
-    old_umask = os.umask(0o077)
+    from rasign import fsafe
+
     try:
-        fd, tmp = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=directory)
-    finally:
-        os.umask(old_umask)
-    try:
-        if hasattr(os, "fchmod"):
-            os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-        tmp = ""
-    except OSError as err:
-        raise StoreError(f"cannot write the credential cache {path}: {err.strerror or err}") from err
+        path = _entry_path(key)
+        payload = json.dumps(
+            {"format": CACHE_FORMAT, "expiration": expiration, "process_json": process_json}
+        ).encode("utf-8")
+        # Always 0600 (keep_mode=False) and never through a link: an entry is ours alone.
+        fsafe.write_atomic(path, payload, "credential cache entry", mode=0o600, keep_mode=False,
+                           follow_final=False)
     finally:
         _release_mint_lock(key)
-        if tmp:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
 
 
 def purge_expired() -> int:

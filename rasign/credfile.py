@@ -7,31 +7,30 @@ This module fixes all of that:
 
 * :func:`rewrite` is a pure text transformation that touches only the managed keys of one
   profile. Every other byte -- other profiles, comments, blank lines, line endings, a
-  missing final newline -- is preserved.
+  missing final newline -- is preserved. It reads the file with :mod:`rasign.ini`, the
+  model of botocore's reader, so rasign and the AWS SDKs agree on every section.
 * :func:`write_profile` takes an advisory lock (a sidecar ``.lock`` file, because the
   credentials file itself is replaced), re-reads the file under the lock, writes a temp
   file in the same directory, fsyncs it, renames it over the original and fsyncs the
-  directory. Readers see either the old or the new file, never a mixture.
+  directory. Readers see either the old or the new file, never a mixture. All file work
+  goes through :mod:`rasign.fsafe` (no untrusted links, no devices or FIFOs, ownership
+  kept or handed to the directory's owner).
+* :func:`check_writable` is ``update``'s preflight, run before the first CreateSession.
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
-import re
-import stat
-import tempfile
 from collections.abc import Iterator, Mapping
 
+from rasign import fsafe
 from rasign.errors import StoreError
+from rasign.ini import IniProblem, check_section_name, check_value, set_values
 
 MANAGED_KEYS = ("aws_access_key_id", "aws_secret_access_key", "aws_session_token")
 EXPIRATION_KEY = "x_security_token_expires"
 """Where the expiration goes: the key saml2aws and other helpers use; SDKs ignore it."""
-
-_HEADER = re.compile(r"^\s*\[(?P<name>[^\]]*)\]\s*(?:[#;].*)?$")
-_KEY = re.compile(r"^(?P<key>[^=:#;\s\[][^=:]*?)\s*[=:]")
 
 
 def credentials_path(explicit: str | None = None) -> str:
@@ -68,95 +67,39 @@ def profile_values(
     return values
 
 
-def _newline_of(text: str) -> str:
-    return "\r\n" if "\r\n" in text else "\n"
+def check_profile_name(profile: str) -> str | None:
+    """Why ``profile`` cannot be a credentials-file section botocore reads back as that name, or None.
+
+    ``[dev ]`` is section ``"dev "`` to botocore, so a name with surrounding spaces would be
+    written as one section and looked up by the SDKs and the AWS CLI as another.
+    """
+    return check_section_name(profile)
 
 
-def _line_body(line: str) -> str:
-    return line.rstrip("\r\n")
-
-
-def _key_of(line: str) -> str | None:
-    match = _KEY.match(line)
-    return match.group("key").strip().lower() if match else None
-
-
-def _header_name(line: str) -> str | None:
-    match = _HEADER.match(_line_body(line))
-    return match.group("name").strip() if match else None
-
-
-def rewrite(text: str, profile: str, values: Mapping[str, str]) -> str:
+def rewrite(text: str, profile: str, values: Mapping[str, str], *, what: str = "credentials file") -> str:
     """Return ``text`` with ``values`` set in section ``[profile]``; nothing else changes.
 
-    * Only the first ``[profile]`` section is updated (what configparser-based readers
-      would merge anyway); later duplicates are left alone.
-    * An existing managed key is replaced in place, keeping its position; a second
-      occurrence of the same key in the section is removed (it would shadow or conflict).
-    * Keys not present yet are inserted after the section's last key line, before any
-      trailing blank lines or comments that visually belong to the next section.
-    * A missing section is appended at the end, separated by one blank line.
-    * The file's line-ending style (LF or CRLF) is used for new lines.
+    The file is read with the same rules as botocore (:mod:`rasign.ini`): ``[dev] x`` is
+    section ``dev``, an indented line after a key continues its value, only ``\\r\\n``,
+    ``\\r`` and ``\\n`` end lines. A file botocore would refuse (a section twice, a line
+    that is neither key nor header, ...) is refused with the line number instead of being
+    "updated" into one the SDKs still cannot read; repeats of a managed key in the profile
+    are the exception, since the rewrite removes them.
     """
-    newline = _newline_of(text)
-    lines = text.splitlines(keepends=True)
-    managed = {key.lower(): key for key in values}
-
-    start = None
-    for index, line in enumerate(lines):
-        if _header_name(line) == profile:
-            start = index
-            break
-
-    if start is None:
-        out = text
-        if out and not out.endswith(("\n", "\r")):
-            out += newline
-        if out.strip() and not out.endswith((newline * 2, "\n\n")):
-            out += newline
-        block = [f"[{profile}]"] + [f"{key} = {value}" for key, value in values.items()]
-        return out + newline.join(block) + newline
-
-    end = len(lines)
-    for index in range(start + 1, len(lines)):
-        if _header_name(lines[index]) is not None:
-            end = index
-            break
-
-    written: set[str] = set()
-    section: list[str] = []
-    for line in lines[start + 1 : end]:
-        key = _key_of(line)
-        if key is not None and key in managed:
-            if key in written:
-                continue
-            ending = line[len(_line_body(line)) :] or newline
-            section.append(f"{managed[key]} = {values[managed[key]]}{ending}")
-            written.add(key)
-        else:
-            section.append(line)
-
-    missing = [key for key in values if key.lower() not in written]
-    if missing:
-        insert_at = 0
-        for index, line in enumerate(section):
-            body = _line_body(line).strip()
-            if body and not body.startswith(("#", ";")):
-                insert_at = index + 1
-        if insert_at and not section[insert_at - 1].endswith(("\n", "\r")):
-            section[insert_at - 1] += newline
-        header = lines[start]
-        if insert_at == 0 and not header.endswith(("\n", "\r")):
-            header += newline
-            lines[start] = header
-        new_lines = [f"{key} = {values[key]}{newline}" for key in missing]
-        section[insert_at:insert_at] = new_lines
-        # A section that ended the file without a final newline gets one only where we
-        # appended text after it; nothing else changes.
-    return "".join(lines[:start + 1] + section + lines[end:])
+    try:
+        return set_values(text, profile, values)
+    except IniProblem as err:
+        raise StoreError(
+            f"the {what} cannot be read by the AWS SDKs: {err}; nothing was written",
+            hint="fix that line, then try again",
+        ) from err
+    except ValueError as err:
+        raise StoreError(str(err)) from err
 
 
 # --------------------------------------------------------------------------- file I/O
+
+WHAT = "credentials file"
 
 
 @contextlib.contextmanager
@@ -164,64 +107,23 @@ def locked(path: str) -> Iterator[None]:
     """Hold an exclusive advisory lock for ``path`` (a sidecar ``<path>.lock`` file).
 
     The lock cannot be on the credentials file itself: it is replaced by rename, so a
-    lock on the old inode would not exclude a writer that opened the new one.
+    lock on the old inode would not exclude a writer that opened the new one. The lock is
+    opened with ``O_NOFOLLOW`` and must be a regular file (see :func:`rasign.fsafe.open_lock`).
     """
-    lock_path = path + ".lock"
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
-    try:
-        try:
-            import fcntl
-        except ImportError:  # Windows: msvcrt locks a byte range instead
-            import msvcrt
-
-            msvcrt.locking(fd, msvcrt.LK_LOCK, 1)  # type: ignore[attr-defined]
-            try:
-                yield
-            finally:
-                os.lseek(fd, 0, os.SEEK_SET)
-                msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)  # type: ignore[attr-defined]
-            return
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-    finally:
-        os.close(fd)
+    with fsafe.locked(path + ".lock", "credentials lock file"):
+        yield
 
 
 def ensure_parent(path: str) -> None:
     """Create the directory holding ``path`` with mode 0700 (the Go helper used 0600)."""
-    parent = os.path.dirname(path) or "."
-    if os.path.isdir(parent):
-        return
-    try:
-        os.makedirs(parent, mode=0o700, exist_ok=True)
-        os.chmod(parent, 0o700)
-    except OSError as err:
-        raise StoreError(
-            f"cannot create the directory {parent}: {err.strerror or err}",
-            hint="create it yourself or choose another --credentials-file",
-        ) from err
-
-
-def _real_target(path: str) -> str:
-    """Follow a symlinked credentials file so we replace the target, not the link."""
-    try:
-        return os.path.realpath(path) if os.path.islink(path) else path
-    except OSError:
-        return path
+    fsafe.ensure_directory(os.path.dirname(os.path.abspath(path)) or ".", "credentials directory")
 
 
 def read_text(path: str) -> str:
     """Read the whole file (any line length), or '' when it does not exist yet."""
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read()
-    except FileNotFoundError:
+    data = fsafe.read_bytes(path, WHAT)
+    if data is None:
         return ""
-    except OSError as err:
-        raise StoreError(f"cannot read {path}: {err.strerror or err}", hint="check its permissions") from err
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as err:
@@ -231,73 +133,52 @@ def read_text(path: str) -> str:
         ) from err
 
 
-def atomic_write(path: str, text: str, *, default_mode: int = 0o600) -> None:
-    """Replace ``path`` with ``text`` via temp file + fsync + rename + directory fsync.
+def atomic_write(path: str, text: str, *, default_mode: int = 0o600, secret: bool = True) -> None:
+    """Replace ``path`` with ``text`` atomically (kept for callers; see :func:`rasign.fsafe.write_atomic`)."""
+    fsafe.write_atomic(path, text, WHAT if secret else "file", mode=default_mode, secret=secret)
 
-    An existing file keeps its permission bits (and owner/group where we may set them);
-    a new one gets ``default_mode``.
+
+def check_writable(path: str, profile: str | None = None) -> str:
+    """Preflight for ``update``: the credentials file, its directory and its lock can be written.
+
+    Runs before the first CreateSession so a bad path costs no PIN and no request. With
+    ``profile`` the current content is also read and checked the way the rewrite will
+    (UTF-8, a file botocore can read): a file that would be refused after minting is
+    refused now. Returns the real path that will be written.
     """
-    directory = os.path.dirname(path) or "."
-    try:
-        existing = os.stat(path)
-    except FileNotFoundError:
-        existing = None
-    except OSError as err:
-        raise StoreError(f"cannot stat {path}: {err.strerror or err}") from err
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
-    try:
-        mode = stat.S_IMODE(existing.st_mode) if existing else default_mode
-        if hasattr(os, "fchmod"):
-            os.fchmod(fd, mode)
-        else:  # Windows: only the read-only bit exists; ACLs of the directory apply
-            os.chmod(tmp, mode)
-        if existing is not None and hasattr(os, "fchown"):
-            with contextlib.suppress(OSError):
-                os.fchown(fd, existing.st_uid, existing.st_gid)
-        with os.fdopen(fd, "wb") as handle:
-            fd = -1
-            handle.write(text.encode("utf-8"))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-        tmp = ""
-        _fsync_directory(directory)
-    except OSError as err:
-        raise StoreError(
-            f"cannot write {path}: {err.strerror or err}",
-            hint="check that the directory is writable and the disk is not full",
-        ) from err
-    finally:
-        if fd >= 0:
-            os.close(fd)
-        if tmp:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-
-
-def _fsync_directory(directory: str) -> None:
-    try:
-        dfd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        return  # not supported on this platform; the rename itself is still atomic
-    try:
-        os.fsync(dfd)
-    except OSError as err:
-        if err.errno not in (errno.EINVAL, errno.EBADF):
-            raise
-    finally:
-        os.close(dfd)
+    real = fsafe.check_target(path, WHAT, create_dirs=True)
+    real = fsafe.resolve(real, WHAT)
+    fsafe.check_target(real + ".lock", "credentials lock file", create_dirs=True, lock=True)
+    if profile is not None:
+        placeholder = profile_values("preflight", "preflight", "preflight", "preflight")
+        rewrite(read_text(real), profile, placeholder)
+    return real
 
 
 def write_profile(path: str, profile: str, values: Mapping[str, str]) -> None:
     """Set ``values`` in ``[profile]`` of the credentials file at ``path``, atomically."""
-    if not profile or any(ch in profile for ch in "[]\r\n"):
-        raise StoreError(f"invalid profile name {profile!r}", hint="use a name without brackets or newlines")
+    write_section(path, profile, values)
+
+
+def write_section(path: str, section: str, values: Mapping[str, str], *, what: str = WHAT,
+                  secret: bool = True) -> None:
+    """Set ``values`` in the section whose header is exactly ``[section]`` of the INI file ``path``.
+
+    The one safe writer for AWS INI files: ``update`` uses it for the credentials file
+    (section ``NAME``); ``~/.aws/config`` takes the same call with section ``profile NAME``
+    and ``secret=False``. Lock, re-read under the lock, botocore-equal rewrite, atomic
+    replace through :mod:`rasign.fsafe`.
+    """
+    problem = check_section_name(section)
+    if problem:
+        raise StoreError(f"invalid profile name {section!r}: {problem}",
+                         hint="use the name exactly as it appears between the brackets")
     for key, value in values.items():
-        if any(ch in value for ch in "\r\n"):
-            raise StoreError(f"refusing to write a value with a line break for {key}")
+        problem = check_value(value)
+        if problem:
+            raise StoreError(f"refusing to write the value of {key}: {problem}")
     ensure_parent(path)
-    target = _real_target(path)
+    target = fsafe.resolve(path, what)
     with locked(target):
         text = read_text(target)
-        atomic_write(target, rewrite(text, profile, values))
+        fsafe.write_atomic(target, rewrite(text, section, values, what=what), what, secret=secret)

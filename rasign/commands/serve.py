@@ -111,42 +111,90 @@ def _policy(args: argparse.Namespace):
     )
 
 
+MIN_TOKEN_LENGTH = 32
+"""Shortest auth token accepted from a file: about 190 bits as urlsafe base64."""
+
+
+def _check_token(token: str, path: str, info: os.stat_result) -> None:
+    """Refuse a token file others can read or change, that someone else owns, or a weak token."""
+    if info.st_mode & 0o066:
+        raise StoreError(
+            f"the auth token file {path} is readable or writable by group or others"
+            f" (mode {info.st_mode & 0o7777:04o})",
+            hint=f"run: chmod 600 {path}",
+        )
+    euid = os.geteuid() if hasattr(os, "geteuid") else None
+    if euid is not None and info.st_uid not in (euid, 0):
+        raise StoreError(f"the auth token file {path} belongs to uid {info.st_uid}, not to this user",
+                         hint="use a token file you own")
+    if not token:
+        raise StoreError(f"the auth token file {path} is empty", hint="put a long random token in it or delete it")
+    if len(token) < MIN_TOKEN_LENGTH:
+        raise StoreError(f"the auth token in {path} has {len(token)} characters; at least {MIN_TOKEN_LENGTH}"
+                         " are required", hint="delete the file to have a random one created, or write a longer one")
+    if not all("!" <= ch <= "~" for ch in token):
+        raise StoreError(f"the auth token in {path} must be printable ASCII without spaces",
+                         hint="delete the file to have a random one created")
+
+
+def _read_token(path: str) -> str | None:
+    from rasign import fsafe
+
+    found = fsafe.read_checked(path, "auth token file", limit=64 * 1024)
+    if found is None:
+        return None
+    data, info = found
+    try:
+        token = data.decode("utf-8").strip()
+    except UnicodeDecodeError as err:
+        raise StoreError(f"the auth token file {path} is not UTF-8 text", hint="delete it to have one created") from err
+    _check_token(token, path, info)
+    return token
+
+
 def load_or_create_token(path: str | None) -> tuple[str, str]:
     """Read the auth token from ``path`` (creating a random one, 0600, if missing).
 
     Without a path the token goes to a new file in the private per-user directory. The
     token itself is never printed or logged; clients read the file
-    (``AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE``).
+    (``AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE``). An existing file is checked: mode 0600
+    (or stricter), owned by this user or root, at least :data:`MIN_TOKEN_LENGTH` characters.
     """
+    from rasign import fsafe
+
     if path is None:
         from rasign.cache import private_dir
 
         path = os.path.join(private_dir(), f"serve-{os.getpid()}.token")
     path = os.path.abspath(path)
-    try:
-        with open(path, encoding="utf-8") as handle:
-            token = handle.read().strip()
-        if not token:
-            raise StoreError(f"the auth token file {path} is empty", hint="put a long random token in it or delete it")
+    token = _read_token(path)
+    if token is not None:
         return token, path
-    except FileNotFoundError:
-        pass
-    except OSError as err:
-        raise StoreError(f"cannot read the auth token file {path}: {err.strerror or err}") from err
     token = secrets.token_urlsafe(32)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(token)
-    except OSError as err:
-        raise StoreError(f"cannot create the auth token file {path}: {err.strerror or err}") from err
+    if not fsafe.create_exclusive(path, token, "auth token file", mode=0o600):
+        existing = _read_token(path)  # another process created it first: use theirs
+        if existing is None:
+            raise StoreError(f"cannot create the auth token file {path}", hint="check its directory")
+        return existing, path
     return token, path
 
 
 def _write_ready_file(path: str, payload: dict) -> None:
-    from rasign.credfile import atomic_write
+    from rasign import fsafe
 
-    atomic_write(os.path.abspath(path), json.dumps(payload, indent=2) + "\n", default_mode=0o644)
+    fsafe.write_atomic(path, json.dumps(payload, indent=2) + "\n", "ready file", mode=0o644, secret=False)
+
+
+def _preflight_files(args: argparse.Namespace) -> None:
+    """Check every file serve will write or read before the first CreateSession (no PIN, no request)."""
+    from rasign import fsafe
+
+    if args.ready_file:
+        fsafe.check_target(args.ready_file, "ready file")
+    if args.auth_token_file and _read_token(os.path.abspath(args.auth_token_file)) is None:
+        fsafe.check_target(args.auth_token_file, "auth token file")  # to be created: its directory must be writable
+    if args.unix_socket:
+        fsafe.check_directory(os.path.dirname(os.path.abspath(args.unix_socket)), "unix socket directory")
 
 
 _HOST_NAME = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(:[0-9]{1,5})?")
@@ -263,6 +311,7 @@ def run(args: argparse.Namespace) -> int:
     plan = endpoint_plan(args)
 
     # -- local paths are checked here, before any socket, key or CreateSession.
+    _preflight_files(args)
 
     auth_token = token_file = None
     if plan.ecs or plan.exposed or args.auth_token_file:

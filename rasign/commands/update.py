@@ -12,12 +12,16 @@ from __future__ import annotations
 import argparse
 import signal
 import threading
+from typing import TYPE_CHECKING, Any
 
 from rasign.cli import flags
 from rasign.errors import UsageError
 from rasign.logs import get_logger
 
 SUMMARY = "write credentials into the shared credentials file and keep them fresh"
+
+if TYPE_CHECKING:
+    from rasign.options import SignerOptions
 
 log = get_logger("update")
 
@@ -35,19 +39,47 @@ def configure(parser: argparse.ArgumentParser) -> None:
     flags.add_debug_flag(parser)
 
 
+def capture_environment_secrets(options: SignerOptions) -> SignerOptions:
+    """Copy password variables the backends would re-read on every refresh into the options.
+
+    :func:`rasign.hardening.harden_process` removes them from the environment once the key
+    is open; the file backend re-opens its key for each CreateSession and would then find
+    no password. (serve needs the same before it hardens itself.)
+    """
+    import dataclasses
+    import os
+
+    fields = {"pkcs8_password": "RASIGN_PKCS8_PASSWORD", "tpm_key_password": "RASIGN_TPM_KEY_PASSWORD",
+              "tpm_parent_password": "RASIGN_TPM_PARENT_PASSWORD"}
+    changes: dict[str, Any] = {}
+    for field, variable in fields.items():
+        value = os.environ.get(variable)
+        if value and getattr(options, field, None) is None:
+            if field == "tpm_key_password" and getattr(options, "no_tpm_key_password", False):
+                continue
+            changes[field] = value
+    return dataclasses.replace(options, **changes) if changes else options
+
+
 def run(args: argparse.Namespace) -> int:
     """Mint, write, and (without ``--once``) keep refreshing until SIGTERM."""
     flags.check_exclusions(args, flags.CREDENTIAL_EXCLUSIONS)
-    from rasign.credfile import credentials_path, profile_values, write_profile
+    from rasign.credfile import check_profile_name, check_writable, credentials_path, profile_values, write_profile
+    from rasign.hardening import harden_process
     from rasign.refresh import Refresher, RefreshPolicy, SessionMinter
 
-    if not args.profile or any(ch in args.profile for ch in "[]\r\n"):
-        raise UsageError(f"invalid --profile {args.profile!r}", hint="a profile name has no brackets or line breaks")
+    problem = check_profile_name(args.profile)
+    if problem:
+        raise UsageError(f"invalid --profile {args.profile!r}: {problem}",
+                         hint="give the name exactly as it appears between the brackets, without surrounding spaces")
     if args.refresh_ahead is not None and args.refresh_ahead < 0:
         raise UsageError("--refresh-ahead must not be negative")
-    signer_options = flags.signer_options(args)
+    signer_options = capture_environment_secrets(flags.signer_options(args))
     session_options = flags.session_options(args)
     path = credentials_path(args.credentials_file)
+    # Every local path (file, directory, lock) and the file's content are checked before the
+    # first CreateSession: a bad one costs no PIN prompt and no request.
+    check_writable(path, args.profile)
 
     def write(credentials) -> None:
         values = profile_values(
@@ -59,6 +91,8 @@ def run(args: argparse.Namespace) -> int:
 
     minter = SessionMinter(signer_options, session_options, backend=getattr(args, "backend", None))
     try:
+        minter.open()  # the PIN (if any) is read here, in the foreground
+        harden_process()  # then: no PIN in the environment, no core file, no ptrace by the same user
         if args.once:
             write(minter.mint())
             return 0
@@ -67,7 +101,6 @@ def run(args: argparse.Namespace) -> int:
             min_interval=max(args.min_refresh_interval, 0.0),
             backoff_max=max(args.max_backoff, args.min_refresh_interval, 1.0),
         )
-        minter.open()
         refresher = Refresher(minter.mint, policy, on_update=write, name="rasign-update-refresh")
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())

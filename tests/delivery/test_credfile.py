@@ -59,11 +59,12 @@ def test_profile_name_must_match_exactly():
     assert "aws_access_key_id = keep" in out
 
 
-def test_only_first_duplicate_section_is_updated():
+def test_duplicate_sections_are_refused_with_the_line():
+    # botocore (strict configparser) refuses the whole file; "updating" one copy would
+    # report success for a file the AWS CLI still cannot read.
     text = "[test]\naws_access_key_id = one\n[test]\naws_access_key_id = two\n"
-    out = rewrite(text, "test", NEW)
-    assert out.endswith("[test]\naws_access_key_id = two\n")
-    assert out.count("AKIDNEW") == 1
+    with pytest.raises(StoreError, match=r"line 3: section \[test\] appears more than once"):
+        rewrite(text, "test", NEW)
 
 
 def test_comments_blank_lines_and_other_profiles_are_byte_identical():
