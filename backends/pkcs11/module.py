@@ -56,9 +56,12 @@ _LOCK = threading.Lock()
 class LoadedModule:
     """A loaded python-pkcs11 ``lib`` plus the name it was loaded by (for messages)."""
 
-    def __init__(self, lib: Any, path: str) -> None:
+    def __init__(self, lib: Any, path: str, *, reused: bool = False) -> None:
         self.lib = lib
         self.path = path
+        self.reused = reused
+        """True when this process loaded the module earlier (a long-lived agent or server):
+        a token inserted since may be invisible until the module is initialised again."""
 
     def describe(self) -> str:
         from rasign.backends.pkcs11.search import field_text
@@ -155,7 +158,7 @@ def load(
         for path in paths:
             key = os.path.realpath(path) if os.path.isabs(path) else path
             if key in _LOADED:
-                return LoadedModule(_LOADED[key], path)
+                return LoadedModule(_LOADED[key], path, reused=True)
             if os.path.isabs(path) and not os.path.exists(path):
                 tried.append(f"{path}: no such file")
                 continue

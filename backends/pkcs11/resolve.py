@@ -148,6 +148,16 @@ class Resolver:
     # -- tokens -----------------------------------------------------------------------
     def tokens(self, uri: Pkcs11Uri, what: str) -> list[TokenRef]:
         found = matching_tokens(self.module.lib, uri)
+        if not found and self.module.reused:
+            # A long-lived process loaded the module before the token was (re)inserted; some
+            # modules (SoftHSM2) only rescan their tokens at C_Initialize. Once, then report.
+            log.info("no token matches %s; initialising %s again to look for a reinserted token", uri.format(), self.module.path)
+            try:
+                self.module.lib.reinitialize()
+            except Exception as err:  # noqa: BLE001 - the search below reports what is missing
+                log.debug("reinitialising the module failed: %s", ckr_name(err))
+            self.module.reused = False
+            found = matching_tokens(self.module.lib, uri)
         if not found:
             present = matching_tokens(self.module.lib, Pkcs11Uri())
             listing = " | ".join(t.uri().format() for t in present) or "none"

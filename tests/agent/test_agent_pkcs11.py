@@ -90,3 +90,26 @@ def test_always_authenticate_key_with_reuse_pin_needs_no_second_prompt(start_age
     for _ in range(2):
         again = run_rasign(*args, env=env)
         assert again.returncode == 0, again.stderr
+
+
+def test_token_removed_and_reinserted_is_found_again_without_a_new_prompt(start_agent, hsm, emulator, tmp_path):
+    import shutil
+
+    # A private copy of the tokens, so pulling them out cannot disturb other tests.
+    private = tmp_path / "hsm"
+    shutil.copytree(hsm.root / "tokens", private / "tokens")
+    conf = private / "softhsm2.conf"
+    conf.write_text(f"directories.tokendir = {private / 'tokens'}\nobjectstore.backend = file\nlog.level = ERROR\n")
+    agent = start_agent()
+    env = {"SOFTHSM2_CONF": str(conf), **agent.env, "RASIGN_CACHE_MARGIN": "100000"}
+    args = ["credential-process", "--pkcs11-lib", hsm.module, "--certificate", URI, *emulator_args(emulator)]
+    first, tty = run_with_terminal(args, [hsm.pin("rasign-a")], env)
+    assert first.returncode == 0, first.stderr + tty
+    pulled = tmp_path / "pulled"
+    shutil.move(str(private / "tokens"), pulled)  # the token is pulled out
+    gone = run_rasign(*args, env=env)
+    assert gone.returncode == 8 and "no longer present" in gone.stderr and gone.stderr.count("\n") == 1
+    shutil.move(str(pulled), private / "tokens")  # and put back
+    back = run_rasign(*args, env=env)  # no terminal: it must not need the PIN typed again
+    assert back.returncode == 0, back.stderr
+    assert json.loads(back.stdout)["AccessKeyId"] != json.loads(first.stdout)["AccessKeyId"]
