@@ -226,6 +226,42 @@ class Signer(abc.ABC):
             )
 
 
+class DelegatingSigner(Signer):
+    """A signer that wraps another and passes every call through; subclasses change one thing.
+
+    The store backend swaps in the certificate its selector chose; the agent times
+    signatures to tell the person when a key waits for a touch.
+    """
+
+    def __init__(self, inner: Signer) -> None:
+        self._inner = inner
+        self.backend_name = inner.backend_name
+
+    @property
+    def certificate(self) -> x509.Certificate | None:
+        return self._inner.certificate
+
+    @property
+    def chain(self) -> list[x509.Certificate]:
+        return self._inner.chain
+
+    @property
+    def key_kind(self) -> KeyKind:
+        return self._inner.key_kind
+
+    def public_key(self) -> PublicKeyTypes:
+        return self._inner.public_key()
+
+    def sign(self, message: bytes, digest: str = "SHA256") -> bytes:
+        return self._inner.sign(message, digest)
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def describe(self) -> str:
+        return self._inner.describe()
+
+
 @dataclass
 class Identity:
     """A certificate a backend can sign with, as listed by ``read-certificate-data``.

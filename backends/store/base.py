@@ -19,11 +19,10 @@ from typing import TYPE_CHECKING, Any
 
 from rasign.errors import RasignError
 from .selector import ERR_NO_MATCH, CertSelector, choose, describe_candidate
-from rasign.signer import KeyKind, Signer
+from rasign.signer import DelegatingSigner, Signer
 
 if TYPE_CHECKING:
     from cryptography import x509
-    from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
 log = logging.getLogger("rasign")
 
@@ -94,7 +93,7 @@ def select_entry(store: CertificateStore, selector: CertSelector, *, use_latest:
     return chosen
 
 
-class StoreSigner(Signer):
+class StoreSigner(DelegatingSigner):
     """A signer whose certificate and chain come from the store, not from the key backend.
 
     Stores that delegate the key to another backend (the directory store to the file
@@ -102,30 +101,20 @@ class StoreSigner(Signer):
     certificate the selector chose is the one sent, with the store's chain.
     """
 
-    backend_name = "store"
-
     def __init__(self, inner: Signer, certificate: x509.Certificate, chain: Sequence[x509.Certificate], where: str) -> None:
-        self._inner = inner
-        self._certificate = certificate
-        self._chain = list(chain)
+        super().__init__(inner)
+        self.backend_name = "store"
+        self._store_certificate = certificate
+        self._store_chain = list(chain)
         self.where = where
 
     @property
-    def chain(self) -> list[x509.Certificate]:
-        return list(self._chain) or list(self._inner.chain)
+    def certificate(self) -> x509.Certificate | None:
+        return self._store_certificate
 
     @property
-    def key_kind(self) -> KeyKind:
-        return self._inner.key_kind
-
-    def public_key(self) -> PublicKeyTypes:
-        return self._inner.public_key()
-
-    def sign(self, message: bytes, digest: str = "SHA256") -> bytes:
-        return self._inner.sign(message, digest)
-
-    def close(self) -> None:
-        self._inner.close()
+    def chain(self) -> list[x509.Certificate]:
+        return list(self._store_chain) or list(self._inner.chain)
 
     def describe(self) -> str:
         return f"store {self.key_kind.value} key ({self.where}) via {self._inner.describe()}"

@@ -13,13 +13,9 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
-from rasign.signer import KeyKind, Signer
+from rasign.signer import DelegatingSigner, Signer
 
-if TYPE_CHECKING:
-    from cryptography import x509
-    from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
 DEFAULT_THRESHOLD = 1.0
 """Seconds a signature may take before the person is told the key waits for them."""
@@ -37,29 +33,13 @@ def threshold_from_env(environ: dict[str, str] | None = None) -> float:
     return value if 0 <= value < 1e6 else DEFAULT_THRESHOLD
 
 
-class NoticeSigner(Signer):
+class NoticeSigner(DelegatingSigner):
     """A signer that reports slow signatures (the key waits for a touch) through ``notify``."""
 
     def __init__(self, inner: Signer, notify: Callable[[str], None], threshold: float = DEFAULT_THRESHOLD) -> None:
-        self._inner = inner
+        super().__init__(inner)
         self._notify = notify
         self._threshold = threshold
-        self.backend_name = inner.backend_name
-
-    @property
-    def certificate(self) -> x509.Certificate | None:
-        return self._inner.certificate
-
-    @property
-    def chain(self) -> list[x509.Certificate]:
-        return self._inner.chain
-
-    @property
-    def key_kind(self) -> KeyKind:
-        return self._inner.key_kind
-
-    def public_key(self) -> PublicKeyTypes:
-        return self._inner.public_key()
 
     def sign(self, message: bytes, digest: str = "SHA256") -> bytes:
         timer = threading.Timer(self._threshold, self._notify, args=(touch_message(self._inner),))
@@ -69,12 +49,6 @@ class NoticeSigner(Signer):
             return self._inner.sign(message, digest)
         finally:
             timer.cancel()
-
-    def close(self) -> None:
-        self._inner.close()
-
-    def describe(self) -> str:
-        return self._inner.describe()
 
     def check_matches_certificate(self) -> None:
         self._inner.check_matches_certificate()

@@ -296,12 +296,9 @@ def run() -> None:
     except UsageError:
         command = None
     if command in ONE_SHOT:
-        try:
-            sys.stdout.flush()
-            sys.stderr.flush()
-        except OSError:
-            code = code or 1
-        os._exit(code)
+        from rasign.entry import exit_now
+
+        exit_now(code)
     sys.exit(code)
 
 
