@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+from rasign.backend import Backend
 from rasign.backends.file_keys import (
     Passwords,
     is_pkcs12,
@@ -37,8 +38,6 @@ from rasign.backends.file_sources import (
     describe_source,
     read_source,
 )
-
-from rasign.backend import Backend
 from rasign.errors import KeyLoadError, SigningError, UsageError
 from rasign.signer import DIGESTS, Identity, KeyKind, Signer, key_kind_of
 

@@ -31,7 +31,6 @@ from rasign.backends.pkcs8 import (
     expect,
     read_single,
 )
-
 from rasign.errors import BackendUnavailable
 
 
@@ -42,7 +41,7 @@ class MLDSAParameters:
     name: str
     class_name: str
     k: int
-    l: int
+    l: int  # noqa: E741 - FIPS 204's own name for the parameter
     expanded_key_size: int
 
 

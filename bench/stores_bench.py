@@ -54,7 +54,6 @@ def main() -> int:
 
     from rasign.backends.file import FileBackend
     from rasign.backends.store import StoreBackend
-
     from rasign.options import SignerOptions
 
     with tempfile.TemporaryDirectory() as temp:

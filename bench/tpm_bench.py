@@ -165,7 +165,7 @@ def main() -> int:
                 raw_rate, our_rate = statistics.median(raw), statistics.median(ours)
                 # Paired rounds: each ratio compares signatures made in turn, so load from
                 # other processes on this shared machine cancels out.
-                ratio = statistics.median(o / r for o, r in zip(ours, raw))
+                ratio = statistics.median(o / r for o, r in zip(ours, raw, strict=True))
                 failed |= ratio < 0.9
                 shot_raw = one_shot_raw(tpm, key, kind, args.one_shot)
                 shot_ours = one_shot_rasign(tpm, key, args.one_shot)

@@ -17,10 +17,10 @@ signature algorithm (an RSA-signed certificate can carry an EC key).
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass
 import enum
 import hashlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from rasign.errors import KeyLoadError, SigningError

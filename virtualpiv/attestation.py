@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from virtualpiv.keys import ECCP256, ORIGIN_GENERATED, TOUCH_NEVER, PIN_NEVER, SlotKey
+from virtualpiv.keys import ECCP256, ORIGIN_GENERATED, PIN_NEVER, TOUCH_NEVER, SlotKey
 
 YUBICO_ARC = "1.3.6.1.4.1.41482.3"
 OID_FIRMWARE, OID_SERIAL, OID_POLICY, OID_FORM_FACTOR = (

@@ -13,8 +13,9 @@ import os
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, ClassVar
+from typing import ClassVar
 
 from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
 from cryptography.hazmat.primitives import serialization
@@ -22,8 +23,19 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from virtualpiv import tlv
 from virtualpiv.attestation import Attestor
-from virtualpiv.keys import (EC_CURVES, PIN_ALWAYS, PIN_NEVER, PIN_ONCE, RSA_BITS, TOUCH_ALWAYS, TOUCH_CACHED,
-                             TOUCH_NEVER, ORIGIN_IMPORTED, KeyOperationError, SlotKey)
+from virtualpiv.keys import (
+    EC_CURVES,
+    ORIGIN_IMPORTED,
+    PIN_ALWAYS,
+    PIN_NEVER,
+    PIN_ONCE,
+    RSA_BITS,
+    TOUCH_ALWAYS,
+    TOUCH_CACHED,
+    TOUCH_NEVER,
+    KeyOperationError,
+    SlotKey,
+)
 
 PIV_AID = bytes.fromhex("A000000308000010000100")
 PIV_AID_PREFIX = bytes.fromhex("A000000308")
@@ -86,7 +98,7 @@ class Apdu:
     extended: bool
 
     @classmethod
-    def parse(cls, raw: bytes) -> "Apdu":
+    def parse(cls, raw: bytes) -> Apdu:
         if len(raw) < 4:
             raise CardError(SW_WRONG_LENGTH)
         cla, ins, p1, p2 = raw[:4]
@@ -522,7 +534,7 @@ class PivCard:
         self.power(True)
         return b""
 
-    _HANDLERS: ClassVar[dict[int, Callable[["PivCard", Apdu], bytes]]] = {
+    _HANDLERS: ClassVar[dict[int, Callable[[PivCard, Apdu], bytes]]] = {
         0xA4: _select, 0xCB: _get_data, 0xDB: _put_data, 0x20: _verify, 0x24: _change_reference, 0x2C: _reset_retry,
         0x47: _generate, 0x87: _general_authenticate, 0xFE: _import_key, 0xFD: _get_version, 0xF8: _get_serial,
         0xF7: _get_metadata, 0xF9: _attest, 0xFF: _set_management_key, 0xFA: _set_pin_retries, 0xFB: _reset,

@@ -41,7 +41,7 @@ class SlotKey:
     origin: int
 
     @classmethod
-    def generate(cls, algorithm: int, pin_policy: int, touch_policy: int) -> "SlotKey":
+    def generate(cls, algorithm: int, pin_policy: int, touch_policy: int) -> SlotKey:
         if algorithm in RSA_BITS:
             private = rsa.generate_private_key(public_exponent=65537, key_size=RSA_BITS[algorithm])
         elif algorithm in EC_CURVES:
@@ -51,7 +51,7 @@ class SlotKey:
         return cls(algorithm, private, pin_policy, touch_policy, ORIGIN_GENERATED)
 
     @classmethod
-    def from_import(cls, algorithm: int, fields: dict[int, bytes], pin_policy: int, touch_policy: int) -> "SlotKey":
+    def from_import(cls, algorithm: int, fields: dict[int, bytes], pin_policy: int, touch_policy: int) -> SlotKey:
         """IMPORT KEY's fields: RSA 01 p, 02 q, 03 dp, 04 dq, 05 qinv (e is 65537); EC 06 scalar."""
         if algorithm in RSA_BITS:
             try:

@@ -49,7 +49,7 @@ class PrivatePcscd:
         self.process: subprocess.Popen | None = None
         self.log = self.directory / "pcscd.log"
 
-    def start(self, timeout: float = 20.0) -> "PrivatePcscd":
+    def start(self, timeout: float = 20.0) -> PrivatePcscd:
         conf = self.directory / "reader.conf.d"
         conf.mkdir(parents=True, exist_ok=True)
         (conf / "virtualpiv").write_text(

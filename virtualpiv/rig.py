@@ -12,15 +12,16 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from virtualpiv.card import PivCard
-from virtualpiv.pcscd import PrivatePcscd, missing as pcscd_missing
+from virtualpiv.pcscd import PrivatePcscd
+from virtualpiv.pcscd import missing as pcscd_missing
 from virtualpiv.vpcd import VpcdLink
 
 YKCS11 = "/usr/lib/x86_64-linux-gnu/libykcs11.so"
@@ -65,7 +66,7 @@ class PivRig:
     """The CA callable provisioning used; tests issue certificates for keys they add later."""
 
     @classmethod
-    def start(cls, directory: Path, **card_options) -> "PivRig":
+    def start(cls, directory: Path, **card_options) -> PivRig:
         directory.mkdir(parents=True, exist_ok=True)
         card = PivCard(**card_options)
         pcscd = PrivatePcscd(directory / "pcscd").start()

@@ -83,7 +83,7 @@ class VpcdLink:
         self._thread = threading.Thread(target=self._run, name="virtualpiv-vpcd", daemon=True)
         self._error: BaseException | None = None
 
-    def start(self) -> "VpcdLink":
+    def start(self) -> VpcdLink:
         self._thread.start()
         return self
 

@@ -68,7 +68,6 @@ def _native_errors(doing: str) -> Iterator[None]:
     except Exception as err:
         if type(err).__module__.startswith("pkcs11"):
             from rasign.backends.pkcs11.session import ckr_name
-
             from rasign.errors import KeyLoadError
 
             raise KeyLoadError(f"{doing} failed: the token answered {ckr_name(err)}") from err

@@ -238,7 +238,8 @@ def exception_for(rv: int) -> Exception:
     name = CKR_NAMES.get(rv)
     for cls_name, ckr in EXCEPTION_CKR.items():
         if ckr == name:
-            return getattr(exceptions, cls_name)()
+            error: Exception = getattr(exceptions, cls_name)()
+            return error
     for message, ckr in MESSAGE_CKR.items():
         if ckr == name:
             return exceptions.PKCS11Error(message)

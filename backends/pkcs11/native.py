@@ -74,7 +74,7 @@ def load_with_init_args(path: str, reserved: str) -> Any:
 
     from rasign.backends.pkcs11.ckr import exception_for
 
-    class InitArgsLib(_pkcs11.lib):  # type: ignore[misc, name-defined]
+    class InitArgsLib(_pkcs11.lib):
         """python-pkcs11's ``lib`` with the initialisation python-pkcs11 cannot do."""
 
         def initialize(self) -> None:

@@ -39,7 +39,6 @@ from rasign.backends.pkcs11.session import (
 )
 from rasign.backends.pkcs11.signer import PROOF_MESSAGE, ContextPins, Pkcs11Signer
 from rasign.backends.pkcs11.uri import Pkcs11Uri, is_pkcs11_uri, parse
-
 from rasign.certs import key_matches_certificate
 from rasign.errors import KeyLoadError, SigningError, UsageError
 from rasign.signer import Identity, verify_signature
@@ -53,8 +52,8 @@ log = logging.getLogger("rasign.pkcs11")
 
 
 def _uris(options: SignerOptions) -> tuple[Pkcs11Uri | None, Pkcs11Uri | None]:
-    cert_uri = parse(options.certificate) if is_pkcs11_uri(options.certificate) else None
-    key_uri = parse(options.private_key) if is_pkcs11_uri(options.private_key) else None
+    cert_uri = parse(options.certificate) if options.certificate and is_pkcs11_uri(options.certificate) else None
+    key_uri = parse(options.private_key) if options.private_key and is_pkcs11_uri(options.private_key) else None
     if cert_uri is not None and options.private_key and key_uri is None:
         raise UsageError(
             "a certificate on a PKCS#11 token cannot be combined with a private key file",
@@ -382,7 +381,7 @@ def open_signer(options: SignerOptions) -> Pkcs11Signer:
         cert_obj = resolver.find_certificate(cert_uri) if cert_uri is not None else None
         certificate = cert_obj.certificate if cert_obj is not None else file_cert
         if cert_obj is not None:
-            log.debug("certificate %s (%s)", cert_obj.uri(), certificate.subject.rfc4514_string())
+            log.debug("certificate %s (%s)", cert_obj.uri(), cert_obj.certificate.subject.rfc4514_string())
         token = resolver.key_token(key_uri, cert_obj)
         mechanisms = Mechanisms(token, module.path)
         resolver.session(token, login=True)
@@ -393,8 +392,10 @@ def open_signer(options: SignerOptions) -> Pkcs11Signer:
             cert_obj = resolver.certificate_for_key(token, key, context, mechanisms)
             certificate = cert_obj.certificate if cert_obj is not None else None
         if cert_obj is not None:
-            chain = certfiles.load_chain_bundle(options.intermediates) if options.intermediates else issuer_chain(certificate, resolver.token_certificates(cert_obj.token))
-            chain = certfiles.normalise_chain(certificate, chain)
+            leaf = cert_obj.certificate
+            chain = (certfiles.load_chain_bundle(options.intermediates) if options.intermediates
+                     else issuer_chain(leaf, resolver.token_certificates(cert_obj.token)))
+            chain = certfiles.normalise_chain(leaf, chain)
         else:
             chain = file_chain
         # The current session of the token: a probe may have replaced the one opened above.

@@ -242,7 +242,7 @@ def with_sign_capability(obj: Any, token: TokenRef) -> Any:
     try:
         from pkcs11 import _pkcs11
 
-        signing = type(type(obj).__name__, (_pkcs11.SignMixin, type(obj)), {})
+        signing = type(type(obj).__name__, (_pkcs11.SignMixin, type(obj)), {})  # type: ignore[attr-defined]
         return signing(obj.wrapper)
     except Exception as err:  # noqa: BLE001 - a future python-pkcs11 layout: say so at sign time
         log.debug("cannot give the key object on %s a sign method: %s", token.describe(), type(err).__name__)

@@ -13,11 +13,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from rasign.backends.pkcs11 import pins
-
-log = logging.getLogger("rasign.pkcs11")
-
 from rasign.errors import AuthenticationError, SigningError
 from rasign.signer import DIGEST_INFO_PREFIX, der_from_raw_ecdsa
+
+log = logging.getLogger("rasign.pkcs11")
 
 if TYPE_CHECKING:
     from rasign.backends.pkcs11.search import KeyObject, TokenRef

@@ -22,13 +22,13 @@ from typing import TYPE_CHECKING, Any
 from rasign.backends.pkcs11 import pins
 from rasign.backends.pkcs11.search import find_keys, matching_tokens
 from rasign.backends.pkcs11.session import Mechanisms, ckr_name, open_session, sign_raw
-
 from rasign.errors import AuthenticationError, KeyLoadError, SigningError
 from rasign.signer import DIGESTS, KeyKind, Signer, verify_signature
 
 if TYPE_CHECKING:
     from cryptography import x509
     from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
+
     from rasign.backends.pkcs11.module import LoadedModule
     from rasign.backends.pkcs11.search import KeyObject, TokenRef
 
@@ -63,7 +63,7 @@ def _logged_in_session(session: Any) -> bool:
     from pkcs11.constants import UserType
 
     try:
-        return session.user_type != UserType.NOBODY
+        return bool(session.user_type != UserType.NOBODY)
     except Exception:  # noqa: BLE001 - unknown: keep it, closing could log the token out
         return True
 

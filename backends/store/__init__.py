@@ -56,9 +56,8 @@ class StoreBackend(Backend):
     @classmethod
     def open(cls, options: SignerOptions) -> Signer:
         """Find the one identity the selector means (see the choice policy) and open its key."""
-        from .selector import parse_selector
-
         from .base import select_entry
+        from .selector import parse_selector
 
         selector = parse_selector(options.cert_selector)
         store = open_store(options)

@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from rasign.errors import RasignError
-from .selector import ERR_NO_MATCH, CertSelector, choose, describe_candidate
 from rasign.signer import DelegatingSigner, Signer
+
+from .selector import ERR_NO_MATCH, CertSelector, choose, describe_candidate
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -64,7 +65,7 @@ class CertificateStore(abc.ABC):
         """Things skipped while reading the store, to explain an empty result."""
         return []
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook: most stores hold nothing to release
         """Release native handles. Safe to call twice."""
 
 

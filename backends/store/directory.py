@@ -147,8 +147,8 @@ class DirectoryStore(CertificateStore):
         return entries
 
     def open_signer(self, entry: StoreEntry) -> Signer:
-        from rasign.certs import load_chain_bundle, normalise_chain
         from rasign.backend import backend_named
+        from rasign.certs import load_chain_bundle, normalise_chain
         from rasign.options import SignerOptions
 
         files: _Files = entry.handle

@@ -30,11 +30,11 @@ from rasign.errors import (
     KeyLoadError,
     SigningError,
 )
-from .selector import ERR_NO_MATCH
 from rasign.signer import KeyKind, Signer, hash_message, key_kind_of
 
 from .base import CertificateStore, StoreEntry
 from .ctypes_binding import Signature, bind
+from .selector import ERR_NO_MATCH
 
 if TYPE_CHECKING:
     from cryptography import x509

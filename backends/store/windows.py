@@ -39,11 +39,11 @@ from rasign.errors import (
     KeyLoadError,
     SigningError,
 )
-from .selector import ERR_NO_MATCH_WINDOWS
 from rasign.signer import KeyKind, Signer, der_from_raw_ecdsa, hash_message, key_kind_of
 
 from .base import CertificateStore, StoreEntry
 from .ctypes_binding import Signature, bind
+from .selector import ERR_NO_MATCH_WINDOWS
 
 if TYPE_CHECKING:
     from cryptography import x509

@@ -73,7 +73,7 @@ def request(message: dict[str, Any], *, path: str | None = None, timeout: float 
         while True:
             try:
                 line = reader.readline(protocol.MAX_LINE + 1)
-            except socket.timeout as err:
+            except TimeoutError as err:
                 raise AgentFailed(
                     f"the agent did not answer within {limit:g} s (is the key waiting for a touch?)", 9
                 ) from err

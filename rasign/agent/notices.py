@@ -16,7 +16,6 @@ from collections.abc import Callable
 
 from rasign.signer import DelegatingSigner, Signer
 
-
 DEFAULT_THRESHOLD = 1.0
 """Seconds a signature may take before the person is told the key waits for them."""
 

@@ -369,7 +369,7 @@ def peer_uid(connection: socket.socket) -> int | None:
         return None
     raw = connection.getsockopt(socket.SOL_SOCKET, option, struct.calcsize("3i"))
     _pid, uid, _gid = struct.unpack("3i", raw)
-    return uid
+    return int(uid)
 
 
 class _Handler(socketserver.StreamRequestHandler):

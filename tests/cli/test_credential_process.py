@@ -13,7 +13,7 @@ import subprocess
 import pytest
 
 from tests.conftest import emulator_args, run_rasign
-from tests.support.pki import NOW, make_ca, new_key, key_pem
+from tests.support.pki import NOW, key_pem, make_ca, new_key
 
 pytestmark = pytest.mark.network
 

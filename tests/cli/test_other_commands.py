@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-from pathlib import Path
 
 import pytest
 
@@ -72,7 +71,8 @@ def test_version_and_help():
 
 
 def test_read_certificate_data_pkcs12(pki, tmp_path):
-    from cryptography.hazmat.primitives.serialization import pkcs12, BestAvailableEncryption
+    from cryptography.hazmat.primitives.serialization import BestAvailableEncryption, pkcs12
+
     from tests.support.pki import new_key
 
     key = new_key("ec")

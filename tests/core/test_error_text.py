@@ -10,8 +10,8 @@ from __future__ import annotations
 import pytest
 
 from rasign import errors
-from rasign.errors import EXIT_CODES, BackendUnavailable, RasignError, ServiceError
 from rasign.backend import require_module
+from rasign.errors import EXIT_CODES, BackendUnavailable, RasignError, ServiceError
 
 CLASSES = [getattr(errors, name) for name in EXIT_CODES]
 

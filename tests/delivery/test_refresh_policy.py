@@ -90,7 +90,7 @@ def test_transient_first_failure_is_retried_in_the_background():
         assert refresher.current().access_key_id == "good"
         assert refresher.status().state == "fresh" and refresher.status().consecutive_failures == 0
         # throttling doubles the backoff twice more: the retries were spaced by at least 2 s
-        assert len(calls) == 3 and all(b - a >= 2 for a, b in zip(calls, calls[1:]))
+        assert len(calls) == 3 and all(b - a >= 2 for a, b in zip(calls, calls[1:], strict=False))
     finally:
         refresher.stop()
 

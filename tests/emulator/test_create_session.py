@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from tests.support.emulator_client import prepare_create_session, send
 from tests.emulator.factory import make_ca, make_leaf, new_key
+from tests.support.emulator_client import prepare_create_session, send
 
 pytestmark = pytest.mark.network
 

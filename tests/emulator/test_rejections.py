@@ -12,7 +12,6 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
-from tests.support.emulator_client import prepare_create_session, send
 from tests.emulator.factory import (
     make_ca,
     make_leaf,
@@ -20,6 +19,7 @@ from tests.emulator.factory import (
     sha1_leaf,
     v1_certificate,
 )
+from tests.support.emulator_client import prepare_create_session, send
 
 pytestmark = pytest.mark.network
 

@@ -18,8 +18,8 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from tests.support.emulator_client import prepare_create_session, send
 from tests.emulator.factory import make_leaf, new_key
+from tests.support.emulator_client import prepare_create_session, send
 
 pytestmark = pytest.mark.network
 

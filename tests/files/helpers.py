@@ -6,7 +6,6 @@ import subprocess
 from pathlib import Path
 
 from rasign.backends.file import FileBackend, FileSigner
-
 from rasign.options import SignerOptions
 from rasign.signer import verify_signature
 

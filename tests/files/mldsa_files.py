@@ -35,7 +35,7 @@ def private_key_info(variant: str, inner: bytes) -> bytes:
 
 
 def expanded_key(variant: str, seed: bytes, public: bytes, *, tamper: bool = False) -> bytes:
-    _, _, k, l, size = VARIANTS[variant]
+    _, _, k, l, size = VARIANTS[variant]  # noqa: E741 - FIPS 204's (k, l)
     derived = hashlib.shake_256(seed + bytes([k, l])).digest(128)
     rho, big_k = derived[:32], derived[96:]
     if tamper:

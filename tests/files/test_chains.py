@@ -99,7 +99,6 @@ def test_intermediates_without_certificate_is_a_usage_error(base_keys, openssl_c
 
 def test_list_identities_names_the_file(base_keys):
     from rasign.backends.file import FileBackend
-
     from rasign.options import SignerOptions
 
     base = base_keys["rsa2048"]

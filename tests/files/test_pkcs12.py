@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 from cryptography import x509
-from rasign.backends.file import PKCS12_WITH_INTERMEDIATES
 
+from rasign.backends.file import PKCS12_WITH_INTERMEDIATES
 from rasign.errors import EXIT_CODES, AuthenticationError, KeyLoadError, UsageError
 from tests.files.conftest import PASSWORD
 from tests.files.helpers import assert_signs_for_certificate, open_file_signer, openssl
@@ -140,7 +140,6 @@ def test_pkcs12_whose_certificates_do_not_match_the_key(base_keys, tmp_path):
 
 def test_list_identities_for_pkcs12(base_keys, openssl_ca):
     from rasign.backends.file import FileBackend
-
     from rasign.options import SignerOptions
 
     base = base_keys["p256"]

@@ -57,7 +57,6 @@ def test_a_real_file_named_env_wins(base_keys, tmp_path, monkeypatch):
 
 def test_list_identities_names_the_variable(base_keys, monkeypatch):
     from rasign.backends.file import FileBackend
-
     from rasign.options import SignerOptions
 
     monkeypatch.setenv("RASIGN_TEST_CERT", base_keys["p256"].cert.read_text())

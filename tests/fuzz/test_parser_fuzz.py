@@ -14,10 +14,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rasign import der
-from rasign.errors import RasignError
 from rasign.backends.pkcs11 import uri as p11uri
-from rasign.backends.tpm import keyfile
 from rasign.backends.store import selector
+from rasign.backends.tpm import keyfile
+from rasign.errors import RasignError
 from tests.fuzz.budget import examples
 
 # --------------------------------------------------------------------------------------

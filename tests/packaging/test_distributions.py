@@ -10,10 +10,11 @@ import configparser
 import subprocess
 import sys
 import tarfile
-import tomllib
 import zipfile
 from email.parser import Parser
 from pathlib import Path
+
+import tomllib
 
 from tests.packaging.conftest import REPO, Built
 

@@ -41,7 +41,6 @@ def test_token_reset_between_two_create_sessions_is_recovered(hsm, options, emul
 
 def test_concurrent_signatures_share_one_session_safely(hsm, options):
     from rasign.backends.pkcs11 import Pkcs11Backend
-
     from rasign.signer import verify_signature
 
     errors: list[BaseException] = []

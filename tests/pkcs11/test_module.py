@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 
 import pytest
+
 from rasign.backends.pkcs11 import Pkcs11Backend
 from rasign.backends.pkcs11 import module as modules
-
 from rasign.errors import BackendUnavailable
 
 

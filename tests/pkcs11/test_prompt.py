@@ -110,9 +110,8 @@ def test_rejected_reuse_pin_prompts_once_then_keeps_the_typed_context_pin(hsm, o
     """--reuse-pin refused as the context PIN: one prompt, on a real terminal device."""
     import threading
 
-    from rasign.backends.pkcs11 import Pkcs11Backend
-
     import rasign.secrets
+    from rasign.backends.pkcs11 import Pkcs11Backend
     from rasign.signer import verify_signature
 
     master, slave = pty.openpty()

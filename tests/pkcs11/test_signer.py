@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from rasign.backends.pkcs11 import Pkcs11Backend
 
+from rasign.backends.pkcs11 import Pkcs11Backend
 from rasign.errors import (
     AuthenticationError,
     BackendUnavailable,
@@ -297,7 +297,6 @@ def test_fast_ecdsa_der_matches_the_general_encoder(size):
     import os
 
     from rasign.backends.pkcs11.session import der_ecdsa
-
     from rasign.signer import der_from_raw_ecdsa
 
     samples = [os.urandom(2 * size) for _ in range(200)]

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from rasign.backends.pkcs11.uri import PATH_ATTRIBUTES, QUERY_ATTRIBUTES, parse
 
+from rasign.backends.pkcs11.uri import PATH_ATTRIBUTES, QUERY_ATTRIBUTES, parse
 from rasign.errors import UsageError
 
 FULL = (

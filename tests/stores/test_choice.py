@@ -10,10 +10,8 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from rasign.backends.store.base import select_entry
-from tests.support.fake_store import FakeStore
 
-from rasign.errors import CertificateError, KeyLoadError
+from rasign.backends.store.base import select_entry
 from rasign.backends.store.selector import (
     ERR_MULTIPLE,
     ERR_NO_MATCH,
@@ -22,7 +20,9 @@ from rasign.backends.store.selector import (
     choose,
     parse_selector,
 )
+from rasign.errors import CertificateError, KeyLoadError
 from rasign.signer import verify_signature
+from tests.support.fake_store import FakeStore
 
 from .conftest import NOW, make_cert
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from rasign.backends import store as store_backend
-from tests.support.fake_store import FakeStore
 from rasign.options import SignerOptions
 from tests.support.backend_contract import BackendContract, ContractCase
+from tests.support.fake_store import FakeStore
 
 from .conftest import make_cert
 

@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
+
 from rasign.backends.store import StoreBackend, open_store
 from rasign.backends.store.directory import DirectoryStore
-
 from rasign.errors import BackendUnavailable, KeyLoadError
 from rasign.options import SignerOptions
-from rasign.x509names import subject_string
 from rasign.signer import verify_signature
+from rasign.x509names import subject_string
 from tests.conftest import emulator_args, run_rasign
 from tests.support.pki import NOW, key_pem, new_key
 

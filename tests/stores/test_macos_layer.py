@@ -13,9 +13,9 @@ import sys
 from types import SimpleNamespace
 
 import pytest
+
 from rasign.backends.store import macos as mac
 from rasign.backends.store import open_store
-
 from rasign.errors import (
     AuthenticationError,
     BackendUnavailable,

@@ -11,7 +11,6 @@ import json
 
 import pytest
 
-from rasign.errors import UsageError
 from rasign.backends.store.selector import (
     ERR_DUPLICATE,
     ERR_INLINE,
@@ -25,6 +24,7 @@ from rasign.backends.store.selector import (
     parse_thumbprint,
     serial_hex,
 )
+from rasign.errors import UsageError
 
 SERIAL = "15D19632234BF759A32802C0DA88F9E8AFC8702D"
 

@@ -18,9 +18,9 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
 from rasign.backends.store import open_store
 from rasign.backends.store import windows as win
-
 from rasign.errors import (
     AuthenticationError,
     BackendUnavailable,

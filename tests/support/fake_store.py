@@ -13,11 +13,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from rasign.errors import SigningError
-from rasign.backends.store.selector import ERR_NO_MATCH, ERR_NO_MATCH_WINDOWS
-from rasign.signer import KeyKind, Signer, key_kind_of
-
 from rasign.backends.store.base import CertificateStore, StoreEntry
+from rasign.backends.store.selector import ERR_NO_MATCH, ERR_NO_MATCH_WINDOWS
+from rasign.errors import SigningError
+from rasign.signer import KeyKind, Signer, key_kind_of
 
 if TYPE_CHECKING:
     from cryptography import x509

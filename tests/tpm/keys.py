@@ -135,8 +135,9 @@ def tools_key_file(tpm: Swtpm, directory: Path, stem: str, *, password: str | No
 def public_pem_of_key_file(path: Path) -> bytes:
     """Public key of a TSS2 file via tpm2-pytss (for keys tpm2-openssl did not make)."""
     from cryptography.hazmat.primitives import serialization
-    from rasign.backends.tpm.keyfile import read_key_file
     from tpm2_pytss import TPM2B_PUBLIC
+
+    from rasign.backends.tpm.keyfile import read_key_file
 
     public, _ = TPM2B_PUBLIC.unmarshal(read_key_file(str(path)).public)
     key = serialization.load_der_public_key(public.to_der())
@@ -157,15 +158,16 @@ def pytss_policy_key(tpm: Swtpm, out: Path, *, pcr: int, with_auth_value: str | 
     through PolicyAuthValue (default) or PolicyPassword (``step=CC_POLICY_PASSWORD``)."""
     import hashlib
 
-    from rasign.backends.tpm import policy
-    from rasign.backends.tpm.keyfile import OWNER_HIERARCHY, PolicyCommand, TpmKeyFile
-    from rasign.backends.tpm.parent import srk_template
     from tpm2_pytss import (
         ESYS_TR,
         TPM2B_PUBLIC,
         TPM2B_SENSITIVE_CREATE,
         TPML_PCR_SELECTION,
     )
+
+    from rasign.backends.tpm import policy
+    from rasign.backends.tpm.keyfile import OWNER_HIERARCHY, PolicyCommand, TpmKeyFile
+    from rasign.backends.tpm.parent import srk_template
 
     selection = TPML_PCR_SELECTION.parse(f"sha256:{pcr}")
     with tpm.esapi() as esys:
@@ -190,9 +192,10 @@ def pytss_policy_key(tpm: Swtpm, out: Path, *, pcr: int, with_auth_value: str | 
 
 def pytss_key_under_persistent_parent(tpm: Swtpm, out: Path, *, parent_handle: int, parent_password: str) -> Path:
     """A persistent storage parent with a password, and a TSS2 key file under it."""
+    from tpm2_pytss import ESYS_TR, TPM2B_PUBLIC, TPM2B_SENSITIVE_CREATE
+
     from rasign.backends.tpm.keyfile import TpmKeyFile
     from rasign.backends.tpm.parent import srk_template
-    from tpm2_pytss import ESYS_TR, TPM2B_PUBLIC, TPM2B_SENSITIVE_CREATE
 
     with tpm.esapi() as esys:
         sensitive = TPM2B_SENSITIVE_CREATE()
@@ -230,8 +233,6 @@ def pytss_importable_key(tpm: Swtpm, out: Path, kind: str = "ec") -> tuple[Path,
     """
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec, rsa
-    from rasign.backends.tpm.keyfile import OWNER_HIERARCHY, TpmKeyFile
-    from rasign.backends.tpm.parent import srk_template
     from tpm2_pytss import (
         ESYS_TR,
         TPM2B_PUBLIC,
@@ -240,6 +241,9 @@ def pytss_importable_key(tpm: Swtpm, out: Path, kind: str = "ec") -> tuple[Path,
         TPMA_OBJECT,
     )
     from tpm2_pytss.utils import wrap
+
+    from rasign.backends.tpm.keyfile import OWNER_HIERARCHY, TpmKeyFile
+    from rasign.backends.tpm.parent import srk_template
 
     software = ec.generate_private_key(ec.SECP256R1()) if kind == "ec" else rsa.generate_private_key(65537, 2048)
     pem = software.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())

@@ -134,7 +134,6 @@ def test_password_given_for_a_key_the_file_says_has_none(tpm, openssl_ec):
 @pytest.mark.parametrize("password", ["kpw", None])
 def test_tpm2_encodeobject_keys_with_inverted_empty_auth(tpm, tmp_path, password):
     from rasign.backends.tpm.keyfile import read_key_file
-
     from tests.tpm import keys
 
     key = keys.tools_key_file(tpm, tmp_path, "encoded", password=password)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 
 import pytest
+
 from rasign.backends.tpm import der, parse_handle
 from rasign.backends.tpm.keyfile import (
     IMPORTABLE_KEY_OID,
@@ -21,7 +22,6 @@ from rasign.backends.tpm.keyfile import (
     parse_key_bytes,
 )
 from rasign.backends.tpm.policy import check_supported
-
 from rasign.errors import KeyLoadError, UsageError
 
 PUBLIC = b"\x00\x04" + b"\x00\x23\x00\x0b"

@@ -77,8 +77,9 @@ def test_persistent_handle_survives_a_tpm_restart(fresh_tpm, tmp_path):
 def test_key_is_flushed_after_each_signature_when_the_tpm_is_short_of_slots(fresh_tpm, tmp_path):
     """With one of swtpm's three slots taken by someone else, keeping the key would leave no
     room for any other client to load a key (parent + child), so it is flushed after use."""
-    from rasign.backends.tpm.parent import srk_template
     from tpm2_pytss import ESYS_TR, TPM2B_PUBLIC, TPM2B_SENSITIVE_CREATE
+
+    from rasign.backends.tpm.parent import srk_template
 
     key = make_pytss_key(fresh_tpm, tmp_path / "k.pem")
     with fresh_tpm.esapi() as esys:  # another client's object, left loaded (no resource manager)
@@ -115,9 +116,10 @@ def test_ecdsa_digest_is_fitted_to_the_curve(tpm, tmp_path, curve, digest):
 def test_key_under_the_rsa_storage_primary(tpm, tmp_path, flagged):
     """rsaParent (field [5]) asks for the RSA storage primary; without the flag rasign falls
     back to it after the ECC primary's integrity failure (older engines used the RSA one)."""
+    from tpm2_pytss import ESYS_TR, TPM2B_PUBLIC, TPM2B_SENSITIVE_CREATE
+
     from rasign.backends.tpm.keyfile import OWNER_HIERARCHY, TpmKeyFile
     from rasign.backends.tpm.parent import srk_template
-    from tpm2_pytss import ESYS_TR, TPM2B_PUBLIC, TPM2B_SENSITIVE_CREATE
 
     with tpm.esapi() as esys:
         srk, *_ = esys.create_primary(TPM2B_SENSITIVE_CREATE(), TPM2B_PUBLIC(publicArea=srk_template(rsa=True)), ESYS_TR.OWNER)
@@ -174,7 +176,6 @@ def test_exclusive_device_is_released_when_idle(tpm, openssl_ec, monkeypatch):
 def test_policy_password_key(tpm, tmp_path):
     """PolicyPassword sends the password in clear inside the policy session."""
     from rasign.backends.tpm.policy import CC_POLICY_PASSWORD
-
     from rasign.errors import AuthenticationError
     from tests.tpm import keys
 
@@ -241,8 +242,9 @@ def test_fit_ecdsa_digest_rules():
 
 def _occupy_slots(tpm, count: int) -> None:
     """Leave ``count`` objects loaded, as another client without a resource manager would."""
-    from rasign.backends.tpm.parent import srk_template
     from tpm2_pytss import ESYS_TR, TPM2B_PUBLIC, TPM2B_SENSITIVE_CREATE
+
+    from rasign.backends.tpm.parent import srk_template
 
     with tpm.esapi() as esys:
         for _ in range(count):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import socket
 
 import pytest
-from rasign.backends.tpm.tcti import TctiChoice, normalise_tcti, resolve_tcti
 
+from rasign.backends.tpm.tcti import TctiChoice, normalise_tcti, resolve_tcti
 from rasign.errors import BackendUnavailable, UsageError
 
 
