@@ -28,6 +28,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "emulator": ("rasign.commands.emulator", "run a local Roles Anywhere + STS emulator (offline demos and tests)"),
     "demo": ("rasign.commands.demo", "run the end-to-end flow against the local emulator (no AWS account needed)"),
     "version": ("rasign.commands.version", "print the version"),
+    "identities": ("rasign.commands.identities", "list the named identities of the identities file"),
+    "exec": ("rasign.commands.exec", "run a command with credentials in its environment (or a private endpoint)"),
+    "export": ("rasign.commands.export", "print credentials as sh, fish, PowerShell or JSON assignments"),
+    "configure": ("rasign.commands.configure", "write [profile NAME] with credential_process into ~/.aws/config"),
 }
 
 EXIT_INTERNAL = 70
@@ -53,6 +57,7 @@ def build_parser(command: str | None) -> argparse.ArgumentParser:
         if name == command:
             module = importlib.import_module(module_name)
             module.configure(parser)
+            importlib.import_module("rasign.identities").add_identity_flags(parser)
             parser.set_defaults(_run=module.run)
     return root
 
@@ -74,6 +79,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.print_help()
             return 0
         args = parser.parse_args(args_list)
+        if getattr(args, "identity", None):
+            from rasign.identities import apply_identity
+
+            args = apply_identity(args, parser, lambda: parser.parse_args(args_list))
         run = getattr(args, "_run", None)
         if run is None:
             parser.print_help(sys.stderr)
