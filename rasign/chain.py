@@ -143,6 +143,10 @@ def _call(client: Any, request: dict[str, Any], role_arn: str) -> dict[str, Any]
         if code == "ValidationError" and "duration" in message.lower():
             raise ServiceError(text, status=status, code=code, service_message=message,
                                hint="a chained role session lasts at most 1 hour: lower the chain 'duration'") from None
+        if "source identity" in message.lower():
+            raise ServiceError(text, status=status, code=code, service_message=message, hint=(
+                "Roles Anywhere already set the source identity (from the certificate) and it propagates; "
+                "remove source-identity from the chain step")) from None
         raise ServiceError(text, status=status, code=code, service_message=message) from None
     except botocore.exceptions.ParamValidationError as err:
         raise ConfigError(f"AssumeRole {role_arn}: {' '.join(str(err).split())}",

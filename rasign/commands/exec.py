@@ -110,8 +110,8 @@ def run(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- --server
 
 
-def _fetcher(args: argparse.Namespace) -> tuple[Any, Any]:
-    """(minter, fetch): the signer stays open across refreshes (one PIN), the chain runs after each mint."""
+def _fetcher(args: argparse.Namespace) -> tuple[Any, Any, str]:
+    """(minter, fetch, region): the signer stays open across refreshes (one PIN), the chain runs after each mint."""
     from rasign.chain import assume_chain, chain_of
     from rasign.refresh import SessionMinter
     from rasign.session import plan_session
@@ -130,7 +130,7 @@ def _fetcher(args: argparse.Namespace) -> tuple[Any, Any]:
                                        identity=getattr(args, "identity", "") or "")
         return credentials
 
-    return minter, fetch
+    return minter, fetch, target.region
 
 
 def _serve(refresher: Refresher, token: str) -> ThreadingHTTPServer:
@@ -185,7 +185,7 @@ def _run_with_server(args: argparse.Namespace, command: list[str], env: dict[str
     from rasign.hardening import harden_process
     from rasign.refresh import Refresher, RefreshPolicy
 
-    minter, fetch = _fetcher(args)
+    minter, fetch, region = _fetcher(args)
     policy = RefreshPolicy(refresh_ahead=args.refresh_ahead, min_interval=args.min_refresh_interval,
                            backoff_max=args.max_backoff)
     refresher = Refresher(fetch, policy, name="rasign-exec-refresher")
@@ -198,10 +198,8 @@ def _run_with_server(args: argparse.Namespace, command: list[str], env: dict[str
         server = _serve(refresher, token)
         env["AWS_CONTAINER_CREDENTIALS_FULL_URI"] = f"http://127.0.0.1:{server.server_address[1]}{CREDENTIALS_PATH}"
         env["AWS_CONTAINER_AUTHORIZATION_TOKEN"] = token
-        region = flags.session_options(args).region
-        if region:
-            env.setdefault("AWS_REGION", region)
-            env.setdefault("AWS_DEFAULT_REGION", region)
+        env["AWS_REGION"] = region
+        env["AWS_DEFAULT_REGION"] = region
         child = subprocess.Popen(command, env=env)
         forwarded = [getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2")
                      if hasattr(signal, name)]
