@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "exec": ("rasign.commands.exec", "run a command with credentials in its environment (or a private endpoint)"),
     "export": ("rasign.commands.export", "print credentials as sh, fish, PowerShell or JSON assignments"),
     "configure": ("rasign.commands.configure", "write [profile NAME] with credential_process into ~/.aws/config"),
+    "doctor": ("rasign.commands.doctor", "check a set-up before it fails: certificate, chain, key, ARNs, endpoint"),
 }
 
 EXIT_INTERNAL = 70

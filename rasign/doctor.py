@@ -1,0 +1,359 @@
+"""Preflight checks behind ``rasign doctor``: find what will make CreateSession fail, before it does.
+
+Each check returns :class:`Check` results (pass, fail, warn) with the fix for a failure.
+Nothing here spends a PIN attempt: PKCS#11 checks load the module and look for the token
+without logging in, PIN sources are only checked for being readable, and a key in a file is
+compared with the certificate's public key locally. ``--live`` adds one real CreateSession,
+whose error (if any) is the error catalogue's own line with its fix.
+
+The checks take the current time as a parameter so tests drive them with a fixed clock.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+from rasign.errors import RasignError
+
+if TYPE_CHECKING:
+    from cryptography import x509
+
+    from rasign.options import SessionOptions, SignerOptions
+
+PASS, FAIL, WARN = "pass", "fail", "warn"
+MAX_CHAIN_DEPTH = 5
+"""Roles Anywhere accepts a leaf plus at most this many certificates in total on the path."""
+EXPIRY_WARNING_DAYS = 30
+CLOCK_SKEW_LIMIT = 300.0
+
+
+@dataclass(frozen=True)
+class Check:
+    """One line of the report."""
+
+    name: str
+    status: str
+    detail: str
+    fix: str = ""
+
+    def to_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+def _safe(check: Callable[[], Iterator[Check]], name: str) -> list[Check]:
+    """Run one check group; a RasignError becomes a failed line instead of ending the report."""
+    results: list[Check] = []
+    try:
+        results.extend(check())
+    except RasignError as err:
+        results.append(Check(name, FAIL, err.message, err.hint() or ""))
+    return results
+
+
+# --------------------------------------------------------------------------- certificate
+
+
+def check_certificate(cert: x509.Certificate, now: _dt.datetime) -> Iterator[Check]:
+    """v3, KeyUsage digitalSignature, not a CA, inside its validity window, days left."""
+    from cryptography import x509 as _x509
+
+    from rasign.certs import not_valid_after, not_valid_before
+
+    subject = cert.subject.rfc4514_string() or "<empty subject>"
+    if cert.version != _x509.Version.v3:
+        yield Check("certificate", FAIL, f"{subject} is X.509 {cert.version.name}", "reissue it as X.509 v3")
+        return
+    try:
+        if cert.extensions.get_extension_for_class(_x509.BasicConstraints).value.ca:
+            yield Check("certificate", FAIL, f"{subject} is a CA certificate (CA:TRUE)",
+                        "use the end-entity certificate issued for this key, not the CA")
+            return
+    except _x509.ExtensionNotFound:
+        pass
+    try:
+        usage = cert.extensions.get_extension_for_class(_x509.KeyUsage).value
+        signs = usage.digital_signature
+    except _x509.ExtensionNotFound:
+        signs = False
+    if not signs:
+        yield Check("certificate", FAIL, f"{subject} lacks the digitalSignature key usage",
+                    "reissue it with keyUsage = critical, digitalSignature")
+        return
+    start, end = not_valid_before(cert), not_valid_after(cert)
+    if now < start:
+        yield Check("certificate", FAIL, f"{subject} is not valid before {start:%Y-%m-%d %H:%M}Z",
+                    "check the system clock (NTP), or wait until it becomes valid")
+        return
+    if now >= end:
+        yield Check("certificate", FAIL, f"{subject} expired on {end:%Y-%m-%d %H:%M}Z", "renew the certificate")
+        return
+    days = (end - now).total_seconds() / 86400
+    text = f"{subject}: v3, digitalSignature, not a CA, valid until {end:%Y-%m-%d} ({days:.0f} days left)"
+    if days < EXPIRY_WARNING_DAYS:
+        yield Check("certificate", WARN, text, "renew it soon")
+    else:
+        yield Check("certificate", PASS, text)
+
+
+def check_chain(leaf: x509.Certificate, chain: list[x509.Certificate], anchor: list[x509.Certificate] | None
+                ) -> Iterator[Check]:
+    """Order (each issued by the next), duplicates, depth, and path validation to a trust anchor PEM."""
+    from rasign.certs import fingerprint
+
+    seen: set[str] = set()
+    for cert in chain:
+        print_ = fingerprint(cert)
+        if print_ in seen or print_ == fingerprint(leaf):
+            yield Check("chain", FAIL, f"{cert.subject.rfc4514_string()} appears twice in the chain",
+                        "remove the duplicate from --intermediates")
+            return
+        seen.add(print_)
+    if len(chain) + 1 > MAX_CHAIN_DEPTH:
+        yield Check("chain", FAIL, f"the path has {len(chain) + 1} certificates; Roles Anywhere accepts at most "
+                    f"{MAX_CHAIN_DEPTH}", "shorten the chain (drop the root and cross-signed extras)")
+        return
+    path = [leaf, *chain]
+    for child, parent in zip(path, path[1:]):
+        if child.issuer != parent.subject or not _signed_by(child, parent):
+            yield Check("chain", FAIL, f"{child.subject.rfc4514_string()} is not issued by the next certificate "
+                        f"({parent.subject.rfc4514_string()})",
+                        "put the intermediates in order, leaf's issuer first, and only certificates of this path")
+            return
+    if anchor:
+        top = path[-1]
+        issuer = next((ca for ca in anchor if ca.subject == top.issuer and _signed_by(top, ca)), None)
+        if issuer is None and not any(fingerprint(ca) == fingerprint(top) for ca in anchor):
+            yield Check("chain", FAIL, f"{top.subject.rfc4514_string()} does not chain to the trust anchor "
+                        "certificate given", "pass the intermediate CAs with --intermediates, or check the trust anchor")
+            return
+        yield Check("chain", PASS, f"{len(chain)} intermediate(s), in order, validated to the trust anchor")
+        return
+    yield Check("chain", PASS, f"{len(chain)} intermediate(s), in order, no duplicates"
+                + ("" if chain else " (pass --trust-anchor-pem to validate the path)"))
+
+
+def _signed_by(child: x509.Certificate, parent: x509.Certificate) -> bool:
+    try:
+        child.verify_directly_issued_by(parent)
+    except (ValueError, TypeError, Exception):  # noqa: BLE001 - InvalidSignature and friends mean "no"
+        return False
+    return True
+
+
+def check_key_file(key_path: str, cert: x509.Certificate, password: str | None) -> Iterator[Check]:
+    """A key in a PEM/DER file: does its public half match the certificate? (no signing)."""
+    from cryptography.hazmat.primitives import serialization
+
+    from rasign.certs import key_matches_certificate
+
+    try:
+        with open(key_path, "rb") as handle:
+            data = handle.read()
+    except OSError as err:
+        yield Check("key", FAIL, f"cannot read {key_path}: {err.strerror}", "check the path and its permissions")
+        return
+    if b"TSS2 PRIVATE KEY" in data:
+        yield Check("key", WARN, "TPM key file: matched against the certificate only with --live",
+                    "run rasign doctor --live")
+        return
+    secret = password.encode() if password else None
+    try:
+        if data.lstrip().startswith(b"-----"):
+            key = serialization.load_pem_private_key(data, secret)
+        else:
+            key = serialization.load_der_private_key(data, secret)
+    except TypeError:
+        yield Check("key", WARN, f"{key_path} is encrypted; not checked without its password",
+                    "give --pkcs8-password (or RASIGN_PKCS8_PASSWORD) to check it")
+        return
+    except ValueError:
+        yield Check("key", FAIL, f"{key_path} is not a private key rasign can read (or the password is wrong)",
+                    "pass the PEM/DER private key issued with this certificate")
+        return
+    if key_matches_certificate(key.public_key(), cert):
+        yield Check("key", PASS, f"{key_path} matches the certificate")
+    else:
+        yield Check("key", FAIL, f"{key_path} does not match the certificate's public key",
+                    "pair the certificate with the key it was issued for")
+
+
+# --------------------------------------------------------------------------- PKCS#11
+
+
+def check_pkcs11(options: SignerOptions) -> Iterator[Check]:
+    """Module loads, the token is present, the PIN source is readable: no login, no PIN attempt."""
+    try:
+        from rasign.backends.pkcs11 import pins, resolve, search
+    except ImportError:
+        yield Check("pkcs11", FAIL, "python-pkcs11 is not installed", "pip install 'rasign[pkcs11]'")
+        return
+    cert_uri, key_uri = resolve._uris(options)  # noqa: SLF001 - same parsing as the backend
+    module = resolve.load_module(options, cert_uri, key_uri)
+    yield Check("pkcs11 module", PASS, f"loaded {module.describe()}")
+    uri = key_uri or cert_uri
+    assert uri is not None
+    tokens = search.matching_tokens(module.lib, uri)
+    if not tokens:
+        yield Check("pkcs11 token", FAIL, "no token matches the URI (token, serial, slot filters)",
+                    "insert the token, or fix token= in the URI (pkcs11-tool --list-slots shows them)")
+        return
+    yield Check("pkcs11 token", PASS, f"{len(tokens)} matching token(s): {tokens[0].identity()[0]}")
+    source = pins.user_pin_source(uri.pin_value, uri.pin_source, options)
+    if source is None:
+        yield Check("pin", WARN, "no PIN source configured: the PIN will be asked on the terminal",
+                    "give --pkcs11-pin-file or --pkcs11-pin-env for unattended use")
+        return
+    try:
+        source.read()
+    except RasignError as err:
+        yield Check("pin", FAIL, err.message, err.hint() or "")
+        return
+    yield Check("pin", PASS, f"PIN source readable ({source.description}); not tried against the token")
+
+
+# --------------------------------------------------------------------------- ARNs and endpoint
+
+
+def check_arns(options: SessionOptions) -> Iterator[Check]:
+    """The three ARNs agree on partition, region and account (same rules as every command)."""
+    from rasign.session import plan_session
+
+    target, endpoint = plan_session(options)
+    yield Check("arns", PASS, f"partition {target.trust_anchor.partition}, region {target.region}, account "
+                f"{target.trust_anchor.account}; endpoint {endpoint.url}")
+
+
+def check_endpoint(options: SessionOptions, now: _dt.datetime) -> Iterator[Check]:
+    """DNS, TCP, TLS with the CA bundle, proxy in use, and clock skew against the answer's ``Date``."""
+    import socket
+    import urllib.parse
+
+    from rasign.session import plan_session, tls_verify
+
+    _, endpoint = plan_session(options)
+    parsed = urllib.parse.urlsplit(endpoint.url)
+    host, port = parsed.hostname or endpoint.host, parsed.port or 443
+    proxy = _proxy_for(host)
+    if proxy:
+        yield Check("proxy", WARN, f"requests go through the proxy {proxy}", "unset HTTPS_PROXY or add the host to NO_PROXY "
+                    "if that is not intended")
+    try:
+        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as err:
+        yield Check("dns", FAIL, f"cannot resolve {host}: {err.strerror}", "check --endpoint/--region and DNS")
+        return
+    yield Check("dns", PASS, f"{host} -> {addresses[0][4][0]}")
+    if not proxy:
+        try:
+            socket.create_connection((host, port), timeout=options.connect_timeout).close()
+        except OSError as err:
+            yield Check("tcp", FAIL, f"cannot connect to {host}:{port}: {err.strerror or err}",
+                        "check the network, firewall and --endpoint")
+            return
+        yield Check("tcp", PASS, f"connected to {host}:{port}")
+    yield from check_tls_and_clock(endpoint.url, tls_verify(options), options.connect_timeout, now)
+
+
+def check_tls_and_clock(url: str, verify: bool | str, timeout: float, now: _dt.datetime) -> Iterator[Check]:
+    """One HTTPS request: the TLS handshake verifies the server, its ``Date`` header shows clock skew."""
+    import requests
+
+    from rasign.session import _clock_skew
+
+    try:
+        response = requests.get(url, verify=verify, timeout=(timeout, timeout), allow_redirects=False)
+    except requests.exceptions.SSLError as err:
+        yield Check("tls", FAIL, f"TLS verification failed: {_short(err)}",
+                    "pass --ca-bundle (or AWS_CA_BUNDLE) with the CA that signs the endpoint's certificate")
+        return
+    except requests.exceptions.RequestException as err:
+        yield Check("tls", FAIL, f"HTTPS request failed: {_short(err)}", "check the network, proxy and --endpoint")
+        return
+    yield Check("tls", PASS, "certificate verified" + (f" with {verify}" if isinstance(verify, str) else "")
+                if verify else "verification disabled (--no-verify-ssl)")
+    skew = _clock_skew(response, now)
+    if skew is None:
+        yield Check("clock", WARN, "the endpoint sent no Date header; clock skew not measured")
+    elif abs(skew) > CLOCK_SKEW_LIMIT:
+        yield Check("clock", FAIL, f"the local clock is off by {skew:+.0f} s from the endpoint's",
+                    "fix the system time (NTP); SigV4 allows 5 minutes")
+    else:
+        yield Check("clock", PASS, f"skew {skew:+.0f} s against the endpoint")
+
+
+def _proxy_for(host: str) -> str | None:
+    import urllib.request
+
+    if urllib.request.proxy_bypass(host):
+        return None
+    proxies = urllib.request.getproxies()
+    return proxies.get("https")
+
+
+def _short(err: BaseException) -> str:
+    text = " ".join(str(err).split())
+    return text if len(text) < 200 else text[:200] + "..."
+
+
+# --------------------------------------------------------------------------- all together
+
+
+def run_checks(signer_options: SignerOptions, session_options: SessionOptions, *, backend: str | None = None,
+               trust_anchor_pem: str | None = None, live: bool = False, now: _dt.datetime | None = None,
+               network: bool = True) -> list[Check]:
+    """Every check that applies to these options, in the order a failure would happen."""
+    now = now or _dt.datetime.now(_dt.timezone.utc)
+    results = _safe(lambda: check_arns(session_options), "arns")
+    certificate = signer_options.certificate
+    leaf = None
+    if certificate and not certificate.startswith("pkcs11:"):
+        from rasign import certs
+
+        def load() -> Iterator[Check]:
+            nonlocal leaf
+            found = certs.load_certificates(certificate)
+            leaf, extra = found[0], found[1:]
+            yield from check_certificate(leaf, now)
+            chain = extra + (certs.load_certificates(signer_options.intermediates, "intermediate certificate")
+                             if signer_options.intermediates else [])
+            anchor = certs.load_certificates(trust_anchor_pem, "trust anchor") if trust_anchor_pem else None
+            yield from check_chain(leaf, chain, anchor)
+
+        results += _safe(load, "certificate")
+    key = signer_options.private_key or ""
+    if key.startswith("pkcs11:") or certificate and certificate.startswith("pkcs11:"):
+        results += _safe(lambda: check_pkcs11(signer_options), "pkcs11")
+    elif key.startswith("handle:") or signer_options.tpm_tcti:
+        results.append(Check("key", WARN, "TPM key: checked only with --live", "run rasign doctor --live"))
+    elif key and leaf is not None:
+        password = signer_options.pkcs8_password or os.environ.get("RASIGN_PKCS8_PASSWORD")
+        results += _safe(lambda: check_key_file(key, leaf, password), "key")
+    elif signer_options.cert_selector:
+        results.append(Check("key", WARN, "certificate store identity: checked only with --live",
+                             "run rasign doctor --live"))
+    if network and not any(check.name == "arns" and check.status == FAIL for check in results):
+        results += _safe(lambda: check_endpoint(session_options, now), "endpoint")
+    if live:
+        results += _safe(lambda: _live(signer_options, session_options, backend), "live")
+    return results
+
+
+def _live(signer_options: SignerOptions, session_options: SessionOptions, backend: str | None) -> Iterator[Check]:
+    from rasign.workflow import obtain_credentials
+
+    credentials = obtain_credentials(signer_options, session_options, backend=backend)
+    yield Check("live", PASS, f"CreateSession returned credentials for {credentials.role_arn} "
+                f"until {credentials.expiration}")
+
+
+def exit_code(results: list[Check]) -> int:
+    """0 when nothing failed (warnings are advice), 1 otherwise."""
+    return 1 if any(check.status == FAIL for check in results) else 0
+
+
+def as_json(results: list[Check]) -> dict[str, Any]:
+    return {"ok": exit_code(results) == 0, "checks": [check.to_dict() for check in results]}
