@@ -184,35 +184,98 @@ def check_key_file(key_path: str, cert: x509.Certificate, password: str | None) 
 # --------------------------------------------------------------------------- PKCS#11
 
 
+P11KIT_PROXY = (
+    "/usr/lib/x86_64-linux-gnu/p11-kit-proxy.so", "/usr/lib/aarch64-linux-gnu/p11-kit-proxy.so",
+    "/usr/lib64/p11-kit-proxy.so", "/usr/lib/p11-kit-proxy.so", "/usr/local/lib/p11-kit-proxy.so",
+    "/opt/homebrew/lib/p11-kit-proxy.so",
+)
+"""Where rasign's default module usually is (the backend searches the same places)."""
+
+
+def _uri_attributes(uri: str) -> dict[str, str]:
+    """``pkcs11:`` path and query attributes, percent-decoded (enough for the checks here)."""
+    from urllib.parse import unquote
+
+    body = uri[len("pkcs11:"):]
+    path, _, query = body.partition("?")
+    values: dict[str, str] = {}
+    for part in [*path.split(";"), *query.split("&")]:
+        name, sep, value = part.partition("=")
+        if sep:
+            values[name.strip().lower()] = unquote(value)
+    return values
+
+
 def check_pkcs11(options: SignerOptions) -> Iterator[Check]:
-    """Module loads, the token is present, the PIN source is readable: no login, no PIN attempt."""
+    """Module loads, the token is present, the PIN source is readable: no login, no PIN attempt.
+
+    Uses python-pkcs11 directly (the core never imports a backend): loading a module and
+    listing tokens needs no session and no PIN.
+    """
     try:
-        from rasign.backends.pkcs11 import pins, resolve, search
+        import pkcs11
     except ImportError:
-        yield Check("pkcs11", FAIL, "python-pkcs11 is not installed", "pip install 'rasign[pkcs11]'")
+        yield Check("pkcs11 module", FAIL, "python-pkcs11 is not installed", "pip install 'rasign[pkcs11]'")
         return
-    cert_uri, key_uri = resolve._uris(options)  # noqa: SLF001 - same parsing as the backend
-    module = resolve.load_module(options, cert_uri, key_uri)
-    yield Check("pkcs11 module", PASS, f"loaded {module.describe()}")
-    uri = key_uri or cert_uri
-    assert uri is not None
-    tokens = search.matching_tokens(module.lib, uri)
+    uri = options.private_key if (options.private_key or "").startswith("pkcs11:") else options.certificate or ""
+    attributes = _uri_attributes(uri)
+    path = options.pkcs11_lib or attributes.get("module-path") or next(
+        (candidate for candidate in P11KIT_PROXY if os.path.exists(candidate)), None)
+    if path is None:
+        yield Check("pkcs11 module", FAIL, "no PKCS#11 module given and p11-kit-proxy is not installed",
+                    "pass --pkcs11-lib with the vendor's module, or install p11-kit")
+        return
+    try:
+        lib = pkcs11.lib(path)
+    except Exception as err:  # noqa: BLE001 - python-pkcs11 raises RuntimeError, OSError or its own errors
+        yield Check("pkcs11 module", FAIL, f"cannot load {path}: {_short(err) or type(err).__name__}",
+                    "check --pkcs11-lib: the path of the vendor's PKCS#11 module (.so/.dylib/.dll)")
+        return
+    yield Check("pkcs11 module", PASS, f"loaded {path} ({str(lib.library_description).strip() or 'no description'})")
+    label = attributes.get("token")
+    try:
+        tokens = list(lib.get_tokens(token_label=label)) if label else list(lib.get_tokens())
+    except Exception as err:  # noqa: BLE001 - a module may fail C_GetSlotList for an absent reader
+        tokens = []
+        detail = f" ({_short(err) or type(err).__name__})"
+    else:
+        detail = ""
     if not tokens:
-        yield Check("pkcs11 token", FAIL, "no token matches the URI (token, serial, slot filters)",
-                    "insert the token, or fix token= in the URI (pkcs11-tool --list-slots shows them)")
+        yield Check("pkcs11 token", FAIL, f"no token {label!r} is present{detail}" if label else f"no token present{detail}",
+                    "insert the token, or fix token= in the URI (pkcs11-tool --list-slots shows the labels)")
         return
-    yield Check("pkcs11 token", PASS, f"{len(tokens)} matching token(s): {tokens[0].identity()[0]}")
-    source = pins.user_pin_source(uri.pin_value, uri.pin_source, options)
-    if source is None:
+    yield Check("pkcs11 token", PASS, f"{len(tokens)} token(s) present: {str(tokens[0].label).strip()}")
+    yield from _check_pin_source(options, attributes)
+
+
+def _check_pin_source(options: SignerOptions, attributes: dict[str, str]) -> Iterator[Check]:
+    """Readable and non-empty, never compared with the token (that would spend an attempt)."""
+    if "pin-value" in attributes:
+        yield Check("pin", PASS, "PIN given in the URI (pin-value); not tried against the token")
+        return
+    path = attributes.get("pin-source") or options.pkcs11_pin_file
+    if path:
+        path = path[len("file:"):] if path.startswith("file:") else path
+        try:
+            with open(path, encoding="utf-8") as handle:
+                empty = not handle.read().strip()
+        except OSError as err:
+            yield Check("pin", FAIL, f"cannot read the PIN file {path}: {err.strerror}",
+                        "check the path and that this user may read it")
+            return
+        if empty:
+            yield Check("pin", FAIL, f"the PIN file {path} is empty", "put the PIN in it, on one line")
+        else:
+            yield Check("pin", PASS, f"PIN file {path} readable; not tried against the token")
+        return
+    name = options.pkcs11_pin_env or "RASIGN_PKCS11_PIN"
+    if os.environ.get(name):
+        yield Check("pin", PASS, f"PIN variable {name} set; not tried against the token")
+    elif options.pkcs11_pin_env:
+        yield Check("pin", FAIL, f"the PIN variable {name} is not set", f"export {name} before running rasign")
+    else:
         yield Check("pin", WARN, "no PIN source configured: the PIN will be asked on the terminal",
                     "give --pkcs11-pin-file or --pkcs11-pin-env for unattended use")
-        return
-    try:
-        source.read()
-    except RasignError as err:
-        yield Check("pin", FAIL, err.message, err.hint() or "")
-        return
-    yield Check("pin", PASS, f"PIN source readable ({source.description}); not tried against the token")
 
 
 # --------------------------------------------------------------------------- ARNs and endpoint
@@ -326,7 +389,7 @@ def run_checks(signer_options: SignerOptions, session_options: SessionOptions, *
         results += _safe(load, "certificate")
     key = signer_options.private_key or ""
     if key.startswith("pkcs11:") or certificate and certificate.startswith("pkcs11:"):
-        results += _safe(lambda: check_pkcs11(signer_options), "pkcs11")
+        results += _safe(lambda: check_pkcs11(signer_options), "pkcs11 module")
     elif key.startswith("handle:") or signer_options.tpm_tcti:
         results.append(Check("key", WARN, "TPM key: checked only with --live", "run rasign doctor --live"))
     elif key and leaf is not None:

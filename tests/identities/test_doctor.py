@@ -10,6 +10,7 @@ import pytest
 from rasign.doctor import FAIL, PASS, WARN, run_checks
 from rasign.options import SessionOptions, SignerOptions
 from tests.conftest import emulator_args, run_rasign
+from tests.pkcs11.conftest import hsm  # noqa: F401 - the session's SoftHSM tokens
 from tests.support.pki import key_pem, make_ca, new_key
 
 pytestmark = pytest.mark.network
@@ -166,8 +167,25 @@ def test_missing_pkcs11_module(emulator, tmp_path):
     options = SignerOptions(certificate="pkcs11:token=none;object=x", private_key="pkcs11:token=none;object=x",
                             pkcs11_lib=str(tmp_path / "no-such-module.so"))
     results = run_checks(options, session_for(emulator), network=False)
-    check = failing(results, "pkcs11")
-    assert "no-such-module.so" in check.detail + check.fix
+    check = failing(results, "pkcs11 module")
+    assert "no-such-module.so" in check.detail and "--pkcs11-lib" in check.fix
+
+
+@pytest.mark.softhsm
+def test_pkcs11_token_and_pin_source(hsm, emulator, tmp_path):  # noqa: F811 - fixture
+    uri = "pkcs11:token=rasign-a;object=ec-p256"
+    base = dict(certificate=uri, private_key=uri, pkcs11_lib=hsm.module)
+    absent = run_checks(SignerOptions(**{**base, "certificate": "pkcs11:token=absent", "private_key": "pkcs11:token=absent"}),
+                        session_for(emulator), network=False)
+    assert "insert the token" in failing(absent, "pkcs11 token").fix
+    missing_pin = run_checks(SignerOptions(**base, pkcs11_pin_file=str(tmp_path / "no-pin")), session_for(emulator),
+                             network=False)
+    assert [c.status for c in missing_pin if c.name == "pkcs11 token"] == [PASS]
+    assert "cannot read the PIN file" in failing(missing_pin, "pin").detail
+    pin_file = tmp_path / "pin"
+    pin_file.write_text(hsm.pin("rasign-a") + "\n")
+    good = run_checks(SignerOptions(**base, pkcs11_pin_file=str(pin_file)), session_for(emulator), network=False)
+    assert [c.status for c in good if c.name == "pin"] == [PASS]
 
 
 def test_live_failure_is_explained_and_json(pki, emulator, tmp_path):
