@@ -286,6 +286,13 @@ def check_arns(options: SessionOptions) -> Iterator[Check]:
     from rasign.session import plan_session
 
     target, endpoint = plan_session(options)
+    accounts = {"trust anchor": target.trust_anchor.account, "profile": target.profile.account,
+                "role": target.role.account}
+    if len(set(accounts.values())) != 1:
+        listed = ", ".join(f"{what} {account}" for what, account in accounts.items())
+        yield Check("arns", FAIL, f"the ARNs name different accounts ({listed})",
+                    "trust anchor, profile and role must be in one account; reach other accounts with a role chain")
+        return
     yield Check("arns", PASS, f"partition {target.trust_anchor.partition}, region {target.region}, account "
                 f"{target.trust_anchor.account}; endpoint {endpoint.url}")
 

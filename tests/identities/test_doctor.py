@@ -122,6 +122,14 @@ def test_incoherent_arns(pki, emulator, tmp_path):
     assert not any(c.name == "tcp" for c in results)  # no network check after a local failure
 
 
+def test_role_in_another_account(pki, emulator, tmp_path):
+    cert, key = leaf(pki, tmp_path)
+    results = run_checks(SignerOptions(certificate=str(cert), private_key=str(key)),
+                         session_for(emulator, role_arn="arn:aws:iam::210987654321:role/elsewhere"), network=False)
+    check = failing(results, "arns")
+    assert "role 210987654321" in check.detail and "role chain" in check.fix
+
+
 def test_endpoint_refusing_connections(pki, emulator, tmp_path):
     import socket
 
