@@ -58,7 +58,8 @@ def main() -> int:
         }
         table = "".join(f'{name} = "{value}"\n' for name, value in settings.items())
         config = workdir / "config.toml"
-        config.write_text(f"[identity.plain]\n{table}\n[identity.chained]\n{table}sts-endpoint = \"{emu.sts_endpoint}\"\n"
+        config.write_text(f"[identity.plain]\n{table}\n[identity.chained]\n{table}"
+                          f"sts-endpoint = \"{emu.sts_endpoint}\"\n"
                           f"[[identity.chained.chain]]\nrole-arn = \"{target}\"\n")
         config.chmod(0o600)
         env["RASIGN_CONFIG"] = str(config)

@@ -128,7 +128,8 @@ def check_chain(leaf: x509.Certificate, chain: list[x509.Certificate], anchor: l
         issuer = next((ca for ca in anchor if ca.subject == top.issuer and _signed_by(top, ca)), None)
         if issuer is None and not any(fingerprint(ca) == fingerprint(top) for ca in anchor):
             yield Check("chain", FAIL, f"{top.subject.rfc4514_string()} does not chain to the trust anchor "
-                        "certificate given", "pass the intermediate CAs with --intermediates, or check the trust anchor")
+                        "certificate given",
+                        "pass the intermediate CAs with --intermediates, or check the trust anchor")
             return
         yield Check("chain", PASS, f"{len(chain)} intermediate(s), in order, validated to the trust anchor")
         return
@@ -241,7 +242,8 @@ def check_pkcs11(options: SignerOptions) -> Iterator[Check]:
     else:
         detail = ""
     if not tokens:
-        yield Check("pkcs11 token", FAIL, f"no token {label!r} is present{detail}" if label else f"no token present{detail}",
+        what = f"no token {label!r} is present" if label else "no token present"
+        yield Check("pkcs11 token", FAIL, what + detail,
                     "insert the token, or fix token= in the URI (pkcs11-tool --list-slots shows the labels)")
         return
     yield Check("pkcs11 token", PASS, f"{len(tokens)} token(s) present: {str(tokens[0].label).strip()}")
@@ -309,8 +311,8 @@ def check_endpoint(options: SessionOptions, now: _dt.datetime) -> Iterator[Check
     host, port = parsed.hostname or endpoint.host, parsed.port or 443
     proxy = _proxy_for(host)
     if proxy:
-        yield Check("proxy", WARN, f"requests go through the proxy {proxy}", "unset HTTPS_PROXY or add the host to NO_PROXY "
-                    "if that is not intended")
+        yield Check("proxy", WARN, f"requests go through the proxy {proxy}",
+                    "unset HTTPS_PROXY or add the host to NO_PROXY if that is not intended")
     try:
         addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as err:

@@ -150,7 +150,8 @@ class Identity:
 
     def summary(self) -> dict[str, Any]:
         """What ``rasign identities --json`` shows: no secrets, only where things are."""
-        key_source = self.values.get("private-key") or self.values.get("cert-selector") or self.values.get("certificate")
+        values = self.values
+        key_source = values.get("private-key") or values.get("cert-selector") or values.get("certificate")
         return {
             "name": self.name,
             "description": self.description,
@@ -313,6 +314,9 @@ def _identity(name: str, table: dict[str, Any], path: str, line: int, lines: dic
         if key in FLAG_KEYS:
             kind = FLAG_KEYS[key][0]
             checked = _check_value(value, kind, f"identity {name!r}: key {key!r}", path, where)
+            problem = _bad_value(key, checked)
+            if problem:
+                raise _fail(path, where, f"identity {name!r}: key {key!r} {problem}")
             if kind in ("path", "keypath", "libpath"):
                 checked = _resolve_path(checked, kind, base)
             if readable_by_others and (key in SECRET_KEYS or (kind == "keypath" and _has_pin_value(checked))):
@@ -326,13 +330,15 @@ def _identity(name: str, table: dict[str, Any], path: str, line: int, lines: dic
         elif key == "chain":
             identity.chain = _chain(name, value, path, where, lines)
         else:
-            raise _fail(path, where, f"identity {name!r}: unknown key {key!r}", hint=_suggest(key, [*FLAG_KEYS, *OTHER_KEYS]))
+            raise _fail(path, where, f"identity {name!r}: unknown key {key!r}",
+                        hint=_suggest(key, [*FLAG_KEYS, *OTHER_KEYS]))
     return identity
 
 
 def _chain(name: str, value: Any, path: str, line: int, lines: dict[tuple[Any, ...], int]) -> list[ChainStep]:
     if not isinstance(value, list):
-        raise _fail(path, line, f"identity {name!r}: 'chain' must be a list of role ARNs or [[identity.{name}.chain]] tables")
+        raise _fail(path, line, f"identity {name!r}: 'chain' must be a list of role ARNs or "
+                    f"[[identity.{name}.chain]] tables")
     steps: list[ChainStep] = []
     for position, item in enumerate(value):
         where = lines.get(("identity", name, "chain", position), line)
@@ -397,6 +403,33 @@ def _check_value(value: Any, kind: str, what: str, path: str, line: int) -> Any:
     if kind == "template":
         _check_template(value, what, path, line)
     return value
+
+
+_ARN_KEYS = {
+    "role-arn": ("iam", "role/", "an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)"),
+    "profile-arn": ("rolesanywhere", "profile/",
+                    "a Roles Anywhere profile ARN (arn:aws:rolesanywhere:REGION:ACCOUNT:profile/ID)"),
+    "trust-anchor-arn": ("rolesanywhere", "trust-anchor/",
+                         "a Roles Anywhere trust anchor ARN (arn:aws:rolesanywhere:REGION:ACCOUNT:trust-anchor/ID)"),
+}
+
+
+def _bad_value(key: str, value: Any) -> str | None:
+    """What is wrong with a well-typed value, checked here so the error can name the line."""
+    if key in _ARN_KEYS:
+        service, prefix, words = _ARN_KEYS[key]
+        parts = value.split(":", 5)
+        if len(parts) < 6 or parts[0] != "arn" or parts[2] != service or not parts[5].startswith(prefix):
+            return f"is not {words}"
+    if key == "session-duration" and not 900 <= value <= 43200:
+        return f"is {value}; it must be 900-43200 seconds"
+    if key == "max-attempts" and value < 1:
+        return "must be at least 1"
+    if key in ("connect-timeout", "read-timeout") and value <= 0:
+        return "must be more than 0 seconds"
+    if key == "endpoint" and not value.startswith(("https://", "http://")):
+        return "must be a URL starting with https://"
+    return None
 
 
 def _toml_type(value: Any) -> str:
@@ -566,7 +599,8 @@ def apply_identity(
     args.identity_sts_endpoint = identity.sts_endpoint
     args.identity_object = identity
     if identity.chain and command not in CHAIN_READY:
-        raise ConfigError(f"identity {name!r} chains into {identity.chain[-1].role_arn}, which '{command}' cannot do yet",
+        raise ConfigError(f"identity {name!r} chains into {identity.chain[-1].role_arn}, "
+                          f"which '{command}' cannot do yet",
                           hint="use credential-process, exec or export for chained identities")
     if identity.chain and command in CHAIN_RUNNERS:
         import importlib

@@ -29,7 +29,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     """Which identities, which profile name, which file, and whether to only print."""
     parser.add_argument("--all", action="store_true", help="one profile for every identity of the file")
     parser.add_argument("--profile", metavar="NAME", help="profile name (default: the identity's name)")
-    parser.add_argument("--config-file", metavar="PATH", help="AWS config file (default AWS_CONFIG_FILE, then ~/.aws/config)")
+    parser.add_argument("--config-file", metavar="PATH",
+                        help="AWS config file (default AWS_CONFIG_FILE, then ~/.aws/config)")
     parser.add_argument("--print", dest="print_only", action="store_true", help="print the sections instead of writing")
     flags.add_debug_flag(parser)
 
@@ -43,7 +44,8 @@ def aws_config_path(explicit: str | None) -> str:
         return os.path.abspath(os.path.expanduser(env))
     home = os.path.expanduser("~")
     if home in ("", "~"):
-        raise StoreError("cannot locate the home directory for ~/.aws/config", hint="set AWS_CONFIG_FILE or pass --config-file")
+        raise StoreError("cannot locate the home directory for ~/.aws/config",
+                         hint="set AWS_CONFIG_FILE or pass --config-file")
     return os.path.join(home, ".aws", "config")
 
 
@@ -101,11 +103,13 @@ def run(args: argparse.Namespace) -> int:
             region = str(identity.values["trust-anchor-arn"]).split(":")[3] or None
         elif region:
             region = str(region)
-        if identity.values.get("trust-anchor-arn") and identity.values.get("profile-arn") and identity.values.get("role-arn"):
+        arns = [identity.values.get(key) for key in ("role-arn", "profile-arn", "trust-anchor-arn")]
+        if all(arns):
             from rasign.options import SessionOptions
 
-            plan_session(SessionOptions(role_arn=identity.values["role-arn"], profile_arn=identity.values["profile-arn"],
-                                        trust_anchor_arn=identity.values["trust-anchor-arn"], region=region))
+            # A profile for ARNs that cannot work would only fail later, on every AWS CLI call.
+            plan_session(SessionOptions(role_arn=str(arns[0]), profile_arn=str(arns[1]), trust_anchor_arn=str(arns[2]),
+                                        region=region))
         values = profile_lines(identity.name, region, explicit)
         name = args.profile or identity.name
         section = "default" if name == "default" else f"profile {name}"  # botocore reads [default] bare

@@ -25,7 +25,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the checks as JSON")
     parser.add_argument("--live", action="store_true", help="also run one real CreateSession (may ask for a PIN)")
     parser.add_argument("--offline", action="store_true", help="skip the endpoint checks (DNS, TCP, TLS, clock)")
-    parser.add_argument("--trust-anchor-pem", metavar="PATH", help="CA certificate(s) of the trust anchor, to validate the path")
+    parser.add_argument("--trust-anchor-pem", metavar="PATH",
+                        help="CA certificate(s) of the trust anchor, to validate the path")
     flags.add_signer_flags(parser)
     flags.add_session_flags(parser)
     flags.add_debug_flag(parser)

@@ -75,7 +75,8 @@ def child_environment(base: dict[str, str], identity: str | None) -> dict[str, s
     """The parent's environment without competing credentials or PIN variables, plus the marker."""
     from rasign.hardening import SECRET_ENVIRONMENT
 
-    env = {key: value for key, value in base.items() if key not in CREDENTIAL_VARIABLES and key not in SECRET_ENVIRONMENT}
+    dropped = {*CREDENTIAL_VARIABLES, *SECRET_ENVIRONMENT}
+    env = {key: value for key, value in base.items() if key not in dropped}
     env[MARKER] = identity or "-"
     return env
 

@@ -112,12 +112,12 @@ def handle_assume_role(call: StsCall, request: ReceivedRequest, state: AccountSt
         raise denied
     if trust.external_id is not None and params.get("ExternalId") != trust.external_id:
         raise denied
-    duration = _duration(params.get("DurationSeconds"), trust.role.max_session_duration, StsError)
+    duration = _duration(params.get("DurationSeconds"), trust.role.max_session_duration)
     source_identity = params.get("SourceIdentity") or ""
     if caller.source_identity and source_identity and source_identity != caller.source_identity:
         raise StsError(400, "InvalidParameterValue", "The source identity of a chained session cannot be changed.")
     source_identity = caller.source_identity or source_identity
-    tags = _tags(params, StsError)
+    tags = _tags(params)
 
     issued = IssuedCredentials(
         access_key_id=new_access_key_id(),
@@ -160,31 +160,35 @@ def handle_assume_role(call: StsCall, request: ReceivedRequest, state: AccountSt
     )
 
 
-def _duration(raw: str | None, role_max: int, error: type[Exception]) -> int:
+def _duration(raw: str | None, role_max: int) -> int:
+    from rasign.emulator.sts import StsError as error
+
     if raw is None or raw == "":
         return CHAINED_MAX_DURATION
     try:
         value = int(raw)
     except ValueError:
-        raise error(400, "ValidationError", f"DurationSeconds {raw!r} is not a number") from None  # type: ignore[call-arg]
+        raise error(400, "ValidationError", f"DurationSeconds {raw!r} is not a number") from None
     if value < MIN_DURATION:
-        raise error(400, "ValidationError", "1 validation error detected: Value at 'durationSeconds' failed to "  # type: ignore[call-arg]
+        raise error(400, "ValidationError", "1 validation error detected: Value at 'durationSeconds' failed to "
                     "satisfy constraint: Member must have value greater than or equal to 900")
     if value > CHAINED_MAX_DURATION:
-        raise error(400, "ValidationError", "The requested DurationSeconds exceeds the 1 hour session limit "  # type: ignore[call-arg]
+        raise error(400, "ValidationError", "The requested DurationSeconds exceeds the 1 hour session limit "
                     "for roles assumed by role chaining.")
     if value > role_max:
-        raise error(400, "ValidationError", "The requested DurationSeconds exceeds the MaxSessionDuration set "  # type: ignore[call-arg]
+        raise error(400, "ValidationError", "The requested DurationSeconds exceeds the MaxSessionDuration set "
                     "for this role.")
     return value
 
 
-def _tags(params: dict[str, str], error: type[Exception]) -> dict[str, str]:
+def _tags(params: dict[str, str]) -> dict[str, str]:
+    from rasign.emulator.sts import StsError as error
+
     tags: dict[str, str] = {}
     index = 1
     while f"Tags.member.{index}.Key" in params:
         tags[params[f"Tags.member.{index}.Key"]] = params.get(f"Tags.member.{index}.Value", "")
         index += 1
     if len(tags) > 50:
-        raise error(400, "ValidationError", "at most 50 session tags are allowed")  # type: ignore[call-arg]
+        raise error(400, "ValidationError", "at most 50 session tags are allowed")
     return tags

@@ -25,7 +25,8 @@ def chained_config(tmp_path, cert, key, emulator, steps: str, name: str = "prod"
 def caller_identity(document: dict, emulator) -> dict:
     import boto3
 
-    sts = boto3.client("sts", endpoint_url=emulator.sts_endpoint, verify=str(emulator.ca_bundle), region_name="us-east-1",
+    sts = boto3.client("sts", endpoint_url=emulator.sts_endpoint, verify=str(emulator.ca_bundle),
+                       region_name="us-east-1",
                        aws_access_key_id=document["AccessKeyId"], aws_secret_access_key=document["SecretAccessKey"],
                        aws_session_token=document["SessionToken"])
     return sts.get_caller_identity()

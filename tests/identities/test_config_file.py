@@ -84,6 +84,17 @@ def test_wrong_type_names_file_line_and_key(tmp_path):
     assert f"{config}:3:" in line and "'session-duration'" in line and "whole number" in line
 
 
+@pytest.mark.parametrize("line, expected", [
+    ('session-duration = 60', "must be 900-43200"),
+    ('role-arn = "arn:aws:iam::1:user/bob"', "is not an IAM role ARN"),
+    ('endpoint = "rolesanywhere.example"', "https://"),
+])
+def test_bad_value_names_file_line_and_key(tmp_path, line, expected):
+    config = write_private(tmp_path / "c.toml", f'[identity.prod]\nregion = "us-east-1"\n{line}\n')
+    message = _error_of(config)
+    assert f"{config}:3:" in message and repr(line.split(" =")[0]) in message and expected in message
+
+
 def test_secret_in_a_readable_file_is_refused(tmp_path):
     config = tmp_path / "c.toml"
     config.write_text('[identity.prod]\nprivate-key = "k.pem"\n\npkcs8-password = "hunter2"\n')

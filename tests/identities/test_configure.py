@@ -84,7 +84,8 @@ def test_aws_cli_uses_the_configured_profile(configured, emulator):
     identities, aws_config = configured
     aws = shutil.which("aws", path=str(Path(sys.executable).parent))
     assert aws is not None, "the AWS CLI is part of the test extra"
-    env = clean_env({"AWS_CONFIG_FILE": str(aws_config), "AWS_SHARED_CREDENTIALS_FILE": str(aws_config.parent / "none")})
+    env = clean_env({"AWS_CONFIG_FILE": str(aws_config),
+                     "AWS_SHARED_CREDENTIALS_FILE": str(aws_config.parent / "none")})
     result = subprocess.run(
         [aws, "sts", "get-caller-identity", "--profile", "prod", "--endpoint-url", emulator.sts_endpoint,
          "--ca-bundle", str(emulator.ca_bundle), "--output", "json"],

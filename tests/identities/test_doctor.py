@@ -18,7 +18,8 @@ NOW = dt.datetime.now(dt.timezone.utc)
 
 
 def session_for(emulator, **changes) -> SessionOptions:
-    values = dict(role_arn=emulator.role_arn, profile_arn=emulator.profile_arn, trust_anchor_arn=emulator.trust_anchor_arn,
+    values = dict(role_arn=emulator.role_arn, profile_arn=emulator.profile_arn,
+                  trust_anchor_arn=emulator.trust_anchor_arn,
                   endpoint=emulator.endpoint, ca_bundle=str(emulator.ca_bundle), connect_timeout=5.0)
     values.update(changes)
     return SessionOptions(**values)
@@ -58,7 +59,8 @@ def test_healthy_setup_passes_every_check_and_exits_0(pki, emulator, tmp_path):
 ])
 def test_bad_certificates(pki, emulator, tmp_path, issue, expected, fix):
     cert, key = leaf(pki, tmp_path, **issue)
-    results = run_checks(SignerOptions(certificate=str(cert), private_key=str(key)), session_for(emulator), network=False)
+    results = run_checks(SignerOptions(certificate=str(cert), private_key=str(key)), session_for(emulator),
+                         network=False)
     check = failing(results, "certificate")
     assert expected in check.detail and fix in check.fix
 
@@ -73,7 +75,8 @@ def test_ca_certificate_instead_of_leaf(pki, emulator, tmp_path):
 
 def test_certificate_expiring_soon_is_a_warning(pki, emulator, tmp_path):
     cert, key = leaf(pki, tmp_path, not_after=NOW + dt.timedelta(days=3))
-    results = run_checks(SignerOptions(certificate=str(cert), private_key=str(key)), session_for(emulator), network=False)
+    results = run_checks(SignerOptions(certificate=str(cert), private_key=str(key)), session_for(emulator),
+                         network=False)
     assert [c.status for c in results if c.name == "certificate"] == [WARN]
 
 
@@ -84,7 +87,8 @@ def test_chain_order_duplicates_depth_and_anchor(pki, emulator, tmp_path):
     options = SignerOptions(certificate=str(cert), private_key=str(key), intermediates=str(tmp_path / "chain.pem"))
 
     (tmp_path / "chain.pem").write_bytes(first.pem + second.pem)  # wrong order
-    assert "not issued by the next" in failing(run_checks(options, session_for(emulator), network=False), "chain").detail
+    wrong_order = run_checks(options, session_for(emulator), network=False)
+    assert "not issued by the next" in failing(wrong_order, "chain").detail
     (tmp_path / "chain.pem").write_bytes(second.pem + second.pem)
     assert "appears twice" in failing(run_checks(options, session_for(emulator), network=False), "chain").detail
     deep = [make_ca("deep 0", pki.root)]
@@ -98,7 +102,8 @@ def test_chain_order_duplicates_depth_and_anchor(pki, emulator, tmp_path):
     (tmp_path / "chain.pem").write_bytes(second.pem + first.pem)
     other_root = tmp_path / "other-root.pem"
     other_root.write_bytes(make_ca("some other root").pem)
-    check = failing(run_checks(options, session_for(emulator), trust_anchor_pem=str(other_root), network=False), "chain")
+    foreign = run_checks(options, session_for(emulator), trust_anchor_pem=str(other_root), network=False)
+    check = failing(foreign, "chain")
     assert "does not chain to the trust anchor" in check.detail and "--intermediates" in check.fix
     good = run_checks(options, session_for(emulator), trust_anchor_pem=str(pki.root_path), network=False)
     assert [c.status for c in good if c.name == "chain"] == [PASS]
@@ -183,8 +188,8 @@ def test_missing_pkcs11_module(emulator, tmp_path):
 def test_pkcs11_token_and_pin_source(hsm, emulator, tmp_path):  # noqa: F811 - fixture
     uri = "pkcs11:token=rasign-a;object=ec-p256"
     base = dict(certificate=uri, private_key=uri, pkcs11_lib=hsm.module)
-    absent = run_checks(SignerOptions(**{**base, "certificate": "pkcs11:token=absent", "private_key": "pkcs11:token=absent"}),
-                        session_for(emulator), network=False)
+    elsewhere = {**base, "certificate": "pkcs11:token=absent", "private_key": "pkcs11:token=absent"}
+    absent = run_checks(SignerOptions(**elsewhere), session_for(emulator), network=False)
     assert "insert the token" in failing(absent, "pkcs11 token").fix
     missing_pin = run_checks(SignerOptions(**base, pkcs11_pin_file=str(tmp_path / "no-pin")), session_for(emulator),
                              network=False)

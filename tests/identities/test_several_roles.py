@@ -20,10 +20,11 @@ import rasign.api
 from rasign.identities import ChainStep
 spec = json.loads(sys.argv[1])
 roles = {"app": spec["app"], "audit": {"role_arn": spec["audit"], "session_duration": 900},
-         "deploy": {"role_arn": spec["app"], "chain": [ChainStep(role_arn=spec["deploy"])], "sts_endpoint": spec["sts"]}}
+         "deploy": {"role_arn": spec["app"], "chain": [ChainStep(role_arn=spec["deploy"])],
+                    "sts_endpoint": spec["sts"]}}
 with rasign.api.sessions(roles, certificate=spec["uri"], private_key=spec["uri"], pkcs11_lib=spec["lib"],
-                         pkcs11_pin_env="PIN", interactive=False, trust_anchor_arn=spec["ta"], profile_arn=spec["profile"],
-                         endpoint=spec["endpoint"], ca_bundle=spec["ca"]) as by_role:
+                         pkcs11_pin_env="PIN", interactive=False, trust_anchor_arn=spec["ta"],
+                         profile_arn=spec["profile"], endpoint=spec["endpoint"], ca_bundle=spec["ca"]) as by_role:
     arns = {name: session.client("sts", endpoint_url=spec["sts"], verify=spec["ca"]).get_caller_identity()["Arn"]
             for name, session in by_role.items()}
     print(json.dumps({"arns": arns, "opened": by_role.shared.opened}))
@@ -44,8 +45,8 @@ def test_api_holds_several_roles_with_one_login(hsm, pki, tmp_path):  # noqa: F8
         spy_log = tmp_path / "spy.log"
         env = clean_env({**hsm.env, "PIN": hsm.pin("rasign-a"), "PKCS11SPY": hsm.module,
                          "PKCS11SPY_OUTPUT": str(spy_log)})
-        result = subprocess.run([sys.executable, "-c", CHILD, json.dumps(spec)], env=env, capture_output=True, text=True,
-                                timeout=120)
+        result = subprocess.run([sys.executable, "-c", CHILD, json.dumps(spec)], env=env, capture_output=True,
+                                text=True, timeout=120)
         assert result.returncode == 0, result.stderr
         report = json.loads(result.stdout)
         assert report["opened"] == 1
