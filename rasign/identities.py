@@ -567,6 +567,10 @@ CHAIN_RUNNERS = {
 }
 """Commands whose chained variant lives in rasign.chain (the others read args.identity_chain)."""
 
+NOT_APPLIED = frozenset({"identities", "configure", "version", "emulator", "demo"})
+"""Commands that read the identities file themselves, or take no identity options at all
+(so ``RASIGN_IDENTITY`` in the environment never breaks ``rasign version``)."""
+
 CHAIN_READY = frozenset({"credential-process", "exec", "export", "doctor", "identities", "configure"})
 
 
@@ -581,7 +585,7 @@ def apply_identity(
     """
     name = getattr(args, "identity", None)
     command = getattr(args, "command", None)
-    if not name or command in ("identities", "configure"):
+    if not name or command in NOT_APPLIED:
         return args
     identity = get_identity(name, getattr(args, "identity_config", None))
     sub = _subparser(parser, command) if command else None

@@ -86,8 +86,8 @@ def run(args: argparse.Namespace) -> int:
 
     path = args.identity_config or config_path()
     if args.all:
-        if args.identity or args.profile:
-            raise UsageError("--all cannot be combined with --identity or --profile")
+        if args.profile:
+            raise UsageError("--all cannot be combined with --profile", hint="each identity's profile takes its name")
         identities = list(load_identities(path).values())
     elif args.identity:
         identities = [get_identity(args.identity, path)]

@@ -162,3 +162,16 @@ def test_identities_command_lists_and_json(software_identity, emulator, tmp_path
     names = [row["name"] for row in as_json["identities"]]
     assert names == ["prod", "dev"]
     assert as_json["identities"][0]["chain"] == ["arn:aws:iam::210987654321:role/deploy"]
+
+
+def test_identity_in_the_environment_does_not_break_commands_without_identities(tmp_path):
+    result = run_rasign("version", env={"RASIGN_IDENTITY": "prod", "RASIGN_CONFIG": str(tmp_path / "absent.toml")})
+    assert result.returncode == 0, result.stderr
+
+
+def test_identity_from_the_environment(software_identity, emulator, tmp_path):
+    cert, key = software_identity
+    config = write_private(tmp_path / "config.toml", identity_table("prod", cert, key, emulator))
+    result = run_rasign("credential-process", env={"RASIGN_IDENTITY": "prod", "RASIGN_CONFIG": str(config)})
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["Version"] == 1
