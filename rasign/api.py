@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     import botocore.session
 
     from rasign.clock import Clock
+    from rasign.multirole import RoleMinter, SharedSigner
     from rasign.refresh import SessionMinter
 
 __all__ = [
@@ -120,7 +121,7 @@ class RolesAnywhereCredentialProvider:
         advisory_timeout: int | None = None,
         mandatory_timeout: int | None = None,
         clock: Clock | None = None,
-        minter: Any = None,
+        minter: RoleMinter | None = None,
         **options: Any,
     ) -> None:
         from rasign.refresh import SessionMinter
@@ -131,7 +132,7 @@ class RolesAnywhereCredentialProvider:
         self.clock = clock
         """Where botocore reads the time when deciding to refresh (tests pass a FakeClock)."""
         # ``minter``: a rasign.multirole.RoleMinter, so several providers share one unlocked key.
-        self._minter: Any = minter or SessionMinter(self.signer_options, self.session_options, backend=backend)
+        self._minter: SessionMinter | RoleMinter = minter or SessionMinter(self.signer_options, self.session_options, backend=backend)
         self._credentials: botocore.credentials.RefreshableCredentials | None = None
 
     def _fetch(self) -> dict[str, str]:
@@ -224,7 +225,7 @@ def session(
 class RoleSessions(dict):  # type: ignore[type-arg]
     """``{name: boto3.Session}`` for several roles sharing one unlocked key; close it when done."""
 
-    def __init__(self, shared: Any) -> None:
+    def __init__(self, shared: SharedSigner) -> None:
         super().__init__()
         self.shared = shared
         """The :class:`rasign.multirole.SharedSigner` behind every session."""

@@ -117,7 +117,7 @@ def check_chain(leaf: x509.Certificate, chain: list[x509.Certificate], anchor: l
                     f"{MAX_CHAIN_DEPTH}", "shorten the chain (drop the root and cross-signed extras)")
         return
     path = [leaf, *chain]
-    for child, parent in zip(path, path[1:]):
+    for child, parent in zip(path, path[1:], strict=False):
         if child.issuer != parent.subject or not _signed_by(child, parent):
             yield Check("chain", FAIL, f"{child.subject.rfc4514_string()} is not issued by the next certificate "
                         f"({parent.subject.rfc4514_string()})",
@@ -218,7 +218,8 @@ def check_pkcs11(options: SignerOptions) -> Iterator[Check]:
     except ImportError:
         yield Check("pkcs11 module", FAIL, "python-pkcs11 is not installed", "pip install 'rasign[pkcs11]'")
         return
-    uri = options.private_key if (options.private_key or "").startswith("pkcs11:") else options.certificate or ""
+    key = options.private_key or ""
+    uri = key if key.startswith("pkcs11:") else options.certificate or ""
     attributes = _uri_attributes(uri)
     path = options.pkcs11_lib or attributes.get("module-path") or next(
         (candidate for candidate in P11KIT_PROXY if os.path.exists(candidate)), None)
