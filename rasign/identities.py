@@ -22,6 +22,7 @@ unless ``--identity`` is used; the TOML parser is imported only then.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import sys
@@ -283,9 +284,24 @@ def read_config(path: str) -> tuple[str, bool]:
 
 
 def load_identities(path: str | None = None) -> dict[str, Identity]:
-    """Read and validate every identity in the file (all of them: a broken one fails early)."""
+    """Read and validate every identity in the file (all of them: a broken one fails early).
+
+    ``credential-process`` runs for every AWS CLI call, so the validated result of a file
+    without inline secrets is kept in the private cache directory, keyed by the file's exact
+    content: an unchanged file costs one read and a JSON load instead of the TOML parser.
+    """
     path = path or config_path()
     text, readable_by_others = read_config(path)
+    key = _compiled_key(path, text, readable_by_others)
+    compiled = _load_compiled(path, key)
+    if compiled is not None:
+        return compiled
+    result = _load_text(path, text, readable_by_others)
+    _store_compiled(path, key, result)
+    return result
+
+
+def _load_text(path: str, text: str, readable_by_others: bool) -> dict[str, Identity]:
     document = _parse_toml(text, path)
     lines = _line_index(text)
     base = os.path.dirname(path)
@@ -305,6 +321,119 @@ def load_identities(path: str | None = None) -> dict[str, Identity]:
             raise _fail(path, line, f"identity {name!r} must be a table ([identity.{name}])")
         result[name] = _identity(name, table, path, line, lines, base, readable_by_others)
     return result
+
+
+# --------------------------------------------------------------------------- compiled copies
+
+COMPILED_FORMAT = 1
+COMPILED_SUFFIX = ".identities"
+"""Not ``.json``: the credential cache's purge removes every ``.json`` without an expiration."""
+
+
+def _compiled_dir() -> str:
+    """The credential cache's directory (rasign.cache.cache_dir), found without importing that module."""
+    explicit = os.environ.get("RASIGN_CACHE_DIR")
+    if explicit:
+        return os.path.abspath(os.path.expanduser(explicit))
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if runtime and os.path.isdir(runtime):
+        return os.path.join(runtime, "rasign")
+    return os.path.join(os.path.expanduser("~"), ".cache", "rasign")
+
+
+def _compiled_key(path: str, text: str, readable_by_others: bool) -> str:
+    import hashlib
+
+    from rasign import __version__
+
+    # Everything the validated result depends on: the bytes, where relative paths and ~ point, the mode.
+    material = "\0".join([str(COMPILED_FORMAT), __version__, path, os.path.expanduser("~"),
+                          str(readable_by_others), text])
+    return hashlib.sha256(material.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _compiled_file(path: str, key: str) -> str:
+    import hashlib
+
+    stem = hashlib.sha256(path.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    return os.path.join(_compiled_dir(), f"{stem}-{key[:32]}{COMPILED_SUFFIX}")
+
+
+def _private(info: os.stat_result, directory: bool) -> bool:
+    """Ours and closed to everyone else: only then is a compiled copy trusted (or written)."""
+    import stat
+
+    if os.name != "posix" or info.st_uid != os.geteuid() or info.st_mode & (0o022 if directory else 0o077):
+        return False
+    return stat.S_ISDIR(info.st_mode) if directory else stat.S_ISREG(info.st_mode)
+
+
+def _load_compiled(path: str, key: str) -> dict[str, Identity] | None:
+    import json
+
+    target = _compiled_file(path, key)
+    try:
+        if not _private(os.lstat(os.path.dirname(target)), True):
+            return None
+        handle = os.open(target, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        return None
+    with os.fdopen(handle, "rb") as stream:
+        if not _private(os.fstat(stream.fileno()), False):
+            return None
+        data = stream.read()
+    try:
+        document = json.loads(data)
+        if document.get("key") != key:
+            return None
+        return {name: _identity_from_json(entry) for name, entry in document["identities"].items()}
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def _identity_from_json(entry: dict[str, Any]) -> Identity:
+    steps = [ChainStep(**{**step, "tags": tuple(tuple(pair) for pair in step["tags"]),
+                          "transitive_tag_keys": tuple(step["transitive_tag_keys"])}) for step in entry["chain"]]
+    return Identity(name=entry["name"], path=entry["path"], line=entry["line"], values=dict(entry["values"]),
+                    description=entry["description"], sts_endpoint=entry["sts_endpoint"], chain=steps)
+
+
+def _holds_secret(identities: dict[str, Identity]) -> bool:
+    return any(key in SECRET_KEYS or (isinstance(value, str) and _has_pin_value(value))
+               for identity in identities.values() for key, value in identity.values.items())
+
+
+def _store_compiled(path: str, key: str, identities: dict[str, Identity]) -> None:
+    """Best effort: a file with inline secrets is never copied, and any failure just skips the copy."""
+    if os.name != "posix" or _holds_secret(identities):
+        return
+    import json
+    import tempfile
+    from dataclasses import asdict
+
+    target = _compiled_file(path, key)
+    directory = os.path.dirname(target)
+    temporary = None
+    try:
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        if not _private(os.lstat(directory), True):
+            return
+        document = {"key": key, "identities": {name: asdict(identity) for name, identity in identities.items()}}
+        handle, temporary = tempfile.mkstemp(dir=directory, prefix=".identities-", suffix=".tmp")
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            json.dump(document, stream)
+        os.replace(temporary, target)
+        temporary = None
+        stem = os.path.basename(target).split("-", 1)[0] + "-"
+        for name in os.listdir(directory):  # older copies of the same file
+            if name.startswith(stem) and name.endswith(COMPILED_SUFFIX) and name != os.path.basename(target):
+                os.unlink(os.path.join(directory, name))
+    except (OSError, TypeError, ValueError):
+        return
+    finally:
+        if temporary is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
 
 
 def _identity(name: str, table: dict[str, Any], path: str, line: int, lines: dict[tuple[Any, ...], int],

@@ -32,6 +32,14 @@ def write_private(path: Path, text: str) -> Path:
     return path
 
 
+@pytest.fixture(autouse=True)
+def private_cache_dir(tmp_path, monkeypatch):
+    """In-process loads keep their compiled copies in the test's directory, never in the real cache."""
+    directory = tmp_path / "rasign-cache"
+    monkeypatch.setenv("RASIGN_CACHE_DIR", str(directory))
+    return directory
+
+
 @pytest.fixture
 def software_identity(pki):
     return pki.software_identity("ec", stem="identities")
