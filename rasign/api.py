@@ -132,7 +132,9 @@ class RolesAnywhereCredentialProvider:
         self.clock = clock
         """Where botocore reads the time when deciding to refresh (tests pass a FakeClock)."""
         # ``minter``: a rasign.multirole.RoleMinter, so several providers share one unlocked key.
-        self._minter: SessionMinter | RoleMinter = minter or SessionMinter(self.signer_options, self.session_options, backend=backend)
+        self._minter: SessionMinter | RoleMinter = minter or SessionMinter(
+            self.signer_options, self.session_options, backend=backend
+        )
         self._credentials: botocore.credentials.RefreshableCredentials | None = None
 
     def _fetch(self) -> dict[str, str]:
@@ -193,6 +195,8 @@ def session(
     *,
     region_name: str | None = None,
     botocore_session: botocore.session.Session | None = None,
+    identity: str | None = None,
+    identity_file: str | None = None,
     **options: Any,
 ) -> boto3.Session:
     """A :class:`boto3.Session` whose credentials come from Roles Anywhere.
@@ -200,6 +204,10 @@ def session(
     Region: ``region_name``, else the usual botocore configuration, else the trust
     anchor's region. The first CreateSession runs here, so a wrong PIN, an unknown role or
     an unreachable endpoint raises now rather than on the first API call.
+
+    ``identity="prod"`` takes the options of ``[identity.prod]`` from the identities file
+    (``identity_file``, else the default location; see docs/identities.md); keyword options
+    given here win, and the identity's role chain, if any, is assumed after CreateSession.
     """
     try:
         import boto3
@@ -209,7 +217,10 @@ def session(
             "rasign.api.session needs boto3, which is not installed",
             hint="install it with: pip install 'rasign[boto3]'",
         ) from err
-    provider = RolesAnywhereCredentialProvider(signer_options, session_options, **options)
+    if identity is not None:
+        provider = _identity_provider(identity, identity_file, signer_options, session_options, options)
+    else:
+        provider = RolesAnywhereCredentialProvider(signer_options, session_options, **options)
     provider.load()
     core = botocore_session or botocore.session.Session()
     resolver = core.get_component("credential_provider")
@@ -220,6 +231,29 @@ def session(
         target, _ = plan_session(provider.session_options)
         region_name = target.region
     return boto3.Session(botocore_session=core, region_name=region_name)
+
+
+def _identity_provider(
+    name: str,
+    identity_file: str | None,
+    signer_options: SignerOptions | None,
+    session_options: SessionOptions | None,
+    options: dict[str, Any],
+) -> RolesAnywhereCredentialProvider:
+    """A provider for a named identity: its options under the caller's, its chain after CreateSession."""
+    from rasign.identities import api_options, get_identity
+
+    found = get_identity(name, identity_file)
+    merged: dict[str, Any] = {**api_options(found), **options}
+    backend = merged.pop("backend", None)
+    if not found.chain:
+        return RolesAnywhereCredentialProvider(signer_options, session_options, backend=backend, **merged)
+    from rasign.multirole import SharedSigner
+
+    signer, sess = build_options(signer_options, session_options, **merged)
+    minter = SharedSigner(signer, backend=backend).minter(sess, chain=found.chain, sts_endpoint=found.sts_endpoint,
+                                                          name=found.name)
+    return RolesAnywhereCredentialProvider(signer, sess, minter=minter)
 
 
 class RoleSessions(dict):  # type: ignore[type-arg]

@@ -626,6 +626,25 @@ def get_identity(name: str, path: str | None = None) -> Identity:
     return identities[name]
 
 
+def api_options(identity: Identity) -> dict[str, Any]:
+    """The identity as keyword options of :mod:`rasign.api` (option field names, not flag dests)."""
+    result: dict[str, Any] = {}
+    for key, value in identity.values.items():
+        dest = FLAG_KEYS[key][1]
+        if dest == "instance_property":
+            result["instance_properties"] = dict(value)
+        elif dest == "backend_option":
+            result["extra"] = dict(value)
+        elif dest == "no_prompt":
+            result["interactive"] = not value
+        elif dest != "cache":  # the credential cache belongs to credential-process
+            result[dest] = value
+    if result.get("role_session_name"):
+        result["role_session_name"] = render_session_name(result["role_session_name"], identity.name,
+                                                          result.get("certificate"))
+    return result
+
+
 # --------------------------------------------------------------------------- templates
 
 

@@ -133,3 +133,29 @@ def test_serve_refuses_a_chained_identity_clearly(software_identity, emulator, t
                             f'[[identity.prod.chain]]\nrole-arn = "arn:aws:iam::{OTHER_ACCOUNT}:role/x"\n')
     result = run_rasign("serve", "--identity", "prod", "--config", str(config))
     assert result.returncode == 3 and "cannot do yet" in result.stderr
+
+
+def test_python_api_session_from_a_chained_identity(pki, tmp_path):
+    import rasign.api
+    from rasign.emulator import Emulator
+
+    cert, key = pki.software_identity("ec", stem="api-chain")
+    with Emulator(trust_anchor_pems=[pki.root_pem], accept_role_session_name=True) as emu:
+        target = add_trusted_role(emu.state, "via-api", account_id=OTHER_ACCOUNT, trusted=[emu.role_arn])
+        config = chained_config(tmp_path, cert, key, emu, f'[[identity.prod.chain]]\nrole-arn = "{target}"\n',
+                                role_session_name="{identity}-api")
+        session = rasign.api.session(identity="prod", identity_file=str(config), region_name="us-east-1")
+        sts = session.client("sts", endpoint_url=emu.sts_endpoint, verify=str(emu.ca_bundle))
+        assert sts.get_caller_identity()["Arn"] == f"arn:aws:sts::{OTHER_ACCOUNT}:assumed-role/via-api/rasign-prod"
+        first = next(c for c in emu.issued if c.role_arn == emu.role_arn)
+        assert first.role_session_name == "prod-api"  # the identity's template reached CreateSession
+
+
+def test_python_api_session_from_a_plain_identity_with_an_override(software_identity, emulator, tmp_path):
+    import rasign.api
+
+    cert, key = software_identity
+    config = chained_config(tmp_path, cert, key, emulator, "")
+    session = rasign.api.session(identity="prod", identity_file=str(config), session_duration=1800)
+    sts = session.client("sts", endpoint_url=emulator.sts_endpoint, verify=str(emulator.ca_bundle))
+    assert sts.get_caller_identity()["Account"] == emulator.account_id
