@@ -211,3 +211,25 @@ def test_live_failure_is_explained_and_json(pki, emulator, tmp_path):
     assert report["ok"] is False
     live = next(check for check in report["checks"] if check["name"] == "live")
     assert live["status"] == "fail" and "AccessDenied" in live["detail"] and live["fix"]
+
+
+def test_x509_v1_certificate_made_by_openssl(emulator, tmp_path):
+    import shutil
+    import subprocess
+
+    if shutil.which("openssl") is None:
+        pytest.fail("openssl is part of the test environment (scripts/bootstrap.sh)")
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=tmp_path, check=True, capture_output=True, timeout=60)
+
+    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "ca.key",
+            "-out", "ca.pem", "-subj", "/CN=v1 ca", "-days", "2")
+    openssl("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "leaf.key",
+            "-out", "leaf.csr", "-subj", "/CN=v1 leaf")
+    # Without an extensions file, `openssl x509 -req` issues an X.509 v1 certificate.
+    openssl("x509", "-req", "-in", "leaf.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-set_serial", "7", "-days", "1",
+            "-out", "leaf.pem")
+    options = SignerOptions(certificate=str(tmp_path / "leaf.pem"), private_key=str(tmp_path / "leaf.key"))
+    check = failing(run_checks(options, session_for(emulator), network=False), "certificate")
+    assert "X.509 v1" in check.detail and "v3" in check.fix
