@@ -281,6 +281,47 @@ def _check_pin_source(options: SignerOptions, attributes: dict[str, str]) -> Ite
                     "give --pkcs11-pin-file or --pkcs11-pin-env for unattended use")
 
 
+# --------------------------------------------------------------------------- TPM
+
+TPM_TCTI_VARIABLES = ("RASIGN_TPM_TCTI", "TPM_DEVICE", "TPM2TOOLS_TCTI", "TPM2OPENSSL_TCTI", "TPM2_PKCS11_TCTI", "TCTI")
+"""The TPM backend's precedence after ``--tpm-tcti`` (see its tcti module), then /dev/tpmrm0."""
+
+
+def check_tpm(options: SignerOptions) -> Iterator[Check]:
+    """The TPM answers where the backend will look: a device we may open, or a simulator's port.
+
+    No TPM command is sent, so no authorisation is tried and no lockout counter moves.
+    """
+    import socket
+
+    spec = options.tpm_tcti or next((os.environ[name] for name in TPM_TCTI_VARIABLES if os.environ.get(name)), None)
+    if spec is None:
+        spec = next((device for device in ("/dev/tpmrm0", "/dev/tpm0") if os.path.exists(device)), "/dev/tpmrm0")
+    name, _, conf = spec.partition(":") if not spec.startswith("/") else ("device", "", spec)
+    if name == "device":
+        path = conf or "/dev/tpmrm0"
+        if not os.path.exists(path):
+            yield Check("tpm", FAIL, f"{path} does not exist", "enable the TPM in the firmware, or pass --tpm-tcti")
+        elif not os.access(path, os.R_OK | os.W_OK):
+            yield Check("tpm", FAIL, f"no permission to open {path}",
+                        "add this user to the tss group (or the device's group)")
+        else:
+            yield Check("tpm", PASS, f"{path} can be opened")
+        return
+    if name in ("swtpm", "mssim") and "path=" not in conf:
+        settings = dict(part.partition("=")[::2] for part in conf.split(",") if "=" in part)
+        host, port = settings.get("host", "localhost"), int(settings.get("port", "2321") or 2321)
+        try:
+            socket.create_connection((host, port), timeout=5).close()
+        except OSError as err:
+            yield Check("tpm", FAIL, f"nothing answers at {host}:{port} ({spec}): {err.strerror or err}",
+                        "start the TPM simulator, or fix --tpm-tcti")
+            return
+        yield Check("tpm", PASS, f"{spec} accepts connections")
+        return
+    yield Check("tpm", WARN, f"TCTI {spec!r} is not checked without --live", "run rasign doctor --live")
+
+
 # --------------------------------------------------------------------------- ARNs and endpoint
 
 
@@ -400,8 +441,9 @@ def run_checks(signer_options: SignerOptions, session_options: SessionOptions, *
     key = signer_options.private_key or ""
     if key.startswith("pkcs11:") or certificate and certificate.startswith("pkcs11:"):
         results += _safe(lambda: check_pkcs11(signer_options), "pkcs11 module")
-    elif key.startswith("handle:") or signer_options.tpm_tcti:
-        results.append(Check("key", WARN, "TPM key: checked only with --live", "run rasign doctor --live"))
+    elif key.startswith("handle:") or signer_options.tpm_tcti or _is_tss2_file(key):
+        results += _safe(lambda: check_tpm(signer_options), "tpm")
+        results.append(Check("key", WARN, "TPM key: loaded and matched only with --live", "run rasign doctor --live"))
     elif key and leaf is not None:
         password = signer_options.pkcs8_password or os.environ.get("RASIGN_PKCS8_PASSWORD")
         results += _safe(lambda: check_key_file(key, leaf, password), "key")
@@ -413,6 +455,14 @@ def run_checks(signer_options: SignerOptions, session_options: SessionOptions, *
     if live:
         results += _safe(lambda: _live(signer_options, session_options, backend), "live")
     return results
+
+
+def _is_tss2_file(path: str) -> bool:
+    try:
+        with open(path, "rb") as handle:
+            return b"TSS2 PRIVATE KEY" in handle.read(4096)
+    except OSError:
+        return False
 
 
 def _live(signer_options: SignerOptions, session_options: SessionOptions, backend: str | None) -> Iterator[Check]:

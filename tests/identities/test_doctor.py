@@ -12,6 +12,7 @@ from rasign.options import SessionOptions, SignerOptions
 from tests.conftest import emulator_args, run_rasign
 from tests.pkcs11.conftest import hsm  # noqa: F401 - the session's SoftHSM tokens
 from tests.support.pki import key_pem, make_ca, new_key
+from tests.tpm.conftest import tpm, tpm_dir  # noqa: F401 - the session's software TPM
 
 pytestmark = pytest.mark.network
 NOW = dt.datetime.now(dt.timezone.utc)
@@ -233,3 +234,27 @@ def test_x509_v1_certificate_made_by_openssl(emulator, tmp_path):
     options = SignerOptions(certificate=str(tmp_path / "leaf.pem"), private_key=str(tmp_path / "leaf.key"))
     check = failing(run_checks(options, session_for(emulator), network=False), "certificate")
     assert "X.509 v1" in check.detail and "v3" in check.fix
+
+
+def test_tpm_simulator_or_device_missing(pki, emulator, tmp_path):
+    import socket
+
+    cert, _ = leaf(pki, tmp_path)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    down = SignerOptions(certificate=str(cert), private_key="handle:0x81000001",
+                         tpm_tcti=f"swtpm:host=127.0.0.1,port={port}")
+    check = failing(run_checks(down, session_for(emulator), network=False), "tpm")
+    assert "nothing answers" in check.detail and "simulator" in check.fix
+    missing = SignerOptions(certificate=str(cert), private_key="handle:0x81000001", tpm_tcti="device:/dev/no-such-tpm")
+    assert "does not exist" in failing(run_checks(missing, session_for(emulator), network=False), "tpm").detail
+
+
+@pytest.mark.swtpm
+def test_tpm_reachable_with_swtpm(pki, emulator, tmp_path, tpm):  # noqa: F811 - fixture
+    cert, _ = leaf(pki, tmp_path)
+    options = SignerOptions(certificate=str(cert), private_key="handle:0x81000001", tpm_tcti=tpm.tcti)
+    results = run_checks(options, session_for(emulator), network=False)
+    assert [c.status for c in results if c.name == "tpm"] == [PASS]
+    assert [c.status for c in results if c.name == "key"] == [WARN]
