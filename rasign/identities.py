@@ -692,8 +692,14 @@ def _certificate_cn(certificate: str | None) -> str:
 # --------------------------------------------------------------------------- CLI hook
 
 
-def add_identity_flags(parser: argparse.ArgumentParser) -> None:
-    """``--identity NAME`` and ``--config FILE`` on every command."""
+WITHOUT_IDENTITY = frozenset({"version", "emulator", "demo", "help", "completion", "agent"})
+"""Commands that take no key or role options, so ``--identity`` would mean nothing there."""
+
+
+def add_identity_flags(parser: argparse.ArgumentParser, command: str | None = None) -> None:
+    """``--identity NAME`` and ``--config FILE`` on every command that takes a key or a role."""
+    if command in WITHOUT_IDENTITY:
+        return
     group = parser.add_argument_group("named identity")
     group.add_argument("--identity", metavar="NAME", default=os.environ.get(IDENTITY_ENV) or None,
                        help=f"take options from [identity.NAME] of the identities file (env {IDENTITY_ENV});"
@@ -716,7 +722,7 @@ CHAIN_RUNNERS = {
 }
 """Commands whose chained variant lives in rasign.chain (the others read args.identity_chain)."""
 
-NOT_APPLIED = frozenset({"identities", "configure", "version", "emulator", "demo"})
+NOT_APPLIED = frozenset({"identities", "configure", *WITHOUT_IDENTITY})
 """Commands that read the identities file themselves, or take no identity options at all
 (so ``RASIGN_IDENTITY`` in the environment never breaks ``rasign version``)."""
 

@@ -58,7 +58,7 @@ def build_parser(command: str | None) -> argparse.ArgumentParser:
         if name == command:
             module = importlib.import_module(module_name)
             module.configure(parser)
-            importlib.import_module("rasign.identities").add_identity_flags(parser)
+            importlib.import_module("rasign.identities").add_identity_flags(parser, name)
             parser.set_defaults(_run=module.run)
     return root
 
