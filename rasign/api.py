@@ -43,13 +43,16 @@ if TYPE_CHECKING:
     import botocore.session
 
     from rasign.clock import Clock
+    from rasign.multirole import RoleMinter, SharedSigner
     from rasign.refresh import SessionMinter
 
 __all__ = [
+    "RoleSessions",
     "RolesAnywhereCredentialProvider",
     "build_options",
     "refreshable_credentials",
     "session",
+    "sessions",
 ]
 
 METHOD = "rasign-roles-anywhere"
@@ -118,6 +121,7 @@ class RolesAnywhereCredentialProvider:
         advisory_timeout: int | None = None,
         mandatory_timeout: int | None = None,
         clock: Clock | None = None,
+        minter: RoleMinter | None = None,
         **options: Any,
     ) -> None:
         from rasign.refresh import SessionMinter
@@ -127,7 +131,10 @@ class RolesAnywhereCredentialProvider:
         self.mandatory_timeout = mandatory_timeout
         self.clock = clock
         """Where botocore reads the time when deciding to refresh (tests pass a FakeClock)."""
-        self._minter: SessionMinter = SessionMinter(self.signer_options, self.session_options, backend=backend)
+        # ``minter``: a rasign.multirole.RoleMinter, so several providers share one unlocked key.
+        self._minter: SessionMinter | RoleMinter = minter or SessionMinter(
+            self.signer_options, self.session_options, backend=backend
+        )
         self._credentials: botocore.credentials.RefreshableCredentials | None = None
 
     def _fetch(self) -> dict[str, str]:
@@ -188,6 +195,8 @@ def session(
     *,
     region_name: str | None = None,
     botocore_session: botocore.session.Session | None = None,
+    identity: str | None = None,
+    identity_file: str | None = None,
     **options: Any,
 ) -> boto3.Session:
     """A :class:`boto3.Session` whose credentials come from Roles Anywhere.
@@ -195,6 +204,10 @@ def session(
     Region: ``region_name``, else the usual botocore configuration, else the trust
     anchor's region. The first CreateSession runs here, so a wrong PIN, an unknown role or
     an unreachable endpoint raises now rather than on the first API call.
+
+    ``identity="prod"`` takes the options of ``[identity.prod]`` from the identities file
+    (``identity_file``, else the default location; see docs/identities.md); keyword options
+    given here win, and the identity's role chain, if any, is assumed after CreateSession.
     """
     try:
         import boto3
@@ -204,7 +217,10 @@ def session(
             "rasign.api.session needs boto3, which is not installed",
             hint="install it with: pip install 'rasign[boto3]'",
         ) from err
-    provider = RolesAnywhereCredentialProvider(signer_options, session_options, **options)
+    if identity is not None:
+        provider = _identity_provider(identity, identity_file, signer_options, session_options, options)
+    else:
+        provider = RolesAnywhereCredentialProvider(signer_options, session_options, **options)
     provider.load()
     core = botocore_session or botocore.session.Session()
     resolver = core.get_component("credential_provider")
@@ -215,3 +231,107 @@ def session(
         target, _ = plan_session(provider.session_options)
         region_name = target.region
     return boto3.Session(botocore_session=core, region_name=region_name)
+
+
+def _identity_provider(
+    name: str,
+    identity_file: str | None,
+    signer_options: SignerOptions | None,
+    session_options: SessionOptions | None,
+    options: dict[str, Any],
+) -> RolesAnywhereCredentialProvider:
+    """A provider for a named identity: its options under the caller's, its chain after CreateSession."""
+    from rasign.identities import api_options, get_identity
+
+    found = get_identity(name, identity_file)
+    merged: dict[str, Any] = {**api_options(found), **options}
+    backend = merged.pop("backend", None)
+    if not found.chain:
+        return RolesAnywhereCredentialProvider(signer_options, session_options, backend=backend, **merged)
+    from rasign.multirole import SharedSigner
+
+    signer, sess = build_options(signer_options, session_options, **merged)
+    minter = SharedSigner(signer, backend=backend).minter(sess, chain=found.chain, sts_endpoint=found.sts_endpoint,
+                                                          name=found.name)
+    return RolesAnywhereCredentialProvider(signer, sess, minter=minter)
+
+
+class RoleSessions(dict):  # type: ignore[type-arg]
+    """``{name: boto3.Session}`` for several roles sharing one unlocked key; close it when done."""
+
+    def __init__(self, shared: SharedSigner) -> None:
+        super().__init__()
+        self.shared = shared
+        """The :class:`rasign.multirole.SharedSigner` behind every session."""
+        self.providers: dict[str, RolesAnywhereCredentialProvider] = {}
+
+    def close(self) -> None:
+        """Close every role's connections and release the key (PKCS#11 logout, TPM context)."""
+        for provider in self.providers.values():
+            provider.close()
+        self.shared.close()
+
+    def __enter__(self) -> RoleSessions:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def sessions(
+    roles: dict[str, str | dict[str, Any]],
+    signer_options: SignerOptions | None = None,
+    session_options: SessionOptions | None = None,
+    *,
+    backend: str | None = None,
+    region_name: str | None = None,
+    **options: Any,
+) -> RoleSessions:
+    """One :class:`boto3.Session` per role, all signed by one key opened once (one PIN, one login).
+
+    ``roles`` maps a name to a role ARN, or to a dict of per-role options (``role_arn``,
+    ``profile_arn``, ``session_duration``, ``role_session_name``, ...) plus an optional
+    ``chain``: a list of role ARNs or :class:`rasign.identities.ChainStep` to assume after
+    CreateSession, and ``sts_endpoint``. Every role is validated before the key is opened;
+    the first credentials of each are minted here, so errors surface now::
+
+        with rasign.api.sessions({"app": APP_ROLE, "audit": AUDIT_ROLE}, certificate=..., private_key=...,
+                                 trust_anchor_arn=..., profile_arn=...) as by_role:
+            by_role["audit"].client("s3").list_buckets()
+    """
+    try:
+        import boto3
+        import botocore.session
+    except ImportError as err:
+        raise BackendUnavailable(
+            "rasign.api.sessions needs boto3, which is not installed",
+            hint="install it with: pip install 'rasign[boto3]'",
+        ) from err
+    from rasign.identities import ChainStep
+    from rasign.multirole import SharedSigner, role_options
+
+    base_signer, base_session = build_options(signer_options, session_options, **options)
+    shared = SharedSigner(base_signer, backend=backend)
+    result = RoleSessions(shared)
+    minters = {}
+    for name, spec in roles.items():
+        overrides: dict[str, Any] = {"role_arn": spec} if isinstance(spec, str) else dict(spec)
+        chain = [step if isinstance(step, ChainStep) else ChainStep(role_arn=str(step))
+                 for step in overrides.pop("chain", [])]
+        sts_endpoint = overrides.pop("sts_endpoint", None)
+        minters[name] = shared.minter(role_options(base_session, overrides), chain=chain, sts_endpoint=sts_endpoint,
+                                      name=name)
+    try:
+        for name, minter in minters.items():
+            provider = RolesAnywhereCredentialProvider(base_signer, minter.session_options, minter=minter)
+            provider.load()
+            core = botocore.session.Session()
+            resolver = core.get_component("credential_provider")
+            resolver.insert_before(resolver.providers[0].METHOD, provider)
+            region = region_name or core.get_config_variable("region") or minter.target.region
+            result.providers[name] = provider
+            result[name] = boto3.Session(botocore_session=core, region_name=region)
+    except BaseException:
+        result.close()
+        raise
+    return result

@@ -41,6 +41,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "version": ("rasign.commands.version", "print the version"),
     "help": ("rasign.cli.help_command", "show the help of the program or of a command"),
     "completion": ("rasign.cli.completion", "print a shell completion script (bash, zsh, fish, powershell)"),
+    "identities": ("rasign.commands.identities", "list the named identities of the identities file"),
+    "exec": ("rasign.commands.exec", "run a command with credentials in its environment (or a private endpoint)"),
+    "export": ("rasign.commands.export", "print credentials as sh, fish, PowerShell or JSON assignments"),
+    "configure": ("rasign.commands.configure", "write [profile NAME] with credential_process into ~/.aws/config"),
+    "doctor": ("rasign.commands.doctor", "check a set-up before it fails: certificate, chain, key, ARNs, endpoint"),
 }
 
 EXIT_INTERNAL = 70
@@ -90,6 +95,7 @@ def build_parser(prog: str = DEFAULT_PROG, *, only: str | None = None) -> argpar
         if only is None or name == only:
             module = importlib.import_module(module_name)
             module.configure(parser)
+            importlib.import_module("rasign.identities").add_identity_flags(parser, name)
             _add_pin_alias(parser)
             helptext.apply(name, parser, prog)
             parser.set_defaults(_run=module.run, _prog=prog)
@@ -230,6 +236,10 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
             parser.print_help()
             return 0
         args, extras = parser.parse_known_args(args_list)
+        if getattr(args, "identity", None):
+            from rasign.identities import apply_identity
+
+            args = apply_identity(args, parser, lambda: parser.parse_known_args(args_list)[0])
         run = getattr(args, "_run", None)
         where = f"{prog} {command}" if command else prog
         ignored = _split_extras(extras, _subparser(parser, command) if command else parser, where)

@@ -68,15 +68,20 @@ class StsCall:
 def handle_sts(request: ReceivedRequest, state: AccountState, now: _dt.datetime, request_id: str) -> str:
     """Authenticate and answer one STS request; returns the XML body of a 200 response."""
     call = authenticate(request, state, now)
+    if call.action == "AssumeRole":
+        from rasign.emulator.assume_role import handle_assume_role
+
+        return handle_assume_role(call, request, state, now, request_id)
     if call.action != "GetCallerIdentity":
         raise StsError(400, "InvalidAction", f"Could not find operation {call.action} for version {VERSION}")
     creds = call.credentials
+    account = creds.assumed_role_arn.split(":")[4] if creds.assumed_role_arn.count(":") >= 5 else state.account_id
     return (
         f'<GetCallerIdentityResponse xmlns="{NAMESPACE}">\n'
         "  <GetCallerIdentityResult>\n"
         f"    <Arn>{escape(creds.assumed_role_arn)}</Arn>\n"
         f"    <UserId>{escape(creds.assumed_role_id)}</UserId>\n"
-        f"    <Account>{escape(state.account_id)}</Account>\n"
+        f"    <Account>{escape(account or state.account_id)}</Account>\n"
         "  </GetCallerIdentityResult>\n"
         "  <ResponseMetadata>\n"
         f"    <RequestId>{escape(request_id)}</RequestId>\n"

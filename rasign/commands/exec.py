@@ -1,0 +1,219 @@
+"""``rasign exec [--identity NAME] [--server] -- COMMAND ARGS...``: run a command with credentials.
+
+Two ways to hand them over:
+
+* default: the child's environment gets ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``,
+  ``AWS_SESSION_TOKEN``, ``AWS_CREDENTIAL_EXPIRATION`` and the region, and on POSIX rasign
+  *becomes* the command (``execvp``): signals, exit code and process tree are the child's,
+  and nothing of rasign is left running. Good for short commands.
+* ``--server``: rasign keeps a private ECS-style endpoint on loopback with a random token
+  (``AWS_CONTAINER_CREDENTIALS_FULL_URI`` + ``AWS_CONTAINER_AUTHORIZATION_TOKEN``) and
+  refreshes the credentials in the background, so a child that runs for hours never sees
+  them expire. Signals are forwarded, the child's exit code is returned, and the endpoint
+  stops when the child exits.
+
+Nesting (running exec inside a shell exec started) would silently mix two identities, so an
+environment that already holds rasign credentials is refused unless ``--allow-nested``.
+PIN and password variables are never passed to the child.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import TYPE_CHECKING, Any
+
+from rasign.cli import flags
+from rasign.errors import UsageError
+
+if TYPE_CHECKING:
+    from http.server import ThreadingHTTPServer
+
+    from rasign.refresh import Refresher
+
+SUMMARY = "run a command with credentials in its environment (or a private endpoint)"
+MARKER = "RASIGN_EXEC"
+"""Set in the child's environment (to the identity name, or ``-``) so nesting is detected."""
+CREDENTIAL_VARIABLES = (
+    "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",
+    "AWS_CREDENTIAL_EXPIRATION", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", "AWS_PROFILE", "AWS_DEFAULT_PROFILE",
+)
+"""Removed from the child's environment first: they would compete with the credentials we give."""
+CREDENTIALS_PATH = "/rasign/credentials"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """credential-process's flags, ``--server``, ``--allow-nested``, then the command after ``--``."""
+    from rasign import cache
+
+    parser.add_argument("--server", action="store_true",
+                        help="serve refreshing credentials on a private loopback endpoint instead of variables")
+    parser.add_argument("--allow-nested", action="store_true",
+                        help="run even when the environment already holds credentials from rasign exec")
+    flags.add_signer_flags(parser)
+    flags.add_session_flags(parser)
+    flags.add_refresh_flags(parser)
+    cache.add_cache_flags(parser)
+    flags.add_debug_flag(parser)
+    parser.add_argument("child", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARGS...]",
+                        help="the command to run and its arguments")
+
+
+def _command(args: argparse.Namespace) -> list[str]:
+    command = list(args.child or [])
+    if command and command[0] == "--":
+        command = command[1:]
+    if not command:
+        raise UsageError("no command to run", hint="put it after --, e.g. rasign exec --identity prod -- aws s3 ls")
+    return command
+
+
+def child_environment(base: dict[str, str], identity: str | None) -> dict[str, str]:
+    """The parent's environment without competing credentials or PIN variables, plus the marker."""
+    from rasign.hardening import SECRET_ENVIRONMENT
+
+    dropped = {*CREDENTIAL_VARIABLES, *SECRET_ENVIRONMENT}
+    env = {key: value for key, value in base.items() if key not in dropped}
+    env[MARKER] = identity or "-"
+    return env
+
+
+def run(args: argparse.Namespace) -> int:
+    """Check, obtain credentials, then exec the command or serve it an endpoint."""
+    command = _command(args)
+    if os.environ.get(MARKER) and not args.allow_nested:
+        raise UsageError(
+            f"this environment already holds credentials from rasign exec (identity {os.environ[MARKER]!r})",
+            hint="exit that shell first, or pass --allow-nested to replace them",
+        )
+    import shutil
+
+    if shutil.which(command[0]) is None:
+        raise UsageError(f"command not found: {command[0]}", hint="check the name and PATH")
+    env = child_environment(dict(os.environ), getattr(args, "identity", None))
+    if args.server:
+        return _run_with_server(args, command, env)
+    from rasign.commands.export import credential_environment
+
+    env.update(credential_environment(args))
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if os.name == "posix":
+        os.execvpe(command[0], command, env)  # noqa: S606 - the user's own command, as typed
+    import subprocess
+
+    return subprocess.call(command, env=env)
+
+
+# --------------------------------------------------------------------------- --server
+
+
+def _fetcher(args: argparse.Namespace) -> tuple[Any, Any, str]:
+    """(minter, fetch, region): the signer stays open across refreshes (one PIN), the chain runs after each mint."""
+    from rasign.chain import assume_chain, chain_of
+    from rasign.refresh import SessionMinter
+    from rasign.session import plan_session
+
+    flags.check_exclusions(args, flags.CREDENTIAL_EXCLUSIONS)
+    session_options = flags.session_options(args)
+    target, _ = plan_session(session_options)
+    minter = SessionMinter(flags.signer_options(args), session_options, backend=args.backend)
+    steps = chain_of(args)
+
+    def fetch() -> Any:
+        credentials = minter.mint()
+        if steps:
+            credentials = assume_chain(credentials, steps, session_options, region=target.region,
+                                       sts_endpoint=getattr(args, "identity_sts_endpoint", None),
+                                       identity=getattr(args, "identity", "") or "")
+        return credentials
+
+    return minter, fetch, target.region
+
+
+def _serve(refresher: Refresher, token: str) -> ThreadingHTTPServer:
+    import hmac
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        """GET /rasign/credentials with the token: the current credentials in the ECS shape."""
+
+        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            if self.path != CREDENTIALS_PATH:
+                return self._answer(404, {"code": "NotFound", "message": "unknown path"})
+            offered = self.headers.get("Authorization", "")
+            if not hmac.compare_digest(offered.encode(), token.encode()):
+                return self._answer(401, {"code": "Unauthorized", "message": "missing or wrong token"})
+            credentials = refresher.current()
+            if credentials is None:
+                return self._answer(503, {"code": "CredentialsUnavailable", "message": "refresh failing"})
+            return self._answer(200, {
+                "AccessKeyId": credentials.access_key_id,
+                "SecretAccessKey": credentials.secret_access_key,
+                "Token": credentials.session_token,
+                "Expiration": credentials.expiration,
+                "RoleArn": getattr(credentials, "role_arn", ""),
+            })
+
+        def _answer(self, status: int, body: dict[str, str]) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.send_header("Cache-Control", "no-store")
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, format: str, *items: Any) -> None:  # noqa: A002 - http.server's signature
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, name="rasign-exec-endpoint", daemon=True).start()
+    return server
+
+
+def _run_with_server(args: argparse.Namespace, command: list[str], env: dict[str, str]) -> int:
+    import secrets
+    import signal
+    import subprocess
+
+    from rasign.hardening import harden_process
+    from rasign.refresh import Refresher, RefreshPolicy
+
+    minter, fetch, region = _fetcher(args)
+    policy = RefreshPolicy(refresh_ahead=args.refresh_ahead, min_interval=args.min_refresh_interval,
+                           backoff_max=args.max_backoff)
+    refresher = Refresher(fetch, policy, name="rasign-exec-refresher")
+    server = None
+    try:
+        minter.open()  # in the foreground: a PIN prompt reaches the terminal
+        harden_process()
+        refresher.start(fail_fast=True)
+        token = secrets.token_urlsafe(32)
+        server = _serve(refresher, token)
+        env["AWS_CONTAINER_CREDENTIALS_FULL_URI"] = f"http://127.0.0.1:{server.server_address[1]}{CREDENTIALS_PATH}"
+        env["AWS_CONTAINER_AUTHORIZATION_TOKEN"] = token
+        env["AWS_REGION"] = region
+        env["AWS_DEFAULT_REGION"] = region
+        child = subprocess.Popen(command, env=env)
+        forwarded = [getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2")
+                     if hasattr(signal, name)]
+        previous = {sig: signal.signal(sig, lambda number, _frame: child.send_signal(number)) for sig in forwarded}
+        try:
+            code = child.wait()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        return 128 - code if code < 0 else code
+    finally:
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        refresher.stop()
+        minter.close()

@@ -1,0 +1,74 @@
+"""``rasign export``: print credentials as shell assignments (sh, fish, PowerShell) or JSON.
+
+For ``eval "$(rasign export --identity prod)"`` in a shell that has no ``credential_process``
+support, or a CI step that hands variables to the next one. Values are quoted for the
+chosen shell, so a token can never break out of its assignment. stdout carries only the
+assignments; everything else goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from rasign.cli import flags
+
+SUMMARY = "print credentials as sh, fish, PowerShell or JSON assignments"
+FORMATS = ("sh", "fish", "powershell", "json")
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """The credential-process flags plus ``--format``."""
+    from rasign import cache
+
+    parser.add_argument("--format", choices=FORMATS, default="sh", help="output syntax (default sh)")
+    flags.add_signer_flags(parser)
+    flags.add_session_flags(parser)
+    cache.add_cache_flags(parser)
+    flags.add_debug_flag(parser)
+
+
+def credential_environment(args: argparse.Namespace) -> dict[str, str]:
+    """The variables ``exec`` and ``export`` hand out: keys, token, expiration and region."""
+    from rasign.chain import credentials_for, from_process_json
+    from rasign.session import plan_session
+
+    credentials, text = credentials_for(args)
+    if credentials is None:
+        credentials = from_process_json(text)
+    target, _ = plan_session(flags.session_options(args))
+    return {
+        "AWS_ACCESS_KEY_ID": credentials.access_key_id,
+        "AWS_SECRET_ACCESS_KEY": credentials.secret_access_key,
+        "AWS_SESSION_TOKEN": credentials.session_token,
+        "AWS_CREDENTIAL_EXPIRATION": credentials.expiration,
+        "AWS_REGION": target.region,
+        "AWS_DEFAULT_REGION": target.region,
+    }
+
+
+def render(variables: dict[str, str], fmt: str) -> str:
+    """The assignments in ``fmt`` syntax, each value quoted so it stays one literal word."""
+    if fmt == "json":
+        return json.dumps(variables, indent=2) + "\n"
+    lines = []
+    for name, value in variables.items():
+        if fmt == "sh":
+            import shlex
+
+            lines.append(f"export {name}={shlex.quote(value)}")
+        elif fmt == "fish":
+            quoted = value.replace("\\", "\\\\").replace("'", "\\'")
+            lines.append(f"set -gx {name} '{quoted}'")
+        else:
+            quoted = value.replace("'", "''")
+            lines.append(f"$Env:{name} = '{quoted}'")
+    return "\n".join(lines) + "\n"
+
+
+def run(args: argparse.Namespace) -> int:
+    """Obtain credentials (cache, CreateSession, chain) and print them in the chosen syntax."""
+    sys.stdout.write(render(credential_environment(args), args.format))
+    sys.stdout.flush()
+    return 0

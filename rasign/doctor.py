@@ -1,0 +1,482 @@
+"""Preflight checks behind ``rasign doctor``: find what will make CreateSession fail, before it does.
+
+Each check returns :class:`Check` results (pass, fail, warn) with the fix for a failure.
+Nothing here spends a PIN attempt: PKCS#11 checks load the module and look for the token
+without logging in, PIN sources are only checked for being readable, and a key in a file is
+compared with the certificate's public key locally. ``--live`` adds one real CreateSession,
+whose error (if any) is the error catalogue's own line with its fix.
+
+The checks take the current time as a parameter so tests drive them with a fixed clock.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+from rasign.errors import RasignError
+
+if TYPE_CHECKING:
+    from cryptography import x509
+
+    from rasign.options import SessionOptions, SignerOptions
+
+PASS, FAIL, WARN = "pass", "fail", "warn"
+MAX_CHAIN_DEPTH = 5
+"""Roles Anywhere accepts a leaf plus at most this many certificates in total on the path."""
+EXPIRY_WARNING_DAYS = 30
+CLOCK_SKEW_LIMIT = 300.0
+
+
+@dataclass(frozen=True)
+class Check:
+    """One line of the report."""
+
+    name: str
+    status: str
+    detail: str
+    fix: str = ""
+
+    def to_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+def _safe(check: Callable[[], Iterator[Check]], name: str) -> list[Check]:
+    """Run one check group; a RasignError becomes a failed line instead of ending the report."""
+    results: list[Check] = []
+    try:
+        results.extend(check())
+    except RasignError as err:
+        results.append(Check(name, FAIL, err.message, err.hint() or ""))
+    return results
+
+
+# --------------------------------------------------------------------------- certificate
+
+
+def check_certificate(cert: x509.Certificate, now: _dt.datetime) -> Iterator[Check]:
+    """v3, KeyUsage digitalSignature, not a CA, inside its validity window, days left."""
+    from cryptography import x509 as _x509
+
+    from rasign.certs import not_valid_after, not_valid_before
+
+    subject = cert.subject.rfc4514_string() or "<empty subject>"
+    if cert.version != _x509.Version.v3:
+        yield Check("certificate", FAIL, f"{subject} is X.509 {cert.version.name}", "reissue it as X.509 v3")
+        return
+    try:
+        if cert.extensions.get_extension_for_class(_x509.BasicConstraints).value.ca:
+            yield Check("certificate", FAIL, f"{subject} is a CA certificate (CA:TRUE)",
+                        "use the end-entity certificate issued for this key, not the CA")
+            return
+    except _x509.ExtensionNotFound:
+        pass
+    try:
+        usage = cert.extensions.get_extension_for_class(_x509.KeyUsage).value
+        signs = usage.digital_signature
+    except _x509.ExtensionNotFound:
+        signs = False
+    if not signs:
+        yield Check("certificate", FAIL, f"{subject} lacks the digitalSignature key usage",
+                    "reissue it with keyUsage = critical, digitalSignature")
+        return
+    start, end = not_valid_before(cert), not_valid_after(cert)
+    if now < start:
+        yield Check("certificate", FAIL, f"{subject} is not valid before {start:%Y-%m-%d %H:%M}Z",
+                    "check the system clock (NTP), or wait until it becomes valid")
+        return
+    if now >= end:
+        yield Check("certificate", FAIL, f"{subject} expired on {end:%Y-%m-%d %H:%M}Z", "renew the certificate")
+        return
+    days = (end - now).total_seconds() / 86400
+    text = f"{subject}: v3, digitalSignature, not a CA, valid until {end:%Y-%m-%d} ({days:.0f} days left)"
+    if days < EXPIRY_WARNING_DAYS:
+        yield Check("certificate", WARN, text, "renew it soon")
+    else:
+        yield Check("certificate", PASS, text)
+
+
+def check_chain(leaf: x509.Certificate, chain: list[x509.Certificate], anchor: list[x509.Certificate] | None
+                ) -> Iterator[Check]:
+    """Order (each issued by the next), duplicates, depth, and path validation to a trust anchor PEM."""
+    from rasign.certs import fingerprint
+
+    seen: set[str] = set()
+    for cert in chain:
+        print_ = fingerprint(cert)
+        if print_ in seen or print_ == fingerprint(leaf):
+            yield Check("chain", FAIL, f"{cert.subject.rfc4514_string()} appears twice in the chain",
+                        "remove the duplicate from --intermediates")
+            return
+        seen.add(print_)
+    if len(chain) + 1 > MAX_CHAIN_DEPTH:
+        yield Check("chain", FAIL, f"the path has {len(chain) + 1} certificates; Roles Anywhere accepts at most "
+                    f"{MAX_CHAIN_DEPTH}", "shorten the chain (drop the root and cross-signed extras)")
+        return
+    path = [leaf, *chain]
+    for child, parent in zip(path, path[1:], strict=False):
+        if child.issuer != parent.subject or not _signed_by(child, parent):
+            yield Check("chain", FAIL, f"{child.subject.rfc4514_string()} is not issued by the next certificate "
+                        f"({parent.subject.rfc4514_string()})",
+                        "put the intermediates in order, leaf's issuer first, and only certificates of this path")
+            return
+    if anchor:
+        top = path[-1]
+        issuer = next((ca for ca in anchor if ca.subject == top.issuer and _signed_by(top, ca)), None)
+        if issuer is None and not any(fingerprint(ca) == fingerprint(top) for ca in anchor):
+            yield Check("chain", FAIL, f"{top.subject.rfc4514_string()} does not chain to the trust anchor "
+                        "certificate given",
+                        "pass the intermediate CAs with --intermediates, or check the trust anchor")
+            return
+        yield Check("chain", PASS, f"{len(chain)} intermediate(s), in order, validated to the trust anchor")
+        return
+    yield Check("chain", PASS, f"{len(chain)} intermediate(s), in order, no duplicates"
+                + ("" if chain else " (pass --trust-anchor-pem to validate the path)"))
+
+
+def _signed_by(child: x509.Certificate, parent: x509.Certificate) -> bool:
+    try:
+        child.verify_directly_issued_by(parent)
+    except (ValueError, TypeError, Exception):  # noqa: BLE001 - InvalidSignature and friends mean "no"
+        return False
+    return True
+
+
+def check_key_file(key_path: str, cert: x509.Certificate, password: str | None) -> Iterator[Check]:
+    """A key in a PEM/DER file: does its public half match the certificate? (no signing)."""
+    from cryptography.hazmat.primitives import serialization
+
+    from rasign.certs import key_matches_certificate
+
+    try:
+        with open(key_path, "rb") as handle:
+            data = handle.read()
+    except OSError as err:
+        yield Check("key", FAIL, f"cannot read {key_path}: {err.strerror}", "check the path and its permissions")
+        return
+    if b"TSS2 PRIVATE KEY" in data:
+        yield Check("key", WARN, "TPM key file: matched against the certificate only with --live",
+                    "run rasign doctor --live")
+        return
+    secret = password.encode() if password else None
+    try:
+        if data.lstrip().startswith(b"-----"):
+            key = serialization.load_pem_private_key(data, secret)
+        else:
+            key = serialization.load_der_private_key(data, secret)
+    except TypeError:
+        yield Check("key", WARN, f"{key_path} is encrypted; not checked without its password",
+                    "give --pkcs8-password (or RASIGN_PKCS8_PASSWORD) to check it")
+        return
+    except ValueError:
+        yield Check("key", FAIL, f"{key_path} is not a private key rasign can read (or the password is wrong)",
+                    "pass the PEM/DER private key issued with this certificate")
+        return
+    if key_matches_certificate(key.public_key(), cert):
+        yield Check("key", PASS, f"{key_path} matches the certificate")
+    else:
+        yield Check("key", FAIL, f"{key_path} does not match the certificate's public key",
+                    "pair the certificate with the key it was issued for")
+
+
+# --------------------------------------------------------------------------- PKCS#11
+
+
+P11KIT_PROXY = (
+    "/usr/lib/x86_64-linux-gnu/p11-kit-proxy.so", "/usr/lib/aarch64-linux-gnu/p11-kit-proxy.so",
+    "/usr/lib64/p11-kit-proxy.so", "/usr/lib/p11-kit-proxy.so", "/usr/local/lib/p11-kit-proxy.so",
+    "/opt/homebrew/lib/p11-kit-proxy.so",
+)
+"""Where rasign's default module usually is (the backend searches the same places)."""
+
+
+def _uri_attributes(uri: str) -> dict[str, str]:
+    """``pkcs11:`` path and query attributes, percent-decoded (enough for the checks here)."""
+    from urllib.parse import unquote
+
+    body = uri[len("pkcs11:"):]
+    path, _, query = body.partition("?")
+    values: dict[str, str] = {}
+    for part in [*path.split(";"), *query.split("&")]:
+        name, sep, value = part.partition("=")
+        if sep:
+            values[name.strip().lower()] = unquote(value)
+    return values
+
+
+def check_pkcs11(options: SignerOptions) -> Iterator[Check]:
+    """Module loads, the token is present, the PIN source is readable: no login, no PIN attempt.
+
+    Uses python-pkcs11 directly (the core never imports a backend): loading a module and
+    listing tokens needs no session and no PIN.
+    """
+    try:
+        import pkcs11
+    except ImportError:
+        yield Check("pkcs11 module", FAIL, "python-pkcs11 is not installed", "pip install 'rasign[pkcs11]'")
+        return
+    key = options.private_key or ""
+    uri = key if key.startswith("pkcs11:") else options.certificate or ""
+    attributes = _uri_attributes(uri)
+    path = options.pkcs11_lib or attributes.get("module-path") or next(
+        (candidate for candidate in P11KIT_PROXY if os.path.exists(candidate)), None)
+    if path is None:
+        yield Check("pkcs11 module", FAIL, "no PKCS#11 module given and p11-kit-proxy is not installed",
+                    "pass --pkcs11-lib with the vendor's module, or install p11-kit")
+        return
+    try:
+        lib = pkcs11.lib(path)
+    except Exception as err:  # noqa: BLE001 - python-pkcs11 raises RuntimeError, OSError or its own errors
+        yield Check("pkcs11 module", FAIL, f"cannot load {path}: {_short(err) or type(err).__name__}",
+                    "check --pkcs11-lib: the path of the vendor's PKCS#11 module (.so/.dylib/.dll)")
+        return
+    yield Check("pkcs11 module", PASS, f"loaded {path} ({str(lib.library_description).strip() or 'no description'})")
+    label = attributes.get("token")
+    try:
+        tokens = list(lib.get_tokens(token_label=label)) if label else list(lib.get_tokens())
+    except Exception as err:  # noqa: BLE001 - a module may fail C_GetSlotList for an absent reader
+        tokens = []
+        detail = f" ({_short(err) or type(err).__name__})"
+    else:
+        detail = ""
+    if not tokens:
+        what = f"no token {label!r} is present" if label else "no token present"
+        yield Check("pkcs11 token", FAIL, what + detail,
+                    "insert the token, or fix token= in the URI (pkcs11-tool --list-slots shows the labels)")
+        return
+    yield Check("pkcs11 token", PASS, f"{len(tokens)} token(s) present: {str(tokens[0].label).strip()}")
+    yield from _check_pin_source(options, attributes)
+
+
+def _check_pin_source(options: SignerOptions, attributes: dict[str, str]) -> Iterator[Check]:
+    """Readable and non-empty, never compared with the token (that would spend an attempt)."""
+    if "pin-value" in attributes:
+        yield Check("pin", PASS, "PIN given in the URI (pin-value); not tried against the token")
+        return
+    path = attributes.get("pin-source") or options.pkcs11_pin_file
+    if path:
+        path = path[len("file:"):] if path.startswith("file:") else path
+        try:
+            with open(path, encoding="utf-8") as handle:
+                empty = not handle.read().strip()
+        except OSError as err:
+            yield Check("pin", FAIL, f"cannot read the PIN file {path}: {err.strerror}",
+                        "check the path and that this user may read it")
+            return
+        if empty:
+            yield Check("pin", FAIL, f"the PIN file {path} is empty", "put the PIN in it, on one line")
+        else:
+            yield Check("pin", PASS, f"PIN file {path} readable; not tried against the token")
+        return
+    name = options.pkcs11_pin_env or "RASIGN_PKCS11_PIN"
+    if os.environ.get(name):
+        yield Check("pin", PASS, f"PIN variable {name} set; not tried against the token")
+    elif options.pkcs11_pin_env:
+        yield Check("pin", FAIL, f"the PIN variable {name} is not set", f"export {name} before running rasign")
+    else:
+        yield Check("pin", WARN, "no PIN source configured: the PIN will be asked on the terminal",
+                    "give --pkcs11-pin-file or --pkcs11-pin-env for unattended use")
+
+
+# --------------------------------------------------------------------------- TPM
+
+TPM_TCTI_VARIABLES = ("RASIGN_TPM_TCTI", "TPM_DEVICE", "TPM2TOOLS_TCTI", "TPM2OPENSSL_TCTI", "TPM2_PKCS11_TCTI", "TCTI")
+"""The TPM backend's precedence after ``--tpm-tcti`` (see its tcti module), then /dev/tpmrm0."""
+
+
+def check_tpm(options: SignerOptions) -> Iterator[Check]:
+    """The TPM answers where the backend will look: a device we may open, or a simulator's port.
+
+    No TPM command is sent, so no authorisation is tried and no lockout counter moves.
+    """
+    import socket
+
+    spec = options.tpm_tcti or next((os.environ[name] for name in TPM_TCTI_VARIABLES if os.environ.get(name)), None)
+    if spec is None:
+        spec = next((device for device in ("/dev/tpmrm0", "/dev/tpm0") if os.path.exists(device)), "/dev/tpmrm0")
+    name, _, conf = spec.partition(":") if not spec.startswith("/") else ("device", "", spec)
+    if name == "device":
+        path = conf or "/dev/tpmrm0"
+        if not os.path.exists(path):
+            yield Check("tpm", FAIL, f"{path} does not exist", "enable the TPM in the firmware, or pass --tpm-tcti")
+        elif not os.access(path, os.R_OK | os.W_OK):
+            yield Check("tpm", FAIL, f"no permission to open {path}",
+                        "add this user to the tss group (or the device's group)")
+        else:
+            yield Check("tpm", PASS, f"{path} can be opened")
+        return
+    if name in ("swtpm", "mssim") and "path=" not in conf:
+        settings = dict(part.partition("=")[::2] for part in conf.split(",") if "=" in part)
+        host, port = settings.get("host", "localhost"), int(settings.get("port", "2321") or 2321)
+        try:
+            socket.create_connection((host, port), timeout=5).close()
+        except OSError as err:
+            yield Check("tpm", FAIL, f"nothing answers at {host}:{port} ({spec}): {err.strerror or err}",
+                        "start the TPM simulator, or fix --tpm-tcti")
+            return
+        yield Check("tpm", PASS, f"{spec} accepts connections")
+        return
+    yield Check("tpm", WARN, f"TCTI {spec!r} is not checked without --live", "run rasign doctor --live")
+
+
+# --------------------------------------------------------------------------- ARNs and endpoint
+
+
+def check_arns(options: SessionOptions) -> Iterator[Check]:
+    """The three ARNs agree on partition, region and account (same rules as every command)."""
+    from rasign.session import plan_session
+
+    target, endpoint = plan_session(options)
+    accounts = {"trust anchor": target.trust_anchor.account, "profile": target.profile.account,
+                "role": target.role.account}
+    if len(set(accounts.values())) != 1:
+        listed = ", ".join(f"{what} {account}" for what, account in accounts.items())
+        yield Check("arns", FAIL, f"the ARNs name different accounts ({listed})",
+                    "trust anchor, profile and role must be in one account; reach other accounts with a role chain")
+        return
+    yield Check("arns", PASS, f"partition {target.trust_anchor.partition}, region {target.region}, account "
+                f"{target.trust_anchor.account}; endpoint {endpoint.url}")
+
+
+def check_endpoint(options: SessionOptions, now: _dt.datetime) -> Iterator[Check]:
+    """DNS, TCP, TLS with the CA bundle, proxy in use, and clock skew against the answer's ``Date``."""
+    import socket
+    import urllib.parse
+
+    from rasign.session import plan_session, tls_verify
+
+    _, endpoint = plan_session(options)
+    parsed = urllib.parse.urlsplit(endpoint.url)
+    host, port = parsed.hostname or endpoint.host, parsed.port or 443
+    proxy = _proxy_for(host)
+    if proxy:
+        yield Check("proxy", WARN, f"requests go through the proxy {proxy}",
+                    "unset HTTPS_PROXY or add the host to NO_PROXY if that is not intended")
+    try:
+        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as err:
+        yield Check("dns", FAIL, f"cannot resolve {host}: {err.strerror}", "check --endpoint/--region and DNS")
+        return
+    yield Check("dns", PASS, f"{host} -> {addresses[0][4][0]}")
+    if not proxy:
+        try:
+            socket.create_connection((host, port), timeout=options.connect_timeout).close()
+        except OSError as err:
+            yield Check("tcp", FAIL, f"cannot connect to {host}:{port}: {err.strerror or err}",
+                        "check the network, firewall and --endpoint")
+            return
+        yield Check("tcp", PASS, f"connected to {host}:{port}")
+    yield from check_tls_and_clock(endpoint.url, tls_verify(options), options.connect_timeout, now)
+
+
+def check_tls_and_clock(url: str, verify: bool | str, timeout: float, now: _dt.datetime) -> Iterator[Check]:
+    """One HTTPS request: the TLS handshake verifies the server, its ``Date`` header shows clock skew."""
+    import requests
+
+    from rasign.session import _clock_skew
+
+    try:
+        response = requests.get(url, verify=verify, timeout=(timeout, timeout), allow_redirects=False)
+    except requests.exceptions.SSLError as err:
+        yield Check("tls", FAIL, f"TLS verification failed: {_short(err)}",
+                    "pass --ca-bundle (or AWS_CA_BUNDLE) with the CA that signs the endpoint's certificate")
+        return
+    except requests.exceptions.RequestException as err:
+        yield Check("tls", FAIL, f"HTTPS request failed: {_short(err)}", "check the network, proxy and --endpoint")
+        return
+    yield Check("tls", PASS, "certificate verified" + (f" with {verify}" if isinstance(verify, str) else "")
+                if verify else "verification disabled (--no-verify-ssl)")
+    skew = _clock_skew(response, now)
+    if skew is None:
+        yield Check("clock", WARN, "the endpoint sent no Date header; clock skew not measured")
+    elif abs(skew) > CLOCK_SKEW_LIMIT:
+        yield Check("clock", FAIL, f"the local clock is off by {skew:+.0f} s from the endpoint's",
+                    "fix the system time (NTP); SigV4 allows 5 minutes")
+    else:
+        yield Check("clock", PASS, f"skew {skew:+.0f} s against the endpoint")
+
+
+def _proxy_for(host: str) -> str | None:
+    import urllib.request
+
+    if urllib.request.proxy_bypass(host):
+        return None
+    proxies = urllib.request.getproxies()
+    return proxies.get("https")
+
+
+def _short(err: BaseException) -> str:
+    text = " ".join(str(err).split())
+    return text if len(text) < 200 else text[:200] + "..."
+
+
+# --------------------------------------------------------------------------- all together
+
+
+def run_checks(signer_options: SignerOptions, session_options: SessionOptions, *, backend: str | None = None,
+               trust_anchor_pem: str | None = None, live: bool = False, now: _dt.datetime | None = None,
+               network: bool = True) -> list[Check]:
+    """Every check that applies to these options, in the order a failure would happen."""
+    now = now or _dt.datetime.now(_dt.timezone.utc)
+    results = _safe(lambda: check_arns(session_options), "arns")
+    certificate = signer_options.certificate
+    leaf = None
+    if certificate and not certificate.startswith("pkcs11:"):
+        from rasign import certs
+
+        def load() -> Iterator[Check]:
+            nonlocal leaf
+            found = certs.load_certificates(certificate)
+            leaf, extra = found[0], found[1:]
+            yield from check_certificate(leaf, now)
+            chain = extra + (certs.load_certificates(signer_options.intermediates, "intermediate certificate")
+                             if signer_options.intermediates else [])
+            anchor = certs.load_certificates(trust_anchor_pem, "trust anchor") if trust_anchor_pem else None
+            yield from check_chain(leaf, chain, anchor)
+
+        results += _safe(load, "certificate")
+    key = signer_options.private_key or ""
+    if key.startswith("pkcs11:") or certificate and certificate.startswith("pkcs11:"):
+        results += _safe(lambda: check_pkcs11(signer_options), "pkcs11 module")
+    elif key.startswith("handle:") or signer_options.tpm_tcti or _is_tss2_file(key):
+        results += _safe(lambda: check_tpm(signer_options), "tpm")
+        results.append(Check("key", WARN, "TPM key: loaded and matched only with --live", "run rasign doctor --live"))
+    elif key and leaf is not None:
+        password = signer_options.pkcs8_password or os.environ.get("RASIGN_PKCS8_PASSWORD")
+        results += _safe(lambda: check_key_file(key, leaf, password), "key")
+    elif signer_options.cert_selector:
+        results.append(Check("key", WARN, "certificate store identity: checked only with --live",
+                             "run rasign doctor --live"))
+    if network and not any(check.name == "arns" and check.status == FAIL for check in results):
+        results += _safe(lambda: check_endpoint(session_options, now), "endpoint")
+    if live:
+        results += _safe(lambda: _live(signer_options, session_options, backend), "live")
+    return results
+
+
+def _is_tss2_file(path: str) -> bool:
+    try:
+        with open(path, "rb") as handle:
+            return b"TSS2 PRIVATE KEY" in handle.read(4096)
+    except OSError:
+        return False
+
+
+def _live(signer_options: SignerOptions, session_options: SessionOptions, backend: str | None) -> Iterator[Check]:
+    from rasign.workflow import obtain_credentials
+
+    credentials = obtain_credentials(signer_options, session_options, backend=backend)
+    yield Check("live", PASS, f"CreateSession returned credentials for {credentials.role_arn} "
+                f"until {credentials.expiration}")
+
+
+def exit_code(results: list[Check]) -> int:
+    """0 when nothing failed (warnings are advice), 1 otherwise."""
+    return 1 if any(check.status == FAIL for check in results) else 0
+
+
+def as_json(results: list[Check]) -> dict[str, Any]:
+    return {"ok": exit_code(results) == 0, "checks": [check.to_dict() for check in results]}
