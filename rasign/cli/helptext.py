@@ -152,6 +152,57 @@ HELP: dict[str, CommandHelp] = {
             ("what it holds (never a secret)", "{prog} agent status --json"),
         ),
     ),
+    # Issue 12 (named identities): docs/identities.md, docs/exec.md, docs/doctor.md.
+    "identities": CommandHelp(
+        synopsis="[--json] [--config FILE]",
+        description=(
+            "List the named identities of the identities file ($RASIGN_CONFIG, else\n"
+            "~/.config/rasign/config.toml); loading checks the whole file, with file and line on errors."
+        ),
+        examples=(("list them", "{prog} identities"), ("for scripts", "{prog} identities --json")),
+    ),
+    "exec": CommandHelp(
+        synopsis="[--identity NAME | flags] [--server] [--allow-nested] -- COMMAND [ARGS...]",
+        description=(
+            "Run COMMAND with credentials in its environment (rasign becomes the command), or with\n"
+            "--server a private loopback endpoint that keeps a long-running command's credentials fresh."
+        ),
+        examples=(
+            ("one AWS CLI call", "{prog} exec --identity prod -- aws s3 ls"),
+            ("a long job, credentials refreshed", "{prog} exec --server --identity prod -- ./nightly-backup.sh"),
+        ),
+    ),
+    "export": CommandHelp(
+        synopsis="[--identity NAME | flags] [--format sh|fish|powershell|json]",
+        description="Print the credentials as shell assignments (quoted for that shell) or JSON on stdout.",
+        examples=(
+            ("into this sh/bash/zsh", 'eval "$({prog} export --identity prod)"'),
+            ("for PowerShell (pipe it to Invoke-Expression)", "{prog} export --identity prod --format powershell"),
+        ),
+    ),
+    "configure": CommandHelp(
+        synopsis="(--identity NAME | --all) [--profile NAME] [--config-file PATH] [--print]",
+        description=(
+            "Write [profile NAME] with a short credential_process line (rasign's absolute path and\n"
+            "--identity NAME) and the region into ~/.aws/config, keeping every other byte; idempotent."
+        ),
+        examples=(
+            ("one profile", "{prog} configure --identity prod"),
+            ("show what would be written for every identity", "{prog} configure --all --print"),
+        ),
+    ),
+    "doctor": CommandHelp(
+        synopsis="[--identity NAME | flags] [--trust-anchor-pem PATH] [--live] [--offline] [--json]",
+        description=(
+            "Check a set-up before CreateSession fails: certificate, chain, key, ARNs, PKCS#11/TPM\n"
+            "reachability, endpoint DNS/TCP/TLS, proxy and clock; one line per check with its fix."
+        ),
+        examples=(
+            ("check a named identity", "{prog} doctor --identity prod"),
+            ("validate the chain and try one real CreateSession", "{prog} doctor --identity prod "
+             "--trust-anchor-pem ca.pem --live"),
+        ),
+    ),
     "emulator": CommandHelp(
         synopsis="(--trust-anchor CA.pem... | --demo-identity) [options]",
         description=(

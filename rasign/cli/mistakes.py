@@ -51,6 +51,8 @@ _CONTINUATION_HINT = (
 def check_line_continuations(argv: Sequence[str]) -> None:
     """Refuse arguments that only a backslash-newline in ``~/.aws/config`` produces."""
     for token in argv:
+        if token == "--":
+            break  # what follows is another program's arguments (rasign exec -- COMMAND ...)
         if token.startswith(("\n", "\r\n", "\\\n", "\\\r\n")) or token == "\\":
             raise UsageError(
                 f"argument {token!r} comes from a backslash line continuation (the line break reached rasign)",
