@@ -121,7 +121,14 @@ def credential_process(argv: list[str]) -> str | None:
                 raise AgentFailed(f"{err} (start one with: rasign agent --daemon)", 13) from err
             return None
         if answer.get("ok"):
+            for line in answer.get("warnings") or []:
+                sys.stderr.write(str(line) + "\n")
             return str(answer["output"])
+        if answer.get("fallback"):
+            if mode == "forced":
+                error = answer.get("error") or {}
+                raise AgentFailed(str(error.get("line", "the agent cannot serve this request")), 13)
+            return None
         need = answer.get("need")
         if need:
             message["secrets"] = dict(message.get("secrets", {}), **{str(need["what"]): _ask(need)})

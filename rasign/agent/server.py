@@ -85,8 +85,8 @@ class Agent:
         self.pin_ttl = pin_ttl
         self.notice_after = notice_after
         self.entries: dict[str, Entry] = {}
-        self._memo: dict[tuple[Any, ...], tuple[str, bool]] = {}
-        """Request (argv, cwd, env) -> (entry key, may the client be asked for secrets)."""
+        self._memo: dict[tuple[Any, ...], tuple[str, bool, list[str]]] = {}
+        """Request (argv, cwd, env) -> (entry key, may the client be asked for secrets, warnings)."""
         self._table_lock = threading.Lock()
         self._environment_lock = threading.Lock()
         self.stopping = threading.Event()
@@ -118,9 +118,18 @@ class Agent:
         if not isinstance(secrets, dict):
             return _error(UsageError("malformed credentials request"))
         try:
-            entry, interactive = self._entry_for(argv, cwd, env)
+            entry, interactive, warnings = self._entry_for(argv, cwd, env)
+        except NotServed as err:
+            return {"ok": False, "fallback": True, "error": _error(err)["error"]}
         except RasignError as err:
             return _error(err)
+        answer = self._answer(entry, interactive, secrets, message, env, cwd, notify)
+        if warnings and answer.get("ok"):
+            answer["warnings"] = warnings
+        return answer
+
+    def _answer(self, entry: Entry, interactive: bool, secrets: dict[str, Any], message: dict[str, Any],
+                env: dict[str, str], cwd: str, notify: Any) -> dict[str, Any]:
         with entry.lock:
             self._expire_secrets(entry)
             if entry.credentials is not None and self._fresh(entry.credentials, env):
@@ -146,14 +155,14 @@ class Agent:
             entry.credentials = credentials
             return {"ok": True, "output": credentials.to_process_json()}
 
-    def _entry_for(self, argv: list[str], cwd: str, env: dict[str, str]) -> tuple[Entry, bool]:
+    def _entry_for(self, argv: list[str], cwd: str, env: dict[str, str]) -> tuple[Entry, bool, list[str]]:
         memo_key = (tuple(argv), cwd, tuple(sorted(env.items())))
         with self._table_lock:
             known = self._memo.get(memo_key)
             if known is not None and known[0] in self.entries:
-                return self.entries[known[0]], known[1]
+                return self.entries[known[0]], known[1], known[2]
         with self._environment_lock, _applied(env, cwd):
-            signer_options, session_options, backend = _parse(argv, cwd)
+            signer_options, session_options, backend, warnings = _parse(argv, cwd)
         from rasign.cache import cache_key
 
         identity = cache_key(signer_options, session_options) or hashlib.sha256(repr(argv).encode()).hexdigest()
@@ -168,8 +177,8 @@ class Agent:
                 self.entries[key] = entry
             if len(self._memo) >= MAX_MEMO:
                 self._memo.clear()  # only a cache of parsing; entries stay
-            self._memo[memo_key] = (key, interactive)
-        return entry, interactive
+            self._memo[memo_key] = (key, interactive, warnings)
+        return entry, interactive, warnings
 
     def _make_room(self) -> None:
         """Keep at most :data:`MAX_IDENTITIES` (caller holds the table lock)."""
@@ -333,23 +342,33 @@ def _applied(env: dict[str, str], cwd: str) -> Any:
         os.environ.update(saved)
 
 
-def _parse(argv: list[str], cwd: str) -> tuple[SignerOptions, SessionOptions, str | None]:
-    """``credential-process`` arguments to options, exactly as the CLI parses them."""
+class NotServed(RasignError):
+    """A request the agent leaves to the client's own in-process path (e.g. role chaining)."""
+
+    exit_code = 3
+
+
+def _parse(argv: list[str], cwd: str) -> tuple[SignerOptions, SessionOptions, str | None, list[str]]:
+    """``credential-process`` arguments to options, exactly as the CLI parses and checks them.
+
+    Returns the options, the backend and the warning lines the client should print.
+    """
     from rasign.cli import flags
-    from rasign.cli.main import build_parser
+    from rasign.cli.main import parse_credential_process
     from rasign.session import plan_session
 
-    parser = build_parser("credential-process")
-    args = parser.parse_args(["credential-process", *[a for a in argv if a not in ("--agent", "--no-agent")]])
-    flags.check_exclusions(args, flags.CREDENTIAL_EXCLUSIONS)
+    def resolve(args: Any) -> None:
+        for name in (*_PATH_FIELDS, *_SESSION_PATH_FIELDS):
+            _absolute(args, name, cwd)
+
+    args, warnings = parse_credential_process([a for a in argv if a not in ("--agent", "--no-agent")],
+                                              resolve_paths=resolve)
+    if getattr(args, "identity_chain", None):
+        raise NotServed("the agent does not chain roles yet")
     signer_options = flags.signer_options(args)
     session_options = flags.session_options(args)
-    for name in _PATH_FIELDS:
-        _absolute(signer_options, name, cwd)
-    for name in _SESSION_PATH_FIELDS:
-        _absolute(session_options, name, cwd)
     plan_session(session_options)
-    return signer_options, session_options, getattr(args, "backend", None)
+    return signer_options, session_options, getattr(args, "backend", None), warnings
 
 
 def _absolute(options: Any, name: str, cwd: str) -> None:

@@ -18,7 +18,7 @@ import argparse
 import importlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from rasign.cli.parser import GO_TRUE, CliParser
 from rasign.errors import CertificateError, KeyLoadError, RasignError, UsageError
@@ -206,19 +206,61 @@ def _apply_pin_alias(args: argparse.Namespace) -> None:
 
 def _preflight(command: str | None, args: argparse.Namespace, ignored: list[str], prog: str) -> None:
     """Warnings, then every local check that needs no file contents, before the command runs."""
-    from rasign.cli import argv_secrets, mistakes
+    for line in _warnings(args, ignored, prog):
+        _say(line)
+    _local_checks(command, args)
 
+
+def _warnings(args: argparse.Namespace, ignored: list[str], prog: str) -> list[str]:
+    from rasign.cli import argv_secrets
+
+    lines = []
     if ignored:
-        _say(
+        lines.append(
             f"{prog}: warning: ignoring extra argument(s) {' '.join(repr(t) for t in ignored)} "
             f"(flags start with --; aws_signing_helper ignores them too)"
         )
     warning = argv_secrets.warning_line(args)
     if warning and not argv_secrets.silenced():
-        _say(f"{prog}: warning: {warning}")
+        lines.append(f"{prog}: warning: {warning}")
+    return lines
+
+
+def _local_checks(command: str | None, args: argparse.Namespace,
+                  resolve_paths: Callable[[argparse.Namespace], None] | None = None) -> None:
+    from rasign.cli import mistakes
+
     _check_exclusions(command, args)
     _apply_pin_alias(args)
+    if resolve_paths is not None:
+        resolve_paths(args)
     mistakes.check_paths(args)
+
+
+def parse_credential_process(
+    argv: Sequence[str], *, prog: str = DEFAULT_PROG,
+    resolve_paths: Callable[[argparse.Namespace], None] | None = None,
+) -> tuple[argparse.Namespace, list[str]]:
+    """``credential-process ARGV`` parsed and checked exactly as :func:`main` does; (args, warning lines).
+
+    For the agent, which answers credential-process on a client's behalf: the warnings go
+    back to the client's stderr, and ``resolve_paths`` makes relative paths absolute in
+    the client's working directory before the path checks run.
+    """
+    from rasign.cli import mistakes
+
+    args_list = ["credential-process", *argv]
+    mistakes.check_line_continuations(args_list)
+    parser = build_parser(prog, only="credential-process")
+    args, extras = parser.parse_known_args(args_list)
+    if getattr(args, "identity", None):
+        from rasign.identities import apply_identity
+
+        args = apply_identity(args, parser, lambda: parser.parse_known_args(args_list)[0])
+    ignored = _split_extras(extras, _subparser(parser, "credential-process"), f"{prog} credential-process")
+    warnings = _warnings(args, ignored, prog)
+    _local_checks("credential-process", args, resolve_paths)
+    return args, warnings
 
 
 def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
