@@ -23,7 +23,7 @@ import secrets
 import signal
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rasign.cli import flags
 from rasign.errors import ConfigError, StoreError, UsageError
@@ -73,6 +73,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--auth-token-file", metavar="PATH",
                        help="file holding the Authorization token for ECS and non-loopback clients"
                             " (created with a random token if missing)")
+    group.add_argument("--also-role", action="append", default=[], metavar="ROLE_ARN",
+                       help="serve this role too, minted with the same key (one PIN, one token session); repeatable."
+                            " IMDS lists --role-arn as the default and answers each role by name; ECS serves each"
+                            " at ECS_PATH/ROLE_NAME")
     group.add_argument("--ready-file", metavar="PATH",
                        help="write the listening addresses as JSON here once serving (for scripts)")
     flags.add_refresh_flags(parser)
@@ -298,7 +302,7 @@ def run(args: argparse.Namespace) -> int:
     flags.check_exclusions(args, flags.CREDENTIAL_EXCLUSIONS)
     from rasign.hardening import harden_process
     from rasign.refresh import Refresher, SessionMinter
-    from rasign.serve.handler import Router, ServeContext
+    from rasign.serve.handler import RoleSlot, Router, ServeContext
     from rasign.serve.loop import EventLoopServer, raise_descriptor_limit
     from rasign.serve.notify import sd_notify
     from rasign.serve.tokens import TokenSigner
@@ -318,8 +322,26 @@ def run(args: argparse.Namespace) -> int:
         auth_token, token_file = load_or_create_token(args.auth_token_file)
 
     view = CredentialView(role_arn=session_options.role_arn, expiry_skew=policy.expiry_skew)
-    minter = SessionMinter(signer_options, session_options, backend=getattr(args, "backend", None))
+    extra_arns = _extra_roles(args.also_role, role_name)
+    shared = None
+    if extra_arns:
+        from rasign.multirole import SharedSigner, role_options
+
+        # Several roles, one key: opened once (one PIN entry, one login) and kept open.
+        shared = SharedSigner(signer_options, backend=getattr(args, "backend", None))
+        minter: Any = shared.minter(session_options, name=role_name)
+    else:
+        minter = SessionMinter(signer_options, session_options, backend=getattr(args, "backend", None))
     refresher = Refresher(minter.mint, policy, on_update=view.update, name="rasign-serve-refresh")
+    extras: dict[str, RoleSlot] = {}
+    extra_refreshers = []
+    for name, arn in extra_arns.items():
+        assert shared is not None
+        role_view = CredentialView(role_arn=arn, expiry_skew=policy.expiry_skew)
+        role_minter = shared.minter(role_options(session_options, {"role_arn": arn}), name=name)
+        role_refresher = Refresher(role_minter.mint, policy, on_update=role_view.update, name=f"rasign-serve-{name}")
+        extra_refreshers.append(role_refresher)
+        extras[name] = RoleSlot(view=role_view, status=lambda r=role_refresher: r.status().to_dict(), arn=arn)
     context = ServeContext(
         role_name=role_name,
         view=view,
@@ -329,6 +351,7 @@ def run(args: argparse.Namespace) -> int:
         ecs_path=args.ecs_path if (plan.ecs or auth_token) else None,
         imds=plan.imds,
         allow_non_loopback=args.allow_non_loopback,
+        roles=extras,
     )
 
     server = None
@@ -348,6 +371,8 @@ def run(args: argparse.Namespace) -> int:
         minter.open()
         harden_process()  # the key is open: PINs and passwords may leave the environment now
         refresher.start(fail_fast=True)
+        for role_refresher in extra_refreshers:
+            role_refresher.start(fail_fast=True)
 
         stop = threading.Event()
         _install_signal_handlers(stop, refresher)
@@ -368,13 +393,29 @@ def run(args: argparse.Namespace) -> int:
                 loop_thread.join(5)
             server.close()
         refresher.stop()
+        for role_refresher in extra_refreshers:
+            role_refresher.stop()
         minter.close()
+        if shared is not None:
+            shared.close()
         if token_file and not args.auth_token_file:
             try:
                 os.unlink(token_file)
             except OSError:
                 pass
     return 0
+
+
+def _extra_roles(arns: list[str], primary: str) -> dict[str, str]:
+    """``--also-role`` ARNs by role name (what IMDS and the ECS paths call them); names must differ."""
+    roles: dict[str, str] = {}
+    for arn in arns:
+        name = role_name_of(arn)
+        if name == primary or name in roles:
+            raise UsageError(f"--also-role {arn}: a role named {name!r} is already served",
+                             hint="each served role needs its own name (the last part of its ARN)")
+        roles[name] = arn
+    return roles
 
 
 def _install_signal_handlers(stop: threading.Event, refresher) -> None:
@@ -423,4 +464,5 @@ def _announce(listeners: list, context, token_file: str | None, args: argparse.N
             "ecs_uri": ecs_uri,
             "auth_token_file": token_file,
             "role_name": context.role_name,
+            "roles": {name: (ecs_uri.rstrip("/") + "/" + name if ecs_uri else None) for name in context.roles},
         })

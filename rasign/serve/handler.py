@@ -38,7 +38,7 @@ import hmac
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from rasign.serve.http11 import Request, render
@@ -62,6 +62,15 @@ JSON = "application/json"
 _READ_METHODS = ("GET", "HEAD")
 
 
+class RoleSlot:
+    """One more role served beside the default one (``serve --also-role``)."""
+
+    def __init__(self, view: CredentialView, status: Callable[[], dict[str, Any]], arn: str = "") -> None:
+        self.view = view
+        self.status = status
+        self.arn = arn
+
+
 @dataclass
 class ServeContext:
     """Everything the router needs; shared by all listeners."""
@@ -78,6 +87,8 @@ class ServeContext:
     imds: bool = True
     """Serve the IMDS paths (off with ``--ecs`` unless ``--imds`` is given too)."""
     allow_non_loopback: bool = False
+    roles: dict[str, RoleSlot] = field(default_factory=dict)
+    """Roles served beside ``role_name``: by name on the IMDS path, at ECS_PATH/NAME for ECS."""
 
 
 class Router:
@@ -87,6 +98,11 @@ class Router:
         self.context = context
         ecs = context.ecs_path
         self._ecs_paths = {ecs, ecs.rstrip("/") + "/"} if ecs else set()
+        self._role_ecs_paths: dict[str, RoleSlot] = {}
+        if ecs:
+            for name, slot in context.roles.items():
+                path = ecs.rstrip("/") + "/" + name
+                self._role_ecs_paths[path] = self._role_ecs_paths[path + "/"] = slot
 
     def __call__(self, request: Request, conn: Connection) -> tuple[bytes, bool]:
         status, data, close = self._route(request, conn)
@@ -138,10 +154,17 @@ class Router:
                 return self._imds_get(request, conn, self._role_name)
             if path.startswith(ROLE_PATH + "/"):
                 role = path[len(ROLE_PATH) + 1:].split("/", 1)[0]
-                return self._imds_get(request, conn,
-                                     self._imds_credentials if role == ctx.role_name else self._not_found)
+                if role == ctx.role_name:
+                    return self._imds_get(request, conn, self._imds_credentials)
+                slot = ctx.roles.get(role)
+                if slot is not None:
+                    return self._imds_get(request, conn, lambda req, left: self._imds_credentials(req, left, slot))
+                return self._imds_get(request, conn, self._not_found)
         if path in self._ecs_paths:
             return self._ecs(request)
+        slot = self._role_ecs_paths.get(path)
+        if slot is not None:
+            return self._ecs(request, slot)
         if path == HEALTH_PATH or path == HEALTH_PATH + "/":
             return self._health(request)
         return self._not_found(request, 0.0)
@@ -185,10 +208,12 @@ class Router:
     def _not_found(self, request: Request, remaining: float) -> tuple[int, bytes, bool]:
         return self._text(request, 404, "404 page not found\n")
 
-    def _imds_credentials(self, request: Request, remaining: float) -> tuple[int, bytes, bool]:
-        current = self.context.view.snapshot()
+    def _imds_credentials(self, request: Request, remaining: float,
+                          slot: RoleSlot | None = None) -> tuple[int, bytes, bool]:
+        view, status = (slot.view, slot.status) if slot is not None else (self.context.view, self.context.status)
+        current = view.snapshot()
         if current is None:
-            reason = self.context.status().get("last_error") or "no valid credentials yet"
+            reason = status().get("last_error") or "no valid credentials yet"
             return self._text(request, 500, f"no valid credentials available: {reason}\n")
         return 200, render(200, current.imds_body, headers={TTL_HEADER: str(int(remaining))},
                            head=request.method == "HEAD"), False
@@ -202,15 +227,16 @@ class Router:
             return False
         return hmac.compare_digest(given.strip().encode("latin-1", "replace"), expected.encode("utf-8"))
 
-    def _ecs(self, request: Request) -> tuple[int, bytes, bool]:
+    def _ecs(self, request: Request, slot: RoleSlot | None = None) -> tuple[int, bytes, bool]:
         if request.method not in _READ_METHODS:
             return self._text(request, 405, "")
         if not self._authorized(request):
             body = json.dumps({"code": "Unauthorized", "message": "missing or invalid Authorization token"})
             return 401, render(401, body.encode(), JSON, head=request.method == "HEAD"), False
-        current = self.context.view.snapshot()
+        view, status_of = (slot.view, slot.status) if slot is not None else (self.context.view, self.context.status)
+        current = view.snapshot()
         if current is None:
-            status = self.context.status()
+            status = status_of()
             reason = status.get("last_error") or "no valid credentials yet"
             body = json.dumps({"code": "NoCredentials", "message": reason})
             return self._json(request, 500, body.encode("utf-8"))
@@ -223,5 +249,13 @@ class Router:
             return self._text(request, 405, "")
         status = dict(self.context.status())
         valid = self.context.view.snapshot() is not None
+        if self.context.roles:
+            status["role"] = self.context.role_name
+            status["roles"] = {}
+            for name, slot in self.context.roles.items():
+                role_status = dict(slot.status())
+                role_status["healthy"] = slot.view.snapshot() is not None
+                status["roles"][name] = role_status
+                valid = valid and role_status["healthy"]
         status["healthy"] = valid
         return self._json(request, 200 if valid else 503, (json.dumps(status) + "\n").encode("utf-8"))
