@@ -231,3 +231,44 @@ def run_credential_process(args: argparse.Namespace) -> int:
     sys.stdout.write(output)
     sys.stdout.flush()
     return 0
+
+
+class ChainedMinter:
+    """A minter whose credentials are the last role of an identity's chain.
+
+    Wraps the minter of the first role (which keeps or reopens the key as its backend
+    says) and runs the chain after every CreateSession, so ``serve``, ``update`` and the
+    agent refresh the chained role exactly as they refresh a plain one.
+    """
+
+    def __init__(self, inner: Any, steps: list[ChainStep], session_options: SessionOptions, *, region: str,
+                 sts_endpoint: str | None, identity: str) -> None:
+        self.inner = inner
+        self.steps = steps
+        self.session_options = session_options
+        self.region = region
+        self.sts_endpoint = sts_endpoint
+        self.identity = identity
+
+    def open(self) -> None:
+        self.inner.open()
+
+    def mint(self) -> Credentials:
+        return assume_chain(self.inner.mint(), self.steps, self.session_options, region=self.region,
+                            sts_endpoint=self.sts_endpoint, identity=self.identity)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def chained(minter: Any, args: argparse.Namespace, session_options: SessionOptions) -> Any:
+    """``minter`` itself, or a :class:`ChainedMinter` over it when ``--identity`` names a chain."""
+    steps = chain_of(args)
+    if not steps:
+        return minter
+    from rasign.session import plan_session
+
+    target, _ = plan_session(session_options)
+    return ChainedMinter(minter, steps, session_options, region=target.region,
+                         sts_endpoint=getattr(args, "identity_sts_endpoint", None),
+                         identity=getattr(args, "identity", "") or "")

@@ -726,7 +726,8 @@ NOT_APPLIED = frozenset({"identities", "configure", *WITHOUT_IDENTITY})
 """Commands that read the identities file themselves, or take no identity options at all
 (so ``RASIGN_IDENTITY`` in the environment never breaks ``rasign version``)."""
 
-CHAIN_READY = frozenset({"credential-process", "exec", "export", "doctor", "identities", "configure"})
+CHAIN_READY = frozenset({"credential-process", "exec", "export", "doctor", "identities", "configure", "serve",
+                         "update"})
 
 
 def apply_identity(

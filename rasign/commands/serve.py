@@ -310,7 +310,11 @@ def run(args: argparse.Namespace) -> int:
 
     signer_options = _capture_environment_secrets(flags.signer_options(args))
     session_options = flags.session_options(args)
-    role_name = role_name_of(session_options.role_arn)
+    from rasign.chain import chain_of
+
+    steps = chain_of(args)
+    served_arn = steps[-1].role_arn if steps else session_options.role_arn  # a chain serves its last role
+    role_name = role_name_of(served_arn)
     policy = _policy(args)
     plan = endpoint_plan(args)
 
@@ -321,7 +325,7 @@ def run(args: argparse.Namespace) -> int:
     if plan.ecs or plan.exposed or args.auth_token_file:
         auth_token, token_file = load_or_create_token(args.auth_token_file)
 
-    view = CredentialView(role_arn=session_options.role_arn, expiry_skew=policy.expiry_skew)
+    view = CredentialView(role_arn=served_arn, expiry_skew=policy.expiry_skew)
     extra_arns = _extra_roles(args.also_role, role_name)
     shared = None
     if extra_arns:
@@ -332,6 +336,9 @@ def run(args: argparse.Namespace) -> int:
         minter: Any = shared.minter(session_options, name=role_name)
     else:
         minter = SessionMinter(signer_options, session_options, backend=getattr(args, "backend", None))
+    from rasign.chain import chained
+
+    minter = chained(minter, args, session_options)  # --identity with a role chain: serve the last role
     refresher = Refresher(minter.mint, policy, on_update=view.update, name="rasign-serve-refresh")
     extras: dict[str, RoleSlot] = {}
     extra_refreshers = []

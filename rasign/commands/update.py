@@ -89,7 +89,10 @@ def run(args: argparse.Namespace) -> int:
         write_profile(path, args.profile, values)
         log.info("wrote profile [%s] to %s; credentials expire at %s", args.profile, path, credentials.expiration)
 
-    minter = SessionMinter(signer_options, session_options, backend=getattr(args, "backend", None))
+    from rasign.chain import chained
+
+    minter = chained(SessionMinter(signer_options, session_options, backend=getattr(args, "backend", None)),
+                     args, session_options)
     try:
         minter.open()  # the PIN (if any) is read here, in the foreground
         harden_process()  # then: no PIN in the environment, no core file, no ptrace by the same user

@@ -127,12 +127,44 @@ def test_chained_identity_through_exec(software_identity, emulator, tmp_path):
     assert result.stdout.strip() == f"arn:aws:sts::{OTHER_ACCOUNT}:assumed-role/via-exec/rasign-prod"
 
 
-def test_serve_refuses_a_chained_identity_clearly(software_identity, emulator, tmp_path):
+def test_serve_hands_out_the_chained_role(software_identity, emulator, tmp_path):
+    from tests.delivery.helpers import ROLE_PATH, get_imds, start_rasign, token
+
     cert, key = software_identity
-    config = chained_config(tmp_path, cert, key, emulator,
-                            f'[[identity.prod.chain]]\nrole-arn = "arn:aws:iam::{OTHER_ACCOUNT}:role/x"\n')
-    result = run_rasign("serve", "--identity", "prod", "--config", str(config))
-    assert result.returncode == 3 and "cannot do yet" in result.stderr
+    target = add_trusted_role(emulator.state, "served-chain", account_id=OTHER_ACCOUNT, trusted=[emulator.role_arn])
+    config = chained_config(tmp_path, cert, key, emulator, f'[[identity.prod.chain]]\nrole-arn = "{target}"\n')
+    running = start_rasign("serve", ["--identity", "prod", "--config", str(config), "--port", "0"], tmp_path)
+    try:
+        port = running.ready["port"]
+        imds_token = token(port)
+        role = running.ready["role_name"]
+        assert role == "served-chain"  # IMDS names the role it hands out: the chain's last
+        status, _, body = get_imds(port, f"{ROLE_PATH}/{role}", imds_token)
+        assert status == 200, body
+        served = json.loads(body)
+        document = {"AccessKeyId": served["AccessKeyId"], "SecretAccessKey": served["SecretAccessKey"],
+                    "SessionToken": served["Token"]}
+        assert caller_identity(document, emulator)["Account"] == OTHER_ACCOUNT
+    finally:
+        running.stop()
+
+
+def test_update_writes_the_chained_role(software_identity, emulator, tmp_path):
+    cert, key = software_identity
+    target = add_trusted_role(emulator.state, "written-chain", account_id=OTHER_ACCOUNT, trusted=[emulator.role_arn])
+    config = chained_config(tmp_path, cert, key, emulator, f'[[identity.prod.chain]]\nrole-arn = "{target}"\n')
+    credentials_file = tmp_path / "credentials"
+    result = run_rasign("update", "--once", "--identity", "prod", "--config", str(config), "--profile", "chained",
+                        "--credentials-file", str(credentials_file))
+    assert result.returncode == 0, result.stderr
+    import configparser
+
+    parser = configparser.ConfigParser()
+    parser.read(credentials_file)
+    section = parser["chained"]
+    document = {"AccessKeyId": section["aws_access_key_id"], "SecretAccessKey": section["aws_secret_access_key"],
+                "SessionToken": section["aws_session_token"]}
+    assert caller_identity(document, emulator)["Account"] == OTHER_ACCOUNT
 
 
 def test_python_api_session_from_a_chained_identity(pki, tmp_path):
