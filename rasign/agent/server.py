@@ -70,6 +70,8 @@ class Entry:
     original: dict[str, Any]
     """Signer option values before any typed secret was applied (restored by lock)."""
     credentials: Credentials | None = None
+    answer: bytes = b""
+    """The encoded answer for ``credentials`` (what a repeated request gets, pre-rendered)."""
     held: dict[str, str] = field(default_factory=dict)
     """Kind of secret -> name under which rasign.secrets holds it."""
     held_since: float | None = None
@@ -88,11 +90,46 @@ class Agent:
         self._memo: dict[tuple[Any, ...], tuple[str, bool, list[str]]] = {}
         """Request (argv, cwd, env) -> (entry key, may the client be asked for secrets, warnings)."""
         self._table_lock = threading.Lock()
+        self._repeat: dict[bytes, tuple[Entry, float]] = {}
+        """Exact request line -> (entry, freshness margin): a repeated request skips parsing."""
         self._environment_lock = threading.Lock()
         self.stopping = threading.Event()
         self._secret_serial = 0
 
     # -- requests
+
+    def repeat_answer(self, line: bytes) -> bytes | None:
+        """The pre-rendered answer to a request seen before, while its credentials are fresh.
+
+        ``credential-process`` sends the same bytes for the same arguments, directory and
+        environment, so most requests need neither JSON decoding nor option parsing.
+        """
+        known = self._repeat.get(line)
+        if known is None:
+            return None
+        entry, margin = known
+        credentials = entry.credentials
+        if credentials is None or not entry.answer:
+            return None
+        if self.pin_ttl is not None and entry.held_since is not None \
+                and self.clock.monotonic() - entry.held_since >= self.pin_ttl:
+            return None  # the full path forgets the expired secrets first
+        if (credentials.expires_at - self.clock.now()).total_seconds() <= margin:
+            return None
+        return entry.answer
+
+    def remember(self, line: bytes, message: dict[str, Any], answer: dict[str, Any]) -> None:
+        """Let :meth:`repeat_answer` serve this exact request next time (never one carrying a secret)."""
+        if message.get("op") != "credentials" or message.get("secrets") or not answer.get("ok") or answer.get("warnings"):
+            return
+        entry = answer.pop("_entry", None)
+        if entry is None:
+            return
+        env = message.get("env") or {}
+        with self._table_lock:
+            if len(self._repeat) >= MAX_MEMO:
+                self._repeat.clear()
+            self._repeat[line] = (entry, self._margin(env))
 
     def handle(self, message: dict[str, Any], notify: Any) -> dict[str, Any]:
         """Answer one request (see :mod:`rasign.agent.protocol`)."""
@@ -126,6 +163,8 @@ class Agent:
         answer = self._answer(entry, interactive, secrets, message, env, cwd, notify)
         if warnings and answer.get("ok"):
             answer["warnings"] = warnings
+        if answer.get("ok"):
+            answer["_entry"] = entry  # for remember(); removed before the answer is sent
         return answer
 
     def _answer(self, entry: Entry, interactive: bool, secrets: dict[str, Any], message: dict[str, Any],
@@ -153,6 +192,7 @@ class Agent:
                 log.exception("minting failed")
                 return _error(RasignError(f"internal error in the agent: {type(err).__name__}"), exit_code=70)
             entry.credentials = credentials
+            entry.answer = protocol.encode({"ok": True, "output": credentials.to_process_json()})
             return {"ok": True, "output": credentials.to_process_json()}
 
     def _entry_for(self, argv: list[str], cwd: str, env: dict[str, str]) -> tuple[Entry, bool, list[str]]:
@@ -213,14 +253,17 @@ class Agent:
         return credentials
 
     def _fresh(self, credentials: Credentials, env: dict[str, str]) -> bool:
-        margin = DEFAULT_MARGIN
+        return (credentials.expires_at - self.clock.now()).total_seconds() > self._margin(env)
+
+    @staticmethod
+    def _margin(env: dict[str, str]) -> float:
         raw = env.get("RASIGN_CACHE_MARGIN")
         if raw:
             try:
-                margin = max(0.0, float(raw))
+                return max(0.0, float(raw))
             except ValueError:
                 pass
-        return (credentials.expires_at - self.clock.now()).total_seconds() > margin
+        return DEFAULT_MARGIN
 
     # -- secrets
 
@@ -259,6 +302,8 @@ class Agent:
         for name, value in entry.original.items():
             setattr(entry.signer_options, name, value)
         entry.minter.close()
+        with self._table_lock:
+            self._repeat = {line: known for line, known in self._repeat.items() if known[0] is not entry}
         entry.credentials = entry.credentials  # minted credentials stay valid; only keys and PINs go
 
     def _expire_secrets(self, entry: Entry) -> None:
@@ -408,13 +453,21 @@ class _Handler(socketserver.StreamRequestHandler):
             return
         if not line or len(line) > protocol.MAX_LINE:
             return
+        agent = self.server.agent
+        repeated = agent.repeat_answer(line)
+        if repeated is not None:
+            with contextlib.suppress(OSError):
+                self.connection.sendall(repeated)
+            return
         try:
             message = protocol.decode(line)
         except ValueError:
             self._send(_error(UsageError("malformed request")))
             return
         self.connection.settimeout(None)
-        answer = self.server.agent.handle(message, self._notice)
+        answer = agent.handle(message, self._notice)
+        agent.remember(line, message, answer)
+        answer.pop("_entry", None)
         self._send(answer)
         if self.server.agent.stopping.is_set():
             threading.Thread(target=self.server.shutdown, daemon=True).start()
