@@ -33,7 +33,6 @@ from rasign.errors import (
     Throttled,
 )
 from rasign.logs import get_logger, register_secret
-from rasign.network_errors import cause as network_cause
 from rasign.textsafe import clean
 
 if TYPE_CHECKING:
@@ -357,6 +356,8 @@ class SessionClient:
         raise last_error
 
     def _cause(self, err: BaseException) -> str:
+        from rasign.network_errors import cause as network_cause  # ssl and socket: only on failure
+
         return network_cause(err, connect_timeout=self.options.connect_timeout, read_timeout=self.options.read_timeout)
 
     def _parse_success(self, answer: Answer) -> Credentials:
