@@ -126,6 +126,8 @@ def require_module(module: str, backend: str, *, system_hint: str | None = None)
 def _holds_tss2_key(path: str) -> bool:
     if not path or path.startswith(("pkcs11:", "handle:")):
         return False
+    if not os.path.isfile(path):  # a FIFO or device must not block the sniffing
+        return False
     try:
         with open(path, "rb") as handle:
             head = handle.read(1 << 20)
