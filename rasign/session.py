@@ -84,8 +84,11 @@ class Answer:
         return clean(self.headers.get(name, "") or "", 200)
 
     def json(self) -> Any:
-        """The body parsed as JSON; ``ValueError`` when it is not (or is not UTF-8)."""
-        return json.loads(self.body.decode("utf-8"))
+        """The body parsed as JSON; ``ValueError`` when it is not (or is not UTF-8, or nests absurdly)."""
+        try:
+            return json.loads(self.body.decode("utf-8"))
+        except RecursionError:
+            raise ValueError("JSON nested too deeply") from None
 
 
 class AnswerTooLarge(Exception):
