@@ -118,3 +118,14 @@ def world(tmp_path_factory, pki, emulator) -> World:
 def unreadable_works() -> bool:
     """Root reads a mode-000 file anyway: the 'permission denied' cases need a normal user."""
     return os.geteuid() != 0
+
+
+# SoftHSM tokens and swtpm keys shared with the PKCS#11 and TPM areas (made once per session).
+from tests.pkcs11.conftest import hsm  # noqa: E402,F401
+from tests.tpm.conftest import (  # noqa: E402,F401
+    _no_leaked_handles,
+    openssl_ec_password,
+    openssl_tpm2,
+    tpm,
+    tpm_dir,
+)
