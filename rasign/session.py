@@ -14,6 +14,7 @@ exponential backoff and full jitter, each attempt signed afresh (new ``X-Amz-Dat
 from __future__ import annotations
 
 import json
+import os
 import random
 import time
 from collections.abc import Callable
@@ -499,7 +500,6 @@ def tls_verify(options: SessionOptions) -> bool | str:
     Passed on every request: requests lets REQUESTS_CA_BUNDLE override a session-level
     setting, which would silently ignore --ca-bundle.
     """
-    import os
 
     if options.no_verify_ssl:
         import urllib3
@@ -509,10 +509,28 @@ def tls_verify(options: SessionOptions) -> bool | str:
         return False
     bundle = options.ca_bundle or os.environ.get("AWS_CA_BUNDLE")
     if bundle:
-        if not os.path.isfile(bundle):
-            raise ConfigError(f"CA bundle not found: {bundle}", hint="pass a PEM file to --ca-bundle / AWS_CA_BUNDLE")
+        check_ca_bundle(bundle)
         return bundle
     return True
+
+
+def check_ca_bundle(bundle: str) -> None:
+    """A readable regular file holding at least one PEM certificate, checked before any request.
+
+    Otherwise the TLS layer fails on the first request with an OpenSSL error about
+    ``load_verify_locations`` that does not say which file is wrong.
+    """
+    import ssl
+
+    shown = clean(bundle, 300)
+    if not os.path.isfile(bundle):
+        raise ConfigError(f"CA bundle not found: {shown}", hint="pass a PEM file to --ca-bundle / AWS_CA_BUNDLE")
+    try:
+        ssl.create_default_context(cafile=bundle)
+    except (ssl.SSLError, OSError, ValueError) as err:
+        reason = "permission denied" if isinstance(err, PermissionError) else "it holds no PEM certificate OpenSSL accepts"
+        raise ConfigError(f"cannot use the CA bundle {shown}: {reason}",
+                          hint="pass a PEM file of CA certificates to --ca-bundle / AWS_CA_BUNDLE") from err
 
 
 def service_error(answer: Answer, now: datetime) -> ServiceError:
@@ -608,8 +626,6 @@ def invocation_id() -> str:
 
     Formatted by hand: importing ``uuid`` pulls in ``platform`` and costs ~3 ms of start-up.
     """
-    import os
-
     raw = bytearray(os.urandom(16))
     raw[6] = (raw[6] & 0x0F) | 0x40
     raw[8] = (raw[8] & 0x3F) | 0x80

@@ -89,6 +89,10 @@ URLS_AND_TIMEOUTS = [
     case("timeout-text", CONFIG, "not a number", "--connect-timeout", "soon"),
     case("timeout-huge", CONFIG, "more than 3600", "--read-timeout", "1e300"),
     case("ca-bundle-missing", CONFIG, "CA bundle not found", ca_bundle="{missing}"),
+    case("ca-bundle-directory", CONFIG, "CA bundle not found", ca_bundle="{dir}"),
+    case("ca-bundle-garbage", CONFIG, "cannot use the CA bundle", ca_bundle="{garbage}"),
+    case("ca-bundle-binary", CONFIG, "cannot use the CA bundle", ca_bundle="{binary}"),
+    case("ca-bundle-is-a-key", CONFIG, "cannot use the CA bundle", ca_bundle="{key}"),
 ]
 
 FILES = [
@@ -162,6 +166,10 @@ ENVIRONMENT = [
     case("env-endpoint-ra-ipv6", CONFIG, "AWS_ENDPOINT_URL_ROLESANYWHERE", endpoint=None,
          env={"AWS_ENDPOINT_URL_ROLESANYWHERE": "https://fe80::1:443"}),
     case("env-ca-bundle-missing", CONFIG, "CA bundle not found", ca_bundle=None, env={"AWS_CA_BUNDLE": "{missing}"}),
+    case("env-ca-bundle-garbage", CONFIG, "cannot use the CA bundle", ca_bundle=None, env={"AWS_CA_BUNDLE": "{nonutf8}"}),
+    case("env-endpoint-escape", CONFIG, "AWS_ENDPOINT_URL", endpoint=None,
+         env={"AWS_ENDPOINT_URL": "https://127.0.0.1:1/\x1b]0;x\x07"}),
+    case("env-endpoint-scheme", CONFIG, "scheme", endpoint=None, env={"AWS_ENDPOINT_URL_ROLESANYWHERE": "gopher://x"}),
     case("env-fips-eu", CONFIG, "no FIPS endpoint", endpoint=None, env={"AWS_USE_FIPS_ENDPOINT": "true"},
          trust_anchor_arn=TA_OK.replace("us-east-1", "eu-west-1"),
          profile_arn="arn:aws:rolesanywhere:eu-west-1:123456789012:profile/p"),
@@ -214,6 +222,10 @@ OTHER_COMMANDS = [
     case("serve-garbage-cert", KEYLOAD, "", "--port", "0", command="serve", certificate="{garbage}", own_process=True),
     case("serve-bad-refresh-ahead", CONFIG, "not a number", "--port", "0", "--refresh-ahead", "x", command="serve",
          own_process=True),
+    case("serve-port-too-big", USAGE, "--port must be", "--port", "99999", command="serve"),
+    case("serve-port-negative", USAGE, "--port must be", "--port=-1", command="serve"),
+    case("serve-listen-not-ip", USAGE, "invalid --listen", "--listen", "300.1.1.1:1", command="serve"),
+    case("serve-hop-limit-zero", USAGE, "--hop-limit", "--port", "0", "--hop-limit", "0", command="serve"),
     raw("emulator-bad-port", USAGE, "", "emulator", "--port", "x"),
     raw("emulator-trust-anchor-garbage", KEYLOAD, "", "emulator", "--trust-anchor", "{garbage}", "--port", "0"),
     raw("emulator-trust-anchor-missing", KEYLOAD, "not found", "emulator", "--trust-anchor", "{missing}", "--port", "0"),
