@@ -451,19 +451,11 @@ def plan_session(options: SessionOptions) -> tuple[Target, Endpoint]:
 
 
 def check_transport(options: SessionOptions) -> None:
-    """Timeouts finite and positive, attempts 1-20, flags of the right type: before any request."""
+    """Every field of its declared type, timeouts finite and positive, attempts 1-20: before any request."""
+    validate.option_types(options)
     validate.seconds(options.connect_timeout, "connect timeout")
     validate.seconds(options.read_timeout, "read timeout")
     validate.max_attempts(options.max_attempts)
-    for name in ("use_fips_endpoint", "use_dualstack_endpoint", "no_verify_ssl", "with_proxy"):
-        if not isinstance(getattr(options, name), bool):
-            raise ConfigError(f"{name} must be True or False, not {type(getattr(options, name)).__name__}")
-    for name in ("role_arn", "profile_arn", "trust_anchor_arn"):
-        if not isinstance(getattr(options, name), str):
-            raise ConfigError(f"{name} must be text, not {type(getattr(options, name)).__name__}")
-    for name in ("region", "endpoint", "ca_bundle", "role_session_name"):
-        if getattr(options, name) is not None and not isinstance(getattr(options, name), str):
-            raise ConfigError(f"{name} must be text or None, not {type(getattr(options, name)).__name__}")
 
 
 def create_session(signer: Signer, options: SessionOptions) -> Credentials:

@@ -232,3 +232,31 @@ def printable(text: str, what: str, limit: int = 2048) -> str:
         raise ConfigError(f"{what} {_shown(text)} contains white space or control characters",
                           hint="copy the value again without line breaks or spaces")
     return text
+
+
+_TYPE_CHECKS: dict[str, Callable[[object], bool]] = {
+    "str": lambda v: isinstance(v, str),
+    "str | None": lambda v: v is None or isinstance(v, str),
+    "bool": lambda v: isinstance(v, bool),
+    "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "float": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    "dict[str, str]": lambda v: isinstance(v, dict) and all(isinstance(k, str) and isinstance(x, str) for k, x in v.items()),
+}
+
+
+def option_types(options: object) -> None:
+    """Refuse an options dataclass whose fields do not have their declared types.
+
+    The Python API takes ``SignerOptions``/``SessionOptions`` from callers, so a timeout of
+    ``"5"`` or a duration of ``3600.0`` would otherwise surface deep inside ``requests`` as
+    an internal error. Driven by the field annotations, so a new field is covered too.
+    """
+    import dataclasses
+
+    for item in dataclasses.fields(options):  # type: ignore[arg-type]
+        check = _TYPE_CHECKS.get(str(item.type))
+        value = getattr(options, item.name)
+        if check is not None and not check(value):
+            shown = "" if item.metadata.get("cache") == "secret" else f" {_shown(value)}"  # never echo a password
+            raise ConfigError(f"option {item.name} must be {item.type}, not {type(value).__name__}{shown}",
+                              hint=f"pass {item.name} as {item.type}")

@@ -105,3 +105,38 @@ def test_session_duration(value, ok):
             validate.session_duration(value)
     else:
         assert validate.session_duration(value) == ok
+
+
+def test_every_option_type_has_a_check():
+    import dataclasses
+
+    from rasign.options import SignerOptions
+
+    for cls in (SignerOptions, SessionOptions):
+        for item in dataclasses.fields(cls):
+            assert str(item.type) in validate._TYPE_CHECKS, f"add a type check for {item.type} ({cls.__name__}.{item.name})"
+
+
+@pytest.mark.parametrize("signer, session", [
+    ({"certificate": 5}, {}),
+    ({"extra": {"slot": 1}}, {}),
+    ({"interactive": "no"}, {}),
+    ({}, {"connect_timeout": "5"}),
+    ({}, {"instance_properties": {"k": 1}}),
+    ({}, {"session_duration": 3600.0}),
+])
+def test_api_types_are_checked_before_the_key_or_network(signer, session):
+    from rasign.options import SignerOptions
+    from rasign.workflow import obtain_credentials
+
+    values = {"trust_anchor_arn": TA, "profile_arn": PR, "role_arn": RO, "endpoint": "https://127.0.0.1:1", **session}
+    with pytest.raises(ConfigError, match="option .* must be"):
+        obtain_credentials(SignerOptions(**{"certificate": "c.pem", "private_key": "k.pem", **signer}), SessionOptions(**values))
+
+
+def test_a_mistyped_password_is_not_echoed():
+    from rasign.options import SignerOptions
+
+    with pytest.raises(ConfigError) as caught:
+        validate.option_types(SignerOptions(pkcs8_password=987654321))  # type: ignore[arg-type]
+    assert "987654321" not in caught.value.one_line()
