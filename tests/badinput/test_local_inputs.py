@@ -161,6 +161,18 @@ SELECTORS = [
          certificate=None, private_key=None),
 ]
 
+NON_UTF8_ARGUMENTS = [  # argv and environment bytes that are not UTF-8 arrive as surrogates
+    case("argv-password-nonutf8", AUTH, "", "--pkcs8-password", "wr\udcffong", private_key="{key_enc}"),
+    case("argv-cert-path-nonutf8", KEYLOAD, "not found", certificate="/nonexistent/\udcff\udcfe.pem"),
+    case("argv-endpoint-nonutf8", CONFIG, "invalid endpoint URL", endpoint="https://h\udcff.example"),
+    case("argv-role-arn-nonutf8", CONFIG, "control characters", role_arn="arn:aws:iam::1:role/\udcff"),
+    case("argv-region-nonutf8", CONFIG, "invalid region", "--region", "us-\udcff"),
+    case("env-password-nonutf8", AUTH, "", private_key="{key_enc}", env={"RASIGN_PKCS8_PASSWORD": "\udcff\udcfe"}),
+    case("env-cert-source-nonutf8", KEYLOAD, "neither PEM text nor base64", certificate="env:RASIGN_TEST_CERT",
+         env={"RASIGN_TEST_CERT": "\udcffnot pem"}),
+    case("env-cert-source-unset", KEYLOAD, "is not set", certificate="env:RASIGN_TEST_UNSET"),
+]
+
 ENVIRONMENT = [
     case("env-endpoint-bad-port", CONFIG, "AWS_ENDPOINT_URL", endpoint=None, env={"AWS_ENDPOINT_URL": "https://127.0.0.1:70000"}),
     case("env-endpoint-ra-ipv6", CONFIG, "AWS_ENDPOINT_URL_ROLESANYWHERE", endpoint=None,
@@ -231,7 +243,7 @@ OTHER_COMMANDS = [
     raw("emulator-trust-anchor-missing", KEYLOAD, "not found", "emulator", "--trust-anchor", "{missing}", "--port", "0"),
 ]
 
-ALL = ARNS + DURATIONS_AND_NAMES + URLS_AND_TIMEOUTS + FILES + FLAGS + SELECTORS + ENVIRONMENT + PKCS11_WITHOUT_TOKEN
+ALL = ARNS + NON_UTF8_ARGUMENTS + DURATIONS_AND_NAMES + URLS_AND_TIMEOUTS + FILES + FLAGS + SELECTORS + ENVIRONMENT + PKCS11_WITHOUT_TOKEN
 ALL += TPM_WITHOUT_TPM + OTHER_COMMANDS
 
 
