@@ -35,6 +35,7 @@ PKCS11 = [
     p11("p11-cert-uri-with-key-file", USAGE, "cannot be combined", certificate="pkcs11:token=rasign-a;object=rsa-2048",
         private_key="{key}"),
     p11("p11-wrong-pin-file", AUTH, "", "--pkcs11-pin-file", "{wrong_pin_file}", certificate=None, private_key=A_KEY),
+    p11("p11-pin-uri-percent-ff", USAGE, "not valid UTF-8", certificate=None, private_key=f"{A_KEY}?pin-value=%FF%FE"),
     p11("p11-pin-file-directory", KEYLOAD, "", "--pkcs11-pin-file", "{dir}", certificate=None, private_key=A_KEY),
     p11("p11-pin-file-missing", KEYLOAD, "cannot read the PIN file", "--pkcs11-pin-file", "{missing}", certificate=None, private_key=A_KEY),
 ]
