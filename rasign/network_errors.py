@@ -47,6 +47,8 @@ def cause(err: BaseException, *, connect_timeout: float, read_timeout: float) ->
         if isinstance(item, ssl.SSLCertVerificationError):
             detail = item.verify_message or item.reason or "certificate not trusted"
             return f"TLS certificate verify failed: {clean(detail, 200)}"
+    if any(type(item).__name__ == "ProxyError" for item in chain):
+        return "the proxy could not be reached or refused the connection (check HTTPS_PROXY and NO_PROXY)"
     for item in chain:
         if isinstance(item, socket.gaierror):
             return "name does not resolve"
@@ -64,13 +66,11 @@ def cause(err: BaseException, *, connect_timeout: float, read_timeout: float) ->
     for item in chain:
         if isinstance(item, ssl.SSLError):
             return f"TLS handshake failed: {clean(item.reason or item.strerror or item, 200)}"
-    for item in chain:
-        if isinstance(item, ConnectionResetError):
-            return "connection reset by the server"
+    for item in chain:  # RemoteDisconnected is a ConnectionResetError: test it first
         if isinstance(item, (ConnectionAbortedError, BrokenPipeError)) or type(item).__name__ == "RemoteDisconnected":
             return "the server closed the connection without answering"
-        if type(item).__name__ == "ProxyError":
-            return "the proxy refused the connection (check HTTPS_PROXY and NO_PROXY)"
+        if isinstance(item, ConnectionResetError):
+            return "connection reset by the server"
     for item in chain:
         if isinstance(item, OSError) and item.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
             return "network unreachable" if item.errno == errno.ENETUNREACH else "host unreachable"

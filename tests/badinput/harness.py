@@ -95,7 +95,7 @@ def run_in_process(argv: list[str], env: dict[str, str], capfd: Any, monkeypatch
     from rasign.cli.main import main
 
     for name in list(os.environ):
-        if name.startswith(("AWS_", "RASIGN_", "TPM", "TCTI")):
+        if name.startswith(("AWS_", "RASIGN_", "TPM", "TCTI")) or name.lower() in ("https_proxy", "http_proxy", "all_proxy", "no_proxy"):
             monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)

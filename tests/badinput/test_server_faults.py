@@ -137,3 +137,14 @@ def test_tls_verify_failure_is_named(faulty_world, capfd, monkeypatch):
                local=False)
     outcome = check(bad, faulty_world, capfd, monkeypatch)
     assert "HTTPSConnectionPool" not in outcome.stderr and "profileArn" not in outcome.stderr
+
+
+def test_unreachable_proxy_is_named(faulty_world, capfd, monkeypatch):
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    bad = case("proxy-refused", NETWORK, "the proxy could not be reached", "--max-attempts", "1",
+               env={"HTTPS_PROXY": f"http://127.0.0.1:{port}"})
+    check(bad, faulty_world, capfd, monkeypatch)
