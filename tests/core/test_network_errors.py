@@ -44,7 +44,7 @@ def _verify_error() -> BaseException:
     (u3.ReadTimeoutError(None, "/", "read timed out"), "timed out after 7 s waiting for the answer"),
     (ConnectionResetError(104, "Connection reset by peer"), "connection reset by the server"),
     (OSError(101, "Network is unreachable"), "network unreachable"),
-    (u3.ProtocolError("Connection aborted.", RemoteDisconnected("closed")), "closed the connection without answering"),
+    (u3.ProtocolError("Connection aborted.", RemoteDisconnected("closed")), "the server closed the connection without answering"),
 ])
 def test_cause_names_the_reason(inner, expected):
     text = cause(_wrapped(inner), connect_timeout=2, read_timeout=7)
