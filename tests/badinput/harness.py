@@ -101,10 +101,17 @@ def run_in_process(argv: list[str], env: dict[str, str], capfd: Any, monkeypatch
         monkeypatch.setenv(name, value)
     monkeypatch.setattr(sys, "stdin", io.StringIO(stdin or ""))
     capfd.readouterr()
+    # Commands change logger levels (``emulator`` turns its access log up): restore them, or
+    # the shared emulator's thread would print into the next case's stderr.
+    levels = {name: logger.level for name, logger in logging.root.manager.loggerDict.items()
+              if name.startswith("rasign") and isinstance(logger, logging.Logger)}
     try:
         code = main(argv)
     finally:
         logging.getLogger("rasign").handlers.clear()
+        for name, logger in logging.root.manager.loggerDict.items():
+            if name.startswith("rasign") and isinstance(logger, logging.Logger):
+                logger.setLevel(levels.get(name, logging.NOTSET))
     out, err = capfd.readouterr()
     return Outcome(code, out, err)
 
