@@ -117,8 +117,14 @@ def read_answer(response: requests.Response, *, limit: int = MAX_ANSWER_BYTES, w
     start = monotonic()
     chunks: list[bytes] = []
     size = 0
+    raw = response.raw
     try:
-        for chunk in response.iter_content(65536):
+        while True:
+            # read1 returns what has arrived (a plain read waits for all 64 KiB), so the
+            # deadline is checked while a server trickles; it also bounds decompression.
+            chunk = raw.read1(65536, decode_content=True) if hasattr(raw, "read1") else raw.read(65536)
+            if not chunk:
+                break
             size += len(chunk)
             if size > limit:
                 raise AnswerTooLarge()
@@ -297,6 +303,7 @@ class SessionClient:
     def create_session(self) -> Credentials:
         """Call CreateSession with retries and return the first credential set."""
         import requests
+        import urllib3
 
         invocation = invocation_id()
         attempts = max(1, self.options.max_attempts)
@@ -325,7 +332,7 @@ class SessionClient:
                     f"CreateSession at {url} answered with more than {MAX_ANSWER_BYTES // 1024} KiB",
                     hint=_MALFORMED_HINT,
                 ) from err
-            except (AnswerTooSlow, requests.exceptions.RequestException, OSError) as err:
+            except (AnswerTooSlow, requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) as err:
                 reason = (f"timed out after {self.options.read_timeout:g} s reading the answer"
                           if isinstance(err, AnswerTooSlow) else self._cause(err))
                 last_error = NetworkError(

@@ -312,14 +312,17 @@ class Emulator:
         body: bytes | str = b"",
         headers: dict[str, str] | None = None,
         content_type: str = "application/json",
+        trickle: float = 0.0,
     ) -> None:
         """The next ``n`` CreateSession calls answer ``status`` with exactly ``body`` and ``headers``.
 
         Nothing is checked or added but ``Content-Type``, ``Content-Length`` and a request id,
-        so tests can send what a broken or hostile endpoint would.
+        so tests can send what a broken or hostile endpoint would. ``trickle`` sends the body
+        16 bytes at a time, that many seconds apart (a slow server that never goes silent
+        long enough for a read timeout).
         """
         data = body.encode("utf-8") if isinstance(body, str) else bytes(body)
-        payload = {"body": data, "headers": dict(headers or {}), "content_type": content_type}
+        payload = {"body": data, "headers": dict(headers or {}), "content_type": content_type, "trickle": trickle}
         with self._lock:
             self._faults.extend([("respond", status, payload)] * n)
 
@@ -549,7 +552,8 @@ class _Handler(BaseHTTPRequestHandler):
             kind, status, payload = fault
             if kind == "respond":
                 entry.update(status=status, error_code="InjectedResponse", reason="injected fault")
-                self._send(status, payload["body"], payload["content_type"], request_id, payload["headers"])
+                self._send(status, payload["body"], payload["content_type"], request_id, payload["headers"],
+                           trickle=payload["trickle"])
                 return
             if kind == "stall":
                 entry.update(status=0, error_code="Stalled", reason="injected fault")
@@ -618,7 +622,8 @@ class _Handler(BaseHTTPRequestHandler):
         extra = {"x-amzn-ErrorType": code} if code else {}
         self._send(status, json.dumps(body).encode(), "application/json", request_id, extra)
 
-    def _send(self, status: int, data: bytes, content_type: str, request_id: str, extra: dict[str, str] | None = None) -> None:
+    def _send(self, status: int, data: bytes, content_type: str, request_id: str, extra: dict[str, str] | None = None,
+              *, trickle: float = 0.0) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
@@ -626,8 +631,20 @@ class _Handler(BaseHTTPRequestHandler):
         for name, value in (extra or {}).items():
             self.send_header(name, value)
         self.end_headers()
-        self.wfile.write(data)
+        if trickle <= 0:
+            self.wfile.write(data)
+            self.wfile.flush()
+            return
         self.wfile.flush()
+        for offset in range(0, len(data), 16):
+            if self.server.emulator._released.wait(trickle):
+                return  # stopping: end the trickle at once
+            try:
+                self.wfile.write(data[offset : offset + 16])
+                self.wfile.flush()
+            except OSError:  # the client gave up, as it should
+                self.close_connection = True
+                return
 
 
 def _load_pem_certificates(pem: bytes | str) -> list[Any]:

@@ -82,6 +82,8 @@ FAULTS: list[tuple[Case, tuple[str, dict]]] = [
      ("throttle_next", {"n": 1})),
     (case("fault-dropped-connection", NETWORK, "connection", "--max-attempts", "1", local=False),
      ("drop_next", {"n": 1})),
+    (case("fault-trickling-server", NETWORK, "timed out after 0.5 s reading the answer", "--max-attempts", "1",
+          "--read-timeout", "0.5", local=False), ("respond_next", {"body": _creds(), "trickle": 0.1})),
     (case("fault-silent-server", NETWORK, "timed out after 0.3 s", "--max-attempts", "1", "--read-timeout", "0.3",
           local=False), ("stall_next", {"n": 1, "seconds": 20})),
 ]
