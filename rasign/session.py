@@ -547,7 +547,7 @@ def service_error(answer: Answer, now: datetime) -> ServiceError:
     if isinstance(document, dict):
         code = code or str(document.get("code") or document.get("__type") or "")
         raw_message = document.get("message") or document.get("Message") or ""
-        message = raw_message if isinstance(raw_message, str) else json.dumps(raw_message)[:1000]
+        message = raw_message if isinstance(raw_message, str) else f"(a JSON {type(raw_message).__name__}, not text)"
     code = clean(code.split(":", 1)[0].rsplit("#", 1)[-1], 100) or "UnknownError"
     message = clean(message, 300)
     request_id = answer.header("x-amzn-RequestId")
