@@ -57,7 +57,8 @@ def cause(err: BaseException, *, connect_timeout: float, read_timeout: float) ->
     for item in chain:
         if isinstance(item, ConnectionRefusedError):
             return "connection refused"
-    connecting = any(type(item).__name__ in ("ConnectTimeout", "ConnectTimeoutError", "NewConnectionError") for item in chain)
+    connect_names = ("ConnectTimeout", "ConnectTimeoutError", "NewConnectionError")
+    connecting = any(type(item).__name__ in connect_names for item in chain)
     for item in chain:
         if _is_timeout(item) and not (isinstance(item, OSError) and item.errno not in (None, errno.ETIMEDOUT)):
             if connecting or type(item).__name__ in ("ConnectTimeout", "ConnectTimeoutError"):

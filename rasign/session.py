@@ -391,7 +391,8 @@ class SessionClient:
         if not isinstance(entry, dict):
             raise malformed("credentialSet[0] is not an object")
         creds = _member(entry, "credentials", dict, malformed)
-        values = {name: _member(creds, name, str, malformed) for name in ("accessKeyId", "secretAccessKey", "sessionToken", "expiration")}
+        names = ("accessKeyId", "secretAccessKey", "sessionToken", "expiration")
+        values = {name: _member(creds, name, str, malformed) for name in names}
         if not all(values.values()):
             raise malformed("empty credential fields")
         for name, value in values.items():
@@ -404,7 +405,8 @@ class SessionClient:
             raise malformed("roleArn is not text")
         if returned_role and returned_role != self.options.role_arn:
             raise ServiceError(
-                f"CreateSession returned credentials for {clean(returned_role, 200)}, not the requested {self.options.role_arn}",
+                f"CreateSession returned credentials for {clean(returned_role, 200)}, "
+                f"not the requested {self.options.role_arn}",
                 status=answer.status,
             )
         try:
@@ -527,7 +529,8 @@ def check_ca_bundle(bundle: str) -> None:
     try:
         ssl.create_default_context(cafile=bundle)
     except (ssl.SSLError, OSError, ValueError) as err:
-        reason = "permission denied" if isinstance(err, PermissionError) else "it holds no PEM certificate OpenSSL accepts"
+        reason = ("permission denied" if isinstance(err, PermissionError)
+                  else "it holds no PEM certificate OpenSSL accepts")
         raise ConfigError(f"cannot use the CA bundle {shown}: {reason}",
                           hint="pass a PEM file of CA certificates to --ca-bundle / AWS_CA_BUNDLE") from err
 

@@ -113,8 +113,8 @@ def _split_host_port(netloc: str, shown: str) -> tuple[str, str | None]:
         port = rest[1:] if rest else None
     else:
         if netloc.count(":") > 1:
-            raise ConfigError(f"invalid endpoint URL {shown}: an IPv6 address must be in brackets, e.g. https://[::1]:8443",
-                              hint=_URL_HINT)
+            raise ConfigError(f"invalid endpoint URL {shown}: an IPv6 address must be in brackets, "
+                              "e.g. https://[::1]:8443", hint=_URL_HINT)
         host, sep, port_text = netloc.partition(":")
         port = port_text if sep else None
     if port == "":
@@ -182,7 +182,8 @@ def whole_number(text: str | int, what: str, low: int, high: int) -> int:
     else:
         stripped = text.strip() if isinstance(text, str) else ""
         if not re.fullmatch(r"[+-]?[0-9]{1,12}", stripped):
-            raise ConfigError(f"{what} {_shown(text)} is not a whole number", hint=f"pass a number from {low} to {high}")
+            raise ConfigError(f"{what} {_shown(text)} is not a whole number",
+                              hint=f"pass a number from {low} to {high}")
         value = int(stripped, 10)
     if not low <= value <= high:
         raise ConfigError(f"{what} {value} is outside {low}-{high}", hint=f"pass a number from {low} to {high}")
@@ -240,7 +241,9 @@ _TYPE_CHECKS: dict[str, Callable[[object], bool]] = {
     "bool": lambda v: isinstance(v, bool),
     "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
     "float": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
-    "dict[str, str]": lambda v: isinstance(v, dict) and all(isinstance(k, str) and isinstance(x, str) for k, x in v.items()),
+    "dict[str, str]": lambda v: isinstance(v, dict) and all(
+        isinstance(k, str) and isinstance(x, str) for k, x in v.items()
+    ),
 }
 
 

@@ -5,7 +5,18 @@ from __future__ import annotations
 from tests.badinput.harness import Case
 
 USAGE, CONFIG, KEYLOAD, CERT, AUTH, UNAVAILABLE, SIGNING, NETWORK, SERVICE, DENIED, THROTTLED, STORE = (
-    2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13
+    2,
+    3,
+    4,
+    5,
+    6,
+    7,
+    8,
+    9,
+    10,
+    11,
+    12,
+    13,
 )
 
 _DEFAULTS = {
@@ -38,14 +49,41 @@ def argv(command: str = "credential-process", *extra: str, **swap: str | None) -
     return (*args, *extra)
 
 
-def case(id: str, code: int, says: str, *args: str, command: str = "credential-process", env: dict[str, str] | None = None,
-         local: bool = True, own_process: bool = False, stdin: str | None = None, **swap: str | None) -> Case:
+def case(
+    id: str,
+    code: int,
+    says: str,
+    *args: str,
+    command: str = "credential-process",
+    env: dict[str, str] | None = None,
+    local: bool = True,
+    own_process: bool = False,
+    stdin: str | None = None,
+    **swap: str | None,
+) -> Case:
     """A :class:`Case` for ``command`` with a valid command line but for ``swap`` and ``args``."""
-    return Case(id=id, argv=argv(command, *args, **swap), code=code, says=says, env=dict(env or {}), local=local,
-                own_process=own_process, stdin=stdin)
+    return Case(
+        id=id,
+        argv=argv(command, *args, **swap),
+        code=code,
+        says=says,
+        env=dict(env or {}),
+        local=local,
+        own_process=own_process,
+        stdin=stdin,
+    )
 
 
-def raw(id: str, code: int, says: str, *args: str, env: dict[str, str] | None = None, local: bool = True,
-        own_process: bool = False) -> Case:
+def raw(
+    id: str,
+    code: int,
+    says: str,
+    *args: str,
+    env: dict[str, str] | None = None,
+    local: bool = True,
+    own_process: bool = False,
+) -> Case:
     """A :class:`Case` with exactly ``args`` as the command line."""
-    return Case(id=id, argv=tuple(args), code=code, says=says, env=dict(env or {}), local=local, own_process=own_process)
+    return Case(
+        id=id, argv=tuple(args), code=code, says=says, env=dict(env or {}), local=local, own_process=own_process
+    )

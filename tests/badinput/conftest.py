@@ -12,7 +12,6 @@ import datetime as dt
 import os
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 
@@ -43,20 +42,48 @@ def world(tmp_path_factory, pki, emulator) -> World:
     other_cert, other_key = pki.software_identity(stem="badinput-other")
     now = dt.datetime.now(dt.timezone.utc)
     expired_key = new_key("ec")
-    pki.issue(expired_key.public_key(), files / "expired.pem", not_before=now - dt.timedelta(days=30),
-              not_after=now - dt.timedelta(days=1))
-    pki.issue(expired_key.public_key(), files / "future.pem", not_before=now + dt.timedelta(days=30),
-              not_after=now + dt.timedelta(days=60))
+    pki.issue(
+        expired_key.public_key(),
+        files / "expired.pem",
+        not_before=now - dt.timedelta(days=30),
+        not_after=now - dt.timedelta(days=1),
+    )
+    pki.issue(
+        expired_key.public_key(),
+        files / "future.pem",
+        not_before=now + dt.timedelta(days=30),
+        not_after=now + dt.timedelta(days=60),
+    )
     pki.issue(expired_key.public_key(), files / "nosign.pem", digital_signature=False)
     (files / "expired-key.pem").write_bytes(key_pem(expired_key))
     ca = make_ca("badinput CA as client", pki.root)
     (files / "ca-cert.pem").write_bytes(cert_pem(ca.cert))
     (files / "ca-key.pem").write_bytes(key_pem(ca.key))
 
-    _openssl("pkcs8", "-topk8", "-in", str(key), "-out", str(files / "key-enc.pem"), "-v2", "aes-256-cbc",
-             "-passout", f"pass:{KEY_PASSWORD}")
-    _openssl("pkcs12", "-export", "-in", str(cert), "-inkey", str(key), "-out", str(files / "id.p12"),
-             "-passout", f"pass:{P12_PASSWORD}")
+    _openssl(
+        "pkcs8",
+        "-topk8",
+        "-in",
+        str(key),
+        "-out",
+        str(files / "key-enc.pem"),
+        "-v2",
+        "aes-256-cbc",
+        "-passout",
+        f"pass:{KEY_PASSWORD}",
+    )
+    _openssl(
+        "pkcs12",
+        "-export",
+        "-in",
+        str(cert),
+        "-inkey",
+        str(key),
+        "-out",
+        str(files / "id.p12"),
+        "-passout",
+        f"pass:{P12_PASSWORD}",
+    )
     _openssl("x509", "-in", str(cert), "-outform", "DER", "-out", str(files / "cert.der"))
 
     pem_body = key.read_text().splitlines()[1]
@@ -96,20 +123,40 @@ def world(tmp_path_factory, pki, emulator) -> World:
     (creds_dir / "config").write_text("[default]\nregion = us-east-1\n")
 
     paths = {name: str(files / name) for name in bad}
-    paths.update({
-        "cert": str(cert), "key": str(key), "key_enc": str(files / "key-enc.pem"), "p12": str(files / "id.p12"),
-        "cert_der": str(files / "cert.der"), "other_cert": str(other_cert), "other_key": str(other_key),
-        "expired": str(files / "expired.pem"), "future": str(files / "future.pem"), "nosign": str(files / "nosign.pem"),
-        "expired_key": str(files / "expired-key.pem"), "ca_cert": str(files / "ca-cert.pem"), "ca_key": str(files / "ca-key.pem"),
-        "cert_as_key": str(files / "cert_as_key.pem"), "key_as_cert": str(files / "key_as_cert.pem"),
-        "dir": str(files / "a_directory"), "fifo": str(files / "fifo"), "missing": str(files / "no-such-file"),
-        "missing_dir": str(files / "no-such-dir" / "file"), "pin_nonutf8": str(files / "pin_nonutf8"),
-        "unreadable": str(files / "unreadable"), "root_ca": str(pki.root_path),
-        "credentials": str(creds_dir / "credentials"), "aws_dir": str(creds_dir),
-        "cache_dir": str(root / "cache"),
-        "ep": emulator.endpoint, "ca": str(emulator.ca_bundle), "ta": emulator.trust_anchor_arn,
-        "pr": emulator.profile_arn, "ro": emulator.role_arn,
-    })
+    paths.update(
+        {
+            "cert": str(cert),
+            "key": str(key),
+            "key_enc": str(files / "key-enc.pem"),
+            "p12": str(files / "id.p12"),
+            "cert_der": str(files / "cert.der"),
+            "other_cert": str(other_cert),
+            "other_key": str(other_key),
+            "expired": str(files / "expired.pem"),
+            "future": str(files / "future.pem"),
+            "nosign": str(files / "nosign.pem"),
+            "expired_key": str(files / "expired-key.pem"),
+            "ca_cert": str(files / "ca-cert.pem"),
+            "ca_key": str(files / "ca-key.pem"),
+            "cert_as_key": str(files / "cert_as_key.pem"),
+            "key_as_cert": str(files / "key_as_cert.pem"),
+            "dir": str(files / "a_directory"),
+            "fifo": str(files / "fifo"),
+            "missing": str(files / "no-such-file"),
+            "missing_dir": str(files / "no-such-dir" / "file"),
+            "pin_nonutf8": str(files / "pin_nonutf8"),
+            "unreadable": str(files / "unreadable"),
+            "root_ca": str(pki.root_path),
+            "credentials": str(creds_dir / "credentials"),
+            "aws_dir": str(creds_dir),
+            "cache_dir": str(root / "cache"),
+            "ep": emulator.endpoint,
+            "ca": str(emulator.ca_bundle),
+            "ta": emulator.trust_anchor_arn,
+            "pr": emulator.profile_arn,
+            "ro": emulator.role_arn,
+        }
+    )
     secrets = [KEY_PASSWORD, P12_PASSWORD, pem_body]
     return World(root=root, paths=paths, secrets=secrets, emulator=emulator, watched=[files, creds_dir])
 

@@ -95,7 +95,12 @@ def run_in_process(argv: list[str], env: dict[str, str], capfd: Any, monkeypatch
     from rasign.cli.main import main
 
     for name in list(os.environ):
-        if name.startswith(("AWS_", "RASIGN_", "TPM", "TCTI")) or name.lower() in ("https_proxy", "http_proxy", "all_proxy", "no_proxy"):
+        if name.startswith(("AWS_", "RASIGN_", "TPM", "TCTI")) or name.lower() in (
+            "https_proxy",
+            "http_proxy",
+            "all_proxy",
+            "no_proxy",
+        ):
             monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -103,8 +108,11 @@ def run_in_process(argv: list[str], env: dict[str, str], capfd: Any, monkeypatch
     capfd.readouterr()
     # Commands change logger levels (``emulator`` turns its access log up): restore them, or
     # the shared emulator's thread would print into the next case's stderr.
-    levels = {name: logger.level for name, logger in logging.root.manager.loggerDict.items()
-              if name.startswith("rasign") and isinstance(logger, logging.Logger)}
+    levels = {
+        name: logger.level
+        for name, logger in logging.root.manager.loggerDict.items()
+        if name.startswith("rasign") and isinstance(logger, logging.Logger)
+    }
     try:
         code = main(argv)
     finally:
@@ -126,8 +134,16 @@ def run_own_process(argv: list[str], env: dict[str, str], stdin: str | None) -> 
     return Outcome(result.returncode, result.stdout, result.stderr)
 
 
-def check(case: Case, world: World, capfd: Any, monkeypatch: Any, *, extra_env: dict[str, str] | None = None,
-          before_run: Callable[[], None] | None = None, secrets: Iterable[str] = ()) -> Outcome:
+def check(
+    case: Case,
+    world: World,
+    capfd: Any,
+    monkeypatch: Any,
+    *,
+    extra_env: dict[str, str] | None = None,
+    before_run: Callable[[], None] | None = None,
+    secrets: Iterable[str] = (),
+) -> Outcome:
     """Run ``case`` and assert every property of a clean failure (see the module docstring)."""
     argv = [world.fill(arg) for arg in case.argv]
     env = {"RASIGN_CACHE_DIR": world.paths["cache_dir"], "RASIGN_NO_PROMPT": "1", **(extra_env or {})}

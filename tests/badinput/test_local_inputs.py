@@ -18,17 +18,35 @@ ARNS = [
     case("arn-empty-role", CONFIG, "missing role ARN", role_arn=""),
     case("arn-no-prefix", CONFIG, "invalid prefix", trust_anchor_arn="nope"),
     case("arn-few-sections", CONFIG, "not enough sections", profile_arn="arn:aws:rolesanywhere"),
-    case("arn-unknown-partition", CONFIG, "unknown AWS partition", trust_anchor_arn="{ta}".replace("{ta}", TA_OK.replace(":aws:", ":aws-typo:"))),
-    case("arn-unknown-partition-all", CONFIG, "unknown AWS partition",
-         trust_anchor_arn=TA_OK.replace(":aws:", ":aws-xx:"),
-         profile_arn="arn:aws-xx:rolesanywhere:us-east-1:123456789012:profile/p",
-         role_arn="arn:aws-xx:iam::123456789012:role/r"),
+    case(
+        "arn-unknown-partition",
+        CONFIG,
+        "unknown AWS partition",
+        trust_anchor_arn=TA_OK.replace(":aws:", ":aws-typo:"),
+    ),
+    case(
+        "arn-unknown-partition-all",
+        CONFIG,
+        "unknown AWS partition",
+        trust_anchor_arn=TA_OK.replace(":aws:", ":aws-xx:"),
+        profile_arn="arn:aws-xx:rolesanywhere:us-east-1:123456789012:profile/p",
+        role_arn="arn:aws-xx:iam::123456789012:role/r",
+    ),
     case("arn-mixed-partitions", CONFIG, "mix partitions", role_arn="arn:aws-cn:iam::123456789012:role/r"),
-    case("arn-region-mismatch", CONFIG, "regions don't match",
-         profile_arn="arn:aws:rolesanywhere:eu-west-1:123456789012:profile/p"),
+    case(
+        "arn-region-mismatch",
+        CONFIG,
+        "regions don't match",
+        profile_arn="arn:aws:rolesanywhere:eu-west-1:123456789012:profile/p",
+    ),
     case("arn-bad-region", CONFIG, "invalid region", trust_anchor_arn=TA_OK.replace("us-east-1", "US_EAST")),
-    case("arn-no-region", CONFIG, "has no region", trust_anchor_arn=TA_OK.replace("us-east-1", ""),
-         profile_arn="arn:aws:rolesanywhere::123456789012:profile/p"),
+    case(
+        "arn-no-region",
+        CONFIG,
+        "has no region",
+        trust_anchor_arn=TA_OK.replace("us-east-1", ""),
+        profile_arn="arn:aws:rolesanywhere::123456789012:profile/p",
+    ),
     case("arn-role-is-s3", CONFIG, "not an IAM role ARN", role_arn="arn:aws:s3:::bucket"),
     case("arn-anchor-is-profile", CONFIG, "not a Roles Anywhere trust anchor", trust_anchor_arn="{pr}"),
     case("arn-profile-is-anchor", CONFIG, "not a Roles Anywhere profile", profile_arn="{ta}"),
@@ -38,13 +56,27 @@ ARNS = [
     case("region-differs", CONFIG, "differs from the trust anchor", "--region", "eu-west-1"),
     case("region-garbage", CONFIG, "invalid region", "--region", "Not/A/Region"),
     case("region-empty-space", CONFIG, "invalid region", "--region", " "),
-    case("fips-eu", CONFIG, "no FIPS endpoint", "--use-fips-endpoint", "--region", "eu-west-1",
-         trust_anchor_arn=TA_OK.replace("us-east-1", "eu-west-1"),
-         profile_arn="arn:aws:rolesanywhere:eu-west-1:123456789012:profile/p", endpoint=None),
-    case("dualstack-iso", CONFIG, "no dual-stack", "--use-dualstack-endpoint",
-         trust_anchor_arn="arn:aws-iso:rolesanywhere:us-iso-east-1:123456789012:trust-anchor/t",
-         profile_arn="arn:aws-iso:rolesanywhere:us-iso-east-1:123456789012:profile/p",
-         role_arn="arn:aws-iso:iam::123456789012:role/r", endpoint=None),
+    case(
+        "fips-eu",
+        CONFIG,
+        "no FIPS endpoint",
+        "--use-fips-endpoint",
+        "--region",
+        "eu-west-1",
+        trust_anchor_arn=TA_OK.replace("us-east-1", "eu-west-1"),
+        profile_arn="arn:aws:rolesanywhere:eu-west-1:123456789012:profile/p",
+        endpoint=None,
+    ),
+    case(
+        "dualstack-iso",
+        CONFIG,
+        "no dual-stack",
+        "--use-dualstack-endpoint",
+        trust_anchor_arn="arn:aws-iso:rolesanywhere:us-iso-east-1:123456789012:trust-anchor/t",
+        profile_arn="arn:aws-iso:rolesanywhere:us-iso-east-1:123456789012:profile/p",
+        role_arn="arn:aws-iso:iam::123456789012:role/r",
+        endpoint=None,
+    ),
 ]
 
 DURATIONS_AND_NAMES = [
@@ -127,8 +159,13 @@ FILES = [
     case("intermediates-missing", KEYLOAD, "not found", "--intermediates", "{missing}"),
     case("key-encrypted-no-password", AUTH, "", private_key="{key_enc}"),
     case("key-encrypted-wrong-password", AUTH, "", "--pkcs8-password", "wrong-password", private_key="{key_enc}"),
-    case("key-encrypted-wrong-env-password", AUTH, "", private_key="{key_enc}",
-         env={"RASIGN_PKCS8_PASSWORD": "wrong-password"}),
+    case(
+        "key-encrypted-wrong-env-password",
+        AUTH,
+        "",
+        private_key="{key_enc}",
+        env={"RASIGN_PKCS8_PASSWORD": "wrong-password"},
+    ),
     case("p12-no-password", AUTH, "", certificate="{p12}", private_key=None),
     case("p12-wrong-password", AUTH, "", "--pkcs8-password", "wrong", certificate="{p12}", private_key=None),
     case("p12-garbage", USAGE, "holds none", certificate="{binary}", private_key=None),
@@ -140,7 +177,9 @@ FILES = [
 FLAGS = [
     case("unknown-flag", USAGE, "unrecognized arguments", "--bogus"),
     case("flag-group-conflict", USAGE, "none of the others can be", "--cert-selector", "Key=x509Subject,Value=CN=a"),
-    case("tpm-password-conflict", USAGE, "none of the others can be", "--tpm-key-password", "x", "--no-tpm-key-password"),
+    case(
+        "tpm-password-conflict", USAGE, "none of the others can be", "--tpm-key-password", "x", "--no-tpm-key-password"
+    ),
     case("backend-option-no-equals", USAGE, "KEY=VALUE", "--backend-option", "novalue"),
     case("backend-unknown", USAGE, "unknown key backend", "--backend", "no-such-backend"),
     case("no-certificate", CERT, "", certificate=None),
@@ -150,15 +189,66 @@ FLAGS = [
 
 SELECTORS = [
     case("selector-syntax", USAGE, "", "--cert-selector", "Key=x509Subject", certificate=None, private_key=None),
-    case("selector-unknown-key", USAGE, "", "--cert-selector", "Key=x509Nope,Value=a", certificate=None, private_key=None),
+    case(
+        "selector-unknown-key", USAGE, "", "--cert-selector", "Key=x509Nope,Value=a", certificate=None, private_key=None
+    ),
     case("selector-file-missing", USAGE, "", "--cert-selector", "file://{missing}", certificate=None, private_key=None),
-    case("selector-file-notjson", USAGE, "", "--cert-selector", "file://{selector_notjson}", certificate=None, private_key=None),
-    case("selector-file-number", USAGE, "", "--cert-selector", "file://{selector_number}", certificate=None, private_key=None),
-    case("selector-file-badkey", USAGE, "", "--cert-selector", "file://{selector_badkey}", certificate=None, private_key=None),
-    case("selector-file-nonutf8", USAGE, "", "--cert-selector", "file://{selector_nonutf8}", certificate=None, private_key=None),
-    case("selector-file-value-number", USAGE, "", "--cert-selector", "file://{selector_valnum}", certificate=None, private_key=None),
-    case("selector-store-missing", KEYLOAD, "directory not found", "--cert-selector", "Key=x509Subject,Value=CN=a", "--cert-store", "{missing}",
-         certificate=None, private_key=None),
+    case(
+        "selector-file-notjson",
+        USAGE,
+        "",
+        "--cert-selector",
+        "file://{selector_notjson}",
+        certificate=None,
+        private_key=None,
+    ),
+    case(
+        "selector-file-number",
+        USAGE,
+        "",
+        "--cert-selector",
+        "file://{selector_number}",
+        certificate=None,
+        private_key=None,
+    ),
+    case(
+        "selector-file-badkey",
+        USAGE,
+        "",
+        "--cert-selector",
+        "file://{selector_badkey}",
+        certificate=None,
+        private_key=None,
+    ),
+    case(
+        "selector-file-nonutf8",
+        USAGE,
+        "",
+        "--cert-selector",
+        "file://{selector_nonutf8}",
+        certificate=None,
+        private_key=None,
+    ),
+    case(
+        "selector-file-value-number",
+        USAGE,
+        "",
+        "--cert-selector",
+        "file://{selector_valnum}",
+        certificate=None,
+        private_key=None,
+    ),
+    case(
+        "selector-store-missing",
+        KEYLOAD,
+        "directory not found",
+        "--cert-selector",
+        "Key=x509Subject,Value=CN=a",
+        "--cert-store",
+        "{missing}",
+        certificate=None,
+        private_key=None,
+    ),
 ]
 
 NON_UTF8_ARGUMENTS = [  # argv and environment bytes that are not UTF-8 arrive as surrogates
@@ -168,23 +258,52 @@ NON_UTF8_ARGUMENTS = [  # argv and environment bytes that are not UTF-8 arrive a
     case("argv-role-arn-nonutf8", CONFIG, "control characters", role_arn="arn:aws:iam::1:role/\udcff"),
     case("argv-region-nonutf8", CONFIG, "invalid region", "--region", "us-\udcff"),
     case("env-password-nonutf8", AUTH, "", private_key="{key_enc}", env={"RASIGN_PKCS8_PASSWORD": "\udcff\udcfe"}),
-    case("env-cert-source-nonutf8", KEYLOAD, "neither PEM text nor base64", certificate="env:RASIGN_TEST_CERT",
-         env={"RASIGN_TEST_CERT": "\udcffnot pem"}),
+    case(
+        "env-cert-source-nonutf8",
+        KEYLOAD,
+        "neither PEM text nor base64",
+        certificate="env:RASIGN_TEST_CERT",
+        env={"RASIGN_TEST_CERT": "\udcffnot pem"},
+    ),
     case("env-cert-source-unset", KEYLOAD, "is not set", certificate="env:RASIGN_TEST_UNSET"),
 ]
 
 ENVIRONMENT = [
-    case("env-endpoint-bad-port", CONFIG, "AWS_ENDPOINT_URL", endpoint=None, env={"AWS_ENDPOINT_URL": "https://127.0.0.1:70000"}),
-    case("env-endpoint-ra-ipv6", CONFIG, "AWS_ENDPOINT_URL_ROLESANYWHERE", endpoint=None,
-         env={"AWS_ENDPOINT_URL_ROLESANYWHERE": "https://fe80::1:443"}),
+    case(
+        "env-endpoint-bad-port",
+        CONFIG,
+        "AWS_ENDPOINT_URL",
+        endpoint=None,
+        env={"AWS_ENDPOINT_URL": "https://127.0.0.1:70000"},
+    ),
+    case(
+        "env-endpoint-ra-ipv6",
+        CONFIG,
+        "AWS_ENDPOINT_URL_ROLESANYWHERE",
+        endpoint=None,
+        env={"AWS_ENDPOINT_URL_ROLESANYWHERE": "https://fe80::1:443"},
+    ),
     case("env-ca-bundle-missing", CONFIG, "CA bundle not found", ca_bundle=None, env={"AWS_CA_BUNDLE": "{missing}"}),
-    case("env-ca-bundle-garbage", CONFIG, "cannot use the CA bundle", ca_bundle=None, env={"AWS_CA_BUNDLE": "{nonutf8}"}),
-    case("env-endpoint-escape", CONFIG, "AWS_ENDPOINT_URL", endpoint=None,
-         env={"AWS_ENDPOINT_URL": "https://127.0.0.1:1/\x1b]0;x\x07"}),
+    case(
+        "env-ca-bundle-garbage", CONFIG, "cannot use the CA bundle", ca_bundle=None, env={"AWS_CA_BUNDLE": "{nonutf8}"}
+    ),
+    case(
+        "env-endpoint-escape",
+        CONFIG,
+        "AWS_ENDPOINT_URL",
+        endpoint=None,
+        env={"AWS_ENDPOINT_URL": "https://127.0.0.1:1/\x1b]0;x\x07"},
+    ),
     case("env-endpoint-scheme", CONFIG, "scheme", endpoint=None, env={"AWS_ENDPOINT_URL_ROLESANYWHERE": "gopher://x"}),
-    case("env-fips-eu", CONFIG, "no FIPS endpoint", endpoint=None, env={"AWS_USE_FIPS_ENDPOINT": "true"},
-         trust_anchor_arn=TA_OK.replace("us-east-1", "eu-west-1"),
-         profile_arn="arn:aws:rolesanywhere:eu-west-1:123456789012:profile/p"),
+    case(
+        "env-fips-eu",
+        CONFIG,
+        "no FIPS endpoint",
+        endpoint=None,
+        env={"AWS_USE_FIPS_ENDPOINT": "true"},
+        trust_anchor_arn=TA_OK.replace("us-east-1", "eu-west-1"),
+        profile_arn="arn:aws:rolesanywhere:eu-west-1:123456789012:profile/p",
+    ),
     case("env-cache-dir-is-file", STORE, "", "--cache", env={"RASIGN_CACHE_DIR": "{garbage}"}),
     case("env-key-password-wrong", AUTH, "", private_key="{key_enc}", env={"RASIGN_PKCS8_PASSWORD": "nope"}),
 ]
@@ -193,9 +312,15 @@ PKCS11_WITHOUT_TOKEN = [
     case("p11-uri-bad-escape", USAGE, "", private_key="pkcs11:object=%zz", certificate="{cert}"),
     case("p11-uri-unknown-attr", USAGE, "", private_key="pkcs11:bogus=1", certificate="{cert}"),
     case("p11-uri-bad-id", USAGE, "", private_key="pkcs11:id=%G1", certificate="{cert}"),
-    case("p11-lib-missing", UNAVAILABLE, "", "--pkcs11-lib", "{missing}", private_key="pkcs11:object=k", own_process=True),
-    case("p11-lib-garbage", UNAVAILABLE, "", "--pkcs11-lib", "{garbage}", private_key="pkcs11:object=k", own_process=True),
-    case("p11-lib-directory", UNAVAILABLE, "", "--pkcs11-lib", "{dir}", private_key="pkcs11:object=k", own_process=True),
+    case(
+        "p11-lib-missing", UNAVAILABLE, "", "--pkcs11-lib", "{missing}", private_key="pkcs11:object=k", own_process=True
+    ),
+    case(
+        "p11-lib-garbage", UNAVAILABLE, "", "--pkcs11-lib", "{garbage}", private_key="pkcs11:object=k", own_process=True
+    ),
+    case(
+        "p11-lib-directory", UNAVAILABLE, "", "--pkcs11-lib", "{dir}", private_key="pkcs11:object=k", own_process=True
+    ),
 ]
 
 TPM_WITHOUT_TPM = [
@@ -204,46 +329,152 @@ TPM_WITHOUT_TPM = [
     case("tpm-pcrs-syntax", USAGE, "", "--tpm-pcrs", "sha999:1", private_key="handle:0x81000001", own_process=True),
     case("tpm-pcrs-range", USAGE, "", "--tpm-pcrs", "sha256:99", private_key="handle:0x81000001", own_process=True),
     case("tpm-tss2-garbage", KEYLOAD, "", private_key="{tss2_garbage}"),
-    case("tpm-tcti-unknown", UNAVAILABLE, "", "--tpm-tcti", "bogus:xyz", "--no-tpm-key-password", private_key="handle:0x81000001",
-         own_process=True),
-    case("tpm-device-missing", UNAVAILABLE, "", "--no-tpm-key-password", private_key="handle:0x81000001",
-         env={"TPM_DEVICE": "{missing}"}, own_process=True),
+    case(
+        "tpm-tcti-unknown",
+        UNAVAILABLE,
+        "",
+        "--tpm-tcti",
+        "bogus:xyz",
+        "--no-tpm-key-password",
+        private_key="handle:0x81000001",
+        own_process=True,
+    ),
+    case(
+        "tpm-device-missing",
+        UNAVAILABLE,
+        "",
+        "--no-tpm-key-password",
+        private_key="handle:0x81000001",
+        env={"TPM_DEVICE": "{missing}"},
+        own_process=True,
+    ),
 ]
 
 OTHER_COMMANDS = [
-    case("sign-string-garbage-key", KEYLOAD, "unable to parse private key", command="sign-string", private_key="{garbage}"),
+    case(
+        "sign-string-garbage-key",
+        KEYLOAD,
+        "unable to parse private key",
+        command="sign-string",
+        private_key="{garbage}",
+    ),
     case("sign-string-bad-digest", USAGE, "", "--digest", "MD5", command="sign-string"),
-    case("sign-string-wrong-password", AUTH, "", "--pkcs8-password", "nope", command="sign-string", private_key="{key_enc}"),
+    case(
+        "sign-string-wrong-password",
+        AUTH,
+        "",
+        "--pkcs8-password",
+        "nope",
+        command="sign-string",
+        private_key="{key_enc}",
+    ),
     case("read-cert-missing", KEYLOAD, "not found", command="read-certificate-data", certificate="{missing}"),
     case("read-cert-garbage", KEYLOAD, "", command="read-certificate-data", certificate="{garbage}"),
     case("read-cert-nonutf8", KEYLOAD, "", command="read-certificate-data", certificate="{nonutf8}"),
-    case("read-cert-p12-wrong-password", AUTH, "", "--pkcs8-password", "x", command="read-certificate-data",
-         certificate="{p12}"),
-    case("update-bad-endpoint", CONFIG, "outside 1-65535", "--once", "--credentials-file", "{credentials}",
-         command="update", endpoint="https://127.0.0.1:65536"),
-    case("update-bad-arn", CONFIG, "unknown AWS partition", "--once", "--credentials-file", "{credentials}",
-         command="update", role_arn="arn:awz:iam::1:role/r"),
-    case("update-nan-interval", CONFIG, "not a finite number", "--once", "--credentials-file", "{credentials}",
-         "--max-backoff", "nan", command="update"),
-    case("update-garbage-key", KEYLOAD, "", "--once", "--credentials-file", "{credentials}", command="update",
-         private_key="{garbage}"),
-    case("serve-bad-endpoint", CONFIG, "outside 1-65535", "--port", "0", command="serve", endpoint="https://127.0.0.1:65536",
-         own_process=True),
-    case("serve-negative-timeout", CONFIG, "more than 0", "--port", "0", "--read-timeout=-2", command="serve",
-         own_process=True),
+    case(
+        "read-cert-p12-wrong-password",
+        AUTH,
+        "",
+        "--pkcs8-password",
+        "x",
+        command="read-certificate-data",
+        certificate="{p12}",
+    ),
+    case(
+        "update-bad-endpoint",
+        CONFIG,
+        "outside 1-65535",
+        "--once",
+        "--credentials-file",
+        "{credentials}",
+        command="update",
+        endpoint="https://127.0.0.1:65536",
+    ),
+    case(
+        "update-bad-arn",
+        CONFIG,
+        "unknown AWS partition",
+        "--once",
+        "--credentials-file",
+        "{credentials}",
+        command="update",
+        role_arn="arn:awz:iam::1:role/r",
+    ),
+    case(
+        "update-nan-interval",
+        CONFIG,
+        "not a finite number",
+        "--once",
+        "--credentials-file",
+        "{credentials}",
+        "--max-backoff",
+        "nan",
+        command="update",
+    ),
+    case(
+        "update-garbage-key",
+        KEYLOAD,
+        "",
+        "--once",
+        "--credentials-file",
+        "{credentials}",
+        command="update",
+        private_key="{garbage}",
+    ),
+    case(
+        "serve-bad-endpoint",
+        CONFIG,
+        "outside 1-65535",
+        "--port",
+        "0",
+        command="serve",
+        endpoint="https://127.0.0.1:65536",
+        own_process=True,
+    ),
+    case(
+        "serve-negative-timeout",
+        CONFIG,
+        "more than 0",
+        "--port",
+        "0",
+        "--read-timeout=-2",
+        command="serve",
+        own_process=True,
+    ),
     case("serve-garbage-cert", KEYLOAD, "", "--port", "0", command="serve", certificate="{garbage}", own_process=True),
-    case("serve-bad-refresh-ahead", CONFIG, "not a number", "--port", "0", "--refresh-ahead", "x", command="serve",
-         own_process=True),
+    case(
+        "serve-bad-refresh-ahead",
+        CONFIG,
+        "not a number",
+        "--port",
+        "0",
+        "--refresh-ahead",
+        "x",
+        command="serve",
+        own_process=True,
+    ),
     case("serve-port-too-big", USAGE, "--port must be", "--port", "99999", command="serve"),
     case("serve-port-negative", USAGE, "--port must be", "--port=-1", command="serve"),
     case("serve-listen-not-ip", USAGE, "invalid --listen", "--listen", "300.1.1.1:1", command="serve"),
     case("serve-hop-limit-zero", USAGE, "--hop-limit", "--port", "0", "--hop-limit", "0", command="serve"),
     raw("emulator-bad-port", USAGE, "", "emulator", "--port", "x"),
     raw("emulator-trust-anchor-garbage", KEYLOAD, "", "emulator", "--trust-anchor", "{garbage}", "--port", "0"),
-    raw("emulator-trust-anchor-missing", KEYLOAD, "not found", "emulator", "--trust-anchor", "{missing}", "--port", "0"),
+    raw(
+        "emulator-trust-anchor-missing", KEYLOAD, "not found", "emulator", "--trust-anchor", "{missing}", "--port", "0"
+    ),
 ]
 
-ALL = ARNS + NON_UTF8_ARGUMENTS + DURATIONS_AND_NAMES + URLS_AND_TIMEOUTS + FILES + FLAGS + SELECTORS + ENVIRONMENT + PKCS11_WITHOUT_TOKEN
+ALL = (
+    ARNS
+    + NON_UTF8_ARGUMENTS
+    + DURATIONS_AND_NAMES
+    + URLS_AND_TIMEOUTS
+    + FILES
+    + FLAGS
+    + SELECTORS
+    + ENVIRONMENT
+    + PKCS11_WITHOUT_TOKEN
+)
 ALL += TPM_WITHOUT_TPM + OTHER_COMMANDS
 
 
@@ -259,6 +490,13 @@ def test_matrix_is_big_enough():
 
 
 def test_secret_given_as_password_is_not_echoed(world, capfd, monkeypatch):
-    bad = case("p8-right-password-wrong-cert", KEYLOAD, "", "--pkcs8-password", KEY_PASSWORD,
-               private_key="{key_enc}", certificate="{other_cert}")
+    bad = case(
+        "p8-right-password-wrong-cert",
+        KEYLOAD,
+        "",
+        "--pkcs8-password",
+        KEY_PASSWORD,
+        private_key="{key_enc}",
+        certificate="{other_cert}",
+    )
     check(bad, world, capfd, monkeypatch, secrets=[KEY_PASSWORD, P12_PASSWORD])

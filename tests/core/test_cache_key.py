@@ -131,14 +131,17 @@ def test_secrets_never_reach_the_hashed_material(tmp_path, monkeypatch):
     assert b"slot" in material
 
 
-@pytest.mark.parametrize("variable, value", [
-    ("AWS_ENDPOINT_URL", "https://127.0.0.1:1"),
-    ("AWS_ENDPOINT_URL_ROLESANYWHERE", "https://127.0.0.1:2"),
-    ("AWS_CA_BUNDLE", "/etc/other-ca.pem"),
-    ("AWS_USE_FIPS_ENDPOINT", "true"),
-    ("TPM_DEVICE", "/dev/tpm1"),
-    ("TPM2TOOLS_TCTI", "swtpm:port=2400"),
-])
+@pytest.mark.parametrize(
+    "variable, value",
+    [
+        ("AWS_ENDPOINT_URL", "https://127.0.0.1:1"),
+        ("AWS_ENDPOINT_URL_ROLESANYWHERE", "https://127.0.0.1:2"),
+        ("AWS_CA_BUNDLE", "/etc/other-ca.pem"),
+        ("AWS_USE_FIPS_ENDPOINT", "true"),
+        ("TPM_DEVICE", "/dev/tpm1"),
+        ("TPM2TOOLS_TCTI", "swtpm:port=2400"),
+    ],
+)
 def test_environment_that_changes_the_endpoint_or_tpm_is_in_the_key(variable, value, tmp_path, monkeypatch):
     for name in cache.KEY_ENVIRONMENT:
         monkeypatch.delenv(name, raising=False)
@@ -164,7 +167,15 @@ def test_cli_mints_again_when_tls_verification_or_module_changes(emulator, pki, 
 
     cert, key = pki.software_identity(stem="cache-key")
     env = {"RASIGN_CACHE_DIR": str(tmp_path / "cache")}
-    base = ["credential-process", "--cache", "--certificate", str(cert), "--private-key", str(key), *emulator_args(emulator)]
+    base = [
+        "credential-process",
+        "--cache",
+        "--certificate",
+        str(cert),
+        "--private-key",
+        str(key),
+        *emulator_args(emulator),
+    ]
     before = emulator.create_session_count
     first = run_rasign(*base, env=env)
     again = run_rasign(*base, env=env)

@@ -36,16 +36,22 @@ def _verify_error() -> BaseException:
     return u3.SSLError(error)
 
 
-@pytest.mark.parametrize("inner, expected", [
-    (_name_error(), "name does not resolve"),
-    (ConnectionRefusedError(111, "Connection refused"), "connection refused"),
-    (_verify_error(), "TLS certificate verify failed: self-signed certificate in certificate chain"),
-    (u3.ConnectTimeoutError(None, "timed out"), "timed out after 2 s while connecting"),
-    (u3.ReadTimeoutError(None, "/", "read timed out"), "timed out after 7 s waiting for the answer"),
-    (ConnectionResetError(104, "Connection reset by peer"), "connection reset by the server"),
-    (OSError(101, "Network is unreachable"), "network unreachable"),
-    (u3.ProtocolError("Connection aborted.", RemoteDisconnected("closed")), "the server closed the connection without answering"),
-])
+@pytest.mark.parametrize(
+    "inner, expected",
+    [
+        (_name_error(), "name does not resolve"),
+        (ConnectionRefusedError(111, "Connection refused"), "connection refused"),
+        (_verify_error(), "TLS certificate verify failed: self-signed certificate in certificate chain"),
+        (u3.ConnectTimeoutError(None, "timed out"), "timed out after 2 s while connecting"),
+        (u3.ReadTimeoutError(None, "/", "read timed out"), "timed out after 7 s waiting for the answer"),
+        (ConnectionResetError(104, "Connection reset by peer"), "connection reset by the server"),
+        (OSError(101, "Network is unreachable"), "network unreachable"),
+        (
+            u3.ProtocolError("Connection aborted.", RemoteDisconnected("closed")),
+            "the server closed the connection without answering",
+        ),
+    ],
+)
 def test_cause_names_the_reason(inner, expected):
     text = cause(_wrapped(inner), connect_timeout=2, read_timeout=7)
     assert text == expected or text.startswith(expected)

@@ -17,35 +17,41 @@ PR = "arn:aws:rolesanywhere:us-east-1:111122223333:profile/p"
 RO = "arn:aws:iam::111122223333:role/r"
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("https://127.0.0.1:8443", "https://127.0.0.1:8443"),
-    ("https://[::1]:8443/", "https://[::1]:8443"),
-    ("HTTP://localhost:80/base/", "http://localhost:80/base"),
-    ("rolesanywhere.us-east-1.amazonaws.com", "https://rolesanywhere.us-east-1.amazonaws.com"),
-    ("https://127.0.0.1:0008443", "https://127.0.0.1:8443"),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("https://127.0.0.1:8443", "https://127.0.0.1:8443"),
+        ("https://[::1]:8443/", "https://[::1]:8443"),
+        ("HTTP://localhost:80/base/", "http://localhost:80/base"),
+        ("rolesanywhere.us-east-1.amazonaws.com", "https://rolesanywhere.us-east-1.amazonaws.com"),
+        ("https://127.0.0.1:0008443", "https://127.0.0.1:8443"),
+    ],
+)
 def test_good_endpoints_are_normalised(text, expected):
     assert validate.endpoint_url(text) == expected
 
 
-@pytest.mark.parametrize("text, fragment", [
-    ("https://127.0.0.1:99999", "outside 1-65535"),
-    ("https://127.0.0.1:0", "port 0 is outside"),
-    ("https://127.0.0.1:", "empty port"),
-    ("https://::1:8443", "must be in brackets"),
-    ("https://[::1", "Invalid IPv6 URL"),
-    ("https://[::g]:1", "IPv6 address"),
-    ("https://a b", "white space"),
-    ("https://host\x1b[31m", "control characters"),
-    ("ftp://host", "scheme 'ftp'"),
-    ("https://user:pw@host", "user information"),
-    ("https://host/?x=1", "query string"),
-    ("https://host#frag", "fragment"),
-    ("https://host:12ab", "not a number"),
-    ("https://", "no host"),
-    ("https://bad_label-.example", "not a valid name"),
-    ("", "empty"),
-])
+@pytest.mark.parametrize(
+    "text, fragment",
+    [
+        ("https://127.0.0.1:99999", "outside 1-65535"),
+        ("https://127.0.0.1:0", "port 0 is outside"),
+        ("https://127.0.0.1:", "empty port"),
+        ("https://::1:8443", "must be in brackets"),
+        ("https://[::1", "Invalid IPv6 URL"),
+        ("https://[::g]:1", "IPv6 address"),
+        ("https://a b", "white space"),
+        ("https://host\x1b[31m", "control characters"),
+        ("ftp://host", "scheme 'ftp'"),
+        ("https://user:pw@host", "user information"),
+        ("https://host/?x=1", "query string"),
+        ("https://host#frag", "fragment"),
+        ("https://host:12ab", "not a number"),
+        ("https://", "no host"),
+        ("https://bad_label-.example", "not a valid name"),
+        ("", "empty"),
+    ],
+)
 def test_bad_endpoints_fail_in_one_line(text, fragment):
     with pytest.raises(ConfigError, match=fragment) as caught:
         validate.endpoint_url(text)
@@ -64,11 +70,21 @@ def test_bad_timeouts(value):
         validate.timeout(value)
 
 
-@pytest.mark.parametrize("field, value", [
-    ("connect_timeout", float("nan")), ("read_timeout", float("inf")), ("read_timeout", -3.0),
-    ("connect_timeout", 0), ("max_attempts", 0), ("max_attempts", True), ("session_duration", "3600"),
-    ("endpoint", "https://127.0.0.1:0"), ("no_verify_ssl", "yes"), ("role_arn", None),
-])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("connect_timeout", float("nan")),
+        ("read_timeout", float("inf")),
+        ("read_timeout", -3.0),
+        ("connect_timeout", 0),
+        ("max_attempts", 0),
+        ("max_attempts", True),
+        ("session_duration", "3600"),
+        ("endpoint", "https://127.0.0.1:0"),
+        ("no_verify_ssl", "yes"),
+        ("role_arn", None),
+    ],
+)
 def test_api_options_are_checked_before_anything_happens(field, value):
     values = {"trust_anchor_arn": TA, "profile_arn": PR, "role_arn": RO, field: value}
     options = SessionOptions(**values)
@@ -76,11 +92,14 @@ def test_api_options_are_checked_before_anything_happens(field, value):
         plan_session(options)
 
 
-@pytest.mark.parametrize("arn, fragment", [
-    (TA.replace("arn:aws:", "arn:aws-typo:"), "unknown AWS partition 'aws-typo'"),
-    (TA.replace("us-east-1", "US_EAST"), "invalid region"),
-    (TA + "\n", "white space or control"),
-])
+@pytest.mark.parametrize(
+    "arn, fragment",
+    [
+        (TA.replace("arn:aws:", "arn:aws-typo:"), "unknown AWS partition 'aws-typo'"),
+        (TA.replace("us-east-1", "US_EAST"), "invalid region"),
+        (TA + "\n", "white space or control"),
+    ],
+)
 def test_arn_partition_and_region_are_known(arn, fragment):
     with pytest.raises(ConfigError, match=fragment):
         plan_session(SessionOptions(trust_anchor_arn=arn, profile_arn=PR, role_arn=RO))
@@ -114,24 +133,31 @@ def test_every_option_type_has_a_check():
 
     for cls in (SignerOptions, SessionOptions):
         for item in dataclasses.fields(cls):
-            assert str(item.type) in validate._TYPE_CHECKS, f"add a type check for {item.type} ({cls.__name__}.{item.name})"
+            assert str(item.type) in validate._TYPE_CHECKS, (
+                f"add a type check for {item.type} ({cls.__name__}.{item.name})"
+            )
 
 
-@pytest.mark.parametrize("signer, session", [
-    ({"certificate": 5}, {}),
-    ({"extra": {"slot": 1}}, {}),
-    ({"interactive": "no"}, {}),
-    ({}, {"connect_timeout": "5"}),
-    ({}, {"instance_properties": {"k": 1}}),
-    ({}, {"session_duration": 3600.0}),
-])
+@pytest.mark.parametrize(
+    "signer, session",
+    [
+        ({"certificate": 5}, {}),
+        ({"extra": {"slot": 1}}, {}),
+        ({"interactive": "no"}, {}),
+        ({}, {"connect_timeout": "5"}),
+        ({}, {"instance_properties": {"k": 1}}),
+        ({}, {"session_duration": 3600.0}),
+    ],
+)
 def test_api_types_are_checked_before_the_key_or_network(signer, session):
     from rasign.options import SignerOptions
     from rasign.workflow import obtain_credentials
 
     values = {"trust_anchor_arn": TA, "profile_arn": PR, "role_arn": RO, "endpoint": "https://127.0.0.1:1", **session}
     with pytest.raises(ConfigError, match="option .* must be"):
-        obtain_credentials(SignerOptions(**{"certificate": "c.pem", "private_key": "k.pem", **signer}), SessionOptions(**values))
+        obtain_credentials(
+            SignerOptions(**{"certificate": "c.pem", "private_key": "k.pem", **signer}), SessionOptions(**values)
+        )
 
 
 def test_a_mistyped_password_is_not_echoed():
