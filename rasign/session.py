@@ -460,7 +460,7 @@ def plan_session(options: SessionOptions) -> tuple[Target, Endpoint]:
 
 
 def check_transport(options: SessionOptions) -> None:
-    """Every field of its declared type, timeouts finite and positive, attempts 1-20: before any request."""
+    """Every field of its declared type, timeouts finite and positive, attempts 1-100: before any request."""
     validate.option_types(options)
     validate.seconds(options.connect_timeout, "connect timeout")
     validate.seconds(options.read_timeout, "read timeout")

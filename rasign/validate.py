@@ -32,7 +32,8 @@ PARTITION_NAMES = frozenset({"aws", "aws-cn", "aws-us-gov", "aws-iso", "aws-iso-
 TIMEOUT_MAX = 3600.0
 """Longest connect/read timeout accepted: more is a typo, and huge values overflow time_t."""
 
-MAX_ATTEMPTS_MAX = 20
+MAX_ATTEMPTS_MAX = 100
+"""Most attempts per CreateSession: botocore sets no limit, but more than this is a typo."""
 _REGION = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 _HOST_LABEL = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")
 _URL_HINT = "use https://HOST[:PORT][/PATH] with a port of 1-65535 and IPv6 addresses in brackets"

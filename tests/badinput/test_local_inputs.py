@@ -92,9 +92,9 @@ DURATIONS_AND_NAMES = [
     case("instance-property-no-equals", USAGE, "KEY=VALUE", "--instance-property", "novalue"),
     case("instance-property-empty-value", CONFIG, "outside 1-200", "--instance-property", "k="),
     case("instance-property-long", CONFIG, "outside 1-200", "--instance-property", "k=" + "v" * 201),
-    case("max-attempts-zero", CONFIG, "outside 1-20", "--max-attempts", "0"),
+    case("max-attempts-zero", CONFIG, "outside 1-100", "--max-attempts", "0"),
     case("max-attempts-text", CONFIG, "not a whole number", "--max-attempts", "many"),
-    case("max-attempts-huge", CONFIG, "outside 1-20", "--max-attempts", "1000000"),
+    case("max-attempts-huge", CONFIG, "outside 1-100", "--max-attempts", "1000000"),
 ]
 
 URLS_AND_TIMEOUTS = [
