@@ -26,7 +26,7 @@ from rasign.textsafe import clean
 
 T = TypeVar("T")
 
-PARTITION_NAMES = frozenset({"aws", "aws-cn", "aws-us-gov", "aws-iso", "aws-iso-b", "aws-iso-e", "aws-iso-f"})
+PARTITION_NAMES = frozenset({"aws", "aws-cn", "aws-us-gov", "aws-iso", "aws-iso-b", "aws-iso-e", "aws-iso-f", "aws-eusc"})
 """AWS partitions Roles Anywhere can live in; an ARN naming another one is a typo."""
 
 TIMEOUT_MAX = 3600.0

@@ -166,3 +166,12 @@ def test_a_mistyped_password_is_not_echoed():
     with pytest.raises(ConfigError) as caught:
         validate.option_types(SignerOptions(pkcs8_password=987654321))  # type: ignore[arg-type]
     assert "987654321" not in caught.value.one_line()
+
+
+def test_known_partitions_are_the_ones_endpoints_can_resolve(monkeypatch):
+    from rasign.endpoints import PARTITIONS
+
+    assert validate.PARTITION_NAMES == {partition.name for partition in PARTITIONS}
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.delenv("AWS_ENDPOINT_URL_ROLESANYWHERE", raising=False)
+    assert resolve_endpoint("eusc-de-east-1", arn_partition="aws-eusc").host == "rolesanywhere.eusc-de-east-1.amazonaws.eu"
