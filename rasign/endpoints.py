@@ -34,7 +34,7 @@ PARTITIONS = (
     Partition("aws-iso-b", r"^us-isob-\w+-\d+$", "sc2s.sgov.gov", None),
     Partition("aws-iso-e", r"^eu-isoe-\w+-\d+$", "cloud.adc-e.uk", None),
     Partition("aws-iso-f", r"^us-isof-\w+-\d+$", "csp.hci.ic.gov", None),
-    Partition("aws-eusc", r"^eusc-\w+-\d+$", "amazonaws.eu", None),
+    Partition("aws-eusc", r"^eusc-(\w+-)+\d+$", "amazonaws.eu", None),
     Partition("aws", r"^(us|eu|ap|sa|ca|me|af|il|mx)-\w+-\d+$", "amazonaws.com", "api.aws"),
 )
 
