@@ -157,7 +157,7 @@ def seconds(text: str | float | int, what: str = "timeout", *, maximum: float = 
         raise ConfigError(f"{what} {_shown(text)} is not a finite number", hint="pass a number of seconds, e.g. 10")
     if value < 0 or (value == 0 and not allow_zero):
         low = "0 or more" if allow_zero else "more than 0"
-        raise ConfigError(f"{what} {_shown(text)} must be {low} seconds", hint="pass a positive number of seconds")
+        raise ConfigError(f"{what} {_shown(text)} must be {low} seconds", hint=f"pass {low} seconds")
     if value > maximum:
         raise ConfigError(f"{what} {_shown(text)} is more than {maximum:g} seconds",
                           hint=f"pass at most {maximum:g}")

@@ -253,7 +253,7 @@ SELECTORS = [
 
 NON_UTF8_ARGUMENTS = [  # argv and environment bytes that are not UTF-8 arrive as surrogates
     case("argv-password-nonutf8", AUTH, "", "--pkcs8-password", "wr\udcffong", private_key="{key_enc}"),
-    case("argv-cert-path-nonutf8", KEYLOAD, "not found", certificate="/nonexistent/\udcff\udcfe.pem"),
+    case("argv-cert-path-nonutf8", KEYLOAD, "not found", certificate="{dir}/no-\udcff\udcfe.pem"),
     case("argv-endpoint-nonutf8", CONFIG, "invalid endpoint URL", endpoint="https://h\udcff.example"),
     case("argv-role-arn-nonutf8", CONFIG, "control characters", role_arn="arn:aws:iam::1:role/\udcff"),
     case("argv-region-nonutf8", CONFIG, "invalid region", "--region", "us-\udcff"),
@@ -453,6 +453,14 @@ OTHER_COMMANDS = [
         command="serve",
         own_process=True,
     ),
+    case("serve-ecs-path-relative", USAGE, "--ecs-path must start with /", "--port", "0", "--ecs-path", "x", command="serve"),
+    case("serve-listen-non-loopback", USAGE, "non-loopback", "--listen", "10.0.0.1:80", command="serve"),
+    case("serve-listen-ipv6-no-port", USAGE, "invalid --listen", "--listen", "[::1]", command="serve"),
+    case("serve-refresh-ahead-negative", CONFIG, "0 or more", "--port", "0", "--refresh-ahead=-5", command="serve"),
+    case("update-refresh-ahead-nan", CONFIG, "not a finite number", "--once", "--refresh-ahead", "nan", command="update"),
+    case("update-min-interval-inf", CONFIG, "not a finite", "--once", "--min-refresh-interval", "inf", command="update"),
+    case("update-max-backoff-huge", CONFIG, "more than 86400", "--once", "--max-backoff", "1e9", command="update"),
+    case("update-profile-missing-value", USAGE, "expected one argument", "--once", "--profile", command="update"),
     case("serve-port-too-big", USAGE, "--port must be", "--port", "99999", command="serve"),
     case("serve-port-negative", USAGE, "--port must be", "--port=-1", command="serve"),
     case("serve-listen-not-ip", USAGE, "invalid --listen", "--listen", "300.1.1.1:1", command="serve"),
