@@ -111,6 +111,15 @@ TPM = [
         private_key="{tpm_key}",
         certificate="{tpm_cert}",
     ),
+    tpm_case(  # argv bytes that are not UTF-8: a wrong password, not a crash
+        "tpm-password-nonutf8",
+        AUTH,
+        "",
+        "--tpm-key-password",
+        "wr\udcffong",
+        private_key="{tpm_key}",
+        certificate="{tpm_cert}",
+    ),
     tpm_case("tpm-no-password-no-terminal", AUTH, "", private_key="{tpm_key}", certificate="{tpm_cert}"),
     tpm_case(
         "tpm-key-with-other-certificate",
