@@ -90,7 +90,7 @@ def endpoint_url(text: str) -> str:
     if parts.query or parts.fragment or base.endswith(("?", "#")):
         raise ConfigError(f"invalid endpoint URL {shown}: a query string or fragment is not allowed", hint=_URL_HINT)
     host, port = _split_host_port(parts.netloc, shown)
-    _check_host(host, shown)
+    host = _check_host(host, shown)
     if port is not None:
         if not port.isdigit() or not port.isascii():
             raise ConfigError(f"invalid endpoint URL {shown}: port {port!r} is not a number", hint=_URL_HINT)
@@ -123,7 +123,12 @@ def _split_host_port(netloc: str, shown: str) -> tuple[str, str | None]:
     return host, port
 
 
-def _check_host(host: str, shown: str) -> None:
+def _check_host(host: str, shown: str) -> str:
+    """The host as it goes on the wire: an IPv6 literal in brackets, or an ASCII (punycode) name.
+
+    Returning the ASCII form matters: urllib3 re-encodes non-ASCII names with stricter IDNA
+    rules than Python's codec and raises ``LocationParseError`` (an internal error) on some.
+    """
     if not host:
         raise ConfigError(f"invalid endpoint URL {shown}: no host", hint=_URL_HINT)
     if host.startswith("["):
@@ -133,7 +138,7 @@ def _check_host(host: str, shown: str) -> None:
             ipaddress.IPv6Address(host[1:-1].split("%", 1)[0])
         except ValueError:
             raise ConfigError(f"invalid endpoint URL {shown}: {host} is not an IPv6 address", hint=_URL_HINT) from None
-        return
+        return host
     try:
         ascii_host = host.encode("idna").decode("ascii")
     except UnicodeError:
@@ -142,6 +147,7 @@ def _check_host(host: str, shown: str) -> None:
     labels = ascii_host.rstrip(".").split(".")
     if len(ascii_host) > 253 or not all(_HOST_LABEL.fullmatch(label) for label in labels):
         raise ConfigError(f"invalid endpoint URL {shown}: host {clean(host, 80)!r} is not a valid name", hint=_URL_HINT)
+    return ascii_host
 
 
 def seconds(text: str | float | int, what: str = "timeout", *, maximum: float = TIMEOUT_MAX,

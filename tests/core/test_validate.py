@@ -25,6 +25,7 @@ RO = "arn:aws:iam::111122223333:role/r"
         ("HTTP://localhost:80/base/", "http://localhost:80/base"),
         ("rolesanywhere.us-east-1.amazonaws.com", "https://rolesanywhere.us-east-1.amazonaws.com"),
         ("https://127.0.0.1:0008443", "https://127.0.0.1:8443"),
+        ("https://bücher.example:8443", "https://xn--bcher-kva.example:8443"),
     ],
 )
 def test_good_endpoints_are_normalised(text, expected):
