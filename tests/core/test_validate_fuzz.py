@@ -30,6 +30,7 @@ def _random_text(rng: random.Random) -> str:
 
 
 def test_endpoint_url_accepts_only_what_the_transport_accepts():
+    import requests.models
     from urllib3.util import parse_url
 
     rng = random.Random(20261201)
@@ -44,6 +45,7 @@ def test_endpoint_url_accepts_only_what_the_transport_accepts():
         accepted += 1
         assert validate.endpoint_url(url) == url, text
         parsed = parse_url(url + "/sessions")
+        requests.models.PreparedRequest().prepare_url(url + "/sessions", {"roleArn": "arn:aws:iam::1:role/r"})
         assert parsed.host and parsed.scheme in ("http", "https"), text
         assert parsed.port is None or 1 <= parsed.port <= 65535, text
     assert accepted > EXAMPLES // 50, "the generator should also produce valid URLs"
