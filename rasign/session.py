@@ -658,8 +658,16 @@ def check_instance_properties(properties: dict[str, str]) -> None:
     if len(properties) > 50:
         raise ConfigError(f"{len(properties)} instance properties given; at most 50 are allowed")
     for key, value in properties.items():
+        if not isinstance(key, str) or not isinstance(value, str):
+            raise ConfigError("instance property keys and values must be text")
         if not 1 <= len(key) <= 200 or not 1 <= len(value) <= 200:
             raise ConfigError(
-                f"instance property {key[:40]!r} has a key or value outside 1-200 characters",
+                f"instance property {clean(key, 40)!r} has a key or value outside 1-200 characters",
                 hint="shorten it",
+            )
+        # Sent as UTF-8 JSON: argv bytes that are not UTF-8 (surrogates) and control characters cannot be.
+        if any(not char.isprintable() for char in key + value):
+            raise ConfigError(
+                f"instance property {clean(key, 40)!r} contains control characters or bytes that are not UTF-8",
+                hint="use printable UTF-8 text",
             )

@@ -256,6 +256,9 @@ NON_UTF8_ARGUMENTS = [  # argv and environment bytes that are not UTF-8 arrive a
     case("argv-cert-path-nonutf8", KEYLOAD, "not found", certificate="{dir}/no-\udcff\udcfe.pem"),
     case("argv-endpoint-nonutf8", CONFIG, "invalid endpoint URL", endpoint="https://h\udcff.example"),
     case("argv-role-arn-nonutf8", CONFIG, "control characters", role_arn="arn:aws:iam::1:role/\udcff"),
+    case("argv-instance-property-nonutf8", CONFIG, "not UTF-8", "--instance-property", "k=\udcff"),
+    case("argv-instance-property-escape", CONFIG, "control characters", "--instance-property", "k\x1b[2J=v"),
+    case("argv-session-name-nonutf8", CONFIG, "invalid role session name", "--role-session-name", "\udcff\udcfe"),
     case("argv-region-nonutf8", CONFIG, "invalid region", "--region", "us-\udcff"),
     case("env-password-nonutf8", AUTH, "", private_key="{key_enc}", env={"RASIGN_PKCS8_PASSWORD": "\udcff\udcfe"}),
     case(
