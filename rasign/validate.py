@@ -26,7 +26,9 @@ from rasign.textsafe import clean
 
 T = TypeVar("T")
 
-PARTITION_NAMES = frozenset({"aws", "aws-cn", "aws-us-gov", "aws-iso", "aws-iso-b", "aws-iso-e", "aws-iso-f", "aws-eusc"})
+PARTITION_NAMES = frozenset(
+    {"aws", "aws-cn", "aws-us-gov", "aws-iso", "aws-iso-b", "aws-iso-e", "aws-iso-f", "aws-eusc"}
+)
 """AWS partitions Roles Anywhere can live in; an ARN naming another one is a typo."""
 
 TIMEOUT_MAX = 3600.0
@@ -270,3 +272,30 @@ def option_types(options: object) -> None:
             shown = "" if item.metadata.get("cache") == "secret" else f" {_shown(value)}"  # never echo a password
             raise ConfigError(f"option {item.name} must be {item.type}, not {type(value).__name__}{shown}",
                               hint=f"pass {item.name} as {item.type}")
+
+
+_TEXT_FIELDS = (
+    "tpm_tcti", "tpm_pcrs", "cert_selector", "system_store_name", "pkcs11_pin_env", "pkcs11_context_pin_env",
+)
+"""Signer options that are text for a library (TCTI, PCR selection, selector, variable names),
+not file paths: bytes that are not UTF-8 cannot mean anything there."""
+
+
+def signer_text(options: object) -> None:
+    """Refuse non-UTF-8 bytes (surrogates from argv or environment) where a library wants text.
+
+    Paths may hold any bytes on POSIX and stay untouched; ``pkcs11:`` and ``handle:`` specs and
+    the fields in :data:`_TEXT_FIELDS` are encoded as UTF-8 by the backends, which raised
+    ``UnicodeEncodeError`` (an internal error) instead.
+    """
+    checks: list[tuple[str, object]] = [(name, getattr(options, name, None)) for name in _TEXT_FIELDS]
+    for name in ("certificate", "private_key"):
+        value = getattr(options, name, None)
+        if isinstance(value, str) and value.startswith(("pkcs11:", "handle:")):
+            checks.append((name, value))
+    extra = getattr(options, "extra", None) or {}
+    checks += [("backend_option", f"{key}={value}") for key, value in extra.items()]
+    for name, value in checks:
+        if isinstance(value, str) and any("\udc80" <= char <= "\udcff" for char in value):
+            flag = "--" + name.replace("_", "-")
+            raise ConfigError(f"{flag} contains bytes that are not UTF-8", hint=f"give {flag} as UTF-8 text")

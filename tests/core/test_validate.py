@@ -175,4 +175,5 @@ def test_known_partitions_are_the_ones_endpoints_can_resolve(monkeypatch):
     assert validate.PARTITION_NAMES == {partition.name for partition in PARTITIONS}
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.delenv("AWS_ENDPOINT_URL_ROLESANYWHERE", raising=False)
-    assert resolve_endpoint("eusc-de-east-1", arn_partition="aws-eusc").host == "rolesanywhere.eusc-de-east-1.amazonaws.eu"
+    endpoint = resolve_endpoint("eusc-de-east-1", arn_partition="aws-eusc")
+    assert endpoint.host == "rolesanywhere.eusc-de-east-1.amazonaws.eu"
