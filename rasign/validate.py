@@ -289,7 +289,7 @@ def signer_text(options: object) -> None:
     ``UnicodeEncodeError`` (an internal error) instead.
     """
     checks: list[tuple[str, object]] = [(name, getattr(options, name, None)) for name in _TEXT_FIELDS]
-    for name in ("certificate", "private_key"):
+    for name in ("certificate", "private_key", "cert_store"):
         value = getattr(options, name, None)
         if isinstance(value, str) and value.startswith(("pkcs11:", "handle:")):
             checks.append((name, value))

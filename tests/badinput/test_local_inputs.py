@@ -278,6 +278,8 @@ NON_UTF8_ARGUMENTS = [  # argv and environment bytes that are not UTF-8 arrive a
         certificate=None,
     ),
     case("argv-backend-option-nonutf8", CONFIG, "--backend-option contains bytes", "--backend-option", "k=\udcff"),
+    case("argv-cert-store-uri-nonutf8", CONFIG, "--cert-store contains bytes", "--cert-selector",
+         "Key=x509Subject,Value=CN=a", "--cert-store", "pkcs11:object=\udcff", certificate=None, private_key=None),
     case("argv-region-nonutf8", CONFIG, "invalid region", "--region", "us-\udcff"),
     case("env-password-nonutf8", AUTH, "", private_key="{key_enc}", env={"RASIGN_PKCS8_PASSWORD": "\udcff\udcfe"}),
     case(
