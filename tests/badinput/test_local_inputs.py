@@ -545,3 +545,17 @@ def test_secret_given_as_password_is_not_echoed(world, capfd, monkeypatch):
         certificate="{other_cert}",
     )
     check(bad, world, capfd, monkeypatch, secrets=[KEY_PASSWORD, P12_PASSWORD])
+
+
+EQUIVALENCE_IDS = ("url-port-too-big", "timeout-nan", "key-garbage", "arn-unknown-partition", "argv-password-nonutf8")
+
+
+@pytest.mark.parametrize("case_id", EQUIVALENCE_IDS)
+def test_in_process_cases_behave_the_same_in_their_own_process(case_id, world, capfd, monkeypatch):
+    """The in-process runner is a shortcut, not a different program: a sample runs as the real CLI."""
+    import dataclasses
+
+    bad = next(c for c in ALL if c.id == case_id)
+    in_process = check(bad, world, capfd, monkeypatch)
+    own = check(dataclasses.replace(bad, own_process=True), world, capfd, monkeypatch)
+    assert (own.code, own.stderr) == (in_process.code, in_process.stderr)
