@@ -91,7 +91,7 @@ class Passwords:
     def given(self) -> bytes | None:
         """The non-interactive password (flag, environment, password file), or None."""
         if self._explicit is not None:
-            return self._explicit.encode("utf-8")
+            return self._explicit.encode("utf-8", "surrogateescape")  # argv bytes as given
         from rasign.secrets import read_secret_file, secret_from_env
 
         value = secret_from_env(PASSWORD_ENV)
@@ -99,7 +99,7 @@ class Passwords:
             password_file = secret_from_env(PASSWORD_FILE_ENV)
             if password_file is not None:
                 value = read_secret_file(password_file, "PKCS#8 password")
-        return value.encode("utf-8") if value else None
+        return value.encode("utf-8", "surrogateescape") if value else None
 
     def obtain(self, path: str, what: str) -> tuple[bytes, bool]:
         """A password to try for ``path``: given, remembered, or asked once.
@@ -126,7 +126,7 @@ class Passwords:
             what=f"password for the {what} {path}",
             how_to_avoid=PASSWORD_HINT,
         )
-        return typed.encode("utf-8"), True
+        return typed.encode("utf-8", "surrogateescape"), True
 
     @staticmethod
     def confirm(path: str, password: bytes) -> None:

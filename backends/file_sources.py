@@ -53,12 +53,12 @@ def read_source(spec: str, what: str) -> bytes:
             f"environment variable {name} (from {what} {spec}) is not set or empty",
             hint=f"export {name} with the PEM text, or pass a file path",
         )
-    data = value.encode("utf-8")
+    data = value.encode("utf-8", "surrogateescape")  # the variable's bytes, even if not UTF-8
     if b"-----BEGIN " in data:
         return data
     try:
-        return base64.b64decode("".join(value.split()), validate=True)
-    except (binascii.Error, ValueError) as err:
+        return base64.b64decode("".join(value.split()).encode("ascii"), validate=True)
+    except (binascii.Error, ValueError, UnicodeEncodeError) as err:
         raise KeyLoadError(
             f"environment variable {name} (from {what} {spec}) holds neither PEM text nor base64",
             hint="put the PEM text in it, or base64 of the DER/PKCS#12 bytes",

@@ -10,6 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rasign.errors import ConfigError
+from rasign.textsafe import clean
+from rasign.validate import partition as check_partition
+from rasign.validate import printable
+from rasign.validate import region as check_region
 
 DURATION_MIN = 900
 DURATION_MAX = 43200
@@ -30,14 +34,24 @@ class Arn:
 
 
 def parse_arn(text: str, what: str) -> Arn:
-    """Parse ``text`` or raise ConfigError in the Go helper's words (``failed to parse ...``)."""
+    """Parse ``text`` or raise ConfigError in the Go helper's words (``failed to parse ...``).
+
+    The partition must be a known one: an ARN in ``arn:aws-typo:`` is refused here rather
+    than sent to the network.
+    """
     if not text:
         raise ConfigError(f"missing {what} ARN", hint=f"pass --{what.replace(' ', '-')}-arn")
+    printable(text, f"{what} ARN")
+    shown = repr(clean(text, 120))
     if not text.startswith("arn:"):
-        raise ConfigError(f"failed to parse {what} arn: 'arn: invalid prefix' ({text!r})", hint="ARNs start with 'arn:'")
+        raise ConfigError(f"failed to parse {what} arn: 'arn: invalid prefix' ({shown})", hint="ARNs start with 'arn:'")
     parts = text.split(":", 5)
     if len(parts) < 6:
-        raise ConfigError(f"failed to parse {what} arn: 'arn: not enough sections' ({text!r})", hint="an ARN has the form arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE")
+        raise ConfigError(f"failed to parse {what} arn: 'arn: not enough sections' ({shown})",
+                          hint="an ARN has the form arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE")
+    check_partition(parts[1], text)
+    if parts[3]:
+        check_region(parts[3])
     return Arn(partition=parts[1], service=parts[2], region=parts[3], account=parts[4], resource=parts[5])
 
 
@@ -53,15 +67,17 @@ class Target:
 
 def resolve_target(trust_anchor_arn: str, profile_arn: str, role_arn: str, region: str | None) -> Target:
     """Check the three ARNs agree with each other and choose the region to sign for."""
+    if region is not None:
+        check_region(region)
     anchor = parse_arn(trust_anchor_arn, "trust anchor")
     profile = parse_arn(profile_arn, "profile")
     role = parse_arn(role_arn, "role")
     if anchor.service != "rolesanywhere" or not anchor.resource.startswith("trust-anchor/"):
-        raise ConfigError(f"{trust_anchor_arn!r} is not a Roles Anywhere trust anchor ARN", hint="expected arn:aws:rolesanywhere:REGION:ACCOUNT:trust-anchor/ID")
+        raise ConfigError(f"{clean(trust_anchor_arn, 120)!r} is not a Roles Anywhere trust anchor ARN", hint="expected arn:aws:rolesanywhere:REGION:ACCOUNT:trust-anchor/ID")
     if profile.service != "rolesanywhere" or not profile.resource.startswith("profile/"):
-        raise ConfigError(f"{profile_arn!r} is not a Roles Anywhere profile ARN", hint="expected arn:aws:rolesanywhere:REGION:ACCOUNT:profile/ID")
+        raise ConfigError(f"{clean(profile_arn, 120)!r} is not a Roles Anywhere profile ARN", hint="expected arn:aws:rolesanywhere:REGION:ACCOUNT:profile/ID")
     if role.service != "iam" or not role.resource.startswith("role/"):
-        raise ConfigError(f"{role_arn!r} is not an IAM role ARN", hint="expected arn:aws:iam::ACCOUNT:role/NAME")
+        raise ConfigError(f"{clean(role_arn, 120)!r} is not an IAM role ARN", hint="expected arn:aws:iam::ACCOUNT:role/NAME")
     if anchor.region != profile.region:
         raise ConfigError(
             f"trust anchor and profile regions don't match ({anchor.region} vs {profile.region})",
@@ -95,6 +111,9 @@ def wants_fips(region: str | None) -> bool:
 
 def check_duration(seconds: int) -> int:
     """Session duration must be 900-43200 seconds (the service's limits)."""
+    if isinstance(seconds, bool) or not isinstance(seconds, int):
+        raise ConfigError(f"session duration must be a whole number of seconds, not {type(seconds).__name__}",
+                          hint="pass --session-duration between 900 and 43200")
     if not DURATION_MIN <= seconds <= DURATION_MAX:
         raise ConfigError(
             f"session duration {seconds} is outside {DURATION_MIN}-{DURATION_MAX} seconds",

@@ -10,9 +10,12 @@ Design constraints, and why:
 * **Standard library only** (plus ``rasign.errors``, itself stdlib-only). A cache hit must
   not import ``cryptography`` or ``requests``: the whole point is to be fast. The
   certificate fingerprint is therefore SHA-256 over the certificate *file bytes*.
-* **Keyed by everything that changes the answer**: certificate (file bytes or PKCS#11 URI
-  without ``pin-value``), key spec, trust anchor, profile, role, duration, session name,
-  region and endpoint. A different role never gets another role's credentials.
+* **Keyed by everything that changes the answer**: every options field whose cache
+  decision (rasign/options.py field metadata) is ``key`` -- certificate (file bytes or
+  PKCS#11 URI without ``pin-value``), key spec, module path, TCTI, PCR selection, ARNs,
+  duration, session name, region, endpoint, CA bundle, TLS verification, plug-in options --
+  and the environment variables that stand in for some of them. A different role, token
+  module or TPM never gets another one's credentials.
 * **Private**: ``$RASIGN_CACHE_DIR``, else ``$XDG_RUNTIME_DIR/rasign`` (tmpfs, per user,
   cleared at logout), else ``~/.cache/rasign``; directory 0700, files 0600, written
   atomically. A directory owned by someone else or writable by group/others is refused:
@@ -103,7 +106,17 @@ def _strip_pin_value(uri: str) -> str:
     return path + ("?" + "&".join(kept) if kept else "")
 
 
+def _regular_file(path: str) -> bool:
+    """True for a regular file: a FIFO or a device named as a certificate must not block us."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except (OSError, ValueError):
+        return False
+
+
 def _file_fingerprint(path: str) -> str | None:
+    if not _regular_file(path):
+        return None
     try:
         with open(path, "rb") as handle:
             return hashlib.sha256(handle.read()).hexdigest()
@@ -111,61 +124,106 @@ def _file_fingerprint(path: str) -> str | None:
         return None
 
 
-def _identity_parts(signer_options: Any) -> list[str] | None:
-    certificate = getattr(signer_options, "certificate", None) or ""
-    private_key = getattr(signer_options, "private_key", None) or ""
-    parts: list[str] = []
-    if certificate.startswith("pkcs11:"):
-        parts.append("cert-uri:" + _strip_pin_value(certificate))
-    elif certificate:
-        fingerprint = _file_fingerprint(certificate)
-        if fingerprint is None:
-            return None  # let the normal path report the unreadable file
-        parts.append("cert-sha256:" + fingerprint)
-    if private_key.startswith("pkcs11:"):
-        parts.append("key-uri:" + _strip_pin_value(private_key))
-    elif private_key.startswith("handle:"):
-        parts.append("key-handle:" + private_key.lower())
-    elif private_key:
-        # The key's path (not its bytes: no need to read secret material for a cache key).
-        parts.append("key-path:" + os.path.abspath(private_key))
-    selector = getattr(signer_options, "cert_selector", None)
-    if selector is not None:
-        parts.append("selector:" + selector)
-        parts.append("store:" + str(getattr(signer_options, "system_store_name", None) or ""))
-        parts.append("cert-store:" + str(getattr(signer_options, "cert_store", None) or ""))
-        parts.append("latest:" + str(bool(getattr(signer_options, "use_latest_expiring_certificate", False))))
-    intermediates = getattr(signer_options, "intermediates", None)
-    if intermediates:
-        parts.append("chain-sha256:" + (_file_fingerprint(intermediates) or intermediates))
-    if len(parts) == 0:
+KEY_ENVIRONMENT = (
+    "AWS_ENDPOINT_URL_ROLESANYWHERE",
+    "AWS_ENDPOINT_URL",
+    "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS",
+    "AWS_USE_FIPS_ENDPOINT",
+    "AWS_USE_DUALSTACK_ENDPOINT",
+    "AWS_CA_BUNDLE",
+    "RASIGN_TPM_TCTI",
+    "TPM_DEVICE",
+    "TPM2TOOLS_TCTI",
+    "TPM2OPENSSL_TCTI",
+    "TPM2_PKCS11_TCTI",
+    "TCTI",
+)
+"""Environment variables that choose the endpoint, its TLS trust or the TPM: part of the key,
+because they change the credentials exactly as the flags they stand in for do."""
+
+_SECRET_WORDS = ("pin", "password", "passphrase", "passwd", "secret")
+"""A plug-in option whose name contains one of these is treated as a secret: its value never
+enters the key (only that the option was given)."""
+
+_PATH_FIELDS = frozenset({"cert_store", "ca_bundle", "pkcs11_lib"})
+
+
+def _key_value(name: str, value: Any) -> str | None:
+    """The text one ``KEY`` field contributes; None when the identity cannot be fingerprinted."""
+    if name in ("certificate", "private_key") and isinstance(value, str) and value:
+        if value.startswith("pkcs11:"):
+            return "uri:" + _strip_pin_value(value)
+        if value.startswith("handle:"):
+            return "handle:" + value.lower()
+        if name == "certificate":
+            fingerprint = _file_fingerprint(value)
+            return None if fingerprint is None else "sha256:" + fingerprint
+        # The key's path, not its bytes: no need to read secret material for a cache key.
+        return "path:" + os.path.abspath(value)
+    if name == "intermediates" and isinstance(value, str) and value:
+        return "sha256:" + (_file_fingerprint(value) or os.path.abspath(value))
+    if name in _PATH_FIELDS and isinstance(value, str) and value:
+        return "path:" + (os.path.abspath(value) if os.sep in value or value.startswith(".") else value)
+    if name == "extra" and isinstance(value, dict):
+        shown = {
+            str(option): ("<secret>" if any(word in str(option).lower() for word in _SECRET_WORDS) else str(setting))
+            for option, setting in value.items()
+        }
+        return json.dumps(shown, sort_keys=True)
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def _field_parts(options: Any, prefix: str) -> list[str] | None:
+    """``prefix.name=value`` for each field of an options dataclass whose decision is ``key``.
+
+    None when a field has no cache decision (never guess: a new option might change the
+    credentials) or when a ``key`` field cannot be fingerprinted.
+    """
+    import dataclasses
+
+    if not dataclasses.is_dataclass(options):
         return None
+    parts: list[str] = []
+    for item in dataclasses.fields(options):
+        decision = item.metadata.get("cache")
+        if decision not in ("key", "ignore", "secret"):
+            return None
+        if decision != "key":
+            continue
+        text = _key_value(item.name, getattr(options, item.name))
+        if text is None:
+            return None
+        parts.append(f"{prefix}.{item.name}={text}")
     return parts
+
+
+def _identity_parts(signer_options: Any) -> list[str] | None:
+    """Key material from every ``SignerOptions`` field marked ``key``; None when uncacheable.
+
+    Nothing identifies the certificate without a certificate, a key or a selector, and an
+    unreadable certificate file is left for the normal path to report.
+    """
+    if not any(getattr(signer_options, name, None) for name in ("certificate", "private_key", "cert_selector")):
+        return None
+    return _field_parts(signer_options, "signer")
 
 
 def cache_key(signer_options: Any, session_options: Any) -> str | None:
     """A stable key for this identity + session request, or None when uncacheable.
 
-    None means "do not cache" (nothing identifies the certificate, or it cannot be read);
-    the caller then takes the normal path, which reports any real problem.
+    Built from every field of :class:`~rasign.options.SignerOptions` and
+    :class:`~rasign.options.SessionOptions` whose cache decision is ``key`` (module path,
+    TCTI, PCR selection, TLS verification, CA bundle, endpoint, plug-in options...), plus
+    the environment variables in :data:`KEY_ENVIRONMENT`. Secrets never enter it. None
+    means "do not cache"; the caller then takes the normal path, which reports any problem.
     """
     identity = _identity_parts(signer_options)
-    if identity is None:
+    session = _field_parts(session_options, "session")
+    if identity is None or session is None:
         return None
-    session = [
-        "ta:" + str(getattr(session_options, "trust_anchor_arn", "") or ""),
-        "profile:" + str(getattr(session_options, "profile_arn", "") or ""),
-        "role:" + str(getattr(session_options, "role_arn", "") or ""),
-        "duration:" + str(getattr(session_options, "session_duration", "") or ""),
-        "session-name:" + str(getattr(session_options, "role_session_name", "") or ""),
-        "region:" + str(getattr(session_options, "region", "") or ""),
-        "endpoint:" + str(getattr(session_options, "endpoint", "") or ""),
-        "fips:" + str(bool(getattr(session_options, "use_fips_endpoint", False))),
-        "dualstack:" + str(bool(getattr(session_options, "use_dualstack_endpoint", False))),
-        "props:" + json.dumps(getattr(session_options, "instance_properties", None) or {}, sort_keys=True),
-    ]
-    material = "\n".join([f"rasign-cache-v{CACHE_FORMAT}", *identity, *session])
-    return hashlib.sha256(material.encode("utf-8")).hexdigest()
+    environment = [f"env.{name}={os.environ.get(name, '')}" for name in KEY_ENVIRONMENT]
+    material = "\n".join([f"rasign-cache-key-v2 format {CACHE_FORMAT}", *identity, *session, *environment])
+    return hashlib.sha256(material.encode("utf-8", "surrogateescape")).hexdigest()
 
 
 # --------------------------------------------------------------------------- entries
@@ -350,6 +408,8 @@ def _tss2_key_needs_password(path: str) -> bool:
     """
     import base64
 
+    if not _regular_file(path):
+        return False
     try:
         with open(path, "rb") as handle:
             text = handle.read(1 << 20).decode("ascii", "replace")
@@ -393,14 +453,17 @@ def cache_wanted(args: Any) -> bool:
     """Whether ``credential-process`` should use the cache.
 
     ``--cache``/``--no-cache`` win. Otherwise the cache is on exactly when minting would
-    need a human: a PKCS#11 token (PIN, maybe touch) or a TPM key with a password. Plain
-    files stay uncached by default, matching the Go helper's behaviour.
+    need a human: a PKCS#11 token (PIN, maybe touch; a ``--pkcs11-lib`` says one is used)
+    or a TPM key with a password. Plain files stay uncached by default, matching the Go
+    helper's behaviour.
     """
     explicit = getattr(args, "cache", None)
     if explicit is not None:
         return bool(explicit)
     certificate = getattr(args, "certificate", None) or ""
     private_key = getattr(args, "private_key", None) or ""
+    if not isinstance(certificate, str) or not isinstance(private_key, str):
+        return False
     if certificate.startswith("pkcs11:") or private_key.startswith("pkcs11:"):
         return True
     if getattr(args, "no_tpm_key_password", False):

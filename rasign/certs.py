@@ -19,11 +19,14 @@ import base64
 import datetime as _dt
 import hashlib
 import logging
+import os
 import re
+import stat
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from rasign.errors import CertificateError, KeyLoadError
+from rasign.textsafe import clean
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -40,19 +43,46 @@ _PEM_BLOCK = re.compile(
 )
 
 
+MAX_INPUT_BYTES = 16 << 20
+"""Largest certificate/key/bundle file read: real ones are KB; more is a wrong path."""
+
+
 def read_bytes(path: str, what: str) -> bytes:
-    """Read a file, turning OS errors into one clear :class:`KeyLoadError`."""
+    """Read a regular file, turning every failure into one clear :class:`KeyLoadError`.
+
+    Opened non-blocking and checked with ``fstat`` before reading: a FIFO or a device named
+    by mistake (or by someone else) must fail at once rather than hang or read forever.
+    """
+    shown = clean(path, 300)
     try:
-        with open(path, "rb") as handle:
-            return handle.read()
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError as err:
-        raise KeyLoadError(f"{what} file not found: {path}", hint="check the path") from err
+        raise KeyLoadError(f"{what} file not found: {shown}", hint="check the path") from err
     except IsADirectoryError as err:
-        raise KeyLoadError(f"{what} path is a directory, not a file: {path}") from err
+        raise KeyLoadError(f"{what} path is a directory, not a file: {shown}") from err
     except PermissionError as err:
-        raise KeyLoadError(f"cannot read {what} file {path}: permission denied") from err
+        raise KeyLoadError(f"cannot read {what} file {shown}: permission denied") from err
+    except (OSError, ValueError) as err:
+        reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+        raise KeyLoadError(f"cannot read {what} file {shown}: {clean(reason, 120)}") from err
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise KeyLoadError(f"{what} path is a directory, not a file: {shown}")
+        if not stat.S_ISREG(info.st_mode):
+            raise KeyLoadError(f"{what} path {shown} is not a regular file (a FIFO, socket or device)",
+                               hint="pass the path of the file itself")
+        if info.st_size > MAX_INPUT_BYTES:
+            raise KeyLoadError(f"{what} file {shown} is {info.st_size} bytes; a {what} file is never over 16 MiB",
+                               hint="check the path")
+        with os.fdopen(fd, "rb") as handle:
+            fd = -1
+            return handle.read(MAX_INPUT_BYTES + 1)[:MAX_INPUT_BYTES]
     except OSError as err:
-        raise KeyLoadError(f"cannot read {what} file {path}: {err.strerror or err}") from err
+        raise KeyLoadError(f"cannot read {what} file {shown}: {clean(err.strerror or err, 120)}") from err
+    finally:
+        if fd >= 0:
+            os.close(fd)
 
 
 def pem_blocks(data: bytes) -> list[tuple[str, bytes]]:

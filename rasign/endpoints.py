@@ -11,10 +11,10 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from rasign.arns import strip_fips, wants_fips
 from rasign.errors import ConfigError
+from rasign.validate import endpoint_url
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,7 @@ PARTITIONS = (
     Partition("aws-iso-b", r"^us-isob-\w+-\d+$", "sc2s.sgov.gov", None),
     Partition("aws-iso-e", r"^eu-isoe-\w+-\d+$", "cloud.adc-e.uk", None),
     Partition("aws-iso-f", r"^us-isof-\w+-\d+$", "csp.hci.ic.gov", None),
+    Partition("aws-eusc", r"^eusc-(\w+-)+\d+$", "amazonaws.eu", None),
     Partition("aws", r"^(us|eu|ap|sa|ca|me|af|il|mx)-\w+-\d+$", "amazonaws.com", "api.aws"),
 )
 
@@ -88,11 +89,15 @@ def resolve_endpoint(
     """
     use_fips = use_fips or _env_true("AWS_USE_FIPS_ENDPOINT") or wants_fips(region)
     use_dualstack = use_dualstack or _env_true("AWS_USE_DUALSTACK_ENDPOINT")
-    base = endpoint
-    if not base and not _env_true("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"):
-        base = os.environ.get("AWS_ENDPOINT_URL_ROLESANYWHERE") or os.environ.get("AWS_ENDPOINT_URL")
-    if base:
-        return _custom(base)
+    if endpoint:
+        return _custom(endpoint)
+    if not _env_true("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"):
+        for variable in ("AWS_ENDPOINT_URL_ROLESANYWHERE", "AWS_ENDPOINT_URL"):
+            if os.environ.get(variable):
+                try:
+                    return _custom(os.environ[variable])
+                except ConfigError as err:
+                    raise ConfigError(f"{variable}: {err.message}", hint=err.hint()) from None
     region = strip_fips(region)
     if not region:
         raise ConfigError("Invalid Configuration: Missing Region", hint="pass --region or a trust anchor ARN")
@@ -116,10 +121,9 @@ def resolve_endpoint(
 
 
 def _custom(base: str) -> Endpoint:
-    parts = urlsplit(base if "://" in base else f"https://{base}")
-    if parts.scheme not in ("https", "http") or not parts.netloc:
-        raise ConfigError(f"invalid endpoint URL {base!r}", hint="use https://HOST[:PORT][/PATH]")
-    if parts.query or parts.fragment:
-        raise ConfigError(f"endpoint URL {base!r} must not carry a query or fragment")
-    path = parts.path.rstrip("/")
-    return Endpoint(url=f"{parts.scheme}://{parts.netloc}{path}", host=parts.netloc, path=path)
+    """An endpoint override, checked by :func:`rasign.validate.endpoint_url` (the CLI's rule too)."""
+    from urllib.parse import urlsplit
+
+    url = endpoint_url(base)
+    parts = urlsplit(url)
+    return Endpoint(url=url, host=parts.netloc, path=parts.path)

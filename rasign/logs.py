@@ -53,6 +53,23 @@ def scrub(text: str) -> str:
     return text
 
 
+def defang(text: str) -> str:
+    """Replace terminal control and format characters with ``?``, keeping newlines and tabs.
+
+    The last line of defence for log records: a message that formats outside text the code
+    forgot to pass through :func:`rasign.textsafe.clean` (a request path at ``--debug``) still
+    cannot retitle the terminal or hide text. Newlines stay for the multi-line debug dumps
+    (canonical request) rasign writes itself.
+    """
+    from rasign.textsafe import is_clean
+
+    if is_clean(text.replace("\n", " ").replace("\t", " ")):
+        return text
+    from rasign.textsafe import _unsafe
+
+    return "".join("?" if char not in "\n\t" and _unsafe(char) else char for char in text)
+
+
 class _ScrubbingFormatter(logging.Formatter):
     def __init__(self, structured: bool) -> None:
         super().__init__("%(asctime)s rasign %(levelname)s %(message)s")
@@ -64,12 +81,12 @@ class _ScrubbingFormatter(logging.Formatter):
                 "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + "Z",
                 "level": record.levelname.lower(),
                 "logger": record.name,
-                "message": record.getMessage(),
+                "message": defang(record.getMessage()),
             }
             if record.exc_info:
                 payload["exception"] = self.formatException(record.exc_info)
             return scrub(json.dumps(payload, separators=(",", ":")))
-        return scrub(super().format(record))
+        return scrub(defang(super().format(record)))
 
 
 def configure(debug: bool = False, structured: bool = False) -> logging.Logger:

@@ -91,6 +91,10 @@ def load_backend(name: str) -> type[Backend]:
 
 def open_signer(options: SignerOptions, backend: str | None = None) -> Signer:
     """Build the signer for ``options`` with the chosen (or forced) backend."""
+    from rasign.validate import option_types, signer_text
+
+    option_types(options)  # the Python API hands options in directly: check before any backend
+    signer_text(options)
     name = backend or choose_backend(options)
     return load_backend(name).open(options)
 

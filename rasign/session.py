@@ -14,6 +14,7 @@ exponential backoff and full jitter, each attempt signed afresh (new ``X-Amz-Dat
 from __future__ import annotations
 
 import json
+import os
 import random
 import time
 from collections.abc import Callable
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from rasign import __version__, certs, sigv4x509
+from rasign import __version__, certs, sigv4x509, validate
 from rasign.arns import Target, check_duration, resolve_target
 from rasign.endpoints import Endpoint, resolve_endpoint
 from rasign.errors import (
@@ -33,9 +34,11 @@ from rasign.errors import (
     Throttled,
 )
 from rasign.logs import get_logger, register_secret
+from rasign.textsafe import clean
 
 if TYPE_CHECKING:
     import requests
+    from requests.structures import CaseInsensitiveDict
 
     from rasign.options import SessionOptions
     from rasign.signer import Signer
@@ -64,6 +67,73 @@ THROTTLING_CODES = frozenset(
 BACKOFF_BASE = 0.5
 BACKOFF_CAP = 20.0
 CLOCK_SKEW_LIMIT = 300.0
+MAX_ANSWER_BYTES = 1 << 20
+"""Largest CreateSession answer read (a real one is a few KB); more is refused, not buffered."""
+_MALFORMED_HINT = "the endpoint did not answer like Roles Anywhere; check --endpoint and any proxy"
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One HTTP answer, its body read in full but capped at :data:`MAX_ANSWER_BYTES`."""
+
+    status: int
+    headers: CaseInsensitiveDict[str]
+    body: bytes
+
+    def header(self, name: str) -> str:
+        """A header's value made safe to show (servers can put escapes in headers too)."""
+        return clean(self.headers.get(name, "") or "", 200)
+
+    def json(self) -> Any:
+        """The body parsed as JSON; ``ValueError`` when it is not (or is not UTF-8, or nests absurdly)."""
+        try:
+            return json.loads(self.body.decode("utf-8"))
+        except RecursionError:
+            raise ValueError("JSON nested too deeply") from None
+
+
+class AnswerTooLarge(Exception):
+    """The server sent more than :data:`MAX_ANSWER_BYTES`."""
+
+
+class AnswerTooSlow(Exception):
+    """The server trickled its answer for longer than the read timeout allows in total."""
+
+
+def read_answer(response: requests.Response, *, limit: int = MAX_ANSWER_BYTES, within: float,
+                monotonic: Callable[[], float] = time.monotonic) -> Answer:
+    """Read a streamed response whole, refusing more than ``limit`` bytes or ``within`` seconds.
+
+    ``requests``' read timeout applies to each read, so a server sending one byte every few
+    seconds could hold a caller forever; ``within`` bounds the whole body.
+    """
+    try:
+        declared = int(response.headers.get("Content-Length", "0") or 0)
+    except ValueError:
+        declared = 0
+    if declared > limit:
+        response.close()
+        raise AnswerTooLarge()
+    start = monotonic()
+    chunks: list[bytes] = []
+    size = 0
+    raw = response.raw
+    try:
+        while True:
+            # read1 returns what has arrived (a plain read waits for all 64 KiB), so the
+            # deadline is checked while a server trickles; it also bounds decompression.
+            chunk = raw.read1(65536, decode_content=True) if hasattr(raw, "read1") else raw.read(65536)
+            if not chunk:
+                break
+            size += len(chunk)
+            if size > limit:
+                raise AnswerTooLarge()
+            chunks.append(chunk)
+            if monotonic() - start > within:
+                raise AnswerTooSlow()
+    finally:
+        response.close()
+    return Answer(status=response.status_code, headers=response.headers, body=b"".join(chunks))
 
 
 @dataclass(frozen=True)
@@ -233,12 +303,14 @@ class SessionClient:
     def create_session(self) -> Credentials:
         """Call CreateSession with retries and return the first credential set."""
         import requests
+        import urllib3
 
         invocation = invocation_id()
         attempts = max(1, self.options.max_attempts)
         last_error: Exception | None = None
         for attempt in range(1, attempts + 1):
             prepared = self.prepare(attempt, invocation)
+            url = self.endpoint.sessions_url  # never the query string: it is long and says nothing
             try:
                 response = self._session().post(
                     prepared.url,
@@ -247,27 +319,36 @@ class SessionClient:
                     timeout=(self.options.connect_timeout, self.options.read_timeout),
                     allow_redirects=False,
                     verify=self._verify,
+                    stream=True,
                 )
+                answer = read_answer(response, within=self.options.read_timeout)
             except requests.exceptions.SSLError as err:
                 raise NetworkError(
-                    f"TLS error talking to {self.endpoint.host}: {_short(err)}",
+                    f"TLS error talking to {url}: {self._cause(err)}",
                     hint="pass --ca-bundle (or AWS_CA_BUNDLE) with the CA that signs the endpoint's certificate",
                 ) from err
-            except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as err:
+            except AnswerTooLarge as err:
+                raise ServiceError(
+                    f"CreateSession at {url} answered with more than {MAX_ANSWER_BYTES // 1024} KiB",
+                    hint=_MALFORMED_HINT,
+                ) from err
+            except (AnswerTooSlow, requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) as err:
+                reason = (f"timed out after {self.options.read_timeout:g} s reading the answer"
+                          if isinstance(err, AnswerTooSlow) else self._cause(err))
                 last_error = NetworkError(
-                    f"request send failed, POST {self.endpoint.sessions_url}: {_short(err)}",
+                    f"request send failed, POST {url}: {reason}",
                     hint="check network access, proxy settings (HTTPS_PROXY/NO_PROXY) and --endpoint",
                 )
                 last_error.__cause__ = err
-                log.debug("attempt %d/%d failed: %s", attempt, attempts, _short(err))
+                log.debug("attempt %d/%d failed: %s", attempt, attempts, reason)
             else:
-                if 200 <= response.status_code < 300:
-                    return self._parse_success(response)
-                error = service_error(response, self._clock())
-                if not _retryable(response.status_code, error.code):
+                if 200 <= answer.status < 300:
+                    return self._parse_success(answer)
+                error = service_error(answer, self._clock())
+                if not _retryable(answer.status, error.code):
                     raise error
                 last_error = error
-                log.debug("attempt %d/%d got HTTP %d %s", attempt, attempts, response.status_code, error.code)
+                log.debug("attempt %d/%d got HTTP %d %s", attempt, attempts, answer.status, error.code)
             if attempt < attempts:
                 self._sleep(backoff_delay(attempt))
         assert last_error is not None
@@ -285,46 +366,76 @@ class SessionClient:
                 raise throttled from last_error
         raise last_error
 
-    def _parse_success(self, response: requests.Response) -> Credentials:
-        try:
-            document = response.json()
-            entry = document["credentialSet"][0]
-            creds = entry["credentials"]
-            values = {name: creds[name] for name in ("accessKeyId", "secretAccessKey", "sessionToken", "expiration")}
-        except (ValueError, KeyError, IndexError, TypeError) as err:
-            raise ServiceError(
-                "unable to obtain temporary security credentials from CreateSession: malformed response",
-                status=response.status_code,
-                request_id=response.headers.get("x-amzn-RequestId", ""),
-                hint="the endpoint did not answer like Roles Anywhere; check --endpoint and any proxy",
-            ) from err
-        if not all(isinstance(value, str) and value for value in values.values()):
-            raise ServiceError(
-                "unable to obtain temporary security credentials from CreateSession: empty credential fields",
-                status=response.status_code,
+    def _cause(self, err: BaseException) -> str:
+        from rasign.network_errors import cause as network_cause  # ssl and socket: only on failure
+
+        return network_cause(err, connect_timeout=self.options.connect_timeout, read_timeout=self.options.read_timeout)
+
+    def _parse_success(self, answer: Answer) -> Credentials:
+        request_id = answer.header("x-amzn-RequestId")
+
+        def malformed(problem: str) -> ServiceError:
+            return ServiceError(
+                f"unable to obtain temporary security credentials from CreateSession: {problem}",
+                status=answer.status, request_id=request_id, hint=_MALFORMED_HINT,
             )
+
+        try:
+            document = answer.json()
+        except (ValueError, UnicodeDecodeError) as err:
+            raise malformed(f"HTTP {answer.status} answer is not JSON") from err
+        entry = _member(document, "credentialSet", list, malformed)
+        if not entry:
+            raise malformed("credentialSet is empty")
+        entry = entry[0]
+        if not isinstance(entry, dict):
+            raise malformed("credentialSet[0] is not an object")
+        creds = _member(entry, "credentials", dict, malformed)
+        names = ("accessKeyId", "secretAccessKey", "sessionToken", "expiration")
+        values = {name: _member(creds, name, str, malformed) for name in names}
+        if not all(values.values()):
+            raise malformed("empty credential fields")
+        for name, value in values.items():
+            if len(value) > 16384 or not value.isascii() or any(not ch.isprintable() or ch.isspace() for ch in value):
+                raise malformed(f"credentials.{name} is not a printable token")
         for secret in (values["secretAccessKey"], values["sessionToken"]):
             register_secret(secret)
         returned_role = entry.get("roleArn") or ""
+        if not isinstance(returned_role, str):
+            raise malformed("roleArn is not text")
         if returned_role and returned_role != self.options.role_arn:
             raise ServiceError(
-                f"CreateSession returned credentials for {returned_role}, not the requested {self.options.role_arn}",
-                status=response.status_code,
+                f"CreateSession returned credentials for {clean(returned_role, 200)}, "
+                f"not the requested {self.options.role_arn}",
+                status=answer.status,
             )
         try:
             parse_timestamp(values["expiration"])
-        except ValueError as err:
-            raise ServiceError(f"CreateSession returned an unreadable expiration {values['expiration']!r}") from err
+        except (ValueError, OverflowError) as err:
+            raise malformed(f"unreadable expiration {clean(values['expiration'], 60)!r}") from err
         assumed = entry.get("assumedRoleUser") or {}
-        log.debug("CreateSession succeeded (HTTP %d, request id %s)", response.status_code, response.headers.get("x-amzn-RequestId", ""))
+        assumed_arn = assumed.get("arn", "") if isinstance(assumed, dict) else ""
+        log.debug("CreateSession succeeded (HTTP %d, request id %s)", answer.status, request_id)
         return Credentials(
             access_key_id=values["accessKeyId"],
             secret_access_key=values["secretAccessKey"],
             session_token=values["sessionToken"],
             expiration=values["expiration"],
             role_arn=returned_role or self.options.role_arn,
-            assumed_role_arn=assumed.get("arn", "") if isinstance(assumed, dict) else "",
+            assumed_role_arn=clean(assumed_arn, 2048) if isinstance(assumed_arn, str) else "",
         )
+
+
+def _member(document: Any, name: str, kind: type, malformed: Callable[[str], ServiceError]) -> Any:
+    """``document[name]`` when ``document`` is an object and the member has type ``kind``."""
+    if not isinstance(document, dict):
+        raise malformed(f"expected a JSON object holding {name}, got {type(document).__name__}")
+    if name not in document:
+        raise malformed(f"{name} is missing")
+    value = document[name]
+    if not isinstance(value, kind):
+        raise malformed(f"{name} is {type(value).__name__}, not {kind.__name__}")
+    return value
 
 
 def plan_session(options: SessionOptions) -> tuple[Target, Endpoint]:
@@ -333,6 +444,7 @@ def plan_session(options: SessionOptions) -> tuple[Target, Endpoint]:
     Commands call this before opening a signer, so a typo in an ARN never costs a PIN entry
     or a token operation.
     """
+    check_transport(options)
     target = resolve_target(options.trust_anchor_arn, options.profile_arn, options.role_arn, options.region)
     check_duration(options.session_duration)
     check_session_name(options.role_session_name)
@@ -345,6 +457,14 @@ def plan_session(options: SessionOptions) -> tuple[Target, Endpoint]:
         arn_partition=target.trust_anchor.partition,
     )
     return target, endpoint
+
+
+def check_transport(options: SessionOptions) -> None:
+    """Every field of its declared type, timeouts finite and positive, attempts 1-100: before any request."""
+    validate.option_types(options)
+    validate.seconds(options.connect_timeout, "connect timeout")
+    validate.seconds(options.read_timeout, "read timeout")
+    validate.max_attempts(options.max_attempts)
 
 
 def create_session(signer: Signer, options: SessionOptions) -> Credentials:
@@ -381,7 +501,6 @@ def tls_verify(options: SessionOptions) -> bool | str:
     Passed on every request: requests lets REQUESTS_CA_BUNDLE override a session-level
     setting, which would silently ignore --ca-bundle.
     """
-    import os
 
     if options.no_verify_ssl:
         import urllib3
@@ -391,52 +510,72 @@ def tls_verify(options: SessionOptions) -> bool | str:
         return False
     bundle = options.ca_bundle or os.environ.get("AWS_CA_BUNDLE")
     if bundle:
-        if not os.path.isfile(bundle):
-            raise ConfigError(f"CA bundle not found: {bundle}", hint="pass a PEM file to --ca-bundle / AWS_CA_BUNDLE")
+        check_ca_bundle(bundle)
         return bundle
     return True
 
 
-def service_error(response: requests.Response, now: datetime) -> ServiceError:
-    """Turn a non-2xx answer into an error that says what to do about it."""
-    code = response.headers.get("x-amzn-ErrorType", "")
+def check_ca_bundle(bundle: str) -> None:
+    """A readable regular file holding at least one PEM certificate, checked before any request.
+
+    Otherwise the TLS layer fails on the first request with an OpenSSL error about
+    ``load_verify_locations`` that does not say which file is wrong.
+    """
+    import ssl
+
+    shown = clean(bundle, 300)
+    if not os.path.isfile(bundle):
+        raise ConfigError(f"CA bundle not found: {shown}", hint="pass a PEM file to --ca-bundle / AWS_CA_BUNDLE")
+    try:
+        ssl.create_default_context(cafile=bundle)
+    except (ssl.SSLError, OSError, ValueError) as err:
+        reason = ("permission denied" if isinstance(err, PermissionError)
+                  else "it holds no PEM certificate OpenSSL accepts")
+        raise ConfigError(f"cannot use the CA bundle {shown}: {reason}",
+                          hint="pass a PEM file of CA certificates to --ca-bundle / AWS_CA_BUNDLE") from err
+
+
+def service_error(answer: Answer, now: datetime) -> ServiceError:
+    """Turn a non-2xx answer into an error that says what to do about it.
+
+    Everything the server sent (code, message, request id) is cleaned first: it reaches a
+    terminal and logs, and a server or proxy can put escape sequences or megabytes in it.
+    """
+    code = answer.headers.get("x-amzn-ErrorType", "") or ""
     message = ""
     try:
-        document = response.json()
-    except ValueError:
+        document = answer.json()
+    except (ValueError, UnicodeDecodeError):
         document = None
     if isinstance(document, dict):
         code = code or str(document.get("code") or document.get("__type") or "")
-        message = str(document.get("message") or document.get("Message") or "")
-    code = code.split(":", 1)[0]
-    code = code.rsplit("#", 1)[-1] or "UnknownError"
-    request_id = response.headers.get("x-amzn-RequestId", "")
-    if not message and document is None:
-        snippet = " ".join(response.text.split())[:120]
-        message = snippet or "(empty body)"
+        raw_message = document.get("message") or document.get("Message") or ""
+        message = raw_message if isinstance(raw_message, str) else f"(a JSON {type(raw_message).__name__}, not text)"
+    code = clean(code.split(":", 1)[0].rsplit("#", 1)[-1], 100) or "UnknownError"
+    message = clean(message, 300)
+    request_id = answer.header("x-amzn-RequestId")
+    if not message and not isinstance(document, dict):
+        message = clean(answer.body[:2000], 120) or "(empty body)"
     text = (
-        f"operation error RolesAnywhere: CreateSession, https response error StatusCode: {response.status_code}, "
+        f"operation error RolesAnywhere: CreateSession, https response error StatusCode: {answer.status}, "
         f"RequestID: {request_id}, {code}: {message}"
     )
-    hint = _hint_for(code, message, response, now)
-    kwargs = dict(status=response.status_code, code=code, service_message=message, request_id=request_id, hint=hint)
-    if code == "AccessDeniedException" or response.status_code == 403:
+    hint = _hint_for(code, message, answer.headers, now)
+    kwargs = dict(status=answer.status, code=code, service_message=message, request_id=request_id, hint=hint)
+    if code == "AccessDeniedException" or answer.status == 403:
         return AccessDenied(text, **kwargs)  # type: ignore[arg-type]
-    if code in THROTTLING_CODES or response.status_code == 429:
+    if code in THROTTLING_CODES or answer.status == 429:
         return Throttled(text, **kwargs)  # type: ignore[arg-type]
     return ServiceError(text, **kwargs)  # type: ignore[arg-type]
 
 
-def _hint_for(code: str, message: str, response: requests.Response, now: datetime) -> str | None:
+def _hint_for(code: str, message: str, headers: Any, now: datetime) -> str | None:
     lowered = message.lower()
     if "untrusted signing certificate" in lowered:
         return ("the certificate does not chain to the trust anchor: check --trust-anchor-arn, and pass the "
                 "intermediate CAs with --intermediates (or a full-chain --certificate)")
-    if "invalid signature" in lowered or "signature" in lowered and "expired" in lowered:
-        skew = _clock_skew(response, now)
-        if skew is not None and abs(skew) > CLOCK_SKEW_LIMIT:
-            return f"the local clock is off by {skew:+.0f} s from the service's; fix the system time (NTP)"
-        return "the private key may not match the certificate, or the system clock is wrong"
+    if "signature" in lowered and ("expired" in lowered or "not yet current" in lowered or "invalid" in lowered):
+        return _skew_hint(lowered, _clock_skew(headers, now))
     if "rolesessionname" in lowered:
         return "the profile must set acceptRoleSessionName=true to allow --role-session-name"
     if "session tags" in lowered or "attributes fail to be mapped" in lowered:
@@ -452,16 +591,31 @@ def _hint_for(code: str, message: str, response: requests.Response, now: datetim
     return None
 
 
-def _clock_skew(response: requests.Response, now: datetime) -> float | None:
+def _skew_hint(lowered: str, skew: float | None) -> str:
+    """Name the direction of a clock problem: ahead (signature "not yet current") or behind."""
+    if skew is not None and abs(skew) > CLOCK_SKEW_LIMIT:
+        direction = "ahead of" if skew > 0 else "behind"
+        return f"the local clock is {abs(skew):.0f} s {direction} the service's; fix the system time (NTP)"
+    if "not yet current" in lowered:
+        return "the local clock is ahead of the service's; fix the system time (NTP)"
+    if "expired" in lowered:
+        return "the local clock is behind the service's (or the request was held up); fix the system time (NTP)"
+    return "the private key may not match the certificate, or the system clock is wrong"
+
+
+def _clock_skew(headers: Any, now: datetime) -> float | None:
+    """Local time minus the server's ``Date`` header, in seconds (positive: we are ahead)."""
     from email.utils import parsedate_to_datetime
 
-    header = response.headers.get("Date")
+    header = headers.get("Date") if headers is not None else None
     if not header:
         return None
     try:
         server = parsedate_to_datetime(header)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
+    if server.tzinfo is None:
+        server = server.replace(tzinfo=timezone.utc)
     return (now - server).total_seconds()
 
 
@@ -474,8 +628,6 @@ def invocation_id() -> str:
 
     Formatted by hand: importing ``uuid`` pulls in ``platform`` and costs ~3 ms of start-up.
     """
-    import os
-
     raw = bytearray(os.urandom(16))
     raw[6] = (raw[6] & 0x0F) | 0x40
     raw[8] = (raw[8] & 0x3F) | 0x80
@@ -506,13 +658,16 @@ def check_instance_properties(properties: dict[str, str]) -> None:
     if len(properties) > 50:
         raise ConfigError(f"{len(properties)} instance properties given; at most 50 are allowed")
     for key, value in properties.items():
+        if not isinstance(key, str) or not isinstance(value, str):
+            raise ConfigError("instance property keys and values must be text")
         if not 1 <= len(key) <= 200 or not 1 <= len(value) <= 200:
             raise ConfigError(
-                f"instance property {key[:40]!r} has a key or value outside 1-200 characters",
+                f"instance property {clean(key, 40)!r} has a key or value outside 1-200 characters",
                 hint="shorten it",
             )
-
-
-def _short(err: BaseException) -> str:
-    text = str(err)
-    return text if len(text) < 300 else text[:300] + "..."
+        # Sent as UTF-8 JSON: argv bytes that are not UTF-8 (surrogates) and control characters cannot be.
+        if any(not char.isprintable() for char in key + value):
+            raise ConfigError(
+                f"instance property {clean(key, 40)!r} contains control characters or bytes that are not UTF-8",
+                hint="use printable UTF-8 text",
+            )

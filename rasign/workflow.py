@@ -26,7 +26,7 @@ def open_signer_checked(options: SignerOptions, *, backend: str | None = None, r
 
     Warnings (certificate expiring within seven days) go to the log on stderr.
     """
-    signer = registry.open_signer(options, backend)
+    signer = registry.open_signer(options, backend)  # checks option types and text first
     try:
         certificate = signer.certificate
         if certificate is None:

@@ -57,10 +57,10 @@ def key_password(options: SignerOptions, *, needs_password: bool, from_file: boo
                 " using it (tpm2_encodeobject of tpm2-tools 5.4 writes that flag inverted)",
                 key,
             )
-            return explicit.encode("utf-8")
+            return explicit.encode("utf-8", "surrogateescape")
         return b""
     if explicit is not None:
-        return explicit.encode("utf-8")
+        return explicit.encode("utf-8", "surrogateescape")
     if options.no_tpm_key_password:
         if from_file:
             log.warning(
@@ -71,7 +71,7 @@ def key_password(options: SignerOptions, *, needs_password: bool, from_file: boo
         return b""
     env_value = secret_from_env(KEY_PASSWORD_ENV)
     if env_value is not None:
-        return env_value.encode("utf-8")
+        return env_value.encode("utf-8", "surrogateescape")
     if not options.interactive:
         from rasign.errors import PromptNeeded
 
@@ -80,7 +80,7 @@ def key_password(options: SignerOptions, *, needs_password: bool, from_file: boo
             what="TPM key password",
             hint=_HOW_TO_AVOID,
         )
-    return _prompt().encode("utf-8")
+    return _prompt().encode("utf-8", "surrogateescape")
 
 
 def _prompt() -> str:
@@ -94,5 +94,5 @@ def parent_password(options: SignerOptions) -> bytes:
     from rasign.secrets import secret_from_env
 
     if options.tpm_parent_password is not None:
-        return options.tpm_parent_password.encode("utf-8")
-    return (secret_from_env(PARENT_PASSWORD_ENV) or "").encode("utf-8")
+        return options.tpm_parent_password.encode("utf-8", "surrogateescape")
+    return (secret_from_env(PARENT_PASSWORD_ENV) or "").encode("utf-8", "surrogateescape")

@@ -99,6 +99,8 @@ def load_certificate(options: SignerOptions) -> tuple[x509.Certificate | None, l
 
 def _holds_certificate(path: str) -> bool:
     """A "combo" file (the Go helper accepts them) has the certificate next to the TSS2 key."""
+    if not os.path.isfile(path):  # a FIFO or device must not block the sniffing
+        return False
     try:
         with open(path, "rb") as handle:
             return b"-----BEGIN CERTIFICATE-----" in handle.read(1 << 20)

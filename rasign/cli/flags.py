@@ -12,6 +12,7 @@ import argparse
 import os
 from collections.abc import Sequence
 
+from rasign import validate
 from rasign.errors import UsageError
 from rasign.options import SessionOptions, SignerOptions
 
@@ -108,29 +109,29 @@ def add_session_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--role-arn", default="", metavar="ARN", help="role to assume")
     group.add_argument("--profile-arn", default="", metavar="ARN", help="Roles Anywhere profile")
     group.add_argument("--trust-anchor-arn", default="", metavar="ARN", help="Roles Anywhere trust anchor")
-    group.add_argument("--session-duration", type=_int, default=3600, metavar="SECONDS", help="900-43200 (default 3600)")
+    group.add_argument("--session-duration", type=validate.flag(validate.session_duration, "--session-duration"), default=3600, metavar="SECONDS", help="900-43200 (default 3600)")
     group.add_argument("--role-session-name", metavar="NAME", help="session name (profile must accept it)")
     group.add_argument("--instance-property", action="append", default=[], metavar="KEY=VALUE", help="instance property sent with the session (repeatable)")
-    group.add_argument("--region", metavar="REGION", help="signing region (default: the trust anchor's)")
-    group.add_argument("--endpoint", metavar="URL", help="CreateSession endpoint override")
+    group.add_argument("--region", type=validate.flag(validate.region, "--region"), metavar="REGION", help="signing region (default: the trust anchor's)")
+    group.add_argument("--endpoint", type=validate.flag(validate.endpoint_url, "--endpoint"), metavar="URL", help="CreateSession endpoint override")
     group.add_argument("--use-fips-endpoint", "--fips", dest="use_fips_endpoint", action="store_true", help="use the FIPS endpoint")
     group.add_argument("--use-dualstack-endpoint", "--dualstack", dest="use_dualstack_endpoint", action="store_true", help="use the IPv4/IPv6 endpoint")
     group.add_argument("--ca-bundle", metavar="PATH", help="CA bundle for TLS verification (default AWS_CA_BUNDLE, then the system's)")
     group.add_argument("--no-verify-ssl", action="store_true", help="disable TLS verification (do not use in production)")
     group.add_argument("--with-proxy", action="store_true", help="accepted for compatibility: HTTPS_PROXY/NO_PROXY are always honoured")
-    group.add_argument("--connect-timeout", type=float, default=10.0, metavar="SECONDS", help="TCP/TLS connect timeout")
-    group.add_argument("--read-timeout", type=float, default=30.0, metavar="SECONDS", help="response timeout")
-    group.add_argument("--max-attempts", type=_int, default=_env_int("AWS_MAX_ATTEMPTS", 3), metavar="N", help="attempts on throttling/5xx/network errors (default 3)")
+    group.add_argument("--connect-timeout", type=validate.flag(validate.timeout, "--connect-timeout"), default=10.0, metavar="SECONDS", help="TCP/TLS connect timeout")
+    group.add_argument("--read-timeout", type=validate.flag(validate.timeout, "--read-timeout"), default=30.0, metavar="SECONDS", help="response timeout")
+    group.add_argument("--max-attempts", type=validate.flag(validate.max_attempts, "--max-attempts"), default=_env_int("AWS_MAX_ATTEMPTS", 3), metavar="N", help="attempts on throttling/5xx/network errors (default 3)")
 
 
 def add_refresh_flags(parser: argparse.ArgumentParser) -> None:
     """The "refresh" group shared by the long-running commands (``serve``, ``update``)."""
     refresh = parser.add_argument_group("refresh")
-    refresh.add_argument("--refresh-ahead", type=float, metavar="SECONDS",
+    refresh.add_argument("--refresh-ahead", type=validate.flag(validate.interval, "--refresh-ahead"), metavar="SECONDS",
                          help="refresh this long before expiry (default: 15 min, at most half the lifetime)")
-    refresh.add_argument("--min-refresh-interval", type=float, default=10.0, metavar="SECONDS",
+    refresh.add_argument("--min-refresh-interval", type=validate.flag(validate.interval, "--min-refresh-interval"), default=10.0, metavar="SECONDS",
                          help="never call CreateSession more often than this (default 10)")
-    refresh.add_argument("--max-backoff", type=float, default=120.0, metavar="SECONDS",
+    refresh.add_argument("--max-backoff", type=validate.flag(validate.interval, "--max-backoff"), default=120.0, metavar="SECONDS",
                          help="longest wait between retries after failures (default 120)")
 
 

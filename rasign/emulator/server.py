@@ -13,6 +13,11 @@ mocks:
   ``x-amzn-ErrorType: ThrottlingException`` ("Rate exceeded"); pass ``status=400`` for
   the 400 + ThrottlingException variant some AWS JSON services use;
 - ``drop_next(n)``: the next ``n`` calls get their connection closed with no answer;
+- ``respond_next(n, status=200, body=b"...", headers=...)``: the next ``n`` calls answer
+  exactly these bytes (garbage, non-JSON 200s, JSON with missing or mistyped fields, huge
+  bodies, escape sequences in error messages) -- what a broken proxy or a hostile server sends;
+- ``stall_next(n, seconds)``: the next ``n`` calls read the request and then say nothing for
+  ``seconds`` (a silent server; the client's read timeout must fire), then close;
 - ``set_delay(seconds)``: every CreateSession answer waits that long first;
 - ``rate_limit=N`` (constructor or attribute): more than N CreateSession calls within
   one second are throttled like the real per-account quota (10 TPS by default on AWS);
@@ -159,7 +164,8 @@ class Emulator:
         self.requests: list[dict[str, Any]] = []
         self.create_session_count = 0
         self._lock = threading.Lock()
-        self._faults: list[tuple[str, int]] = []
+        self._faults: list[tuple[str, int, Any]] = []
+        self._released = threading.Event()
         self._delay = 0.0
         self.rate_limit = rate_limit
         self._recent_calls: collections.deque[float] = collections.deque()
@@ -286,17 +292,47 @@ class Emulator:
     def fail_next(self, n: int = 1, status: int = 503) -> None:
         """The next ``n`` CreateSession calls answer ``status`` (5xx by default)."""
         with self._lock:
-            self._faults.extend([("fail", status)] * n)
+            self._faults.extend([("fail", status, None)] * n)
 
     def throttle_next(self, n: int = 1, status: int = 429) -> None:
         """The next ``n`` CreateSession calls answer ThrottlingException (HTTP 429 by default)."""
         with self._lock:
-            self._faults.extend([("throttle", status)] * n)
+            self._faults.extend([("throttle", status, None)] * n)
 
     def drop_next(self, n: int = 1) -> None:
         """The next ``n`` CreateSession calls get their connection closed without an answer."""
         with self._lock:
-            self._faults.extend([("drop", 0)] * n)
+            self._faults.extend([("drop", 0, None)] * n)
+
+    def respond_next(
+        self,
+        n: int = 1,
+        *,
+        status: int = 200,
+        body: bytes | str = b"",
+        headers: dict[str, str] | None = None,
+        content_type: str = "application/json",
+        trickle: float = 0.0,
+    ) -> None:
+        """The next ``n`` CreateSession calls answer ``status`` with exactly ``body`` and ``headers``.
+
+        Nothing is checked or added but ``Content-Type``, ``Content-Length`` and a request id,
+        so tests can send what a broken or hostile endpoint would. ``trickle`` sends the body
+        16 bytes at a time, that many seconds apart (a slow server that never goes silent
+        long enough for a read timeout).
+        """
+        data = body.encode("utf-8") if isinstance(body, str) else bytes(body)
+        payload = {"body": data, "headers": dict(headers or {}), "content_type": content_type, "trickle": trickle}
+        with self._lock:
+            self._faults.extend([("respond", status, payload)] * n)
+
+    def stall_next(self, n: int = 1, seconds: float = 5.0) -> None:
+        """The next ``n`` CreateSession calls get no answer for ``seconds``, then a closed connection.
+
+        :meth:`stop` ends a stall at once, so a test never waits for it to run out.
+        """
+        with self._lock:
+            self._faults.extend([("stall", 0, max(0.0, float(seconds)))] * n)
 
     def revoke(self, certificate: Any) -> None:
         """Refuse this certificate from now on ("Untrusted Signing Certificate"), like a CRL."""
@@ -330,6 +366,7 @@ class Emulator:
     # -- internals ------------------------------------------------------------------------
 
     def _listen(self, port: int) -> None:
+        self._released.clear()
         server = _Server((self.host, port), _Handler)
         server.emulator = self
         self._server = server
@@ -340,6 +377,7 @@ class Emulator:
         self._thread.start()
 
     def _shutdown_listener(self) -> None:
+        self._released.set()
         server, thread = self._server, self._thread
         self._server = self._thread = None
         if server is None:
@@ -363,7 +401,7 @@ class Emulator:
         if self.tls is None:
             raise RuntimeError("Emulator.start() has not been called")
 
-    def _next_fault(self) -> tuple[str, int] | None:
+    def _next_fault(self) -> tuple[str, int, Any] | None:
         with self._lock:
             return self._faults.pop(0) if self._faults else None
 
@@ -438,6 +476,13 @@ class _Handler(BaseHTTPRequestHandler):
     def version_string(self) -> str:
         return "rasign-emulator"
 
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The ``Date`` header on the emulator's clock, so clients can measure skew against it."""
+        from email.utils import formatdate
+
+        moment = self.server.emulator.now().timestamp() if timestamp is None else timestamp
+        return formatdate(moment, usegmt=True)
+
     def log_message(self, format: str, *args: Any) -> None:
         """Silence the stdlib access log: it would print raw request lines to stderr."""
 
@@ -502,9 +547,19 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(emulator._delay)
         fault = emulator._next_fault()
         if fault is None and emulator._over_rate_limit():
-            fault = ("rate-limit", 429)
+            fault = ("rate-limit", 429, None)
         if fault is not None:
-            kind, status = fault
+            kind, status, payload = fault
+            if kind == "respond":
+                entry.update(status=status, error_code="InjectedResponse", reason="injected fault")
+                self._send(status, payload["body"], payload["content_type"], request_id, payload["headers"],
+                           trickle=payload["trickle"])
+                return
+            if kind == "stall":
+                entry.update(status=0, error_code="Stalled", reason="injected fault")
+                emulator._released.wait(payload)
+                self.close_connection = True
+                return
             if kind == "drop":
                 entry.update(status=0, error_code="ConnectionDropped", reason="injected fault")
                 self.close_connection = True
@@ -567,7 +622,8 @@ class _Handler(BaseHTTPRequestHandler):
         extra = {"x-amzn-ErrorType": code} if code else {}
         self._send(status, json.dumps(body).encode(), "application/json", request_id, extra)
 
-    def _send(self, status: int, data: bytes, content_type: str, request_id: str, extra: dict[str, str] | None = None) -> None:
+    def _send(self, status: int, data: bytes, content_type: str, request_id: str, extra: dict[str, str] | None = None,
+              *, trickle: float = 0.0) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
@@ -575,8 +631,20 @@ class _Handler(BaseHTTPRequestHandler):
         for name, value in (extra or {}).items():
             self.send_header(name, value)
         self.end_headers()
-        self.wfile.write(data)
+        if trickle <= 0:
+            self.wfile.write(data)
+            self.wfile.flush()
+            return
         self.wfile.flush()
+        for offset in range(0, len(data), 16):
+            if self.server.emulator._released.wait(trickle):
+                return  # stopping: end the trickle at once
+            try:
+                self.wfile.write(data[offset : offset + 16])
+                self.wfile.flush()
+            except OSError:  # the client gave up, as it should
+                self.close_connection = True
+                return
 
 
 def _load_pem_certificates(pem: bytes | str) -> list[Any]:

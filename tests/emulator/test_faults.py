@@ -115,3 +115,28 @@ def test_rate_limit_like_the_account_quota(fresh_emu, p256_identity):
     assert fresh_emu.requests[-1]["reason"] == "rate limit"
     time.sleep(1.05)
     assert call(fresh_emu, p256_identity).status_code == 201
+
+
+def test_respond_next_sends_exactly_the_given_bytes(fresh_emu, p256_identity):
+    fresh_emu.respond_next(1, status=200, body=b"\x00\x1b[31mnot json", headers={"X-Extra": "1"}, content_type="text/plain")
+    response = call(fresh_emu, p256_identity)
+    assert (response.status_code, response.content) == (200, b"\x00\x1b[31mnot json")
+    assert response.headers["Content-Type"] == "text/plain" and response.headers["X-Extra"] == "1"
+    assert fresh_emu.requests[-1]["error_code"] == "InjectedResponse"
+    assert call(fresh_emu, p256_identity).status_code == 201
+
+
+def test_stall_next_says_nothing_until_the_client_gives_up(fresh_emu, p256_identity):
+    fresh_emu.stall_next(1, seconds=30)
+    with pytest.raises(requests.exceptions.ReadTimeout):
+        call(fresh_emu, p256_identity, timeout=0.3)
+    assert fresh_emu.requests[-1]["error_code"] == "Stalled"
+
+
+def test_date_header_follows_the_emulator_clock(fresh_emu, p256_identity):
+    from email.utils import parsedate_to_datetime
+
+    fresh_emu.advance_clock(-3600)
+    response = call(fresh_emu, p256_identity)
+    served = parsedate_to_datetime(response.headers["Date"])
+    assert abs((fresh_emu.now() - served).total_seconds()) < 5
