@@ -109,6 +109,7 @@ def world(tmp_path_factory, pki, emulator) -> World:
         # 1.3 MB of BEGIN lines without END: a regular-expression PEM scan was quadratic here.
         "unterminated_pem": b"-----BEGIN CERTIFICATE-----\nAAAA\n" * 40000,
         "unterminated_key_pem": b"-----BEGIN PRIVATE KEY-----\nAAAA\n" * 40000,
+        "unterminated_tss2": b"-----BEGIN TSS2 PRIVATE KEY-----\nAAAA\n" * 40000,
     }
     for name, content in bad.items():
         (files / name).write_bytes(content)

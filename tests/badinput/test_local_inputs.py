@@ -146,6 +146,8 @@ FILES = [
     case("cert-is-csr", KEYLOAD, "", certificate="{csr}"),
     case("cert-unterminated-pem-blocks", KEYLOAD, "no CERTIFICATE block", certificate="{unterminated_pem}"),
     case("key-unterminated-pem-blocks", KEYLOAD, "unable to parse private key", private_key="{unterminated_key_pem}"),
+    case("tss2-unterminated-pem-blocks", KEYLOAD, "holds no TSS2 PRIVATE KEY block", "--no-tpm-key-password",
+         command="sign-string", private_key="{unterminated_tss2}"),
     case("intermediates-unterminated", KEYLOAD, "", "--intermediates", "{unterminated_pem}"),
     case("cert-escape-bytes", KEYLOAD, "", certificate="{escape}"),
     case("key-escape-bytes", KEYLOAD, "unable to parse private key", private_key="{escape}"),
