@@ -22,7 +22,7 @@ import logging
 import os
 import re
 import stat
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from rasign.errors import CertificateError, KeyLoadError
@@ -38,9 +38,38 @@ MAX_CHAIN = 5
 
 EXPIRY_WARNING = _dt.timedelta(days=7)
 
-_PEM_BLOCK = re.compile(
-    rb"-----BEGIN ([A-Z0-9 ]+)-----\r?\n(.*?)-----END \1-----", re.DOTALL
-)
+_PEM_BEGIN = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----\r?\n")
+_PEM_END = re.compile(rb"-----END ([A-Z0-9 ]+)-----")
+
+
+def pem_spans(data: bytes) -> Iterator[tuple[str, int, int, int, int]]:
+    """Each PEM block as ``(label, start, body_start, body_end, stop)``, in file order.
+
+    Same blocks as ``BEGIN (label) ... (.*?) ... END \\1`` found with a regular expression,
+    in linear time: that expression rescans to the end of the file for every BEGIN without
+    its END, so 1 MB of unterminated BEGIN lines took minutes. Here every END marker is
+    indexed once and each BEGIN finds its END by bisection.
+    """
+    import bisect
+
+    ends: dict[bytes, list[int]] = {}
+    for match in _PEM_END.finditer(data):
+        ends.setdefault(match.group(1), []).append(match.start())
+    position = 0
+    while True:
+        begin = _PEM_BEGIN.search(data, position)
+        if begin is None:
+            return
+        label = begin.group(1)
+        candidates = ends.get(label, [])
+        index = bisect.bisect_left(candidates, begin.end())
+        if index == len(candidates):
+            position = begin.end()
+            continue
+        end = candidates[index]
+        stop = end + len(b"-----END -----") + len(label)
+        yield label.decode("ascii"), begin.start(), begin.end(), end, stop
+        position = stop
 
 
 MAX_INPUT_BYTES = 16 << 20
@@ -92,9 +121,8 @@ def pem_blocks(data: bytes) -> list[tuple[str, bytes]]:
     undecoded-by-us: callers that need them use cryptography's loaders on the raw text.
     """
     blocks = []
-    for match in _PEM_BLOCK.finditer(data):
-        label = match.group(1).decode("ascii")
-        body = match.group(2)
+    for label, _, body_start, body_end, _ in pem_spans(data):
+        body = data[body_start:body_end]
         if b":" in body.split(b"\n", 1)[0]:
             blocks.append((label, b""))
             continue

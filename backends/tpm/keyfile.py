@@ -29,7 +29,6 @@ with TPM2_Import before loading.
 from __future__ import annotations
 
 import base64
-import re
 from dataclasses import dataclass, field
 
 from rasign.errors import KeyLoadError
@@ -52,8 +51,6 @@ HIERARCHIES = {
     ENDORSEMENT_HIERARCHY: "endorsement",
     PLATFORM_HIERARCHY: "platform",
 }
-
-_PEM = re.compile(rb"-----BEGIN TSS2 PRIVATE KEY-----(.*?)-----END TSS2 PRIVATE KEY-----", re.DOTALL)
 
 
 def is_persistent_handle(handle: int) -> bool:
@@ -169,10 +166,14 @@ def parse_key_bytes(data: bytes, source: str = "<memory>") -> TpmKeyFile:
     DER is recognised by its leading SEQUENCE tag first: a binary key can contain the bytes
     of a PEM header anywhere in its blobs, and must not be mistaken for text.
     """
-    match = None if data[:1] == b"\x30" else _PEM.search(data)
-    if match:
+    # str.find, not a regular expression: a lazy pattern rescans to the end of the input for
+    # each BEGIN when no END follows (minutes for a 1 MB file of BEGIN lines).
+    begin, end_marker = b"-----BEGIN TSS2 PRIVATE KEY-----", b"-----END TSS2 PRIVATE KEY-----"
+    start = -1 if data[:1] == b"\x30" else data.find(begin)
+    end = data.find(end_marker, start + len(begin)) if start >= 0 else -1
+    if end >= 0:
         try:
-            blob = base64.b64decode(b"".join(match.group(1).split()), validate=True)
+            blob = base64.b64decode(b"".join(data[start + len(begin) : end].split()), validate=True)
         except ValueError as err:
             raise KeyLoadError(f"the TSS2 PRIVATE KEY block in {source} is not valid base64") from err
     elif b"-----BEGIN" in data and data[:1] != b"\x30":

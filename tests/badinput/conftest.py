@@ -106,6 +106,10 @@ def world(tmp_path_factory, pki, emulator) -> World:
         "selector_nonutf8": b'[{"Key": "x509Subject", "Value": "\xff"}]',
         "selector_empty": b"[]",
         "selector_valnum": b'[{"Key": "x509Subject", "Value": 7}]',
+        # 1.3 MB of BEGIN lines without END: a regular-expression PEM scan was quadratic here.
+        "unterminated_pem": b"-----BEGIN CERTIFICATE-----\nAAAA\n" * 40000,
+        "unterminated_key_pem": b"-----BEGIN PRIVATE KEY-----\nAAAA\n" * 40000,
+        "unterminated_tss2": b"-----BEGIN TSS2 PRIVATE KEY-----\nAAAA\n" * 40000,
     }
     for name, content in bad.items():
         (files / name).write_bytes(content)

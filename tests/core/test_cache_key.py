@@ -30,6 +30,7 @@ ALTERNATIVES: dict[str, object] = {
     "cert_store": "/srv/identities",
     "pkcs8_password": "hunter2-secret",
     "pkcs11_lib": "/usr/lib/softhsm/libsofthsm2.so",
+    "pkcs11_init_args": "configdir=sql:/tmp/nssdb",
     "reuse_pin": True,
     "pkcs11_pin_file": "/run/pin",
     "pkcs11_pin_env": "MY_PIN",
