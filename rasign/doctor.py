@@ -376,7 +376,7 @@ def check_tls_and_clock(url: str, verify: bool | str, timeout: float, now: _dt.d
     """One HTTPS request: the TLS handshake verifies the server, its ``Date`` header shows clock skew."""
     import requests
 
-    from rasign.session import _clock_skew
+    from rasign.session import clock_skew
 
     try:
         response = requests.get(url, verify=verify, timeout=(timeout, timeout), allow_redirects=False)
@@ -389,7 +389,7 @@ def check_tls_and_clock(url: str, verify: bool | str, timeout: float, now: _dt.d
         return
     yield Check("tls", PASS, "certificate verified" + (f" with {verify}" if isinstance(verify, str) else "")
                 if verify else "verification disabled (--no-verify-ssl)")
-    skew = _clock_skew(response, now)
+    skew = clock_skew(response.headers, now)
     if skew is None:
         yield Check("clock", WARN, "the endpoint sent no Date header; clock skew not measured")
     elif abs(skew) > CLOCK_SKEW_LIMIT:

@@ -575,7 +575,7 @@ def _hint_for(code: str, message: str, headers: Any, now: datetime) -> str | Non
         return ("the certificate does not chain to the trust anchor: check --trust-anchor-arn, and pass the "
                 "intermediate CAs with --intermediates (or a full-chain --certificate)")
     if "signature" in lowered and ("expired" in lowered or "not yet current" in lowered or "invalid" in lowered):
-        return _skew_hint(lowered, _clock_skew(headers, now))
+        return _skew_hint(lowered, clock_skew(headers, now))
     if "rolesessionname" in lowered:
         return "the profile must set acceptRoleSessionName=true to allow --role-session-name"
     if "session tags" in lowered or "attributes fail to be mapped" in lowered:
@@ -603,7 +603,7 @@ def _skew_hint(lowered: str, skew: float | None) -> str:
     return "the private key may not match the certificate, or the system clock is wrong"
 
 
-def _clock_skew(headers: Any, now: datetime) -> float | None:
+def clock_skew(headers: Any, now: datetime) -> float | None:
     """Local time minus the server's ``Date`` header, in seconds (positive: we are ahead)."""
     from email.utils import parsedate_to_datetime
 

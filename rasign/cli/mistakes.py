@@ -104,10 +104,12 @@ def sniff(path: object) -> str | None:
     """What a local file holds: "certificate", "ca-certificate", "private-key" or None."""
     if not _is_local_path(path):
         return None
+    from rasign.localfile import NotReadable, read_regular
+
     try:
-        with open(str(path), "rb") as handle:
-            data = handle.read(1 << 20)
-    except OSError:
+        # never blocks: a FIFO or device given as a path is the backend's to refuse, in one line
+        data = read_regular(str(path), limit=1 << 24)[: 1 << 20]
+    except NotReadable:
         return None
     labels = _pem_labels(data)
     has_key = any(label.endswith("PRIVATE KEY") for label in labels)

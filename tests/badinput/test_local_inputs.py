@@ -180,7 +180,7 @@ FILES = [
 ]
 
 FLAGS = [
-    case("unknown-flag", USAGE, "unrecognized arguments", "--bogus"),
+    case("unknown-flag", USAGE, "unknown flag: --bogus", "--bogus"),
     case("flag-group-conflict", USAGE, "none of the others can be", "--cert-selector", "Key=x509Subject,Value=CN=a"),
     case(
         "tpm-password-conflict", USAGE, "none of the others can be", "--tpm-key-password", "x", "--no-tpm-key-password"
@@ -485,7 +485,7 @@ OTHER_COMMANDS = [
     case(
         "serve-ecs-path-relative",
         USAGE,
-        "--ecs-path must start with /",
+        "--ecs-path must be a path starting with /",
         "--port",
         "0",
         "--ecs-path",
