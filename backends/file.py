@@ -100,7 +100,7 @@ class FileSigner(Signer):
         from cryptography.hazmat.primitives import hashes
         from cryptography.hazmat.primitives.asymmetric import ec, padding
 
-        algorithm = {"SHA256": hashes.SHA256, "SHA384": hashes.SHA384, "SHA512": hashes.SHA512}[digest]()
+        algorithm: hashes.HashAlgorithm = {"SHA256": hashes.SHA256(), "SHA384": hashes.SHA384(), "SHA512": hashes.SHA512()}[digest]
         try:
             if self._kind is KeyKind.RSA:
                 return self._key.sign(message, padding.PKCS1v15(), algorithm)  # type: ignore[no-any-return]

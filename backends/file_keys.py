@@ -38,7 +38,6 @@ from rasign.backends.pkcs8 import (
     decrypt_pbes2,
     pkcs8_algorithm,
 )
-
 from rasign.certs import CERTIFICATE_LABELS
 from rasign.errors import AuthenticationError, KeyLoadError
 

@@ -36,11 +36,10 @@ from rasign.errors import BackendUnavailable, UsageError
 from rasign.options import SessionOptions, SignerOptions
 
 if TYPE_CHECKING:
-    from typing_extensions import Self  # typing.Self is 3.11+; only type checkers read this
-
     import boto3
     import botocore.credentials
     import botocore.session
+    from typing_extensions import Self  # typing.Self is 3.11+; only type checkers read this
 
     from rasign.clock import Clock
     from rasign.multirole import RoleMinter, SharedSigner

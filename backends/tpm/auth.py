@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 
-from rasign.errors import AuthenticationError, UsageError
+from rasign.errors import UsageError
 from rasign.options import SignerOptions
 
 log = logging.getLogger("rasign.tpm")

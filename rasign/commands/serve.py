@@ -346,9 +346,10 @@ def run(args: argparse.Namespace) -> int:
         assert shared is not None
         role_view = CredentialView(role_arn=arn, expiry_skew=policy.expiry_skew)
         role_minter = shared.minter(role_options(session_options, {"role_arn": arn}), name=name)
-        role_refresher = Refresher(role_minter.mint, policy, on_update=role_view.update, name=f"rasign-serve-{name}")
+        role_refresher = Refresher(role_minter.mint, policy, on_update=role_view.update,  # type: ignore[arg-type]
+                                   name=f"rasign-serve-{name}")
         extra_refreshers.append(role_refresher)
-        extras[name] = RoleSlot(view=role_view, status=lambda r=role_refresher: r.status().to_dict(), arn=arn)
+        extras[name] = RoleSlot(view=role_view, status=_status_of(role_refresher), arn=arn)
     context = ServeContext(
         role_name=role_name,
         view=view,
@@ -411,6 +412,11 @@ def run(args: argparse.Namespace) -> int:
             except OSError:
                 pass
     return 0
+
+
+def _status_of(refresher: Any) -> Any:
+    """A secret-free status callable for one role's refresher (health output)."""
+    return lambda: refresher.status().to_dict()
 
 
 def _extra_roles(arns: list[str], primary: str) -> dict[str, str]:

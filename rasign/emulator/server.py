@@ -69,7 +69,7 @@ SESSIONS_PATH = "/sessions"
 _FAULT_CODES = {500: "InternalServerException", 503: "ServiceUnavailableException"}
 
 
-class _Headers(dict):  # type: ignore[type-arg]
+class _Headers(dict[str, str]):
     """Header dict for the request log that looks names up case-insensitively."""
 
     def __init__(self, pairs: Sequence[tuple[str, str]]) -> None:
@@ -84,8 +84,9 @@ class _Headers(dict):  # type: ignore[type-arg]
     def __contains__(self, key: object) -> bool:
         return isinstance(key, str) and super().__contains__(key.lower())
 
-    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
-        return super().get(key.lower(), default)
+    def get(self, key: str, default: Any = None) -> Any:
+        value: Any = super().get(key.lower(), default)
+        return value
 
 
 class Emulator:
@@ -601,7 +602,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _read_body(self) -> bytes:
         if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-            chunks = []
+            chunks: list[bytes] = []
             while True:
                 size_line = self.rfile.readline(65537)
                 size = int(size_line.split(b";", 1)[0].strip() or b"0", 16)

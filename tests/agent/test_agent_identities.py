@@ -6,9 +6,9 @@ import json
 
 import pytest
 
+from rasign.emulator.assume_role import add_trusted_role
 from tests.conftest import run_rasign
 from tests.identities.conftest import identity_table, write_private
-from rasign.emulator.assume_role import add_trusted_role
 from tests.identities.test_chaining import OTHER_ACCOUNT, caller_identity
 
 pytestmark = pytest.mark.network
