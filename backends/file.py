@@ -81,7 +81,6 @@ class FileSigner(Signer):
         self._source = source
         self._encoding = encoding
 
-
     @property
     def key_kind(self) -> KeyKind:
         """RSA, EC or MLDSA, from the key itself (never from the certificate)."""
@@ -100,7 +99,11 @@ class FileSigner(Signer):
         from cryptography.hazmat.primitives import hashes
         from cryptography.hazmat.primitives.asymmetric import ec, padding
 
-        algorithm: hashes.HashAlgorithm = {"SHA256": hashes.SHA256(), "SHA384": hashes.SHA384(), "SHA512": hashes.SHA512()}[digest]
+        algorithm: hashes.HashAlgorithm = {
+            "SHA256": hashes.SHA256(),
+            "SHA384": hashes.SHA384(),
+            "SHA512": hashes.SHA512(),
+        }[digest]
         try:
             if self._kind is KeyKind.RSA:
                 return self._key.sign(message, padding.PKCS1v15(), algorithm)  # type: ignore[no-any-return]
@@ -181,9 +184,7 @@ class FileBackend(Backend):
             leaf = load_pkcs12(data, path, passwords).leaf
             return [Identity(certificate=leaf, where=describe_source(path), has_private_key=True)]
         if not options.certificate:
-            loaded = load_private_key(
-                data, path, Passwords(options.pkcs8_password, interactive=options.interactive)
-            )
+            loaded = load_private_key(data, path, Passwords(options.pkcs8_password, interactive=options.interactive))
             if not loaded.certificates:
                 raise UsageError(f"the key file {path} holds no certificate", hint="pass --certificate")
             return [Identity(certificate=loaded.certificates[0], where=describe_source(path), has_private_key=True)]
@@ -278,5 +279,7 @@ def _key_label(public: Any) -> str:
     if isinstance(public, rsa.RSAPublicKey):
         return f"RSA-{public.key_size}"
     if isinstance(public, ec.EllipticCurvePublicKey):
-        return {"secp256r1": "P-256", "secp384r1": "P-384", "secp521r1": "P-521"}.get(public.curve.name, public.curve.name)
+        return {"secp256r1": "P-256", "secp384r1": "P-384", "secp521r1": "P-521"}.get(
+            public.curve.name, public.curve.name
+        )
     return type(public).__name__.replace("PublicKey", "").replace("MLDSA", "ML-DSA-")

@@ -51,9 +51,7 @@ PASSWORD_ENV = "RASIGN_PKCS8_PASSWORD"
 PASSWORD_FILE_ENV = "RASIGN_PKCS8_PASSWORD_FILE"
 """Environment variable naming a file that holds the password (keeps it out of argv and env)."""
 
-PARSE_HINT = (
-    "pass a PEM or DER private key (PKCS#1, SEC1, PKCS#8 or encrypted PKCS#8) or a PKCS#12 file"
-)
+PARSE_HINT = "pass a PEM or DER private key (PKCS#1, SEC1, PKCS#8 or encrypted PKCS#8) or a PKCS#12 file"
 PASSWORD_HINT = f"pass --pkcs8-password, or set {PASSWORD_ENV} or {PASSWORD_FILE_ENV}"
 
 KEY_LABELS = ("PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY", "ENCRYPTED PRIVATE KEY")
@@ -288,7 +286,9 @@ def _load_pem(data: bytes, path: str, passwords: Passwords) -> LoadedKey:
     if body is None:
         loaded = _load_legacy_encrypted(block, label, path, passwords)
     elif not body:
-        raise KeyLoadError(f"unable to parse private key in {path}: the {label} block is not valid base64", hint=PARSE_HINT)
+        raise KeyLoadError(
+            f"unable to parse private key in {path}: the {label} block is not valid base64", hint=PARSE_HINT
+        )
     elif label == "ENCRYPTED PRIVATE KEY":
         loaded = _load_encrypted_pkcs8(body, path, passwords)
     elif label == "PRIVATE KEY":
@@ -318,9 +318,7 @@ def _load_der(data: bytes, path: str, passwords: Passwords) -> LoadedKey:
     if kind is DerKind.PKCS8:
         return _load_plain_pkcs8(data, path, passwords)
     if kind is DerKind.CERTIFICATE:
-        raise KeyLoadError(
-            f"{path} is a certificate, not a private key", hint="pass the key file to --private-key"
-        )
+        raise KeyLoadError(f"{path} is a certificate, not a private key", hint="pass the key file to --private-key")
     if kind is DerKind.PKCS12:
         raise KeyLoadError(f"{path} is a PKCS#12 file", hint="pass it as --certificate or --private-key alone")
     return _load_traditional(data, None, path, passwords)
@@ -414,8 +412,7 @@ def _decrypt_and_load_ourselves(
         oid, body = pkcs8_algorithm(plain)
         if not is_mldsa_oid(oid):
             raise KeyLoadError(
-                f"unable to parse private key in {path}: the decrypted PKCS#8 key (algorithm {oid}) is not"
-                " supported",
+                f"unable to parse private key in {path}: the decrypted PKCS#8 key (algorithm {oid}) is not supported",
                 hint="Roles Anywhere accepts RSA, EC (P-256/P-384/P-521) and ML-DSA keys",
             ) from first
         return mldsa_key_from_pkcs8_body(oid, body)
@@ -429,7 +426,9 @@ def _load_legacy_encrypted(block: bytes, label: str, path: str, passwords: Passw
     from cryptography.hazmat.primitives import serialization
 
     if b"Proc-Type: 4,ENCRYPTED" not in block:
-        raise KeyLoadError(f"unable to parse private key in {path}: unexpected headers in the {label} block", hint=PARSE_HINT)
+        raise KeyLoadError(
+            f"unable to parse private key in {path}: unexpected headers in the {label} block", hint=PARSE_HINT
+        )
     password, prompted = passwords.obtain(path, "private key")
     try:
         key = serialization.load_pem_private_key(block, password)
@@ -443,7 +442,9 @@ def _load_legacy_encrypted(block: bytes, label: str, path: str, passwords: Passw
             if prompted:
                 Passwords.forget(path)
             raise AuthenticationError(f"incorrect PKCS#8 private key password for {path}", hint=PASSWORD_HINT) from err
-        raise KeyLoadError(f"unable to parse private key in {path}: invalid encrypted {label} block", hint=PARSE_HINT) from err
+        raise KeyLoadError(
+            f"unable to parse private key in {path}: invalid encrypted {label} block", hint=PARSE_HINT
+        ) from err
     if prompted:
         Passwords.confirm(path, password)
     return LoadedKey(key=key, encoding=f"legacy encrypted {label}")

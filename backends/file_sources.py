@@ -34,7 +34,7 @@ def is_env_source(spec: str) -> bool:
 def describe_source(spec: str) -> str:
     """How ``read-certificate-data`` names the source: "file PATH" or "environment variable NAME"."""
     if is_env_source(spec):
-        return f"environment variable {spec[len(ENV_PREFIX):]}"
+        return f"environment variable {spec[len(ENV_PREFIX) :]}"
     return f"file {spec}"
 
 

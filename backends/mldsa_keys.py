@@ -127,6 +127,4 @@ def _check_expanded_key(params: MLDSAParameters, seed: bytes, expanded: bytes, k
     public = key.public_key().public_bytes_raw()
     tr = hashlib.shake_256(public).digest(64)
     if expanded[:32] != rho or expanded[32:64] != big_k or expanded[64:128] != tr:
-        raise DerError(
-            f"{params.name} key is inconsistent: its expanded key does not belong to its seed"
-        )
+        raise DerError(f"{params.name} key is inconsistent: its expanded key does not belong to its seed")

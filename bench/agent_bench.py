@@ -90,37 +90,73 @@ def main() -> int:
         sock_dir.mkdir(mode=0o700)
         sock = str(sock_dir / "agent.sock")
         env = dict(os.environ, RASIGN_AGENT_SOCK=sock, PYTHONPATH=str(REPO))
-        agent = subprocess.Popen([sys.executable, "-m", "rasign", "agent", "--socket", sock], env=env,
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        agent = subprocess.Popen(
+            [sys.executable, "-m", "rasign", "agent", "--socket", sock],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             while not os.path.exists(sock):
                 time.sleep(0.01)
-            flags = ["credential-process", "--certificate", str(cert), "--private-key", str(key),
-                     "--endpoint", emulator.endpoint, "--ca-bundle", str(emulator.ca_bundle),
-                     "--trust-anchor-arn", emulator.trust_anchor_arn, "--profile-arn", emulator.profile_arn,
-                     "--role-arn", emulator.role_arn]
+            flags = [
+                "credential-process",
+                "--certificate",
+                str(cert),
+                "--private-key",
+                str(key),
+                "--endpoint",
+                emulator.endpoint,
+                "--ca-bundle",
+                str(emulator.ca_bundle),
+                "--trust-anchor-arn",
+                emulator.trust_anchor_arn,
+                "--profile-arn",
+                emulator.profile_arn,
+                "--role-arn",
+                emulator.role_arn,
+            ]
             rasign = [str(Path(sys.executable).parent / "rasign"), *flags]
             subprocess.run(rasign, env=env, check=True, capture_output=True)
             cold = walls({"agent": rasign, "python": [sys.executable, "-c", "pass"]}, args.runs, env=env)
-            print(f"credential-process via agent {cold['agent'] * 1000:.1f} ms, python -c pass {cold['python'] * 1000:.1f} ms,"
-                  f" ratio {cold['agent'] / cold['python']:.2f} (goal <= 1.5)")
+            print(
+                f"credential-process via agent {cold['agent'] * 1000:.1f} ms, python -c pass {cold['python'] * 1000:.1f} ms,"
+                f" ratio {cold['agent'] / cold['python']:.2f} (goal <= 1.5)"
+            )
 
             from rasign.agent import protocol
 
-            message = protocol.encode({"op": "credentials", "argv": flags[1:], "cwd": os.getcwd(),
-                                       "env": protocol.client_environment(env), "tty": False})
+            message = protocol.encode(
+                {
+                    "op": "credentials",
+                    "argv": flags[1:],
+                    "cwd": os.getcwd(),
+                    "env": protocol.client_environment(env),
+                    "tty": False,
+                }
+            )
             _load(sock, message, args.clients, 10_000)
             rss_10k = _rss_mb(agent.pid)
             elapsed, latencies = _load(sock, message, args.clients, args.answers)
             rss_end = _rss_mb(agent.pid)
             latencies.sort()
             p99 = latencies[int(len(latencies) * 0.99) - 1]
-            print(f"{args.clients} clients: {len(latencies) / elapsed:,.0f} answers/s (goal >= 2,000),"
-                  f" median {statistics.median(latencies) * 1000:.2f} ms, p99 {p99 * 1000:.2f} ms (goal <= 10)")
-            print(f"agent RSS after 10,000 answers {rss_10k:.1f} MB, after {10_000 + len(latencies):,} {rss_end:.1f} MB"
-                  " (goal <= 60, no growth)")
-            status = json.loads(subprocess.run([sys.executable, "-m", "rasign", "agent", "status", "--json", "--socket", sock],
-                                               env=env, capture_output=True, text=True).stdout)
+            print(
+                f"{args.clients} clients: {len(latencies) / elapsed:,.0f} answers/s (goal >= 2,000),"
+                f" median {statistics.median(latencies) * 1000:.2f} ms, p99 {p99 * 1000:.2f} ms (goal <= 10)"
+            )
+            print(
+                f"agent RSS after 10,000 answers {rss_10k:.1f} MB, after {10_000 + len(latencies):,} {rss_end:.1f} MB"
+                " (goal <= 60, no growth)"
+            )
+            status = json.loads(
+                subprocess.run(
+                    [sys.executable, "-m", "rasign", "agent", "status", "--json", "--socket", sock],
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                ).stdout
+            )
             print(f"sessions minted during the run: {status[0]['mints']}")
         finally:
             agent.terminate()

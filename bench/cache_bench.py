@@ -46,19 +46,41 @@ def main() -> int:
     cert, key = pki.software_identity("ec", stem="bench")
     with Emulator(trust_anchor_pems=[pki.root_pem], region="us-east-1") as emu:
         py = sys.executable
-        base = [py, "-m", "rasign", "credential-process", "--certificate", str(cert), "--private-key", str(key),
-                "--trust-anchor-arn", emu.trust_anchor_arn, "--profile-arn", emu.profile_arn,
-                "--role-arn", emu.role_arn, "--endpoint", emu.endpoint, "--ca-bundle", str(emu.ca_bundle)]
+        base = [
+            py,
+            "-m",
+            "rasign",
+            "credential-process",
+            "--certificate",
+            str(cert),
+            "--private-key",
+            str(key),
+            "--trust-anchor-arn",
+            emu.trust_anchor_arn,
+            "--profile-arn",
+            emu.profile_arn,
+            "--role-arn",
+            emu.role_arn,
+            "--endpoint",
+            emu.endpoint,
+            "--ca-bundle",
+            str(emu.ca_bundle),
+        ]
         subprocess.run([*base, "--cache"], check=True, capture_output=True, env=env)  # fill the cache
         before = emu.create_session_count
-        timings = walls({"baseline": [py, "-c", "pass"], "hit": [*base, "--cache"], "miss": [*base, "--no-cache"]},
-                        args.runs, env)
+        timings = walls(
+            {"baseline": [py, "-c", "pass"], "hit": [*base, "--cache"], "miss": [*base, "--no-cache"]}, args.runs, env
+        )
         minted = emu.create_session_count - before
     baseline, hit, miss = timings["baseline"], timings["hit"], timings["miss"]
-    print(f"runs per figure: {args.runs} (median); CreateSession calls during timing: {minted}"
-          f" (all from --no-cache runs: {args.runs + 1})")
+    print(
+        f"runs per figure: {args.runs} (median); CreateSession calls during timing: {minted}"
+        f" (all from --no-cache runs: {args.runs + 1})"
+    )
     print(f"baseline  python -c pass:                        {baseline * 1000:7.1f} ms")
-    print(f"rasign    credential-process --cache (hit):      {hit * 1000:7.1f} ms  ratio {hit / baseline:.2f} (goal <= 3)")
+    print(
+        f"rasign    credential-process --cache (hit):      {hit * 1000:7.1f} ms  ratio {hit / baseline:.2f} (goal <= 3)"
+    )
     print(f"rasign    credential-process --no-cache (mint):  {miss * 1000:7.1f} ms  ratio {miss / baseline:.2f}")
     print(f"cache hit / fresh mint: {hit / miss:.2f}")
     return 0

@@ -49,9 +49,25 @@ def main() -> int:
     with Emulator(trust_anchor_pems=[pki.root_pem], region="us-east-1") as emu:
         py = sys.executable
         rasign_cmd = [
-            py, "-m", "rasign", "credential-process", "--certificate", str(cert), "--private-key", str(key),
-            "--trust-anchor-arn", emu.trust_anchor_arn, "--profile-arn", emu.profile_arn, "--role-arn", emu.role_arn,
-            "--endpoint", emu.endpoint, "--ca-bundle", str(emu.ca_bundle), "--no-cache",
+            py,
+            "-m",
+            "rasign",
+            "credential-process",
+            "--certificate",
+            str(cert),
+            "--private-key",
+            str(key),
+            "--trust-anchor-arn",
+            emu.trust_anchor_arn,
+            "--profile-arn",
+            emu.profile_arn,
+            "--role-arn",
+            emu.role_arn,
+            "--endpoint",
+            emu.endpoint,
+            "--ca-bundle",
+            str(emu.ca_bundle),
+            "--no-cache",
         ]
         host = emu.endpoint.split("://", 1)[1]
         iras_code = (
@@ -79,16 +95,24 @@ def main() -> int:
 
         signer_options = SignerOptions(certificate=str(cert), private_key=str(key))
         session_options = SessionOptions(
-            role_arn=emu.role_arn, profile_arn=emu.profile_arn, trust_anchor_arn=emu.trust_anchor_arn,
-            endpoint=emu.endpoint, ca_bundle=str(emu.ca_bundle),
+            role_arn=emu.role_arn,
+            profile_arn=emu.profile_arn,
+            trust_anchor_arn=emu.trust_anchor_arn,
+            endpoint=emu.endpoint,
+            ca_bundle=str(emu.ca_bundle),
         )
         rasign_warm = per_call(lambda: obtain_credentials(signer_options, session_options), args.runs)
 
         def iras_call() -> None:
             session = IAMRolesAnywhereSession(
-                profile_arn=emu.profile_arn, role_arn=emu.role_arn, trust_anchor_arn=emu.trust_anchor_arn,
-                certificate=cert.read_bytes(), private_key=key.read_bytes(), region="us-east-1",
-                endpoint=host, verify=str(emu.ca_bundle),
+                profile_arn=emu.profile_arn,
+                role_arn=emu.role_arn,
+                trust_anchor_arn=emu.trust_anchor_arn,
+                certificate=cert.read_bytes(),
+                private_key=key.read_bytes(),
+                region="us-east-1",
+                endpoint=host,
+                verify=str(emu.ca_bundle),
             )
             assert session.get_refreshable_credentials().get_frozen_credentials().access_key
 
@@ -97,10 +121,14 @@ def main() -> int:
 
     print(f"runs per figure: {args.runs} (median); CreateSession calls served: {sessions}")
     print(f"baseline  python -c 'import cryptography.x509, requests': {baseline * 1000:7.1f} ms")
-    print(f"rasign    credential-process, cold process:            {rasign_cold * 1000:7.1f} ms  ratio to baseline {rasign_cold / baseline:.2f} (goal <= 1.3)")
+    print(
+        f"rasign    credential-process, cold process:            {rasign_cold * 1000:7.1f} ms  ratio to baseline {rasign_cold / baseline:.2f} (goal <= 1.3)"
+    )
     print(f"iam-rolesanywhere-session, cold process:               {iras_cold * 1000:7.1f} ms")
     print(f"rasign / iam-rolesanywhere-session, cold process:      ratio {rasign_cold / iras_cold:.2f} (goal <= 0.5)")
-    print(f"in-process per call: rasign {rasign_warm * 1000:.1f} ms, iam-rolesanywhere-session {iras_warm * 1000:.1f} ms, ratio {rasign_warm / iras_warm:.2f}")
+    print(
+        f"in-process per call: rasign {rasign_warm * 1000:.1f} ms, iam-rolesanywhere-session {iras_warm * 1000:.1f} ms, ratio {rasign_warm / iras_warm:.2f}"
+    )
     return 0
 
 

@@ -52,15 +52,21 @@ def main() -> int:
     with Emulator(trust_anchor_pems=[pki.root_pem], region="us-east-1") as emu:
         target = add_trusted_role(emu.state, "bench-target", account_id="210987654321", trusted=[emu.role_arn])
         settings = {
-            "certificate": cert, "private-key": key, "trust-anchor-arn": emu.trust_anchor_arn,
-            "profile-arn": emu.profile_arn, "role-arn": emu.role_arn, "endpoint": emu.endpoint,
+            "certificate": cert,
+            "private-key": key,
+            "trust-anchor-arn": emu.trust_anchor_arn,
+            "profile-arn": emu.profile_arn,
+            "role-arn": emu.role_arn,
+            "endpoint": emu.endpoint,
             "ca-bundle": emu.ca_bundle,
         }
         table = "".join(f'{name} = "{value}"\n' for name, value in settings.items())
         config = workdir / "config.toml"
-        config.write_text(f"[identity.plain]\n{table}\n[identity.chained]\n{table}"
-                          f"sts-endpoint = \"{emu.sts_endpoint}\"\n"
-                          f"[[identity.chained.chain]]\nrole-arn = \"{target}\"\n")
+        config.write_text(
+            f"[identity.plain]\n{table}\n[identity.chained]\n{table}"
+            f'sts-endpoint = "{emu.sts_endpoint}"\n'
+            f'[[identity.chained.chain]]\nrole-arn = "{target}"\n'
+        )
         config.chmod(0o600)
         env["RASIGN_CONFIG"] = str(config)
         py = sys.executable
@@ -72,18 +78,33 @@ def main() -> int:
         flags_hit = [arg for arg in flags if arg != "--no-cache"] + ["--cache"]
         subprocess.run(chained, check=True, capture_output=True, env=env)  # fill the caches
         subprocess.run(flags_hit, check=True, capture_output=True, env=env)
-        timings = walls({"baseline": [py, "-c", "pass"], "flags": flags, "identity": named, "chained-hit": chained,
-                         "flags-hit": flags_hit}, args.runs, env)
+        timings = walls(
+            {
+                "baseline": [py, "-c", "pass"],
+                "flags": flags,
+                "identity": named,
+                "chained-hit": chained,
+                "flags-hit": flags_hit,
+            },
+            args.runs,
+            env,
+        )
     baseline, flag_time, named_time, hit = (timings[name] for name in ("baseline", "flags", "identity", "chained-hit"))
     print(f"runs per figure: {args.runs} (median)")
     print(f"baseline  python -c pass:                                {baseline * 1000:7.1f} ms")
     print(f"cold      credential-process with flags:                 {flag_time * 1000:7.1f} ms")
-    print(f"cold      credential-process --identity plain:           {named_time * 1000:7.1f} ms"
-          f"  ratio to flags {named_time / flag_time:.3f} (goal <= 1.05)")
-    print(f"hit       credential-process --identity chained (cache): {hit * 1000:7.1f} ms"
-          f"  ratio to baseline {hit / baseline:.2f} (goal <= 3)")
-    print(f"hit       credential-process --cache with flags:         {timings['flags-hit'] * 1000:7.1f} ms"
-          f"  ratio to baseline {timings['flags-hit'] / baseline:.2f} (reference)")
+    print(
+        f"cold      credential-process --identity plain:           {named_time * 1000:7.1f} ms"
+        f"  ratio to flags {named_time / flag_time:.3f} (goal <= 1.05)"
+    )
+    print(
+        f"hit       credential-process --identity chained (cache): {hit * 1000:7.1f} ms"
+        f"  ratio to baseline {hit / baseline:.2f} (goal <= 3)"
+    )
+    print(
+        f"hit       credential-process --cache with flags:         {timings['flags-hit'] * 1000:7.1f} ms"
+        f"  ratio to baseline {timings['flags-hit'] / baseline:.2f} (reference)"
+    )
     return 0
 
 

@@ -34,10 +34,23 @@ from rasign.emulator import Emulator  # noqa: E402
 from tests.support.pki import Pki  # noqa: E402
 from virtualpiv.rig import OPENSC, PIN, PKCS11_SPY, YKCS11, PivRig, missing  # noqa: E402
 
-INS_NAMES = {0xA4: "SELECT", 0x20: "VERIFY", 0xFD: "GET VERSION", 0xF8: "GET SERIAL", 0xF9: "ATTEST",
-             0xF7: "GET METADATA", 0xCB: "GET DATA", 0xC0: "GET RESPONSE", 0x87: "GENERAL AUTHENTICATE"}
-CASES = [("ykcs11", YKCS11, "9a", "%01"), ("ykcs11", YKCS11, "9c", "%02"),
-         ("opensc", OPENSC, "9a", "%01"), ("opensc", OPENSC, "9c", "%02")]
+INS_NAMES = {
+    0xA4: "SELECT",
+    0x20: "VERIFY",
+    0xFD: "GET VERSION",
+    0xF8: "GET SERIAL",
+    0xF9: "ATTEST",
+    0xF7: "GET METADATA",
+    0xCB: "GET DATA",
+    0xC0: "GET RESPONSE",
+    0x87: "GENERAL AUTHENTICATE",
+}
+CASES = [
+    ("ykcs11", YKCS11, "9a", "%01"),
+    ("ykcs11", YKCS11, "9c", "%02"),
+    ("opensc", OPENSC, "9a", "%01"),
+    ("opensc", OPENSC, "9c", "%02"),
+]
 
 
 def spy_calls(log: Path) -> Counter:
@@ -58,13 +71,37 @@ def run_case(rig: PivRig, emulator: Emulator, module: str, key_id: str, work: Pa
         env["PYTHONPATH"] = str(REPO)  # this checkout; another venv's editable install finds its own
     rig.card.log.clear()
     start = time.perf_counter()
-    done = subprocess.run(rig.pcscd.wrap([
-        python, "-m", "rasign", "credential-process", "--pkcs11-lib", PKCS11_SPY,
-        "--certificate", f"pkcs11:id={key_id}?pin-value={PIN}", "--reuse-pin", "--no-cache",
-        "--endpoint", emulator.endpoint, "--ca-bundle", str(emulator.ca_bundle),
-        "--trust-anchor-arn", emulator.trust_anchor_arn, "--profile-arn", emulator.profile_arn,
-        "--role-arn", emulator.role_arn,
-    ]), env=env, capture_output=True, text=True, timeout=120, cwd=str(work))
+    done = subprocess.run(
+        rig.pcscd.wrap(
+            [
+                python,
+                "-m",
+                "rasign",
+                "credential-process",
+                "--pkcs11-lib",
+                PKCS11_SPY,
+                "--certificate",
+                f"pkcs11:id={key_id}?pin-value={PIN}",
+                "--reuse-pin",
+                "--no-cache",
+                "--endpoint",
+                emulator.endpoint,
+                "--ca-bundle",
+                str(emulator.ca_bundle),
+                "--trust-anchor-arn",
+                emulator.trust_anchor_arn,
+                "--profile-arn",
+                emulator.profile_arn,
+                "--role-arn",
+                emulator.role_arn,
+            ]
+        ),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=str(work),
+    )
     wall = time.perf_counter() - start
     if done.returncode != 0:
         raise RuntimeError(f"credential-process failed: {done.stderr.strip()}")
@@ -73,9 +110,12 @@ def run_case(rig: PivRig, emulator: Emulator, module: str, key_id: str, work: Pa
     return {
         "apdus": len(rig.card.log),
         "by_command": {INS_NAMES.get(ins, f"{ins:02X}"): n for ins, n in sorted(census.items())},
-        "attest": census[0xF9], "get_metadata": census[0xF7],
+        "attest": census[0xF9],
+        "get_metadata": census[0xF7],
         "pin_verifies": sum(1 for e in rig.card.log if e.ins == 0x20 and e.length),
-        "sessions": calls["C_OpenSession"], "logins": calls["C_Login"], "signs": calls["C_Sign"],
+        "sessions": calls["C_OpenSession"],
+        "logins": calls["C_Login"],
+        "signs": calls["C_Sign"],
         "wall_seconds": round(wall, 2),
     }
 
@@ -97,8 +137,10 @@ def main() -> int:
         rig = PivRig.start(work / "card")
         try:
             rig.provision(lambda public, path, cn: pki.issue(public, path, cn=cn))
-            results = {f"{name} {slot}": run_case(rig, emulator, module, key_id, work, args.python)
-                       for name, module, slot, key_id in CASES}
+            results = {
+                f"{name} {slot}": run_case(rig, emulator, module, key_id, work, args.python)
+                for name, module, slot, key_id in CASES
+            }
         finally:
             rig.stop()
             emulator.stop()
@@ -106,12 +148,16 @@ def main() -> int:
         print(json.dumps(results, indent=2))
         return 0
     print(f"rasign run by {args.python}")
-    print(f"{'module slot':<12} {'APDUs':>6} {'ATTEST':>7} {'METADATA':>9} {'VERIFY':>7} "
-          f"{'sessions':>9} {'C_Login':>8} {'scans':>6} {'wall s':>7}")
+    print(
+        f"{'module slot':<12} {'APDUs':>6} {'ATTEST':>7} {'METADATA':>9} {'VERIFY':>7} "
+        f"{'sessions':>9} {'C_Login':>8} {'scans':>6} {'wall s':>7}"
+    )
     for name, r in results.items():
         scans = r["attest"] / 25 if name.startswith("ykcs11") else float("nan")
-        print(f"{name:<12} {r['apdus']:>6} {r['attest']:>7} {r['get_metadata']:>9} {r['pin_verifies']:>7} "
-              f"{r['sessions']:>9} {r['logins']:>8} {scans:>6.1f} {r['wall_seconds']:>7.2f}")
+        print(
+            f"{name:<12} {r['apdus']:>6} {r['attest']:>7} {r['get_metadata']:>9} {r['pin_verifies']:>7} "
+            f"{r['sessions']:>9} {r['logins']:>8} {scans:>6.1f} {r['wall_seconds']:>7.2f}"
+        )
     print("scans = ATTEST / 25 key slots (ykcs11 scans the card once per C_OpenSession); goal: 1 scan per run")
     return 0
 

@@ -44,7 +44,7 @@ sys.path.insert(0, str(REPO))
 
 ROLE_PATH = "/latest/meta-data/iam/security-credentials"
 
-BASELINE_SERVER = r'''
+BASELINE_SERVER = r"""
 import socket, sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 BODY = b'{"AccessKeyId": "ASIAXXXXXXXXXXXXXXXX", "SecretAccessKey": "' + b"s" * 40 + b'", "Token": "' + b"t" * 600 + b'"}\n'
@@ -72,11 +72,12 @@ class S(ThreadingHTTPServer):
 s = S(("127.0.0.1", 0), H)
 print(s.server_address[1], flush=True)
 s.serve_forever()
-'''
+"""
 
 
-def _client_process(port: int, path: str, threads: int, seconds: float, keepalive: bool, queue,
-                    interval: float = 0.0) -> None:
+def _client_process(
+    port: int, path: str, threads: int, seconds: float, keepalive: bool, queue, interval: float = 0.0
+) -> None:
     """Run ``threads`` clients for ``seconds``; put (count, errors, latencies) on the queue.
 
     ``interval`` > 0 paces each client (open loop): requests are due at fixed times and
@@ -146,14 +147,18 @@ def _client_process(port: int, path: str, threads: int, seconds: float, keepaliv
     queue.put((len(latencies), errors, latencies))
 
 
-def load(port: int, path: str, clients: int, processes: int, seconds: float, keepalive: bool,
-         rate: float = 0.0) -> dict:
+def load(
+    port: int, path: str, clients: int, processes: int, seconds: float, keepalive: bool, rate: float = 0.0
+) -> dict:
     context = multiprocessing.get_context("fork")
     queue = context.Queue()
     per = [clients // processes + (1 if i < clients % processes else 0) for i in range(processes)]
     interval = clients / rate if rate else 0.0
-    procs = [context.Process(target=_client_process, args=(port, path, n, seconds, keepalive, queue, interval))
-             for n in per if n]
+    procs = [
+        context.Process(target=_client_process, args=(port, path, n, seconds, keepalive, queue, interval))
+        for n in per
+        if n
+    ]
     for proc in procs:
         proc.start()
     results = [queue.get(timeout=seconds + 60) for _ in procs]
@@ -177,13 +182,33 @@ def wrk(port: int, path: str, clients: int, seconds: float, token: str, new_conn
     threads = max(1, min(clients, 2))
     extra = ["-H", "Connection: close"] if new_connections else []
     result = subprocess.run(
-        ["wrk", "-t", str(threads), "-c", str(clients), "-d", f"{seconds:g}s", "--latency", "--timeout", "10s",
-         "-H", f"X-aws-ec2-metadata-token: {token}", *extra, f"http://127.0.0.1:{port}{path}"],
-        check=True, capture_output=True, text=True, timeout=seconds + 60)
+        [
+            "wrk",
+            "-t",
+            str(threads),
+            "-c",
+            str(clients),
+            "-d",
+            f"{seconds:g}s",
+            "--latency",
+            "--timeout",
+            "10s",
+            "-H",
+            f"X-aws-ec2-metadata-token: {token}",
+            *extra,
+            f"http://127.0.0.1:{port}{path}",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=seconds + 60,
+    )
     out = result.stdout
     rps = float(re.search(r"Requests/sec:\s+([0-9.]+)", out).group(1))
-    percentiles = {name: _ms(value, unit) for name, value, unit in
-                   re.findall(r"^\s+(50|75|90|99)%\s+([0-9.]+)(us|ms|s)\s*$", out, re.M)}
+    percentiles = {
+        name: _ms(value, unit)
+        for name, value, unit in re.findall(r"^\s+(50|75|90|99)%\s+([0-9.]+)(us|ms|s)\s*$", out, re.M)
+    }
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     failed = int(errors.group(1)) if errors else 0
@@ -191,8 +216,12 @@ def wrk(port: int, path: str, clients: int, seconds: float, token: str, new_conn
         connect, read, write, timeout = (int(value) for value in socket_errors.groups())
         # wrk counts every server-side close as a read error, so with Connection: close they are expected.
         failed += connect + write + timeout + (0 if new_connections else read)
-    return {"rps": rps, "p50": percentiles.get("50", float("nan")), "p99": percentiles.get("99", float("nan")),
-            "errors": failed}
+    return {
+        "rps": rps,
+        "p50": percentiles.get("50", float("nan")),
+        "p99": percentiles.get("99", float("nan")),
+        "errors": failed,
+    }
 
 
 def _ms(value: str, unit: str) -> float:
@@ -242,6 +271,7 @@ def rss_mb(pid: int) -> tuple[float, float]:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         name, _, value = line.partition(":")
         fields[name] = value.strip()
+
     def to_mb(text: str) -> float:
         return int(text.split()[0]) / 1024
 
@@ -277,13 +307,42 @@ def main() -> int:
     with Emulator(trust_anchor_pems=[pki.root_pem], region="us-east-1") as emu:
         ready = workdir / "ready.json"
         serve = subprocess.Popen(
-            [sys.executable, "-m", "rasign", "serve", "--port", "0", "--ready-file", str(ready),
-             "--certificate", str(cert), "--private-key", str(key), "--endpoint", emu.endpoint,
-             "--ca-bundle", str(emu.ca_bundle), "--trust-anchor-arn", emu.trust_anchor_arn,
-             "--profile-arn", emu.profile_arn, "--role-arn", emu.role_arn],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-        baseline = subprocess.Popen([sys.executable, "-c", BASELINE_SERVER], stdout=subprocess.PIPE, text=True,
-                                    stderr=subprocess.DEVNULL, start_new_session=True)
+            [
+                sys.executable,
+                "-m",
+                "rasign",
+                "serve",
+                "--port",
+                "0",
+                "--ready-file",
+                str(ready),
+                "--certificate",
+                str(cert),
+                "--private-key",
+                str(key),
+                "--endpoint",
+                emu.endpoint,
+                "--ca-bundle",
+                str(emu.ca_bundle),
+                "--trust-anchor-arn",
+                emu.trust_anchor_arn,
+                "--profile-arn",
+                emu.profile_arn,
+                "--role-arn",
+                emu.role_arn,
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        baseline = subprocess.Popen(
+            [sys.executable, "-c", BASELINE_SERVER],
+            stdout=subprocess.PIPE,
+            text=True,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         try:
             base_port = int(baseline.stdout.readline())
             deadline = time.monotonic() + 60
@@ -336,34 +395,48 @@ def main() -> int:
         return runs[len(runs) // 2]
 
     generator = "wrk" if have_wrk else "Python fallback generator (install wrk for real figures)"
-    print(f"load generator: {generator}; {args.seconds:g} s per figure, median of {args.rounds} interleaved rounds;"
-          f" {os.cpu_count()} CPUs shared by server and load generator")
-    print(f"{'clients':>7}  {'baseline GET/s':>14} {'p99 ms':>7}  {'rasign GET/s':>12} {'p99 ms':>7}"
-          f"  {'ratio GET/s':>11} {'ratio p99':>9}  errors")
+    print(
+        f"load generator: {generator}; {args.seconds:g} s per figure, median of {args.rounds} interleaved rounds;"
+        f" {os.cpu_count()} CPUs shared by server and load generator"
+    )
+    print(
+        f"{'clients':>7}  {'baseline GET/s':>14} {'p99 ms':>7}  {'rasign GET/s':>12} {'p99 ms':>7}"
+        f"  {'ratio GET/s':>11} {'ratio p99':>9}  errors"
+    )
     verdicts = []
     for clients in counts:
         base, ours = median("baseline", clients), median("rasign", clients)
         ratio = ours["rps"] / base["rps"] if base["rps"] else float("nan")
         p99_ratio = ours["p99"] / base["p99"] if base["p99"] else float("nan")
-        print(f"{clients:>7}  {base['rps']:>14.0f} {base['p99']:>7.2f}  {ours['rps']:>12.0f} {ours['p99']:>7.2f}"
-              f"  {ratio:>11.2f} {p99_ratio:>9.2f}  {base['errors']}/{ours['errors']}")
+        print(
+            f"{clients:>7}  {base['rps']:>14.0f} {base['p99']:>7.2f}  {ours['rps']:>12.0f} {ours['p99']:>7.2f}"
+            f"  {ratio:>11.2f} {p99_ratio:>9.2f}  {base['errors']}/{ours['errors']}"
+        )
         verdicts.append(f"GET/s ratio at {clients}: {ratio:.2f} ({'met' if ratio >= 1.0 else 'NOT met'})")
         if clients == max(counts) and ("rasign", -32) in samples:
             base_new, ours_new = median("baseline", -32), median("rasign", -32)
-            print(f"{'32 new':>7}  {base_new['rps']:>14.0f} {base_new['p99']:>7.2f}  {ours_new['rps']:>12.0f}"
-                  f" {ours_new['p99']:>7.2f}  {ours_new['rps'] / base_new['rps']:>11.2f}"
-                  f" {ours_new['p99'] / base_new['p99']:>9.2f}  {base_new['errors']}/{ours_new['errors']}"
-                  "  (Connection: close, a TCP handshake per GET)")
+            print(
+                f"{'32 new':>7}  {base_new['rps']:>14.0f} {base_new['p99']:>7.2f}  {ours_new['rps']:>12.0f}"
+                f" {ours_new['p99']:>7.2f}  {ours_new['rps'] / base_new['rps']:>11.2f}"
+                f" {ours_new['p99'] / base_new['p99']:>9.2f}  {base_new['errors']}/{ours_new['errors']}"
+                "  (Connection: close, a TCP handshake per GET)"
+            )
         if clients == max(counts):
-            verdicts.append(f"p99 at {clients}: {ours['p99']:.2f} ms vs baseline {base['p99']:.2f} ms"
-                            f" ({'met' if ours['p99'] <= base['p99'] else 'NOT met'})")
-    print(f"with {args.idle} idle connections open: rasign RSS {rss_flood:.1f} MB (peak {hwm_flood:.1f} MB),"
-          f" {threads_flood} threads, {fds} fds, a token PUT + credential GET took {during_ms:.1f} ms;"
-          f" baseline {base_threads} threads, RSS {base_rss:.1f} MB")
-    verdicts.append(f"RSS with {args.idle} idle connections: {hwm_flood:.1f} MB peak"
-                    f" ({'met' if hwm_flood <= 80 else 'NOT met'})")
-    print(f"rasign RSS after load {rss_loaded:.1f} MB (peak {hwm_loaded:.1f} MB,"
-          f" idle peak before load {idle_hwm:.1f} MB)")
+            verdicts.append(
+                f"p99 at {clients}: {ours['p99']:.2f} ms vs baseline {base['p99']:.2f} ms"
+                f" ({'met' if ours['p99'] <= base['p99'] else 'NOT met'})"
+            )
+    print(
+        f"with {args.idle} idle connections open: rasign RSS {rss_flood:.1f} MB (peak {hwm_flood:.1f} MB),"
+        f" {threads_flood} threads, {fds} fds, a token PUT + credential GET took {during_ms:.1f} ms;"
+        f" baseline {base_threads} threads, RSS {base_rss:.1f} MB"
+    )
+    verdicts.append(
+        f"RSS with {args.idle} idle connections: {hwm_flood:.1f} MB peak ({'met' if hwm_flood <= 80 else 'NOT met'})"
+    )
+    print(
+        f"rasign RSS after load {rss_loaded:.1f} MB (peak {hwm_loaded:.1f} MB, idle peak before load {idle_hwm:.1f} MB)"
+    )
     print("goals: " + "; ".join(verdicts))
     return 0
 

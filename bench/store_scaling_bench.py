@@ -78,7 +78,9 @@ def main() -> int:
 
         base = per_call(baseline, max(args.runs * 10, 30))
         print(f"baseline: single-file read-certificate-data work {base * 1000:.3f} ms")
-        print(f"{'store':>6} {'N':>6} {'build s':>8} {'list ms':>10} {'list/base':>10} {'growth':>7} {'choose ms':>10} {'choose/base':>11} {'growth':>7}")
+        print(
+            f"{'store':>6} {'N':>6} {'build s':>8} {'list ms':>10} {'list/base':>10} {'growth':>7} {'choose ms':>10} {'choose/base':>11} {'growth':>7}"
+        )
         for kind in ("pem", "p12"):
             previous: tuple[int, float, float] | None = None
             for size in sizes:
@@ -104,8 +106,10 @@ def main() -> int:
                     scale = size / previous[0]
                     growth_list = f"{(listed / previous[1]) / scale:7.2f}"
                     growth_choose = f"{(chosen / previous[2]) / scale:7.2f}"
-                print(f"{kind:>6} {size:>6} {built:8.1f} {listed * 1000:10.1f} {listed / base:10.0f} {growth_list:>7}"
-                      f" {chosen * 1000:10.1f} {chosen / base:11.0f} {growth_choose:>7}")
+                print(
+                    f"{kind:>6} {size:>6} {built:8.1f} {listed * 1000:10.1f} {listed / base:10.0f} {growth_list:>7}"
+                    f" {chosen * 1000:10.1f} {chosen / base:11.0f} {growth_choose:>7}"
+                )
                 previous = (size, listed, chosen)
     return 0
 

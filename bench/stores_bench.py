@@ -40,10 +40,19 @@ def build(directory: Path, count: int) -> tuple[Path, Path, str]:
     for index in range(count):
         key = new_key()
         (store / f"renewal{index}.key").write_bytes(key_pem(key))
-        pki.issue(key.public_key(), store / f"renewal{index}.pem", cn="fleet.example",
-                  not_before=NOW - dt.timedelta(days=index + 1), not_after=NOW + dt.timedelta(days=30 + index))
+        pki.issue(
+            key.public_key(),
+            store / f"renewal{index}.pem",
+            cn="fleet.example",
+            not_before=NOW - dt.timedelta(days=index + 1),
+            not_after=NOW + dt.timedelta(days=30 + index),
+        )
     middle = count // 2
-    return store / f"host{middle}.pem", store / f"host{middle}.key", f"Key=x509Subject,Value=CN=host{middle}.example,O=rasign tests"
+    return (
+        store / f"host{middle}.pem",
+        store / f"host{middle}.key",
+        f"Key=x509Subject,Value=CN=host{middle}.example,O=rasign tests",
+    )
 
 
 def main() -> int:
@@ -67,8 +76,13 @@ def main() -> int:
             StoreBackend.open(SignerOptions(cert_selector=selector, cert_store=store)).close()
 
         def by_latest() -> None:
-            StoreBackend.open(SignerOptions(cert_selector="Key=x509Subject,Value=CN=fleet.example,O=rasign tests",
-                                            cert_store=store, use_latest_expiring_certificate=True)).close()
+            StoreBackend.open(
+                SignerOptions(
+                    cert_selector="Key=x509Subject,Value=CN=fleet.example,O=rasign tests",
+                    cert_store=store,
+                    use_latest_expiring_certificate=True,
+                )
+            ).close()
 
         base = per_call(by_files, args.runs)
         select = per_call(by_selector, args.runs)
@@ -86,8 +100,12 @@ def main() -> int:
     print(f"store of {total} identities ({args.identities} distinct subjects + {args.identities} renewals of one)")
     print(f"baseline  file backend open            {base * 1000:8.2f} ms")
     print(f"selector  exact subject, store open     {select * 1000:8.2f} ms   ratio {select / base:5.1f}x")
-    print(f"selector  latest of {args.identities} renewals         {latest * 1000:8.2f} ms   ratio {latest / base:5.1f}x")
-    print(f"cold sign-string: files {cold_files * 1000:.0f} ms, selector {cold_selector * 1000:.0f} ms, ratio {cold_selector / cold_files:.2f}x")
+    print(
+        f"selector  latest of {args.identities} renewals         {latest * 1000:8.2f} ms   ratio {latest / base:5.1f}x"
+    )
+    print(
+        f"cold sign-string: files {cold_files * 1000:.0f} ms, selector {cold_selector * 1000:.0f} ms, ratio {cold_selector / cold_files:.2f}x"
+    )
     return 0
 
 

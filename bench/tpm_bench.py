@@ -123,8 +123,12 @@ def one_shot_raw(tpm: Swtpm, key_path: Path, kind: str, repeat: int) -> float:
             handle = TSSPrivKey.from_pem(key_path.read_bytes()).load(esys)
             scheme = TPMT_SIG_SCHEME(scheme=TPM2_ALG.RSASSA if kind == "rsa" else TPM2_ALG.ECDSA)
             scheme.details.any.hashAlg = TPM2_ALG.SHA256
-            esys.sign(handle, hashlib.sha256(b"one shot %d" % index).digest(), scheme,
-                      TPMT_TK_HASHCHECK(tag=TPM2_ST.HASHCHECK, hierarchy=TPM2_RH.NULL))
+            esys.sign(
+                handle,
+                hashlib.sha256(b"one shot %d" % index).digest(),
+                scheme,
+                TPMT_TK_HASHCHECK(tag=TPM2_ST.HASHCHECK, hierarchy=TPM2_RH.NULL),
+            )
             esys.flush_context(handle)
         times.append(time.perf_counter() - start)
     return statistics.median(times)
@@ -135,8 +139,23 @@ def cli_wall(tpm: Swtpm, key_path: Path, repeat: int) -> float:
     times = []
     for _ in range(repeat):
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "rasign", "sign-string", "--format", "text", "--private-key", str(key_path), "--tpm-tcti", tpm.tcti],
-                       env=env, check=True, capture_output=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "rasign",
+                "sign-string",
+                "--format",
+                "text",
+                "--private-key",
+                str(key_path),
+                "--tpm-tcti",
+                tpm.tcti,
+            ],
+            env=env,
+            check=True,
+            capture_output=True,
+        )
         times.append(time.perf_counter() - start)
     return statistics.median(times)
 
@@ -153,8 +172,12 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="rasign-tpm-bench-") as directory:
         tpm = Swtpm(Path(directory), transport=args.transport).start()
         try:
-            print(f"swtpm over {args.transport} ({tpm.tcti}); {args.rounds} rounds of {args.seconds:g} s per side, interleaved")
-            print(f"{'key':<10} {'raw sig/s':>10} {'rasign sig/s':>13} {'ratio':>6}   {'one-shot raw':>13} {'one-shot rasign':>16} {'CLI sign-string':>16}")
+            print(
+                f"swtpm over {args.transport} ({tpm.tcti}); {args.rounds} rounds of {args.seconds:g} s per side, interleaved"
+            )
+            print(
+                f"{'key':<10} {'raw sig/s':>10} {'rasign sig/s':>13} {'ratio':>6}   {'one-shot raw':>13} {'one-shot rasign':>16} {'CLI sign-string':>16}"
+            )
             for kind, label in (("rsa", "RSA-2048"), ("ecc", "P-256")):
                 key = make_key(tpm, kind, Path(directory) / f"{kind}.pem")
                 raw, ours = [], []
@@ -170,7 +193,9 @@ def main() -> int:
                 shot_raw = one_shot_raw(tpm, key, kind, args.one_shot)
                 shot_ours = one_shot_rasign(tpm, key, args.one_shot)
                 cli = cli_wall(tpm, key, max(3, args.one_shot // 4))
-                print(f"{label:<10} {raw_rate:>10.0f} {our_rate:>13.0f} {ratio:>6.3f}   {shot_raw * 1000:>10.1f} ms {shot_ours * 1000:>13.1f} ms {cli * 1000:>13.0f} ms")
+                print(
+                    f"{label:<10} {raw_rate:>10.0f} {our_rate:>13.0f} {ratio:>6.3f}   {shot_raw * 1000:>10.1f} ms {shot_ours * 1000:>13.1f} ms {cli * 1000:>13.0f} ms"
+                )
             leaked = tpm.transient_handles()
             print(f"transient handles left in the TPM: {len(leaked)}")
             failed |= bool(leaked)

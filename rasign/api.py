@@ -250,8 +250,9 @@ def _identity_provider(
     from rasign.multirole import SharedSigner
 
     signer, sess = build_options(signer_options, session_options, **merged)
-    minter = SharedSigner(signer, backend=backend).minter(sess, chain=found.chain, sts_endpoint=found.sts_endpoint,
-                                                          name=found.name)
+    minter = SharedSigner(signer, backend=backend).minter(
+        sess, chain=found.chain, sts_endpoint=found.sts_endpoint, name=found.name
+    )
     return RolesAnywhereCredentialProvider(signer, sess, minter=minter)
 
 
@@ -315,11 +316,14 @@ def sessions(
     minters = {}
     for name, spec in roles.items():
         overrides: dict[str, Any] = {"role_arn": spec} if isinstance(spec, str) else dict(spec)
-        chain = [step if isinstance(step, ChainStep) else ChainStep(role_arn=str(step))
-                 for step in overrides.pop("chain", [])]
+        chain = [
+            step if isinstance(step, ChainStep) else ChainStep(role_arn=str(step))
+            for step in overrides.pop("chain", [])
+        ]
         sts_endpoint = overrides.pop("sts_endpoint", None)
-        minters[name] = shared.minter(role_options(base_session, overrides), chain=chain, sts_endpoint=sts_endpoint,
-                                      name=name)
+        minters[name] = shared.minter(
+            role_options(base_session, overrides), chain=chain, sts_endpoint=sts_endpoint, name=name
+        )
     try:
         for name, minter in minters.items():
             provider = RolesAnywhereCredentialProvider(base_signer, minter.session_options, minter=minter)

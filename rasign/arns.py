@@ -47,8 +47,10 @@ def parse_arn(text: str, what: str) -> Arn:
         raise ConfigError(f"failed to parse {what} arn: 'arn: invalid prefix' ({shown})", hint="ARNs start with 'arn:'")
     parts = text.split(":", 5)
     if len(parts) < 6:
-        raise ConfigError(f"failed to parse {what} arn: 'arn: not enough sections' ({shown})",
-                          hint="an ARN has the form arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE")
+        raise ConfigError(
+            f"failed to parse {what} arn: 'arn: not enough sections' ({shown})",
+            hint="an ARN has the form arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE",
+        )
     check_partition(parts[1], text)
     if parts[3]:
         check_region(parts[3])
@@ -73,11 +75,19 @@ def resolve_target(trust_anchor_arn: str, profile_arn: str, role_arn: str, regio
     profile = parse_arn(profile_arn, "profile")
     role = parse_arn(role_arn, "role")
     if anchor.service != "rolesanywhere" or not anchor.resource.startswith("trust-anchor/"):
-        raise ConfigError(f"{clean(trust_anchor_arn, 120)!r} is not a Roles Anywhere trust anchor ARN", hint="expected arn:aws:rolesanywhere:REGION:ACCOUNT:trust-anchor/ID")
+        raise ConfigError(
+            f"{clean(trust_anchor_arn, 120)!r} is not a Roles Anywhere trust anchor ARN",
+            hint="expected arn:aws:rolesanywhere:REGION:ACCOUNT:trust-anchor/ID",
+        )
     if profile.service != "rolesanywhere" or not profile.resource.startswith("profile/"):
-        raise ConfigError(f"{clean(profile_arn, 120)!r} is not a Roles Anywhere profile ARN", hint="expected arn:aws:rolesanywhere:REGION:ACCOUNT:profile/ID")
+        raise ConfigError(
+            f"{clean(profile_arn, 120)!r} is not a Roles Anywhere profile ARN",
+            hint="expected arn:aws:rolesanywhere:REGION:ACCOUNT:profile/ID",
+        )
     if role.service != "iam" or not role.resource.startswith("role/"):
-        raise ConfigError(f"{clean(role_arn, 120)!r} is not an IAM role ARN", hint="expected arn:aws:iam::ACCOUNT:role/NAME")
+        raise ConfigError(
+            f"{clean(role_arn, 120)!r} is not an IAM role ARN", hint="expected arn:aws:iam::ACCOUNT:role/NAME"
+        )
     if anchor.region != profile.region:
         raise ConfigError(
             f"trust anchor and profile regions don't match ({anchor.region} vs {profile.region})",
@@ -112,8 +122,10 @@ def wants_fips(region: str | None) -> bool:
 def check_duration(seconds: int) -> int:
     """Session duration must be 900-43200 seconds (the service's limits)."""
     if isinstance(seconds, bool) or not isinstance(seconds, int):
-        raise ConfigError(f"session duration must be a whole number of seconds, not {type(seconds).__name__}",
-                          hint="pass --session-duration between 900 and 43200")
+        raise ConfigError(
+            f"session duration must be a whole number of seconds, not {type(seconds).__name__}",
+            hint="pass --session-duration between 900 and 43200",
+        )
     if not DURATION_MIN <= seconds <= DURATION_MAX:
         raise ConfigError(
             f"session duration {seconds} is outside {DURATION_MIN}-{DURATION_MAX} seconds",

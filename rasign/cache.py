@@ -74,8 +74,7 @@ def _check_private_dir(path: str) -> None:
         )
     if info.st_mode & 0o022:
         raise StoreError(
-            f"the credential cache {path} is writable by group or others"
-            f" (mode {stat.S_IMODE(info.st_mode):04o})",
+            f"the credential cache {path} is writable by group or others (mode {stat.S_IMODE(info.st_mode):04o})",
             hint=f"run: chmod 700 {path}",
         )
 
@@ -363,12 +362,11 @@ def store_cached(key: str, process_json: str, expiration: str) -> None:
 
     try:
         path = _entry_path(key)
-        payload = json.dumps(
-            {"format": CACHE_FORMAT, "expiration": expiration, "process_json": process_json}
-        ).encode("utf-8")
+        payload = json.dumps({"format": CACHE_FORMAT, "expiration": expiration, "process_json": process_json}).encode(
+            "utf-8"
+        )
         # Always 0600 (keep_mode=False) and never through a link: an entry is ours alone.
-        fsafe.write_atomic(path, payload, "credential cache entry", mode=0o600, keep_mode=False,
-                           follow_final=False)
+        fsafe.write_atomic(path, payload, "credential cache entry", mode=0o600, keep_mode=False, follow_final=False)
     finally:
         _release_mint_lock(key)
 

@@ -53,8 +53,9 @@ def host_header(endpoint: str) -> str:
     """The ``Host`` value a client sends for ``endpoint`` (the port only when not the default)."""
     parts = urlsplit(endpoint)
     if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
-        raise ConfigError(f"STS endpoint {clean(endpoint)!r} is not an http(s) URL",
-                          hint="pass e.g. https://sts.amazonaws.com/")
+        raise ConfigError(
+            f"STS endpoint {clean(endpoint)!r} is not an http(s) URL", hint="pass e.g. https://sts.amazonaws.com/"
+        )
     host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
     if parts.port is not None and parts.port != _DEFAULT_PORTS[parts.scheme]:
         host = f"{host}:{parts.port}"

@@ -99,11 +99,15 @@ def read_bytes(path: str, what: str) -> bytes:
         if stat.S_ISDIR(info.st_mode):
             raise KeyLoadError(f"{what} path is a directory, not a file: {shown}")
         if not stat.S_ISREG(info.st_mode):
-            raise KeyLoadError(f"{what} path {shown} is not a regular file (a FIFO, socket or device)",
-                               hint="pass the path of the file itself")
+            raise KeyLoadError(
+                f"{what} path {shown} is not a regular file (a FIFO, socket or device)",
+                hint="pass the path of the file itself",
+            )
         if info.st_size > MAX_INPUT_BYTES:
-            raise KeyLoadError(f"{what} file {shown} is {info.st_size} bytes; a {what} file is never over 16 MiB",
-                               hint="check the path")
+            raise KeyLoadError(
+                f"{what} file {shown} is {info.st_size} bytes; a {what} file is never over 16 MiB",
+                hint="check the path",
+            )
         with os.fdopen(fd, "rb") as handle:
             fd = -1
             return handle.read(MAX_INPUT_BYTES + 1)[:MAX_INPUT_BYTES]
@@ -177,7 +181,9 @@ def load_certificates(path: str, what: str = "certificate") -> list[x509.Certifi
     return certificates_from_bytes(read_bytes(path, what), path, what)
 
 
-def load_leaf_and_chain(certificate_path: str, intermediates_path: str | None = None) -> tuple[x509.Certificate, list[x509.Certificate]]:
+def load_leaf_and_chain(
+    certificate_path: str, intermediates_path: str | None = None
+) -> tuple[x509.Certificate, list[x509.Certificate]]:
     """Leaf from ``--certificate`` (full-chain PEM allowed) plus the intermediates to send."""
     certs = load_certificates(certificate_path)
     leaf, rest = certs[0], certs[1:]

@@ -37,8 +37,9 @@ def chained_cache_key(base_key: str, steps: Sequence[ChainStep], sts_endpoint: s
     return hashlib.sha256(material.encode("utf-8")).hexdigest()
 
 
-def _sts_client(credentials: Credentials, region: str, endpoint: str | None, verify: bool | str,
-                options: SessionOptions) -> Any:
+def _sts_client(
+    credentials: Credentials, region: str, endpoint: str | None, verify: bool | str, options: SessionOptions
+) -> Any:
     try:
         import botocore.config
         import botocore.session
@@ -135,28 +136,51 @@ def _call(client: Any, request: dict[str, Any], role_arn: str) -> dict[str, Any]
         status = int(err.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
         text = f"operation error STS: AssumeRole {role_arn}, StatusCode: {status}, {code}: {message}"
         if code == "AccessDenied" or status == 403:
-            raise AccessDenied(text, status=status, code=code, service_message=message, hint=(
-                "the target role's trust policy must allow the source role (sts:AssumeRole), "
-                "and the external-id must match its sts:ExternalId condition")) from None
+            raise AccessDenied(
+                text,
+                status=status,
+                code=code,
+                service_message=message,
+                hint=(
+                    "the target role's trust policy must allow the source role (sts:AssumeRole), "
+                    "and the external-id must match its sts:ExternalId condition"
+                ),
+            ) from None
         if code in ("Throttling", "ThrottlingException"):
             raise Throttled(text, status=status, code=code, service_message=message) from None
         if code == "ValidationError" and "duration" in message.lower():
-            raise ServiceError(text, status=status, code=code, service_message=message,
-                               hint="a chained role session lasts at most 1 hour: lower the chain 'duration'") from None
+            raise ServiceError(
+                text,
+                status=status,
+                code=code,
+                service_message=message,
+                hint="a chained role session lasts at most 1 hour: lower the chain 'duration'",
+            ) from None
         if "source identity" in message.lower():
-            raise ServiceError(text, status=status, code=code, service_message=message, hint=(
-                "Roles Anywhere already set the source identity (from the certificate) and it propagates; "
-                "remove source-identity from the chain step")) from None
+            raise ServiceError(
+                text,
+                status=status,
+                code=code,
+                service_message=message,
+                hint=(
+                    "Roles Anywhere already set the source identity (from the certificate) and it propagates; "
+                    "remove source-identity from the chain step"
+                ),
+            ) from None
         raise ServiceError(text, status=status, code=code, service_message=message) from None
     except botocore.exceptions.ParamValidationError as err:
-        raise ConfigError(f"AssumeRole {role_arn}: {' '.join(str(err).split())}",
-                          hint="fix that chain step in the identities file") from None
+        raise ConfigError(
+            f"AssumeRole {role_arn}: {' '.join(str(err).split())}", hint="fix that chain step in the identities file"
+        ) from None
     except botocore.exceptions.SSLError as err:
-        raise NetworkError(f"TLS error talking to STS: {err}",
-                           hint="pass --ca-bundle (or AWS_CA_BUNDLE) with the CA that signs the STS endpoint") from None
+        raise NetworkError(
+            f"TLS error talking to STS: {err}",
+            hint="pass --ca-bundle (or AWS_CA_BUNDLE) with the CA that signs the STS endpoint",
+        ) from None
     except (botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectionError) as err:
-        raise NetworkError(f"cannot reach STS for AssumeRole: {err}",
-                           hint="check network access, proxy settings and sts-endpoint") from None
+        raise NetworkError(
+            f"cannot reach STS for AssumeRole: {err}", hint="check network access, proxy settings and sts-endpoint"
+        ) from None
 
 
 # --------------------------------------------------------------------------- shared CLI path
@@ -202,8 +226,14 @@ def credentials_for(args: argparse.Namespace, *, allow_cache: bool = True) -> tu
 
     credentials = obtain_credentials(signer_options, session_options, backend=getattr(args, "backend", None))
     if steps:
-        credentials = assume_chain(credentials, steps, session_options, region=target.region,
-                                   sts_endpoint=sts_endpoint, identity=getattr(args, "identity", "") or "")
+        credentials = assume_chain(
+            credentials,
+            steps,
+            session_options,
+            region=target.region,
+            sts_endpoint=sts_endpoint,
+            identity=getattr(args, "identity", "") or "",
+        )
     output = credentials.to_process_json()
     if key is not None:
         from rasign import cache
@@ -241,8 +271,16 @@ class ChainedMinter:
     agent refresh the chained role exactly as they refresh a plain one.
     """
 
-    def __init__(self, inner: Any, steps: list[ChainStep], session_options: SessionOptions, *, region: str,
-                 sts_endpoint: str | None, identity: str) -> None:
+    def __init__(
+        self,
+        inner: Any,
+        steps: list[ChainStep],
+        session_options: SessionOptions,
+        *,
+        region: str,
+        sts_endpoint: str | None,
+        identity: str,
+    ) -> None:
         self.inner = inner
         self.steps = steps
         self.session_options = session_options
@@ -254,8 +292,14 @@ class ChainedMinter:
         self.inner.open()
 
     def mint(self) -> Credentials:
-        return assume_chain(self.inner.mint(), self.steps, self.session_options, region=self.region,
-                            sts_endpoint=self.sts_endpoint, identity=self.identity)
+        return assume_chain(
+            self.inner.mint(),
+            self.steps,
+            self.session_options,
+            region=self.region,
+            sts_endpoint=self.sts_endpoint,
+            identity=self.identity,
+        )
 
     def close(self) -> None:
         self.inner.close()
@@ -269,6 +313,11 @@ def chained(minter: Any, args: argparse.Namespace, session_options: SessionOptio
     from rasign.session import plan_session
 
     target, _ = plan_session(session_options)
-    return ChainedMinter(minter, steps, session_options, region=target.region,
-                         sts_endpoint=getattr(args, "identity_sts_endpoint", None),
-                         identity=getattr(args, "identity", "") or "")
+    return ChainedMinter(
+        minter,
+        steps,
+        session_options,
+        region=target.region,
+        sts_endpoint=getattr(args, "identity_sts_endpoint", None),
+        identity=getattr(args, "identity", "") or "",
+    )

@@ -160,8 +160,7 @@ def write_profile(path: str, profile: str, values: Mapping[str, str]) -> None:
     write_section(path, profile, values)
 
 
-def write_section(path: str, section: str, values: Mapping[str, str], *, what: str = WHAT,
-                  secret: bool = True) -> None:
+def write_section(path: str, section: str, values: Mapping[str, str], *, what: str = WHAT, secret: bool = True) -> None:
     """Set ``values`` in the section whose header is exactly ``[section]`` of the INI file ``path``.
 
     The one safe writer for AWS INI files: ``update`` uses it for the credentials file
@@ -171,8 +170,10 @@ def write_section(path: str, section: str, values: Mapping[str, str], *, what: s
     """
     problem = check_section_name(section)
     if problem:
-        raise StoreError(f"invalid profile name {section!r}: {problem}",
-                         hint="use the name exactly as it appears between the brackets")
+        raise StoreError(
+            f"invalid profile name {section!r}: {problem}",
+            hint="use the name exactly as it appears between the brackets",
+        )
     for key, value in values.items():
         problem = check_value(value)
         if problem:

@@ -69,8 +69,12 @@ def check_certificate(cert: x509.Certificate, now: _dt.datetime) -> Iterator[Che
         return
     try:
         if cert.extensions.get_extension_for_class(_x509.BasicConstraints).value.ca:
-            yield Check("certificate", FAIL, f"{subject} is a CA certificate (CA:TRUE)",
-                        "use the end-entity certificate issued for this key, not the CA")
+            yield Check(
+                "certificate",
+                FAIL,
+                f"{subject} is a CA certificate (CA:TRUE)",
+                "use the end-entity certificate issued for this key, not the CA",
+            )
             return
     except _x509.ExtensionNotFound:
         pass
@@ -80,13 +84,21 @@ def check_certificate(cert: x509.Certificate, now: _dt.datetime) -> Iterator[Che
     except _x509.ExtensionNotFound:
         signs = False
     if not signs:
-        yield Check("certificate", FAIL, f"{subject} lacks the digitalSignature key usage",
-                    "reissue it with keyUsage = critical, digitalSignature")
+        yield Check(
+            "certificate",
+            FAIL,
+            f"{subject} lacks the digitalSignature key usage",
+            "reissue it with keyUsage = critical, digitalSignature",
+        )
         return
     start, end = not_valid_before(cert), not_valid_after(cert)
     if now < start:
-        yield Check("certificate", FAIL, f"{subject} is not valid before {start:%Y-%m-%d %H:%M}Z",
-                    "check the system clock (NTP), or wait until it becomes valid")
+        yield Check(
+            "certificate",
+            FAIL,
+            f"{subject} is not valid before {start:%Y-%m-%d %H:%M}Z",
+            "check the system clock (NTP), or wait until it becomes valid",
+        )
         return
     if now >= end:
         yield Check("certificate", FAIL, f"{subject} expired on {end:%Y-%m-%d %H:%M}Z", "renew the certificate")
@@ -99,8 +111,9 @@ def check_certificate(cert: x509.Certificate, now: _dt.datetime) -> Iterator[Che
         yield Check("certificate", PASS, text)
 
 
-def check_chain(leaf: x509.Certificate, chain: list[x509.Certificate], anchor: list[x509.Certificate] | None
-                ) -> Iterator[Check]:
+def check_chain(
+    leaf: x509.Certificate, chain: list[x509.Certificate], anchor: list[x509.Certificate] | None
+) -> Iterator[Check]:
     """Order (each issued by the next), duplicates, depth, and path validation to a trust anchor PEM."""
     from rasign.certs import fingerprint
 
@@ -108,33 +121,52 @@ def check_chain(leaf: x509.Certificate, chain: list[x509.Certificate], anchor: l
     for cert in chain:
         print_ = fingerprint(cert)
         if print_ in seen or print_ == fingerprint(leaf):
-            yield Check("chain", FAIL, f"{cert.subject.rfc4514_string()} appears twice in the chain",
-                        "remove the duplicate from --intermediates")
+            yield Check(
+                "chain",
+                FAIL,
+                f"{cert.subject.rfc4514_string()} appears twice in the chain",
+                "remove the duplicate from --intermediates",
+            )
             return
         seen.add(print_)
     if len(chain) + 1 > MAX_CHAIN_DEPTH:
-        yield Check("chain", FAIL, f"the path has {len(chain) + 1} certificates; Roles Anywhere accepts at most "
-                    f"{MAX_CHAIN_DEPTH}", "shorten the chain (drop the root and cross-signed extras)")
+        yield Check(
+            "chain",
+            FAIL,
+            f"the path has {len(chain) + 1} certificates; Roles Anywhere accepts at most {MAX_CHAIN_DEPTH}",
+            "shorten the chain (drop the root and cross-signed extras)",
+        )
         return
     path = [leaf, *chain]
     for child, parent in zip(path, path[1:], strict=False):
         if child.issuer != parent.subject or not _signed_by(child, parent):
-            yield Check("chain", FAIL, f"{child.subject.rfc4514_string()} is not issued by the next certificate "
-                        f"({parent.subject.rfc4514_string()})",
-                        "put the intermediates in order, leaf's issuer first, and only certificates of this path")
+            yield Check(
+                "chain",
+                FAIL,
+                f"{child.subject.rfc4514_string()} is not issued by the next certificate "
+                f"({parent.subject.rfc4514_string()})",
+                "put the intermediates in order, leaf's issuer first, and only certificates of this path",
+            )
             return
     if anchor:
         top = path[-1]
         issuer = next((ca for ca in anchor if ca.subject == top.issuer and _signed_by(top, ca)), None)
         if issuer is None and not any(fingerprint(ca) == fingerprint(top) for ca in anchor):
-            yield Check("chain", FAIL, f"{top.subject.rfc4514_string()} does not chain to the trust anchor "
-                        "certificate given",
-                        "pass the intermediate CAs with --intermediates, or check the trust anchor")
+            yield Check(
+                "chain",
+                FAIL,
+                f"{top.subject.rfc4514_string()} does not chain to the trust anchor certificate given",
+                "pass the intermediate CAs with --intermediates, or check the trust anchor",
+            )
             return
         yield Check("chain", PASS, f"{len(chain)} intermediate(s), in order, validated to the trust anchor")
         return
-    yield Check("chain", PASS, f"{len(chain)} intermediate(s), in order, no duplicates"
-                + ("" if chain else " (pass --trust-anchor-pem to validate the path)"))
+    yield Check(
+        "chain",
+        PASS,
+        f"{len(chain)} intermediate(s), in order, no duplicates"
+        + ("" if chain else " (pass --trust-anchor-pem to validate the path)"),
+    )
 
 
 def _signed_by(child: x509.Certificate, parent: x509.Certificate) -> bool:
@@ -158,8 +190,9 @@ def check_key_file(key_path: str, cert: x509.Certificate, password: str | None) 
         yield Check("key", FAIL, f"cannot read {key_path}: {err.strerror}", "check the path and its permissions")
         return
     if b"TSS2 PRIVATE KEY" in data:
-        yield Check("key", WARN, "TPM key file: matched against the certificate only with --live",
-                    "run rasign doctor --live")
+        yield Check(
+            "key", WARN, "TPM key file: matched against the certificate only with --live", "run rasign doctor --live"
+        )
         return
     secret = password.encode() if password else None
     try:
@@ -168,26 +201,41 @@ def check_key_file(key_path: str, cert: x509.Certificate, password: str | None) 
         else:
             key = serialization.load_der_private_key(data, secret)
     except TypeError:
-        yield Check("key", WARN, f"{key_path} is encrypted; not checked without its password",
-                    "give --pkcs8-password (or RASIGN_PKCS8_PASSWORD) to check it")
+        yield Check(
+            "key",
+            WARN,
+            f"{key_path} is encrypted; not checked without its password",
+            "give --pkcs8-password (or RASIGN_PKCS8_PASSWORD) to check it",
+        )
         return
     except ValueError:
-        yield Check("key", FAIL, f"{key_path} is not a private key rasign can read (or the password is wrong)",
-                    "pass the PEM/DER private key issued with this certificate")
+        yield Check(
+            "key",
+            FAIL,
+            f"{key_path} is not a private key rasign can read (or the password is wrong)",
+            "pass the PEM/DER private key issued with this certificate",
+        )
         return
     if key_matches_certificate(key.public_key(), cert):
         yield Check("key", PASS, f"{key_path} matches the certificate")
     else:
-        yield Check("key", FAIL, f"{key_path} does not match the certificate's public key",
-                    "pair the certificate with the key it was issued for")
+        yield Check(
+            "key",
+            FAIL,
+            f"{key_path} does not match the certificate's public key",
+            "pair the certificate with the key it was issued for",
+        )
 
 
 # --------------------------------------------------------------------------- PKCS#11
 
 
 P11KIT_PROXY = (
-    "/usr/lib/x86_64-linux-gnu/p11-kit-proxy.so", "/usr/lib/aarch64-linux-gnu/p11-kit-proxy.so",
-    "/usr/lib64/p11-kit-proxy.so", "/usr/lib/p11-kit-proxy.so", "/usr/local/lib/p11-kit-proxy.so",
+    "/usr/lib/x86_64-linux-gnu/p11-kit-proxy.so",
+    "/usr/lib/aarch64-linux-gnu/p11-kit-proxy.so",
+    "/usr/lib64/p11-kit-proxy.so",
+    "/usr/lib/p11-kit-proxy.so",
+    "/usr/local/lib/p11-kit-proxy.so",
     "/opt/homebrew/lib/p11-kit-proxy.so",
 )
 """Where rasign's default module usually is (the backend searches the same places)."""
@@ -197,7 +245,7 @@ def _uri_attributes(uri: str) -> dict[str, str]:
     """``pkcs11:`` path and query attributes, percent-decoded (enough for the checks here)."""
     from urllib.parse import unquote
 
-    body = uri[len("pkcs11:"):]
+    body = uri[len("pkcs11:") :]
     path, _, query = body.partition("?")
     values: dict[str, str] = {}
     for part in [*path.split(";"), *query.split("&")]:
@@ -221,17 +269,28 @@ def check_pkcs11(options: SignerOptions) -> Iterator[Check]:
     key = options.private_key or ""
     uri = key if key.startswith("pkcs11:") else options.certificate or ""
     attributes = _uri_attributes(uri)
-    path = options.pkcs11_lib or attributes.get("module-path") or next(
-        (candidate for candidate in P11KIT_PROXY if os.path.exists(candidate)), None)
+    path = (
+        options.pkcs11_lib
+        or attributes.get("module-path")
+        or next((candidate for candidate in P11KIT_PROXY if os.path.exists(candidate)), None)
+    )
     if path is None:
-        yield Check("pkcs11 module", FAIL, "no PKCS#11 module given and p11-kit-proxy is not installed",
-                    "pass --pkcs11-lib with the vendor's module, or install p11-kit")
+        yield Check(
+            "pkcs11 module",
+            FAIL,
+            "no PKCS#11 module given and p11-kit-proxy is not installed",
+            "pass --pkcs11-lib with the vendor's module, or install p11-kit",
+        )
         return
     try:
         lib = pkcs11.lib(path)
     except Exception as err:  # noqa: BLE001 - python-pkcs11 raises RuntimeError, OSError or its own errors
-        yield Check("pkcs11 module", FAIL, f"cannot load {path}: {_short(err) or type(err).__name__}",
-                    "check --pkcs11-lib: the path of the vendor's PKCS#11 module (.so/.dylib/.dll)")
+        yield Check(
+            "pkcs11 module",
+            FAIL,
+            f"cannot load {path}: {_short(err) or type(err).__name__}",
+            "check --pkcs11-lib: the path of the vendor's PKCS#11 module (.so/.dylib/.dll)",
+        )
         return
     yield Check("pkcs11 module", PASS, f"loaded {path} ({str(lib.library_description).strip() or 'no description'})")
     label = attributes.get("token")
@@ -244,8 +303,12 @@ def check_pkcs11(options: SignerOptions) -> Iterator[Check]:
         detail = ""
     if not tokens:
         what = f"no token {label!r} is present" if label else "no token present"
-        yield Check("pkcs11 token", FAIL, what + detail,
-                    "insert the token, or fix token= in the URI (pkcs11-tool --list-slots shows the labels)")
+        yield Check(
+            "pkcs11 token",
+            FAIL,
+            what + detail,
+            "insert the token, or fix token= in the URI (pkcs11-tool --list-slots shows the labels)",
+        )
         return
     yield Check("pkcs11 token", PASS, f"{len(tokens)} token(s) present: {str(tokens[0].label).strip()}")
     yield from _check_pin_source(options, attributes)
@@ -258,13 +321,17 @@ def _check_pin_source(options: SignerOptions, attributes: dict[str, str]) -> Ite
         return
     path = attributes.get("pin-source") or options.pkcs11_pin_file
     if path:
-        path = path[len("file:"):] if path.startswith("file:") else path
+        path = path[len("file:") :] if path.startswith("file:") else path
         try:
             with open(path, encoding="utf-8") as handle:
                 empty = not handle.read().strip()
         except OSError as err:
-            yield Check("pin", FAIL, f"cannot read the PIN file {path}: {err.strerror}",
-                        "check the path and that this user may read it")
+            yield Check(
+                "pin",
+                FAIL,
+                f"cannot read the PIN file {path}: {err.strerror}",
+                "check the path and that this user may read it",
+            )
             return
         if empty:
             yield Check("pin", FAIL, f"the PIN file {path} is empty", "put the PIN in it, on one line")
@@ -277,8 +344,12 @@ def _check_pin_source(options: SignerOptions, attributes: dict[str, str]) -> Ite
     elif options.pkcs11_pin_env:
         yield Check("pin", FAIL, f"the PIN variable {name} is not set", f"export {name} before running rasign")
     else:
-        yield Check("pin", WARN, "no PIN source configured: the PIN will be asked on the terminal",
-                    "give --pkcs11-pin-file or --pkcs11-pin-env for unattended use")
+        yield Check(
+            "pin",
+            WARN,
+            "no PIN source configured: the PIN will be asked on the terminal",
+            "give --pkcs11-pin-file or --pkcs11-pin-env for unattended use",
+        )
 
 
 # --------------------------------------------------------------------------- TPM
@@ -303,8 +374,9 @@ def check_tpm(options: SignerOptions) -> Iterator[Check]:
         if not os.path.exists(path):
             yield Check("tpm", FAIL, f"{path} does not exist", "enable the TPM in the firmware, or pass --tpm-tcti")
         elif not os.access(path, os.R_OK | os.W_OK):
-            yield Check("tpm", FAIL, f"no permission to open {path}",
-                        "add this user to the tss group (or the device's group)")
+            yield Check(
+                "tpm", FAIL, f"no permission to open {path}", "add this user to the tss group (or the device's group)"
+            )
         else:
             yield Check("tpm", PASS, f"{path} can be opened")
         return
@@ -314,8 +386,12 @@ def check_tpm(options: SignerOptions) -> Iterator[Check]:
         try:
             socket.create_connection((host, port), timeout=5).close()
         except OSError as err:
-            yield Check("tpm", FAIL, f"nothing answers at {host}:{port} ({spec}): {err.strerror or err}",
-                        "start the TPM simulator, or fix --tpm-tcti")
+            yield Check(
+                "tpm",
+                FAIL,
+                f"nothing answers at {host}:{port} ({spec}): {err.strerror or err}",
+                "start the TPM simulator, or fix --tpm-tcti",
+            )
             return
         yield Check("tpm", PASS, f"{spec} accepts connections")
         return
@@ -330,15 +406,26 @@ def check_arns(options: SessionOptions) -> Iterator[Check]:
     from rasign.session import plan_session
 
     target, endpoint = plan_session(options)
-    accounts = {"trust anchor": target.trust_anchor.account, "profile": target.profile.account,
-                "role": target.role.account}
+    accounts = {
+        "trust anchor": target.trust_anchor.account,
+        "profile": target.profile.account,
+        "role": target.role.account,
+    }
     if len(set(accounts.values())) != 1:
         listed = ", ".join(f"{what} {account}" for what, account in accounts.items())
-        yield Check("arns", FAIL, f"the ARNs name different accounts ({listed})",
-                    "trust anchor, profile and role must be in one account; reach other accounts with a role chain")
+        yield Check(
+            "arns",
+            FAIL,
+            f"the ARNs name different accounts ({listed})",
+            "trust anchor, profile and role must be in one account; reach other accounts with a role chain",
+        )
         return
-    yield Check("arns", PASS, f"partition {target.trust_anchor.partition}, region {target.region}, account "
-                f"{target.trust_anchor.account}; endpoint {endpoint.url}")
+    yield Check(
+        "arns",
+        PASS,
+        f"partition {target.trust_anchor.partition}, region {target.region}, account "
+        f"{target.trust_anchor.account}; endpoint {endpoint.url}",
+    )
 
 
 def check_endpoint(options: SessionOptions, now: _dt.datetime) -> Iterator[Check]:
@@ -353,8 +440,12 @@ def check_endpoint(options: SessionOptions, now: _dt.datetime) -> Iterator[Check
     host, port = parsed.hostname or endpoint.host, parsed.port or 443
     proxy = _proxy_for(host)
     if proxy:
-        yield Check("proxy", WARN, f"requests go through the proxy {proxy}",
-                    "unset HTTPS_PROXY or add the host to NO_PROXY if that is not intended")
+        yield Check(
+            "proxy",
+            WARN,
+            f"requests go through the proxy {proxy}",
+            "unset HTTPS_PROXY or add the host to NO_PROXY if that is not intended",
+        )
     try:
         addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as err:
@@ -365,8 +456,12 @@ def check_endpoint(options: SessionOptions, now: _dt.datetime) -> Iterator[Check
         try:
             socket.create_connection((host, port), timeout=options.connect_timeout).close()
         except OSError as err:
-            yield Check("tcp", FAIL, f"cannot connect to {host}:{port}: {err.strerror or err}",
-                        "check the network, firewall and --endpoint")
+            yield Check(
+                "tcp",
+                FAIL,
+                f"cannot connect to {host}:{port}: {err.strerror or err}",
+                "check the network, firewall and --endpoint",
+            )
             return
         yield Check("tcp", PASS, f"connected to {host}:{port}")
     yield from check_tls_and_clock(endpoint.url, tls_verify(options), options.connect_timeout, now)
@@ -381,20 +476,33 @@ def check_tls_and_clock(url: str, verify: bool | str, timeout: float, now: _dt.d
     try:
         response = requests.get(url, verify=verify, timeout=(timeout, timeout), allow_redirects=False)
     except requests.exceptions.SSLError as err:
-        yield Check("tls", FAIL, f"TLS verification failed: {_short(err)}",
-                    "pass --ca-bundle (or AWS_CA_BUNDLE) with the CA that signs the endpoint's certificate")
+        yield Check(
+            "tls",
+            FAIL,
+            f"TLS verification failed: {_short(err)}",
+            "pass --ca-bundle (or AWS_CA_BUNDLE) with the CA that signs the endpoint's certificate",
+        )
         return
     except requests.exceptions.RequestException as err:
         yield Check("tls", FAIL, f"HTTPS request failed: {_short(err)}", "check the network, proxy and --endpoint")
         return
-    yield Check("tls", PASS, "certificate verified" + (f" with {verify}" if isinstance(verify, str) else "")
-                if verify else "verification disabled (--no-verify-ssl)")
+    yield Check(
+        "tls",
+        PASS,
+        "certificate verified" + (f" with {verify}" if isinstance(verify, str) else "")
+        if verify
+        else "verification disabled (--no-verify-ssl)",
+    )
     skew = clock_skew(response.headers, now)
     if skew is None:
         yield Check("clock", WARN, "the endpoint sent no Date header; clock skew not measured")
     elif abs(skew) > CLOCK_SKEW_LIMIT:
-        yield Check("clock", FAIL, f"the local clock is off by {skew:+.0f} s from the endpoint's",
-                    "fix the system time (NTP); SigV4 allows 5 minutes")
+        yield Check(
+            "clock",
+            FAIL,
+            f"the local clock is off by {skew:+.0f} s from the endpoint's",
+            "fix the system time (NTP); SigV4 allows 5 minutes",
+        )
     else:
         yield Check("clock", PASS, f"skew {skew:+.0f} s against the endpoint")
 
@@ -416,9 +524,16 @@ def _short(err: BaseException) -> str:
 # --------------------------------------------------------------------------- all together
 
 
-def run_checks(signer_options: SignerOptions, session_options: SessionOptions, *, backend: str | None = None,
-               trust_anchor_pem: str | None = None, live: bool = False, now: _dt.datetime | None = None,
-               network: bool = True) -> list[Check]:
+def run_checks(
+    signer_options: SignerOptions,
+    session_options: SessionOptions,
+    *,
+    backend: str | None = None,
+    trust_anchor_pem: str | None = None,
+    live: bool = False,
+    now: _dt.datetime | None = None,
+    network: bool = True,
+) -> list[Check]:
     """Every check that applies to these options, in the order a failure would happen."""
     now = now or _dt.datetime.now(_dt.timezone.utc)
     results = _safe(lambda: check_arns(session_options), "arns")
@@ -432,8 +547,11 @@ def run_checks(signer_options: SignerOptions, session_options: SessionOptions, *
             found = certs.load_certificates(certificate)
             leaf, extra = found[0], found[1:]
             yield from check_certificate(leaf, now)
-            chain = extra + (certs.load_certificates(signer_options.intermediates, "intermediate certificate")
-                             if signer_options.intermediates else [])
+            chain = extra + (
+                certs.load_certificates(signer_options.intermediates, "intermediate certificate")
+                if signer_options.intermediates
+                else []
+            )
             anchor = certs.load_certificates(trust_anchor_pem, "trust anchor") if trust_anchor_pem else None
             yield from check_chain(leaf, chain, anchor)
 
@@ -448,8 +566,9 @@ def run_checks(signer_options: SignerOptions, session_options: SessionOptions, *
         password = signer_options.pkcs8_password or os.environ.get("RASIGN_PKCS8_PASSWORD")
         results += _safe(lambda: check_key_file(key, leaf, password), "key")
     elif signer_options.cert_selector:
-        results.append(Check("key", WARN, "certificate store identity: checked only with --live",
-                             "run rasign doctor --live"))
+        results.append(
+            Check("key", WARN, "certificate store identity: checked only with --live", "run rasign doctor --live")
+        )
     if network and not any(check.name == "arns" and check.status == FAIL for check in results):
         results += _safe(lambda: check_endpoint(session_options, now), "endpoint")
     if live:
@@ -469,8 +588,9 @@ def _live(signer_options: SignerOptions, session_options: SessionOptions, backen
     from rasign.workflow import obtain_credentials
 
     credentials = obtain_credentials(signer_options, session_options, backend=backend)
-    yield Check("live", PASS, f"CreateSession returned credentials for {credentials.role_arn} "
-                f"until {credentials.expiration}")
+    yield Check(
+        "live", PASS, f"CreateSession returned credentials for {credentials.role_arn} until {credentials.expiration}"
+    )
 
 
 def exit_code(results: list[Check]) -> int:

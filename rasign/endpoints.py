@@ -113,7 +113,9 @@ def resolve_endpoint(
             hint="FIPS endpoints exist in " + ", ".join(sorted(FIPS_REGIONS)),
         )
     if use_dualstack and partition.dualstack_suffix is None:
-        raise ConfigError(f"partition {partition.name} has no dual-stack endpoints", hint="drop --use-dualstack-endpoint")
+        raise ConfigError(
+            f"partition {partition.name} has no dual-stack endpoints", hint="drop --use-dualstack-endpoint"
+        )
     service = "rolesanywhere-fips" if use_fips else "rolesanywhere"
     suffix = partition.dualstack_suffix if use_dualstack else partition.dns_suffix
     host = f"{service}.{region}.{suffix}"

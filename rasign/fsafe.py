@@ -135,8 +135,14 @@ def _check_link(info: os.stat_result, where: str, what: str, error: type[RasignE
     )
 
 
-def locate(path: str, what: str, *, error: type[RasignError] = StoreError, allow_missing_dirs: bool = False,
-           follow_final: bool = True) -> Location:
+def locate(
+    path: str,
+    what: str,
+    *,
+    error: type[RasignError] = StoreError,
+    allow_missing_dirs: bool = False,
+    follow_final: bool = True,
+) -> Location:
     """Resolve ``path`` safely and return its :class:`Location` (the caller closes it).
 
     Intermediate symlinks and a symlink as the final component are followed only when they
@@ -174,8 +180,11 @@ def locate(path: str, what: str, *, error: type[RasignError] = StoreError, allow
                 if allow_missing_dirs and not any(p == ".." for p in pending):
                     missing = (part, *pending[:-1])
                     return _location(absolute, current, pending[-1], fd, None, missing)
-                raise _fail(error, f"the directory {where} for the {what} does not exist",
-                            "create it first or choose another path") from None
+                raise _fail(
+                    error,
+                    f"the directory {where} for the {what} does not exist",
+                    "create it first or choose another path",
+                ) from None
             except OSError as err:
                 raise _fail(error, f"cannot use the {what} {absolute}: {err.strerror or err}") from err
             if stat.S_ISLNK(info.st_mode) and (follow_final or not last):
@@ -194,8 +203,9 @@ def locate(path: str, what: str, *, error: type[RasignError] = StoreError, allow
             if last:
                 return _location(absolute, current, part, fd, info, ())
             if not stat.S_ISDIR(info.st_mode):
-                raise _fail(error, f"cannot use the {what} {absolute}: {where} is {kind_of(info.st_mode)},"
-                                   " not a directory")
+                raise _fail(
+                    error, f"cannot use the {what} {absolute}: {where} is {kind_of(info.st_mode)}, not a directory"
+                )
             try:
                 child = os.open(part, os.O_RDONLY | _O_DIRECTORY | _O_NOFOLLOW | _O_CLOEXEC, dir_fd=fd)
             except OSError as err:  # swapped for a link after the stat, or no search permission
@@ -208,8 +218,9 @@ def locate(path: str, what: str, *, error: type[RasignError] = StoreError, allow
     raise AssertionError("unreachable")  # pragma: no cover - the loop always returns or raises
 
 
-def _location(path: str, directory: str, name: str, fd: int, info: os.stat_result | None,
-              missing: tuple[str, ...]) -> Location:
+def _location(
+    path: str, directory: str, name: str, fd: int, info: os.stat_result | None, missing: tuple[str, ...]
+) -> Location:
     dir_info = os.fstat(fd) if fd >= 0 else os.stat(directory)
     return Location(path, directory, name, fd, dir_info.st_uid, dir_info.st_gid, info, missing)
 
@@ -220,8 +231,11 @@ def _locate_plain(path: str, what: str, error: type[RasignError], allow_missing_
     missing: list[str] = []
     while not os.path.isdir(directory):
         if not allow_missing_dirs or os.path.lexists(directory):
-            raise _fail(error, f"the directory {directory} for the {what} does not exist",
-                        "create it first or choose another path")
+            raise _fail(
+                error,
+                f"the directory {directory} for the {what} does not exist",
+                "create it first or choose another path",
+            )
         directory, tail = os.path.split(directory)
         missing.insert(0, tail)
     try:
@@ -234,8 +248,11 @@ def _locate_plain(path: str, what: str, error: type[RasignError], allow_missing_
 def _refuse_kind(location: Location, what: str, error: type[RasignError]) -> None:
     info = location.existing
     if info is not None and not stat.S_ISREG(info.st_mode) and not stat.S_ISLNK(info.st_mode):
-        raise _fail(error, f"the {what} {location.path} is {kind_of(info.st_mode)}, not a regular file",
-                    "point it at a regular file (or a path that does not exist yet)")
+        raise _fail(
+            error,
+            f"the {what} {location.path} is {kind_of(info.st_mode)}, not a regular file",
+            "point it at a regular file (or a path that does not exist yet)",
+        )
 
 
 def _refuse_foreign_hardlink(location: Location, what: str, error: type[RasignError]) -> None:
@@ -246,12 +263,21 @@ def _refuse_foreign_hardlink(location: Location, what: str, error: type[RasignEr
     and rewrite root's file on their behalf.
     """
     info = location.existing
-    if (info is None or _euid() != 0 or location.dir_uid == 0 or not stat.S_ISREG(info.st_mode)
-            or info.st_nlink < 2 or info.st_uid == location.dir_uid):
+    if (
+        info is None
+        or _euid() != 0
+        or location.dir_uid == 0
+        or not stat.S_ISREG(info.st_mode)
+        or info.st_nlink < 2
+        or info.st_uid == location.dir_uid
+    ):
         return
-    raise _fail(error, f"refusing to use the {what} {location.path}: it is a hard link to a file of uid"
-                       f" {info.st_uid} in a directory of uid {location.dir_uid}",
-                "remove it; rasign creates a new file")
+    raise _fail(
+        error,
+        f"refusing to use the {what} {location.path}: it is a hard link to a file of uid"
+        f" {info.st_uid} in a directory of uid {location.dir_uid}",
+        "remove it; rasign creates a new file",
+    )
 
 
 def _writable(location: Location) -> bool:
@@ -262,8 +288,9 @@ def _writable(location: Location) -> bool:
         return False
 
 
-def check_target(path: str, what: str, *, error: type[RasignError] = StoreError, create_dirs: bool = False,
-                 lock: bool = False) -> str:
+def check_target(
+    path: str, what: str, *, error: type[RasignError] = StoreError, create_dirs: bool = False, lock: bool = False
+) -> str:
     """Preflight a file rasign is about to write; return its absolute path.
 
     Run before the first network call or PIN prompt so a bad path costs nothing: refuses a
@@ -277,8 +304,11 @@ def check_target(path: str, what: str, *, error: type[RasignError] = StoreError,
         if lock and location.existing is not None and stat.S_ISLNK(location.existing.st_mode):
             raise _fail(error, f"the {what} {location.path} is a symlink", "remove it; rasign recreates it")
         if not _writable(location):
-            raise _fail(error, f"cannot write the {what} {location.path}: the directory {location.directory}"
-                               " is not writable", "fix its permissions or choose another path")
+            raise _fail(
+                error,
+                f"cannot write the {what} {location.path}: the directory {location.directory} is not writable",
+                "fix its permissions or choose another path",
+            )
         return location.path
 
 
@@ -287,8 +317,11 @@ def check_directory(path: str, what: str, *, error: type[RasignError] = StoreErr
     probe = os.path.join(os.path.abspath(os.path.expanduser(path)), ".rasign-probe")
     with locate(probe, what, error=error) as location:
         if not _writable(location):
-            raise _fail(error, f"the {what} {location.directory} is not writable",
-                        "fix its permissions or choose another directory")
+            raise _fail(
+                error,
+                f"the {what} {location.directory} is not writable",
+                "fix its permissions or choose another directory",
+            )
         return location.directory
 
 
@@ -324,8 +357,11 @@ def _make_dirs(location: Location, mode: int) -> None:
             else:
                 os.makedirs(where, mode, exist_ok=True)
         except OSError as err:
-            raise _fail(StoreError, f"cannot create the directory {where}: {err.strerror or err}",
-                        "create it yourself or choose another path") from err
+            raise _fail(
+                StoreError,
+                f"cannot create the directory {where}: {err.strerror or err}",
+                "create it yourself or choose another path",
+            ) from err
         location.directory = where
         info = os.fstat(location.dir_fd) if location.dir_fd >= 0 else os.stat(where)
         location.dir_uid, location.dir_gid = info.st_uid, info.st_gid
@@ -356,8 +392,9 @@ def _open_existing(location: Location, flags: int) -> int:
     return os.open(location.full(), flags)
 
 
-def read_checked(path: str, what: str, *, error: type[RasignError] = StoreError,
-                 limit: int | None = None) -> tuple[bytes, os.stat_result] | None:
+def read_checked(
+    path: str, what: str, *, error: type[RasignError] = StoreError, limit: int | None = None
+) -> tuple[bytes, os.stat_result] | None:
     """The bytes of a regular file and the ``fstat`` of what was read, or None when it is missing.
 
     Never blocks on a FIFO (refused before it is opened); the ``stat`` is of the opened
@@ -375,8 +412,9 @@ def read_checked(path: str, what: str, *, error: type[RasignError] = StoreError,
         except FileNotFoundError:
             return None
         except OSError as err:
-            raise _fail(error, f"cannot read the {what} {location.path}: {err.strerror or err}",
-                        "check its permissions") from err
+            raise _fail(
+                error, f"cannot read the {what} {location.path}: {err.strerror or err}", "check its permissions"
+            ) from err
         with os.fdopen(fd, "rb") as handle:
             info = os.fstat(handle.fileno())
             if not stat.S_ISREG(info.st_mode):
@@ -384,8 +422,9 @@ def read_checked(path: str, what: str, *, error: type[RasignError] = StoreError,
             return (handle.read() if limit is None else handle.read(limit)), info
 
 
-def read_bytes(path: str, what: str, *, error: type[RasignError] = StoreError,
-               limit: int | None = None) -> bytes | None:
+def read_bytes(
+    path: str, what: str, *, error: type[RasignError] = StoreError, limit: int | None = None
+) -> bytes | None:
     """The bytes of a regular file, or None when it does not exist. Never blocks on a FIFO."""
     found = read_checked(path, what, error=error, limit=limit)
     return None if found is None else found[0]
@@ -406,14 +445,29 @@ def _warn_exposed(path: str, mode: int, what: str) -> None:
     if mode & 0o044 and path not in _warned:
         _warned.add(path)
         shown = clean(path, limit=MESSAGE_LIMIT)
-        log.warning("the %s %s is readable by %s (mode %04o); it holds secrets: run chmod 600 %s",
-                    what, shown, "group and others" if mode & 0o044 == 0o044 else
-                    ("others" if mode & 0o004 else "group"), stat.S_IMODE(mode), shown)
+        log.warning(
+            "the %s %s is readable by %s (mode %04o); it holds secrets: run chmod 600 %s",
+            what,
+            shown,
+            "group and others" if mode & 0o044 == 0o044 else ("others" if mode & 0o004 else "group"),
+            stat.S_IMODE(mode),
+            shown,
+        )
 
 
-def write_atomic(path: str, data: bytes | str, what: str, *, mode: int = 0o600, keep_mode: bool = True,
-                 secret: bool = True, create_dirs: bool = False, dir_mode: int = 0o700,
-                 follow_final: bool = True, error: type[RasignError] = StoreError) -> str:
+def write_atomic(
+    path: str,
+    data: bytes | str,
+    what: str,
+    *,
+    mode: int = 0o600,
+    keep_mode: bool = True,
+    secret: bool = True,
+    create_dirs: bool = False,
+    dir_mode: int = 0o700,
+    follow_final: bool = True,
+    error: type[RasignError] = StoreError,
+) -> str:
     """Replace ``path`` with ``data`` (temp file + fsync + rename + directory fsync).
 
     An existing file keeps its mode (unless ``keep_mode`` is False), owner and group; a new
@@ -456,7 +510,7 @@ def _write_into(location: Location, payload: bytes, mode: int, existing: os.stat
             os.fchmod(fd, mode)
         view = memoryview(payload)
         while view:
-            view = view[os.write(fd, view):]
+            view = view[os.write(fd, view) :]
         os.fsync(fd)
         os.close(fd)
         fd = -1
@@ -470,8 +524,11 @@ def _write_into(location: Location, payload: bytes, mode: int, existing: os.stat
             os.replace(location.full(tmp_name), location.full())
             created = False
     except OSError as err:
-        raise _fail(StoreError, f"cannot write {location.path}: {err.strerror or err}",
-                    "check that the directory is writable and the disk is not full") from err
+        raise _fail(
+            StoreError,
+            f"cannot write {location.path}: {err.strerror or err}",
+            "check that the directory is writable and the disk is not full",
+        ) from err
     finally:
         if fd >= 0:
             os.close(fd)
@@ -491,8 +548,9 @@ def _fsync_fd(fd: int) -> None:
             raise
 
 
-def create_exclusive(path: str, data: bytes | str, what: str, *, mode: int = 0o600,
-                     error: type[RasignError] = StoreError) -> bool:
+def create_exclusive(
+    path: str, data: bytes | str, what: str, *, mode: int = 0o600, error: type[RasignError] = StoreError
+) -> bool:
     """Create ``path`` with ``data`` only if it does not exist; False when it already does.
 
     For files whose first writer wins (serve's auth token): ``O_EXCL|O_NOFOLLOW`` relative
@@ -527,8 +585,9 @@ def create_exclusive(path: str, data: bytes | str, what: str, *, mode: int = 0o6
 # --------------------------------------------------------------------------- locks
 
 
-def open_lock(path: str, what: str = "lock file", *, error: type[RasignError] = StoreError,
-              create_dirs: bool = False) -> int:
+def open_lock(
+    path: str, what: str = "lock file", *, error: type[RasignError] = StoreError, create_dirs: bool = False
+) -> int:
     """Open (creating 0600) the lock file ``path`` without following an untrusted link.
 
     The final component is opened with ``O_NOFOLLOW`` (a symlink there is refused, even
@@ -547,8 +606,11 @@ def open_lock(path: str, what: str = "lock file", *, error: type[RasignError] = 
             else:
                 fd = os.open(location.full(), flags, 0o600)
         except OSError as err:
-            raise _fail(error, f"cannot open the {what} {location.path}: {err.strerror or err}",
-                        "check that its directory is writable") from err
+            raise _fail(
+                error,
+                f"cannot open the {what} {location.path}: {err.strerror or err}",
+                "check that its directory is writable",
+            ) from err
         try:
             info = os.fstat(fd)
             if not stat.S_ISREG(info.st_mode):

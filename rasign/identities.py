@@ -122,8 +122,19 @@ class ChainStep:
 
     def cache_text(self) -> str:
         """Everything that changes the answer, for the credential cache key."""
-        return repr((self.role_arn, self.external_id, self.role_session_name, self.source_identity,
-                     self.duration, self.tags, self.transitive_tag_keys, self.region, self.sts_endpoint))
+        return repr(
+            (
+                self.role_arn,
+                self.external_id,
+                self.role_session_name,
+                self.source_identity,
+                self.duration,
+                self.tags,
+                self.transitive_tag_keys,
+                self.region,
+                self.sts_endpoint,
+            )
+        )
 
 
 @dataclass
@@ -307,8 +318,12 @@ def _load_text(path: str, text: str, readable_by_others: bool) -> dict[str, Iden
     base = os.path.dirname(path)
     for top in document:
         if top != "identity":
-            raise _fail(path, lines.get((top,), 0), f"unknown table or key {top!r}",
-                        hint="identities go in [identity.NAME] tables")
+            raise _fail(
+                path,
+                lines.get((top,), 0),
+                f"unknown table or key {top!r}",
+                hint="identities go in [identity.NAME] tables",
+            )
     tables = document.get("identity", {})
     if not isinstance(tables, dict):
         raise _fail(path, lines.get(("identity",), 0), "'identity' must be a table of [identity.NAME] tables")
@@ -347,8 +362,9 @@ def _compiled_key(path: str, text: str, readable_by_others: bool) -> str:
     from rasign import __version__
 
     # Everything the validated result depends on: the bytes, where relative paths and ~ point, the mode.
-    material = "\0".join([str(COMPILED_FORMAT), __version__, path, os.path.expanduser("~"),
-                          str(readable_by_others), text])
+    material = "\0".join(
+        [str(COMPILED_FORMAT), __version__, path, os.path.expanduser("~"), str(readable_by_others), text]
+    )
     return hashlib.sha256(material.encode("utf-8", "surrogatepass")).hexdigest()
 
 
@@ -392,15 +408,33 @@ def _load_compiled(path: str, key: str) -> dict[str, Identity] | None:
 
 
 def _identity_from_json(entry: dict[str, Any]) -> Identity:
-    steps = [ChainStep(**{**step, "tags": tuple(tuple(pair) for pair in step["tags"]),
-                          "transitive_tag_keys": tuple(step["transitive_tag_keys"])}) for step in entry["chain"]]
-    return Identity(name=entry["name"], path=entry["path"], line=entry["line"], values=dict(entry["values"]),
-                    description=entry["description"], sts_endpoint=entry["sts_endpoint"], chain=steps)
+    steps = [
+        ChainStep(
+            **{
+                **step,
+                "tags": tuple(tuple(pair) for pair in step["tags"]),
+                "transitive_tag_keys": tuple(step["transitive_tag_keys"]),
+            }
+        )
+        for step in entry["chain"]
+    ]
+    return Identity(
+        name=entry["name"],
+        path=entry["path"],
+        line=entry["line"],
+        values=dict(entry["values"]),
+        description=entry["description"],
+        sts_endpoint=entry["sts_endpoint"],
+        chain=steps,
+    )
 
 
 def _holds_secret(identities: dict[str, Identity]) -> bool:
-    return any(key in SECRET_KEYS or (isinstance(value, str) and _has_pin_value(value))
-               for identity in identities.values() for key, value in identity.values.items())
+    return any(
+        key in SECRET_KEYS or (isinstance(value, str) and _has_pin_value(value))
+        for identity in identities.values()
+        for key, value in identity.values.items()
+    )
 
 
 def _store_compiled(path: str, key: str, identities: dict[str, Identity]) -> None:
@@ -436,8 +470,15 @@ def _store_compiled(path: str, key: str, identities: dict[str, Identity]) -> Non
                 os.unlink(temporary)
 
 
-def _identity(name: str, table: dict[str, Any], path: str, line: int, lines: dict[tuple[Any, ...], int],
-              base: str, readable_by_others: bool) -> Identity:
+def _identity(
+    name: str,
+    table: dict[str, Any],
+    path: str,
+    line: int,
+    lines: dict[tuple[Any, ...], int],
+    base: str,
+    readable_by_others: bool,
+) -> Identity:
     identity = Identity(name=name, path=path, line=line)
     for key, value in table.items():
         where = lines.get(("identity", name, key), line)
@@ -450,8 +491,12 @@ def _identity(name: str, table: dict[str, Any], path: str, line: int, lines: dic
             if kind in ("path", "keypath", "libpath"):
                 checked = _resolve_path(checked, kind, base)
             if readable_by_others and (key in SECRET_KEYS or (kind == "keypath" and _has_pin_value(checked))):
-                raise _fail(path, where, f"identity {name!r}: key {key!r} holds a secret but the file is readable by "
-                            "group or others", hint=f"run: chmod 600 {path}, or use a PIN/password file or variable")
+                raise _fail(
+                    path,
+                    where,
+                    f"identity {name!r}: key {key!r} holds a secret but the file is readable by group or others",
+                    hint=f"run: chmod 600 {path}, or use a PIN/password file or variable",
+                )
             identity.values[key] = checked
         elif key == "description":
             identity.description = _check_value(value, "str", f"identity {name!r}: key 'description'", path, where)
@@ -460,15 +505,17 @@ def _identity(name: str, table: dict[str, Any], path: str, line: int, lines: dic
         elif key == "chain":
             identity.chain = _chain(name, value, path, where, lines)
         else:
-            raise _fail(path, where, f"identity {name!r}: unknown key {key!r}",
-                        hint=_suggest(key, [*FLAG_KEYS, *OTHER_KEYS]))
+            raise _fail(
+                path, where, f"identity {name!r}: unknown key {key!r}", hint=_suggest(key, [*FLAG_KEYS, *OTHER_KEYS])
+            )
     return identity
 
 
 def _chain(name: str, value: Any, path: str, line: int, lines: dict[tuple[Any, ...], int]) -> list[ChainStep]:
     if not isinstance(value, list):
-        raise _fail(path, line, f"identity {name!r}: 'chain' must be a list of role ARNs or "
-                    f"[[identity.{name}.chain]] tables")
+        raise _fail(
+            path, line, f"identity {name!r}: 'chain' must be a list of role ARNs or [[identity.{name}.chain]] tables"
+        )
     steps: list[ChainStep] = []
     for position, item in enumerate(value):
         where = lines.get(("identity", name, "chain", position), line)
@@ -480,37 +527,56 @@ def _chain(name: str, value: Any, path: str, line: int, lines: dict[tuple[Any, .
         for key, raw in item.items():
             key_line = lines.get(("identity", name, "chain", position, key), where)
             if key not in CHAIN_KEYS:
-                raise _fail(path, key_line, f"identity {name!r}: chain step {position + 1}: unknown key {key!r}",
-                            hint=_suggest(key, list(CHAIN_KEYS)))
+                raise _fail(
+                    path,
+                    key_line,
+                    f"identity {name!r}: chain step {position + 1}: unknown key {key!r}",
+                    hint=_suggest(key, list(CHAIN_KEYS)),
+                )
             fields_[key] = _check_value(raw, CHAIN_KEYS[key], f"identity {name!r}: chain key {key!r}", path, key_line)
         if not fields_.get("role-arn"):
             raise _fail(path, where, f"identity {name!r}: chain step {position + 1} has no 'role-arn'")
         if not str(fields_["role-arn"]).startswith("arn:") or ":role/" not in fields_["role-arn"]:
-            raise _fail(path, lines.get(("identity", name, "chain", position, "role-arn"), where),
-                        f"identity {name!r}: chain role {fields_['role-arn']!r} is not an IAM role ARN",
-                        hint="expected arn:aws:iam::ACCOUNT:role/NAME")
+            raise _fail(
+                path,
+                lines.get(("identity", name, "chain", position, "role-arn"), where),
+                f"identity {name!r}: chain role {fields_['role-arn']!r} is not an IAM role ARN",
+                hint="expected arn:aws:iam::ACCOUNT:role/NAME",
+            )
         duration = fields_.get("duration")
         if duration is not None and not 900 <= duration <= 43200:
-            raise _fail(path, lines.get(("identity", name, "chain", position, "duration"), where),
-                        f"identity {name!r}: chain duration {duration} is outside 900-43200 seconds")
-        steps.append(ChainStep(
-            role_arn=fields_["role-arn"],
-            external_id=fields_.get("external-id"),
-            role_session_name=fields_.get("role-session-name"),
-            source_identity=fields_.get("source-identity"),
-            duration=duration,
-            tags=tuple(sorted(fields_.get("tags", {}).items())),
-            transitive_tag_keys=tuple(fields_.get("transitive-tag-keys", ())),
-            region=fields_.get("region"),
-            sts_endpoint=fields_.get("sts-endpoint"),
-        ))
+            raise _fail(
+                path,
+                lines.get(("identity", name, "chain", position, "duration"), where),
+                f"identity {name!r}: chain duration {duration} is outside 900-43200 seconds",
+            )
+        steps.append(
+            ChainStep(
+                role_arn=fields_["role-arn"],
+                external_id=fields_.get("external-id"),
+                role_session_name=fields_.get("role-session-name"),
+                source_identity=fields_.get("source-identity"),
+                duration=duration,
+                tags=tuple(sorted(fields_.get("tags", {}).items())),
+                transitive_tag_keys=tuple(fields_.get("transitive-tag-keys", ())),
+                region=fields_.get("region"),
+                sts_endpoint=fields_.get("sts-endpoint"),
+            )
+        )
     return steps
 
 
 _TYPE_WORDS = {
-    "str": "a string", "path": "a string (a path)", "keypath": "a string (a path or URI)", "libpath": "a string",
-    "template": "a string", "bool": "true or false", "int": "a whole number", "float": "a number",
-    "pairs": "a table of strings, e.g. { KEY = \"VALUE\" }", "table": "a table of strings",
+    "str": "a string",
+    "path": "a string (a path)",
+    "keypath": "a string (a path or URI)",
+    "libpath": "a string",
+    "template": "a string",
+    "bool": "true or false",
+    "int": "a whole number",
+    "float": "a number",
+    "pairs": 'a table of strings, e.g. { KEY = "VALUE" }',
+    "table": "a table of strings",
     "strlist": "a list of strings",
 }
 
@@ -537,10 +603,16 @@ def _check_value(value: Any, kind: str, what: str, path: str, line: int) -> Any:
 
 _ARN_KEYS = {
     "role-arn": ("iam", "role/", "an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)"),
-    "profile-arn": ("rolesanywhere", "profile/",
-                    "a Roles Anywhere profile ARN (arn:aws:rolesanywhere:REGION:ACCOUNT:profile/ID)"),
-    "trust-anchor-arn": ("rolesanywhere", "trust-anchor/",
-                         "a Roles Anywhere trust anchor ARN (arn:aws:rolesanywhere:REGION:ACCOUNT:trust-anchor/ID)"),
+    "profile-arn": (
+        "rolesanywhere",
+        "profile/",
+        "a Roles Anywhere profile ARN (arn:aws:rolesanywhere:REGION:ACCOUNT:profile/ID)",
+    ),
+    "trust-anchor-arn": (
+        "rolesanywhere",
+        "trust-anchor/",
+        "a Roles Anywhere trust anchor ARN (arn:aws:rolesanywhere:REGION:ACCOUNT:trust-anchor/ID)",
+    ),
 }
 
 
@@ -582,8 +654,12 @@ TEMPLATE_FIELDS = ("hostname", "user", "identity", "cn")
 def _check_template(value: str, what: str, path: str, line: int) -> None:
     for found in re.findall(r"\{([^{}]*)\}", value):
         if found not in TEMPLATE_FIELDS:
-            raise _fail(path, line, f"{what}: unknown template field {{{found}}}",
-                        hint="use " + ", ".join("{" + name + "}" for name in TEMPLATE_FIELDS))
+            raise _fail(
+                path,
+                line,
+                f"{what}: unknown template field {{{found}}}",
+                hint="use " + ", ".join("{" + name + "}" for name in TEMPLATE_FIELDS),
+            )
 
 
 def _resolve_path(value: str, kind: str, base: str) -> str:
@@ -621,8 +697,9 @@ def get_identity(name: str, path: str | None = None) -> Identity:
     identities = load_identities(path)
     if name not in identities:
         known = ", ".join(sorted(identities)) or "none"
-        raise ConfigError(f"no identity {name!r} in {path} (defined: {known})",
-                          hint="run 'rasign identities' to list them")
+        raise ConfigError(
+            f"no identity {name!r} in {path} (defined: {known})", hint="run 'rasign identities' to list them"
+        )
     return identities[name]
 
 
@@ -640,8 +717,9 @@ def api_options(identity: Identity) -> dict[str, Any]:
         elif dest != "cache":  # the credential cache belongs to credential-process
             result[dest] = value
     if result.get("role_session_name"):
-        result["role_session_name"] = render_session_name(result["role_session_name"], identity.name,
-                                                          result.get("certificate"))
+        result["role_session_name"] = render_session_name(
+            result["role_session_name"], identity.name, result.get("certificate")
+        )
     return result
 
 
@@ -678,8 +756,9 @@ def render_session_name(template: str | None, identity: str, certificate: str | 
 
 def _certificate_cn(certificate: str | None) -> str:
     if not certificate or certificate.startswith("pkcs11:"):
-        raise ConfigError("{cn} in a session name needs a certificate file",
-                          hint="set certificate to a file, or drop {cn}")
+        raise ConfigError(
+            "{cn} in a session name needs a certificate file", hint="set certificate to a file, or drop {cn}"
+        )
     from cryptography.x509.oid import NameOID
 
     from rasign.certs import load_certificates
@@ -701,11 +780,18 @@ def add_identity_flags(parser: argparse.ArgumentParser, command: str | None = No
     if command in WITHOUT_IDENTITY:
         return
     group = parser.add_argument_group("named identity")
-    group.add_argument("--identity", metavar="NAME", default=os.environ.get(IDENTITY_ENV) or None,
-                       help=f"take options from [identity.NAME] of the identities file (env {IDENTITY_ENV});"
-                            " flags given here win")
-    group.add_argument("--config", dest="identity_config", metavar="FILE",
-                       help=f"identities file (default ${CONFIG_ENV}, else ~/.config/rasign/config.toml)")
+    group.add_argument(
+        "--identity",
+        metavar="NAME",
+        default=os.environ.get(IDENTITY_ENV) or None,
+        help=f"take options from [identity.NAME] of the identities file (env {IDENTITY_ENV}); flags given here win",
+    )
+    group.add_argument(
+        "--config",
+        dest="identity_config",
+        metavar="FILE",
+        help=f"identities file (default ${CONFIG_ENV}, else ~/.config/rasign/config.toml)",
+    )
 
 
 def _subparser(parser: argparse.ArgumentParser, command: str) -> argparse.ArgumentParser | None:
@@ -726,8 +812,9 @@ NOT_APPLIED = frozenset({"identities", "configure", *WITHOUT_IDENTITY})
 """Commands that read the identities file themselves, or take no identity options at all
 (so ``RASIGN_IDENTITY`` in the environment never breaks ``rasign version``)."""
 
-CHAIN_READY = frozenset({"credential-process", "exec", "export", "doctor", "identities", "configure", "serve",
-                         "update"})
+CHAIN_READY = frozenset(
+    {"credential-process", "exec", "export", "doctor", "identities", "configure", "serve", "update"}
+)
 
 
 def apply_identity(
@@ -752,16 +839,19 @@ def apply_identity(
     sub.set_defaults(**{dest: value for dest, value in defaults.items() if dest in known})
     args = reparse()
     if getattr(args, "role_session_name", None):
-        args.role_session_name = render_session_name(args.role_session_name, identity.name,
-                                                     getattr(args, "certificate", None))
-    args.identity_chain = [_render_step(step, identity.name, getattr(args, "certificate", None))
-                           for step in identity.chain]
+        args.role_session_name = render_session_name(
+            args.role_session_name, identity.name, getattr(args, "certificate", None)
+        )
+    args.identity_chain = [
+        _render_step(step, identity.name, getattr(args, "certificate", None)) for step in identity.chain
+    ]
     args.identity_sts_endpoint = identity.sts_endpoint
     args.identity_object = identity
     if identity.chain and command not in CHAIN_READY:
-        raise ConfigError(f"identity {name!r} chains into {identity.chain[-1].role_arn}, "
-                          f"which '{command}' cannot do yet",
-                          hint="use credential-process, exec or export for chained identities")
+        raise ConfigError(
+            f"identity {name!r} chains into {identity.chain[-1].role_arn}, which '{command}' cannot do yet",
+            hint="use credential-process, exec or export for chained identities",
+        )
     if identity.chain and command in CHAIN_RUNNERS:
         import importlib
 

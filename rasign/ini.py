@@ -78,7 +78,7 @@ class Line:
 
     @property
     def ending(self) -> str:
-        return self.text[len(self.body):]
+        return self.text[len(self.body) :]
 
 
 @dataclass
@@ -116,8 +116,9 @@ class Document:
         merged: dict[str, str] = {}
         for index, line in enumerate(self.lines):
             if line.kind == "header" and line.section is None:
-                end = next((i for i in range(index + 1, len(self.lines)) if self.lines[i].kind == "header"),
-                           len(self.lines))
+                end = next(
+                    (i for i in range(index + 1, len(self.lines)) if self.lines[i].kind == "header"), len(self.lines)
+                )
                 merged.update(_values_of(self.lines[index + 1 : end]))
         return merged
 
@@ -193,8 +194,11 @@ def parse(text: str) -> Document:
             lines.append(Line(raw, "header", section, indent=indent))
             continue
         if section is None and not in_defaults:
-            what = ("a byte order mark (BOM) before the first [section] header" if body.startswith("\ufeff")
-                    else "text before the first [section] header")
+            what = (
+                "a byte order mark (BOM) before the first [section] header"
+                if body.startswith("\ufeff")
+                else "text before the first [section] header"
+            )
             problems.append(IniProblem(number + 1, what))
             lines.append(Line(raw, "orphan", None, indent=indent))
             continue
@@ -240,8 +244,11 @@ def _check_nested(lines: list[Line], sections: list[Section], problems: list[Ini
         for key, value in (defaults | own).items():
             if value.startswith("\n") and any(part.strip() and "=" not in part for part in value.splitlines()):
                 where = range(item.header, item.end) if key in own else range(len(lines))
-                line = next(i for i in where if lines[i].key == key and lines[i].kind == "option"
-                            and (key in own or lines[i].section is None))
+                line = next(
+                    i
+                    for i in where
+                    if lines[i].key == key and lines[i].kind == "option" and (key in own or lines[i].section is None)
+                )
                 problems.append(IniProblem(line + 1, f"the nested value of {key!r} has a line without '='"))
 
 
@@ -326,8 +333,9 @@ def _append_section(text: str, name: str, values: Mapping[str, str], newline: st
     return out + newline.join(block) + newline
 
 
-def _rewrite_section(document: Document, section: Section, values: Mapping[str, str],
-                     managed: Mapping[str, str], newline: str) -> str:
+def _rewrite_section(
+    document: Document, section: Section, values: Mapping[str, str], managed: Mapping[str, str], newline: str
+) -> str:
     lines = document.lines
     body = lines[section.header + 1 : section.end]
     written: set[str] = set()

@@ -26,11 +26,20 @@ _secrets_lock = threading.Lock()
 _PATTERNS = (
     (re.compile(r"(pin-value=)[^&;\s]*", re.IGNORECASE), r"\1***"),
     (re.compile(r"(Signature=)[0-9a-fA-F]+"), r"\1***"),
-    (re.compile(r"((?:x-amz-security-token|aws_session_token|sessiontoken|x-aws-ec2-metadata-token|authorization)[\"']?\s*[:=]\s*[\"']?)[^\s\"',}]+", re.IGNORECASE), r"\1***"),
+    (
+        re.compile(
+            r"((?:x-amz-security-token|aws_session_token|sessiontoken|x-aws-ec2-metadata-token|authorization)[\"']?\s*[:=]\s*[\"']?)[^\s\"',}]+",
+            re.IGNORECASE,
+        ),
+        r"\1***",
+    ),
     # Capital "Token" is the IMDS/ECS JSON member; lowercase "token=" is a PKCS#11 token
     # label in a URI, which users need to see.
     (re.compile(r"(\bToken[\"']?\s*[:=]\s*[\"']?)[^\s\"',}]+"), r"\1***"),
-    (re.compile(r"((?:SecretAccessKey|secretAccessKey|aws_secret_access_key)[\"']?\s*[:=]\s*[\"']?)[^\s\"',}]+"), r"\1***"),
+    (
+        re.compile(r"((?:SecretAccessKey|secretAccessKey|aws_secret_access_key)[\"']?\s*[:=]\s*[\"']?)[^\s\"',}]+"),
+        r"\1***",
+    ),
 )
 
 

@@ -35,8 +35,14 @@ class SharedSigner:
         self.opened = 0
         """How many times the key was opened (tests and health output read it)."""
 
-    def minter(self, session_options: SessionOptions, *, chain: Sequence[ChainStep] = (),
-               sts_endpoint: str | None = None, name: str = "") -> RoleMinter:
+    def minter(
+        self,
+        session_options: SessionOptions,
+        *,
+        chain: Sequence[ChainStep] = (),
+        sts_endpoint: str | None = None,
+        name: str = "",
+    ) -> RoleMinter:
         """A minter for one role; ARNs and durations are checked now, before any PIN."""
         return RoleMinter(self, session_options, chain=chain, sts_endpoint=sts_endpoint, name=name)
 
@@ -75,8 +81,15 @@ class SharedSigner:
 class RoleMinter:
     """Mints credentials for one role through a :class:`SharedSigner` (same interface as SessionMinter)."""
 
-    def __init__(self, shared: SharedSigner, session_options: SessionOptions, *, chain: Sequence[ChainStep] = (),
-                 sts_endpoint: str | None = None, name: str = "") -> None:
+    def __init__(
+        self,
+        shared: SharedSigner,
+        session_options: SessionOptions,
+        *,
+        chain: Sequence[ChainStep] = (),
+        sts_endpoint: str | None = None,
+        name: str = "",
+    ) -> None:
         from rasign.session import plan_session
 
         self.target, _ = plan_session(session_options)
@@ -104,8 +117,14 @@ class RoleMinter:
         if self.chain:
             from rasign.chain import assume_chain
 
-            credentials = assume_chain(credentials, self.chain, self.session_options, region=self.target.region,
-                                       sts_endpoint=self.sts_endpoint, identity=self.name)
+            credentials = assume_chain(
+                credentials,
+                self.chain,
+                self.session_options,
+                region=self.target.region,
+                sts_endpoint=self.sts_endpoint,
+                identity=self.name,
+            )
         return credentials
 
     def open(self) -> None:

@@ -36,7 +36,11 @@ def _chain(err: BaseException) -> Iterator[BaseException]:
 def _is_timeout(item: BaseException) -> bool:
     name = type(item).__name__
     return isinstance(item, (TimeoutError, socket.timeout)) or name in (
-        "ConnectTimeout", "ReadTimeout", "ConnectTimeoutError", "ReadTimeoutError", "Timeout",
+        "ConnectTimeout",
+        "ReadTimeout",
+        "ConnectTimeoutError",
+        "ReadTimeoutError",
+        "Timeout",
     )
 
 

@@ -301,7 +301,9 @@ class Refresher:
             if fail_fast or err.permanent:
                 raise  # the caller reports it once, as the command's error
             status = self.status()
-            log.warning("first CreateSession failed, retrying in %.1fs: %s", status.next_attempt_in or 0.0, err.one_line())
+            log.warning(
+                "first CreateSession failed, retrying in %.1fs: %s", status.next_attempt_in or 0.0, err.one_line()
+            )
         self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
         self._thread.start()
 
@@ -396,10 +398,15 @@ class Refresher:
             elif valid is not None:
                 log.warning(
                     "refresh failed (attempt %d), still serving credentials valid for %ds; retry in %.1fs: %s",
-                    failures, int(seconds_left(valid, self._clock.now())), delay, message,
+                    failures,
+                    int(seconds_left(valid, self._clock.now())),
+                    delay,
+                    message,
                 )
             else:
-                log.error("refresh failed (attempt %d), no valid credentials; retry in %.1fs: %s", failures, delay, message)
+                log.error(
+                    "refresh failed (attempt %d), no valid credentials; retry in %.1fs: %s", failures, delay, message
+                )
             if isinstance(err, RasignError):
                 raise
             raise RasignError(f"refresh failed: {message}") from err
@@ -414,7 +421,8 @@ class Refresher:
             self._next_attempt_mono = self._clock.monotonic() + delay
         log.info(
             "credentials refreshed; they expire at %s, next refresh in %ds",
-            credentials.expiration, int(delay),
+            credentials.expiration,
+            int(delay),
         )
 
     def _wall_clock_due_locked(self) -> float:

@@ -100,8 +100,13 @@ class AnswerTooSlow(Exception):
     """The server trickled its answer for longer than the read timeout allows in total."""
 
 
-def read_answer(response: requests.Response, *, limit: int = MAX_ANSWER_BYTES, within: float,
-                monotonic: Callable[[], float] = time.monotonic) -> Answer:
+def read_answer(
+    response: requests.Response,
+    *,
+    limit: int = MAX_ANSWER_BYTES,
+    within: float,
+    monotonic: Callable[[], float] = time.monotonic,
+) -> Answer:
     """Read a streamed response whole, refusing more than ``limit`` bytes or ``within`` seconds.
 
     ``requests``' read timeout applies to each read, so a server sending one byte every few
@@ -174,7 +179,13 @@ class Credentials:
 def go_json(value: Any) -> str:
     """Compact JSON escaped like Go's encoder (``<`` as ``\\u003c``, likewise ``>``, ``&``, U+2028 and U+2029)."""
     text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-    for char, escaped in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
+    for char, escaped in (
+        ("<", "\\u003c"),
+        (">", "\\u003e"),
+        ("&", "\\u0026"),
+        ("\u2028", "\\u2028"),
+        ("\u2029", "\\u2029"),
+    ):
         text = text.replace(char, escaped)
     return text
 
@@ -187,7 +198,7 @@ def parse_timestamp(text: str) -> datetime:
     if "." in value:
         head, _, tail = value.partition(".")
         digits = "".join(ch for ch in tail if ch.isdigit())
-        zone = tail[len(digits):]
+        zone = tail[len(digits) :]
         value = f"{head}.{digits[:6].ljust(6, '0')}{zone}"
     moment = datetime.fromisoformat(value)
     if moment.tzinfo is None:
@@ -333,8 +344,11 @@ class SessionClient:
                     hint=_MALFORMED_HINT,
                 ) from err
             except (AnswerTooSlow, requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) as err:
-                reason = (f"timed out after {self.options.read_timeout:g} s reading the answer"
-                          if isinstance(err, AnswerTooSlow) else self._cause(err))
+                reason = (
+                    f"timed out after {self.options.read_timeout:g} s reading the answer"
+                    if isinstance(err, AnswerTooSlow)
+                    else self._cause(err)
+                )
                 last_error = NetworkError(
                     f"request send failed, POST {url}: {reason}",
                     hint="check network access, proxy settings (HTTPS_PROXY/NO_PROXY) and --endpoint",
@@ -377,7 +391,9 @@ class SessionClient:
         def malformed(problem: str) -> ServiceError:
             return ServiceError(
                 f"unable to obtain temporary security credentials from CreateSession: {problem}",
-                status=answer.status, request_id=request_id, hint=_MALFORMED_HINT,
+                status=answer.status,
+                request_id=request_id,
+                hint=_MALFORMED_HINT,
             )
 
         try:
@@ -529,10 +545,13 @@ def check_ca_bundle(bundle: str) -> None:
     try:
         ssl.create_default_context(cafile=bundle)
     except (ssl.SSLError, OSError, ValueError) as err:
-        reason = ("permission denied" if isinstance(err, PermissionError)
-                  else "it holds no PEM certificate OpenSSL accepts")
-        raise ConfigError(f"cannot use the CA bundle {shown}: {reason}",
-                          hint="pass a PEM file of CA certificates to --ca-bundle / AWS_CA_BUNDLE") from err
+        reason = (
+            "permission denied" if isinstance(err, PermissionError) else "it holds no PEM certificate OpenSSL accepts"
+        )
+        raise ConfigError(
+            f"cannot use the CA bundle {shown}: {reason}",
+            hint="pass a PEM file of CA certificates to --ca-bundle / AWS_CA_BUNDLE",
+        ) from err
 
 
 def service_error(answer: Answer, now: datetime) -> ServiceError:
@@ -572,8 +591,10 @@ def service_error(answer: Answer, now: datetime) -> ServiceError:
 def _hint_for(code: str, message: str, headers: Any, now: datetime) -> str | None:
     lowered = message.lower()
     if "untrusted signing certificate" in lowered:
-        return ("the certificate does not chain to the trust anchor: check --trust-anchor-arn, and pass the "
-                "intermediate CAs with --intermediates (or a full-chain --certificate)")
+        return (
+            "the certificate does not chain to the trust anchor: check --trust-anchor-arn, and pass the "
+            "intermediate CAs with --intermediates (or a full-chain --certificate)"
+        )
     if "signature" in lowered and ("expired" in lowered or "not yet current" in lowered or "invalid" in lowered):
         return _skew_hint(lowered, clock_skew(headers, now))
     if "rolesessionname" in lowered:
@@ -637,7 +658,7 @@ def invocation_id() -> str:
 
 def backoff_delay(attempt: int) -> float:
     """Full-jitter exponential backoff: uniform(0, min(cap, base * 2**attempt))."""
-    return random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * (2 ** attempt)))
+    return random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * (2**attempt)))
 
 
 def check_session_name(name: str | None) -> None:

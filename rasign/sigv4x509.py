@@ -88,9 +88,7 @@ def signed_headers(headers: Sequence[tuple[str, str]]) -> str:
 def canonical_headers(headers: Sequence[tuple[str, str]]) -> str:
     """``name:value`` lines, sorted by name, each ending in ``\\n``; repeated names comma-joined."""
     grouped = _grouped(headers)
-    return "".join(
-        f"{name}:{','.join(_trimall(v) for v in grouped[name])}\n" for name in sorted(grouped)
-    )
+    return "".join(f"{name}:{','.join(_trimall(v) for v in grouped[name])}\n" for name in sorted(grouped))
 
 
 def payload_hash(body: bytes) -> str:
@@ -141,9 +139,7 @@ def string_to_sign(algorithm: str, x_amz_date: str, scope: str, canonical: str) 
     return f"{algorithm}\n{x_amz_date}\n{scope}\n{digest}"
 
 
-def authorization_header(
-    algorithm: str, serial_number: int, scope: str, signed: str, signature_hex: str
-) -> str:
+def authorization_header(algorithm: str, serial_number: int, scope: str, signed: str, signature_hex: str) -> str:
     """``<alg> Credential=<decimal serial>/<scope>, SignedHeaders=<list>, Signature=<hex>``."""
     return f"{algorithm} Credential={serial_number}/{scope}, SignedHeaders={signed}, Signature={signature_hex}"
 

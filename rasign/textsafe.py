@@ -19,8 +19,7 @@ DEFAULT_LIMIT = 500
 # Unicode format characters that change how the surrounding text is displayed or read:
 # bidi embeddings/overrides/isolates, and zero-width ones that hide content.
 _INVISIBLE = frozenset(
-    "\u061c\u200b\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
-    "\u2060\u2066\u2067\u2068\u2069\ufeff"
+    "\u061c\u200b\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2060\u2066\u2067\u2068\u2069\ufeff"
 )
 
 

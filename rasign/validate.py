@@ -78,8 +78,9 @@ def endpoint_url(text: str) -> str:
         raise ConfigError(f"endpoint URL must be text, not {type(text).__name__}", hint=_URL_HINT)
     shown = _shown(text)
     if not text or any(ch.isspace() or not ch.isprintable() for ch in text):
-        raise ConfigError(f"invalid endpoint URL {shown}: empty, or contains white space or control characters",
-                          hint=_URL_HINT)
+        raise ConfigError(
+            f"invalid endpoint URL {shown}: empty, or contains white space or control characters", hint=_URL_HINT
+        )
     base = text if "://" in text else f"https://{text}"
     try:
         parts = urlsplit(base)
@@ -116,8 +117,10 @@ def _split_host_port(netloc: str, shown: str) -> tuple[str, str | None]:
         port = rest[1:] if rest else None
     else:
         if netloc.count(":") > 1:
-            raise ConfigError(f"invalid endpoint URL {shown}: an IPv6 address must be in brackets, "
-                              "e.g. https://[::1]:8443", hint=_URL_HINT)
+            raise ConfigError(
+                f"invalid endpoint URL {shown}: an IPv6 address must be in brackets, e.g. https://[::1]:8443",
+                hint=_URL_HINT,
+            )
         host, sep, port_text = netloc.partition(":")
         port = port_text if sep else None
     if port == "":
@@ -144,16 +147,18 @@ def _check_host(host: str, shown: str) -> str:
     try:
         ascii_host = host.encode("idna").decode("ascii")
     except UnicodeError:
-        raise ConfigError(f"invalid endpoint URL {shown}: host {clean(host, 80)!r} is not a valid name",
-                          hint=_URL_HINT) from None
+        raise ConfigError(
+            f"invalid endpoint URL {shown}: host {clean(host, 80)!r} is not a valid name", hint=_URL_HINT
+        ) from None
     labels = ascii_host.rstrip(".").split(".")
     if len(ascii_host) > 253 or not all(_HOST_LABEL.fullmatch(label) for label in labels):
         raise ConfigError(f"invalid endpoint URL {shown}: host {clean(host, 80)!r} is not a valid name", hint=_URL_HINT)
     return ascii_host
 
 
-def seconds(text: str | float | int, what: str = "timeout", *, maximum: float = TIMEOUT_MAX,
-            allow_zero: bool = False) -> float:
+def seconds(
+    text: str | float | int, what: str = "timeout", *, maximum: float = TIMEOUT_MAX, allow_zero: bool = False
+) -> float:
     """A finite number of seconds, > 0 (or >= 0 with ``allow_zero``) and at most ``maximum``."""
     if isinstance(text, bool):
         raise ConfigError(f"{what} must be a number of seconds, not {text!r}")
@@ -167,8 +172,7 @@ def seconds(text: str | float | int, what: str = "timeout", *, maximum: float = 
         low = "0 or more" if allow_zero else "more than 0"
         raise ConfigError(f"{what} {_shown(text)} must be {low} seconds", hint=f"pass {low} seconds")
     if value > maximum:
-        raise ConfigError(f"{what} {_shown(text)} is more than {maximum:g} seconds",
-                          hint=f"pass at most {maximum:g}")
+        raise ConfigError(f"{what} {_shown(text)} is more than {maximum:g} seconds", hint=f"pass at most {maximum:g}")
     return value
 
 
@@ -191,8 +195,9 @@ def whole_number(text: str | int, what: str, low: int, high: int) -> int:
     else:
         stripped = text.strip() if isinstance(text, str) else ""
         if not re.fullmatch(r"[+-]?[0-9]{1,12}", stripped):
-            raise ConfigError(f"{what} {_shown(text)} is not a whole number",
-                              hint=f"pass a number from {low} to {high}")
+            raise ConfigError(
+                f"{what} {_shown(text)} is not a whole number", hint=f"pass a number from {low} to {high}"
+            )
         value = int(stripped, 10)
     if not low <= value <= high:
         raise ConfigError(f"{what} {value} is outside {low}-{high}", hint=f"pass a number from {low} to {high}")
@@ -206,8 +211,9 @@ def session_duration(text: str | int) -> int:
     try:
         return whole_number(text, "session duration", DURATION_MIN, DURATION_MAX)
     except ConfigError as err:
-        raise ConfigError(err.message, hint="pass --session-duration between 900 and 43200 "
-                          "(the profile's limit also applies)") from None
+        raise ConfigError(
+            err.message, hint="pass --session-duration between 900 and 43200 (the profile's limit also applies)"
+        ) from None
 
 
 def max_attempts(text: str | int) -> int:
@@ -218,8 +224,10 @@ def max_attempts(text: str | int) -> int:
 def region(text: str) -> str:
     """An AWS region name (``us-east-1``; the ``fips-`` / ``-fips`` forms are accepted)."""
     if not isinstance(text, str) or not (2 <= len(text) <= 64) or not _REGION.fullmatch(text):
-        raise ConfigError(f"invalid region {_shown(text)}",
-                          hint="use a region name such as us-east-1 (lower-case letters, digits and dashes)")
+        raise ConfigError(
+            f"invalid region {_shown(text)}",
+            hint="use a region name such as us-east-1 (lower-case letters, digits and dashes)",
+        )
     return text
 
 
@@ -227,8 +235,10 @@ def partition(name: str, arn: str = "") -> str:
     """A known AWS partition name; an unknown one never reaches the network."""
     if name not in PARTITION_NAMES:
         where = f" in {_shown(arn)}" if arn else ""
-        raise ConfigError(f"unknown AWS partition {_shown(name)}{where}",
-                          hint="ARNs start with arn:aws:, arn:aws-cn: or arn:aws-us-gov: (or an ISO partition)")
+        raise ConfigError(
+            f"unknown AWS partition {_shown(name)}{where}",
+            hint="ARNs start with arn:aws:, arn:aws-cn: or arn:aws-us-gov: (or an ISO partition)",
+        )
     return name
 
 
@@ -239,8 +249,10 @@ def printable(text: str, what: str, limit: int = 2048) -> str:
     if len(text) > limit:
         raise ConfigError(f"{what} is {len(text)} characters long; at most {limit} are allowed")
     if any(ch.isspace() or not ch.isprintable() for ch in text):
-        raise ConfigError(f"{what} {_shown(text)} contains white space or control characters",
-                          hint="copy the value again without line breaks or spaces")
+        raise ConfigError(
+            f"{what} {_shown(text)} contains white space or control characters",
+            hint="copy the value again without line breaks or spaces",
+        )
     return text
 
 
@@ -250,8 +262,8 @@ _TYPE_CHECKS: dict[str, Callable[[object], bool]] = {
     "bool": lambda v: isinstance(v, bool),
     "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
     "float": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
-    "dict[str, str]": lambda v: isinstance(v, dict) and all(
-        isinstance(k, str) and isinstance(x, str) for k, x in v.items()
+    "dict[str, str]": lambda v: (
+        isinstance(v, dict) and all(isinstance(k, str) and isinstance(x, str) for k, x in v.items())
     ),
 }
 
@@ -270,12 +282,19 @@ def option_types(options: object) -> None:
         value = getattr(options, item.name)
         if check is not None and not check(value):
             shown = "" if item.metadata.get("cache") == "secret" else f" {_shown(value)}"  # never echo a password
-            raise ConfigError(f"option {item.name} must be {item.type}, not {type(value).__name__}{shown}",
-                              hint=f"pass {item.name} as {item.type}")
+            raise ConfigError(
+                f"option {item.name} must be {item.type}, not {type(value).__name__}{shown}",
+                hint=f"pass {item.name} as {item.type}",
+            )
 
 
 _TEXT_FIELDS = (
-    "tpm_tcti", "tpm_pcrs", "cert_selector", "system_store_name", "pkcs11_pin_env", "pkcs11_context_pin_env",
+    "tpm_tcti",
+    "tpm_pcrs",
+    "cert_selector",
+    "system_store_name",
+    "pkcs11_pin_env",
+    "pkcs11_context_pin_env",
 )
 """Signer options that are text for a library (TCTI, PCR selection, selector, variable names),
 not file paths: bytes that are not UTF-8 cannot mean anything there."""

@@ -21,7 +21,9 @@ if TYPE_CHECKING:
 log = get_logger("workflow")
 
 
-def open_signer_checked(options: SignerOptions, *, backend: str | None = None, require_certificate: bool = True) -> Signer:
+def open_signer_checked(
+    options: SignerOptions, *, backend: str | None = None, require_certificate: bool = True
+) -> Signer:
     """Open the signer and refuse a certificate Roles Anywhere would reject.
 
     Warnings (certificate expiring within seven days) go to the log on stderr.
@@ -45,7 +47,9 @@ def open_signer_checked(options: SignerOptions, *, backend: str | None = None, r
     return signer
 
 
-def obtain_credentials(signer_options: SignerOptions, session_options: SessionOptions, *, backend: str | None = None) -> Credentials:
+def obtain_credentials(
+    signer_options: SignerOptions, session_options: SessionOptions, *, backend: str | None = None
+) -> Credentials:
     """One complete CreateSession: validate inputs, open the key, sign, send, close."""
     from rasign.session import SessionClient, plan_session
 

@@ -144,9 +144,23 @@ class Provisioner:
         ext.write_text(CA_EXTENSIONS)
         run("openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", str(key))
         run(
-            "openssl", "req", "-x509", "-new", "-key", str(key), "-subj", f"/O=rasign tests/CN={cn}",
-            "-days", "30", "-sha256", "-extensions", "v3_ca_rasign", "-config", str(self._req_config(ext)),
-            "-out", str(cert),
+            "openssl",
+            "req",
+            "-x509",
+            "-new",
+            "-key",
+            str(key),
+            "-subj",
+            f"/O=rasign tests/CN={cn}",
+            "-days",
+            "30",
+            "-sha256",
+            "-extensions",
+            "v3_ca_rasign",
+            "-config",
+            str(self._req_config(ext)),
+            "-out",
+            str(cert),
         )
         return cert, key
 
@@ -159,13 +173,39 @@ class Provisioner:
         csr = self.work / (out.stem + ".csr")
         ext = self.work / (out.stem + ".ext")
         ext.write_text(extensions)
-        run("openssl", "req", "-new", "-key", str(key), "-subj", subject, "-out", str(csr),
-            "-config", str(self._req_config(ext)))
+        run(
+            "openssl",
+            "req",
+            "-new",
+            "-key",
+            str(key),
+            "-subj",
+            subject,
+            "-out",
+            str(csr),
+            "-config",
+            str(self._req_config(ext)),
+        )
         self.serial_counter += 1
         run(
-            "openssl", "x509", "-req", "-in", str(csr), "-CA", str(ca[0]), "-CAkey", str(ca[1]),
-            "-set_serial", str(self.serial_counter), "-days", "30", "-sha256",
-            "-extfile", str(ext), "-out", str(out),
+            "openssl",
+            "x509",
+            "-req",
+            "-in",
+            str(csr),
+            "-CA",
+            str(ca[0]),
+            "-CAkey",
+            str(ca[1]),
+            "-set_serial",
+            str(self.serial_counter),
+            "-days",
+            "30",
+            "-sha256",
+            "-extfile",
+            str(ext),
+            "-out",
+            str(out),
         )
 
     # -- tokens ---------------------------------------------------------------------
@@ -181,7 +221,9 @@ class Provisioner:
         sys.exit(f"provision: token {label} not visible after initialisation")
 
     def tool(self, token: str, pin: str, *args: str) -> None:
-        run("pkcs11-tool", "--module", self.module, "--token-label", token, "--login", "--pin", pin, *args, env=self.env)
+        run(
+            "pkcs11-tool", "--module", self.module, "--token-label", token, "--login", "--pin", pin, *args, env=self.env
+        )
 
     def make_key(self, spec: str, stem: str) -> tuple[Path, Path, Path]:
         """Key pair in software: PEM (for the CSR), PKCS#8 DER (to import), SPKI DER."""
@@ -207,8 +249,20 @@ class Provisioner:
                 stem = f"{token}-{label}"
                 pem, der, spki = self.make_key(spec, stem)
                 flags = ["--always-auth"] if always_auth else []
-                self.tool(token, pin, "--write-object", str(der), "--type", "privkey", "--id", hex_id,
-                          "--label", label, "--usage-sign", *flags)
+                self.tool(
+                    token,
+                    pin,
+                    "--write-object",
+                    str(der),
+                    "--type",
+                    "privkey",
+                    "--id",
+                    hex_id,
+                    "--label",
+                    label,
+                    "--usage-sign",
+                    *flags,
+                )
                 self.tool(token, pin, "--write-object", str(spki), "--type", "pubkey", "--id", hex_id, "--label", label)
                 certs: dict[str, str] = {}
                 for cert_label in cert_labels:
@@ -216,8 +270,18 @@ class Provisioner:
                     self.issue(pem, f"/O=rasign tests/OU={token}/CN={cert_label}", ca, cert_pem, LEAF_EXTENSIONS)
                     cert_der = self.work / f"{token}-{cert_label}.crt.der"
                     run("openssl", "x509", "-in", str(cert_pem), "-outform", "DER", "-out", str(cert_der))
-                    self.tool(token, pin, "--write-object", str(cert_der), "--type", "cert", "--id", hex_id,
-                              "--label", cert_label)
+                    self.tool(
+                        token,
+                        pin,
+                        "--write-object",
+                        str(cert_der),
+                        "--type",
+                        "cert",
+                        "--id",
+                        hex_id,
+                        "--label",
+                        cert_label,
+                    )
                     certs[cert_label] = str(cert_pem)
                 entry: dict[str, object] = {
                     "id": hex_id,
@@ -232,8 +296,18 @@ class Provisioner:
                     self.issue(pem, "/CN=YubiKey PIV Attestation 9a", attest_ca, att_pem, ATTESTATION_EXTENSIONS)
                     att_der = self.work / f"{token}-attestation-9a.crt.der"
                     run("openssl", "x509", "-in", str(att_pem), "-outform", "DER", "-out", str(att_der))
-                    self.tool(token, pin, "--write-object", str(att_der), "--type", "cert", "--id", hex_id,
-                              "--label", ATTESTATION_LABEL)
+                    self.tool(
+                        token,
+                        pin,
+                        "--write-object",
+                        str(att_der),
+                        "--type",
+                        "cert",
+                        "--id",
+                        hex_id,
+                        "--label",
+                        ATTESTATION_LABEL,
+                    )
                     entry["attestation_certificate"] = str(att_pem)
                 entries[label] = entry
             tokens[token] = {"label": token, "serial": serial, "pin": pin, "so_pin": SO_PIN, "objects": entries}

@@ -40,14 +40,22 @@ def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     """The environment for a child rasign: no AWS settings leak in from the host."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RASIGN_"))}
     env["PYTHONPATH"] = str(REPO)
-    env.setdefault("RASIGN_NO_SECRET_WARNING", "1")  # tests pass throw-away secrets in argv; tests/cli checks the warning
+    env.setdefault(
+        "RASIGN_NO_SECRET_WARNING", "1"
+    )  # tests pass throw-away secrets in argv; tests/cli checks the warning
     env.setdefault("RASIGN_CACHE_DIR", str(Path(os.environ.get("TMPDIR", "/tmp")) / f"rasign-test-cache-{os.getpid()}"))
     if extra:
         env.update(extra)
     return env
 
 
-def run_rasign(*args: str, env: dict[str, str] | None = None, input: str | bytes | None = None, text: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:
+def run_rasign(
+    *args: str,
+    env: dict[str, str] | None = None,
+    input: str | bytes | None = None,
+    text: bool = True,
+    timeout: float = 120,
+) -> subprocess.CompletedProcess:
     """Run ``python -m rasign ARGS`` in a fresh process with no controlling terminal."""
     return subprocess.run(
         [sys.executable, "-m", "rasign", *args],
@@ -68,9 +76,14 @@ def rasign_cli():
 def emulator_args(emu) -> list[str]:
     """The session flags that point rasign at ``emu``."""
     return [
-        "--endpoint", emu.endpoint,
-        "--ca-bundle", str(emu.ca_bundle),
-        "--trust-anchor-arn", emu.trust_anchor_arn,
-        "--profile-arn", emu.profile_arn,
-        "--role-arn", emu.role_arn,
+        "--endpoint",
+        emu.endpoint,
+        "--ca-bundle",
+        str(emu.ca_bundle),
+        "--trust-anchor-arn",
+        emu.trust_anchor_arn,
+        "--profile-arn",
+        emu.profile_arn,
+        "--role-arn",
+        emu.role_arn,
     ]

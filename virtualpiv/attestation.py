@@ -19,7 +19,8 @@ from virtualpiv.keys import ECCP256, ORIGIN_GENERATED, PIN_NEVER, TOUCH_NEVER, S
 
 YUBICO_ARC = "1.3.6.1.4.1.41482.3"
 OID_FIRMWARE, OID_SERIAL, OID_POLICY, OID_FORM_FACTOR = (
-    x509.ObjectIdentifier(f"{YUBICO_ARC}.{n}") for n in (3, 7, 8, 9))
+    x509.ObjectIdentifier(f"{YUBICO_ARC}.{n}") for n in (3, 7, 8, 9)
+)
 
 
 def _name(cn: str) -> x509.Name:
@@ -36,17 +37,27 @@ class Attestor:
         self.not_before, self.not_after = now - dt.timedelta(days=1), now + dt.timedelta(days=3650)
         self.root_key = ec.generate_private_key(ec.SECP256R1())
         root_name = _name("virtualpiv attestation root")
-        self.root = self._builder(root_name, root_name, self.root_key.public_key()).add_extension(
-            x509.BasicConstraints(ca=True, path_length=None), critical=True).sign(self.root_key, hashes.SHA256())
+        self.root = (
+            self._builder(root_name, root_name, self.root_key.public_key())
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(self.root_key, hashes.SHA256())
+        )
         self.f9 = SlotKey(ECCP256, ec.generate_private_key(ec.SECP256R1()), PIN_NEVER, TOUCH_NEVER, ORIGIN_GENERATED)
         f9_builder = self._builder(_name("virtualpiv PIV Attestation"), root_name, self.f9.public_key())
         self.f9_cert = f9_builder.add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True).sign(
-            self.root_key, hashes.SHA256())
+            self.root_key, hashes.SHA256()
+        )
 
     def _builder(self, subject: x509.Name, issuer: x509.Name, public_key) -> x509.CertificateBuilder:
-        return (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer).public_key(public_key)
-                .serial_number(x509.random_serial_number()).not_valid_before(self.not_before)
-                .not_valid_after(self.not_after))
+        return (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(issuer)
+            .public_key(public_key)
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(self.not_before)
+            .not_valid_after(self.not_after)
+        )
 
     def attest(self, slot: int, key: SlotKey) -> x509.Certificate:
         """The certificate ATTEST returns for ``key`` in ``slot``."""

@@ -112,13 +112,13 @@ class Apdu:
                 le = int.from_bytes(body[1:3], "big") or 65536
             else:
                 lc = int.from_bytes(body[1:3], "big")
-                data, rest = body[3:3 + lc], body[3 + lc:]
+                data, rest = body[3 : 3 + lc], body[3 + lc :]
                 if len(data) != lc or len(rest) not in (0, 2):
                     raise CardError(SW_WRONG_LENGTH)
                 le = (int.from_bytes(rest, "big") or 65536) if rest else None
         elif body:
             lc = body[0]
-            data, rest = body[1:1 + lc], body[1 + lc:]
+            data, rest = body[1 : 1 + lc], body[1 + lc :]
             if len(data) != lc or len(rest) > 1:
                 raise CardError(SW_WRONG_LENGTH)
             le = (rest[0] or 256) if rest else None
@@ -220,8 +220,17 @@ class PivCard:
             out = self._respond(apdu, data, sw)
             if apdu is not None:
                 secret = apdu.ins in SECRET_INS
-                self.log.append(Exchange(apdu.cla, apdu.ins, apdu.p1, apdu.p2, None if secret else apdu.data,
-                                         len(apdu.data), int.from_bytes(out[-2:], "big")))
+                self.log.append(
+                    Exchange(
+                        apdu.cla,
+                        apdu.ins,
+                        apdu.p1,
+                        apdu.p2,
+                        None if secret else apdu.data,
+                        len(apdu.data),
+                        int.from_bytes(out[-2:], "big"),
+                    )
+                )
             return out
 
     def _respond(self, apdu: Apdu | None, data: bytes, sw: int) -> bytes:
@@ -483,17 +492,27 @@ class PivCard:
         slot = apdu.p2
         if slot in (REF_PIN, REF_PUK):
             secret = self._secret(slot)
-            return (tlv.encode(0x01, b"\xff") + tlv.encode(0x05, bytes([secret.value == secret.default]))
-                    + tlv.encode(0x06, bytes([secret.retries, secret.remaining])))
+            return (
+                tlv.encode(0x01, b"\xff")
+                + tlv.encode(0x05, bytes([secret.value == secret.default]))
+                + tlv.encode(0x06, bytes([secret.retries, secret.remaining]))
+            )
         if slot == REF_MGMT:
             default = self.management_key == DEFAULT_MGMT_KEY
-            return (tlv.encode(0x01, bytes([self.management_algorithm])) + tlv.encode(0x02, bytes([0x00, TOUCH_NEVER]))
-                    + tlv.encode(0x05, bytes([default])))
+            return (
+                tlv.encode(0x01, bytes([self.management_algorithm]))
+                + tlv.encode(0x02, bytes([0x00, TOUCH_NEVER]))
+                + tlv.encode(0x05, bytes([default]))
+            )
         key = self.attestor.f9 if slot == SLOT_ATTESTATION else self.keys.get(slot)
         if key is None:
             raise CardError(SW_NOT_FOUND)
-        return (tlv.encode(0x01, bytes([key.algorithm])) + tlv.encode(0x02, bytes([key.pin_policy, key.touch_policy]))
-                + tlv.encode(0x03, bytes([key.origin])) + tlv.encode(0x04, key.public_tlvs()))
+        return (
+            tlv.encode(0x01, bytes([key.algorithm]))
+            + tlv.encode(0x02, bytes([key.pin_policy, key.touch_policy]))
+            + tlv.encode(0x03, bytes([key.origin]))
+            + tlv.encode(0x04, key.public_tlvs())
+        )
 
     def _attest(self, apdu: Apdu) -> bytes:
         key = self.keys.get(apdu.p1)
@@ -535,7 +554,20 @@ class PivCard:
         return b""
 
     _HANDLERS: ClassVar[dict[int, Callable[[PivCard, Apdu], bytes]]] = {
-        0xA4: _select, 0xCB: _get_data, 0xDB: _put_data, 0x20: _verify, 0x24: _change_reference, 0x2C: _reset_retry,
-        0x47: _generate, 0x87: _general_authenticate, 0xFE: _import_key, 0xFD: _get_version, 0xF8: _get_serial,
-        0xF7: _get_metadata, 0xF9: _attest, 0xFF: _set_management_key, 0xFA: _set_pin_retries, 0xFB: _reset,
+        0xA4: _select,
+        0xCB: _get_data,
+        0xDB: _put_data,
+        0x20: _verify,
+        0x24: _change_reference,
+        0x2C: _reset_retry,
+        0x47: _generate,
+        0x87: _general_authenticate,
+        0xFE: _import_key,
+        0xFD: _get_version,
+        0xF8: _get_serial,
+        0xF7: _get_metadata,
+        0xF9: _attest,
+        0xFF: _set_management_key,
+        0xFA: _set_pin_retries,
+        0xFB: _reset,
     }

@@ -32,8 +32,13 @@ def missing() -> str | None:
         return "vpcd reader driver not installed (apt-get install vsmartcard-vpcd)"
     if os.geteuid() != 0:
         return "a private pcscd needs root (mount namespace with a private /run)"
-    probe = subprocess.run(["unshare", "--mount", "--net", "--propagation", "private", "true"],
-                           capture_output=True, text=True, timeout=30, check=False)
+    probe = subprocess.run(
+        ["unshare", "--mount", "--net", "--propagation", "private", "true"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
     if probe.returncode != 0:
         return f"cannot make private mount/network namespaces here (CAP_SYS_ADMIN): {probe.stderr.strip()}"
     return None
@@ -58,11 +63,14 @@ class PrivatePcscd:
             f"LIBPATH      {VPCD_DRIVER}\n"
             f"CHANNELID    {self.port}\n"
         )
-        script = "mount -t tmpfs -o mode=0755 virtualpiv-run /run && exec pcscd --foreground --config \"$1\""
+        script = 'mount -t tmpfs -o mode=0755 virtualpiv-run /run && exec pcscd --foreground --config "$1"'
         with open(self.log, "wb") as log:
             self.process = subprocess.Popen(
                 ["unshare", "--mount", "--net", "--propagation", "private", "sh", "-c", script, "sh", str(conf)],
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

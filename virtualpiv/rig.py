@@ -92,8 +92,9 @@ class PivRig:
 
     def tool(self, *args: str) -> subprocess.CompletedProcess:
         """Run yubico-piv-tool against the card (default management key), failing loudly."""
-        done = self.pcscd.run(["yubico-piv-tool", "--reader=Yubico", *args], text=True,
-                              env={**os.environ, **self.env()})
+        done = self.pcscd.run(
+            ["yubico-piv-tool", "--reader=Yubico", *args], text=True, env={**os.environ, **self.env()}
+        )
         if done.returncode != 0:
             raise RuntimeError(f"yubico-piv-tool {' '.join(args)} failed: {done.stderr.strip()}")
         return done
@@ -104,14 +105,16 @@ class PivRig:
         for slot, (algorithm, how, cn) in SLOTS.items():
             if how == "generate":
                 public_pem = self.directory / f"{slot}-public.pem"
-                self.tool("--action=generate", f"--slot={slot}", f"--algorithm={algorithm}",
-                          f"--output={public_pem}")
+                self.tool("--action=generate", f"--slot={slot}", f"--algorithm={algorithm}", f"--output={public_pem}")
                 public = serialization.load_pem_public_key(public_pem.read_bytes())
             else:
                 key = ec.generate_private_key(ec.SECP384R1())
                 key_pem = self.directory / f"{slot}-key.pem"
-                key_pem.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                      serialization.NoEncryption()))
+                key_pem.write_bytes(
+                    key.private_bytes(
+                        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+                    )
+                )
                 self.tool("--action=import-key", f"--slot={slot}", f"--input={key_pem}")
                 key_pem.unlink()
                 public = key.public_key()

@@ -45,13 +45,13 @@ def decode(data: bytes) -> list[tuple[int, bytes]]:
             count = first - 0x80
             if i + count > len(data):
                 raise TlvError("truncated TLV length")
-            size = int.from_bytes(data[i:i + count], "big")
+            size = int.from_bytes(data[i : i + count], "big")
             i += count
         else:
             raise TlvError("unsupported TLV length form")
         if i + size > len(data):
             raise TlvError("truncated TLV value")
-        out.append((tag, data[i:i + size]))
+        out.append((tag, data[i : i + size]))
         i += size
     return out
 

@@ -69,7 +69,9 @@ class LoadedModule:
         return f"{self.path} ({field_text(self.lib.library_description) or 'no description'})"
 
 
-def candidates(explicit: str | None, uri_module_path: str | None, uri_module_name: str | None) -> tuple[list[str], bool]:
+def candidates(
+    explicit: str | None, uri_module_path: str | None, uri_module_name: str | None
+) -> tuple[list[str], bool]:
     """Module paths to try in order, and whether the choice was explicit (no fallback)."""
     if explicit:
         return [explicit], True
@@ -139,7 +141,9 @@ def modules_on_this_machine() -> list[str]:
 
 
 def load(
-    explicit: str | None = None, uri_module_path: str | None = None, uri_module_name: str | None = None,
+    explicit: str | None = None,
+    uri_module_path: str | None = None,
+    uri_module_name: str | None = None,
     init_args: str | None = None,
 ) -> LoadedModule:
     """Load the first loadable candidate, or raise :class:`BackendUnavailable` listing them all.

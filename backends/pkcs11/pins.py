@@ -52,7 +52,9 @@ class PinSource:
     def read(self) -> str:
         pin = self._reader()
         if not pin:
-            raise AuthenticationError(f"the PIN from {self.description} is empty", hint="put the PIN there, without extra lines")
+            raise AuthenticationError(
+                f"the PIN from {self.description} is empty", hint="put the PIN there, without extra lines"
+            )
         return pin
 
     def __repr__(self) -> str:

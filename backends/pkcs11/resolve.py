@@ -63,7 +63,9 @@ def _uris(options: SignerOptions) -> tuple[Pkcs11Uri | None, Pkcs11Uri | None]:
         if uri is not None and uri.type not in (None, expected):
             # The Go helper ignores type=; a key URI pasted into --certificate still names
             # the pair by id/object, so say so and go on rather than break a working setup.
-            log.warning("%s has type=%s; searching for the %s object with the same id/object instead", flag, uri.type, expected)
+            log.warning(
+                "%s has type=%s; searching for the %s object with the same id/object instead", flag, uri.type, expected
+            )
     return cert_uri, key_uri
 
 
@@ -81,7 +83,11 @@ class Resolver:
     """One open attempt: sessions opened during the search, closed unless kept."""
 
     def __init__(
-        self, module: modules.LoadedModule, options: SignerOptions, pin_uri: Pkcs11Uri | None, cert_pin_uri: Pkcs11Uri | None = None
+        self,
+        module: modules.LoadedModule,
+        options: SignerOptions,
+        pin_uri: Pkcs11Uri | None,
+        cert_pin_uri: Pkcs11Uri | None = None,
     ) -> None:
         self.module = module
         self.options = options
@@ -150,7 +156,11 @@ class Resolver:
         if not found and self.module.reused:
             # A long-lived process loaded the module before the token was (re)inserted; some
             # modules (SoftHSM2) only rescan their tokens at C_Initialize. Once, then report.
-            log.info("no token matches %s; initialising %s again to look for a reinserted token", uri.format(), self.module.path)
+            log.info(
+                "no token matches %s; initialising %s again to look for a reinserted token",
+                uri.format(),
+                self.module.path,
+            )
             try:
                 self.module.lib.reinitialize()
             except Exception as err:  # noqa: BLE001 - the search below reports what is missing
@@ -195,7 +205,9 @@ class Resolver:
         if not usable:
             raise KeyLoadError(
                 f"no certificate matches {uri.format()}",
-                hint="list certificates with: rasign read-certificate-data --certificate '" + tokens[0].uri().format() + "'",
+                hint="list certificates with: rasign read-certificate-data --certificate '"
+                + tokens[0].uri().format()
+                + "'",
             )
         if len(usable) > 1:
             raise ambiguous("certificates", uri, [c.uri() for c in usable])
@@ -220,8 +232,13 @@ class Resolver:
         raise ambiguous("tokens", key_uri, [t.uri() for t in tokens], hint_extra="add token= or serial=")
 
     def find_key(
-        self, token: TokenRef, key_uri: Pkcs11Uri | None, cert: CertObject | None, certificate: x509.Certificate | None,
-        context: ContextPins, mechanisms: Mechanisms,
+        self,
+        token: TokenRef,
+        key_uri: Pkcs11Uri | None,
+        cert: CertObject | None,
+        certificate: x509.Certificate | None,
+        context: ContextPins,
+        mechanisms: Mechanisms,
     ) -> KeyObject:
         session = self.session(token, login=True)
         if key_uri is not None:
@@ -246,7 +263,9 @@ class Resolver:
                 seen.update(_handle_number(k) for k in keys)
             if certificate is None:
                 if len(keys) > 1:
-                    raise ambiguous("private keys", attempt, [k.uri() for k in keys], hint_extra="or pass the certificate")
+                    raise ambiguous(
+                        "private keys", attempt, [k.uri() for k in keys], hint_extra="or pass the certificate"
+                    )
                 if keys:
                     return keys[0]
                 continue
@@ -282,7 +301,9 @@ class Resolver:
             hint="check id= and object= (pkcs11-tool --module MODULE --login --list-objects lists them)",
         )
 
-    def proves(self, key: KeyObject, certificate: x509.Certificate, context: ContextPins, mechanisms: Mechanisms) -> bool:
+    def proves(
+        self, key: KeyObject, certificate: x509.Certificate, context: ContextPins, mechanisms: Mechanisms
+    ) -> bool:
         """Sign a test message with ``key`` and verify it with the certificate's public key.
 
         The signature goes through a probe :class:`Pkcs11Signer`, so the context-login rules
@@ -308,7 +329,9 @@ class Resolver:
             key.handle = probe._key.handle
         return verify_signature(certificate.public_key(), signature, PROOF_MESSAGE)
 
-    def signer_for(self, key: KeyObject, mechanisms: Mechanisms, certificate: x509.Certificate | None, context: ContextPins) -> Pkcs11Signer:
+    def signer_for(
+        self, key: KeyObject, mechanisms: Mechanisms, certificate: x509.Certificate | None, context: ContextPins
+    ) -> Pkcs11Signer:
         """A signer on the current session of the key's token (the resolver still owns it)."""
         return Pkcs11Signer(
             module=self.module,
@@ -324,17 +347,23 @@ class Resolver:
             interactive=self.interactive,
         )
 
-    def certificate_for_key(self, token: TokenRef, key: KeyObject, context: ContextPins, mechanisms: Mechanisms) -> CertObject | None:
+    def certificate_for_key(
+        self, token: TokenRef, key: KeyObject, context: ContextPins, mechanisms: Mechanisms
+    ) -> CertObject | None:
         session = self.session(token, login=True)
         public = key_public_key(session, key)
-        for attempt in ([Pkcs11Uri().with_path(id=key.id)] if key.id else []) + ([Pkcs11Uri().with_path(object=key.label)] if key.label else []):
+        for attempt in ([Pkcs11Uri().with_path(id=key.id)] if key.id else []) + (
+            [Pkcs11Uri().with_path(object=key.label)] if key.label else []
+        ):
             certs = [c for c in find_certificates(session, token, attempt) if not c.is_attestation]
             if public is not None:
                 certs = [c for c in certs if key_matches_certificate(public, c.certificate)]
             else:
                 certs = [c for c in certs if self.proves(key, c.certificate, context, mechanisms)]
             if len(certs) > 1:
-                raise ambiguous("certificates", attempt, [c.uri() for c in certs], hint_extra="pass one with --certificate")
+                raise ambiguous(
+                    "certificates", attempt, [c.uri() for c in certs], hint_extra="pass one with --certificate"
+                )
             if certs:
                 return certs[0]
         return None
@@ -393,8 +422,11 @@ def open_signer(options: SignerOptions) -> Pkcs11Signer:
             certificate = cert_obj.certificate if cert_obj is not None else None
         if cert_obj is not None:
             leaf = cert_obj.certificate
-            chain = (certfiles.load_chain_bundle(options.intermediates) if options.intermediates
-                     else issuer_chain(leaf, resolver.token_certificates(cert_obj.token)))
+            chain = (
+                certfiles.load_chain_bundle(options.intermediates)
+                if options.intermediates
+                else issuer_chain(leaf, resolver.token_certificates(cert_obj.token))
+            )
             chain = certfiles.normalise_chain(leaf, chain)
         else:
             chain = file_chain
@@ -427,8 +459,17 @@ def list_identities(options: SignerOptions) -> list[Identity]:
         for token in tokens:
             certs = find_certificates(resolver.session(token, login=login), token, search)
             for cert in certs:
-                where = f"{token.describe()}, object {cert.label!r}" + (" (YubiKey attestation certificate)" if cert.is_attestation else "")
-                identities.append(Identity(certificate=cert.certificate, where=where, uri=cert.uri().format(), has_private_key=not cert.is_attestation))
+                where = f"{token.describe()}, object {cert.label!r}" + (
+                    " (YubiKey attestation certificate)" if cert.is_attestation else ""
+                )
+                identities.append(
+                    Identity(
+                        certificate=cert.certificate,
+                        where=where,
+                        uri=cert.uri().format(),
+                        has_private_key=not cert.is_attestation,
+                    )
+                )
         return identities
     finally:
         resolver.close_all()

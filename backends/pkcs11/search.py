@@ -152,7 +152,8 @@ def matching_tokens(lib: Any, uri: Pkcs11Uri) -> list[TokenRef]:
         if uri.slot_id is not None and slot.slot_id != uri.slot_id:
             continue
         slot_values = {
-            "slot-description": field_text(slot.slot_description), "slot-manufacturer": field_text(slot.manufacturer_id)
+            "slot-description": field_text(slot.slot_description),
+            "slot-manufacturer": field_text(slot.manufacturer_id),
         }
         if any(uri.text(name) is not None and slot_values[name] != uri.text(name) for name in SLOT_FILTERS):
             continue
@@ -263,10 +264,16 @@ def key_public_key(session: Any, key: KeyObject) -> PublicKeyTypes | None:
 
                     return load_der_public_key(encode_ec_public_key(obj))
                 modulus, exponent = obj[Attribute.MODULUS], obj[Attribute.PUBLIC_EXPONENT]
-                return rsa.RSAPublicNumbers(int.from_bytes(exponent, "big"), int.from_bytes(modulus, "big")).public_key()
+                return rsa.RSAPublicNumbers(
+                    int.from_bytes(exponent, "big"), int.from_bytes(modulus, "big")
+                ).public_key()
             except Exception as err:  # noqa: BLE001 - a malformed public object must not stop signing
                 log.debug("unusable public key object: %s", type(err).__name__)
-    if key.kind == "EC" and _attribute(key.handle, Attribute.EC_POINT, None) and _attribute(key.handle, Attribute.EC_PARAMS, None):
+    if (
+        key.kind == "EC"
+        and _attribute(key.handle, Attribute.EC_POINT, None)
+        and _attribute(key.handle, Attribute.EC_PARAMS, None)
+    ):
         try:  # some modules (OpenSC, YubiKey) expose the point on the private key as well
             from pkcs11.util.ec import encode_ec_public_key
 
@@ -286,7 +293,14 @@ def issuer_chain(leaf: x509.Certificate, pool: list[x509.Certificate]) -> list[x
     chain: list[x509.Certificate] = []
     current = leaf
     while len(chain) < 5:
-        issuer = next((c for c in pool if c.subject == current.issuer and c not in chain and c != current and _signed_by(current, c)), None)
+        issuer = next(
+            (
+                c
+                for c in pool
+                if c.subject == current.issuer and c not in chain and c != current and _signed_by(current, c)
+            ),
+            None,
+        )
         if issuer is None or issuer.subject == issuer.issuer:  # stop at a self-signed root
             break
         chain.append(issuer)

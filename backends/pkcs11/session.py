@@ -53,7 +53,9 @@ def open_session(token: TokenRef, source: pins.PinSource | None, *, login: bool,
 
         pins.tell_user(f"Enter the user PIN for {token.describe()} on the reader's PIN pad")
         return Login(_login(token, PROTECTED_AUTH, "the PIN pad"))
-    pin = pins.prompt(f"Please enter your user PIN for {token.describe()}: ", interactive=interactive, hint=pins.NON_INTERACTIVE_HINT)
+    pin = pins.prompt(
+        f"Please enter your user PIN for {token.describe()}: ", interactive=interactive, hint=pins.NON_INTERACTIVE_HINT
+    )
     return Login(_login(token, pin, "the terminal prompt"), typed_pin=pin)
 
 
@@ -72,8 +74,7 @@ def _login(token: TokenRef, pin: Any, source: str) -> Any:
         return token.token.open()
     except x.PinIncorrect as err:
         raise AuthenticationError(
-            f"the user PIN from {source} was rejected by {token.describe()} (CKR_PIN_INCORRECT)"
-            + _tries_left(token),
+            f"the user PIN from {source} was rejected by {token.describe()} (CKR_PIN_INCORRECT)" + _tries_left(token),
             hint="rasign tried once and will not retry, to spare the token's retry counter; fix the PIN source",
         ) from err
     except x.PinLocked as err:

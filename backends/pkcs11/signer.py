@@ -91,7 +91,12 @@ class ContextPins:
                 return self.user_source.read(), "reuse"
             if self._kept_user_pin is not None:
                 return self._kept_user_pin, "reuse"
-        pin = pins.prompt(f"Please enter your context-specific PIN for {what}: ", interactive=self.interactive, hint=pins.CONTEXT_HINT, what="context PIN")
+        pin = pins.prompt(
+            f"Please enter your context-specific PIN for {what}: ",
+            interactive=self.interactive,
+            hint=pins.CONTEXT_HINT,
+            what="context PIN",
+        )
         self._typed = pin  # kept: a long-running process needs it for every signature
         return pin, "typed"
 
@@ -342,10 +347,14 @@ class Pkcs11Signer(Signer):
         if self._certificate is not None:
             signature = self._sign_once(PROOF_MESSAGE, "SHA256")
             if not verify_signature(self._certificate.public_key(), signature, PROOF_MESSAGE):
-                raise KeyLoadError(f"after reopening {token.describe()} the key {self.key_uri} no longer matches the certificate")
+                raise KeyLoadError(
+                    f"after reopening {token.describe()} the key {self.key_uri} no longer matches the certificate"
+                )
 
     def _find_key(self, session: Any) -> KeyObject:
         keys = [k for k in find_keys(session, self._token, self.key_uri) if k.kind == self._key.kind]
         if len(keys) != 1:
-            raise KeyLoadError(f"after reopening {self._token.describe()}, {len(keys)} keys match {self.key_uri} (expected one)")
+            raise KeyLoadError(
+                f"after reopening {self._token.describe()}, {len(keys)} keys match {self.key_uri} (expected one)"
+            )
         return keys[0]

@@ -149,7 +149,11 @@ class Pkcs11Uri:
 
     def format(self, *, include_pin: bool = False) -> str:
         """Render as a URI string; ``pin-value`` only with ``include_pin=True``."""
-        parts = [f"{name}={_escape(self.path[name], _PATH_SAFE, name == 'id')}" for name in PATH_ATTRIBUTES if name in self.path]
+        parts = [
+            f"{name}={_escape(self.path[name], _PATH_SAFE, name == 'id')}"
+            for name in PATH_ATTRIBUTES
+            if name in self.path
+        ]
         parts += [f"{name}={_escape(value, _PATH_SAFE, False)}" for name, value in self.vendor.items()]
         query = [
             f"{name}={_escape(self.query[name], _QUERY_SAFE, False)}"
@@ -235,7 +239,10 @@ def _unescape(uri: str, value: str) -> bytes:
         if byte == 0x25:  # '%'
             pair = raw[i + 1 : i + 3]
             if len(pair) != 2 or not all(c in b"0123456789abcdefABCDEF" for c in pair):
-                raise _malformed(uri, f"bad percent-encoding {raw[i:i + 3].decode('utf-8', 'replace')!r}: use %XX with two hex digits")
+                raise _malformed(
+                    uri,
+                    f"bad percent-encoding {raw[i : i + 3].decode('utf-8', 'replace')!r}: use %XX with two hex digits",
+                )
             out.append(int(pair, 16))
             i += 3
         else:

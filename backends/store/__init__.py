@@ -80,7 +80,9 @@ class StoreBackend(Backend):
             entries = store.entries()
         finally:
             store.close()
-        population = [entry.certificate for entry in entries if entry.has_private_key] or [e.certificate for e in entries]
+        population = [entry.certificate for entry in entries if entry.has_private_key] or [
+            e.certificate for e in entries
+        ]
         index = SelectorIndex(population)
         return [
             Identity(

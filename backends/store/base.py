@@ -102,7 +102,9 @@ class StoreSigner(DelegatingSigner):
     certificate the selector chose is the one sent, with the store's chain.
     """
 
-    def __init__(self, inner: Signer, certificate: x509.Certificate, chain: Sequence[x509.Certificate], where: str) -> None:
+    def __init__(
+        self, inner: Signer, certificate: x509.Certificate, chain: Sequence[x509.Certificate], where: str
+    ) -> None:
         super().__init__(inner)
         self.backend_name = "store"
         self._store_certificate = certificate

@@ -108,7 +108,9 @@ class DirectoryStore(CertificateStore):
                 labels = [label for label, _ in blocks]
                 has_key = any(label in _KEY_LABELS for label in labels)
                 try:
-                    found = [certs.parse_certificate_der(der, path) for label, der in blocks if label in _CERT_LABELS and der]
+                    found = [
+                        certs.parse_certificate_der(der, path) for label, der in blocks if label in _CERT_LABELS and der
+                    ]
                 except KeyLoadError:
                     self._problems.append(f"{name}: a CERTIFICATE block does not parse")
                     continue
@@ -140,7 +142,11 @@ class DirectoryStore(CertificateStore):
             key = _key_by_public_key(found[0], spare)
             if key is None:
                 log.debug("no private key for certificate %s; not an identity", path)
-                entries.append(StoreEntry(found[0], f"file {path}", list(found[1:]), has_private_key=False, handle=_Files(path, None)))
+                entries.append(
+                    StoreEntry(
+                        found[0], f"file {path}", list(found[1:]), has_private_key=False, handle=_Files(path, None)
+                    )
+                )
                 continue
             spare.remove(key)
             entries.append(self._entry(found[0], found[1:], path, key))
@@ -170,11 +176,15 @@ class DirectoryStore(CertificateStore):
             chain += load_chain_bundle(self.options.intermediates)
         return StoreSigner(inner, entry.certificate, normalise_chain(entry.certificate, chain), entry.where)
 
-    def _entry(self, leaf: x509.Certificate, chain: list[x509.Certificate], cert_path: str, key_path: str) -> StoreEntry:
+    def _entry(
+        self, leaf: x509.Certificate, chain: list[x509.Certificate], cert_path: str, key_path: str
+    ) -> StoreEntry:
         where = f"file {cert_path}" if cert_path == key_path else f"file {cert_path} (key {os.path.basename(key_path)})"
         return StoreEntry(leaf, where, list(chain), handle=_Files(cert_path, key_path))
 
-    def _leaf_for_combined(self, path: str, found: list[x509.Certificate]) -> tuple[x509.Certificate, list[x509.Certificate]]:
+    def _leaf_for_combined(
+        self, path: str, found: list[x509.Certificate]
+    ) -> tuple[x509.Certificate, list[x509.Certificate]]:
         """In a key + certificates file the leaf is the certificate of the key (first otherwise).
 
         The key is parsed only when the file holds several certificates: listing a large
@@ -213,7 +223,11 @@ class DirectoryStore(CertificateStore):
             )
         self._problems.append(
             f"{os.path.basename(path)}: PKCS#12 could not be opened"
-            + (" with the --pkcs8-password given" if self.options.pkcs8_password else " (pass its password with --pkcs8-password)")
+            + (
+                " with the --pkcs8-password given"
+                if self.options.pkcs8_password
+                else " (pass its password with --pkcs8-password)"
+            )
         )
         return None
 

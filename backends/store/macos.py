@@ -68,11 +68,27 @@ ALGORITHMS = {
 }
 """SecKeyAlgorithm per key family and digest: the key signs a digest we computed."""
 
-QUERY = (("kSecClass", "kSecClassIdentity"), ("kSecMatchLimit", "kSecMatchLimitAll"), ("kSecReturnRef", "kCFBooleanTrue"))
+QUERY = (
+    ("kSecClass", "kSecClassIdentity"),
+    ("kSecMatchLimit", "kSecMatchLimitAll"),
+    ("kSecReturnRef", "kCFBooleanTrue"),
+)
 """``SecItemCopyMatching`` query: every identity in the search list, as references."""
 
-SECURITY_SYMBOLS = ("kSecClass", "kSecClassIdentity", "kSecMatchLimit", "kSecMatchLimitAll", "kSecReturnRef", *ALGORITHMS.values())
-COREFOUNDATION_SYMBOLS = ("kCFBooleanTrue", "kCFTypeDictionaryKeyCallBacks", "kCFTypeDictionaryValueCallBacks", "kCFTypeArrayCallBacks")
+SECURITY_SYMBOLS = (
+    "kSecClass",
+    "kSecClassIdentity",
+    "kSecMatchLimit",
+    "kSecMatchLimitAll",
+    "kSecReturnRef",
+    *ALGORITHMS.values(),
+)
+COREFOUNDATION_SYMBOLS = (
+    "kCFBooleanTrue",
+    "kCFTypeDictionaryKeyCallBacks",
+    "kCFTypeDictionaryValueCallBacks",
+    "kCFTypeArrayCallBacks",
+)
 _CALLBACK_SYMBOLS = {"kCFTypeDictionaryKeyCallBacks", "kCFTypeDictionaryValueCallBacks", "kCFTypeArrayCallBacks"}
 
 # ----------------------------------------------------------------------------- prototypes
@@ -105,7 +121,10 @@ COREFOUNDATION: dict[str, Signature] = {
     # CFDictionaryRef CFDictionaryCreate(CFAllocatorRef allocator, const void **keys, const void **values,
     #     CFIndex numValues, const CFDictionaryKeyCallBacks *keyCallBacks,
     #     const CFDictionaryValueCallBacks *valueCallBacks)
-    "CFDictionaryCreate": (CFTypeRef, (CFTypeRef, P(ctypes.c_void_p), P(ctypes.c_void_p), CFIndex, ctypes.c_void_p, ctypes.c_void_p)),
+    "CFDictionaryCreate": (
+        CFTypeRef,
+        (CFTypeRef, P(ctypes.c_void_p), P(ctypes.c_void_p), CFIndex, ctypes.c_void_p, ctypes.c_void_p),
+    ),
     # CFIndex CFArrayGetCount(CFArrayRef theArray)
     "CFArrayGetCount": (CFIndex, (CFTypeRef,)),
     # const void *CFArrayGetValueAtIndex(CFArrayRef theArray, CFIndex idx)
@@ -126,7 +145,6 @@ COREFOUNDATION: dict[str, Signature] = {
     # Boolean CFStringGetCString(CFStringRef theString, char *buffer, CFIndex bufferSize, CFStringEncoding encoding)
     "CFStringGetCString": (Boolean, (CFTypeRef, ctypes.c_char_p, CFIndex, CFStringEncoding)),
 }
-
 
 
 @dataclass
@@ -231,7 +249,12 @@ class KeychainStore(CertificateStore):
         keys = (ctypes.c_void_p * len(QUERY))(*(native.symbols[key] for key, _ in QUERY))
         values = (ctypes.c_void_p * len(QUERY))(*(native.symbols[value] for _, value in QUERY))
         query = native.cf.CFDictionaryCreate(
-            None, keys, values, len(QUERY), native.symbols["kCFTypeDictionaryKeyCallBacks"], native.symbols["kCFTypeDictionaryValueCallBacks"]
+            None,
+            keys,
+            values,
+            len(QUERY),
+            native.symbols["kCFTypeDictionaryKeyCallBacks"],
+            native.symbols["kCFTypeDictionaryValueCallBacks"],
         )
         result = CFTypeRef()
         try:
@@ -262,7 +285,9 @@ class KeychainStore(CertificateStore):
     def open_signer(self, entry: StoreEntry) -> Signer:
         native = api()
         key = CFTypeRef()
-        error = status_error(native.security.SecIdentityCopyPrivateKey(entry.handle, ctypes.byref(key)), "SecIdentityCopyPrivateKey")
+        error = status_error(
+            native.security.SecIdentityCopyPrivateKey(entry.handle, ctypes.byref(key)), "SecIdentityCopyPrivateKey"
+        )
         if error is not None:
             raise error
         chain = self._chain(native, entry.handle)
@@ -279,7 +304,10 @@ class KeychainStore(CertificateStore):
         policy = native.security.SecPolicyCreateBasicX509()
         trust = CFTypeRef()
         try:
-            if native.security.SecTrustCreateWithCertificates(certificate_ref, policy, ctypes.byref(trust)) != errSecSuccess:
+            if (
+                native.security.SecTrustCreateWithCertificates(certificate_ref, policy, ctypes.byref(trust))
+                != errSecSuccess
+            ):
                 return []
             error = CFTypeRef()
             native.security.SecTrustEvaluateWithError(trust, ctypes.byref(error))  # result deliberately unused
@@ -288,7 +316,9 @@ class KeychainStore(CertificateStore):
             count = native.security.SecTrustGetCertificateCount(trust)
             chain = []
             for index in range(1, count):
-                cert = x509.load_der_x509_certificate(_certificate_der(native, native.security.SecTrustGetCertificateAtIndex(trust, index)))
+                cert = x509.load_der_x509_certificate(
+                    _certificate_der(native, native.security.SecTrustGetCertificateAtIndex(trust, index))
+                )
                 if index == count - 1 and cert.subject == cert.issuer:
                     continue
                 chain.append(cert)
@@ -319,7 +349,6 @@ class KeychainSigner(Signer):
         self._kind = key_kind_of(certificate.public_key())
         if self._kind is KeyKind.MLDSA:
             raise KeyLoadError("ML-DSA keys in the macOS keychain are not supported", hint="use an ML-DSA key file")
-
 
     @property
     def key_kind(self) -> KeyKind:

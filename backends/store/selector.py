@@ -63,7 +63,7 @@ ERR_NO_MATCH_WINDOWS = "no matching certs found in cert store"
 
 _SYNTAX_HINT = (
     "write --cert-selector as 'Key=x509Subject,Value=CN=example Key=x509Serial,Value=0A1B'"
-    " or file://selector.json holding [{\"Key\": \"x509Subject\", \"Value\": \"CN=example\"}];"
+    ' or file://selector.json holding [{"Key": "x509Subject", "Value": "CN=example"}];'
     f" keys: {', '.join(KEYS)}"
 )
 
@@ -141,7 +141,7 @@ def parse_selector(text: str | None) -> CertSelector:
     if not text:
         return CertSelector()
     if text.startswith("file://"):
-        return selector_from_pairs(_pairs_from_file(text[len("file://"):]))
+        return selector_from_pairs(_pairs_from_file(text[len("file://") :]))
     return selector_from_pairs(parse_inline(text))
 
 

@@ -225,7 +225,10 @@ CRYPT32: dict[str, Signature] = {
     "CertCloseStore": (BOOL, (HCERTSTORE, DWORD)),
     # PCCERT_CHAIN_CONTEXT CertFindChainInStore(HCERTSTORE hCertStore, DWORD dwCertEncodingType,
     #     DWORD dwFindFlags, DWORD dwFindType, const void *pvFindPara, PCCERT_CHAIN_CONTEXT pPrevChainContext)
-    "CertFindChainInStore": (PCCERT_CHAIN_CONTEXT, (HCERTSTORE, DWORD, DWORD, DWORD, ctypes.c_void_p, PCCERT_CHAIN_CONTEXT)),
+    "CertFindChainInStore": (
+        PCCERT_CHAIN_CONTEXT,
+        (HCERTSTORE, DWORD, DWORD, DWORD, ctypes.c_void_p, PCCERT_CHAIN_CONTEXT),
+    ),
     # void CertFreeCertificateChain(PCCERT_CHAIN_CONTEXT pChainContext)
     "CertFreeCertificateChain": (None, (PCCERT_CHAIN_CONTEXT,)),
     # PCCERT_CONTEXT CertEnumCertificatesInStore(HCERTSTORE hCertStore, PCCERT_CONTEXT pPrevCertContext)
@@ -239,7 +242,14 @@ CRYPT32: dict[str, Signature] = {
     #     BOOL *pfCallerFreeProvOrNCryptKey)
     "CryptAcquireCertificatePrivateKey": (
         BOOL,
-        (PCCERT_CONTEXT, DWORD, ctypes.c_void_p, ctypes.POINTER(ULONG_PTR), ctypes.POINTER(DWORD), ctypes.POINTER(BOOL)),
+        (
+            PCCERT_CONTEXT,
+            DWORD,
+            ctypes.c_void_p,
+            ctypes.POINTER(ULONG_PTR),
+            ctypes.POINTER(DWORD),
+            ctypes.POINTER(BOOL),
+        ),
     ),
 }
 
@@ -269,7 +279,6 @@ ADVAPI32: dict[str, Signature] = {
 }
 
 LIBRARIES: dict[str, dict[str, Signature]] = {"crypt32": CRYPT32, "ncrypt": NCRYPT, "advapi32": ADVAPI32}
-
 
 
 @dataclass
@@ -340,7 +349,9 @@ def parse_store_name(text: str | None) -> StoreName:
         location = match.group("location").upper()
         if location not in LOCATIONS:
             known = ", ".join(spelling for spelling, _ in LOCATIONS.values())
-            raise UsageError(f"unknown Windows certificate store location {match.group('location')!r}", hint=f"use one of {known}")
+            raise UsageError(
+                f"unknown Windows certificate store location {match.group('location')!r}", hint=f"use one of {known}"
+            )
         spelling, flag = LOCATIONS[location]
         return StoreName(spelling, flag, canonical_store_name(match.group("name")))
     if not raw or "\\" in raw or "/" in raw:
@@ -374,7 +385,9 @@ def check_status(status: int, call: str) -> None:
     if code in (NTE_USER_CANCELLED, SCARD_W_CANCELLED_BY_USER):
         raise AuthenticationError(f"{call}: the PIN dialog was cancelled (0x{code:08X})")
     if code == SCARD_W_WRONG_CHV:
-        raise AuthenticationError(f"{call}: wrong smart card PIN (0x{code:08X})", hint="rasign does not retry; run again with the right PIN")
+        raise AuthenticationError(
+            f"{call}: wrong smart card PIN (0x{code:08X})", hint="rasign does not retry; run again with the right PIN"
+        )
     if code == NTE_SILENT_CONTEXT:
         raise AuthenticationError(
             f"{call}: the key needs a PIN dialog but no UI is possible here (NTE_SILENT_CONTEXT)",
@@ -433,7 +446,9 @@ class WindowsStore(CertificateStore):
         if self._handle is None:
             native = api()
             flags = self.store.flag | CERT_STORE_READONLY_FLAG | CERT_STORE_OPEN_EXISTING_FLAG
-            handle = native.crypt32.CertOpenStore(CERT_STORE_PROV_SYSTEM_W, 0, 0, flags, ctypes.c_wchar_p(self.store.name))
+            handle = native.crypt32.CertOpenStore(
+                CERT_STORE_PROV_SYSTEM_W, 0, 0, flags, ctypes.c_wchar_p(self.store.name)
+            )
             if not handle:
                 code = native.last_error()
                 raise KeyLoadError(
@@ -453,7 +468,9 @@ class WindowsStore(CertificateStore):
         previous = None
         try:
             while True:
-                chain = native.crypt32.CertFindChainInStore(handle, ENCODING, flags, CERT_CHAIN_FIND_BY_ISSUER, ctypes.byref(para), previous)
+                chain = native.crypt32.CertFindChainInStore(
+                    handle, ENCODING, flags, CERT_CHAIN_FIND_BY_ISSUER, ctypes.byref(para), previous
+                )
                 # Each call frees the context passed in; NULL (CRYPT_E_NOT_FOUND) ends the walk.
                 previous = chain if chain else None
                 if not chain:
@@ -507,7 +524,9 @@ class WindowsSigner(Signer):
 
     backend_name = "store"
 
-    def __init__(self, native: _Api, context: Any, certificate: x509.Certificate, chain: list[x509.Certificate], where: str) -> None:
+    def __init__(
+        self, native: _Api, context: Any, certificate: x509.Certificate, chain: list[x509.Certificate], where: str
+    ) -> None:
         self._native = native
         self._context = context
         self._certificate = certificate
@@ -515,7 +534,9 @@ class WindowsSigner(Signer):
         self._where = where
         self._kind = key_kind_of(certificate.public_key())
         if self._kind is KeyKind.MLDSA:
-            raise KeyLoadError("ML-DSA keys in the Windows certificate store are not supported", hint="use an ML-DSA key file")
+            raise KeyLoadError(
+                "ML-DSA keys in the Windows certificate store are not supported", hint="use an ML-DSA key file"
+            )
         self._key = ULONG_PTR(0)
         self._key_spec = DWORD(0)
         self._must_free = BOOL(0)
@@ -527,7 +548,12 @@ class WindowsSigner(Signer):
 
         def attempt(flags: int) -> tuple[int, bytes]:
             ok = crypt32.CryptAcquireCertificatePrivateKey(
-                self._context, flags, None, ctypes.byref(self._key), ctypes.byref(self._key_spec), ctypes.byref(self._must_free)
+                self._context,
+                flags,
+                None,
+                ctypes.byref(self._key),
+                ctypes.byref(self._key_spec),
+                ctypes.byref(self._must_free),
             )
             return (ERROR_SUCCESS if ok else self._native.last_error()), b""
 
@@ -541,7 +567,6 @@ class WindowsSigner(Signer):
                     hint=f"the private key of the certificate in {self._where} is not accessible to this user (0x{status:08X})",
                 )
             check_status(status, "CryptAcquireCertificatePrivateKey")
-
 
     @property
     def key_kind(self) -> KeyKind:
@@ -573,11 +598,15 @@ class WindowsSigner(Signer):
 
         def attempt(call_flags: int) -> tuple[int, bytes]:
             size = DWORD(0)
-            status = ncrypt.NCryptSignHash(self._key, padding_ref, digest_bytes, len(digest_bytes), None, 0, ctypes.byref(size), call_flags)
+            status = ncrypt.NCryptSignHash(
+                self._key, padding_ref, digest_bytes, len(digest_bytes), None, 0, ctypes.byref(size), call_flags
+            )
             if status != ERROR_SUCCESS:
                 return status, b""
             buffer = ctypes.create_string_buffer(size.value)
-            status = ncrypt.NCryptSignHash(self._key, padding_ref, digest_bytes, len(digest_bytes), buffer, size, ctypes.byref(size), call_flags)
+            status = ncrypt.NCryptSignHash(
+                self._key, padding_ref, digest_bytes, len(digest_bytes), buffer, size, ctypes.byref(size), call_flags
+            )
             return status, buffer.raw[: size.value]
 
         return ncrypt_signature_to_wire(silent_then_ui(attempt, flags), self._kind)
@@ -588,7 +617,10 @@ class WindowsSigner(Signer):
         advapi = self._native.advapi32
         hash_handle = HCRYPTHASH(0)
         if not advapi.CryptCreateHash(self._key, CAPI_HASH_IDS[digest], 0, 0, ctypes.byref(hash_handle)):
-            raise SigningError(f"CryptCreateHash failed with 0x{self._native.last_error():08X}", hint="the CSP may not support SHA-2; use a CNG key")
+            raise SigningError(
+                f"CryptCreateHash failed with 0x{self._native.last_error():08X}",
+                hint="the CSP may not support SHA-2; use a CNG key",
+            )
         try:
             if not advapi.CryptSetHashParam(hash_handle, HP_HASHVAL, digest_bytes, 0):
                 raise SigningError(f"CryptSetHashParam failed with 0x{self._native.last_error():08X}")

@@ -86,7 +86,9 @@ class TpmBackend(Backend):
         """Build the signer, failing early on key file, certificate, TPM or password problems."""
         from rasign.backend import require_module
 
-        require_module("tpm2_pytss", "tpm", extra="tpm", system_hint="it needs the tpm2-tss libraries (Debian: libtss2-dev)")
+        require_module(
+            "tpm2_pytss", "tpm", extra="tpm", system_hint="it needs the tpm2-tss libraries (Debian: libtss2-dev)"
+        )
         from .opener import open_tpm_signer
 
         return open_tpm_signer(options)

@@ -256,7 +256,9 @@ def _parse_der(blob: bytes, source: str) -> TpmKeyFile:
     _check_tpm2b(priv_tlv.content, "PRIVATE", source)
     if importable:
         if not secret:
-            raise KeyLoadError(f"importable TPM key {source} has no 'secret' field (the wrapping seed)", hint="the key file is damaged")
+            raise KeyLoadError(
+                f"importable TPM key {source} has no 'secret' field (the wrapping seed)", hint="the key file is damaged"
+            )
         _check_tpm2b(secret, "encrypted seed", source)
     return TpmKeyFile(
         parent=parent,

@@ -26,7 +26,9 @@ def certificate_from_pkcs11(options: SignerOptions) -> x509.Certificate:
     query = dataclasses.replace(options, private_key=None)
     identities = backend_named("pkcs11").list_identities(query)
     if not identities:
-        raise KeyLoadError(f"no certificate matches {options.certificate}", hint="check the URI with p11tool --list-all-certs")
+        raise KeyLoadError(
+            f"no certificate matches {options.certificate}", hint="check the URI with p11tool --list-all-certs"
+        )
     if len(identities) > 1:
         raise KeyLoadError(
             f"{len(identities)} certificates match {options.certificate}",

@@ -24,7 +24,16 @@ HASH_ALGS = {"SHA1": 0x0004, "SHA256": 0x000B, "SHA384": 0x000C, "SHA512": 0x000
 HASH_BY_SIZE = {20: 0x0004, 32: 0x000B, 48: 0x000C, 64: 0x000D}
 HASH_SIZES = {0x0004: 20, 0x000B: 32, 0x000C: 48, 0x000D: 64}
 CURVE_BYTES = {0x01: 24, 0x02: 28, 0x03: 32, 0x04: 48, 0x05: 66, 0x10: 32, 0x11: 80, 0x20: 32}
-CURVE_NAMES = {0x01: "P-192", 0x02: "P-224", 0x03: "P-256", 0x04: "P-384", 0x05: "P-521", 0x10: "BN P-256", 0x11: "BN P-638", 0x20: "SM2 P-256"}
+CURVE_NAMES = {
+    0x01: "P-192",
+    0x02: "P-224",
+    0x03: "P-256",
+    0x04: "P-384",
+    0x05: "P-521",
+    0x10: "BN P-256",
+    0x11: "BN P-638",
+    0x20: "SM2 P-256",
+}
 
 ATTR_RESTRICTED = 0x00010000
 ATTR_SIGN = 0x00040000
@@ -121,7 +130,11 @@ def signing_plan(public: Any, kind: KeyKind, digest_name: str, label: str) -> tu
     area = public.publicArea
     if kind is KeyKind.RSA:
         wanted = HASH_ALGS[digest_name]
-        fixed = int(area.parameters.rsaDetail.scheme.details.anySig.hashAlg) if int(area.parameters.rsaDetail.scheme.scheme) == ALG_RSASSA else None
+        fixed = (
+            int(area.parameters.rsaDetail.scheme.details.anySig.hashAlg)
+            if int(area.parameters.rsaDetail.scheme.scheme) == ALG_RSASSA
+            else None
+        )
         if fixed is not None and fixed != wanted:
             names = {value: name for name, value in HASH_ALGS.items()}
             raise SigningError(

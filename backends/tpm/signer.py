@@ -65,6 +65,7 @@ MEMORY_WAITS = (0.05, 0.1, 0.2, 0.4)
 ROOM_FOR_OTHERS = 2
 """Free transient slots that must remain for the key to stay loaded (parent + child)."""
 
+
 @dataclass
 class KeySource:
     """Where the key comes from: a key file (loaded under its parent) or a persistent handle."""
@@ -138,7 +139,6 @@ class TpmSigner(Signer):
 
     # -- Signer interface -------------------------------------------------------------
 
-
     @property
     def key_kind(self) -> KeyKind:
         if self._kind is None:
@@ -194,7 +194,11 @@ class TpmSigner(Signer):
                 signature = self._sign_loaded(data, digest)
             except _Failure as failure:
                 if attempt == 1 and tpm_errors.is_reloadable(failure.rc):
-                    log.debug("TPM key lost during %s (rc 0x%x); reconnecting and loading it again", failure.action, failure.rc)
+                    log.debug(
+                        "TPM key lost during %s (rc 0x%x); reconnecting and loading it again",
+                        failure.action,
+                        failure.rc,
+                    )
                     self._drop_connection()
                     continue
                 raise self._fail(failure) from failure.err
@@ -369,7 +373,9 @@ class TpmSigner(Signer):
         self._public = public
         return handle
 
-    def _load_under_parent(self, esys: ESAPI, keyfile: TpmKeyFile, public: Any, private: Any, rsa_parent: bool) -> ESYS_TR:
+    def _load_under_parent(
+        self, esys: ESAPI, keyfile: TpmKeyFile, public: Any, private: Any, rsa_parent: bool
+    ) -> ESYS_TR:
         """Load, waiting briefly when the TPM's few slots are taken by another client.
 
         Without a resource manager, another program's parent + key occupy two of swtpm's
@@ -386,7 +392,9 @@ class TpmSigner(Signer):
                 time.sleep(pause)
         raise SigningError("unreachable: the TPM load loop ended without a result")  # pragma: no cover
 
-    def _load_under_parent_once(self, esys: ESAPI, keyfile: TpmKeyFile, public: Any, private: Any, rsa_parent: bool) -> ESYS_TR:
+    def _load_under_parent_once(
+        self, esys: ESAPI, keyfile: TpmKeyFile, public: Any, private: Any, rsa_parent: bool
+    ) -> ESYS_TR:
         where = describe_parent(keyfile)
         with _stage(f"opening {where}", "TPM parent password"):
             parent, parent_transient = open_parent(esys, keyfile, self._source.parent_auth, force_rsa=rsa_parent)
@@ -488,7 +496,9 @@ class TpmSigner(Signer):
                 esys.close()
 
     def _fail(self, failure: _Failure) -> Exception:
-        error = tpm_errors.translate(failure.err, action=failure.action, secret=failure.secret, key=f"the TPM key {self._source.label}")
+        error = tpm_errors.translate(
+            failure.err, action=failure.action, secret=failure.secret, key=f"the TPM key {self._source.label}"
+        )
         if tpm_errors.is_auth_failure(failure.rc):
             # Remember the refusal so that serve/update never present it again.
             self._refused = error.message

@@ -125,7 +125,9 @@ def open_esapi(choice: TctiChoice) -> ESAPI:
         from .rawsocket import make_raw_socket_tcti
 
         if not _is_socket(choice.conf):
-            raise BackendUnavailable(f"no TPM socket at {choice.conf} ({choice.source})", hint="is the TPM simulator running?")
+            raise BackendUnavailable(
+                f"no TPM socket at {choice.conf} ({choice.source})", hint="is the TPM simulator running?"
+            )
         return ESAPI(make_raw_socket_tcti(choice.conf))
     if not TCTILdr.is_available(choice.name):
         raise BackendUnavailable(
@@ -151,8 +153,7 @@ def _check_device(choice: TctiChoice) -> None:
     if not os.path.exists(path):
         raise BackendUnavailable(
             f"no TPM device at {path} ({choice.source})",
-            hint="check that the TPM is enabled and its driver loaded, or pass --tpm-tcti "
-            "(e.g. swtpm:port=2321)",
+            hint="check that the TPM is enabled and its driver loaded, or pass --tpm-tcti (e.g. swtpm:port=2321)",
         )
     if not os.access(path, os.R_OK | os.W_OK):
         raise BackendUnavailable(
@@ -164,7 +165,9 @@ def _check_device(choice: TctiChoice) -> None:
 def _install_hint(name: str) -> str:
     if name == "tabrmd":
         return "install tpm2-abrmd (Debian: apt install libtss2-tcti-tabrmd0 tpm2-abrmd) or use device:/dev/tpmrm0"
-    return f"install the tpm2-tss TCTI module '{name}' (Debian: libtss2-tcti-{name}0 or libtss2-dev), or pick another TCTI"
+    return (
+        f"install the tpm2-tss TCTI module '{name}' (Debian: libtss2-tcti-{name}0 or libtss2-dev), or pick another TCTI"
+    )
 
 
 def _connect_hint(choice: TctiChoice) -> str:

@@ -92,7 +92,9 @@ def is_auth_failure(rc: int) -> bool:
     return layer(rc) == TPM_LAYER and tpm_code(rc) in (RC_AUTH_FAIL, RC_BAD_AUTH)
 
 
-def translate(err: Exception, *, action: str, secret: str = "TPM key password", key: str = "the TPM key") -> RasignError:
+def translate(
+    err: Exception, *, action: str, secret: str = "TPM key password", key: str = "the TPM key"
+) -> RasignError:
     """Map a ``TSS2_Exception`` raised while doing ``action`` to a :class:`RasignError`.
 
     ``secret`` names the password that was in play (key or parent), ``key`` the object.
@@ -138,12 +140,17 @@ def translate(err: Exception, *, action: str, secret: str = "TPM key password", 
                 hint="create the key with an algorithm the TPM lists (tpm2_getcap algorithms / ecc-curves)",
             )
         if code == RC_HANDLE:
-            return KeyLoadError(f"{key} is not present in the TPM ({action})", hint="check the handle with tpm2_getcap handles-persistent")
+            return KeyLoadError(
+                f"{key} is not present in the TPM ({action})",
+                hint="check the handle with tpm2_getcap handles-persistent",
+            )
         if code == RC_OBJECT_MEMORY:
             return SigningError(
                 "the TPM has no free slot for a transient object (another program holds them)",
                 hint="use the kernel resource manager (/dev/tpmrm0) or tpm2-abrmd, or flush stale objects with tpm2_flushcontext -t",
             )
     if is_connection_lost(rc):
-        return BackendUnavailable(f"lost the connection to the TPM during {action}: {err}", hint="is the TPM (or simulator) still running?")
+        return BackendUnavailable(
+            f"lost the connection to the TPM during {action}: {err}", hint="is the TPM (or simulator) still running?"
+        )
     return SigningError(f"TPM error during {action}: {err} (rc 0x{rc:x})")

@@ -52,8 +52,9 @@ def _timeout() -> float:
     return value if 0 < value < 1e6 else DEFAULT_TIMEOUT
 
 
-def request(message: dict[str, Any], *, path: str | None = None, timeout: float | None = None,
-            on_notice: Any = None) -> dict[str, Any]:
+def request(
+    message: dict[str, Any], *, path: str | None = None, timeout: float | None = None, on_notice: Any = None
+) -> dict[str, Any]:
     """Send one request and return the final answer; notices go to ``on_notice``.
 
     Raises :class:`AgentUnavailable` when nothing listens or the agent dies before

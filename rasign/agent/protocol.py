@@ -32,9 +32,27 @@ MAX_LINE = 1 << 20
 """Largest request or answer line; anything longer is refused, never buffered."""
 
 ENV_PREFIXES = ("AWS_", "RASIGN_")
-ENV_NAMES = ("HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy",
-             "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "SOFTHSM2_CONF", "TPM2TOOLS_TCTI",
-             "TPM2_PKCS11_TCTI", "TSS2_LOG", "PKCS11SPY", "PKCS11SPY_OUTPUT", "P11_KIT_SERVER_ADDRESS")
+ENV_NAMES = (
+    "HOME",
+    "XDG_CONFIG_HOME",
+    "XDG_CACHE_HOME",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "REQUESTS_CA_BUNDLE",
+    "SOFTHSM2_CONF",
+    "TPM2TOOLS_TCTI",
+    "TPM2_PKCS11_TCTI",
+    "TSS2_LOG",
+    "PKCS11SPY",
+    "PKCS11SPY_OUTPUT",
+    "P11_KIT_SERVER_ADDRESS",
+)
 """What of the client's environment changes how credentials are minted (endpoints, CA
 bundles, proxies, PIN variables, module configuration) and so travels with a request."""
 

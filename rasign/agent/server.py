@@ -53,8 +53,15 @@ MAX_CONNECTIONS = 64
 READ_TIMEOUT = 10.0
 """Seconds a client has to send its request line."""
 
-_PATH_FIELDS = ("certificate", "private_key", "intermediates", "cert_store", "pkcs11_lib", "pkcs11_pin_file",
-                "pkcs11_context_pin_file")
+_PATH_FIELDS = (
+    "certificate",
+    "private_key",
+    "intermediates",
+    "cert_store",
+    "pkcs11_lib",
+    "pkcs11_pin_file",
+    "pkcs11_context_pin_file",
+)
 _SESSION_PATH_FIELDS = ("ca_bundle",)
 
 
@@ -82,7 +89,9 @@ class Entry:
 class Agent:
     """The agent's state and request handling, independent of the socket (tests drive it too)."""
 
-    def __init__(self, *, clock: Clock = SYSTEM, pin_ttl: float | None = None, notice_after: float | None = None) -> None:
+    def __init__(
+        self, *, clock: Clock = SYSTEM, pin_ttl: float | None = None, notice_after: float | None = None
+    ) -> None:
         self.clock = clock
         self.pin_ttl = pin_ttl
         self.notice_after = notice_after
@@ -111,8 +120,11 @@ class Agent:
         credentials = entry.credentials
         if credentials is None or not entry.answer:
             return None
-        if self.pin_ttl is not None and entry.held_since is not None \
-                and self.clock.monotonic() - entry.held_since >= self.pin_ttl:
+        if (
+            self.pin_ttl is not None
+            and entry.held_since is not None
+            and self.clock.monotonic() - entry.held_since >= self.pin_ttl
+        ):
             return None  # the full path forgets the expired secrets first
         if (credentials.expires_at - self.clock.now()).total_seconds() <= margin:
             return None
@@ -120,7 +132,12 @@ class Agent:
 
     def remember(self, line: bytes, message: dict[str, Any], answer: dict[str, Any]) -> None:
         """Let :meth:`repeat_answer` serve this exact request next time (never one carrying a secret)."""
-        if message.get("op") != "credentials" or message.get("secrets") or not answer.get("ok") or answer.get("warnings"):
+        if (
+            message.get("op") != "credentials"
+            or message.get("secrets")
+            or not answer.get("ok")
+            or answer.get("warnings")
+        ):
             return
         entry = answer.pop("_entry", None)
         if entry is None:
@@ -148,8 +165,13 @@ class Agent:
 
     def _credentials(self, message: dict[str, Any], notify: Any) -> dict[str, Any]:
         argv, cwd, env = message.get("argv"), message.get("cwd"), message.get("env")
-        if not (isinstance(argv, list) and all(isinstance(a, str) for a in argv) and isinstance(cwd, str)
-                and isinstance(env, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in env.items())):
+        if not (
+            isinstance(argv, list)
+            and all(isinstance(a, str) for a in argv)
+            and isinstance(cwd, str)
+            and isinstance(env, dict)
+            and all(isinstance(k, str) and isinstance(v, str) for k, v in env.items())
+        ):
             return _error(UsageError("malformed credentials request"))
         secrets = message.get("secrets") or {}
         if not isinstance(secrets, dict):
@@ -167,8 +189,16 @@ class Agent:
             answer["_entry"] = entry  # for remember(); removed before the answer is sent
         return answer
 
-    def _answer(self, entry: Entry, interactive: bool, secrets: dict[str, Any], message: dict[str, Any],
-                env: dict[str, str], cwd: str, notify: Any) -> dict[str, Any]:
+    def _answer(
+        self,
+        entry: Entry,
+        interactive: bool,
+        secrets: dict[str, Any],
+        message: dict[str, Any],
+        env: dict[str, str],
+        cwd: str,
+        notify: Any,
+    ) -> dict[str, Any]:
         with entry.lock:
             self._expire_secrets(entry)
             if entry.credentials is not None and self._fresh(entry.credentials, env):
@@ -181,7 +211,10 @@ class Agent:
                     credentials = self._mint(entry, notify)
             except PromptNeeded as err:
                 if interactive and message.get("tty", True) and err.what not in entry.held:
-                    return {"ok": False, "need": {"what": err.what, "prompt": _prompt_text(err.what, entry), "hint": err.hint()}}
+                    return {
+                        "ok": False,
+                        "need": {"what": err.what, "prompt": _prompt_text(err.what, entry), "hint": err.hint()},
+                    }
                 return _error(err)
             except AuthenticationError as err:
                 self._forget(entry)  # a wrong PIN is never tried again
@@ -227,8 +260,9 @@ class Agent:
             victim = self.entries.pop(idle[0])
             victim.minter.close()
 
-    def _new_entry(self, key: str, signer_options: SignerOptions, session_options: SessionOptions,
-                   backend: str | None) -> Entry:
+    def _new_entry(
+        self, key: str, signer_options: SignerOptions, session_options: SessionOptions, backend: str | None
+    ) -> Entry:
         from rasign.agent.notices import NoticeSigner, threshold_from_env
         from rasign.refresh import SessionMinter
 
@@ -334,15 +368,17 @@ class Agent:
             left = None
             if credentials is not None:
                 left = int((credentials.expires_at - self.clock.now()).total_seconds())
-            report.append({
-                "identity": entry.label,
-                "backend": entry.backend or "",
-                "expiration": credentials.expiration if credentials else None,
-                "seconds_left": left,
-                "signer_open": entry.minter._signer is not None,
-                "secrets_held": sorted(entry.held),
-                "mints": entry.mints,
-            })
+            report.append(
+                {
+                    "identity": entry.label,
+                    "backend": entry.backend or "",
+                    "expiration": credentials.expiration if credentials else None,
+                    "seconds_left": left,
+                    "signer_open": entry.minter._signer is not None,
+                    "secrets_held": sorted(entry.held),
+                    "mints": entry.mints,
+                }
+            )
         return report
 
     def close(self) -> None:
@@ -355,8 +391,15 @@ class Agent:
 
 
 _SECRET_FIELDS = ("pkcs11_pin_env", "pkcs11_context_pin_env", "tpm_key_password", "pkcs8_password")
-_SECRET_NAMES = frozenset({"RASIGN_PKCS11_PIN", "RASIGN_PKCS11_CONTEXT_PIN", "RASIGN_PKCS8_PASSWORD",
-                           "RASIGN_TPM_KEY_PASSWORD", "RASIGN_TPM_PARENT_PASSWORD"})
+_SECRET_NAMES = frozenset(
+    {
+        "RASIGN_PKCS11_PIN",
+        "RASIGN_PKCS11_CONTEXT_PIN",
+        "RASIGN_PKCS8_PASSWORD",
+        "RASIGN_TPM_KEY_PASSWORD",
+        "RASIGN_TPM_PARENT_PASSWORD",
+    }
+)
 
 
 def _prompt_text(what: str, entry: Entry) -> str:
@@ -366,15 +409,24 @@ def _prompt_text(what: str, entry: Entry) -> str:
 def _error(err: RasignError, exit_code: int | None = None) -> dict[str, Any]:
     from rasign.textsafe import clean
 
-    return {"ok": False, "error": {"class": type(err).__name__, "exit_code": exit_code or err.exit_code,
-                                   "line": clean(err.one_line(), 2000)}}
+    return {
+        "ok": False,
+        "error": {
+            "class": type(err).__name__,
+            "exit_code": exit_code or err.exit_code,
+            "line": clean(err.one_line(), 2000),
+        },
+    }
 
 
 @contextlib.contextmanager
 def _applied(env: dict[str, str], cwd: str) -> Any:
     """Run with the client's variables (those :mod:`protocol` forwards) in ``os.environ``."""
-    saved = {name: value for name, value in os.environ.items() if name.startswith(protocol.ENV_PREFIXES)
-             or name in protocol.ENV_NAMES}
+    saved = {
+        name: value
+        for name, value in os.environ.items()
+        if name.startswith(protocol.ENV_PREFIXES) or name in protocol.ENV_NAMES
+    }
     for name in saved:
         os.environ.pop(name, None)
     os.environ.update({k: v for k, v in env.items() if k != protocol.SOCKET_ENV})
@@ -406,8 +458,9 @@ def _parse(argv: list[str], cwd: str) -> tuple[SignerOptions, SessionOptions, st
         for name in (*_PATH_FIELDS, *_SESSION_PATH_FIELDS):
             _absolute(args, name, cwd)
 
-    args, warnings = parse_credential_process([a for a in argv if a not in ("--agent", "--no-agent")],
-                                              resolve_paths=resolve)
+    args, warnings = parse_credential_process(
+        [a for a in argv if a not in ("--agent", "--no-agent")], resolve_paths=resolve
+    )
     if getattr(args, "identity_chain", None):
         raise NotServed("the agent does not chain roles yet")
     signer_options = flags.signer_options(args)
@@ -418,8 +471,12 @@ def _parse(argv: list[str], cwd: str) -> tuple[SignerOptions, SessionOptions, st
 
 def _absolute(options: Any, name: str, cwd: str) -> None:
     value = getattr(options, name, None)
-    if isinstance(value, str) and value and not value.startswith(("pkcs11:", "handle:", "file://", "/", "~")) \
-            and ":" not in value.split("/")[0]:
+    if (
+        isinstance(value, str)
+        and value
+        and not value.startswith(("pkcs11:", "handle:", "file://", "/", "~"))
+        and ":" not in value.split("/")[0]
+    ):
         setattr(options, name, os.path.join(cwd, value))
 
 
@@ -443,8 +500,16 @@ class _Handler(socketserver.StreamRequestHandler):
         uid = peer_uid(self.connection)
         if uid is not None and uid not in self.server.allowed_uids:
             log.warning("refused a connection from uid %d", uid)
-            self._send({"ok": False, "error": {"class": "AuthenticationError", "exit_code": 6,
-                                               "line": "the rasign agent serves only its own user"}})
+            self._send(
+                {
+                    "ok": False,
+                    "error": {
+                        "class": "AuthenticationError",
+                        "exit_code": 6,
+                        "line": "the rasign agent serves only its own user",
+                    },
+                }
+            )
             return
         self.connection.settimeout(READ_TIMEOUT)
         try:
@@ -487,8 +552,14 @@ class AgentServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
     allow_reuse_address = False
 
-    def __init__(self, path: str | None, agent: Agent, *, listen_fd: int | None = None,
-                 allowed_uids: frozenset[int] | None = None) -> None:
+    def __init__(
+        self,
+        path: str | None,
+        agent: Agent,
+        *,
+        listen_fd: int | None = None,
+        allowed_uids: frozenset[int] | None = None,
+    ) -> None:
         self.agent = agent
         self.path = path
         self.allowed_uids = allowed_uids or frozenset({os.getuid(), 0})
@@ -545,11 +616,15 @@ def prepare_socket_dir(path: str) -> None:
     if not stat.S_ISDIR(info.st_mode):
         raise StoreError(f"the agent socket directory {directory} is not a directory")
     if info.st_uid != os.getuid():
-        raise StoreError(f"the agent socket directory {directory} belongs to uid {info.st_uid}, not to you",
-                         hint=f"remove it, or set {protocol.SOCKET_ENV} to a path in a directory of your own")
+        raise StoreError(
+            f"the agent socket directory {directory} belongs to uid {info.st_uid}, not to you",
+            hint=f"remove it, or set {protocol.SOCKET_ENV} to a path in a directory of your own",
+        )
     if info.st_mode & 0o077:
-        raise StoreError(f"the agent socket directory {directory} is open to other users (mode {stat.S_IMODE(info.st_mode):o})",
-                         hint=f"chmod 700 {directory}")
+        raise StoreError(
+            f"the agent socket directory {directory} is open to other users (mode {stat.S_IMODE(info.st_mode):o})",
+            hint=f"chmod 700 {directory}",
+        )
     if os.path.lexists(path):
         if not stat.S_ISSOCK(os.lstat(path).st_mode):
             raise StoreError(f"{path} exists and is not a socket", hint="remove it, or choose another socket path")

@@ -199,8 +199,10 @@ HELP: dict[str, CommandHelp] = {
         ),
         examples=(
             ("check a named identity", "{prog} doctor --identity prod"),
-            ("validate the chain and try one real CreateSession", "{prog} doctor --identity prod "
-             "--trust-anchor-pem ca.pem --live"),
+            (
+                "validate the chain and try one real CreateSession",
+                "{prog} doctor --identity prod --trust-anchor-pem ca.pem --live",
+            ),
         ),
     ),
     "emulator": CommandHelp(

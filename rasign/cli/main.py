@@ -35,7 +35,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "rasign.commands.read_certificate_data",
         "show certificate data or list matching identities",
     ),
-    "agent": ("rasign.commands.agent", "run the per-user agent (one PIN per login session), or ask it: status, lock, stop"),
+    "agent": (
+        "rasign.commands.agent",
+        "run the per-user agent (one PIN per login session), or ask it: status, lock, stop",
+    ),
     "emulator": ("rasign.commands.emulator", "run a local Roles Anywhere + STS emulator (offline demos and tests)"),
     "demo": ("rasign.commands.demo", "run the end-to-end flow against the local emulator (no AWS account needed)"),
     "version": ("rasign.commands.version", "print the version"),
@@ -226,8 +229,9 @@ def _warnings(args: argparse.Namespace, ignored: list[str], prog: str) -> list[s
     return lines
 
 
-def _local_checks(command: str | None, args: argparse.Namespace,
-                  resolve_paths: Callable[[argparse.Namespace], None] | None = None) -> None:
+def _local_checks(
+    command: str | None, args: argparse.Namespace, resolve_paths: Callable[[argparse.Namespace], None] | None = None
+) -> None:
     from rasign.cli import mistakes
 
     _check_exclusions(command, args)
@@ -238,7 +242,9 @@ def _local_checks(command: str | None, args: argparse.Namespace,
 
 
 def parse_credential_process(
-    argv: Sequence[str], *, prog: str = DEFAULT_PROG,
+    argv: Sequence[str],
+    *,
+    prog: str = DEFAULT_PROG,
     resolve_paths: Callable[[argparse.Namespace], None] | None = None,
 ) -> tuple[argparse.Namespace, list[str]]:
     """``credential-process ARGV`` parsed and checked exactly as :func:`main` does; (args, warning lines).

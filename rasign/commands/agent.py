@@ -22,14 +22,26 @@ SUMMARY = "run the per-user agent (one PIN per login session), or ask it: status
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """The agent's own options; ``ACTION`` talks to a running agent instead of starting one."""
-    parser.add_argument("action", nargs="?", choices=("run", "status", "lock", "stop"), default="run",
-                        help="run (default): start the agent; status | lock | stop: ask the running one")
-    parser.add_argument("--socket", metavar="PATH",
-                        help="socket path (default $RASIGN_AGENT_SOCK, else $XDG_RUNTIME_DIR/rasign/agent.sock)")
+    parser.add_argument(
+        "action",
+        nargs="?",
+        choices=("run", "status", "lock", "stop"),
+        default="run",
+        help="run (default): start the agent; status | lock | stop: ask the running one",
+    )
+    parser.add_argument(
+        "--socket",
+        metavar="PATH",
+        help="socket path (default $RASIGN_AGENT_SOCK, else $XDG_RUNTIME_DIR/rasign/agent.sock)",
+    )
     parser.add_argument("--daemon", action="store_true", help="detach into the background and print the export line")
     parser.add_argument("--systemd", action="store_true", help="use the socket systemd passes (LISTEN_FDS)")
-    parser.add_argument("--pin-ttl", type=_seconds, metavar="SECONDS",
-                        help="forget typed PINs and passwords after this long (default: until the agent stops)")
+    parser.add_argument(
+        "--pin-ttl",
+        type=_seconds,
+        metavar="SECONDS",
+        help="forget typed PINs and passwords after this long (default: until the agent stops)",
+    )
     parser.add_argument("--json", action="store_true", help="status as JSON")
     flags.add_debug_flag(parser)
 
@@ -97,8 +109,12 @@ def _serve(path: str, args: argparse.Namespace) -> int:
     if args.daemon:
         _detach(path)
     else:
-        print(f"rasign agent listening on {path if listen_fd is None else 'the systemd socket'}"
-              f"{'' if locked else ' (memory not locked: RLIMIT_MEMLOCK too low)'}", file=sys.stderr, flush=True)
+        print(
+            f"rasign agent listening on {path if listen_fd is None else 'the systemd socket'}"
+            f"{'' if locked else ' (memory not locked: RLIMIT_MEMLOCK too low)'}",
+            file=sys.stderr,
+            flush=True,
+        )
 
     def _stop(signum: int, frame: object) -> None:
         agent.stopping.set()

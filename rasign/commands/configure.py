@@ -29,8 +29,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     """Which identities, which profile name, which file, and whether to only print."""
     parser.add_argument("--all", action="store_true", help="one profile for every identity of the file")
     parser.add_argument("--profile", metavar="NAME", help="profile name (default: the identity's name)")
-    parser.add_argument("--config-file", metavar="PATH",
-                        help="AWS config file (default AWS_CONFIG_FILE, then ~/.aws/config)")
+    parser.add_argument(
+        "--config-file", metavar="PATH", help="AWS config file (default AWS_CONFIG_FILE, then ~/.aws/config)"
+    )
     parser.add_argument("--print", dest="print_only", action="store_true", help="print the sections instead of writing")
     flags.add_debug_flag(parser)
 
@@ -44,8 +45,9 @@ def aws_config_path(explicit: str | None) -> str:
         return os.path.abspath(os.path.expanduser(env))
     home = os.path.expanduser("~")
     if home in ("", "~"):
-        raise StoreError("cannot locate the home directory for ~/.aws/config",
-                         hint="set AWS_CONFIG_FILE or pass --config-file")
+        raise StoreError(
+            "cannot locate the home directory for ~/.aws/config", hint="set AWS_CONFIG_FILE or pass --config-file"
+        )
     return os.path.join(home, ".aws", "config")
 
 
@@ -108,8 +110,11 @@ def run(args: argparse.Namespace) -> int:
             from rasign.options import SessionOptions
 
             # A profile for ARNs that cannot work would only fail later, on every AWS CLI call.
-            plan_session(SessionOptions(role_arn=str(arns[0]), profile_arn=str(arns[1]), trust_anchor_arn=str(arns[2]),
-                                        region=region))
+            plan_session(
+                SessionOptions(
+                    role_arn=str(arns[0]), profile_arn=str(arns[1]), trust_anchor_arn=str(arns[2]), region=region
+                )
+            )
         values = profile_lines(identity.name, region, explicit)
         name = args.profile or identity.name
         section = "default" if name == "default" else f"profile {name}"  # botocore reads [default] bare

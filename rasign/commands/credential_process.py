@@ -20,10 +20,18 @@ def configure(parser: argparse.ArgumentParser) -> None:
     flags.add_signer_flags(parser)
     flags.add_session_flags(parser)
     cache = parser.add_argument_group("credential cache")
-    cache.add_argument("--cache", dest="cache", action="store_true", default=None, help="reuse unexpired credentials from the per-user cache")
+    cache.add_argument(
+        "--cache",
+        dest="cache",
+        action="store_true",
+        default=None,
+        help="reuse unexpired credentials from the per-user cache",
+    )
     cache.add_argument("--no-cache", dest="cache", action="store_false", help="always mint a new session")
     agent = parser.add_argument_group("agent (rasign agent)")
-    agent.add_argument("--agent", action="store_true", help="get the credentials from the running rasign agent; fail if none runs")
+    agent.add_argument(
+        "--agent", action="store_true", help="get the credentials from the running rasign agent; fail if none runs"
+    )
     agent.add_argument("--no-agent", action="store_true", help="never ask a running agent (env RASIGN_NO_AGENT=1)")
     flags.add_debug_flag(parser)
 

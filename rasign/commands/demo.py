@@ -37,7 +37,11 @@ SUMMARY = "run the end-to-end flow against the local emulator (no AWS account ne
 def configure(parser: argparse.ArgumentParser) -> None:
     """Demo options."""
     parser.add_argument(
-        "--keep", nargs="?", const="", default=None, metavar="DIR",
+        "--keep",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="DIR",
         help="keep the generated files (the private key too): in DIR if given, else in the temporary directory",
     )
     parser.add_argument("--debug", action="store_true", help="verbose logs on stderr")
@@ -63,32 +67,46 @@ def make_pki(directory: Path) -> tuple[Path, Path, bytes]:
 
     now = dt.datetime.now(dt.timezone.utc)
     ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([
-        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "rasign demo"),
-        x509.NameAttribute(NameOID.COMMON_NAME, "rasign demo root CA"),
-    ])
+    ca_name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "rasign demo"),
+            x509.NameAttribute(NameOID.COMMON_NAME, "rasign demo root CA"),
+        ]
+    )
     usage = dict(
-        content_commitment=False, key_encipherment=False, data_encipherment=False,
-        key_agreement=False, encipher_only=False, decipher_only=False,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        encipher_only=False,
+        decipher_only=False,
     )
     ca = (
-        x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
         .not_valid_after(now + dt.timedelta(days=30))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True, **usage), critical=True
-        )
+        .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True, **usage), critical=True)
         .sign(ca_key, hashes.SHA256())
     )
     key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([
-        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "rasign demo"),
-        x509.NameAttribute(NameOID.COMMON_NAME, "demo-workstation"),
-    ])
+    subject = x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "rasign demo"),
+            x509.NameAttribute(NameOID.COMMON_NAME, "demo-workstation"),
+        ]
+    )
     leaf = (
-        x509.CertificateBuilder().subject_name(subject).issuer_name(ca_name).public_key(key.public_key())
-        .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
         .not_valid_after(now + dt.timedelta(days=7, hours=1))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
@@ -152,10 +170,24 @@ def _steps(workdir: Path) -> int:
     with Emulator(trust_anchor_pems=[root_pem], region="us-east-1") as emu:
         _say("2/4", f"local Roles Anywhere emulator listening on {emu.endpoint} (trust anchor {emu.trust_anchor_arn})")
         command = [
-            sys.executable, "-m", "rasign", "credential-process",
-            "--certificate", str(cert_path), "--private-key", str(key_path),
-            "--trust-anchor-arn", emu.trust_anchor_arn, "--profile-arn", emu.profile_arn,
-            "--role-arn", emu.role_arn, "--endpoint", emu.endpoint, "--ca-bundle", str(emu.ca_bundle),
+            sys.executable,
+            "-m",
+            "rasign",
+            "credential-process",
+            "--certificate",
+            str(cert_path),
+            "--private-key",
+            str(key_path),
+            "--trust-anchor-arn",
+            emu.trust_anchor_arn,
+            "--profile-arn",
+            emu.profile_arn,
+            "--role-arn",
+            emu.role_arn,
+            "--endpoint",
+            emu.endpoint,
+            "--ca-bundle",
+            str(emu.ca_bundle),
             "--no-cache",
         ]
         result = subprocess.run(command, capture_output=True, text=True, timeout=120)
@@ -164,8 +196,11 @@ def _steps(workdir: Path) -> int:
             _say("3/4", f"credential-process failed with exit code {result.returncode}")
             return result.returncode
         document = json.loads(result.stdout)
-        _say("3/4", f"credential-process printed credentials: AccessKeyId {document['AccessKeyId']},"
-                    f" expires {document['Expiration']}")
+        _say(
+            "3/4",
+            f"credential-process printed credentials: AccessKeyId {document['AccessKeyId']},"
+            f" expires {document['Expiration']}",
+        )
 
         if _has_boto3():
             arn = _identity_with_boto3(workdir, command, emu.sts_endpoint, str(emu.ca_bundle))
@@ -176,10 +211,15 @@ def _steps(workdir: Path) -> int:
             identity = get_caller_identity(
                 document, endpoint=emu.sts_endpoint, region="us-east-1", verify=str(emu.ca_bundle)
             )
-            _say("4/4", f"rasign's SigV4 client called STS GetCallerIdentity with those credentials: {identity.arn}"
-                        " (boto3 is not installed; with pip install 'rasign[boto3]' boto3 does this step)")
-    print("demo finished: the emulator verified the SigV4-X509 signature,"
-          " and the SigV4 signature made with the issued credentials")
+            _say(
+                "4/4",
+                f"rasign's SigV4 client called STS GetCallerIdentity with those credentials: {identity.arn}"
+                " (boto3 is not installed; with pip install 'rasign[boto3]' boto3 does this step)",
+            )
+    print(
+        "demo finished: the emulator verified the SigV4-X509 signature,"
+        " and the SigV4 signature made with the issued credentials"
+    )
     return 0
 
 

@@ -25,8 +25,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the checks as JSON")
     parser.add_argument("--live", action="store_true", help="also run one real CreateSession (may ask for a PIN)")
     parser.add_argument("--offline", action="store_true", help="skip the endpoint checks (DNS, TCP, TLS, clock)")
-    parser.add_argument("--trust-anchor-pem", metavar="PATH",
-                        help="CA certificate(s) of the trust anchor, to validate the path")
+    parser.add_argument(
+        "--trust-anchor-pem", metavar="PATH", help="CA certificate(s) of the trust anchor, to validate the path"
+    )
     flags.add_signer_flags(parser)
     flags.add_session_flags(parser)
     flags.add_debug_flag(parser)
@@ -37,8 +38,14 @@ def run(args: argparse.Namespace) -> int:
     from rasign.doctor import as_json, exit_code, run_checks
     from rasign.textsafe import clean
 
-    results = run_checks(flags.signer_options(args), flags.session_options(args), backend=args.backend,
-                         trust_anchor_pem=args.trust_anchor_pem, live=args.live, network=not args.offline)
+    results = run_checks(
+        flags.signer_options(args),
+        flags.session_options(args),
+        backend=args.backend,
+        trust_anchor_pem=args.trust_anchor_pem,
+        live=args.live,
+        network=not args.offline,
+    )
     if args.json:
         sys.stdout.write(json.dumps(as_json(results), indent=2) + "\n")
         return exit_code(results)

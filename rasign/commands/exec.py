@@ -36,10 +36,17 @@ SUMMARY = "run a command with credentials in its environment (or a private endpo
 MARKER = "RASIGN_EXEC"
 """Set in the child's environment (to the identity name, or ``-``) so nesting is detected."""
 CREDENTIAL_VARIABLES = (
-    "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",
-    "AWS_CREDENTIAL_EXPIRATION", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_AUTHORIZATION_TOKEN",
-    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", "AWS_PROFILE", "AWS_DEFAULT_PROFILE",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AWS_CREDENTIAL_EXPIRATION",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
 )
 """Removed from the child's environment first: they would compete with the credentials we give."""
 CREDENTIALS_PATH = "/rasign/credentials"
@@ -49,17 +56,24 @@ def configure(parser: argparse.ArgumentParser) -> None:
     """credential-process's flags, ``--server``, ``--allow-nested``, then the command after ``--``."""
     from rasign import cache
 
-    parser.add_argument("--server", action="store_true",
-                        help="serve refreshing credentials on a private loopback endpoint instead of variables")
-    parser.add_argument("--allow-nested", action="store_true",
-                        help="run even when the environment already holds credentials from rasign exec")
+    parser.add_argument(
+        "--server",
+        action="store_true",
+        help="serve refreshing credentials on a private loopback endpoint instead of variables",
+    )
+    parser.add_argument(
+        "--allow-nested",
+        action="store_true",
+        help="run even when the environment already holds credentials from rasign exec",
+    )
     flags.add_signer_flags(parser)
     flags.add_session_flags(parser)
     flags.add_refresh_flags(parser)
     cache.add_cache_flags(parser)
     flags.add_debug_flag(parser)
-    parser.add_argument("child", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARGS...]",
-                        help="the command to run and its arguments")
+    parser.add_argument(
+        "child", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARGS...]", help="the command to run and its arguments"
+    )
 
 
 def _command(args: argparse.Namespace) -> list[str]:
@@ -126,9 +140,14 @@ def _fetcher(args: argparse.Namespace) -> tuple[Any, Any, str]:
     def fetch() -> Any:
         credentials = minter.mint()
         if steps:
-            credentials = assume_chain(credentials, steps, session_options, region=target.region,
-                                       sts_endpoint=getattr(args, "identity_sts_endpoint", None),
-                                       identity=getattr(args, "identity", "") or "")
+            credentials = assume_chain(
+                credentials,
+                steps,
+                session_options,
+                region=target.region,
+                sts_endpoint=getattr(args, "identity_sts_endpoint", None),
+                identity=getattr(args, "identity", "") or "",
+            )
         return credentials
 
     return minter, fetch, target.region
@@ -152,13 +171,16 @@ def _serve(refresher: Refresher, token: str) -> ThreadingHTTPServer:
             credentials = refresher.current()
             if credentials is None:
                 return self._answer(503, {"code": "CredentialsUnavailable", "message": "refresh failing"})
-            return self._answer(200, {
-                "AccessKeyId": credentials.access_key_id,
-                "SecretAccessKey": credentials.secret_access_key,
-                "Token": credentials.session_token,
-                "Expiration": credentials.expiration,
-                "RoleArn": getattr(credentials, "role_arn", ""),
-            })
+            return self._answer(
+                200,
+                {
+                    "AccessKeyId": credentials.access_key_id,
+                    "SecretAccessKey": credentials.secret_access_key,
+                    "Token": credentials.session_token,
+                    "Expiration": credentials.expiration,
+                    "RoleArn": getattr(credentials, "role_arn", ""),
+                },
+            )
 
         def _answer(self, status: int, body: dict[str, str]) -> None:
             data = json.dumps(body).encode()
@@ -187,8 +209,9 @@ def _run_with_server(args: argparse.Namespace, command: list[str], env: dict[str
     from rasign.refresh import Refresher, RefreshPolicy
 
     minter, fetch, region = _fetcher(args)
-    policy = RefreshPolicy(refresh_ahead=args.refresh_ahead, min_interval=args.min_refresh_interval,
-                           backoff_max=args.max_backoff)
+    policy = RefreshPolicy(
+        refresh_ahead=args.refresh_ahead, min_interval=args.min_refresh_interval, backoff_max=args.max_backoff
+    )
     refresher = Refresher(fetch, policy, name="rasign-exec-refresher")
     server = None
     try:
@@ -202,8 +225,11 @@ def _run_with_server(args: argparse.Namespace, command: list[str], env: dict[str
         env["AWS_REGION"] = region
         env["AWS_DEFAULT_REGION"] = region
         child = subprocess.Popen(command, env=env)
-        forwarded = [getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2")
-                     if hasattr(signal, name)]
+        forwarded = [
+            getattr(signal, name)
+            for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2")
+            if hasattr(signal, name)
+        ]
         previous = {sig: signal.signal(sig, lambda number, _frame: child.send_signal(number)) for sig in forwarded}
         try:
             code = child.wait()

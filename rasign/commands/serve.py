@@ -42,43 +42,102 @@ def configure(parser: argparse.ArgumentParser) -> None:
     flags.add_signer_flags(parser)
     flags.add_session_flags(parser)
     group = parser.add_argument_group("endpoint")
-    group.add_argument("--port", type=int, default=9911, metavar="PORT",
-                       help="port on 127.0.0.1 and ::1 (default 9911; 0 picks a free one)")
-    group.add_argument("--listen", action="append", default=[], metavar="ADDR:PORT",
-                       help="listen here instead (repeatable), e.g. 127.0.0.1:9911, [::1]:9911, or unix:PATH"
-                            " (only unix: entries = no TCP port at all)")
-    group.add_argument("--unix-socket", metavar="PATH",
-                       help="also serve on this unix socket (mode 0600; peers checked with SO_PEERCRED)")
-    group.add_argument("--unix-socket-allow-uid", action="append", type=int, default=[], metavar="UID",
-                       help="also accept unix-socket peers of this uid (repeatable; default: only this user and"
-                            " root; the socket file is then mode 0666)")
-    group.add_argument("--allow-host", action="append", default=[], metavar="NAME[:PORT]",
-                       help="also accept this Host header (repeatable), e.g. a container's name for this host;"
-                            " by default only loopback names and the listen address are accepted")
-    group.add_argument("--max-connections", type=int, default=4096, metavar="N",
-                       help="open connections at most (default 4096); the quietest is closed to admit a new one")
-    group.add_argument("--idle-timeout", type=float, default=60.0, metavar="SECONDS",
-                       help="close a keep-alive connection after this long without a request (default 60)")
-    group.add_argument("--hop-limit", type=int, default=64, metavar="N",
-                       help="IP TTL / IPv6 hop limit of responses, 1..255 (default 64; 1 = EC2 parity)")
-    group.add_argument("--allow-non-loopback", action="store_true",
-                       help="permit --listen on a non-loopback address; every request must then carry the auth token")
-    group.add_argument("--ecs", action="store_true",
-                       help="serve ECS container credentials (AWS_CONTAINER_CREDENTIALS_FULL_URI) instead of IMDS;"
-                            " every request needs the auth token")
-    group.add_argument("--imds", action="store_true",
-                       help="with --ecs: serve the IMDSv2 paths too (they need no auth token)")
-    group.add_argument("--ecs-path", default="/v1/credentials", metavar="PATH",
-                       help="path of the ECS endpoint (default /v1/credentials)")
-    group.add_argument("--auth-token-file", metavar="PATH",
-                       help="file holding the Authorization token for ECS and non-loopback clients"
-                            " (created with a random token if missing)")
-    group.add_argument("--also-role", action="append", default=[], metavar="ROLE_ARN",
-                       help="serve this role too, minted with the same key (one PIN, one token session); repeatable."
-                            " IMDS lists --role-arn as the default and answers each role by name; ECS serves each"
-                            " at ECS_PATH/ROLE_NAME")
-    group.add_argument("--ready-file", metavar="PATH",
-                       help="write the listening addresses as JSON here once serving (for scripts)")
+    group.add_argument(
+        "--port",
+        type=int,
+        default=9911,
+        metavar="PORT",
+        help="port on 127.0.0.1 and ::1 (default 9911; 0 picks a free one)",
+    )
+    group.add_argument(
+        "--listen",
+        action="append",
+        default=[],
+        metavar="ADDR:PORT",
+        help="listen here instead (repeatable), e.g. 127.0.0.1:9911, [::1]:9911, or unix:PATH"
+        " (only unix: entries = no TCP port at all)",
+    )
+    group.add_argument(
+        "--unix-socket",
+        metavar="PATH",
+        help="also serve on this unix socket (mode 0600; peers checked with SO_PEERCRED)",
+    )
+    group.add_argument(
+        "--unix-socket-allow-uid",
+        action="append",
+        type=int,
+        default=[],
+        metavar="UID",
+        help="also accept unix-socket peers of this uid (repeatable; default: only this user and"
+        " root; the socket file is then mode 0666)",
+    )
+    group.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME[:PORT]",
+        help="also accept this Host header (repeatable), e.g. a container's name for this host;"
+        " by default only loopback names and the listen address are accepted",
+    )
+    group.add_argument(
+        "--max-connections",
+        type=int,
+        default=4096,
+        metavar="N",
+        help="open connections at most (default 4096); the quietest is closed to admit a new one",
+    )
+    group.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="close a keep-alive connection after this long without a request (default 60)",
+    )
+    group.add_argument(
+        "--hop-limit",
+        type=int,
+        default=64,
+        metavar="N",
+        help="IP TTL / IPv6 hop limit of responses, 1..255 (default 64; 1 = EC2 parity)",
+    )
+    group.add_argument(
+        "--allow-non-loopback",
+        action="store_true",
+        help="permit --listen on a non-loopback address; every request must then carry the auth token",
+    )
+    group.add_argument(
+        "--ecs",
+        action="store_true",
+        help="serve ECS container credentials (AWS_CONTAINER_CREDENTIALS_FULL_URI) instead of IMDS;"
+        " every request needs the auth token",
+    )
+    group.add_argument(
+        "--imds", action="store_true", help="with --ecs: serve the IMDSv2 paths too (they need no auth token)"
+    )
+    group.add_argument(
+        "--ecs-path",
+        default="/v1/credentials",
+        metavar="PATH",
+        help="path of the ECS endpoint (default /v1/credentials)",
+    )
+    group.add_argument(
+        "--auth-token-file",
+        metavar="PATH",
+        help="file holding the Authorization token for ECS and non-loopback clients"
+        " (created with a random token if missing)",
+    )
+    group.add_argument(
+        "--also-role",
+        action="append",
+        default=[],
+        metavar="ROLE_ARN",
+        help="serve this role too, minted with the same key (one PIN, one token session); repeatable."
+        " IMDS lists --role-arn as the default and answers each role by name; ECS serves each"
+        " at ECS_PATH/ROLE_NAME",
+    )
+    group.add_argument(
+        "--ready-file", metavar="PATH", help="write the listening addresses as JSON here once serving (for scripts)"
+    )
     flags.add_refresh_flags(parser)
     flags.add_debug_flag(parser)
 
@@ -96,8 +155,9 @@ def role_name_of(role_arn: str) -> str:
         raise ConfigError(f"{role_arn!r} is not an IAM role ARN", hint="expected arn:aws:iam::ACCOUNT:role/NAME")
     name = arn.resource.rsplit("/", 1)[-1]
     if not name:
-        raise ConfigError(f"invalid role ARN {role_arn!r}: empty role name",
-                          hint="expected arn:aws:iam::ACCOUNT:role/NAME")
+        raise ConfigError(
+            f"invalid role ARN {role_arn!r}: empty role name", hint="expected arn:aws:iam::ACCOUNT:role/NAME"
+        )
     return name
 
 
@@ -123,22 +183,27 @@ def _check_token(token: str, path: str, info: os.stat_result) -> None:
     """Refuse a token file others can read or change, that someone else owns, or a weak token."""
     if info.st_mode & 0o066:
         raise StoreError(
-            f"the auth token file {path} is readable or writable by group or others"
-            f" (mode {info.st_mode & 0o7777:04o})",
+            f"the auth token file {path} is readable or writable by group or others (mode {info.st_mode & 0o7777:04o})",
             hint=f"run: chmod 600 {path}",
         )
     euid = os.geteuid() if hasattr(os, "geteuid") else None
     if euid is not None and info.st_uid not in (euid, 0):
-        raise StoreError(f"the auth token file {path} belongs to uid {info.st_uid}, not to this user",
-                         hint="use a token file you own")
+        raise StoreError(
+            f"the auth token file {path} belongs to uid {info.st_uid}, not to this user",
+            hint="use a token file you own",
+        )
     if not token:
         raise StoreError(f"the auth token file {path} is empty", hint="put a long random token in it or delete it")
     if len(token) < MIN_TOKEN_LENGTH:
-        raise StoreError(f"the auth token in {path} has {len(token)} characters; at least {MIN_TOKEN_LENGTH}"
-                         " are required", hint="delete the file to have a random one created, or write a longer one")
+        raise StoreError(
+            f"the auth token in {path} has {len(token)} characters; at least {MIN_TOKEN_LENGTH} are required",
+            hint="delete the file to have a random one created, or write a longer one",
+        )
     if not all("!" <= ch <= "~" for ch in token):
-        raise StoreError(f"the auth token in {path} must be printable ASCII without spaces",
-                         hint="delete the file to have a random one created")
+        raise StoreError(
+            f"the auth token in {path} must be printable ASCII without spaces",
+            hint="delete the file to have a random one created",
+        )
 
 
 def _read_token(path: str) -> str | None:
@@ -261,10 +326,17 @@ def endpoint_plan(args: argparse.Namespace) -> EndpointPlan:
         raise UsageError(
             f"refusing to listen on non-loopback address {exposed[0].display()}",
             hint="anyone who can reach it could take the credentials; add --allow-non-loopback"
-                 " (an auth token is then required)",
+            " (an auth token is then required)",
         )
-    return EndpointPlan(tcp=tcp, unix=unix, exposed=exposed, imds=args.imds or not args.ecs, ecs=args.ecs,
-                        allowed_uids=tuple(args.unix_socket_allow_uid), allowed_hosts=tuple(args.allow_host))
+    return EndpointPlan(
+        tcp=tcp,
+        unix=unix,
+        exposed=exposed,
+        imds=args.imds or not args.ecs,
+        ecs=args.ecs,
+        allowed_uids=tuple(args.unix_socket_allow_uid),
+        allowed_hosts=tuple(args.allow_host),
+    )
 
 
 def _capture_environment_secrets(options):
@@ -346,8 +418,12 @@ def run(args: argparse.Namespace) -> int:
         assert shared is not None
         role_view = CredentialView(role_arn=arn, expiry_skew=policy.expiry_skew)
         role_minter = shared.minter(role_options(session_options, {"role_arn": arn}), name=name)
-        role_refresher = Refresher(role_minter.mint, policy, on_update=role_view.update,  # type: ignore[arg-type]
-                                   name=f"rasign-serve-{name}")
+        role_refresher = Refresher(
+            role_minter.mint,
+            policy,
+            on_update=role_view.update,  # type: ignore[arg-type]
+            name=f"rasign-serve-{name}",
+        )
         extra_refreshers.append(role_refresher)
         extras[name] = RoleSlot(view=role_view, status=_status_of(role_refresher), arn=arn)
     context = ServeContext(
@@ -369,12 +445,15 @@ def run(args: argparse.Namespace) -> int:
         limit = raise_descriptor_limit(args.max_connections + len(listeners) + 128)
         cap = max(16, min(args.max_connections, limit - len(listeners) - 128))
         if cap < args.max_connections:
-            log.warning("serving at most %d connections: the open-file limit is %d (raise it, e.g. LimitNOFILE=)",
-                        cap, limit)
+            log.warning(
+                "serving at most %d connections: the open-file limit is %d (raise it, e.g. LimitNOFILE=)", cap, limit
+            )
         server = EventLoopServer(listeners, Router(context), max_connections=cap, idle_timeout=args.idle_timeout)
         if plan.exposed:
-            log.warning("listening on non-loopback addresses %s; requests from other hosts need the auth token",
-                        ", ".join(spec.display() for spec in plan.exposed))
+            log.warning(
+                "listening on non-loopback addresses %s; requests from other hosts need the auth token",
+                ", ".join(spec.display() for spec in plan.exposed),
+            )
 
         minter.open()
         harden_process()  # the key is open: PINs and passwords may leave the environment now
@@ -390,8 +469,10 @@ def run(args: argparse.Namespace) -> int:
         sd_notify("READY=1\nSTATUS=serving credentials")
         while not stop.wait(1.0):
             if not loop_thread.is_alive():
-                raise StoreError("the serve event loop stopped after repeated errors",
-                                 hint="run with --debug and report the logged error")
+                raise StoreError(
+                    "the serve event loop stopped after repeated errors",
+                    hint="run with --debug and report the logged error",
+                )
         log.info("shutting down")
         sd_notify("STOPPING=1")
     finally:
@@ -425,8 +506,10 @@ def _extra_roles(arns: list[str], primary: str) -> dict[str, str]:
     for arn in arns:
         name = role_name_of(arn)
         if name == primary or name in roles:
-            raise UsageError(f"--also-role {arn}: a role named {name!r} is already served",
-                             hint="each served role needs its own name (the last part of its ARN)")
+            raise UsageError(
+                f"--also-role {arn}: a role named {name!r} is already served",
+                hint="each served role needs its own name (the last part of its ARN)",
+            )
         roles[name] = arn
     return roles
 
@@ -465,17 +548,24 @@ def _announce(listeners: list, context, token_file: str | None, args: argparse.N
     ecs_uri = None
     if base and context.ecs_path:
         ecs_uri = base + context.ecs_path
-        log.info("for ECS-style clients: export AWS_CONTAINER_CREDENTIALS_FULL_URI=%s"
-                 " AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE=%s", ecs_uri, token_file)
+        log.info(
+            "for ECS-style clients: export AWS_CONTAINER_CREDENTIALS_FULL_URI=%s"
+            " AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE=%s",
+            ecs_uri,
+            token_file,
+        )
     if args.ready_file:
-        _write_ready_file(args.ready_file, {
-            "pid": os.getpid(),
-            "port": tcp[0].port if tcp else None,
-            "listen": listening,
-            "unix_socket": unix[0] if unix else None,
-            "imds_endpoint": f"{base}/" if base and context.imds else None,
-            "ecs_uri": ecs_uri,
-            "auth_token_file": token_file,
-            "role_name": context.role_name,
-            "roles": {name: (ecs_uri.rstrip("/") + "/" + name if ecs_uri else None) for name in context.roles},
-        })
+        _write_ready_file(
+            args.ready_file,
+            {
+                "pid": os.getpid(),
+                "port": tcp[0].port if tcp else None,
+                "listen": listening,
+                "unix_socket": unix[0] if unix else None,
+                "imds_endpoint": f"{base}/" if base and context.imds else None,
+                "ecs_uri": ecs_uri,
+                "auth_token_file": token_file,
+                "role_name": context.role_name,
+                "roles": {name: (ecs_uri.rstrip("/") + "/" + name if ecs_uri else None) for name in context.roles},
+            },
+        )

@@ -23,8 +23,15 @@ TEST_VERSION = b"1"
 def configure(parser: argparse.ArgumentParser) -> None:
     """Go helper flags: key source, ``--format json|text|bin``, ``--digest``."""
     flags.add_signer_flags(parser, intermediates=False)
-    parser.add_argument("--format", choices=("json", "text", "bin"), default="json", help="output: hex in a JSON string, hex, or raw bytes")
-    parser.add_argument("--digest", choices=("SHA256", "SHA384", "SHA512"), default="SHA256", help="digest to sign with")
+    parser.add_argument(
+        "--format",
+        choices=("json", "text", "bin"),
+        default="json",
+        help="output: hex in a JSON string, hex, or raw bytes",
+    )
+    parser.add_argument(
+        "--digest", choices=("SHA256", "SHA384", "SHA512"), default="SHA256", help="digest to sign with"
+    )
     flags.add_debug_flag(parser)
 
 

@@ -33,8 +33,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("credentials file")
     group.add_argument("--profile", default="default", metavar="NAME", help="profile to write (default 'default')")
     group.add_argument("--once", action="store_true", help="write once and exit")
-    group.add_argument("--credentials-file", metavar="PATH",
-                       help="file to update (default AWS_SHARED_CREDENTIALS_FILE, else ~/.aws/credentials)")
+    group.add_argument(
+        "--credentials-file",
+        metavar="PATH",
+        help="file to update (default AWS_SHARED_CREDENTIALS_FILE, else ~/.aws/credentials)",
+    )
     flags.add_refresh_flags(parser)
     flags.add_debug_flag(parser)
 
@@ -49,8 +52,11 @@ def capture_environment_secrets(options: SignerOptions) -> SignerOptions:
     import dataclasses
     import os
 
-    fields = {"pkcs8_password": "RASIGN_PKCS8_PASSWORD", "tpm_key_password": "RASIGN_TPM_KEY_PASSWORD",
-              "tpm_parent_password": "RASIGN_TPM_PARENT_PASSWORD"}
+    fields = {
+        "pkcs8_password": "RASIGN_PKCS8_PASSWORD",
+        "tpm_key_password": "RASIGN_TPM_KEY_PASSWORD",
+        "tpm_parent_password": "RASIGN_TPM_PARENT_PASSWORD",
+    }
     changes: dict[str, Any] = {}
     for field, variable in fields.items():
         value = os.environ.get(variable)
@@ -70,8 +76,10 @@ def run(args: argparse.Namespace) -> int:
 
     problem = check_profile_name(args.profile)
     if problem:
-        raise UsageError(f"invalid --profile {args.profile!r}: {problem}",
-                         hint="give the name exactly as it appears between the brackets, without surrounding spaces")
+        raise UsageError(
+            f"invalid --profile {args.profile!r}: {problem}",
+            hint="give the name exactly as it appears between the brackets, without surrounding spaces",
+        )
     if args.refresh_ahead is not None and args.refresh_ahead < 0:
         raise UsageError("--refresh-ahead must not be negative")
     signer_options = capture_environment_secrets(flags.signer_options(args))
@@ -83,7 +91,9 @@ def run(args: argparse.Namespace) -> int:
 
     def write(credentials) -> None:
         values = profile_values(
-            credentials.access_key_id, credentials.secret_access_key, credentials.session_token,
+            credentials.access_key_id,
+            credentials.secret_access_key,
+            credentials.session_token,
             credentials.expiration,
         )
         write_profile(path, args.profile, values)
@@ -91,8 +101,9 @@ def run(args: argparse.Namespace) -> int:
 
     from rasign.chain import chained
 
-    minter = chained(SessionMinter(signer_options, session_options, backend=getattr(args, "backend", None)),
-                     args, session_options)
+    minter = chained(
+        SessionMinter(signer_options, session_options, backend=getattr(args, "backend", None)), args, session_options
+    )
     try:
         minter.open()  # the PIN (if any) is read here, in the foreground
         harden_process()  # then: no PIN in the environment, no core file, no ptrace by the same user

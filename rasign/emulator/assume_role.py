@@ -71,8 +71,9 @@ def add_trusted_role(
     role_id = "AROA" + "".join(c if c in _UPPER_ALNUM else "X" for c in digest)[:17]
     role = Role(arn=arn, name=name, role_id=role_id, max_session_duration=max_session_duration)
     state.roles[arn] = role
-    _TRUSTS.setdefault(state, {})[arn] = Trust(role=role, account_id=account, trusted_role_arns=set(trusted),
-                                               external_id=external_id)
+    _TRUSTS.setdefault(state, {})[arn] = Trust(
+        role=role, account_id=account, trusted_role_arns=set(trusted), external_id=external_id
+    )
     return arn
 
 
@@ -89,8 +90,9 @@ def request_params(request: ReceivedRequest) -> dict[str, str]:
     return params
 
 
-def handle_assume_role(call: StsCall, request: ReceivedRequest, state: AccountState, now: _dt.datetime,
-                       request_id: str) -> str:
+def handle_assume_role(
+    call: StsCall, request: ReceivedRequest, state: AccountState, now: _dt.datetime, request_id: str
+) -> str:
     """Check the trust relation and answer with new credentials for the target role."""
     from rasign.emulator.sts import NAMESPACE, StsError
 
@@ -99,14 +101,25 @@ def handle_assume_role(call: StsCall, request: ReceivedRequest, state: AccountSt
     role_arn = params.get("RoleArn", "")
     session_name = params.get("RoleSessionName", "")
     if not role_arn:
-        raise StsError(400, "ValidationError", "1 validation error detected: Value null at 'roleArn' failed to satisfy "
-                       "constraint: Member must not be null")
+        raise StsError(
+            400,
+            "ValidationError",
+            "1 validation error detected: Value null at 'roleArn' failed to satisfy "
+            "constraint: Member must not be null",
+        )
     if not _SESSION_NAME.match(session_name):
-        raise StsError(400, "ValidationError", f"1 validation error detected: Value '{session_name}' at "
-                       "'roleSessionName' failed to satisfy constraint: Member must satisfy regular expression "
-                       "pattern: [\\w+=,.@-]*")
-    denied = StsError(403, "AccessDenied", f"User: {caller.assumed_role_arn} is not authorized to perform: "
-                      f"sts:AssumeRole on resource: {role_arn}")
+        raise StsError(
+            400,
+            "ValidationError",
+            f"1 validation error detected: Value '{session_name}' at "
+            "'roleSessionName' failed to satisfy constraint: Member must satisfy regular expression "
+            "pattern: [\\w+=,.@-]*",
+        )
+    denied = StsError(
+        403,
+        "AccessDenied",
+        f"User: {caller.assumed_role_arn} is not authorized to perform: sts:AssumeRole on resource: {role_arn}",
+    )
     trust = _TRUSTS.get(state, {}).get(role_arn)
     if trust is None or caller.role_arn not in trust.trusted_role_arns:
         raise denied
@@ -170,14 +183,22 @@ def _duration(raw: str | None, role_max: int) -> int:
     except ValueError:
         raise error(400, "ValidationError", f"DurationSeconds {raw!r} is not a number") from None
     if value < MIN_DURATION:
-        raise error(400, "ValidationError", "1 validation error detected: Value at 'durationSeconds' failed to "
-                    "satisfy constraint: Member must have value greater than or equal to 900")
+        raise error(
+            400,
+            "ValidationError",
+            "1 validation error detected: Value at 'durationSeconds' failed to "
+            "satisfy constraint: Member must have value greater than or equal to 900",
+        )
     if value > CHAINED_MAX_DURATION:
-        raise error(400, "ValidationError", "The requested DurationSeconds exceeds the 1 hour session limit "
-                    "for roles assumed by role chaining.")
+        raise error(
+            400,
+            "ValidationError",
+            "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining.",
+        )
     if value > role_max:
-        raise error(400, "ValidationError", "The requested DurationSeconds exceeds the MaxSessionDuration set "
-                    "for this role.")
+        raise error(
+            400, "ValidationError", "The requested DurationSeconds exceeds the MaxSessionDuration set for this role."
+        )
     return value
 
 

@@ -88,7 +88,9 @@ def _extend(
         if found is not None:
             return found
     if not failures:
-        failures.append(f"no certificate named {current.issuer.rfc4514_string()} (issuer of {describe(current)}) in the chain or the trust anchor")
+        failures.append(
+            f"no certificate named {current.issuer.rfc4514_string()} (issuer of {describe(current)}) in the chain or the trust anchor"
+        )
     return None
 
 

@@ -373,7 +373,10 @@ class Emulator:
         self._server = server
         self.port = server.server_address[1]
         self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name=f"rasign-emulator-{self.port}", daemon=True
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"rasign-emulator-{self.port}",
+            daemon=True,
         )
         self._thread.start()
 
@@ -532,7 +535,12 @@ class _Handler(BaseHTTPRequestHandler):
                 self._sts(received, entry)
             else:
                 entry.update(status=404, error_code="UnknownOperationException")
-                self._send_json(404, {"message": f"No operation at {self.command} {split.path}"}, request_id, code="UnknownOperationException")
+                self._send_json(
+                    404,
+                    {"message": f"No operation at {self.command} {split.path}"},
+                    request_id,
+                    code="UnknownOperationException",
+                )
         except Exception as err:  # the emulator's own bug: answer 500, keep serving
             log.exception("emulator failure on %s %s", self.command, split.path)
             entry.update(status=500, error_code="InternalFailure", reason=repr(err))
@@ -553,8 +561,14 @@ class _Handler(BaseHTTPRequestHandler):
             kind, status, payload = fault
             if kind == "respond":
                 entry.update(status=status, error_code="InjectedResponse", reason="injected fault")
-                self._send(status, payload["body"], payload["content_type"], request_id, payload["headers"],
-                           trickle=payload["trickle"])
+                self._send(
+                    status,
+                    payload["body"],
+                    payload["content_type"],
+                    request_id,
+                    payload["headers"],
+                    trickle=payload["trickle"],
+                )
                 return
             if kind == "stall":
                 entry.update(status=0, error_code="Stalled", reason="injected fault")
@@ -573,7 +587,9 @@ class _Handler(BaseHTTPRequestHandler):
                 code, message = "ThrottlingException", "Rate exceeded"
             else:
                 code, message = _FAULT_CODES.get(status, "InjectedFault"), "injected fault"
-            entry.update(status=status, error_code=code, reason="rate limit" if kind == "rate-limit" else "injected fault")
+            entry.update(
+                status=status, error_code=code, reason="rate limit" if kind == "rate-limit" else "injected fault"
+            )
             self._send_json(status, {"message": message}, request_id, code=code)
             return
         try:
@@ -623,8 +639,16 @@ class _Handler(BaseHTTPRequestHandler):
         extra = {"x-amzn-ErrorType": code} if code else {}
         self._send(status, json.dumps(body).encode(), "application/json", request_id, extra)
 
-    def _send(self, status: int, data: bytes, content_type: str, request_id: str, extra: dict[str, str] | None = None,
-              *, trickle: float = 0.0) -> None:
+    def _send(
+        self,
+        status: int,
+        data: bytes,
+        content_type: str,
+        request_id: str,
+        extra: dict[str, str] | None = None,
+        *,
+        trickle: float = 0.0,
+    ) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))

@@ -80,14 +80,18 @@ def parse_session_request(request: ReceivedRequest) -> SessionRequest:
     )
 
 
-def create_session(request: ReceivedRequest, state: AccountState, now: _dt.datetime) -> tuple[dict[str, Any], IssuedCredentials]:
+def create_session(
+    request: ReceivedRequest, state: AccountState, now: _dt.datetime
+) -> tuple[dict[str, Any], IssuedCredentials]:
     """Authenticate, authorise and issue credentials; returns the 201 body and the record."""
     params = parse_session_request(request)
     caller = verify_x509_signature(request, region=state.region, now=now)
 
     anchor = state.trust_anchors.get(params.trust_anchor_arn)
     if anchor is None:
-        raise not_found(f"Trust anchor {params.trust_anchor_arn} does not exist in account {state.account_id} ({state.region})")
+        raise not_found(
+            f"Trust anchor {params.trust_anchor_arn} does not exist in account {state.account_id} ({state.region})"
+        )
     profile = state.profiles.get(params.profile_arn)
     if profile is None:
         raise not_found(f"Profile {params.profile_arn} does not exist in account {state.account_id} ({state.region})")

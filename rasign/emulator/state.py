@@ -134,7 +134,9 @@ class AccountState:
 
     # -- resources -------------------------------------------------------------------
 
-    def add_trust_anchor(self, certificates: Sequence[x509.Certificate], name: str, *, arn: str | None = None) -> TrustAnchor:
+    def add_trust_anchor(
+        self, certificates: Sequence[x509.Certificate], name: str, *, arn: str | None = None
+    ) -> TrustAnchor:
         """Register a trust anchor under ``arn`` or a deterministic ARN derived from ``name``."""
         arn = arn or (
             f"arn:{self.partition}:rolesanywhere:{self.region}:{self.account_id}:"

@@ -134,11 +134,17 @@ def authenticate(request: ReceivedRequest, state: AccountState, now: _dt.datetim
         raise StsError(400, "IncompleteSignature", "Credential scope must be <date>/<region>/sts/aws4_request")
     date, region, service, _ = scope
     if date != date_value[:8]:
-        raise StsError(403, "SignatureDoesNotMatch", "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP")
+        raise StsError(
+            403,
+            "SignatureDoesNotMatch",
+            "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP",
+        )
     if region not in (state.region, "us-east-1"):
         raise StsError(403, "SignatureDoesNotMatch", f"Credential should be scoped to a valid region, not '{region}'.")
     if service != "sts":
-        raise StsError(403, "SignatureDoesNotMatch", f"Credential should be scoped to correct service: 'sts'. not '{service}'")
+        raise StsError(
+            403, "SignatureDoesNotMatch", f"Credential should be scoped to correct service: 'sts'. not '{service}'"
+        )
 
     creds = state.lookup(match["akid"])
     token = request.header("x-amz-security-token")
@@ -149,7 +155,11 @@ def authenticate(request: ReceivedRequest, state: AccountState, now: _dt.datetim
 
     payload_hash = request.header("x-amz-content-sha256")
     if payload_hash not in (None, "UNSIGNED-PAYLOAD") and payload_hash != hashlib.sha256(request.body).hexdigest():
-        raise StsError(400, "XAmzContentSHA256Mismatch", "The provided 'x-amz-content-sha256' header does not match what was computed.")
+        raise StsError(
+            400,
+            "XAmzContentSHA256Mismatch",
+            "The provided 'x-amz-content-sha256' header does not match what was computed.",
+        )
     canonical = canonical_request_as_received(request, signed, payload_hash)
     string_to_sign = "\n".join(
         ("AWS4-HMAC-SHA256", date_value, match["scope"], hashlib.sha256(canonical.encode("utf-8")).hexdigest())

@@ -104,7 +104,9 @@ def verify_x509_signature(request: ReceivedRequest, *, region: str, now: _dt.dat
     canonical = canonical_request_as_received(request, signed)
     text = sigv4x509.string_to_sign(auth.algorithm, date_value or "", auth.scope, canonical)
     if not verify_signature(leaf.public_key(), auth.signature, text.encode("utf-8")):
-        raise access_denied("Invalid signature", reason=f"signature does not verify; canonical request was:\n{canonical}")
+        raise access_denied(
+            "Invalid signature", reason=f"signature does not verify; canonical request was:\n{canonical}"
+        )
     return X509Caller(
         leaf=leaf,
         intermediates=tuple(intermediates),
@@ -139,9 +141,13 @@ def _check_scope(scope: str, date_value: str, region: str) -> None:
         raise access_denied(f"Credential scope {scope!r} must be <date>/<region>/rolesanywhere/aws4_request")
     date, scope_region, service, terminator = parts
     if date != date_value[:8]:
-        raise access_denied(f"Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '{date}' != '{date_value[:8]}'")
+        raise access_denied(
+            f"Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '{date}' != '{date_value[:8]}'"
+        )
     if scope_region != region:
-        raise access_denied(f"Credential should be scoped to a valid region, not '{scope_region}' (this endpoint is {region})")
+        raise access_denied(
+            f"Credential should be scoped to a valid region, not '{scope_region}' (this endpoint is {region})"
+        )
     if service != "rolesanywhere":
         raise access_denied(f"Credential should be scoped to correct service: 'rolesanywhere', not '{service}'")
     if terminator != "aws4_request":

@@ -113,10 +113,14 @@ class Router:
     # -- responses
 
     @staticmethod
-    def _text(request: Request, status: int, text: str, headers: dict[str, str] | None = None,
-              close: bool = False) -> tuple[int, bytes, bool]:
-        return status, render(status, text.encode("utf-8"), headers=headers, close=close,
-                              head=request.method == "HEAD"), close
+    def _text(
+        request: Request, status: int, text: str, headers: dict[str, str] | None = None, close: bool = False
+    ) -> tuple[int, bytes, bool]:
+        return (
+            status,
+            render(status, text.encode("utf-8"), headers=headers, close=close, head=request.method == "HEAD"),
+            close,
+        )
 
     @staticmethod
     def _json(request: Request, status: int, body: bytes) -> tuple[int, bytes, bool]:
@@ -134,9 +138,13 @@ class Router:
                 return self._text(request, 400, "missing Host header\n", close=True)
         elif not conn.listener.host_allowed(host, conn.local_authority):
             log.debug("%s: refused Host %s", conn.describe(), clean(host, 100))
-            return self._text(request, 400, "invalid Host header: this endpoint only answers requests addressed"
-                                            " to it by a loopback name (e.g. 127.0.0.1:PORT or localhost:PORT)\n",
-                              close=True)
+            return self._text(
+                request,
+                400,
+                "invalid Host header: this endpoint only answers requests addressed"
+                " to it by a loopback name (e.g. 127.0.0.1:PORT or localhost:PORT)\n",
+                close=True,
+            )
         if "x-forwarded-for" in request.headers:
             return self._text(request, 400, "unable to process requests with X-Forwarded-For header", close=True)
         if "forwarded" in request.headers:  # RFC 7239's spelling of the same proxy hop
@@ -153,7 +161,7 @@ class Router:
             if path == ROLE_PATH or path == ROLE_PATH + "/":
                 return self._imds_get(request, conn, self._role_name)
             if path.startswith(ROLE_PATH + "/"):
-                role = path[len(ROLE_PATH) + 1:].split("/", 1)[0]
+                role = path[len(ROLE_PATH) + 1 :].split("/", 1)[0]
                 if role == ctx.role_name:
                     return self._imds_get(request, conn, self._imds_credentials)
                 slot = ctx.roles.get(role)
@@ -181,8 +189,9 @@ class Router:
         value = self.context.tokens.issue(ttl)
         return self._text(request, 200, value, headers={TTL_HEADER: raw_ttl.strip() if raw_ttl else str(ttl)})
 
-    def _imds_get(self, request: Request, conn: Connection,
-                  respond: Callable[[Request, float], tuple[int, bytes, bool]]) -> tuple[int, bytes, bool]:
+    def _imds_get(
+        self, request: Request, conn: Connection, respond: Callable[[Request, float], tuple[int, bytes, bool]]
+    ) -> tuple[int, bytes, bool]:
         if request.method not in _READ_METHODS:
             return self._text(request, 405, "")
         value = request.headers.get(TOKEN_HEADER)
@@ -208,15 +217,19 @@ class Router:
     def _not_found(self, request: Request, remaining: float) -> tuple[int, bytes, bool]:
         return self._text(request, 404, "404 page not found\n")
 
-    def _imds_credentials(self, request: Request, remaining: float,
-                          slot: RoleSlot | None = None) -> tuple[int, bytes, bool]:
+    def _imds_credentials(
+        self, request: Request, remaining: float, slot: RoleSlot | None = None
+    ) -> tuple[int, bytes, bool]:
         view, status = (slot.view, slot.status) if slot is not None else (self.context.view, self.context.status)
         current = view.snapshot()
         if current is None:
             reason = status().get("last_error") or "no valid credentials yet"
             return self._text(request, 500, f"no valid credentials available: {reason}\n")
-        return 200, render(200, current.imds_body, headers={TTL_HEADER: str(int(remaining))},
-                           head=request.method == "HEAD"), False
+        return (
+            200,
+            render(200, current.imds_body, headers={TTL_HEADER: str(int(remaining))}, head=request.method == "HEAD"),
+            False,
+        )
 
     # -- ECS
 

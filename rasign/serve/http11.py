@@ -35,10 +35,20 @@ _PARTIAL_BAD_EOL = re.compile(rb"(?<!\r)\n|\r(?!\n)(?!\Z)")
 """The same in a head still arriving, where a CR may be the last byte so far."""
 
 REASONS = {
-    200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
-    405: "Method Not Allowed", 408: "Request Timeout", 413: "Content Too Large", 414: "URI Too Long",
-    431: "Request Header Fields Too Large", 500: "Internal Server Error", 501: "Not Implemented",
-    503: "Service Unavailable", 505: "HTTP Version Not Supported",
+    200: "OK",
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    408: "Request Timeout",
+    413: "Content Too Large",
+    414: "URI Too Long",
+    431: "Request Header Fields Too Large",
+    500: "Internal Server Error",
+    501: "Not Implemented",
+    503: "Service Unavailable",
+    505: "HTTP Version Not Supported",
 }
 
 
@@ -110,7 +120,7 @@ def parse_request(buffer: bytes | bytearray) -> tuple[Request, int] | None:
     body_start = end + 4
     if len(buffer) - body_start < length:
         return None
-    body = bytes(buffer[body_start:body_start + length])
+    body = bytes(buffer[body_start : body_start + length])
     return Request(method, target, version, headers, body, repeated), body_start + length
 
 
@@ -196,8 +206,15 @@ class DateCache:
 _DATES = DateCache()
 
 
-def render(status: int, body: bytes = b"", content_type: str = "text/plain; charset=utf-8",
-           headers: dict[str, str] | None = None, *, close: bool = False, head: bool = False) -> bytes:
+def render(
+    status: int,
+    body: bytes = b"",
+    content_type: str = "text/plain; charset=utf-8",
+    headers: dict[str, str] | None = None,
+    *,
+    close: bool = False,
+    head: bool = False,
+) -> bytes:
     """Serialise a response. ``head`` keeps Content-Length but leaves out the body."""
     lines = [
         f"HTTP/1.1 {status} {REASONS.get(status, 'Unknown')}",

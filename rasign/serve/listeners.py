@@ -77,7 +77,7 @@ def parse_listen(text: str) -> ListenSpec:
     """``127.0.0.1:9911``, ``[::1]:9911``, ``0.0.0.0:80``, ``:9911`` (all IPv4), ``9911`` or ``unix:PATH``."""
     value = text.strip()
     if value.startswith(UNIX_PREFIX):
-        path = value[len(UNIX_PREFIX):]
+        path = value[len(UNIX_PREFIX) :]
         if not path:
             raise UsageError(f"invalid --listen address {text!r}", hint="use unix:/path/to/socket")
         return ListenSpec("", 0, path=os.path.abspath(path))
@@ -92,8 +92,9 @@ def parse_listen(text: str) -> ListenSpec:
     elif value.isdigit():
         host, port_text = "127.0.0.1", value
     else:
-        raise UsageError(f"invalid --listen address {text!r}",
-                         hint="use ADDR:PORT, e.g. 127.0.0.1:9911 or [::1]:9911, or unix:PATH")
+        raise UsageError(
+            f"invalid --listen address {text!r}", hint="use ADDR:PORT, e.g. 127.0.0.1:9911 or [::1]:9911, or unix:PATH"
+        )
     if host == "localhost":
         host = "127.0.0.1"
     try:
@@ -225,8 +226,9 @@ def allowed_hosts_for(spec: ListenSpec, port: int, extra: Iterable[str] = ()) ->
     return frozenset(names)
 
 
-def open_tcp(specs: list[ListenSpec], hop_limit: int, extra_hosts: Iterable[str] = (),
-             backlog: int = 512) -> list[Listener]:
+def open_tcp(
+    specs: list[ListenSpec], hop_limit: int, extra_hosts: Iterable[str] = (), backlog: int = 512
+) -> list[Listener]:
     """Bind every TCP spec; a default ``::1`` that cannot be bound is skipped with a warning.
 
     With port 0 on the default pair, ``::1`` reuses the port picked for IPv4 so one port
@@ -281,8 +283,10 @@ def open_unix(path: str, allowed_uids: Iterable[int] = (), backlog: int = 512) -
     path = os.path.abspath(path)
     directory = os.path.dirname(path)
     if not os.path.isdir(directory):
-        raise StoreError(f"cannot create the unix socket {path}: the directory {directory} does not exist",
-                         hint="create the directory or choose another --unix-socket path")
+        raise StoreError(
+            f"cannot create the unix socket {path}: the directory {directory} does not exist",
+            hint="create the directory or choose another --unix-socket path",
+        )
     _remove_stale_socket(path)
     uids = frozenset(allowed_uids)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -294,10 +298,14 @@ def open_unix(path: str, allowed_uids: Iterable[int] = (), backlog: int = 512) -
         sock.setblocking(False)
     except OSError as err:
         sock.close()
-        reason = "the path is too long" if isinstance(err, OSError) and "too long" in str(err) else \
-            (err.strerror or str(err))
-        raise StoreError(f"cannot create the unix socket {path}: {reason}",
-                         hint="choose another --unix-socket path") from err
+        reason = (
+            "the path is too long"
+            if isinstance(err, OSError) and "too long" in str(err)
+            else (err.strerror or str(err))
+        )
+        raise StoreError(
+            f"cannot create the unix socket {path}: {reason}", hint="choose another --unix-socket path"
+        ) from err
     finally:
         os.umask(old_umask)
     return Listener(sock, ListenSpec("", 0, path=path), 0, allowed_uids=uids)

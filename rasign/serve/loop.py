@@ -54,11 +54,33 @@ Responder = Callable[[Request, "Connection"], tuple[bytes, bool]]
 class Connection:
     """One accepted connection and its buffers."""
 
-    __slots__ = ("sock", "fd", "listener", "peer", "peer_uid", "local_authority", "loopback", "inbuf", "outbuf",
-                 "last_active", "head_started", "closing", "lingering", "writing", "token_cache")
+    __slots__ = (
+        "sock",
+        "fd",
+        "listener",
+        "peer",
+        "peer_uid",
+        "local_authority",
+        "loopback",
+        "inbuf",
+        "outbuf",
+        "last_active",
+        "head_started",
+        "closing",
+        "lingering",
+        "writing",
+        "token_cache",
+    )
 
-    def __init__(self, sock: socket.socket, listener: Listener, peer: Any, now: float,
-                 peer_uid: int | None = None, local_authority: str | None = None) -> None:
+    def __init__(
+        self,
+        sock: socket.socket,
+        listener: Listener,
+        peer: Any,
+        now: float,
+        peer_uid: int | None = None,
+        local_authority: str | None = None,
+    ) -> None:
         self.sock = sock
         self.fd = sock.fileno()
         self.listener = listener
@@ -86,11 +108,18 @@ class Connection:
 class EventLoopServer:
     """Serves ``listeners`` with ``respond`` on one thread until :meth:`stop`."""
 
-    def __init__(self, listeners: list[Listener], respond: Responder, *,
-                 max_connections: int = MAX_CONNECTIONS, idle_timeout: float = IDLE_TIMEOUT,
-                 header_timeout: float = HEADER_TIMEOUT, linger: float = LINGER,
-                 clock: Callable[[], float] = time.monotonic,
-                 error_body: Callable[[HttpError], bytes] | None = None) -> None:
+    def __init__(
+        self,
+        listeners: list[Listener],
+        respond: Responder,
+        *,
+        max_connections: int = MAX_CONNECTIONS,
+        idle_timeout: float = IDLE_TIMEOUT,
+        header_timeout: float = HEADER_TIMEOUT,
+        linger: float = LINGER,
+        clock: Callable[[], float] = time.monotonic,
+        error_body: Callable[[HttpError], bytes] | None = None,
+    ) -> None:
         if max_connections < 1:
             raise ValueError("max_connections must be at least 1")
         self.listeners = listeners
@@ -235,9 +264,13 @@ class EventLoopServer:
             now = self.clock()
             if self._last_refusal_log is None or now - self._last_refusal_log >= _REFUSAL_LOG_EVERY:
                 # At most one line per interval: another uid must not be able to flood the log.
-                log.warning("refused a connection on %s from uid %s (only this user and root may connect;"
-                            " see --unix-socket-allow-uid); %d refused so far", listener.display(), uid,
-                            self.refused_peers)
+                log.warning(
+                    "refused a connection on %s from uid %s (only this user and root may connect;"
+                    " see --unix-socket-allow-uid); %d refused so far",
+                    listener.display(),
+                    uid,
+                    self.refused_peers,
+                )
                 self._last_refusal_log = now
             conn = Connection(sock, listener, None, self.clock(), uid)
             self._connections[conn.fd] = conn

@@ -33,8 +33,13 @@ class RunningAgent:
         return {"RASIGN_AGENT_SOCK": self.socket}
 
     def ask(self, *action: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "rasign", "agent", *action, "--socket", self.socket],
-                              env=clean_env(), capture_output=True, text=True, timeout=60)
+        return subprocess.run(
+            [sys.executable, "-m", "rasign", "agent", *action, "--socket", self.socket],
+            env=clean_env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -63,9 +68,14 @@ def start_agent(tmp_path):
         socket_path = str(directory / "agent.sock")
         log = tmp_path / f"agent{len(started)}.log"
         env = clean_env({"RASIGN_AGENT_SOCK": socket_path, **(extra_env or {})})
-        process = subprocess.Popen([sys.executable, "-m", "rasign", "agent", "--socket", socket_path, *args],
-                                   env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                   stderr=log.open("w"), cwd=REPO)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "rasign", "agent", "--socket", socket_path, *args],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=log.open("w"),
+            cwd=REPO,
+        )
         deadline = time.monotonic() + 30
         while not os.path.exists(socket_path):
             if process.poll() is not None or time.monotonic() > deadline:

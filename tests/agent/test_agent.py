@@ -47,15 +47,32 @@ def test_file_identity_is_minted_once_then_served_from_memory(start_agent, emula
 def test_relative_paths_are_resolved_in_the_client_directory(start_agent, emulator, pki, tmp_path):
     agent = start_agent()
     cert, key = pki.software_identity(stem="agent-relative")
-    done = subprocess.run([sys.executable, "-m", "rasign", "credential-process", "--certificate", cert.name,
-                           "--private-key", key.name, *emulator_args(emulator)],
-                          env=clean_env(agent.env), cwd=cert.parent, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rasign",
+            "credential-process",
+            "--certificate",
+            cert.name,
+            "--private-key",
+            key.name,
+            *emulator_args(emulator),
+        ],
+        env=clean_env(agent.env),
+        cwd=cert.parent,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     _ok(done)
 
 
 def test_bad_flags_get_the_cli_error_through_the_agent(start_agent, emulator):
     agent = start_agent()
-    done = _creds(agent, "--certificate", "/nonexistent/c.pem", "--private-key", "/nonexistent/k.pem", *emulator_args(emulator))
+    done = _creds(
+        agent, "--certificate", "/nonexistent/c.pem", "--private-key", "/nonexistent/k.pem", *emulator_args(emulator)
+    )
     assert done.returncode == 4, done.stderr
     assert done.stdout == "" and done.stderr.count("\n") == 1 and done.stderr.startswith("rasign: error:")
     assert "/nonexistent/k.pem" in done.stderr  # the same first failure the in-process path reports
@@ -81,8 +98,13 @@ def test_agent_killed_mid_request_never_hangs_the_client(start_agent, make_emula
     agent = start_agent()
     cert, key = pki.software_identity(stem="agent-killed")
     args = ["credential-process", "--certificate", str(cert), "--private-key", str(key), *emulator_args(emulator)]
-    client = subprocess.Popen([sys.executable, "-m", "rasign", *args, "--agent"], env=clean_env(agent.env),
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    client = subprocess.Popen(
+        [sys.executable, "-m", "rasign", *args, "--agent"],
+        env=clean_env(agent.env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         _wait_until(lambda: emulator.create_session_count >= 1, 30)
         agent.process.send_signal(signal.SIGKILL)
@@ -107,8 +129,14 @@ def test_another_uid_is_refused_even_when_the_socket_is_opened_up(start_agent):
         "s.sendall(json.dumps({'op': 'status'}).encode() + b'\\n')\n"
         "print(s.makefile().readline())\n"
     )
-    done = subprocess.run(["/usr/bin/python3", "-c", code, agent.socket], capture_output=True, text=True,
-                          timeout=30, user=65534, group=65534)
+    done = subprocess.run(
+        ["/usr/bin/python3", "-c", code, agent.socket],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        user=65534,
+        group=65534,
+    )
     assert done.returncode == 0, done.stderr
     answer = json.loads(done.stdout)
     assert answer["ok"] is False and "only its own user" in answer["error"]["line"]
@@ -118,8 +146,13 @@ def test_agent_refuses_a_socket_directory_others_can_enter(tmp_path):
     directory = tmp_path / "open"
     directory.mkdir()
     os.chmod(directory, 0o755)
-    done = subprocess.run([sys.executable, "-m", "rasign", "agent", "--socket", str(directory / "a.sock")],
-                          env=clean_env(), capture_output=True, text=True, timeout=30)
+    done = subprocess.run(
+        [sys.executable, "-m", "rasign", "agent", "--socket", str(directory / "a.sock")],
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert done.returncode == 13, done.stderr
     assert "open to other users" in done.stderr and "chmod 700" in done.stderr
 

@@ -82,17 +82,46 @@ def test_touch_notice_reaches_the_terminal_under_the_aws_cli(start_agent, emulat
     path = f"{slow_plugin}:{REPO}"
     agent = start_agent(extra_env={"PYTHONPATH": path, "RASIGN_TOUCH_NOTICE_AFTER": "0.1"})
     cert, key = pki.software_identity(stem="agent-touch")
-    process = " ".join([sys.executable, "-m", "rasign", "credential-process", "--backend", "slow",
-                        "--certificate", str(cert), "--private-key", str(key), *emulator_args(emulator)])
+    process = " ".join(
+        [
+            sys.executable,
+            "-m",
+            "rasign",
+            "credential-process",
+            "--backend",
+            "slow",
+            "--certificate",
+            str(cert),
+            "--private-key",
+            str(key),
+            *emulator_args(emulator),
+        ]
+    )
     config = tmp_path / "config"
     config.write_text(f"[profile touch]\nregion = us-east-1\ncredential_process = {process}\n")
-    env = {**agent.env, "PYTHONPATH": path, "AWS_CONFIG_FILE": str(config),
-           "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none")}
+    env = {
+        **agent.env,
+        "PYTHONPATH": path,
+        "AWS_CONFIG_FILE": str(config),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
+    }
     # The AWS CLI runs with a pty as its controlling terminal; its stdout and stderr are pipes.
     wrapper = tmp_path / "aws_wrapper.py"
     wrapper.write_text(f"import os, sys\nos.execv({aws!r}, [{aws!r}] + sys.argv[1:])\n")
-    done, tty = _run_with_terminal(wrapper, ["sts", "get-caller-identity", "--profile", "touch", "--endpoint-url",
-                                                 emulator.sts_endpoint, "--ca-bundle", str(emulator.ca_bundle)], env)
+    done, tty = _run_with_terminal(
+        wrapper,
+        [
+            "sts",
+            "get-caller-identity",
+            "--profile",
+            "touch",
+            "--endpoint-url",
+            emulator.sts_endpoint,
+            "--ca-bundle",
+            str(emulator.ca_bundle),
+        ],
+        env,
+    )
     assert done.returncode == 0, done.stderr + tty
     assert json.loads(done.stdout)["Arn"]
     assert "waiting for the key" in tty and "touch it" in tty
@@ -111,8 +140,15 @@ def _run_with_terminal(wrapper: Path, args: list[str], env: dict[str, str]):
         os.setsid()
         fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
 
-    proc = subprocess.Popen([sys.executable, str(wrapper), *args], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env=clean_env(env), pass_fds=(slave,), preexec_fn=own_terminal)
+    proc = subprocess.Popen(
+        [sys.executable, str(wrapper), *args],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=clean_env(env),
+        pass_fds=(slave,),
+        preexec_fn=own_terminal,
+    )
     os.close(slave)
     transcript = ""
     deadline = time.monotonic() + 90
@@ -136,17 +172,40 @@ def test_systemd_socket_activation(emulator, pki, tmp_path):
     listener.bind(path)
     listener.listen(16)
     # systemd passes the socket as fd 3 and names the receiving pid; exec keeps the pid.
-    launcher = ("import os, sys; os.dup2(int(sys.argv[1]), 3); os.environ['LISTEN_FDS'] = '1';"
-                " os.environ['LISTEN_PID'] = str(os.getpid());"
-                " os.execv(sys.executable, [sys.executable, '-m', 'rasign', 'agent', '--systemd'])")
-    agent = subprocess.Popen([sys.executable, "-c", launcher, str(listener.fileno())], pass_fds=(listener.fileno(),),
-                             env=clean_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    launcher = (
+        "import os, sys; os.dup2(int(sys.argv[1]), 3); os.environ['LISTEN_FDS'] = '1';"
+        " os.environ['LISTEN_PID'] = str(os.getpid());"
+        " os.execv(sys.executable, [sys.executable, '-m', 'rasign', 'agent', '--systemd'])"
+    )
+    agent = subprocess.Popen(
+        [sys.executable, "-c", launcher, str(listener.fileno())],
+        pass_fds=(listener.fileno(),),
+        env=clean_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     listener.close()
     try:
         cert, key = pki.software_identity(stem="agent-systemd")
-        done = subprocess.run([sys.executable, "-m", "rasign", "credential-process", "--agent", "--certificate", str(cert),
-                               "--private-key", str(key), *emulator_args(emulator)],
-                              env=clean_env({"RASIGN_AGENT_SOCK": path}), capture_output=True, text=True, timeout=60)
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "rasign",
+                "credential-process",
+                "--agent",
+                "--certificate",
+                str(cert),
+                "--private-key",
+                str(key),
+                *emulator_args(emulator),
+            ],
+            env=clean_env({"RASIGN_AGENT_SOCK": path}),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert done.returncode == 0, done.stderr
         assert json.loads(done.stdout)["AccessKeyId"]
     finally:
@@ -155,6 +214,11 @@ def test_systemd_socket_activation(emulator, pki, tmp_path):
 
 
 def test_systemd_flag_without_a_passed_socket_is_a_usage_error():
-    done = subprocess.run([sys.executable, "-m", "rasign", "agent", "--systemd"], env=clean_env(),
-                          capture_output=True, text=True, timeout=30)
+    done = subprocess.run(
+        [sys.executable, "-m", "rasign", "agent", "--systemd"],
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert done.returncode == 2 and "LISTEN_FDS" in done.stderr and done.stderr.count("\n") == 1

@@ -69,8 +69,14 @@ def test_wrong_typed_pin_is_tried_once_and_then_forgotten(start_agent, hsm, emul
     log, env = spy_env
     agent = start_agent()
     env = {**env, **agent.env}
-    args = ["credential-process", "--pkcs11-lib", hsm.spy, "--certificate", "pkcs11:token=rasign-b;object=rsa-2048-b",
-            *emulator_args(emulator)]
+    args = [
+        "credential-process",
+        "--pkcs11-lib",
+        hsm.spy,
+        "--certificate",
+        "pkcs11:token=rasign-b;object=rsa-2048-b",
+        *emulator_args(emulator),
+    ]
     done, tty = run_with_terminal(args, ["0000"], env)
     assert done.returncode == 6, done.stderr + tty
     assert "CKR_PIN_INCORRECT" in done.stderr and "0000" not in done.stderr
@@ -84,7 +90,15 @@ def test_wrong_typed_pin_is_tried_once_and_then_forgotten(start_agent, hsm, emul
 def test_always_authenticate_key_with_reuse_pin_needs_no_second_prompt(start_agent, hsm, emulator):
     agent = start_agent()
     env = {**hsm.env, **agent.env, "RASIGN_CACHE_MARGIN": "100000"}
-    args = ["credential-process", "--pkcs11-lib", hsm.module, "--certificate", ALWAYS, "--reuse-pin", *emulator_args(emulator)]
+    args = [
+        "credential-process",
+        "--pkcs11-lib",
+        hsm.module,
+        "--certificate",
+        ALWAYS,
+        "--reuse-pin",
+        *emulator_args(emulator),
+    ]
     done, tty = run_with_terminal(args, [hsm.pin("rasign-a")], env)
     assert done.returncode == 0, done.stderr + tty
     for _ in range(2):

@@ -17,8 +17,16 @@ def test_password_key_loaded_once_across_refreshes_and_flushed_at_stop(start_age
     identity = openssl_ec_password
     agent = start_agent()
     env = {**agent.env, "RASIGN_CACHE_MARGIN": "100000"}  # every call mints anew on the open key
-    args = ["credential-process", "--certificate", str(identity.cert), "--private-key", identity.key,
-            "--tpm-tcti", tpm.tcti, *emulator_args(emulator)]
+    args = [
+        "credential-process",
+        "--certificate",
+        str(identity.cert),
+        "--private-key",
+        identity.key,
+        "--tpm-tcti",
+        tpm.tcti,
+        *emulator_args(emulator),
+    ]
     done, tty = run_with_terminal(args, [identity.password], env)
     assert done.returncode == 0, done.stderr + tty
     assert tty.count("TPM key password") == 1 and identity.password not in tty

@@ -20,8 +20,14 @@ class _Minter:
 
 def _entry() -> Entry:
     options = SignerOptions(certificate="pkcs11:token=t", interactive=False)
-    return Entry("test", options, SessionOptions(), None, _Minter(), {"pkcs11_pin_env": None, "pkcs11_context_pin_env": None,
-                                                                    "tpm_key_password": None, "pkcs8_password": None})
+    return Entry(
+        "test",
+        options,
+        SessionOptions(),
+        None,
+        _Minter(),
+        {"pkcs11_pin_env": None, "pkcs11_context_pin_env": None, "tpm_key_password": None, "pkcs8_password": None},
+    )
 
 
 def test_typed_pin_is_forgotten_after_its_time_to_live():
@@ -53,7 +59,12 @@ def test_lock_forgets_every_secret_and_closes_every_signer():
 
 def test_malformed_requests_get_a_usage_error_not_a_crash():
     agent = Agent(clock=FakeClock())
-    for message in ({"op": "credentials"}, {"op": "credentials", "argv": "x", "cwd": "/", "env": {}},
-                    {"op": "credentials", "argv": [], "cwd": "/", "env": {"A": 1}}, {"op": "nope"}, {}):
+    for message in (
+        {"op": "credentials"},
+        {"op": "credentials", "argv": "x", "cwd": "/", "env": {}},
+        {"op": "credentials", "argv": [], "cwd": "/", "env": {"A": 1}},
+        {"op": "nope"},
+        {},
+    ):
         answer = agent.handle(message, lambda line: None)
         assert answer["ok"] is False and answer["error"]["exit_code"] == 2

@@ -30,8 +30,9 @@ def module_identity(pki) -> tuple[Path, Path]:
     return pki.software_identity(stem=f"attack-module-{next(_counter)}")
 
 
-def exchange(port: int, data: bytes, *, host: str = "127.0.0.1", unix: str | None = None,
-             timeout: float = 10.0) -> tuple[bytes, bool]:
+def exchange(
+    port: int, data: bytes, *, host: str = "127.0.0.1", unix: str | None = None, timeout: float = 10.0
+) -> tuple[bytes, bool]:
     """Send ``data`` on a new connection, read until the server closes or goes quiet.
 
     Returns (everything received, whether the server closed the connection).

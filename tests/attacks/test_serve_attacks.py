@@ -50,8 +50,7 @@ def ecs(emulator, module_identity, tmp_path_factory):
     cert, key = module_identity
     tmp = tmp_path_factory.mktemp("attack-ecs")
     token_file = tmp / "auth"
-    running = start_rasign("serve", serve_args(emulator, cert, key, "--ecs", "--auth-token-file", str(token_file)),
-                           tmp)
+    running = start_rasign("serve", serve_args(emulator, cert, key, "--ecs", "--auth-token-file", str(token_file)), tmp)
     running.auth = token_file.read_text().strip()
     yield running
     running.stop()
@@ -83,9 +82,19 @@ def _body(response: bytes) -> bytes:
 # -- DNS rebinding
 
 
-REBOUND = ["evil.example:{port}", "evil.example", "127.0.0.1", "127.0.0.1:1", "localhost",
-           "127.0.0.1.evil.example:{port}",
-           "localhost:{port}.evil.example", "[::1]", "0.0.0.0:{port}", "127.0.0.2:{port}", "localhost.:{port}"]
+REBOUND = [
+    "evil.example:{port}",
+    "evil.example",
+    "127.0.0.1",
+    "127.0.0.1:1",
+    "localhost",
+    "127.0.0.1.evil.example:{port}",
+    "localhost:{port}.evil.example",
+    "[::1]",
+    "0.0.0.0:{port}",
+    "127.0.0.2:{port}",
+    "localhost.:{port}",
+]
 
 
 @pytest.mark.parametrize("host", REBOUND)
@@ -120,15 +129,19 @@ def test_rebinding_host_cannot_read_ecs_credentials(ecs):
 def test_loopback_host_names_of_the_listener_are_accepted(imds, host):
     port, role = imds.port, imds.ready["role_name"]
     value = _token(port)
-    response, _ = exchange(port, _get(f"{ROLE_PATH}/{role}", host.format(port=port),
-                                      **{"X-aws-ec2-metadata-token": value}))
+    response, _ = exchange(
+        port, _get(f"{ROLE_PATH}/{role}", host.format(port=port), **{"X-aws-ec2-metadata-token": value})
+    )
     assert statuses(response) == [200] and json.loads(_body(response))["Code"] == "Success"
 
 
 def test_missing_and_duplicate_host_are_refused(imds):
     port = imds.port
-    for request in (b"GET /healthz HTTP/1.1\r\n\r\n", b"GET /healthz HTTP/1.0\r\n\r\n",
-                    f"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nHost: evil.example\r\n\r\n".encode()):
+    for request in (
+        b"GET /healthz HTTP/1.1\r\n\r\n",
+        b"GET /healthz HTTP/1.0\r\n\r\n",
+        f"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nHost: evil.example\r\n\r\n".encode(),
+    ):
         response, closed = exchange(port, request)
         assert statuses(response) == [400] and closed, request
 
@@ -195,7 +208,9 @@ def test_the_server_still_answers_after_every_smuggling_attempt(imds):
     assert "Traceback" not in log and "\x1b" not in log  # bad requests are logged, never raw
 
 
-@pytest.mark.parametrize("header", ["X-Forwarded-For: 10.0.0.1", "x-forwarded-for: 10.0.0.1", "Forwarded: for=10.0.0.1"])
+@pytest.mark.parametrize(
+    "header", ["X-Forwarded-For: 10.0.0.1", "x-forwarded-for: 10.0.0.1", "Forwarded: for=10.0.0.1"]
+)
 def test_proxied_requests_get_no_token(imds, header):
     port = imds.port
     raw = f"PUT /latest/api/token HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{TTL}: 60\r\n{header}\r\n\r\n"
@@ -206,8 +221,11 @@ def test_proxied_requests_get_no_token(imds, header):
 
 def test_pipelined_valid_requests_are_all_answered_in_order(imds):
     port = imds.port
-    batch = _put(port, f"127.0.0.1:{port}", close=False) + _get("/healthz", f"localhost:{port}", close=False) \
+    batch = (
+        _put(port, f"127.0.0.1:{port}", close=False)
+        + _get("/healthz", f"localhost:{port}", close=False)
         + _put(port, f"[::1]:{port}")
+    )
     response, _ = exchange(port, batch)
     assert statuses(response) == [200, 200, 200]
 
@@ -228,20 +246,25 @@ def test_thousands_of_token_puts_do_not_evict_an_earlier_token(imds):
     finally:
         sock.close()
     assert statuses(bytes(received)).count(200) == 3001
-    response, _ = exchange(port, _get(f"{ROLE_PATH}/{role}", f"127.0.0.1:{port}",
-                                      **{"X-aws-ec2-metadata-token": earlier}))
+    response, _ = exchange(
+        port, _get(f"{ROLE_PATH}/{role}", f"127.0.0.1:{port}", **{"X-aws-ec2-metadata-token": earlier})
+    )
     assert statuses(response) == [200] and json.loads(_body(response))["Code"] == "Success"
 
 
 # -- ECS bypass
 
 
-@pytest.mark.parametrize("request_bytes", [
-    "PUT /latest/api/token HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nX-aws-ec2-metadata-token-ttl-seconds: 60\r\n",
-    "GET /latest/meta-data/iam/security-credentials HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n",
-    "GET /latest/meta-data/iam/security-credentials/{role} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n",
-    "GET /latest/meta-data/iam/security-credentials/{role}/ HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n",
-], ids=["token", "role-list", "credentials", "credentials-slash"])
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        "PUT /latest/api/token HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nX-aws-ec2-metadata-token-ttl-seconds: 60\r\n",
+        "GET /latest/meta-data/iam/security-credentials HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n",
+        "GET /latest/meta-data/iam/security-credentials/{role} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n",
+        "GET /latest/meta-data/iam/security-credentials/{role}/ HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n",
+    ],
+    ids=["token", "role-list", "credentials", "credentials-slash"],
+)
 def test_ecs_mode_serves_no_imds_path(ecs, request_bytes):
     raw = (request_bytes + "Connection: close\r\n\r\n").format(port=ecs.port, role=ecs.ready["role_name"]).encode()
     response, _ = exchange(ecs.port, raw)
@@ -341,8 +364,14 @@ def test_unix_socket_alone_has_no_tcp_and_refuses_another_uid(emulator, identity
 def test_unix_socket_allow_uid_admits_that_uid(emulator, identity, tmp_path, socket_dir):
     cert, key = identity
     path = os.path.join(socket_dir, "shared.sock")
-    args = [*identity_args(cert, key), *emulator_args(emulator), "--listen", f"unix:{path}",
-            "--unix-socket-allow-uid", "65534"]
+    args = [
+        *identity_args(cert, key),
+        *emulator_args(emulator),
+        "--listen",
+        f"unix:{path}",
+        "--unix-socket-allow-uid",
+        "65534",
+    ]
     running = start_rasign("serve", args, tmp_path)
     try:
         put = b"PUT /latest/api/token HTTP/1.1\r\nHost: localhost\r\nX-aws-ec2-metadata-token-ttl-seconds: 60\r\n\r\n"
@@ -355,8 +384,15 @@ def test_unix_socket_allow_uid_admits_that_uid(emulator, identity, tmp_path, soc
 def test_unix_socket_in_a_missing_directory_fails_before_create_session(emulator, identity, tmp_path):
     cert, key = identity
     before = emulator.create_session_count
-    result = run_rasign("serve", *identity_args(cert, key), *emulator_args(emulator), "--port", "0",
-                        "--unix-socket", str(tmp_path / "missing" / "s.sock"))
+    result = run_rasign(
+        "serve",
+        *identity_args(cert, key),
+        *emulator_args(emulator),
+        "--port",
+        "0",
+        "--unix-socket",
+        str(tmp_path / "missing" / "s.sock"),
+    )
     assert result.returncode == 13, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "does not exist" in lines[0] and "Traceback" not in result.stderr
@@ -383,11 +419,11 @@ def test_two_thousand_idle_connections_cost_no_threads_and_block_no_client(imds)
         for sock in idle[:500]:
             sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1")
         # A normal client (urllib, a new connection per request) still gets its credentials.
-        put = urllib.request.Request(f"http://127.0.0.1:{port}/latest/api/token", method="PUT",
-                                     headers={TTL: "60"})
+        put = urllib.request.Request(f"http://127.0.0.1:{port}/latest/api/token", method="PUT", headers={TTL: "60"})
         value = urllib.request.urlopen(put, timeout=5).read().decode()
-        get = urllib.request.Request(f"http://127.0.0.1:{port}{ROLE_PATH}/{role}",
-                                     headers={"X-aws-ec2-metadata-token": value})
+        get = urllib.request.Request(
+            f"http://127.0.0.1:{port}{ROLE_PATH}/{role}", headers={"X-aws-ec2-metadata-token": value}
+        )
         document = json.loads(urllib.request.urlopen(get, timeout=5).read())
         assert document["Code"] == "Success"
         assert len(os.listdir(f"/proc/{pid}/fd")) >= 2000  # the flood really is held open
@@ -403,12 +439,20 @@ def test_boto3_still_gets_credentials_during_a_flood(imds, emulator, tmp_path):
     idle = [socket.create_connection(("127.0.0.1", imds.port), timeout=10) for _ in range(1000)]
     try:
         env = aws_env(tmp_path, AWS_EC2_METADATA_SERVICE_ENDPOINT=f"http://127.0.0.1:{imds.port}/")
-        script = ("import boto3, sys\n"
-                  "session = boto3.Session(region_name='us-east-1')\n"
-                  "sts = session.client('sts', endpoint_url=sys.argv[1], verify=sys.argv[2])\n"
-                  "print(sts.get_caller_identity()['Arn'])\n")
-        result = subprocess.run([sys.executable, "-c", script, emulator.sts_endpoint, emulator.ca_bundle], env=env,
-                                capture_output=True, text=True, timeout=60, check=False)
+        script = (
+            "import boto3, sys\n"
+            "session = boto3.Session(region_name='us-east-1')\n"
+            "sts = session.client('sts', endpoint_url=sys.argv[1], verify=sys.argv[2])\n"
+            "print(sts.get_caller_identity()['Arn'])\n"
+        )
+        result = subprocess.run(
+            [sys.executable, "-c", script, emulator.sts_endpoint, emulator.ca_bundle],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
         assert result.returncode == 0, result.stderr
         assert imds.ready["role_name"] in result.stdout
     finally:
@@ -453,4 +497,3 @@ def test_bogus_role_arn_exits_like_credential_process(emulator, identity):
     assert served.stderr.splitlines()[0].split("(")[0] == process.stderr.splitlines()[0].split("(")[0]
     assert len(served.stderr.strip().splitlines()) == 1 and served.stdout == ""
     assert emulator.create_session_count == before
-

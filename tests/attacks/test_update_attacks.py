@@ -34,8 +34,17 @@ def quiet_emulator(make_emulator):  # noqa: F811 - fixture imported above
 
 
 def update(emu, cert, key, path: Path, *extra: str) -> subprocess.CompletedProcess:
-    return run_rasign("update", "--once", "--credentials-file", str(path), "--max-attempts", "1",
-                      *extra, *identity_args(cert, key), *emulator_args(emu))
+    return run_rasign(
+        "update",
+        "--once",
+        "--credentials-file",
+        str(path),
+        "--max-attempts",
+        "1",
+        *extra,
+        *identity_args(cert, key),
+        *emulator_args(emu),
+    )
 
 
 def assert_refused(result, emu, *, code: int = STORE_ERROR, words: str = "") -> None:
@@ -152,8 +161,7 @@ def _make_target(kind: str, path: Path) -> None:
 
 @pytest.mark.parametrize("kind", ["char-device", "fifo", "socket", "directory"])
 @pytest.mark.parametrize("where", ["credentials", "credentials.lock"])
-def test_non_regular_targets_are_refused_before_any_request(
-        quiet_emulator, identity, tmp_path, kind, where):  # noqa: F811
+def test_non_regular_targets_are_refused_before_any_request(quiet_emulator, identity, tmp_path, kind, where):  # noqa: F811
     cert, key = identity
     box = tmp_path / "box"
     box.mkdir()
@@ -172,8 +180,7 @@ def test_a_file_where_the_directory_should_be(quiet_emulator, identity, tmp_path
 
 
 @pytest.mark.skipif(shutil.which("chattr") is None, reason="needs chattr")
-def test_unwritable_credentials_directory_is_one_line_not_internal_error(
-        quiet_emulator, identity, tmp_path):  # noqa: F811
+def test_unwritable_credentials_directory_is_one_line_not_internal_error(quiet_emulator, identity, tmp_path):  # noqa: F811
     cert, key = identity
     box = tmp_path / "locked"
     box.mkdir()
@@ -200,12 +207,14 @@ def test_group_readable_file_gets_one_warning_and_keeps_its_mode(quiet_emulator,
     assert quiet_emulator.create_session_count == 1
 
 
-@pytest.mark.parametrize("content, words", [
-    (b"[default]\naws_access_key_id = A\n[default]\n", "line 3"),
-    (b"[default]\nregion = caf\xe9\n", "not UTF-8"),
-])
-def test_a_file_botocore_cannot_read_is_refused_before_any_request(
-        quiet_emulator, identity, tmp_path, content, words):  # noqa: F811
+@pytest.mark.parametrize(
+    "content, words",
+    [
+        (b"[default]\naws_access_key_id = A\n[default]\n", "line 3"),
+        (b"[default]\nregion = caf\xe9\n", "not UTF-8"),
+    ],
+)
+def test_a_file_botocore_cannot_read_is_refused_before_any_request(quiet_emulator, identity, tmp_path, content, words):  # noqa: F811
     cert, key = identity
     path = tmp_path / "credentials"
     path.write_bytes(content)

@@ -147,8 +147,12 @@ def check(
     """Run ``case`` and assert every property of a clean failure (see the module docstring)."""
     argv = [world.fill(arg) for arg in case.argv]
     # The argv-secret warning is its own test (tests/cli); here every case must be one line.
-    env = {"RASIGN_CACHE_DIR": world.paths["cache_dir"], "RASIGN_NO_PROMPT": "1", "RASIGN_NO_SECRET_WARNING": "1",
-           **(extra_env or {})}
+    env = {
+        "RASIGN_CACHE_DIR": world.paths["cache_dir"],
+        "RASIGN_NO_PROMPT": "1",
+        "RASIGN_NO_SECRET_WARNING": "1",
+        **(extra_env or {}),
+    }
     env.update({name: world.fill(value) for name, value in case.env.items()})
     files_before = world.snapshot()
     requests_before = len(world.emulator.requests)

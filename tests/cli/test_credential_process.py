@@ -32,7 +32,9 @@ def assert_one_line_error(result: subprocess.CompletedProcess, code: int, *needl
 @pytest.mark.parametrize("kind", ["ec", "p384", "rsa"])
 def test_credentials_from_file_key(kind, pki, emulator, tmp_path):
     cert, key = pki.software_identity(kind, stem=f"cp-{kind}")
-    result = run_rasign("credential-process", "--certificate", str(cert), "--private-key", str(key), *emulator_args(emulator))
+    result = run_rasign(
+        "credential-process", "--certificate", str(cert), "--private-key", str(key), *emulator_args(emulator)
+    )
     assert result.returncode == 0, result.stderr
     assert not result.stdout.endswith("\n")
     document = json.loads(result.stdout)
@@ -52,35 +54,67 @@ def test_full_chain_and_intermediates(pki, emulator, tmp_path):
     key_path.write_bytes(key_pem(key))
     full_chain = tmp_path / "fullchain.pem"
     pki.issue(key.public_key(), full_chain, issuer=intermediate, chain=[intermediate])
-    ok = run_rasign("credential-process", "--certificate", str(full_chain), "--private-key", str(key_path), *emulator_args(emulator))
+    ok = run_rasign(
+        "credential-process", "--certificate", str(full_chain), "--private-key", str(key_path), *emulator_args(emulator)
+    )
     assert ok.returncode == 0, ok.stderr
 
     leaf_only = tmp_path / "leaf.pem"
     pki.issue(key.public_key(), leaf_only, issuer=intermediate)
     bundle = tmp_path / "bundle.pem"
     bundle.write_bytes(intermediate.pem)
-    ok = run_rasign("credential-process", "--certificate", str(leaf_only), "--private-key", str(key_path), "--intermediates", str(bundle), *emulator_args(emulator))
+    ok = run_rasign(
+        "credential-process",
+        "--certificate",
+        str(leaf_only),
+        "--private-key",
+        str(key_path),
+        "--intermediates",
+        str(bundle),
+        *emulator_args(emulator),
+    )
     assert ok.returncode == 0, ok.stderr
 
     # Without the intermediate the emulator cannot build a path: an actionable 403.
-    denied = run_rasign("credential-process", "--certificate", str(leaf_only), "--private-key", str(key_path), *emulator_args(emulator))
+    denied = run_rasign(
+        "credential-process", "--certificate", str(leaf_only), "--private-key", str(key_path), *emulator_args(emulator)
+    )
     assert_one_line_error(denied, 11, "Untrusted Signing Certificate", "--intermediates")
 
 
 def test_instance_properties_and_session_name(pki, emulator):
     cert, key = pki.software_identity("ec", stem="cp-props")
     result = run_rasign(
-        "credential-process", "--certificate", str(cert), "--private-key", str(key), *emulator_args(emulator),
-        "--instance-property", "host=build-7", "--instance-property", "os=linux",
+        "credential-process",
+        "--certificate",
+        str(cert),
+        "--private-key",
+        str(key),
+        *emulator_args(emulator),
+        "--instance-property",
+        "host=build-7",
+        "--instance-property",
+        "os=linux",
     )
     assert result.returncode == 0, result.stderr
-    denied = run_rasign("credential-process", "--certificate", str(cert), "--private-key", str(key), *emulator_args(emulator), "--role-session-name", "my-session")
+    denied = run_rasign(
+        "credential-process",
+        "--certificate",
+        str(cert),
+        "--private-key",
+        str(key),
+        *emulator_args(emulator),
+        "--role-session-name",
+        "my-session",
+    )
     assert_one_line_error(denied, 11, "acceptRoleSessionName")
 
 
 def test_debug_shows_signing_stages_but_no_secrets(pki, emulator):
     cert, key = pki.software_identity("ec", stem="cp-debug")
-    result = run_rasign("credential-process", "--certificate", str(cert), "--private-key", str(key), *emulator_args(emulator), "--debug")
+    result = run_rasign(
+        "credential-process", "--certificate", str(cert), "--private-key", str(key), *emulator_args(emulator), "--debug"
+    )
     assert result.returncode == 0, result.stderr
     creds = json.loads(result.stdout)
     assert "canonical request:" in result.stderr and "string to sign:" in result.stderr
@@ -135,7 +169,13 @@ def test_wrong_password_and_no_terminal(pki, emulator, tmp_path):
 
     key = new_key("ec")
     encrypted = tmp_path / "enc.pem"
-    encrypted.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.BestAvailableEncryption(b"right")))
+    encrypted.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(b"right"),
+        )
+    )
     cert = tmp_path / "enc-cert.pem"
     pki.issue(key.public_key(), cert)
     args = ["credential-process", "--certificate", str(cert), "--private-key", str(encrypted), *emulator_args(emulator)]
@@ -147,7 +187,9 @@ def test_wrong_password_and_no_terminal(pki, emulator, tmp_path):
 def test_unreachable_endpoint_is_a_network_error(pki, emulator):
     cert, key = pki.software_identity("ec", stem="cp-net")
     args = [a if a != emulator.endpoint else "https://127.0.0.1:9" for a in emulator_args(emulator)]
-    result = run_rasign("credential-process", "--certificate", str(cert), "--private-key", str(key), *args, "--max-attempts", "2")
+    result = run_rasign(
+        "credential-process", "--certificate", str(cert), "--private-key", str(key), *args, "--max-attempts", "2"
+    )
     assert_one_line_error(result, 9, "request send failed")
 
 
@@ -155,6 +197,6 @@ def test_untrusted_tls_is_explained(pki, emulator):
     cert, key = pki.software_identity("ec", stem="cp-tls")
     args = [a for a in emulator_args(emulator)]
     index = args.index("--ca-bundle")
-    del args[index:index + 2]
+    del args[index : index + 2]
     result = run_rasign("credential-process", "--certificate", str(cert), "--private-key", str(key), *args)
     assert_one_line_error(result, 9, "TLS", "--ca-bundle")

@@ -87,8 +87,12 @@ def test_a_failing_step_still_removes_the_directory(tmp_path: Path, refusing_pro
 def test_an_interrupt_removes_the_directory(tmp_path: Path, silent_proxy: str, signum: int) -> None:
     env = clean_env(demo_env(tmp_path, HTTPS_PROXY=silent_proxy, https_proxy=silent_proxy))
     process = subprocess.Popen(
-        [sys.executable, "-m", "rasign", "demo"], env=env, text=True,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+        [sys.executable, "-m", "rasign", "demo"],
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
     )
     try:
         assert process.stdout is not None

@@ -16,10 +16,32 @@ SELF = json.loads((VECTORS / "self-computed.json").read_text())
 @pytest.mark.parametrize("digest", ["SHA256", "SHA384", "SHA512"])
 def test_sign_string_matches_vector(digest):
     cert, key = VECTORS / "self-computed-cert.pem", VECTORS / "self-computed-key.pem"
-    result = run_rasign("sign-string", "--certificate", str(cert), "--private-key", str(key), "--pkcs8-password", "password", "--digest", digest, "--format", "text")
+    result = run_rasign(
+        "sign-string",
+        "--certificate",
+        str(cert),
+        "--private-key",
+        str(key),
+        "--pkcs8-password",
+        "password",
+        "--digest",
+        digest,
+        "--format",
+        "text",
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout == SELF["sign_string"]["signature_hex"][digest]
-    as_json = run_rasign("sign-string", "--certificate", str(cert), "--private-key", str(key), "--pkcs8-password", "password", "--digest", digest)
+    as_json = run_rasign(
+        "sign-string",
+        "--certificate",
+        str(cert),
+        "--private-key",
+        str(key),
+        "--pkcs8-password",
+        "password",
+        "--digest",
+        digest,
+    )
     assert as_json.stdout == f'"{result.stdout}"'
 
 
@@ -28,7 +50,9 @@ def test_sign_string_verifies_with_openssl(kind, pki, tmp_path):
     from rasign.commands.sign_string import test_message
 
     cert, key = pki.software_identity(kind, stem=f"ss-{kind}")
-    result = run_rasign("sign-string", "--certificate", str(cert), "--private-key", str(key), "--format", "bin", text=False)
+    result = run_rasign(
+        "sign-string", "--certificate", str(cert), "--private-key", str(key), "--format", "bin", text=False
+    )
     assert result.returncode == 0, result.stderr
     signature = tmp_path / "sig.bin"
     signature.write_bytes(result.stdout)
@@ -40,7 +64,11 @@ def test_sign_string_verifies_with_openssl(kind, pki, tmp_path):
     message.write_bytes(test_message(public))
     pub = tmp_path / "pub.pem"
     pub.write_bytes(public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
-    check = subprocess.run(["openssl", "dgst", "-sha256", "-verify", str(pub), "-signature", str(signature), str(message)], capture_output=True, text=True)
+    check = subprocess.run(
+        ["openssl", "dgst", "-sha256", "-verify", str(pub), "-signature", str(signature), str(message)],
+        capture_output=True,
+        text=True,
+    )
     assert check.returncode == 0 and "Verified OK" in check.stdout, check.stdout + check.stderr
 
 

@@ -28,7 +28,17 @@ def write_config(tmp_path: Path, command: list[str]) -> Path:
 
 
 def rasign_command(cert: Path, key: Path, emulator) -> list[str]:
-    return [sys.executable, "-m", "rasign", "credential-process", "--certificate", str(cert), "--private-key", str(key), *emulator_args(emulator)]
+    return [
+        sys.executable,
+        "-m",
+        "rasign",
+        "credential-process",
+        "--certificate",
+        str(cert),
+        "--private-key",
+        str(key),
+        *emulator_args(emulator),
+    ]
 
 
 def test_boto3_credential_process_profile(pki, emulator, tmp_path, monkeypatch):
@@ -43,7 +53,9 @@ def test_boto3_credential_process_profile(pki, emulator, tmp_path, monkeypatch):
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("PYTHONPATH", str(REPO))
     session = boto3.Session(profile_name="ra")
-    identity = session.client("sts", endpoint_url=emulator.sts_endpoint, verify=str(emulator.ca_bundle)).get_caller_identity()
+    identity = session.client(
+        "sts", endpoint_url=emulator.sts_endpoint, verify=str(emulator.ca_bundle)
+    ).get_caller_identity()
     assert identity["Arn"].startswith(f"arn:aws:sts::{emulator.account_id}:assumed-role/")
     assert identity["Account"] == emulator.account_id
 
@@ -57,8 +69,23 @@ def test_aws_cli_credential_process_profile(pki, emulator, tmp_path):
     config = write_config(tmp_path, rasign_command(cert, key, emulator))
     env = clean_env({"AWS_CONFIG_FILE": str(config), "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none")})
     result = subprocess.run(
-        [aws, "sts", "get-caller-identity", "--profile", "ra", "--endpoint-url", emulator.sts_endpoint, "--ca-bundle", str(emulator.ca_bundle), "--output", "json"],
-        env=env, capture_output=True, text=True, timeout=120,
+        [
+            aws,
+            "sts",
+            "get-caller-identity",
+            "--profile",
+            "ra",
+            "--endpoint-url",
+            emulator.sts_endpoint,
+            "--ca-bundle",
+            str(emulator.ca_bundle),
+            "--output",
+            "json",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
     assert f"arn:aws:sts::{emulator.account_id}:assumed-role/" in result.stdout

@@ -49,6 +49,12 @@ def test_every_error_class_is_in_the_exit_code_table_and_declares_retry():
     assert {cls.__name__ for cls in ours} == set(EXIT_CODES)
     permanent = {cls.__name__ for cls in ours if cls.permanent}
     assert permanent == {
-        "UsageError", "ConfigError", "KeyLoadError", "CertificateError",
-        "AuthenticationError", "PromptNeeded", "BackendUnavailable", "AccessDenied",
+        "UsageError",
+        "ConfigError",
+        "KeyLoadError",
+        "CertificateError",
+        "AuthenticationError",
+        "PromptNeeded",
+        "BackendUnavailable",
+        "AccessDenied",
     }

@@ -40,7 +40,15 @@ def child_script(tmp_path_factory):
 
 def _run_child(script: str) -> list[str]:
     env = dict(os.environ, RASIGN_PKCS11_PIN="s3cr3t-pin", KEEP_ME="1", PYTHONPATH=REPO)
-    argv = [sys.executable, script, "--pkcs8-password", "hunter2", "--tpm-key-password=abcdef", "pkcs11:token=t;pin-value=1234", "x"]
+    argv = [
+        sys.executable,
+        script,
+        "--pkcs8-password",
+        "hunter2",
+        "--tpm-key-password=abcdef",
+        "pkcs11:token=t;pin-value=1234",
+        "x",
+    ]
     return subprocess.run(argv, capture_output=True, text=True, check=True, env=env).stdout.split("\n")
 
 

@@ -8,8 +8,20 @@ import re
 from rasign.certs import pem_spans
 
 _REGEX = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----\r?\n(.*?)-----END \1-----", re.DOTALL)
-PIECES = [b"-----BEGIN CERTIFICATE-----\n", b"-----BEGIN A-----\r\n", b"-----END CERTIFICATE-----", b"-----END A-----",
-          b"-----BEGIN  -----\n", b"MIIB", b"\n", b"x", b"-----", b"BEGIN ", b"-----END B-----", b"-----BEGIN B-----\n"]
+PIECES = [
+    b"-----BEGIN CERTIFICATE-----\n",
+    b"-----BEGIN A-----\r\n",
+    b"-----END CERTIFICATE-----",
+    b"-----END A-----",
+    b"-----BEGIN  -----\n",
+    b"MIIB",
+    b"\n",
+    b"x",
+    b"-----",
+    b"BEGIN ",
+    b"-----END B-----",
+    b"-----BEGIN B-----\n",
+]
 
 
 def test_same_blocks_as_the_regular_expression():

@@ -17,8 +17,12 @@ from tests.support.pki import NOW, make_ca, name
 def build(*, key_usage: x509.KeyUsage | None, ca: bool = False, days: int = 30, start: dt.datetime | None = None):
     key = ec.generate_private_key(ec.SECP256R1())
     builder = (
-        x509.CertificateBuilder().subject_name(name("leaf")).issuer_name(name("leaf")).public_key(key.public_key())
-        .serial_number(x509.random_serial_number()).not_valid_before(start or NOW - dt.timedelta(hours=1))
+        x509.CertificateBuilder()
+        .subject_name(name("leaf"))
+        .issuer_name(name("leaf"))
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start or NOW - dt.timedelta(hours=1))
         .not_valid_after((start or NOW) + dt.timedelta(days=days))
         .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
     )
@@ -28,9 +32,17 @@ def build(*, key_usage: x509.KeyUsage | None, ca: bool = False, days: int = 30, 
 
 
 def usage(digital_signature: bool) -> x509.KeyUsage:
-    return x509.KeyUsage(digital_signature=digital_signature, content_commitment=False, key_encipherment=not digital_signature,
-                         data_encipherment=False, key_agreement=False, key_cert_sign=False, crl_sign=False,
-                         encipher_only=False, decipher_only=False)
+    return x509.KeyUsage(
+        digital_signature=digital_signature,
+        content_commitment=False,
+        key_encipherment=not digital_signature,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=False,
+        crl_sign=False,
+        encipher_only=False,
+        decipher_only=False,
+    )
 
 
 def test_good_certificate_passes():

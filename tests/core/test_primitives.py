@@ -82,4 +82,6 @@ def test_scrub_keeps_pkcs11_token_labels_visible():
 
 
 def test_tpm_key_with_certificate_on_a_token_goes_to_tpm(tmp_path):
-    assert choose_backend(SignerOptions(certificate="pkcs11:token=t;object=c", private_key="handle:0x81000001")) == "tpm"
+    assert (
+        choose_backend(SignerOptions(certificate="pkcs11:token=t;object=c", private_key="handle:0x81000001")) == "tpm"
+    )

@@ -18,10 +18,57 @@ from rasign.errors import ConfigError
 
 EXAMPLES = int(os.environ.get("RASIGN_FUZZ_EXAMPLES", "3000"))
 PIECES = [
-    "https://", "http://", "HTTPS://", "ftp://", "://", "", "127.0.0.1", "[::1]", "::1", "[fe80::1%eth0]", "host",
-    "bücher.example", "a" * 64, "-x-", "_x", ".", "..", ":", ":0", ":1", ":65535", ":65536", ":99999", ":-1", ":+1",
-    ":٣", ":８", "/", "/path/", "?", "?a=b", "#", "#f", "@", "user:pw@", " ", "\t", "\n", "\x00", "\x1b[31m", "%20",
-    "%", "[", "]", "\udcff", "\u202e", "\u3000", "1e3", "0x10", "//", "\\",
+    "https://",
+    "http://",
+    "HTTPS://",
+    "ftp://",
+    "://",
+    "",
+    "127.0.0.1",
+    "[::1]",
+    "::1",
+    "[fe80::1%eth0]",
+    "host",
+    "bücher.example",
+    "a" * 64,
+    "-x-",
+    "_x",
+    ".",
+    "..",
+    ":",
+    ":0",
+    ":1",
+    ":65535",
+    ":65536",
+    ":99999",
+    ":-1",
+    ":+1",
+    ":٣",
+    ":８",
+    "/",
+    "/path/",
+    "?",
+    "?a=b",
+    "#",
+    "#f",
+    "@",
+    "user:pw@",
+    " ",
+    "\t",
+    "\n",
+    "\x00",
+    "\x1b[31m",
+    "%20",
+    "%",
+    "[",
+    "]",
+    "\udcff",
+    "\u202e",
+    "\u3000",
+    "1e3",
+    "0x10",
+    "//",
+    "\\",
 ]
 
 
@@ -51,12 +98,36 @@ def test_endpoint_url_accepts_only_what_the_transport_accepts():
     assert accepted > EXAMPLES // 50, "the generator should also produce valid URLs"
 
 
-@pytest.mark.parametrize("check", [validate.timeout, validate.interval, validate.session_duration,
-                                   validate.max_attempts, validate.region])
+@pytest.mark.parametrize(
+    "check", [validate.timeout, validate.interval, validate.session_duration, validate.max_attempts, validate.region]
+)
 def test_number_and_name_validators_raise_only_config_errors(check):
     rng = random.Random(7)
-    words = ["nan", "inf", "-inf", "1e309", "-0", "0", "1", "900", "3600.5", " 5 ", "5s", "", "+3", "１", "٣", "0x1",
-             "9" * 40, "us-east-1", "-", "a-", "\x00", "\udcff", "_"]
+    words = [
+        "nan",
+        "inf",
+        "-inf",
+        "1e309",
+        "-0",
+        "0",
+        "1",
+        "900",
+        "3600.5",
+        " 5 ",
+        "5s",
+        "",
+        "+3",
+        "１",
+        "٣",
+        "0x1",
+        "9" * 40,
+        "us-east-1",
+        "-",
+        "a-",
+        "\x00",
+        "\udcff",
+        "_",
+    ]
     for _ in range(EXAMPLES // 5):
         text = "".join(rng.choice(words) for _ in range(rng.randint(1, 3)))
         try:
@@ -72,8 +143,27 @@ def test_arn_parser_raises_only_config_errors():
     from rasign.arns import resolve_target
 
     rng = random.Random(11)
-    parts = ["arn", "aws", "aws-cn", "aws-typo", "", "rolesanywhere", "iam", "us-east-1", "US", "123456789012",
-             "trust-anchor/x", "profile/p", "role/r", ":", "::", "\x00", " ", "\udcff", "*"]
+    parts = [
+        "arn",
+        "aws",
+        "aws-cn",
+        "aws-typo",
+        "",
+        "rolesanywhere",
+        "iam",
+        "us-east-1",
+        "US",
+        "123456789012",
+        "trust-anchor/x",
+        "profile/p",
+        "role/r",
+        ":",
+        "::",
+        "\x00",
+        " ",
+        "\udcff",
+        "*",
+    ]
     for _ in range(EXAMPLES // 3):
         arns = [":".join(rng.choice(parts) for _ in range(rng.randint(1, 7))) for _ in range(3)]
         try:

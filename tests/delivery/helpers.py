@@ -54,8 +54,9 @@ class Running:
         return self.process.poll() is None
 
 
-def start_rasign(command: str, args: list[str], tmp: Path, *, env: dict | None = None,
-                 wait_ready: bool = True, timeout: float = 60) -> Running:
+def start_rasign(
+    command: str, args: list[str], tmp: Path, *, env: dict | None = None, wait_ready: bool = True, timeout: float = 60
+) -> Running:
     """Start ``python -m rasign COMMAND ARGS``; for serve, wait for its ready file."""
     log_path = tmp / f"{command}-{time.monotonic_ns()}.log"
     ready_path = tmp / f"ready-{time.monotonic_ns()}.json"
@@ -63,8 +64,9 @@ def start_rasign(command: str, args: list[str], tmp: Path, *, env: dict | None =
     if command == "serve":
         full += ["--ready-file", str(ready_path)]
     with open(log_path, "wb") as handle:
-        process = subprocess.Popen(full, stdout=subprocess.DEVNULL, stderr=handle, env=clean_env(env),
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            full, stdout=subprocess.DEVNULL, stderr=handle, env=clean_env(env), start_new_session=True
+        )
     running = Running(process, log_path)
     if command == "serve" and wait_ready:
         deadline = time.monotonic() + timeout
@@ -98,8 +100,16 @@ class UnixHTTPConnection(http.client.HTTPConnection):
         self.sock = sock
 
 
-def request(host: str, port: int, method: str, path: str, headers: dict | None = None,
-            *, unix: str | None = None, timeout: float = 10) -> tuple[int, dict, bytes]:
+def request(
+    host: str,
+    port: int,
+    method: str,
+    path: str,
+    headers: dict | None = None,
+    *,
+    unix: str | None = None,
+    timeout: float = 10,
+) -> tuple[int, dict, bytes]:
     """One HTTP request without following redirects: (status, headers, body)."""
     conn = UnixHTTPConnection(unix, timeout) if unix else http.client.HTTPConnection(host, port, timeout=timeout)
     try:
@@ -110,8 +120,14 @@ def request(host: str, port: int, method: str, path: str, headers: dict | None =
         conn.close()
 
 
-def put_token(port: int, ttl: str | None = "60", host: str = "127.0.0.1", path: str = "/latest/api/token",
-              headers: dict | None = None, unix: str | None = None) -> tuple[int, dict, bytes]:
+def put_token(
+    port: int,
+    ttl: str | None = "60",
+    host: str = "127.0.0.1",
+    path: str = "/latest/api/token",
+    headers: dict | None = None,
+    unix: str | None = None,
+) -> tuple[int, dict, bytes]:
     all_headers = dict(headers or {})
     if ttl is not None:
         all_headers[TOKEN_TTL_HEADER] = ttl
@@ -124,8 +140,14 @@ def token(port: int, ttl: str = "60", host: str = "127.0.0.1") -> str:
     return body.decode()
 
 
-def get_imds(port: int, path: str, token_value: str | None, host: str = "127.0.0.1",
-             headers: dict | None = None, unix: str | None = None) -> tuple[int, dict, bytes]:
+def get_imds(
+    port: int,
+    path: str,
+    token_value: str | None,
+    host: str = "127.0.0.1",
+    headers: dict | None = None,
+    unix: str | None = None,
+) -> tuple[int, dict, bytes]:
     all_headers = dict(headers or {})
     if token_value is not None:
         all_headers[TOKEN_HEADER] = token_value

@@ -14,9 +14,15 @@ pytestmark = pytest.mark.network
 
 
 def _options(emu, cert, key) -> dict:
-    return {"certificate": str(cert), "private_key": str(key), "endpoint": emu.endpoint,
-            "ca_bundle": str(emu.ca_bundle), "trust_anchor_arn": emu.trust_anchor_arn,
-            "profile_arn": emu.profile_arn, "role_arn": emu.role_arn}
+    return {
+        "certificate": str(cert),
+        "private_key": str(key),
+        "endpoint": emu.endpoint,
+        "ca_bundle": str(emu.ca_bundle),
+        "trust_anchor_arn": emu.trust_anchor_arn,
+        "profile_arn": emu.profile_arn,
+        "role_arn": emu.role_arn,
+    }
 
 
 def test_session_calls_sts_with_file_key(emulator, identity, monkeypatch, tmp_path):
@@ -27,8 +33,9 @@ def test_session_calls_sts_with_file_key(emulator, identity, monkeypatch, tmp_pa
     assert session.region_name == "us-east-1"  # the trust anchor's region
     credentials = session.get_credentials()
     assert credentials.method == api.METHOD
-    identity_doc = session.client("sts", endpoint_url=emulator.sts_endpoint,
-                                  verify=emulator.ca_bundle).get_caller_identity()
+    identity_doc = session.client(
+        "sts", endpoint_url=emulator.sts_endpoint, verify=emulator.ca_bundle
+    ).get_caller_identity()
     assert emulator.role_arn.rsplit("/", 1)[-1] in identity_doc["Arn"]
 
 
@@ -40,8 +47,9 @@ def test_explicit_region_wins(emulator, identity):
 def test_refresh_is_thread_safe_and_happens_once(make_emulator, identity):
     emu = make_emulator(profile_duration=40)
     clock = FakeClock()
-    provider = api.RolesAnywhereCredentialProvider(advisory_timeout=39, mandatory_timeout=38, clock=clock,
-                                                   **_options(emu, *identity))
+    provider = api.RolesAnywhereCredentialProvider(
+        advisory_timeout=39, mandatory_timeout=38, clock=clock, **_options(emu, *identity)
+    )
     credentials = provider.load()
     first = credentials.get_frozen_credentials()
     clock.advance(2.5, settle=False)  # now inside the mandatory window: every reader must wait for one refresh
@@ -72,9 +80,13 @@ def test_unknown_option_is_a_usage_error():
 
 def test_bad_arn_fails_before_the_key_is_touched(tmp_path):
     with pytest.raises(ConfigError):
-        api.RolesAnywhereCredentialProvider(certificate=str(tmp_path / "missing.pem"),
-                                            private_key=str(tmp_path / "missing-key.pem"),
-                                            trust_anchor_arn="not-an-arn", profile_arn="x", role_arn="y")
+        api.RolesAnywhereCredentialProvider(
+            certificate=str(tmp_path / "missing.pem"),
+            private_key=str(tmp_path / "missing-key.pem"),
+            trust_anchor_arn="not-an-arn",
+            profile_arn="x",
+            role_arn="y",
+        )
 
 
 def test_missing_key_file_raises_the_cli_error(emulator, tmp_path):
@@ -89,10 +101,19 @@ def test_pkcs11_key_stays_open_across_refreshes(hsm, make_emulator, monkeypatch)
     uri = "pkcs11:token=rasign-a;object=ec-p256"
     clock = FakeClock()
     provider = api.RolesAnywhereCredentialProvider(
-        certificate=uri, private_key=uri, pkcs11_lib=hsm.module, pkcs11_pin_env="DELIVERY_TEST_PIN",
-        interactive=False, endpoint=emu.endpoint, ca_bundle=str(emu.ca_bundle),
-        trust_anchor_arn=emu.trust_anchor_arn, profile_arn=emu.profile_arn, role_arn=emu.role_arn,
-        advisory_timeout=39, mandatory_timeout=38, clock=clock,
+        certificate=uri,
+        private_key=uri,
+        pkcs11_lib=hsm.module,
+        pkcs11_pin_env="DELIVERY_TEST_PIN",
+        interactive=False,
+        endpoint=emu.endpoint,
+        ca_bundle=str(emu.ca_bundle),
+        trust_anchor_arn=emu.trust_anchor_arn,
+        profile_arn=emu.profile_arn,
+        role_arn=emu.role_arn,
+        advisory_timeout=39,
+        mandatory_timeout=38,
+        clock=clock,
     )
     credentials = provider.load()
     first = credentials.get_frozen_credentials()
@@ -105,8 +126,11 @@ def test_pkcs11_key_stays_open_across_refreshes(hsm, make_emulator, monkeypatch)
     assert provider._minter._signer is signer  # one login for the provider's whole life
     import boto3
 
-    sts = boto3.Session(aws_access_key_id=second.access_key, aws_secret_access_key=second.secret_key,
-                        aws_session_token=second.token, region_name="us-east-1").client(
-        "sts", endpoint_url=emu.sts_endpoint, verify=emu.ca_bundle)
+    sts = boto3.Session(
+        aws_access_key_id=second.access_key,
+        aws_secret_access_key=second.secret_key,
+        aws_session_token=second.token,
+        region_name="us-east-1",
+    ).client("sts", endpoint_url=emu.sts_endpoint, verify=emu.ca_bundle)
     assert emu.role_arn.rsplit("/", 1)[-1] in sts.get_caller_identity()["Arn"]
     provider.close()

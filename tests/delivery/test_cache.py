@@ -47,8 +47,12 @@ def test_key_is_stable_and_changes_with_every_input(options, tmp_path):
     base = cache.cache_key(signer, session)
     assert base == cache.cache_key(signer, session) and len(base) == 64
     variants = [
-        ("role_arn", "arn:aws:iam::1:role/other"), ("profile_arn", "arn:p2"), ("trust_anchor_arn", "arn:t2"),
-        ("session_duration", 900), ("role_session_name", "me"), ("region", "eu-west-1"),
+        ("role_arn", "arn:aws:iam::1:role/other"),
+        ("profile_arn", "arn:p2"),
+        ("trust_anchor_arn", "arn:t2"),
+        ("session_duration", 900),
+        ("role_session_name", "me"),
+        ("region", "eu-west-1"),
         ("endpoint", "https://localhost:1"),
     ]
     seen = {base}
@@ -64,10 +68,12 @@ def test_key_is_stable_and_changes_with_every_input(options, tmp_path):
 
 def test_pkcs11_pin_value_never_reaches_the_key(options):
     _, session = options
-    with_pin = SignerOptions(certificate="pkcs11:token=t;object=c?pin-value=1234",
-                             private_key="pkcs11:token=t;object=c?pin-value=1234")
-    other_pin = SignerOptions(certificate="pkcs11:token=t;object=c?pin-value=9999",
-                              private_key="pkcs11:token=t;object=c?pin-value=9999")
+    with_pin = SignerOptions(
+        certificate="pkcs11:token=t;object=c?pin-value=1234", private_key="pkcs11:token=t;object=c?pin-value=1234"
+    )
+    other_pin = SignerOptions(
+        certificate="pkcs11:token=t;object=c?pin-value=9999", private_key="pkcs11:token=t;object=c?pin-value=9999"
+    )
     assert cache.cache_key(with_pin, session) == cache.cache_key(other_pin, session)
     assert cache._strip_pin_value("pkcs11:token=t?pin-value=1&module-name=x") == "pkcs11:token=t?module-name=x"
 
@@ -143,8 +149,9 @@ def _tss2_pem(tmp_path, empty_auth: bool | None) -> str:
     body += bytes.fromhex("020440000001") + bytes.fromhex("0400") + bytes.fromhex("0400")
     der = bytes([0x30, len(body)]) + body
     path = tmp_path / f"key-{empty_auth}.pem"
-    path.write_text("-----BEGIN TSS2 PRIVATE KEY-----\n" + base64.b64encode(der).decode()
-                    + "\n-----END TSS2 PRIVATE KEY-----\n")
+    path.write_text(
+        "-----BEGIN TSS2 PRIVATE KEY-----\n" + base64.b64encode(der).decode() + "\n-----END TSS2 PRIVATE KEY-----\n"
+    )
     return str(path)
 
 
@@ -154,8 +161,12 @@ def test_cache_wanted_default_rule(tmp_path):
     assert cache.cache_wanted(ns(cache=None, certificate="pkcs11:token=t", private_key=None)) is True
     assert cache.cache_wanted(ns(cache=None, certificate="c.pem", private_key="pkcs11:object=k")) is True
     assert cache.cache_wanted(ns(cache=None, certificate="c.pem", private_key="handle:0x81000001")) is True
-    assert cache.cache_wanted(ns(cache=None, certificate="c.pem", private_key="handle:0x81000001",
-                                 no_tpm_key_password=True)) is False
+    assert (
+        cache.cache_wanted(
+            ns(cache=None, certificate="c.pem", private_key="handle:0x81000001", no_tpm_key_password=True)
+        )
+        is False
+    )
     assert cache.cache_wanted(ns(cache=None, certificate="c.pem", private_key=_tss2_pem(tmp_path, True))) is False
     assert cache.cache_wanted(ns(cache=None, certificate="c.pem", private_key=_tss2_pem(tmp_path, False))) is True
     assert cache.cache_wanted(ns(cache=None, certificate="c.pem", private_key=_tss2_pem(tmp_path, None))) is True
@@ -164,8 +175,15 @@ def test_cache_wanted_default_rule(tmp_path):
 
 
 def _process(emulator, cert, key, *extra):
-    return [sys.executable, "-m", "rasign", "credential-process", *identity_args(cert, key),
-            *emulator_args(emulator), *extra]
+    return [
+        sys.executable,
+        "-m",
+        "rasign",
+        "credential-process",
+        *identity_args(cert, key),
+        *emulator_args(emulator),
+        *extra,
+    ]
 
 
 @pytest.mark.network
@@ -173,13 +191,19 @@ def test_cache_hit_returns_same_json_without_create_session(emulator, identity, 
     cert, key = identity
     env = clean_env({"RASIGN_CACHE_DIR": str(tmp_path / "c")})
     before = emulator.create_session_count
-    first = subprocess.run(_process(emulator, cert, key, "--cache"), env=env, check=False, capture_output=True, text=True, timeout=60)
+    first = subprocess.run(
+        _process(emulator, cert, key, "--cache"), env=env, check=False, capture_output=True, text=True, timeout=60
+    )
     assert first.returncode == 0, first.stderr
-    second = subprocess.run(_process(emulator, cert, key, "--cache"), env=env, check=False, capture_output=True, text=True, timeout=60)
+    second = subprocess.run(
+        _process(emulator, cert, key, "--cache"), env=env, check=False, capture_output=True, text=True, timeout=60
+    )
     assert second.returncode == 0 and second.stdout == first.stdout
     assert emulator.create_session_count == before + 1
     # --no-cache (the default for files) mints again
-    third = subprocess.run(_process(emulator, cert, key), env=env, check=False, capture_output=True, text=True, timeout=60)
+    third = subprocess.run(
+        _process(emulator, cert, key), env=env, check=False, capture_output=True, text=True, timeout=60
+    )
     assert json.loads(third.stdout)["AccessKeyId"] != json.loads(first.stdout)["AccessKeyId"]
 
 
@@ -187,7 +211,12 @@ def test_cache_hit_returns_same_json_without_create_session(emulator, identity, 
 def test_cache_hit_imports_neither_cryptography_nor_requests(emulator, identity, tmp_path):
     cert, key = identity
     env = clean_env({"RASIGN_CACHE_DIR": str(tmp_path / "c")})
-    assert subprocess.run(_process(emulator, cert, key, "--cache"), env=env, check=False, capture_output=True, timeout=60).returncode == 0
+    assert (
+        subprocess.run(
+            _process(emulator, cert, key, "--cache"), env=env, check=False, capture_output=True, timeout=60
+        ).returncode
+        == 0
+    )
     probe = (
         "import sys\n"
         "from rasign.cli.main import main\n"
@@ -197,7 +226,9 @@ def test_cache_hit_imports_neither_cryptography_nor_requests(emulator, identity,
         "sys.exit(rc)\n"
     )
     args = _process(emulator, cert, key, "--cache")[3:]
-    result = subprocess.run([sys.executable, "-c", probe, *args], env=env, check=False, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", probe, *args], env=env, check=False, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr
     assert result.stderr.strip().endswith("HEAVY="), result.stderr
     assert json.loads(result.stdout)["Version"] == 1
@@ -219,9 +250,26 @@ def test_aws_cli_reuses_cached_credentials(emulator, identity, tmp_path):
     before = emulator.create_session_count
     arns = []
     for _ in range(3):
-        result = subprocess.run([aws, "sts", "get-caller-identity", "--profile", "ra", "--endpoint-url",
-                                 emulator.sts_endpoint, "--ca-bundle", emulator.ca_bundle, "--output", "json"],
-                                env=env, check=False, capture_output=True, text=True, timeout=120)
+        result = subprocess.run(
+            [
+                aws,
+                "sts",
+                "get-caller-identity",
+                "--profile",
+                "ra",
+                "--endpoint-url",
+                emulator.sts_endpoint,
+                "--ca-bundle",
+                emulator.ca_bundle,
+                "--output",
+                "json",
+            ],
+            env=env,
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert result.returncode == 0, result.stderr
         arns.append(json.loads(result.stdout)["Arn"])
     assert emulator.create_session_count == before + 1  # one CreateSession for three CLI calls
@@ -246,11 +294,21 @@ def test_unsafe_directory_is_one_clear_cli_error(tmp_path):
     os.chmod(directory, 0o777)
     cert = tmp_path / "c.pem"
     cert.write_text("x")
-    result = run_rasign("credential-process", "--cache", "--certificate", str(cert), "--private-key", str(cert),
-                        "--trust-anchor-arn", "arn:aws:rolesanywhere:us-east-1:123456789012:trust-anchor/x",
-                        "--profile-arn", "arn:aws:rolesanywhere:us-east-1:123456789012:profile/x",
-                        "--role-arn", "arn:aws:iam::123456789012:role/x",
-                        env={"RASIGN_CACHE_DIR": str(directory)})
+    result = run_rasign(
+        "credential-process",
+        "--cache",
+        "--certificate",
+        str(cert),
+        "--private-key",
+        str(cert),
+        "--trust-anchor-arn",
+        "arn:aws:rolesanywhere:us-east-1:123456789012:trust-anchor/x",
+        "--profile-arn",
+        "arn:aws:rolesanywhere:us-east-1:123456789012:profile/x",
+        "--role-arn",
+        "arn:aws:iam::123456789012:role/x",
+        env={"RASIGN_CACHE_DIR": str(directory)},
+    )
     assert result.returncode == 13
     assert result.stderr.startswith("rasign: error: the credential cache") and "chmod 700" in result.stderr
     assert "Traceback" not in result.stderr
@@ -263,8 +321,12 @@ def test_parallel_misses_mint_once(make_emulator, identity, tmp_path):
     emu.set_delay(1.0)  # the first minter is slow, as with a PIN prompt or a touch
     cert, key = identity
     env = clean_env({"RASIGN_CACHE_DIR": str(tmp_path / "c")})
-    processes = [subprocess.Popen(_process(emu, cert, key, "--cache"), env=env, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    processes = [
+        subprocess.Popen(
+            _process(emu, cert, key, "--cache"), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(4)
+    ]
     outputs = [process.communicate(timeout=60) for process in processes]
     assert [process.returncode for process in processes] == [0] * 4, outputs
     assert len({out for out, _ in outputs}) == 1
@@ -284,8 +346,17 @@ def test_failed_mint_releases_the_lock(cache_dir):
 def test_cached_and_fresh_runs_log_no_secret_at_debug(emulator, identity, tmp_path):
     cert, key = identity
     env = clean_env({"RASIGN_CACHE_DIR": str(tmp_path / "c")})
-    runs = [subprocess.run(_process(emulator, cert, key, "--cache", "--debug"), check=False, env=env,
-                           capture_output=True, text=True, timeout=60) for _ in range(2)]
+    runs = [
+        subprocess.run(
+            _process(emulator, cert, key, "--cache", "--debug"),
+            check=False,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        for _ in range(2)
+    ]
     assert [run.returncode for run in runs] == [0, 0], runs[0].stderr
     document = json.loads(runs[0].stdout)
     assert "DEBUG" in runs[0].stderr

@@ -73,9 +73,11 @@ def test_comments_blank_lines_and_other_profiles_are_byte_identical():
     text = head + "[ci]\n# keep me\naws_session_token = old\nsome = thing\n" + tail
     out = rewrite(text, "ci", NEW)
     assert out.startswith(head) and out.endswith(tail)
-    middle = out[len(head):-len(tail)]
-    assert middle == ("[ci]\n# keep me\naws_session_token = TOKENNEW\nsome = thing\n"
-                      "aws_access_key_id = AKIDNEW\naws_secret_access_key = SECRETNEW\n")
+    middle = out[len(head) : -len(tail)]
+    assert middle == (
+        "[ci]\n# keep me\naws_session_token = TOKENNEW\nsome = thing\n"
+        "aws_access_key_id = AKIDNEW\naws_secret_access_key = SECRETNEW\n"
+    )
 
 
 def test_new_keys_go_before_trailing_blank_lines_and_comments_of_the_next_section():
@@ -162,11 +164,15 @@ def test_values_with_line_breaks_are_refused(tmp_path):
 
 def _hammer(path: str, index: int, rounds: int) -> None:
     for round_ in range(rounds):
-        write_profile(path, f"writer-{index}", {
-            "aws_access_key_id": f"AKID{index}R{round_}",
-            "aws_secret_access_key": "s" * 40,
-            "aws_session_token": "t" * 400,
-        })
+        write_profile(
+            path,
+            f"writer-{index}",
+            {
+                "aws_access_key_id": f"AKID{index}R{round_}",
+                "aws_secret_access_key": "s" * 40,
+                "aws_session_token": "t" * 400,
+            },
+        )
 
 
 def test_twenty_concurrent_writers_and_a_reader_never_see_a_torn_file(tmp_path):

@@ -43,11 +43,24 @@ def test_update_cli_refuses_a_profile_with_a_trailing_space(tmp_path):
     from tests.conftest import run_rasign
 
     path = tmp_path / "credentials"
-    result = run_rasign("update", "--once", "--profile", "dev ", "--credentials-file", str(path),
-                        "--certificate", str(tmp_path / "c.pem"), "--private-key", str(tmp_path / "k.pem"),
-                        "--trust-anchor-arn", "arn:aws:rolesanywhere:us-east-1:123456789012:trust-anchor/x",
-                        "--profile-arn", "arn:aws:rolesanywhere:us-east-1:123456789012:profile/x",
-                        "--role-arn", "arn:aws:iam::123456789012:role/x")
+    result = run_rasign(
+        "update",
+        "--once",
+        "--profile",
+        "dev ",
+        "--credentials-file",
+        str(path),
+        "--certificate",
+        str(tmp_path / "c.pem"),
+        "--private-key",
+        str(tmp_path / "k.pem"),
+        "--trust-anchor-arn",
+        "arn:aws:rolesanywhere:us-east-1:123456789012:trust-anchor/x",
+        "--profile-arn",
+        "arn:aws:rolesanywhere:us-east-1:123456789012:profile/x",
+        "--role-arn",
+        "arn:aws:iam::123456789012:role/x",
+    )
     assert result.returncode == 2, result.stderr
     assert result.stderr.count("\n") == 1 and "white space" in result.stderr and "Traceback" not in result.stderr
     assert not path.exists()
@@ -117,13 +130,16 @@ def test_duplicate_managed_key_in_the_profile_is_repaired(tmp_path):
     assert out.lower().count("aws_session_token") == 1
 
 
-@pytest.mark.parametrize("text, line", [
-    ("[a]\nx = 1\n[a]\n", 3),
-    ("stray = 1\n[dev]\n", 1),
-    ("[dev]\njust words\n", 2),
-    ("[other]\nk = 1\nk = 2\n", 3),
-    ("[other]\ns3 =\n  no equals sign\n", 2),
-])
+@pytest.mark.parametrize(
+    "text, line",
+    [
+        ("[a]\nx = 1\n[a]\n", 3),
+        ("stray = 1\n[dev]\n", 1),
+        ("[dev]\njust words\n", 2),
+        ("[other]\nk = 1\nk = 2\n", 3),
+        ("[other]\ns3 =\n  no equals sign\n", 2),
+    ],
+)
 def test_files_botocore_refuses_are_refused_with_the_line(tmp_path, text, line):
     with pytest.raises(ConfigParseError):
         botocore_view(tmp_path, text)
@@ -151,8 +167,13 @@ def test_config_file_sections_are_addressed_by_their_exact_header(tmp_path):
 
     path = tmp_path / "config"
     path.write_text("[default]\nregion = eu-west-1\n[profile dev]\noutput = json\n")
-    write_section(str(path), "profile dev", {"credential_process": "rasign credential-process --x 'a b'"},
-                  what="config file", secret=False)
+    write_section(
+        str(path),
+        "profile dev",
+        {"credential_process": "rasign credential-process --x 'a b'"},
+        what="config file",
+        secret=False,
+    )
     profiles = load_config(str(path))["profiles"]
     assert profiles["dev"] == {"output": "json", "credential_process": "rasign credential-process --x 'a b'"}
     assert profiles["default"] == {"region": "eu-west-1"}

@@ -48,10 +48,12 @@ def test_non_regular_targets_are_refused_and_left_alone(tmp_path, kind):
         server.bind(str(path))
         server.close()
     before = os.lstat(path)
-    for call in (lambda: fsafe.check_target(str(path), "credentials file"),
-                 lambda: fsafe.write_atomic(str(path), "secret", "credentials file"),
-                 lambda: fsafe.read_bytes(str(path), "credentials file"),
-                 lambda: fsafe.open_lock(str(path), "lock file")):
+    for call in (
+        lambda: fsafe.check_target(str(path), "credentials file"),
+        lambda: fsafe.write_atomic(str(path), "secret", "credentials file"),
+        lambda: fsafe.read_bytes(str(path), "credentials file"),
+        lambda: fsafe.open_lock(str(path), "lock file"),
+    ):
         with pytest.raises(StoreError, match="not a regular file"):
             call()
     after = os.lstat(path)

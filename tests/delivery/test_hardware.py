@@ -17,8 +17,16 @@ URI = "pkcs11:token=rasign-a;object=ec-p256"
 
 def test_credential_process_caches_by_default_for_pkcs11(hsm, emulator, tmp_path):
     env = {**hsm.env, "RASIGN_PKCS11_PIN": hsm.pin("rasign-a"), "RASIGN_CACHE_DIR": str(tmp_path / "c")}
-    args = ["credential-process", "--pkcs11-lib", hsm.module, "--certificate", URI, "--private-key", URI,
-            *emulator_args(emulator)]
+    args = [
+        "credential-process",
+        "--pkcs11-lib",
+        hsm.module,
+        "--certificate",
+        URI,
+        "--private-key",
+        URI,
+        *emulator_args(emulator),
+    ]
     before = emulator.create_session_count
     first = run_rasign(*args, env=env)
     assert first.returncode == 0, first.stderr
@@ -33,11 +41,31 @@ def test_serve_refreshes_with_one_pkcs11_login(hsm, emulator, tmp_path):
     if hsm.spy is None:
         pytest.skip("OpenSC's pkcs11-spy.so not found")
     spy_log = tmp_path / "spy.log"
-    env = {**hsm.env, "RASIGN_PKCS11_PIN": hsm.pin("rasign-a"), "PKCS11SPY": hsm.module,
-           "PKCS11SPY_OUTPUT": str(spy_log)}
-    running = start_rasign("serve", ["--pkcs11-lib", hsm.spy, "--certificate", URI, "--private-key", URI,
-                                     *emulator_args(emulator), "--port", "0", "--min-refresh-interval", "0.2",
-                                     "--no-prompt"], tmp_path, env=env)
+    env = {
+        **hsm.env,
+        "RASIGN_PKCS11_PIN": hsm.pin("rasign-a"),
+        "PKCS11SPY": hsm.module,
+        "PKCS11SPY_OUTPUT": str(spy_log),
+    }
+    running = start_rasign(
+        "serve",
+        [
+            "--pkcs11-lib",
+            hsm.spy,
+            "--certificate",
+            URI,
+            "--private-key",
+            URI,
+            *emulator_args(emulator),
+            "--port",
+            "0",
+            "--min-refresh-interval",
+            "0.2",
+            "--no-prompt",
+        ],
+        tmp_path,
+        env=env,
+    )
     try:
         role = running.ready["role_name"]
         first = json.loads(get_imds(running.port, f"{ROLE_PATH}/{role}", token(running.port))[2])

@@ -42,8 +42,12 @@ def test_update_notifies_systemd_in_loop_mode(emulator, identity, tmp_path):
     try:
         from tests.conftest import emulator_args
 
-        running = start_rasign("update", ["--credentials-file", str(tmp_path / "creds"), *identity_args(cert, key),
-                                          *emulator_args(emulator)], tmp_path, env={"NOTIFY_SOCKET": address})
+        running = start_rasign(
+            "update",
+            ["--credentials-file", str(tmp_path / "creds"), *identity_args(cert, key), *emulator_args(emulator)],
+            tmp_path,
+            env={"NOTIFY_SOCKET": address},
+        )
         assert "READY=1" in listener.recv(4096).decode()
         assert (tmp_path / "creds").exists()
         assert running.stop() == 0
@@ -64,12 +68,18 @@ def test_json_log_format_is_one_object_per_line(emulator, identity, tmp_path):
 
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not installed")
-@pytest.mark.parametrize("unit", ["rasign-serve.service", "rasign-update@.service", "rasign-agent.socket", "rasign-agent.service"])
+@pytest.mark.parametrize(
+    "unit", ["rasign-serve.service", "rasign-update@.service", "rasign-agent.socket", "rasign-agent.service"]
+)
 def test_unit_files_parse(unit, tmp_path):
     target = tmp_path / (unit.replace("@", "@example") if "@" in unit else unit)
     target.write_text((DOCS / unit).read_text())
-    result = subprocess.run(["systemd-analyze", "verify", "--man=no", str(target)], check=False,
-                            capture_output=True, text=True, timeout=60)
-    problems = [line for line in result.stderr.splitlines()
-                if "Unknown key" in line or "Unknown section" in line or "Invalid" in line]
+    result = subprocess.run(
+        ["systemd-analyze", "verify", "--man=no", str(target)], check=False, capture_output=True, text=True, timeout=60
+    )
+    problems = [
+        line
+        for line in result.stderr.splitlines()
+        if "Unknown key" in line or "Unknown section" in line or "Invalid" in line
+    ]
     assert problems == [], result.stderr

@@ -104,8 +104,11 @@ def test_failed_refresh_keeps_last_good_until_expiry_then_reports_nothing():
             return results.pop()
         raise NetworkError("down")
 
-    refresher = Refresher(fetch, RefreshPolicy(refresh_ahead=60, min_interval=0.5, backoff_initial=0.5,
-                                               backoff_max=1, expiry_skew=10), clock=clock)
+    refresher = Refresher(
+        fetch,
+        RefreshPolicy(refresh_ahead=60, min_interval=0.5, backoff_initial=0.5, backoff_max=1, expiry_skew=10),
+        clock=clock,
+    )
     refresher.start()
     try:
         clock.advance(15, step=0.25)  # refresh due after 10 s; it fails repeatedly
@@ -144,7 +147,9 @@ def test_refresh_happens_ahead_of_expiry_on_the_fake_clock():
 def test_refresh_soon_wakes_the_thread_at_once():
     clock = FakeClock()
     minted = []
-    refresher = Refresher(lambda: minted.append(1) or creds("x", 3600, clock), RefreshPolicy(min_interval=5), clock=clock)
+    refresher = Refresher(
+        lambda: minted.append(1) or creds("x", 3600, clock), RefreshPolicy(min_interval=5), clock=clock
+    )
     refresher.start()
     try:
         clock.advance(5)

@@ -36,7 +36,12 @@ def test_serve_uses_renewed_files_at_the_next_refresh(make_emulator, pki, tmp_pa
         shutil.copy(new_cert, cert)
         running.process.send_signal(signal.SIGHUP)
         new_serial = x509.load_pem_x509_certificate(new_cert.read_bytes()).serial_number
-        wait_for(lambda: any(_leaf_serial(e) == new_serial and e["status"] == 201
-                             for e in emu.requests if e["path"] == "/sessions"), 20, message="renewed certificate used")
+        wait_for(
+            lambda: any(
+                _leaf_serial(e) == new_serial and e["status"] == 201 for e in emu.requests if e["path"] == "/sessions"
+            ),
+            20,
+            message="renewed certificate used",
+        )
     finally:
         assert running.stop() == 0

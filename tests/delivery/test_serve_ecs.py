@@ -25,22 +25,32 @@ BOTO3_SCRIPT = (
 @pytest.fixture
 def ecs_served(emulator, identity, tmp_path):
     cert, key = identity
-    running = start_rasign("serve", serve_args(emulator, cert, key, "--ecs", "--auth-token-file",
-                                               str(tmp_path / "token")), tmp_path)
+    running = start_rasign(
+        "serve", serve_args(emulator, cert, key, "--ecs", "--auth-token-file", str(tmp_path / "token")), tmp_path
+    )
     yield running
     running.stop()
 
 
 def _boto3(env, emulator):
-    result = subprocess.run([sys.executable, "-c", BOTO3_SCRIPT, emulator.sts_endpoint, emulator.ca_bundle],
-                            env=env, check=False, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", BOTO3_SCRIPT, emulator.sts_endpoint, emulator.ca_bundle],
+        env=env,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
 
 def test_boto3_with_full_uri_and_token_file(ecs_served, emulator, tmp_path):
-    env = aws_env(tmp_path, AWS_CONTAINER_CREDENTIALS_FULL_URI=ecs_served.ready["ecs_uri"],
-                  AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE=ecs_served.ready["auth_token_file"])
+    env = aws_env(
+        tmp_path,
+        AWS_CONTAINER_CREDENTIALS_FULL_URI=ecs_served.ready["ecs_uri"],
+        AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE=ecs_served.ready["auth_token_file"],
+    )
     output = _boto3(env, emulator)
     assert output["method"] == "container-role"
     assert emulator.role_arn.rsplit("/", 1)[-1] in output["arn"]
@@ -48,8 +58,11 @@ def test_boto3_with_full_uri_and_token_file(ecs_served, emulator, tmp_path):
 
 def test_boto3_with_full_uri_and_token_variable(ecs_served, emulator, tmp_path):
     token = Path(ecs_served.ready["auth_token_file"]).read_text().strip()
-    env = aws_env(tmp_path, AWS_CONTAINER_CREDENTIALS_FULL_URI=ecs_served.ready["ecs_uri"],
-                  AWS_CONTAINER_AUTHORIZATION_TOKEN=token)
+    env = aws_env(
+        tmp_path,
+        AWS_CONTAINER_CREDENTIALS_FULL_URI=ecs_served.ready["ecs_uri"],
+        AWS_CONTAINER_AUTHORIZATION_TOKEN=token,
+    )
     assert _boto3(env, emulator)["method"] == "container-role"
 
 
@@ -73,8 +86,9 @@ def test_generated_token_file_is_private_and_removed_on_exit(emulator, identity,
     import stat
 
     cert, key = identity
-    running = start_rasign("serve", serve_args(emulator, cert, key, "--ecs"), tmp_path,
-                           env={"RASIGN_CACHE_DIR": str(tmp_path / "private")})
+    running = start_rasign(
+        "serve", serve_args(emulator, cert, key, "--ecs"), tmp_path, env={"RASIGN_CACHE_DIR": str(tmp_path / "private")}
+    )
     path = running.ready["auth_token_file"]
     assert path.startswith(str(tmp_path / "private"))
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
@@ -91,11 +105,29 @@ def test_aws_cli_gets_credentials_through_the_ecs_endpoint(ecs_served, emulator,
     aws = os.path.join(os.path.dirname(sys.executable), "aws")
     if not os.path.exists(aws):
         pytest.skip("AWS CLI not installed in the virtualenv")
-    env = aws_env(tmp_path, AWS_CONTAINER_CREDENTIALS_FULL_URI=ecs_served.ready["ecs_uri"],
-                  AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE=ecs_served.ready["auth_token_file"],
-                  AWS_DEFAULT_REGION="us-east-1")
-    result = subprocess.run([aws, "sts", "get-caller-identity", "--endpoint-url", emulator.sts_endpoint,
-                             "--ca-bundle", emulator.ca_bundle, "--output", "json"], check=False,
-                            env=env, capture_output=True, text=True, timeout=120)
+    env = aws_env(
+        tmp_path,
+        AWS_CONTAINER_CREDENTIALS_FULL_URI=ecs_served.ready["ecs_uri"],
+        AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE=ecs_served.ready["auth_token_file"],
+        AWS_DEFAULT_REGION="us-east-1",
+    )
+    result = subprocess.run(
+        [
+            aws,
+            "sts",
+            "get-caller-identity",
+            "--endpoint-url",
+            emulator.sts_endpoint,
+            "--ca-bundle",
+            emulator.ca_bundle,
+            "--output",
+            "json",
+        ],
+        check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     assert emulator.role_arn.rsplit("/", 1)[-1] in json.loads(result.stdout)["Arn"]

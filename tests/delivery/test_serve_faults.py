@@ -23,8 +23,18 @@ from tests.delivery.helpers import (
 
 pytestmark = pytest.mark.network
 
-FAST = ["--min-refresh-interval", "0.5", "--max-backoff", "1", "--max-attempts", "1", "--connect-timeout", "2",
-        "--read-timeout", "10"]
+FAST = [
+    "--min-refresh-interval",
+    "0.5",
+    "--max-backoff",
+    "1",
+    "--max-attempts",
+    "1",
+    "--connect-timeout",
+    "2",
+    "--read-timeout",
+    "10",
+]
 
 
 def _creds(running) -> tuple[int, dict | bytes]:
@@ -43,8 +53,18 @@ def test_fails_fast_when_the_first_create_session_fails(make_emulator, identity,
     emu.go_down()
     cert, key = identity
     started = time.monotonic()
-    result = run_rasign("serve", *identity_args(cert, key), *emulator_args(emu), "--port", "0",
-                        "--max-attempts", "2", "--connect-timeout", "2", timeout=60)
+    result = run_rasign(
+        "serve",
+        *identity_args(cert, key),
+        *emulator_args(emu),
+        "--port",
+        "0",
+        "--max-attempts",
+        "2",
+        "--connect-timeout",
+        "2",
+        timeout=60,
+    )
     assert result.returncode == 9, result.stderr
     assert result.stderr.startswith("rasign: error: request send failed")
     assert "Traceback" not in result.stderr and "Local server started" not in result.stderr
@@ -97,8 +117,11 @@ def test_last_good_credentials_survive_an_outage_until_expiry(make_emulator, ide
 def test_throttling_backs_off_and_keeps_serving(make_emulator, identity, tmp_path):
     emu = make_emulator()
     cert, key = identity
-    running = start_rasign("serve", serve_args(emu, cert, key, "--min-refresh-interval", "0.2",
-                                               "--max-backoff", "2", "--max-attempts", "1"), tmp_path)
+    running = start_rasign(
+        "serve",
+        serve_args(emu, cert, key, "--min-refresh-interval", "0.2", "--max-backoff", "2", "--max-attempts", "1"),
+        tmp_path,
+    )
     try:
         status, first = _creds(running)
         assert status == 200
@@ -130,8 +153,12 @@ def test_slow_endpoint_never_delays_a_get(make_emulator, identity, tmp_path):
         emu.set_delay(4)
         calls = emu.create_session_count
         running.process.send_signal(signal.SIGHUP)
-        wait_for(lambda: len([e for e in emu.requests if e["path"] == "/sessions"]) > calls, 5, 0.02,
-                 message="refresh in flight")
+        wait_for(
+            lambda: len([e for e in emu.requests if e["path"] == "/sessions"]) > calls,
+            5,
+            0.02,
+            message="refresh in flight",
+        )
         latencies = []
         for _ in range(30):
             started = time.perf_counter()
@@ -146,8 +173,22 @@ def test_slow_endpoint_never_delays_a_get(make_emulator, identity, tmp_path):
 
 def test_debug_logs_never_contain_secrets(emulator, identity, tmp_path):
     cert, key = identity
-    running = start_rasign("serve", serve_args(emulator, cert, key, "--debug", "--ecs", "--imds", "--auth-token-file",
-                                               str(tmp_path / "auth"), "--min-refresh-interval", "0.2"), tmp_path)
+    running = start_rasign(
+        "serve",
+        serve_args(
+            emulator,
+            cert,
+            key,
+            "--debug",
+            "--ecs",
+            "--imds",
+            "--auth-token-file",
+            str(tmp_path / "auth"),
+            "--min-refresh-interval",
+            "0.2",
+        ),
+        tmp_path,
+    )
     try:
         imds_token = token(running.port)
         role = running.ready["role_name"]
@@ -165,7 +206,15 @@ def test_debug_logs_never_contain_secrets(emulator, identity, tmp_path):
         running.stop()
     log = running.log()
     assert "DEBUG" in log  # debug logging was really on
-    for secret in (imds["AccessKeyId"], imds["SecretAccessKey"], imds["Token"], second["AccessKeyId"],
-                   second["SecretAccessKey"], second["Token"], imds_token, auth):
+    for secret in (
+        imds["AccessKeyId"],
+        imds["SecretAccessKey"],
+        imds["Token"],
+        second["AccessKeyId"],
+        second["SecretAccessKey"],
+        second["Token"],
+        imds_token,
+        auth,
+    ):
         assert secret not in log
     assert json.loads(ecs_body)["AccessKeyId"] == imds["AccessKeyId"]

@@ -34,13 +34,16 @@ def test_a_missing_token_file_is_created_private_with_a_long_token(tmp_path):
     assert load_or_create_token(path) == (token, path)
 
 
-@pytest.mark.parametrize("content, mode, words", [
-    (GOOD_TOKEN, 0o644, "readable or writable by group or others"),
-    (GOOD_TOKEN, 0o620, "readable or writable by group or others"),
-    ("123456789", 0o600, f"at least {MIN_TOKEN_LENGTH}"),
-    ("", 0o600, "is empty"),
-    ("a b" * 20, 0o600, "printable ASCII"),
-])
+@pytest.mark.parametrize(
+    "content, mode, words",
+    [
+        (GOOD_TOKEN, 0o644, "readable or writable by group or others"),
+        (GOOD_TOKEN, 0o620, "readable or writable by group or others"),
+        ("123456789", 0o600, f"at least {MIN_TOKEN_LENGTH}"),
+        ("", 0o600, "is empty"),
+        ("a b" * 20, 0o600, "printable ASCII"),
+    ],
+)
 def test_bad_token_files_are_refused(tmp_path, content, mode, words):
     path = token_file(tmp_path, content, mode)
     with pytest.raises(StoreError, match=words) as caught:
@@ -83,8 +86,9 @@ def test_serve_checks_its_files_before_any_request(counting_emulator, identity, 
         extra, words = ["--ecs", "--auth-token-file", str(token_file(tmp_path, mode=0o640))], "chmod 600"
     else:
         extra, words = ["--ecs", "--auth-token-file", str(token_file(tmp_path, "short"))], "at least"
-    result = run_rasign("serve", "--port", "0", *extra, *identity_args(cert, key), *emulator_args(counting_emulator),
-                        timeout=60)
+    result = run_rasign(
+        "serve", "--port", "0", *extra, *identity_args(cert, key), *emulator_args(counting_emulator), timeout=60
+    )
     assert result.returncode == 13, result.stderr
     assert result.stdout == "" and result.stderr.count("\n") == 1 and words in result.stderr, result.stderr
     assert "Traceback" not in result.stderr

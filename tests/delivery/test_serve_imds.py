@@ -151,8 +151,14 @@ def test_boto3_gets_credentials_through_imds_endpoint(served, emulator, tmp_path
         "sts = session.client('sts', endpoint_url=sys.argv[1], verify=sys.argv[2])\n"
         "print(json.dumps({'method': creds.method, 'arn': sts.get_caller_identity()['Arn']}))\n"
     )
-    result = subprocess.run([sys.executable, "-c", script, emulator.sts_endpoint, emulator.ca_bundle],
-                            env=env, check=False, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", script, emulator.sts_endpoint, emulator.ca_bundle],
+        env=env,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     output = json.loads(result.stdout)
     assert output["method"] == "iam-role"
@@ -208,8 +214,13 @@ def test_non_loopback_clients_need_the_auth_token(emulator, identity, tmp_path):
         pytest.skip("no non-loopback IPv4 address on this machine")
     cert, key = identity
     token_file = tmp_path / "auth-token"
-    running = start_rasign("serve", serve_args(emulator, cert, key, "--listen", "0.0.0.0:0", "--allow-non-loopback",
-                                               "--auth-token-file", str(token_file)), tmp_path)
+    running = start_rasign(
+        "serve",
+        serve_args(
+            emulator, cert, key, "--listen", "0.0.0.0:0", "--allow-non-loopback", "--auth-token-file", str(token_file)
+        ),
+        tmp_path,
+    )
     try:
         auth = token_file.read_text().strip()
         assert stat.S_IMODE(os.stat(token_file).st_mode) == 0o600
@@ -221,8 +232,13 @@ def test_non_loopback_clients_need_the_auth_token(emulator, identity, tmp_path):
         # With the token everything works, IMDS and ECS alike.
         status, _, imds_token = put_token(running.port, "60", host=address, headers={"Authorization": auth})
         assert status == 200
-        status, _, creds = get_imds(running.port, f"{ROLE_PATH}/{running.ready['role_name']}", imds_token.decode(),
-                                    host=address, headers={"Authorization": auth})
+        status, _, creds = get_imds(
+            running.port,
+            f"{ROLE_PATH}/{running.ready['role_name']}",
+            imds_token.decode(),
+            host=address,
+            headers={"Authorization": auth},
+        )
         assert status == 200 and json.loads(creds)["Code"] == "Success"
         # Loopback clients keep plain IMDSv2 semantics.
         assert put_token(running.port, "60")[0] == 200
@@ -277,8 +293,13 @@ def test_port_in_use_fails_before_anything_else(emulator, identity):
     blocker.listen()
     try:
         before = emulator.create_session_count
-        result = run_rasign("serve", *identity_args(cert, key), *emulator_args(emulator),
-                            "--listen", f"127.0.0.1:{blocker.getsockname()[1]}")
+        result = run_rasign(
+            "serve",
+            *identity_args(cert, key),
+            *emulator_args(emulator),
+            "--listen",
+            f"127.0.0.1:{blocker.getsockname()[1]}",
+        )
         assert result.returncode == 13
         assert "failed to create listener" in result.stderr
         assert emulator.create_session_count == before
@@ -306,8 +327,13 @@ def test_tokens_are_stateless_and_expire_by_the_injected_clock():
 
 
 def test_oversized_body_is_refused(served):
-    status, _, _ = request("127.0.0.1", served.port, "PUT", "/latest/api/token",
-                           {"Content-Length": str(1 << 20), "X-aws-ec2-metadata-token-ttl-seconds": "60"})
+    status, _, _ = request(
+        "127.0.0.1",
+        served.port,
+        "PUT",
+        "/latest/api/token",
+        {"Content-Length": str(1 << 20), "X-aws-ec2-metadata-token-ttl-seconds": "60"},
+    )
     assert status == 413
 
 
@@ -316,20 +342,46 @@ def test_aws_cli_gets_credentials_through_imds_endpoint(served, emulator, tmp_pa
     aws = os.path.join(os.path.dirname(sys.executable), "aws")
     if not os.path.exists(aws):
         pytest.skip("AWS CLI not installed in the virtualenv")
-    env = aws_env(tmp_path, AWS_EC2_METADATA_SERVICE_ENDPOINT=f"http://127.0.0.1:{served.port}/",
-                  AWS_DEFAULT_REGION="us-east-1")
-    result = subprocess.run([aws, "sts", "get-caller-identity", "--endpoint-url", emulator.sts_endpoint,
-                             "--ca-bundle", emulator.ca_bundle, "--output", "json"], check=False,
-                            env=env, capture_output=True, text=True, timeout=120)
+    env = aws_env(
+        tmp_path, AWS_EC2_METADATA_SERVICE_ENDPOINT=f"http://127.0.0.1:{served.port}/", AWS_DEFAULT_REGION="us-east-1"
+    )
+    result = subprocess.run(
+        [
+            aws,
+            "sts",
+            "get-caller-identity",
+            "--endpoint-url",
+            emulator.sts_endpoint,
+            "--ca-bundle",
+            emulator.ca_bundle,
+            "--output",
+            "json",
+        ],
+        check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     assert emulator.role_arn.rsplit("/", 1)[-1] in json.loads(result.stdout)["Arn"]
 
 
-@pytest.mark.parametrize("flag,value", [
-    ("--max-connections", "0"), ("--idle-timeout", "nan"), ("--idle-timeout", "-1"), ("--idle-timeout", "inf"),
-    ("--allow-host", "evil example"), ("--allow-host", "a/b"), ("--unix-socket-allow-uid", "-1"),
-    ("--listen", "unix:"), ("--listen", "127.0.0.1:99999"), ("--ecs-path", "/a b"),
-])
+@pytest.mark.parametrize(
+    "flag,value",
+    [
+        ("--max-connections", "0"),
+        ("--idle-timeout", "nan"),
+        ("--idle-timeout", "-1"),
+        ("--idle-timeout", "inf"),
+        ("--allow-host", "evil example"),
+        ("--allow-host", "a/b"),
+        ("--unix-socket-allow-uid", "-1"),
+        ("--listen", "unix:"),
+        ("--listen", "127.0.0.1:99999"),
+        ("--ecs-path", "/a b"),
+    ],
+)
 def test_bad_endpoint_flags_are_usage_errors_before_any_network(emulator, identity, flag, value):
     cert, key = identity
     before = emulator.create_session_count
@@ -355,14 +407,16 @@ def test_allow_host_admits_an_extra_name(emulator, identity, tmp_path):
 def test_ecs_with_imds_serves_both(emulator, identity, tmp_path):
     cert, key = identity
     token_file = tmp_path / "auth"
-    running = start_rasign("serve", serve_args(emulator, cert, key, "--ecs", "--imds", "--auth-token-file",
-                                               str(token_file)), tmp_path)
+    running = start_rasign(
+        "serve", serve_args(emulator, cert, key, "--ecs", "--imds", "--auth-token-file", str(token_file)), tmp_path
+    )
     try:
         assert running.ready["imds_endpoint"] and running.ready["ecs_uri"]
         status, _, body = get_imds(running.port, f"{ROLE_PATH}/{running.ready['role_name']}", token(running.port))
         assert status == 200 and json.loads(body)["Code"] == "Success"
-        status, _, body = request("127.0.0.1", running.port, "GET", "/v1/credentials",
-                                  {"Authorization": token_file.read_text().strip()})
+        status, _, body = request(
+            "127.0.0.1", running.port, "GET", "/v1/credentials", {"Authorization": token_file.read_text().strip()}
+        )
         assert status == 200 and json.loads(body)["AccessKeyId"]
     finally:
         running.stop()
@@ -375,17 +429,24 @@ def test_encrypted_key_still_refreshes_after_the_environment_is_scrubbed(emulato
     cert, key = identity
     private = serialization.load_pem_private_key(key.read_bytes(), password=None)
     encrypted = tmp_path / "encrypted.pem"
-    encrypted.write_bytes(private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                serialization.BestAvailableEncryption(b"correct horse")))
-    running = start_rasign("serve", serve_args(emulator, cert, encrypted, "--min-refresh-interval", "0.2"), tmp_path,
-                           env={"RASIGN_PKCS8_PASSWORD": "correct horse"})
+    encrypted.write_bytes(
+        private.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(b"correct horse"),
+        )
+    )
+    running = start_rasign(
+        "serve",
+        serve_args(emulator, cert, encrypted, "--min-refresh-interval", "0.2"),
+        tmp_path,
+        env={"RASIGN_PKCS8_PASSWORD": "correct horse"},
+    )
     try:
-        first = json.loads(get_imds(running.port, f"{ROLE_PATH}/{running.ready['role_name']}",
-                                    token(running.port))[2])
+        first = json.loads(get_imds(running.port, f"{ROLE_PATH}/{running.ready['role_name']}", token(running.port))[2])
         running.process.send_signal(signal.SIGHUP)
         wait_for(lambda: running.log().count("credentials refreshed") >= 2, 20, message="a second refresh")
-        second = json.loads(get_imds(running.port, f"{ROLE_PATH}/{running.ready['role_name']}",
-                                     token(running.port))[2])
+        second = json.loads(get_imds(running.port, f"{ROLE_PATH}/{running.ready['role_name']}", token(running.port))[2])
         assert second["AccessKeyId"] != first["AccessKeyId"]
     finally:
         assert running.stop() == 0

@@ -31,8 +31,14 @@ class Clock:
 
 def _view() -> CredentialView:
     view = CredentialView("arn:aws:iam::123456789012:role/loop")
-    view.update(SimpleNamespace(access_key_id="ASIALOOP", secret_access_key="s" * 40, session_token="t" * 100,
-                                expires_at=dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)))
+    view.update(
+        SimpleNamespace(
+            access_key_id="ASIALOOP",
+            secret_access_key="s" * 40,
+            session_token="t" * 100,
+            expires_at=dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1),
+        )
+    )
     return view
 
 
@@ -41,8 +47,9 @@ def loop():
     clock = Clock()
     context = ServeContext(role_name="loop", view=_view(), tokens=TokenSigner(clock=clock), status=dict)
     listeners = open_tcp([ListenSpec("127.0.0.1", 0)], hop_limit=64)
-    server = EventLoopServer(listeners, Router(context), max_connections=50, idle_timeout=60, header_timeout=10,
-                             linger=2, clock=clock)
+    server = EventLoopServer(
+        listeners, Router(context), max_connections=50, idle_timeout=60, header_timeout=10, linger=2, clock=clock
+    )
     server.clock_ = clock
     server.port = listeners[0].port
     yield server
@@ -157,8 +164,12 @@ def test_connection_cap_closes_the_quietest_and_still_serves_the_newcomer(loop):
 
 def test_bad_request_is_answered_then_lingers_until_the_peer_closes(loop):
     sock = _connect(loop)
-    response = _request(loop, sock, b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Length: 1\r\n"
-                                    b"Content-Length: 2\r\n\r\nGET /healthz HTTP/1.1\r\n\r\n" % loop.port)
+    response = _request(
+        loop,
+        sock,
+        b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Length: 1\r\n"
+        b"Content-Length: 2\r\n\r\nGET /healthz HTTP/1.1\r\n\r\n" % loop.port,
+    )
     assert response.startswith(b"HTTP/1.1 400") and response.count(b"HTTP/1.1") == 1
     sock.sendall(b"more bytes that are never parsed\r\n\r\n")
     loop.poll(0.01)
@@ -178,22 +189,28 @@ def test_stop_ends_serve_forever_from_another_thread(loop):
     assert not thread.is_alive() and time.monotonic() - started < 5
 
 
-@pytest.mark.parametrize("head", [
-    b"GET / HTTP/1.1\r\nHost: a\r\n",           # incomplete: needs more bytes
-    b"GET / HTTP/1.1\r\nHost: a\r",
-    b"",
-])
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"GET / HTTP/1.1\r\nHost: a\r\n",  # incomplete: needs more bytes
+        b"GET / HTTP/1.1\r\nHost: a\r",
+        b"",
+    ],
+)
 def test_parser_waits_for_an_incomplete_head(head):
     assert parse_request(head) is None
 
 
-@pytest.mark.parametrize("data,status", [
-    (b"GET / HTTP/1.1\nHost: a\n\n", 400),
-    (b"GET / HTTP/1.1\r\nHost: a\rX: b", 400),
-    (b"GET / HTTP/1.1\r\n" + b"X: " + b"a" * 9000, 431),
-    (b"GET / HTTP/1.1\r\n" + b"X: a\r\n" * 70 + b"\r\n", 431),
-    (b"GET /" + b"a" * 3000 + b" HTTP/1.1\r\n\r\n", 414),
-])
+@pytest.mark.parametrize(
+    "data,status",
+    [
+        (b"GET / HTTP/1.1\nHost: a\n\n", 400),
+        (b"GET / HTTP/1.1\r\nHost: a\rX: b", 400),
+        (b"GET / HTTP/1.1\r\n" + b"X: " + b"a" * 9000, 431),
+        (b"GET / HTTP/1.1\r\n" + b"X: a\r\n" * 70 + b"\r\n", 431),
+        (b"GET /" + b"a" * 3000 + b" HTTP/1.1\r\n\r\n", 414),
+    ],
+)
 def test_parser_refuses_early_and_exactly(data, status):
     with pytest.raises(HttpError) as caught:
         parse_request(data)

@@ -29,9 +29,23 @@ def test_two_roles_on_one_softhsm_token_with_exactly_one_login(make_emulator, hs
     uri = "pkcs11:token=rasign-a;object=ec-p256"
     running = start_rasign(
         "serve",
-        ["--pkcs11-lib", hsm.spy, "--pkcs11-pin-file", str(pin_file), "--certificate", uri, *emulator_args(emulator),
-         "--port", "0", "--ecs", "--imds", "--also-role", ops_arn],
-        tmp_path, env={**hsm.env, "PKCS11SPY": hsm.module, "PKCS11SPY_OUTPUT": str(log)},
+        [
+            "--pkcs11-lib",
+            hsm.spy,
+            "--pkcs11-pin-file",
+            str(pin_file),
+            "--certificate",
+            uri,
+            *emulator_args(emulator),
+            "--port",
+            "0",
+            "--ecs",
+            "--imds",
+            "--also-role",
+            ops_arn,
+        ],
+        tmp_path,
+        env={**hsm.env, "PKCS11SPY": hsm.module, "PKCS11SPY_OUTPUT": str(log)},
     )
     try:
         port = running.ready["port"]
@@ -67,7 +81,17 @@ def test_also_role_with_the_same_name_is_refused_before_any_request(emulator, id
 
     cert, key = identity
     before = emulator.create_session_count
-    done = run_rasign("serve", "--certificate", str(cert), "--private-key", str(key), *emulator_args(emulator),
-                      "--port", "0", "--also-role", emulator.role_arn)
+    done = run_rasign(
+        "serve",
+        "--certificate",
+        str(cert),
+        "--private-key",
+        str(key),
+        *emulator_args(emulator),
+        "--port",
+        "0",
+        "--also-role",
+        emulator.role_arn,
+    )
     assert done.returncode == 2 and "already served" in done.stderr and done.stderr.count("\n") == 1
     assert emulator.create_session_count == before

@@ -11,14 +11,21 @@ from tests.conftest import emulator_args, run_rasign
 pytestmark = [pytest.mark.swtpm, pytest.mark.network]
 
 
-def test_credential_process_caches_by_default_for_a_tpm_key_with_password(tpm, openssl_ec_password, emulator,
-                                                                          tmp_path):
+def test_credential_process_caches_by_default_for_a_tpm_key_with_password(tpm, openssl_ec_password, emulator, tmp_path):
     identity = openssl_ec_password
     # The password comes from the environment: the default rule must see from the key file
     # itself (TSS2 emptyAuth absent/false) that minting would need a secret.
     env = {"RASIGN_TPM_KEY_PASSWORD": identity.password, "RASIGN_CACHE_DIR": str(tmp_path / "c")}
-    args = ["credential-process", "--certificate", str(identity.cert), "--private-key", identity.key,
-            "--tpm-tcti", tpm.tcti, *emulator_args(emulator)]
+    args = [
+        "credential-process",
+        "--certificate",
+        str(identity.cert),
+        "--private-key",
+        identity.key,
+        "--tpm-tcti",
+        tpm.tcti,
+        *emulator_args(emulator),
+    ]
     before = emulator.create_session_count
     first = run_rasign(*args, env=env)
     assert first.returncode == 0, first.stderr
@@ -31,11 +38,20 @@ def test_api_session_with_a_tpm_key_refreshes_on_the_open_key(tpm, openssl_ec_pa
     emu = make_emulator(profile_duration=40)
     identity = openssl_ec_password
     clock = FakeClock()
-    provider = api.RolesAnywhereCredentialProvider(clock=clock,
-        certificate=str(identity.cert), private_key=identity.key, tpm_tcti=tpm.tcti,
-        tpm_key_password=identity.password, interactive=False, endpoint=emu.endpoint,
-        ca_bundle=str(emu.ca_bundle), trust_anchor_arn=emu.trust_anchor_arn, profile_arn=emu.profile_arn,
-        role_arn=emu.role_arn, advisory_timeout=39, mandatory_timeout=38,
+    provider = api.RolesAnywhereCredentialProvider(
+        clock=clock,
+        certificate=str(identity.cert),
+        private_key=identity.key,
+        tpm_tcti=tpm.tcti,
+        tpm_key_password=identity.password,
+        interactive=False,
+        endpoint=emu.endpoint,
+        ca_bundle=str(emu.ca_bundle),
+        trust_anchor_arn=emu.trust_anchor_arn,
+        profile_arn=emu.profile_arn,
+        role_arn=emu.role_arn,
+        advisory_timeout=39,
+        mandatory_timeout=38,
     )
     try:
         credentials = provider.load()
@@ -47,9 +63,12 @@ def test_api_session_with_a_tpm_key_refreshes_on_the_open_key(tpm, openssl_ec_pa
         assert second.access_key != first.access_key
         import boto3
 
-        sts = boto3.Session(aws_access_key_id=second.access_key, aws_secret_access_key=second.secret_key,
-                            aws_session_token=second.token, region_name="us-east-1").client(
-            "sts", endpoint_url=emu.sts_endpoint, verify=emu.ca_bundle)
+        sts = boto3.Session(
+            aws_access_key_id=second.access_key,
+            aws_secret_access_key=second.secret_key,
+            aws_session_token=second.token,
+            region_name="us-east-1",
+        ).client("sts", endpoint_url=emu.sts_endpoint, verify=emu.ca_bundle)
         assert emu.role_arn.rsplit("/", 1)[-1] in sts.get_caller_identity()["Arn"]
     finally:
         provider.close()

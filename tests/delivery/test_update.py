@@ -27,8 +27,15 @@ def _read(path) -> configparser.RawConfigParser:
 def test_once_writes_a_profile_boto3_can_use(emulator, identity, tmp_path):
     cert, key = identity
     path = tmp_path / "home" / ".aws" / "credentials"
-    result = run_rasign("update", "--once", "--profile", "ra", *identity_args(cert, key), *emulator_args(emulator),
-                        env={"AWS_SHARED_CREDENTIALS_FILE": str(path)})
+    result = run_rasign(
+        "update",
+        "--once",
+        "--profile",
+        "ra",
+        *identity_args(cert, key),
+        *emulator_args(emulator),
+        env={"AWS_SHARED_CREDENTIALS_FILE": str(path)},
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout == ""
     assert stat.S_IMODE(os.stat(path.parent).st_mode) == 0o700
@@ -44,8 +51,14 @@ def test_once_writes_a_profile_boto3_can_use(emulator, identity, tmp_path):
         "print(json.dumps({'method': session.get_credentials().method, 'arn': sts.get_caller_identity()['Arn']}))\n"
     )
     env = aws_env(tmp_path, AWS_SHARED_CREDENTIALS_FILE=str(path))
-    done = subprocess.run([sys.executable, "-c", script, emulator.sts_endpoint, emulator.ca_bundle], env=env,
-                          check=False, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", script, emulator.sts_endpoint, emulator.ca_bundle],
+        env=env,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     output = json.loads(done.stdout)
     assert output["method"] == "shared-credentials-file"
@@ -55,16 +68,28 @@ def test_once_writes_a_profile_boto3_can_use(emulator, identity, tmp_path):
 def test_once_preserves_everything_else(emulator, identity, tmp_path):
     cert, key = identity
     path = tmp_path / "credentials"
-    original = ("# managed by hand\r\n[default]\r\naws_access_key_id = AKIAKEEP\r\n\r\n"
-                "[ra]\r\n# note\r\nregion = eu-west-1\r\n\r\n[after]\r\nx = 1")
+    original = (
+        "# managed by hand\r\n[default]\r\naws_access_key_id = AKIAKEEP\r\n\r\n"
+        "[ra]\r\n# note\r\nregion = eu-west-1\r\n\r\n[after]\r\nx = 1"
+    )
     path.write_bytes(original.encode())
     os.chmod(path, 0o600)
-    result = run_rasign("update", "--once", "--profile", "ra", "--credentials-file", str(path),
-                        *identity_args(cert, key), *emulator_args(emulator))
+    result = run_rasign(
+        "update",
+        "--once",
+        "--profile",
+        "ra",
+        "--credentials-file",
+        str(path),
+        *identity_args(cert, key),
+        *emulator_args(emulator),
+    )
     assert result.returncode == 0, result.stderr
     text = path.read_bytes().decode()
-    assert text.startswith("# managed by hand\r\n[default]\r\naws_access_key_id = AKIAKEEP\r\n\r\n"
-                           "[ra]\r\n# note\r\nregion = eu-west-1\r\naws_access_key_id = ASIA")
+    assert text.startswith(
+        "# managed by hand\r\n[default]\r\naws_access_key_id = AKIAKEEP\r\n\r\n"
+        "[ra]\r\n# note\r\nregion = eu-west-1\r\naws_access_key_id = ASIA"
+    )
     assert text.endswith("\r\n\r\n[after]\r\nx = 1")
     assert "\n" not in text.replace("\r\n", "")
 
@@ -75,8 +100,16 @@ def test_once_reports_a_failed_create_session_cleanly(make_emulator, identity, t
     cert, key = identity
     path = tmp_path / "credentials"
     path.write_text("[keep]\na = 1\n")
-    result = run_rasign("update", "--once", "--credentials-file", str(path), "--max-attempts", "1",
-                        *identity_args(cert, key), *emulator_args(emu))
+    result = run_rasign(
+        "update",
+        "--once",
+        "--credentials-file",
+        str(path),
+        "--max-attempts",
+        "1",
+        *identity_args(cert, key),
+        *emulator_args(emu),
+    )
     assert result.returncode == 9
     assert result.stderr.startswith("rasign: error: request send failed") and "Traceback" not in result.stderr
     assert path.read_text() == "[keep]\na = 1\n"
@@ -87,10 +120,26 @@ def test_loop_survives_an_outage_and_recovers(make_emulator, identity, tmp_path)
     emu = make_emulator(profile_duration=20)
     cert, key = identity
     path = tmp_path / "credentials"
-    running = start_rasign("update", ["--credentials-file", str(path), "--refresh-ahead", "15",
-                                      "--min-refresh-interval", "0.5", "--max-backoff", "1", "--max-attempts", "1",
-                                      "--connect-timeout", "2", *identity_args(cert, key), *emulator_args(emu)],
-                           tmp_path)
+    running = start_rasign(
+        "update",
+        [
+            "--credentials-file",
+            str(path),
+            "--refresh-ahead",
+            "15",
+            "--min-refresh-interval",
+            "0.5",
+            "--max-backoff",
+            "1",
+            "--max-attempts",
+            "1",
+            "--connect-timeout",
+            "2",
+            *identity_args(cert, key),
+            *emulator_args(emu),
+        ],
+        tmp_path,
+    )
     try:
         wait_for(lambda: path.exists() and "default" in _read(path), 30, message="first write")
         first = _read(path)["default"]["aws_access_key_id"]
@@ -111,9 +160,24 @@ def test_loop_started_while_endpoint_is_down_keeps_retrying(make_emulator, ident
     emu.go_down()
     cert, key = identity
     path = tmp_path / "credentials"
-    running = start_rasign("update", ["--credentials-file", str(path), "--min-refresh-interval", "0.3",
-                                      "--max-backoff", "1", "--max-attempts", "1", "--connect-timeout", "2",
-                                      *identity_args(cert, key), *emulator_args(emu)], tmp_path)
+    running = start_rasign(
+        "update",
+        [
+            "--credentials-file",
+            str(path),
+            "--min-refresh-interval",
+            "0.3",
+            "--max-backoff",
+            "1",
+            "--max-attempts",
+            "1",
+            "--connect-timeout",
+            "2",
+            *identity_args(cert, key),
+            *emulator_args(emu),
+        ],
+        tmp_path,
+    )
     try:
         wait_for(lambda: "first CreateSession failed" in running.log(), 30, message="first failure logged")
         assert running.alive()
@@ -148,10 +212,23 @@ def test_twenty_concurrent_update_processes_and_a_reader(emulator, identity, tmp
 
     thread = threading.Thread(target=reader)
     thread.start()
-    base = [sys.executable, "-m", "rasign", "update", "--once", "--credentials-file", str(path),
-            *identity_args(cert, key), *emulator_args(emulator)]
-    processes = [subprocess.Popen([*base, "--profile", f"w{i}"], env=clean_env(), stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.PIPE) for i in range(20)]
+    base = [
+        sys.executable,
+        "-m",
+        "rasign",
+        "update",
+        "--once",
+        "--credentials-file",
+        str(path),
+        *identity_args(cert, key),
+        *emulator_args(emulator),
+    ]
+    processes = [
+        subprocess.Popen(
+            [*base, "--profile", f"w{i}"], env=clean_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        for i in range(20)
+    ]
     codes = [process.wait(120) for process in processes]
     stop.set()
     thread.join()
@@ -167,8 +244,15 @@ def test_twenty_concurrent_update_processes_and_a_reader(emulator, identity, tmp
 def test_update_debug_log_has_no_secrets(emulator, identity, tmp_path):
     cert, key = identity
     path = tmp_path / "credentials"
-    result = run_rasign("update", "--once", "--debug", "--credentials-file", str(path), *identity_args(cert, key),
-                        *emulator_args(emulator))
+    result = run_rasign(
+        "update",
+        "--once",
+        "--debug",
+        "--credentials-file",
+        str(path),
+        *identity_args(cert, key),
+        *emulator_args(emulator),
+    )
     assert result.returncode == 0, result.stderr
     assert "DEBUG" in result.stderr
     section = _read(path)["default"]

@@ -27,13 +27,27 @@ def test_password_from_the_environment_survives_the_scrub_across_refreshes(make_
     cert, key = identity
     private = serialization.load_pem_private_key(key.read_bytes(), None)
     encrypted = tmp_path / "encrypted-key.pem"
-    encrypted.write_bytes(private.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.BestAvailableEncryption(PASSWORD.encode())))
+    encrypted.write_bytes(
+        private.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(PASSWORD.encode()),
+        )
+    )
     path = tmp_path / "credentials"
-    running = start_rasign("update", ["--credentials-file", str(path), "--min-refresh-interval", "0",
-                                      *identity_args(cert, encrypted), *emulator_args(emulator)],
-                           tmp_path, env={"RASIGN_PKCS8_PASSWORD": PASSWORD})
+    running = start_rasign(
+        "update",
+        [
+            "--credentials-file",
+            str(path),
+            "--min-refresh-interval",
+            "0",
+            *identity_args(cert, encrypted),
+            *emulator_args(emulator),
+        ],
+        tmp_path,
+        env={"RASIGN_PKCS8_PASSWORD": PASSWORD},
+    )
     try:
         first = wait_for(lambda: path.exists() and _access_key(path), 60, message="first write")
         running.process.send_signal(signal.SIGHUP)  # the file backend re-opens (and re-decrypts) the key

@@ -28,15 +28,24 @@ def new_key(kind: str = "p256") -> Any:
     if kind.startswith("mldsa"):
         from cryptography.hazmat.primitives.asymmetric import mldsa
 
-        return getattr(mldsa, {"mldsa44": "MLDSA44PrivateKey", "mldsa65": "MLDSA65PrivateKey", "mldsa87": "MLDSA87PrivateKey"}[kind]).generate()
+        return getattr(
+            mldsa,
+            {"mldsa44": "MLDSA44PrivateKey", "mldsa65": "MLDSA65PrivateKey", "mldsa87": "MLDSA87PrivateKey"}[kind],
+        ).generate()
     return ec.generate_private_key(ec.SECP256R1())
 
 
 def usage(*, signature: bool, cert_sign: bool) -> x509.KeyUsage:
     return x509.KeyUsage(
-        digital_signature=signature, content_commitment=False, key_encipherment=not signature and not cert_sign,
-        data_encipherment=False, key_agreement=False, key_cert_sign=cert_sign, crl_sign=cert_sign,
-        encipher_only=False, decipher_only=False,
+        digital_signature=signature,
+        content_commitment=False,
+        key_encipherment=not signature and not cert_sign,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=cert_sign,
+        crl_sign=cert_sign,
+        encipher_only=False,
+        decipher_only=False,
     )
 
 
@@ -138,10 +147,10 @@ def v1_certificate(issuer: Ca, key: Any) -> x509.Certificate:
     _, body = _der_split(tbs)
     version_field = bytes.fromhex("a003020102")
     assert body.startswith(version_field)
-    new_body = body[len(version_field):]
+    new_body = body[len(version_field) :]
     new_tbs = b"\x30" + _der_len(len(new_body)) + new_body
     signature = issuer.key.sign(new_tbs, ec.ECDSA(hashes.SHA256()))
-    algorithm = _der_split(template.public_bytes(serialization.Encoding.DER))[1][len(tbs):]
+    algorithm = _der_split(template.public_bytes(serialization.Encoding.DER))[1][len(tbs) :]
     sig_alg_len = _tlv_length(algorithm)
     sig_alg = algorithm[:sig_alg_len]
     bitstring = b"\x03" + _der_len(len(signature) + 1) + b"\x00" + signature
@@ -190,11 +199,26 @@ def sha1_leaf(issuer: Ca, key: Any, directory: Any) -> x509.Certificate:
     (folder / "sha1-ext").write_text("basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n")
     csr = subprocess.run(
         ["openssl", "req", "-new", "-key", str(folder / "sha1-leaf.key"), "-subj", "/CN=sha1 client"],
-        check=True, capture_output=True,
+        check=True,
+        capture_output=True,
     ).stdout
     out = subprocess.run(
-        ["openssl", "x509", "-req", "-CA", str(folder / "sha1-ca.pem"), "-CAkey", str(folder / "sha1-ca.key"),
-         "-sha1", "-days", "2", "-extfile", str(folder / "sha1-ext")],
-        input=csr, check=True, capture_output=True,
+        [
+            "openssl",
+            "x509",
+            "-req",
+            "-CA",
+            str(folder / "sha1-ca.pem"),
+            "-CAkey",
+            str(folder / "sha1-ca.key"),
+            "-sha1",
+            "-days",
+            "2",
+            "-extfile",
+            str(folder / "sha1-ext"),
+        ],
+        input=csr,
+        check=True,
+        capture_output=True,
     ).stdout
     return x509.load_pem_x509_certificate(out)

@@ -47,8 +47,11 @@ def test_a_stale_clock_is_refused_like_sts_does(emu: Emulator, issued_credential
     stale = dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=1)
     with pytest.raises(ServiceError) as caught:
         get_caller_identity(
-            document(issued_credentials), endpoint=emu.sts_endpoint, region="us-east-1",
-            verify=str(emu.ca_bundle), now=stale,
+            document(issued_credentials),
+            endpoint=emu.sts_endpoint,
+            region="us-east-1",
+            verify=str(emu.ca_bundle),
+            now=stale,
         )
     assert caught.value.code == "SignatureDoesNotMatch"
 
@@ -70,8 +73,12 @@ def test_signature_is_deterministic_for_a_pinned_clock() -> None:
 
 @pytest.mark.parametrize(
     ("endpoint", "host"),
-    [("https://sts.amazonaws.com/", "sts.amazonaws.com"), ("https://sts.amazonaws.com:443/", "sts.amazonaws.com"),
-     ("http://127.0.0.1:80/", "127.0.0.1"), ("https://[::1]:9443/", "[::1]:9443")],
+    [
+        ("https://sts.amazonaws.com/", "sts.amazonaws.com"),
+        ("https://sts.amazonaws.com:443/", "sts.amazonaws.com"),
+        ("http://127.0.0.1:80/", "127.0.0.1"),
+        ("https://[::1]:9443/", "[::1]:9443"),
+    ],
 )
 def test_host_header_drops_only_the_default_port(endpoint: str, host: str) -> None:
     assert host_header(endpoint) == host

@@ -24,8 +24,11 @@ def test_same_as_the_core_for_ordinary_headers():
     signed = ("host", "x-amz-date", "x-custom")
     expected = sigv4x509.canonical_request(
         sigv4x509.CanonicalInput(
-            method="POST", path="/sessions", query=[("b", "2"), ("a", "1"), ("a", "0")],
-            headers=[h for h in HEADERS if h[0].lower() in signed], body=b"{}",
+            method="POST",
+            path="/sessions",
+            query=[("b", "2"), ("a", "1"), ("a", "0")],
+            headers=[h for h in HEADERS if h[0].lower() in signed],
+            body=b"{}",
         )
     )
     assert canonical_request_as_received(received(), signed) == expected

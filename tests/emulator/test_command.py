@@ -18,7 +18,11 @@ pytestmark = pytest.mark.network
 def start(*args: str) -> tuple[subprocess.Popen, dict]:
     process = subprocess.Popen(
         [sys.executable, "-m", "rasign", "emulator", *args],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=clean_env(), cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=clean_env(),
+        cwd=REPO,
     )
     line = process.stdout.readline()
     if not line:
@@ -35,17 +39,38 @@ def stop(process: subprocess.Popen) -> tuple[int, str, str]:
 
 def test_demo_identity_flow_and_clean_shutdown(tmp_path):
     state = tmp_path / "state"
-    process, info = start("--demo-identity", "--state-dir", str(state), "--accept-role-session-name", "--profile-duration", "1800", "--debug")
+    process, info = start(
+        "--demo-identity",
+        "--state-dir",
+        str(state),
+        "--accept-role-session-name",
+        "--profile-duration",
+        "1800",
+        "--debug",
+    )
     try:
         assert info["endpoint"].startswith("https://127.0.0.1:")
         assert info["sts_endpoint"] == info["endpoint"] + "/sts/"
         assert json.loads((state / "emulator.json").read_text())["profile_arn"] == info["profile_arn"]
         demo = info["demo_identity"]
         result = run_rasign(
-            "credential-process", "--certificate", demo["certificate"], "--private-key", demo["private_key"],
-            "--endpoint", info["endpoint"], "--ca-bundle", info["ca_bundle"],
-            "--trust-anchor-arn", info["trust_anchor_arn"], "--profile-arn", info["profile_arn"],
-            "--role-arn", info["role_arn"], "--role-session-name", "from-cli",
+            "credential-process",
+            "--certificate",
+            demo["certificate"],
+            "--private-key",
+            demo["private_key"],
+            "--endpoint",
+            info["endpoint"],
+            "--ca-bundle",
+            info["ca_bundle"],
+            "--trust-anchor-arn",
+            info["trust_anchor_arn"],
+            "--profile-arn",
+            info["profile_arn"],
+            "--role-arn",
+            info["role_arn"],
+            "--role-session-name",
+            "from-cli",
             env={"RASIGN_CACHE_DIR": str(tmp_path / "cache")},
         )
         assert result.returncode == 0, result.stderr
@@ -68,7 +93,9 @@ def test_trust_anchor_file_and_fixed_port(tmp_path):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    process, info = start("--trust-anchor", str(root), "--port", str(port), "--region", "eu-west-2", "--rate-limit", "10")
+    process, info = start(
+        "--trust-anchor", str(root), "--port", str(port), "--region", "eu-west-2", "--rate-limit", "10"
+    )
     try:
         assert info["endpoint"] == f"https://127.0.0.1:{port}"
         assert info["trust_anchor_arn"].startswith("arn:aws:rolesanywhere:eu-west-2:123456789012:trust-anchor/")

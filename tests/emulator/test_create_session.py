@@ -112,7 +112,9 @@ def test_instance_properties_required_and_given(fresh_emu, emu_root):
     fresh_emu.profile.require_instance_properties = True
     key = new_key("p256")
     cert = make_leaf(emu_root, key)
-    response = send(prepare_create_session(fresh_emu, cert, key, instance_properties={"host": "build-7"}), fresh_emu.ca_bundle)
+    response = send(
+        prepare_create_session(fresh_emu, cert, key, instance_properties={"host": "build-7"}), fresh_emu.ca_bundle
+    )
     assert response.status_code == 201, response.text
     assert fresh_emu.issued[-1].instance_properties == {"host": "build-7"}
 
@@ -165,7 +167,10 @@ def test_second_trust_anchor(emu_root):
     cert = make_leaf(other, key)
     with Emulator([emu_root.pem, other.pem]) as emulator:
         second = emulator.trust_anchors[1].arn
-        assert send(prepare_create_session(emulator, cert, key, trust_anchor_arn=second), emulator.ca_bundle).status_code == 201
+        assert (
+            send(prepare_create_session(emulator, cert, key, trust_anchor_arn=second), emulator.ca_bundle).status_code
+            == 201
+        )
         refused = send(prepare_create_session(emulator, cert, key), emulator.ca_bundle)
         assert refused.status_code == 403
         assert refused.json() == {"message": "Untrusted Signing Certificate"}

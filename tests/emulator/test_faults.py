@@ -43,8 +43,13 @@ def test_throttle_next(fresh_emu, p256_identity, status):
 
 def test_faults_do_not_touch_sts(fresh_emu, p256_identity):
     fresh_emu.fail_next(1)
-    response = requests.post(fresh_emu.sts_endpoint, data=b"Action=GetCallerIdentity&Version=2011-06-15",
-                             headers={"Content-Type": "application/x-www-form-urlencoded"}, verify=fresh_emu.ca_bundle, timeout=10)
+    response = requests.post(
+        fresh_emu.sts_endpoint,
+        data=b"Action=GetCallerIdentity&Version=2011-06-15",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+        verify=fresh_emu.ca_bundle,
+        timeout=10,
+    )
     assert response.status_code == 403  # unauthenticated, not the injected 503
     assert b"MissingAuthenticationToken" in response.content
     assert call(fresh_emu, p256_identity).status_code == 503
@@ -76,7 +81,12 @@ def test_go_down_and_come_back_on_the_same_port(fresh_emu, p256_identity):
     session = requests.Session()  # keep-alive connection, must be cut too
     cert, key = p256_identity
     prepared = prepare_create_session(fresh_emu, cert, key)
-    assert session.post(prepared.url, data=prepared.body, headers=dict(prepared.headers), verify=fresh_emu.ca_bundle, timeout=5).status_code == 201
+    assert (
+        session.post(
+            prepared.url, data=prepared.body, headers=dict(prepared.headers), verify=fresh_emu.ca_bundle, timeout=5
+        ).status_code
+        == 201
+    )
     fresh_emu.go_down()
     assert not fresh_emu.is_up
     with pytest.raises(ConnectionRefusedError):
@@ -118,7 +128,9 @@ def test_rate_limit_like_the_account_quota(fresh_emu, p256_identity):
 
 
 def test_respond_next_sends_exactly_the_given_bytes(fresh_emu, p256_identity):
-    fresh_emu.respond_next(1, status=200, body=b"\x00\x1b[31mnot json", headers={"X-Extra": "1"}, content_type="text/plain")
+    fresh_emu.respond_next(
+        1, status=200, body=b"\x00\x1b[31mnot json", headers={"X-Extra": "1"}, content_type="text/plain"
+    )
     response = call(fresh_emu, p256_identity)
     assert (response.status_code, response.content) == (200, b"\x00\x1b[31mnot json")
     assert response.headers["Content-Type"] == "text/plain" and response.headers["X-Extra"] == "1"

@@ -27,7 +27,9 @@ pytestmark = pytest.mark.network
 def _write_identity(tmp_path, cert, key):
     cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     return cert_path, key_path
 
 
@@ -71,9 +73,14 @@ def test_iras_is_refused_for_an_untrusted_certificate(emu, tmp_path):
     cert = make_leaf(make_ca("stranger root"), key)
     cert_path, key_path = _write_identity(tmp_path, cert, key)
     session = iras.IAMRolesAnywhereSession(
-        profile_arn=emu.profile_arn, role_arn=emu.role_arn, trust_anchor_arn=emu.trust_anchor_arn,
-        certificate=str(cert_path), private_key=str(key_path), region=emu.region,
-        endpoint=emu.endpoint.removeprefix("https://"), verify=emu.ca_bundle,
+        profile_arn=emu.profile_arn,
+        role_arn=emu.role_arn,
+        trust_anchor_arn=emu.trust_anchor_arn,
+        certificate=str(cert_path),
+        private_key=str(key_path),
+        region=emu.region,
+        endpoint=emu.endpoint.removeprefix("https://"),
+        verify=emu.ca_bundle,
     ).get_session()
     from iam_rolesanywhere_session.exceptions import CredentialsRetrievalError
 
@@ -89,7 +96,12 @@ def test_rasign_credential_process_end_to_end(emu, emu_root, tmp_path):
     cert_path, key_path = _write_identity(tmp_path, cert, key)
     before = emu.create_session_count
     result = run_rasign(
-        "credential-process", "--certificate", str(cert_path), "--private-key", str(key_path), *emulator_args(emu),
+        "credential-process",
+        "--certificate",
+        str(cert_path),
+        "--private-key",
+        str(key_path),
+        *emulator_args(emu),
         env={"RASIGN_CACHE_DIR": str(tmp_path / "cache")},
     )
     assert result.returncode == 0, result.stderr
@@ -97,8 +109,12 @@ def test_rasign_credential_process_end_to_end(emu, emu_root, tmp_path):
     assert emu.create_session_count == before + 1
     assert document["Expiration"] == emu.issued[-1].expiration_text
     identity = boto3.client(
-        "sts", endpoint_url=emu.sts_endpoint, verify=emu.ca_bundle, region_name=emu.region,
-        aws_access_key_id=document["AccessKeyId"], aws_secret_access_key=document["SecretAccessKey"],
+        "sts",
+        endpoint_url=emu.sts_endpoint,
+        verify=emu.ca_bundle,
+        region_name=emu.region,
+        aws_access_key_id=document["AccessKeyId"],
+        aws_secret_access_key=document["SecretAccessKey"],
         aws_session_token=document["SessionToken"],
     ).get_caller_identity()
     assert identity["Arn"] == emu.issued[-1].assumed_role_arn

@@ -57,7 +57,9 @@ def test_recorded_request_with_one_byte_changed_is_refused(name):
     vector = load(name)
     now = parse_amz_date(vector["inputs"]["x_amz_date"])
     with pytest.raises(Rejection, match="Invalid signature"):
-        verify_x509_signature(received(vector, body=b'{"durationSeconds":3601}'), region=vector["inputs"]["region"], now=now)
+        verify_x509_signature(
+            received(vector, body=b'{"durationSeconds":3601}'), region=vector["inputs"]["region"], now=now
+        )
 
 
 @pytest.mark.parametrize("name", ["v1", "v2", "v4", "v5", "v6"])
@@ -82,7 +84,9 @@ def test_official_helper_request_replayed_over_https(name):
     account = arns["roleArn"].split(":")[4]
     signed_at = parse_amz_date(inputs["x_amz_date"])
     offset = (signed_at - dt.datetime.now(dt.timezone.utc)).total_seconds()
-    with Emulator(region=inputs["region"], account_id=account, role_name=arns["roleArn"].rsplit("/", 1)[1], clock_offset=offset) as emu:
+    with Emulator(
+        region=inputs["region"], account_id=account, role_name=arns["roleArn"].rsplit("/", 1)[1], clock_offset=offset
+    ) as emu:
         emu.add_trust_anchor((VECTORS / inputs["trust_anchor_file"]).read_bytes(), arn=arns["trustAnchorArn"])
         emu.add_profile("recorded", [arns["roleArn"]], arn=arns["profileArn"])
         headers = dict(inputs["headers"])
@@ -92,7 +96,9 @@ def test_official_helper_request_replayed_over_https(name):
         response = requests.post(
             f"{emu.endpoint}{inputs['path']}?{inputs['raw_query']}",
             data=iter([body[:5], body[5:]]),  # a generator: sent chunked, like the helper did
-            headers=headers, verify=emu.ca_bundle, timeout=10,
+            headers=headers,
+            verify=emu.ca_bundle,
+            timeout=10,
         )
         assert response.status_code == 201, response.text
         assert emu.requests[-1]["headers"]["Transfer-Encoding"] == "chunked"

@@ -38,7 +38,12 @@ def expect(response, status, code, message=None):
 def test_bad_signature(emu, p256_identity):
     cert, _ = p256_identity
     impostor = new_key("p256")  # signs with a key that is not the certificate's
-    expect(send(prepare_create_session(emu, cert, impostor), emu.ca_bundle), 403, "AccessDeniedException", "Invalid signature")
+    expect(
+        send(prepare_create_session(emu, cert, impostor), emu.ca_bundle),
+        403,
+        "AccessDeniedException",
+        "Invalid signature",
+    )
     assert "canonical request" in emu.requests[-1]["reason"]
 
 
@@ -132,13 +137,23 @@ def test_emulator_clock_offset_is_honoured(fresh_emu, emu_root):
     key = new_key("p256")
     cert = make_leaf(emu_root, key)
     fresh_emu.advance_clock(600)
-    expect(send(prepare_create_session(fresh_emu, cert, key), fresh_emu.ca_bundle), 403, "AccessDeniedException", "Signature expired")
+    expect(
+        send(prepare_create_session(fresh_emu, cert, key), fresh_emu.ca_bundle),
+        403,
+        "AccessDeniedException",
+        "Signature expired",
+    )
 
 
 def test_missing_chain_intermediate(emu, emu_intermediate):
     key = new_key("p256")
     cert = make_leaf(emu_intermediate, key)
-    expect(send(prepare_create_session(emu, cert, key), emu.ca_bundle), 403, "AccessDeniedException", "Untrusted Signing Certificate")
+    expect(
+        send(prepare_create_session(emu, cert, key), emu.ca_bundle),
+        403,
+        "AccessDeniedException",
+        "Untrusted Signing Certificate",
+    )
     assert "no certificate named" in emu.requests[-1]["reason"]
 
 
@@ -147,7 +162,12 @@ def test_rogue_ca_with_the_same_name(emu, emu_root):
     assert rogue.cert.subject == emu_root.cert.subject
     key = new_key("p256")
     cert = make_leaf(rogue, key)
-    expect(send(prepare_create_session(emu, cert, key), emu.ca_bundle), 403, "AccessDeniedException", "Untrusted Signing Certificate")
+    expect(
+        send(prepare_create_session(emu, cert, key), emu.ca_bundle),
+        403,
+        "AccessDeniedException",
+        "Untrusted Signing Certificate",
+    )
     assert "does not verify" in emu.requests[-1]["reason"]
 
 
@@ -163,8 +183,13 @@ def test_rogue_intermediate_in_chain(emu):
 @pytest.mark.parametrize(
     ("options", "reason"),
     [
-        ({"not_after": dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=1),
-          "not_before": dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=2)}, "expired"),
+        (
+            {
+                "not_after": dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=1),
+                "not_before": dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=2),
+            },
+            "expired",
+        ),
         ({"not_before": dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)}, "not valid before"),
         ({"digital_signature": False}, "digitalSignature"),
         ({"key_usage": False}, "KeyUsage"),
@@ -176,21 +201,36 @@ def test_rogue_intermediate_in_chain(emu):
 def test_unacceptable_leaf(emu, emu_root, options, reason):
     key = new_key("p256")
     cert = make_leaf(emu_root, key, **options)
-    expect(send(prepare_create_session(emu, cert, key), emu.ca_bundle), 403, "AccessDeniedException", "Untrusted Signing Certificate")
+    expect(
+        send(prepare_create_session(emu, cert, key), emu.ca_bundle),
+        403,
+        "AccessDeniedException",
+        "Untrusted Signing Certificate",
+    )
     assert reason in emu.requests[-1]["reason"]
 
 
 def test_x509_v1_leaf(emu, emu_root):
     key = new_key("p256")
     cert = v1_certificate(emu_root, key)
-    expect(send(prepare_create_session(emu, cert, key), emu.ca_bundle), 403, "AccessDeniedException", "Untrusted Signing Certificate")
+    expect(
+        send(prepare_create_session(emu, cert, key), emu.ca_bundle),
+        403,
+        "AccessDeniedException",
+        "Untrusted Signing Certificate",
+    )
     assert "v3 is required" in emu.requests[-1]["reason"]
 
 
 def test_sha1_signed_leaf(emu, emu_root, tmp_path):
     key = new_key("p256")
     cert = sha1_leaf(emu_root, key, tmp_path)
-    expect(send(prepare_create_session(emu, cert, key), emu.ca_bundle), 403, "AccessDeniedException", "Untrusted Signing Certificate")
+    expect(
+        send(prepare_create_session(emu, cert, key), emu.ca_bundle),
+        403,
+        "AccessDeniedException",
+        "Untrusted Signing Certificate",
+    )
     assert "SHA1" in emu.requests[-1]["reason"]
 
 
@@ -204,7 +244,12 @@ def test_expired_intermediate(emu, emu_root):
     middle = make_ca("expired middle", emu_root, not_after=dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=5))
     key = new_key("p256")
     cert = make_leaf(middle, key)
-    expect(send(prepare_create_session(emu, cert, key, chain=[middle.cert]), emu.ca_bundle), 403, "AccessDeniedException", "Untrusted")
+    expect(
+        send(prepare_create_session(emu, cert, key, chain=[middle.cert]), emu.ca_bundle),
+        403,
+        "AccessDeniedException",
+        "Untrusted",
+    )
     assert "expired" in emu.requests[-1]["reason"]
 
 
@@ -212,7 +257,12 @@ def test_intermediate_without_cert_sign(emu, emu_root):
     middle = make_ca("no-certsign middle", emu_root, cert_sign=False)
     key = new_key("p256")
     cert = make_leaf(middle, key)
-    expect(send(prepare_create_session(emu, cert, key, chain=[middle.cert]), emu.ca_bundle), 403, "AccessDeniedException", "Untrusted")
+    expect(
+        send(prepare_create_session(emu, cert, key, chain=[middle.cert]), emu.ca_bundle),
+        403,
+        "AccessDeniedException",
+        "Untrusted",
+    )
     assert "keyCertSign" in emu.requests[-1]["reason"]
 
 
@@ -236,31 +286,58 @@ def test_chain_longer_than_five(emu, emu_root):
         chain.insert(0, issuer.cert)
     key = new_key("p256")
     cert = make_leaf(issuer, key)
-    expect(send(prepare_create_session(emu, cert, key, chain=chain), emu.ca_bundle), 400, "ValidationException", "at most 5")
+    expect(
+        send(prepare_create_session(emu, cert, key, chain=chain), emu.ca_bundle),
+        400,
+        "ValidationException",
+        "at most 5",
+    )
 
 
 def test_unknown_trust_anchor(emu, p256_identity):
     cert, key = p256_identity
     arn = emu.trust_anchor_arn.rsplit("/", 1)[0] + "/00000000-0000-0000-0000-000000000000"
-    expect(send(prepare_create_session(emu, cert, key, trust_anchor_arn=arn), emu.ca_bundle), 404, "ResourceNotFoundException", "Trust anchor")
+    expect(
+        send(prepare_create_session(emu, cert, key, trust_anchor_arn=arn), emu.ca_bundle),
+        404,
+        "ResourceNotFoundException",
+        "Trust anchor",
+    )
 
 
 def test_unknown_profile(emu, p256_identity):
     cert, key = p256_identity
     arn = emu.profile_arn.rsplit("/", 1)[0] + "/00000000-0000-0000-0000-000000000000"
-    expect(send(prepare_create_session(emu, cert, key, profile_arn=arn), emu.ca_bundle), 404, "ResourceNotFoundException", "Profile")
+    expect(
+        send(prepare_create_session(emu, cert, key, profile_arn=arn), emu.ca_bundle),
+        404,
+        "ResourceNotFoundException",
+        "Profile",
+    )
 
 
 @pytest.mark.parametrize("role", ["arn:aws:iam::123456789012:role/not-in-profile", ""])
 def test_role_not_allowed(emu, p256_identity, role):
     cert, key = p256_identity
-    expect(send(prepare_create_session(emu, cert, key, role_arn=role), emu.ca_bundle), 403, "AccessDeniedException", "not one of the roles")
+    expect(
+        send(prepare_create_session(emu, cert, key, role_arn=role), emu.ca_bundle),
+        403,
+        "AccessDeniedException",
+        "not one of the roles",
+    )
 
 
-@pytest.mark.parametrize(("duration", "words"), [(10, "greater than or equal to 900"), (899, "900"), (43201, "less than or equal to 43200")])
+@pytest.mark.parametrize(
+    ("duration", "words"), [(10, "greater than or equal to 900"), (899, "900"), (43201, "less than or equal to 43200")]
+)
 def test_duration_out_of_range(emu, p256_identity, duration, words):
     cert, key = p256_identity
-    expect(send(prepare_create_session(emu, cert, key, duration_seconds=duration), emu.ca_bundle), 400, "ValidationException", words)
+    expect(
+        send(prepare_create_session(emu, cert, key, duration_seconds=duration), emu.ca_bundle),
+        400,
+        "ValidationException",
+        words,
+    )
 
 
 def test_role_max_session_duration(emu_root):
@@ -400,21 +477,48 @@ def test_revoked_leaf_and_revoked_intermediate(fresh_emu, emu_root):
     middle = make_ca("revocable middle", emu_root)
     key = new_key("p256")
     cert = make_leaf(middle, key)
-    assert send(prepare_create_session(fresh_emu, cert, key, chain=[middle.cert]), fresh_emu.ca_bundle).status_code == 201
+    assert (
+        send(prepare_create_session(fresh_emu, cert, key, chain=[middle.cert]), fresh_emu.ca_bundle).status_code == 201
+    )
     fresh_emu.revoke(cert)
-    expect(send(prepare_create_session(fresh_emu, cert, key, chain=[middle.cert]), fresh_emu.ca_bundle), 403, "AccessDeniedException", "Untrusted")
+    expect(
+        send(prepare_create_session(fresh_emu, cert, key, chain=[middle.cert]), fresh_emu.ca_bundle),
+        403,
+        "AccessDeniedException",
+        "Untrusted",
+    )
     assert "revoked" in fresh_emu.requests[-1]["reason"]
     other_key = new_key("p256")
     sibling = make_leaf(middle, other_key)
-    assert send(prepare_create_session(fresh_emu, sibling, other_key, chain=[middle.cert]), fresh_emu.ca_bundle).status_code == 201
+    assert (
+        send(
+            prepare_create_session(fresh_emu, sibling, other_key, chain=[middle.cert]), fresh_emu.ca_bundle
+        ).status_code
+        == 201
+    )
     fresh_emu.revoke(middle.cert)
-    expect(send(prepare_create_session(fresh_emu, sibling, other_key, chain=[middle.cert]), fresh_emu.ca_bundle), 403, "AccessDeniedException", "Untrusted")
+    expect(
+        send(prepare_create_session(fresh_emu, sibling, other_key, chain=[middle.cert]), fresh_emu.ca_bundle),
+        403,
+        "AccessDeniedException",
+        "Untrusted",
+    )
 
 
 def test_disabled_profile_and_trust_anchor(fresh_emu, p256_identity):
     cert, key = p256_identity
     fresh_emu.profile.enabled = False
-    expect(send(prepare_create_session(fresh_emu, cert, key), fresh_emu.ca_bundle), 403, "AccessDeniedException", "Profile is disabled")
+    expect(
+        send(prepare_create_session(fresh_emu, cert, key), fresh_emu.ca_bundle),
+        403,
+        "AccessDeniedException",
+        "Profile is disabled",
+    )
     fresh_emu.profile.enabled = True
     fresh_emu.trust_anchors[0].enabled = False
-    expect(send(prepare_create_session(fresh_emu, cert, key), fresh_emu.ca_bundle), 403, "AccessDeniedException", "Trust anchor is disabled")
+    expect(
+        send(prepare_create_session(fresh_emu, cert, key), fresh_emu.ca_bundle),
+        403,
+        "AccessDeniedException",
+        "Trust anchor is disabled",
+    )

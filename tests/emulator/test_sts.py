@@ -67,13 +67,17 @@ def test_boto3_with_wrong_secret_fails(emu, issued_credentials):
 
 def test_unknown_access_key_fails(emu, issued_credentials):
     c = issued_credentials
-    response = error_of(sts_client(emu, "ASIA0000000000000000", c.secret_access_key, c.session_token).get_caller_identity)
+    response = error_of(
+        sts_client(emu, "ASIA0000000000000000", c.secret_access_key, c.session_token).get_caller_identity
+    )
     assert response["Error"]["Code"] == "InvalidClientTokenId"
 
 
 def test_wrong_session_token_fails(emu, issued_credentials):
     c = issued_credentials
-    response = error_of(sts_client(emu, c.access_key_id, c.secret_access_key, c.session_token[:-4] + "AAAA").get_caller_identity)
+    response = error_of(
+        sts_client(emu, c.access_key_id, c.secret_access_key, c.session_token[:-4] + "AAAA").get_caller_identity
+    )
     assert response["Error"]["Code"] == "InvalidClientTokenId"
 
 
@@ -85,7 +89,9 @@ def test_missing_session_token_fails(emu, issued_credentials):
 
 def test_wrong_signing_region_fails(emu, issued_credentials):
     c = issued_credentials
-    response = error_of(sts_client(emu, c.access_key_id, c.secret_access_key, c.session_token, region="eu-west-1").get_caller_identity)
+    response = error_of(
+        sts_client(emu, c.access_key_id, c.secret_access_key, c.session_token, region="eu-west-1").get_caller_identity
+    )
     assert response["Error"]["Code"] == "SignatureDoesNotMatch"
     assert "eu-west-1" in response["Error"]["Message"]
 
@@ -101,7 +107,9 @@ def test_expired_credentials_fail(fresh_emu, emu_root):
     assert send(prepared, fresh_emu.ca_bundle).status_code == 201
     fresh_emu.clock_offset = 0
     c = fresh_emu.issued[-1]
-    response = error_of(sts_client(fresh_emu, c.access_key_id, c.secret_access_key, c.session_token).get_caller_identity)
+    response = error_of(
+        sts_client(fresh_emu, c.access_key_id, c.secret_access_key, c.session_token).get_caller_identity
+    )
     assert response["Error"]["Code"] == "ExpiredToken"
 
 
@@ -125,8 +133,22 @@ def _aws_cli(emu, env_extra):
         **env_extra,
     )
     return subprocess.run(
-        [str(aws), "sts", "get-caller-identity", "--endpoint-url", emu.sts_endpoint, "--ca-bundle", emu.ca_bundle, "--output", "json"],
-        env=env, capture_output=True, text=True, timeout=60, check=False,
+        [
+            str(aws),
+            "sts",
+            "get-caller-identity",
+            "--endpoint-url",
+            emu.sts_endpoint,
+            "--ca-bundle",
+            emu.ca_bundle,
+            "--output",
+            "json",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
 
@@ -135,7 +157,14 @@ def test_aws_cli_get_caller_identity(emu, issued_credentials):
     import json
 
     c = issued_credentials
-    result = _aws_cli(emu, {"AWS_ACCESS_KEY_ID": c.access_key_id, "AWS_SECRET_ACCESS_KEY": c.secret_access_key, "AWS_SESSION_TOKEN": c.session_token})
+    result = _aws_cli(
+        emu,
+        {
+            "AWS_ACCESS_KEY_ID": c.access_key_id,
+            "AWS_SECRET_ACCESS_KEY": c.secret_access_key,
+            "AWS_SESSION_TOKEN": c.session_token,
+        },
+    )
     assert result.returncode == 0, result.stderr
     identity = json.loads(result.stdout)
     assert identity["Arn"] == c.assumed_role_arn
@@ -145,7 +174,10 @@ def test_aws_cli_get_caller_identity(emu, issued_credentials):
 @pytest.mark.awscli
 def test_aws_cli_with_wrong_secret(emu, issued_credentials):
     c = issued_credentials
-    result = _aws_cli(emu, {"AWS_ACCESS_KEY_ID": c.access_key_id, "AWS_SECRET_ACCESS_KEY": "x" * 40, "AWS_SESSION_TOKEN": c.session_token})
+    result = _aws_cli(
+        emu,
+        {"AWS_ACCESS_KEY_ID": c.access_key_id, "AWS_SECRET_ACCESS_KEY": "x" * 40, "AWS_SESSION_TOKEN": c.session_token},
+    )
     assert result.returncode != 0
     assert "SignatureDoesNotMatch" in result.stderr
 
@@ -163,6 +195,11 @@ def test_query_string_get_signed_by_botocore(emu, issued_credentials):
     response = requests.get(request.url, headers=dict(request.headers.items()), verify=emu.ca_bundle, timeout=10)
     assert response.status_code == 200, response.text
     assert f"<Arn>{c.assumed_role_arn}</Arn>" in response.text
-    tampered = requests.get(request.url.replace("2011-06-15", "2011-06-16"), headers=dict(request.headers.items()), verify=emu.ca_bundle, timeout=10)
+    tampered = requests.get(
+        request.url.replace("2011-06-15", "2011-06-16"),
+        headers=dict(request.headers.items()),
+        verify=emu.ca_bundle,
+        timeout=10,
+    )
     assert tampered.status_code == 403
     assert "<Code>SignatureDoesNotMatch</Code>" in tampered.text

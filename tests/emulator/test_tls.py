@@ -14,7 +14,10 @@ def handshake(emu, maximum: ssl.TLSVersion, minimum: ssl.TLSVersion = ssl.TLSVer
     context = ssl.create_default_context(cafile=emu.ca_bundle)
     context.minimum_version = minimum
     context.maximum_version = maximum
-    with socket.create_connection(("127.0.0.1", emu.port), timeout=5) as raw, context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+    with (
+        socket.create_connection(("127.0.0.1", emu.port), timeout=5) as raw,
+        context.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
+    ):
         return tls.version()
 
 
@@ -29,8 +32,21 @@ def test_tls11_is_refused_by_the_server(emu):
     import subprocess
 
     result = subprocess.run(
-        ["openssl", "s_client", "-connect", f"127.0.0.1:{emu.port}", "-tls1_1", "-cipher", "DEFAULT:@SECLEVEL=0", "-CAfile", emu.ca_bundle],
-        input=b"", capture_output=True, timeout=20, check=False,
+        [
+            "openssl",
+            "s_client",
+            "-connect",
+            f"127.0.0.1:{emu.port}",
+            "-tls1_1",
+            "-cipher",
+            "DEFAULT:@SECLEVEL=0",
+            "-CAfile",
+            emu.ca_bundle,
+        ],
+        input=b"",
+        capture_output=True,
+        timeout=20,
+        check=False,
     )
     assert result.returncode != 0
     assert b"alert protocol version" in result.stderr
@@ -38,11 +54,17 @@ def test_tls11_is_refused_by_the_server(emu):
 
 def test_localhost_name_is_in_the_certificate(emu):
     context = ssl.create_default_context(cafile=emu.ca_bundle)
-    with socket.create_connection(("127.0.0.1", emu.port), timeout=5) as raw, context.wrap_socket(raw, server_hostname="localhost") as tls:
+    with (
+        socket.create_connection(("127.0.0.1", emu.port), timeout=5) as raw,
+        context.wrap_socket(raw, server_hostname="localhost") as tls,
+    ):
         assert tls.version() in ("TLSv1.2", "TLSv1.3")
 
 
 def test_the_system_trust_store_does_not_trust_it(emu):
     context = ssl.create_default_context()
-    with pytest.raises(ssl.SSLCertVerificationError), socket.create_connection(("127.0.0.1", emu.port), timeout=5) as raw:
+    with (
+        pytest.raises(ssl.SSLCertVerificationError),
+        socket.create_connection(("127.0.0.1", emu.port), timeout=5) as raw,
+    ):
         context.wrap_socket(raw, server_hostname="127.0.0.1")

@@ -56,15 +56,31 @@ class OpensslCa:
     inter_cert: Path
     inter_key: Path
 
-    def issue(self, key: Path, out: Path, *, cn: str = "rasign file test", by_root: bool = False, days: int = 30) -> Path:
+    def issue(
+        self, key: Path, out: Path, *, cn: str = "rasign file test", by_root: bool = False, days: int = 30
+    ) -> Path:
         """Issue a v3 client certificate for ``key`` with ``openssl x509 -req``."""
         csr = out.with_suffix(".csr")
         openssl("req", "-new", "-key", key, "-subj", f"/O=rasign tests/CN={cn}", "-out", csr)
         ext = self.directory / "leaf.ext"
         ca_cert, ca_key = (self.root_cert, self.root_key) if by_root else (self.inter_cert, self.inter_key)
         openssl(
-            "x509", "-req", "-in", csr, "-CA", ca_cert, "-CAkey", ca_key, "-CAcreateserial",
-            "-days", str(days), "-sha256", "-extfile", ext, "-out", out,
+            "x509",
+            "-req",
+            "-in",
+            csr,
+            "-CA",
+            ca_cert,
+            "-CAkey",
+            ca_key,
+            "-CAcreateserial",
+            "-days",
+            str(days),
+            "-sha256",
+            "-extfile",
+            ext,
+            "-out",
+            out,
         )
         return out
 
@@ -84,17 +100,44 @@ def openssl_ca(tmp_path_factory: pytest.TempPathFactory) -> OpensslCa:
     root_key, root_cert = directory / "root.key", directory / "root.pem"
     openssl("genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", root_key)
     openssl(
-        "req", "-x509", "-new", "-key", root_key, "-subj", "/O=rasign tests/CN=openssl root", "-days", "60",
-        "-sha256", "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
-        "-out", root_cert,
+        "req",
+        "-x509",
+        "-new",
+        "-key",
+        root_key,
+        "-subj",
+        "/O=rasign tests/CN=openssl root",
+        "-days",
+        "60",
+        "-sha256",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+        "-out",
+        root_cert,
     )
     inter_key, inter_cert = directory / "inter.key", directory / "inter.pem"
     openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", inter_key)
     csr = directory / "inter.csr"
     openssl("req", "-new", "-key", inter_key, "-subj", "/O=rasign tests/CN=openssl intermediate", "-out", csr)
     openssl(
-        "x509", "-req", "-in", csr, "-CA", root_cert, "-CAkey", root_key, "-CAcreateserial", "-days", "60",
-        "-sha256", "-extfile", directory / "ca.ext", "-out", inter_cert,
+        "x509",
+        "-req",
+        "-in",
+        csr,
+        "-CA",
+        root_cert,
+        "-CAkey",
+        root_key,
+        "-CAcreateserial",
+        "-days",
+        "60",
+        "-sha256",
+        "-extfile",
+        directory / "ca.ext",
+        "-out",
+        inter_cert,
     )
     return OpensslCa(directory, root_cert, root_key, inter_cert, inter_key)
 

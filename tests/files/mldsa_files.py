@@ -48,7 +48,9 @@ def encodings(variant: str, key) -> dict[str, bytes]:
     seed = key.private_bytes_raw()
     public = key.public_key().public_bytes_raw()
     return {
-        "seed": key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
+        "seed": key.private_bytes(
+            serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ),
         "both": private_key_info(variant, tlv(0x30, tlv(0x04, seed) + tlv(0x04, expanded_key(variant, seed, public)))),
     }
 
@@ -59,7 +61,10 @@ def pbes2_encrypt(pkcs8: bytes, password: bytes, kdf: str) -> bytes:
     if kdf == "pbkdf2":
         key = PBKDF2HMAC(hashes.SHA256(), 32, salt, 2048).derive(password)
         prf = tlv(0x30, tlv(0x06, bytes.fromhex("2a864886f70d0209")) + tlv(0x05, b""))
-        kdf_alg = tlv(0x30, tlv(0x06, bytes.fromhex("2a864886f70d01050c")) + tlv(0x30, tlv(0x04, salt) + tlv(0x02, b"\x08\x00") + prf))
+        kdf_alg = tlv(
+            0x30,
+            tlv(0x06, bytes.fromhex("2a864886f70d01050c")) + tlv(0x30, tlv(0x04, salt) + tlv(0x02, b"\x08\x00") + prf),
+        )
     else:
         key = Scrypt(salt, 32, 16384, 8, 1).derive(password)
         params = tlv(0x04, salt) + tlv(0x02, b"\x40\x00") + tlv(0x02, b"\x08") + tlv(0x02, b"\x01")

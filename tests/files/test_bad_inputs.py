@@ -35,16 +35,19 @@ def test_directory_instead_of_key(base_keys, tmp_path):
     _assert_one_line(caught.value, "is a directory")
 
 
-@pytest.mark.parametrize("content", [
-    b"-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5IGF0IGFsbA==\n-----END PRIVATE KEY-----\n",
-    b"-----BEGIN EC PRIVATE KEY-----\nbm90IGEga2V5IGF0IGFsbA==\n-----END EC PRIVATE KEY-----\n",
-    b"-----BEGIN RSA PRIVATE KEY-----\n!!!! not base64 !!!!\n-----END RSA PRIVATE KEY-----\n",
-    b"-----BEGIN ENCRYPTED PRIVATE KEY-----\nbm90IGEga2V5IGF0IGFsbA==\n-----END ENCRYPTED PRIVATE KEY-----\n",
-    b"hello, I am not a key\n",
-    b"-----BEGIN PRIVATE KEY-----\nMIIB\n",
-    b"",
-    bytes(range(256)),
-])
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5IGF0IGFsbA==\n-----END PRIVATE KEY-----\n",
+        b"-----BEGIN EC PRIVATE KEY-----\nbm90IGEga2V5IGF0IGFsbA==\n-----END EC PRIVATE KEY-----\n",
+        b"-----BEGIN RSA PRIVATE KEY-----\n!!!! not base64 !!!!\n-----END RSA PRIVATE KEY-----\n",
+        b"-----BEGIN ENCRYPTED PRIVATE KEY-----\nbm90IGEga2V5IGF0IGFsbA==\n-----END ENCRYPTED PRIVATE KEY-----\n",
+        b"hello, I am not a key\n",
+        b"-----BEGIN PRIVATE KEY-----\nMIIB\n",
+        b"",
+        bytes(range(256)),
+    ],
+)
 def test_garbage_is_unable_to_parse(base_keys, tmp_path, content):
     key = tmp_path / "garbage.pem"
     key.write_bytes(content)
@@ -63,7 +66,20 @@ def test_truncated_der(base_keys, tmp_path, source):
     elif source == "sec1":
         openssl("ec", "-in", base.key, "-outform", "DER", "-out", der)
     else:
-        openssl("pkcs8", "-topk8", "-v2", "aes-256-cbc", "-in", base.key, "-passout", "pass:pw", "-outform", "DER", "-out", der)
+        openssl(
+            "pkcs8",
+            "-topk8",
+            "-v2",
+            "aes-256-cbc",
+            "-in",
+            base.key,
+            "-passout",
+            "pass:pw",
+            "-outform",
+            "DER",
+            "-out",
+            der,
+        )
     truncated = tmp_path / "truncated.der"
     truncated.write_bytes(der.read_bytes()[:-20])
     with pytest.raises(KeyLoadError) as caught:
@@ -87,7 +103,9 @@ def test_garbage_certificate(base_keys, tmp_path):
         open_file_signer(certificate=str(cert), private_key=str(base_keys["p256"].key))
 
 
-@pytest.mark.parametrize("key_name,cert_name", [("p256", "p384"), ("rsa2048", "p256"), ("p256", "rsa2048"), ("rsa2048", "rsa4096")])
+@pytest.mark.parametrize(
+    "key_name,cert_name", [("p256", "p384"), ("rsa2048", "p256"), ("p256", "rsa2048"), ("rsa2048", "rsa4096")]
+)
 def test_mismatched_key_and_certificate(base_keys, key_name, cert_name):
     key, cert = base_keys[key_name].key, base_keys[cert_name].cert
     with pytest.raises(KeyLoadError) as caught:

@@ -68,7 +68,11 @@ def test_combined_key_and_certificate_file(base_keys, openssl_ca, tmp_path, orde
     combo = tmp_path / "combo.pem"
     combo.write_bytes(b"".join(parts if order == "key-first" else parts[::-1]))
     # As --private-key alone, as --certificate alone (the Go helper's keyRef rule), and as both.
-    for options in ({"private_key": str(combo)}, {"certificate": str(combo)}, {"certificate": str(combo), "private_key": str(combo)}):
+    for options in (
+        {"private_key": str(combo)},
+        {"certificate": str(combo)},
+        {"certificate": str(combo), "private_key": str(combo)},
+    ):
         with open_file_signer(**options) as signer:
             assert signer.certificate == _load(base.cert)[0]
             assert signer.chain == _load(openssl_ca.inter_cert)
@@ -116,7 +120,20 @@ def test_pem_exported_from_pkcs12_with_bag_attributes(base_keys, openssl_ca, tmp
 
     base = base_keys["rsa2048"]
     p12 = tmp_path / "id.p12"
-    openssl("pkcs12", "-export", "-inkey", base.key, "-in", base.cert, "-certfile", openssl_ca.inter_cert, "-passout", "pass:x", "-out", p12)
+    openssl(
+        "pkcs12",
+        "-export",
+        "-inkey",
+        base.key,
+        "-in",
+        base.cert,
+        "-certfile",
+        openssl_ca.inter_cert,
+        "-passout",
+        "pass:x",
+        "-out",
+        p12,
+    )
     combo = tmp_path / "combo.pem"
     openssl("pkcs12", "-in", p12, "-nodes", "-passin", "pass:x", "-out", combo)
     assert b"Bag Attributes" in combo.read_bytes()
@@ -140,5 +157,7 @@ def test_crlf_line_endings(base_keys, tmp_path, kind):
     key, cert = tmp_path / "crlf-key.pem", tmp_path / "crlf-cert.pem"
     key.write_bytes(source.replace(b"\n", b"\r\n"))
     cert.write_bytes(base.cert.read_bytes().replace(b"\n", b"\r\n"))
-    with open_file_signer(certificate=str(cert), private_key=str(key), pkcs8_password=None if kind == "plain" else "pw") as signer:
+    with open_file_signer(
+        certificate=str(cert), private_key=str(key), pkcs8_password=None if kind == "plain" else "pw"
+    ) as signer:
         assert_signs_for_certificate(signer, ("SHA256",))

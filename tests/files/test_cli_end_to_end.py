@@ -47,7 +47,20 @@ def _assert_one_line_error(result: subprocess.CompletedProcess, error: str, *nee
 def test_encrypted_pkcs8_by_flag_and_by_environment(pki, emulator, tmp_path):
     key, cert = _identity(pki, tmp_path, ["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-384"], "enc")
     encrypted = tmp_path / "enc-aes.pem"
-    openssl("pkcs8", "-topk8", "-in", key, "-v2", "aes-256-cbc", "-v2prf", "hmacWithSHA512", "-passout", "pass:s3cret!", "-out", encrypted)
+    openssl(
+        "pkcs8",
+        "-topk8",
+        "-in",
+        key,
+        "-v2",
+        "aes-256-cbc",
+        "-v2prf",
+        "hmacWithSHA512",
+        "-passout",
+        "pass:s3cret!",
+        "-out",
+        encrypted,
+    )
     base = ["credential-process", "--certificate", str(cert), "--private-key", str(encrypted), *emulator_args(emulator)]
     _assert_credentials(run_rasign(*base, "--pkcs8-password", "s3cret!"))
     _assert_credentials(run_rasign(*base, env={"RASIGN_PKCS8_PASSWORD": "s3cret!"}))
@@ -63,16 +76,40 @@ def test_encrypted_pkcs8_by_flag_and_by_environment(pki, emulator, tmp_path):
 
 def test_pkcs12_with_chain_and_password(pki, emulator, tmp_path):
     intermediate = pki.intermediate("rasign p12 intermediate")
-    key, cert = _identity(pki, tmp_path, ["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"], "p12", intermediate=intermediate)
+    key, cert = _identity(
+        pki, tmp_path, ["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"], "p12", intermediate=intermediate
+    )
     chain = tmp_path / "chain.pem"
     chain.write_bytes(intermediate.pem)
     for variant, extra in (("aes", []), ("legacy", ["-legacy"])):
         p12 = tmp_path / f"id-{variant}.p12"
-        openssl("pkcs12", "-export", *extra, "-inkey", key, "-in", cert, "-certfile", chain, "-passout", "pass:pfx-pw", "-out", p12)
-        result = run_rasign("credential-process", "--certificate", str(p12), "--pkcs8-password", "pfx-pw", *emulator_args(emulator))
+        openssl(
+            "pkcs12",
+            "-export",
+            *extra,
+            "-inkey",
+            key,
+            "-in",
+            cert,
+            "-certfile",
+            chain,
+            "-passout",
+            "pass:pfx-pw",
+            "-out",
+            p12,
+        )
+        result = run_rasign(
+            "credential-process", "--certificate", str(p12), "--pkcs8-password", "pfx-pw", *emulator_args(emulator)
+        )
         _assert_credentials(result)
     refused = run_rasign(
-        "credential-process", "--certificate", str(p12), "--pkcs8-password", "pfx-pw", "--intermediates", str(chain),
+        "credential-process",
+        "--certificate",
+        str(p12),
+        "--pkcs8-password",
+        "pfx-pw",
+        "--intermediates",
+        str(chain),
         *emulator_args(emulator),
     )
     _assert_one_line_error(refused, "UsageError", "can't specify certificate chain when using PKCS#12 files")
@@ -83,7 +120,13 @@ def test_legacy_encrypted_pkcs1_key(pki, emulator, tmp_path):
     legacy = tmp_path / "legacy-enc.pem"
     openssl("rsa", "-in", key, "-aes256", "-traditional", "-passout", "pass:old-style", "-out", legacy)
     result = run_rasign(
-        "credential-process", "--certificate", str(cert), "--private-key", str(legacy), "--pkcs8-password", "old-style",
+        "credential-process",
+        "--certificate",
+        str(cert),
+        "--private-key",
+        str(legacy),
+        "--pkcs8-password",
+        "old-style",
         *emulator_args(emulator),
     )
     _assert_credentials(result)
@@ -92,7 +135,9 @@ def test_legacy_encrypted_pkcs1_key(pki, emulator, tmp_path):
 def test_mismatched_key_is_refused_before_the_network(pki, emulator, tmp_path):
     _, cert = _identity(pki, tmp_path, ["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"], "a")
     other, _ = _identity(pki, tmp_path, ["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"], "b")
-    result = run_rasign("credential-process", "--certificate", str(cert), "--private-key", str(other), *emulator_args(emulator))
+    result = run_rasign(
+        "credential-process", "--certificate", str(cert), "--private-key", str(other), *emulator_args(emulator)
+    )
     _assert_one_line_error(result, "KeyLoadError", "does not match the certificate")
 
 
@@ -100,7 +145,9 @@ def test_garbage_key_file(pki, emulator, tmp_path):
     _, cert = _identity(pki, tmp_path, ["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"], "g")
     garbage = tmp_path / "garbage.pem"
     garbage.write_text("-----BEGIN PRIVATE KEY-----\nZ2FyYmFnZQ==\n-----END PRIVATE KEY-----\n")
-    result = run_rasign("credential-process", "--certificate", str(cert), "--private-key", str(garbage), *emulator_args(emulator))
+    result = run_rasign(
+        "credential-process", "--certificate", str(cert), "--private-key", str(garbage), *emulator_args(emulator)
+    )
     _assert_one_line_error(result, "KeyLoadError", "unable to parse private key in")
 
 
@@ -116,8 +163,18 @@ def test_sign_string_verifies_with_openssl(tmp_path, digest):
     cert = tmp_path / "k-cert.pem"
     openssl("req", "-x509", "-new", "-key", key, "-subj", "/CN=sign-string", "-days", "2", "-out", cert)
     result = run_rasign(
-        "sign-string", "--certificate", str(cert), "--private-key", str(encrypted), "--pkcs8-password", "pw",
-        "--format", "bin", "--digest", digest, text=False,
+        "sign-string",
+        "--certificate",
+        str(cert),
+        "--private-key",
+        str(encrypted),
+        "--pkcs8-password",
+        "pw",
+        "--format",
+        "bin",
+        "--digest",
+        digest,
+        text=False,
     )
     assert result.returncode == 0, result.stderr
     public = serialization.load_pem_private_key(key.read_bytes(), None).public_key()
@@ -134,10 +191,18 @@ def test_mldsa_both_encoding_encrypted_end_to_end(pki, emulator, tmp_path, varia
 
     key = VARIANTS[variant][0].generate()
     key_path, cert = tmp_path / "mldsa-key.pem", tmp_path / "mldsa-cert.pem"
-    key_path.write_bytes(pem("ENCRYPTED PRIVATE KEY", pbes2_encrypt(encodings(variant, key)["both"], b"pq-pw", "scrypt")))
+    key_path.write_bytes(
+        pem("ENCRYPTED PRIVATE KEY", pbes2_encrypt(encodings(variant, key)["both"], b"pq-pw", "scrypt"))
+    )
     pki.issue(key.public_key(), cert, cn=f"rasign {variant}")
     result = run_rasign(
-        "credential-process", "--certificate", str(cert), "--private-key", str(key_path), "--pkcs8-password", "pq-pw",
+        "credential-process",
+        "--certificate",
+        str(cert),
+        "--private-key",
+        str(key_path),
+        "--pkcs8-password",
+        "pq-pw",
         *emulator_args(emulator),
     )
     _assert_credentials(result)

@@ -23,7 +23,16 @@ def pbes2(base, cipher: str, prf: str, outform: str = "PEM"):
     suffix = "der" if outform == "DER" else "pem"
     return base.derive(
         f"{base.name}-{cipher}-{prf}.{suffix}",
-        "pkcs8", "-topk8", "-v2", cipher, "-v2prf", prf, "-passout", f"pass:{PASSWORD}", "-outform", outform,
+        "pkcs8",
+        "-topk8",
+        "-v2",
+        cipher,
+        "-v2prf",
+        prf,
+        "-passout",
+        f"pass:{PASSWORD}",
+        "-outform",
+        outform,
     )
 
 
@@ -42,7 +51,11 @@ def test_pbes2_every_cipher_and_prf(base_keys, cipher, prf):
 def test_pbes2_and_scrypt_for_each_key_type(base_keys, name):
     base = base_keys[name]
     scrypt = base.derive(f"{name}-scrypt.pem", "pkcs8", "-topk8", "-scrypt", "-passout", f"pass:{PASSWORD}")
-    for key in (pbes2(base, "aes-256-cbc", "hmacWithSHA512"), scrypt, pbes2(base, "aes-128-cbc", "hmacWithSHA256", "DER")):
+    for key in (
+        pbes2(base, "aes-256-cbc", "hmacWithSHA512"),
+        scrypt,
+        pbes2(base, "aes-128-cbc", "hmacWithSHA256", "DER"),
+    ):
         with open_file_signer(certificate=str(base.cert), private_key=str(key), pkcs8_password=PASSWORD) as signer:
             assert_signs_for_certificate(signer, ("SHA256",))
 
@@ -54,12 +67,15 @@ def test_scrypt_p256(base_keys):
         assert_signs_for_certificate(signer)
 
 
-@pytest.mark.parametrize("name,args", [
-    ("rsa2048", ("rsa", "-aes256", "-traditional")),
-    ("rsa4096", ("rsa", "-des3", "-traditional")),
-    ("p256", ("ec", "-aes128")),
-    ("p384", ("ec", "-aes256")),
-])
+@pytest.mark.parametrize(
+    "name,args",
+    [
+        ("rsa2048", ("rsa", "-aes256", "-traditional")),
+        ("rsa4096", ("rsa", "-des3", "-traditional")),
+        ("p256", ("ec", "-aes128")),
+        ("p384", ("ec", "-aes256")),
+    ],
+)
 def test_legacy_encrypted_pem(base_keys, name, args):
     base = base_keys[name]
     key = base.derive(f"{name}-legacy-{args[1][1:]}.pem", *args, "-passout", f"pass:{PASSWORD}")
@@ -82,10 +98,16 @@ def test_wrong_password_is_an_authentication_error(base_keys, variant):
     base = base_keys["rsa2048"]
     key = {
         "pbes2": lambda: pbes2(base, "aes-256-cbc", "hmacWithSHA256"),
-        "scrypt": lambda: base.derive("rsa2048-scrypt.pem", "pkcs8", "-topk8", "-scrypt", "-passout", f"pass:{PASSWORD}"),
+        "scrypt": lambda: base.derive(
+            "rsa2048-scrypt.pem", "pkcs8", "-topk8", "-scrypt", "-passout", f"pass:{PASSWORD}"
+        ),
         "der": lambda: pbes2(base, "aes-128-cbc", "hmacWithSHA256", "DER"),
-        "legacy": lambda: base.derive("rsa2048-legacy-aes256.pem", "rsa", "-aes256", "-traditional", "-passout", f"pass:{PASSWORD}"),
-        "pbes1": lambda: base.derive("rsa2048-pbes1.pem", "pkcs8", "-topk8", "-v1", "PBE-SHA1-3DES", "-passout", f"pass:{PASSWORD}"),
+        "legacy": lambda: base.derive(
+            "rsa2048-legacy-aes256.pem", "rsa", "-aes256", "-traditional", "-passout", f"pass:{PASSWORD}"
+        ),
+        "pbes1": lambda: base.derive(
+            "rsa2048-pbes1.pem", "pkcs8", "-topk8", "-v1", "PBE-SHA1-3DES", "-passout", f"pass:{PASSWORD}"
+        ),
     }[variant]()
     with pytest.raises(AuthenticationError) as caught:
         open_file_signer(certificate=str(base.cert), private_key=str(key), pkcs8_password="not the password")
@@ -146,7 +168,12 @@ def test_missing_password_with_no_terminal_fails_at_once(base_keys):
     env = {k: v for k, v in os.environ.items() if k != "RASIGN_PKCS8_PASSWORD"}
     result = subprocess.run(  # noqa: PLW1510 - the return code is the assertion
         [sys.executable, "-c", NO_TTY_SCRIPT, str(base.cert), str(key)],
-        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60, start_new_session=True, env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        start_new_session=True,
+        env=env,
     )
     assert result.returncode == EXIT_CODES["AuthenticationError"], result.stderr
     assert result.stdout.startswith("AuthenticationError")

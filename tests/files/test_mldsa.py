@@ -57,9 +57,7 @@ def issue_mldsa_certificate(openssl_ca, public_key, path, *, self_signed_with=No
         .not_valid_before(now - dt.timedelta(hours=1))
         .not_valid_after(now + dt.timedelta(days=30))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(True, False, False, False, False, False, False, False, False), critical=True
-        )
+        .add_extension(x509.KeyUsage(True, False, False, False, False, False, False, False, False), critical=True)
         .sign(issuer_key, algorithm)
     )
     path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
@@ -133,7 +131,9 @@ def test_self_signed_mldsa_certificate(tmp_path):
 def test_inconsistent_both_encoding_is_refused(tmp_path):
     key = mldsa.MLDSA44PrivateKey.generate()
     seed, public = key.private_bytes_raw(), key.public_key().public_bytes_raw()
-    bad = private_key_info("ML-DSA-44", tlv(0x30, tlv(0x04, seed) + tlv(0x04, expanded_key("ML-DSA-44", seed, public, tamper=True))))
+    bad = private_key_info(
+        "ML-DSA-44", tlv(0x30, tlv(0x04, seed) + tlv(0x04, expanded_key("ML-DSA-44", seed, public, tamper=True)))
+    )
     key_path = tmp_path / "bad.pem"
     key_path.write_bytes(pem("PRIVATE KEY", bad))
     with pytest.raises(KeyLoadError, match="expanded key does not belong to its seed"):

@@ -15,7 +15,16 @@ pytestmark = pytest.mark.openssl
 VARIANTS = {
     "aes-password": ("-passout", f"pass:{PASSWORD}"),
     "legacy-password": ("-legacy", "-passout", f"pass:{PASSWORD}"),
-    "3des-sha1-password": ("-keypbe", "PBE-SHA1-3DES", "-certpbe", "PBE-SHA1-3DES", "-macalg", "sha1", "-passout", f"pass:{PASSWORD}"),
+    "3des-sha1-password": (
+        "-keypbe",
+        "PBE-SHA1-3DES",
+        "-certpbe",
+        "PBE-SHA1-3DES",
+        "-macalg",
+        "sha1",
+        "-passout",
+        f"pass:{PASSWORD}",
+    ),
     "aes-empty": ("-passout", "pass:"),
     "legacy-empty": ("-legacy", "-passout", "pass:"),
     "unencrypted-nomac": ("-keypbe", "NONE", "-certpbe", "NONE", "-nomac", "-passout", "pass:"),
@@ -28,7 +37,19 @@ def make_p12(base, openssl_ca, directory, variant: str):
         # The CA certificates come first in -certfile, so "leaf = first certificate" would be wrong.
         chain = directory / "p12-chain.pem"
         chain.write_bytes(openssl_ca.root_cert.read_bytes() + openssl_ca.inter_cert.read_bytes())
-        openssl("pkcs12", "-export", "-inkey", base.key, "-in", base.cert, "-certfile", chain, *VARIANTS[variant], "-out", out)
+        openssl(
+            "pkcs12",
+            "-export",
+            "-inkey",
+            base.key,
+            "-in",
+            base.cert,
+            "-certfile",
+            chain,
+            *VARIANTS[variant],
+            "-out",
+            out,
+        )
     return out
 
 
@@ -66,7 +87,10 @@ def test_password_given_for_an_unprotected_pkcs12_is_a_warning(base_keys, openss
     """RASIGN_PKCS8_PASSWORD set for another file must not break a password-less bundle."""
     base = base_keys["p256"]
     p12 = make_p12(base, openssl_ca, base.directory, variant)
-    with caplog.at_level("WARNING", logger="rasign"), open_file_signer(certificate=str(p12), pkcs8_password="unused-pw") as signer:
+    with (
+        caplog.at_level("WARNING", logger="rasign"),
+        open_file_signer(certificate=str(p12), pkcs8_password="unused-pw") as signer,
+    ):
         assert_signs_for_certificate(signer, ("SHA256",))
     assert "not protected" in caplog.text
     assert "unused-pw" not in caplog.text
@@ -131,8 +155,17 @@ def test_pkcs12_whose_certificates_do_not_match_the_key(base_keys, tmp_path):
     p12 = tmp_path / "mismatch.p12"
     # -nocerts keeps the key only; -certfile adds an unrelated certificate.
     openssl(
-        "pkcs12", "-export", "-inkey", base_keys["p256"].key, "-nocerts", "-certfile", base_keys["p384"].cert,
-        "-passout", "pass:", "-out", p12,
+        "pkcs12",
+        "-export",
+        "-inkey",
+        base_keys["p256"].key,
+        "-nocerts",
+        "-certfile",
+        base_keys["p384"].cert,
+        "-passout",
+        "pass:",
+        "-out",
+        p12,
     )
     with pytest.raises(KeyLoadError, match="matches its private key"):
         open_file_signer(certificate=str(p12))
@@ -144,7 +177,9 @@ def test_list_identities_for_pkcs12(base_keys, openssl_ca):
 
     base = base_keys["p256"]
     p12 = make_p12(base, openssl_ca, base.directory, "aes-password")
-    [identity] = FileBackend.list_identities(SignerOptions(certificate=str(p12), pkcs8_password=PASSWORD, interactive=False))
+    [identity] = FileBackend.list_identities(
+        SignerOptions(certificate=str(p12), pkcs8_password=PASSWORD, interactive=False)
+    )
     assert identity.certificate == x509.load_pem_x509_certificate(base.cert.read_bytes())
     assert identity.where == f"file {p12}"
 

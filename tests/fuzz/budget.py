@@ -15,4 +15,6 @@ def examples(default: int) -> settings:
     """Hypothesis settings with ``default`` examples, or ``$RASIGN_FUZZ_EXAMPLES``."""
     wanted = os.environ.get("RASIGN_FUZZ_EXAMPLES")
     count = int(wanted) if wanted and wanted.isdigit() else default
-    return settings(max_examples=count, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=not wanted)
+    return settings(
+        max_examples=count, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=not wanted
+    )

@@ -31,11 +31,20 @@ from rasign.ini import parse
 _WANTED = os.environ.get("RASIGN_FUZZ_EXAMPLES", "")
 EXAMPLES = int(_WANTED) if _WANTED.isdigit() else 200
 # The suite run is deterministic (same examples every time); a longer run explores anew.
-FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=not _WANTED.isdigit(),
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+FUZZ = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    database=None,
+    derandomize=not _WANTED.isdigit(),
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
-NEW = {"aws_access_key_id": "ASIANEWKEY", "aws_secret_access_key": "new/secret+key",
-       "aws_session_token": "new-token==", "x_security_token_expires": "2026-12-01T12:00:00Z"}
+NEW = {
+    "aws_access_key_id": "ASIANEWKEY",
+    "aws_secret_access_key": "new/secret+key",
+    "aws_session_token": "new-token==",
+    "x_security_token_expires": "2026-12-01T12:00:00Z",
+}
 MANAGED = set(NEW)
 TARGETS = ["dev", "default", "prod", "prød", "profile dev", "a.b-c_d"]
 
@@ -66,7 +75,9 @@ def continuation(draw_value: str) -> str:
 
 line = st.one_of(
     header(),
-    option(), option(), option(),
+    option(),
+    option(),
+    option(),
     values.map(continuation),
     st.sampled_from(["", "   ", "# comment", "; comment", "  # indented comment", "\t"]),
     st.just("junk line without delimiter"),
@@ -94,8 +105,9 @@ def plausible_file(draw) -> list[str]:
             if key.lower() in used:
                 continue
             used.add(key.lower())
-            parts.append(draw(indents.filter(lambda i: i == "")) + key + draw(st.sampled_from([" = ", "=", ": "]))
-                         + draw(values))
+            parts.append(
+                draw(indents.filter(lambda i: i == "")) + key + draw(st.sampled_from([" = ", "=", ": "])) + draw(values)
+            )
             if draw(st.integers(0, 4)) == 0:
                 parts.append(continuation(draw(values)) or "    x")
             parts.extend(draw(st.lists(st.sampled_from(["", "# c", "; c", "  "]), max_size=2)))

@@ -74,9 +74,7 @@ def _tpm2b(body: bytes) -> bytes:
     return len(body).to_bytes(2, "big") + body
 
 
-_policies = st.lists(
-    st.builds(keyfile.PolicyCommand, st.integers(0, 2**32 - 1), st.binary(max_size=40)), max_size=3
-)
+_policies = st.lists(st.builds(keyfile.PolicyCommand, st.integers(0, 2**32 - 1), st.binary(max_size=40)), max_size=3)
 _key_files = st.builds(
     keyfile.TpmKeyFile,
     parent=st.sampled_from([0x40000001, 0x40000007, 0x4000000B, 0x81000001, 0x81FFFFFF]),
@@ -139,7 +137,9 @@ def test_tss2_random_bytes_and_pem_fail_cleanly(data):
 # PKCS#11 URIs
 # --------------------------------------------------------------------------------------
 
-_uri_alphabet = st.sampled_from(list("pkcs11:;?&=%/xX-_.~0123456789abcdefABCDEF tokenobjidslot") + ["\x00", "é", "\n", "%zz", "%4"])
+_uri_alphabet = st.sampled_from(
+    list("pkcs11:;?&=%/xX-_.~0123456789abcdefABCDEF tokenobjidslot") + ["\x00", "é", "\n", "%zz", "%4"]
+)
 
 
 @examples(600)
@@ -192,7 +192,24 @@ def test_uri_built_from_attributes_round_trips(values, pin):
 # --------------------------------------------------------------------------------------
 
 _selector_alphabet = st.sampled_from(
-    ["Key=", "Value=", ",", " ", "x509Subject", "x509Issuer", "x509Serial", "x509Thumbprint", "CN=a", "=", "\\", "0a", "ff", "\x00", "é", "\n"]
+    [
+        "Key=",
+        "Value=",
+        ",",
+        " ",
+        "x509Subject",
+        "x509Issuer",
+        "x509Serial",
+        "x509Thumbprint",
+        "CN=a",
+        "=",
+        "\\",
+        "0a",
+        "ff",
+        "\x00",
+        "é",
+        "\n",
+    ]
 )
 
 
@@ -208,7 +225,10 @@ def test_inline_selector_raises_only_usage_errors(text):
 
 _json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=10),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.sampled_from(["Key", "Value", "key", "VALUE", "x"]), children, max_size=3),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(st.sampled_from(["Key", "Value", "key", "VALUE", "x"]), children, max_size=3)
+    ),
     max_leaves=12,
 )
 

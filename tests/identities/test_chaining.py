@@ -25,20 +25,28 @@ def chained_config(tmp_path, cert, key, emulator, steps: str, name: str = "prod"
 def caller_identity(document: dict, emulator) -> dict:
     import boto3
 
-    sts = boto3.client("sts", endpoint_url=emulator.sts_endpoint, verify=str(emulator.ca_bundle),
-                       region_name="us-east-1",
-                       aws_access_key_id=document["AccessKeyId"], aws_secret_access_key=document["SecretAccessKey"],
-                       aws_session_token=document["SessionToken"])
+    sts = boto3.client(
+        "sts",
+        endpoint_url=emulator.sts_endpoint,
+        verify=str(emulator.ca_bundle),
+        region_name="us-east-1",
+        aws_access_key_id=document["AccessKeyId"],
+        aws_secret_access_key=document["SecretAccessKey"],
+        aws_session_token=document["SessionToken"],
+    )
     return sts.get_caller_identity()
 
 
 def test_chained_role_in_a_second_account(software_identity, emulator, tmp_path):
     cert, key = software_identity
-    target = add_trusted_role(emulator.state, "deploy", account_id=OTHER_ACCOUNT, trusted=[emulator.role_arn],
-                              external_id="ext-123")
-    steps = (f'[[identity.prod.chain]]\nrole-arn = "{target}"\nexternal-id = "ext-123"\n'
-             'role-session-name = "{identity}-deploy"\n'
-             'duration = 900\ntags = { team = "blue" }\n')
+    target = add_trusted_role(
+        emulator.state, "deploy", account_id=OTHER_ACCOUNT, trusted=[emulator.role_arn], external_id="ext-123"
+    )
+    steps = (
+        f'[[identity.prod.chain]]\nrole-arn = "{target}"\nexternal-id = "ext-123"\n'
+        'role-session-name = "{identity}-deploy"\n'
+        'duration = 900\ntags = { team = "blue" }\n'
+    )
     config = chained_config(tmp_path, cert, key, emulator, steps)
     result = run_rasign("credential-process", "--identity", "prod", "--no-cache", "--config", str(config))
     assert result.returncode == 0, result.stderr
@@ -47,8 +55,11 @@ def test_chained_role_in_a_second_account(software_identity, emulator, tmp_path)
     assert identity["Account"] == OTHER_ACCOUNT
     assert identity["Arn"] == f"arn:aws:sts::{OTHER_ACCOUNT}:assumed-role/deploy/prod-deploy"
     issued = emulator.state.lookup(document["AccessKeyId"])
-    first_session = next(creds for creds in emulator.issued if creds.role_arn == emulator.role_arn
-                         and creds.trust_anchor_arn == issued.trust_anchor_arn)
+    first_session = next(
+        creds
+        for creds in emulator.issued
+        if creds.role_arn == emulator.role_arn and creds.trust_anchor_arn == issued.trust_anchor_arn
+    )
     assert issued.source_identity == first_session.source_identity != ""  # Roles Anywhere's CN, propagated
     assert session_tags(emulator.state, document["AccessKeyId"]) == {"team": "blue"}
 
@@ -57,8 +68,7 @@ def test_two_hops_propagate_the_source_identity(software_identity, emulator, tmp
     cert, key = software_identity
     first = add_trusted_role(emulator.state, "hop1", account_id=OTHER_ACCOUNT, trusted=[emulator.role_arn])
     second = add_trusted_role(emulator.state, "hop2", account_id="333344445555", trusted=[first])
-    steps = (f'[[identity.prod.chain]]\nrole-arn = "{first}"\n\n'
-             f'[[identity.prod.chain]]\nrole-arn = "{second}"\n')
+    steps = f'[[identity.prod.chain]]\nrole-arn = "{first}"\n\n[[identity.prod.chain]]\nrole-arn = "{second}"\n'
     config = chained_config(tmp_path, cert, key, emulator, steps)
     result = run_rasign("credential-process", "--identity", "prod", "--no-cache", "--config", str(config))
     assert result.returncode == 0, result.stderr
@@ -81,8 +91,9 @@ def test_changing_the_source_identity_is_refused_with_the_reason(software_identi
 def test_denied_chain_is_one_line_with_the_fix(software_identity, emulator, tmp_path, problem):
     cert, key = software_identity
     trusted = ["arn:aws:iam::123456789012:role/someone-else"] if problem == "untrusted" else [emulator.role_arn]
-    target = add_trusted_role(emulator.state, f"locked-{problem}", account_id=OTHER_ACCOUNT, trusted=trusted,
-                              external_id="right")
+    target = add_trusted_role(
+        emulator.state, f"locked-{problem}", account_id=OTHER_ACCOUNT, trusted=trusted, external_id="right"
+    )
     external = "right" if problem == "untrusted" else "wrong"
     steps = f'[[identity.prod.chain]]\nrole-arn = "{target}"\nexternal-id = "{external}"\n'
     config = chained_config(tmp_path, cert, key, emulator, steps)
@@ -109,8 +120,9 @@ def test_chained_role_is_cached_and_a_hit_imports_no_botocore(software_identity,
         "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('botocore', 'boto3', 'requests', 'urllib3'))\n"
         "print(code, out.getvalue() == sys.argv[1], heavy)\n"
     )
-    second = subprocess.run([sys.executable, "-c", probe, first.stdout], env=clean_env(env),
-                            capture_output=True, text=True, timeout=60)
+    second = subprocess.run(
+        [sys.executable, "-c", probe, first.stdout], env=clean_env(env), capture_output=True, text=True, timeout=60
+    )
     assert second.stdout.strip() == "0 True []", second.stderr
     assert len(emulator.issued) == issued_before  # neither CreateSession nor AssumeRole ran
 
@@ -119,10 +131,24 @@ def test_chained_identity_through_exec(software_identity, emulator, tmp_path):
     cert, key = software_identity
     target = add_trusted_role(emulator.state, "via-exec", account_id=OTHER_ACCOUNT, trusted=[emulator.role_arn])
     config = chained_config(tmp_path, cert, key, emulator, f'[[identity.prod.chain]]\nrole-arn = "{target}"\n')
-    child = ("import boto3, sys\n"
-             "print(boto3.client('sts', endpoint_url=sys.argv[1], verify=sys.argv[2]).get_caller_identity()['Arn'])\n")
-    result = run_rasign("exec", "--identity", "prod", "--server", "--config", str(config), "--",
-                        sys.executable, "-c", child, emulator.sts_endpoint, str(emulator.ca_bundle))
+    child = (
+        "import boto3, sys\n"
+        "print(boto3.client('sts', endpoint_url=sys.argv[1], verify=sys.argv[2]).get_caller_identity()['Arn'])\n"
+    )
+    result = run_rasign(
+        "exec",
+        "--identity",
+        "prod",
+        "--server",
+        "--config",
+        str(config),
+        "--",
+        sys.executable,
+        "-c",
+        child,
+        emulator.sts_endpoint,
+        str(emulator.ca_bundle),
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == f"arn:aws:sts::{OTHER_ACCOUNT}:assumed-role/via-exec/rasign-prod"
 
@@ -142,8 +168,11 @@ def test_serve_hands_out_the_chained_role(software_identity, emulator, tmp_path)
         status, _, body = get_imds(port, f"{ROLE_PATH}/{role}", imds_token)
         assert status == 200, body
         served = json.loads(body)
-        document = {"AccessKeyId": served["AccessKeyId"], "SecretAccessKey": served["SecretAccessKey"],
-                    "SessionToken": served["Token"]}
+        document = {
+            "AccessKeyId": served["AccessKeyId"],
+            "SecretAccessKey": served["SecretAccessKey"],
+            "SessionToken": served["Token"],
+        }
         assert caller_identity(document, emulator)["Account"] == OTHER_ACCOUNT
     finally:
         running.stop()
@@ -154,16 +183,29 @@ def test_update_writes_the_chained_role(software_identity, emulator, tmp_path):
     target = add_trusted_role(emulator.state, "written-chain", account_id=OTHER_ACCOUNT, trusted=[emulator.role_arn])
     config = chained_config(tmp_path, cert, key, emulator, f'[[identity.prod.chain]]\nrole-arn = "{target}"\n')
     credentials_file = tmp_path / "credentials"
-    result = run_rasign("update", "--once", "--identity", "prod", "--config", str(config), "--profile", "chained",
-                        "--credentials-file", str(credentials_file))
+    result = run_rasign(
+        "update",
+        "--once",
+        "--identity",
+        "prod",
+        "--config",
+        str(config),
+        "--profile",
+        "chained",
+        "--credentials-file",
+        str(credentials_file),
+    )
     assert result.returncode == 0, result.stderr
     import configparser
 
     parser = configparser.ConfigParser()
     parser.read(credentials_file)
     section = parser["chained"]
-    document = {"AccessKeyId": section["aws_access_key_id"], "SecretAccessKey": section["aws_secret_access_key"],
-                "SessionToken": section["aws_session_token"]}
+    document = {
+        "AccessKeyId": section["aws_access_key_id"],
+        "SecretAccessKey": section["aws_secret_access_key"],
+        "SessionToken": section["aws_session_token"],
+    }
     assert caller_identity(document, emulator)["Account"] == OTHER_ACCOUNT
 
 
@@ -174,8 +216,14 @@ def test_python_api_session_from_a_chained_identity(pki, tmp_path):
     cert, key = pki.software_identity("ec", stem="api-chain")
     with Emulator(trust_anchor_pems=[pki.root_pem], accept_role_session_name=True) as emu:
         target = add_trusted_role(emu.state, "via-api", account_id=OTHER_ACCOUNT, trusted=[emu.role_arn])
-        config = chained_config(tmp_path, cert, key, emu, f'[[identity.prod.chain]]\nrole-arn = "{target}"\n',
-                                role_session_name="{identity}-api")
+        config = chained_config(
+            tmp_path,
+            cert,
+            key,
+            emu,
+            f'[[identity.prod.chain]]\nrole-arn = "{target}"\n',
+            role_session_name="{identity}-api",
+        )
         session = rasign.api.session(identity="prod", identity_file=str(config), region_name="us-east-1")
         sts = session.client("sts", endpoint_url=emu.sts_endpoint, verify=str(emu.ca_bundle))
         assert sts.get_caller_identity()["Arn"] == f"arn:aws:sts::{OTHER_ACCOUNT}:assumed-role/via-api/rasign-prod"

@@ -19,9 +19,13 @@ PROBE = (
 
 
 def _probe(config, cache_dir) -> str:
-    result = subprocess.run([sys.executable, "-c", PROBE, str(config)],
-                            env=clean_env({"RASIGN_CACHE_DIR": str(cache_dir)}), capture_output=True, text=True,
-                            timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE, str(config)],
+        env=clean_env({"RASIGN_CACHE_DIR": str(cache_dir)}),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     return result.stdout.strip()
 

@@ -34,10 +34,16 @@ def test_credential_process_with_identity_equals_flags(software_identity, emulat
 
 def test_explicit_flag_overrides_the_file(software_identity, emulator, tmp_path):
     cert, key = software_identity
-    config = write_private(tmp_path / "config.toml", identity_table("prod", cert, key, emulator,
-                                                                   session_duration=1800))
-    result = run_rasign("credential-process", "--identity", "prod", "--config", str(config),
-                        "--role-arn", "arn:aws:iam::123456789012:role/not-in-profile")
+    config = write_private(tmp_path / "config.toml", identity_table("prod", cert, key, emulator, session_duration=1800))
+    result = run_rasign(
+        "credential-process",
+        "--identity",
+        "prod",
+        "--config",
+        str(config),
+        "--role-arn",
+        "arn:aws:iam::123456789012:role/not-in-profile",
+    )
     assert result.returncode != 0
     assert "not-in-profile" in result.stderr  # the flag, not the file's role-arn, reached the service
 
@@ -78,17 +84,21 @@ def test_unknown_key_names_file_line_and_suggests(tmp_path):
 
 
 def test_wrong_type_names_file_line_and_key(tmp_path):
-    config = write_private(tmp_path / "c.toml", '[identity.prod]\nrole-arn = "arn:aws:iam::1:role/r"\n'
-                                                'session-duration = "3600"\n')
+    config = write_private(
+        tmp_path / "c.toml", '[identity.prod]\nrole-arn = "arn:aws:iam::1:role/r"\nsession-duration = "3600"\n'
+    )
     line = _error_of(config)
     assert f"{config}:3:" in line and "'session-duration'" in line and "whole number" in line
 
 
-@pytest.mark.parametrize("line, expected", [
-    ('session-duration = 60', "must be 900-43200"),
-    ('role-arn = "arn:aws:iam::1:user/bob"', "is not an IAM role ARN"),
-    ('endpoint = "rolesanywhere.example"', "https://"),
-])
+@pytest.mark.parametrize(
+    "line, expected",
+    [
+        ("session-duration = 60", "must be 900-43200"),
+        ('role-arn = "arn:aws:iam::1:user/bob"', "is not an IAM role ARN"),
+        ('endpoint = "rolesanywhere.example"', "https://"),
+    ],
+)
 def test_bad_value_names_file_line_and_key(tmp_path, line, expected):
     config = write_private(tmp_path / "c.toml", f'[identity.prod]\nregion = "us-east-1"\n{line}\n')
     message = _error_of(config)
@@ -130,9 +140,12 @@ def test_unknown_identity_lists_the_defined_ones(tmp_path):
 
 
 def test_chain_step_errors_have_lines(tmp_path):
-    config = write_private(tmp_path / "c.toml", '[identity.prod]\nregion = "us-east-1"\n\n'
-                                                '[[identity.prod.chain]]\nrole-arn = "arn:aws:iam::1:role/a"\n'
-                                                'external-ld = "x"\n')
+    config = write_private(
+        tmp_path / "c.toml",
+        '[identity.prod]\nregion = "us-east-1"\n\n'
+        '[[identity.prod.chain]]\nrole-arn = "arn:aws:iam::1:role/a"\n'
+        'external-ld = "x"\n',
+    )
     with pytest.raises(ConfigError) as caught:
         load_identities(str(config))
     assert f"{config}:6:" in str(caught.value) and "external-id" in str(caught.value)

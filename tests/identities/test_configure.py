@@ -21,12 +21,15 @@ EXISTING = "# my settings\n[default]\nregion = eu-west-1\n\n[profile other]\nout
 @pytest.fixture
 def configured(software_identity, emulator, tmp_path):
     cert, key = software_identity
-    identities = write_private(tmp_path / "config.toml", identity_table("prod", cert, key, emulator)
-                               + identity_table("dev", cert, key, emulator, region="us-east-1"))
+    identities = write_private(
+        tmp_path / "config.toml",
+        identity_table("prod", cert, key, emulator) + identity_table("dev", cert, key, emulator, region="us-east-1"),
+    )
     aws_config = tmp_path / "aws-config"
     aws_config.write_text(EXISTING)
-    result = run_rasign("configure", "--identity", "prod",
-                        env={"RASIGN_CONFIG": str(identities), "AWS_CONFIG_FILE": str(aws_config)})
+    result = run_rasign(
+        "configure", "--identity", "prod", env={"RASIGN_CONFIG": str(identities), "AWS_CONFIG_FILE": str(aws_config)}
+    )
     assert result.returncode == 0, result.stderr
     return identities, aws_config
 
@@ -45,8 +48,9 @@ def test_configure_writes_a_short_profile_and_keeps_the_rest(configured):
 def test_configure_is_idempotent(configured):
     identities, aws_config = configured
     before = aws_config.read_bytes()
-    again = run_rasign("configure", "--identity", "prod",
-                       env={"RASIGN_CONFIG": str(identities), "AWS_CONFIG_FILE": str(aws_config)})
+    again = run_rasign(
+        "configure", "--identity", "prod", env={"RASIGN_CONFIG": str(identities), "AWS_CONFIG_FILE": str(aws_config)}
+    )
     assert again.returncode == 0, again.stderr
     assert aws_config.read_bytes() == before
 
@@ -54,8 +58,9 @@ def test_configure_is_idempotent(configured):
 def test_configure_all_and_print(configured):
     identities, aws_config = configured
     before = aws_config.read_bytes()
-    printed = run_rasign("configure", "--all", "--print", "--config", str(identities),
-                         env={"AWS_CONFIG_FILE": str(aws_config)})
+    printed = run_rasign(
+        "configure", "--all", "--print", "--config", str(identities), env={"AWS_CONFIG_FILE": str(aws_config)}
+    )
     assert printed.returncode == 0, printed.stderr
     assert "[profile prod]" in printed.stdout and "[profile dev]" in printed.stdout
     assert aws_config.read_bytes() == before  # --print writes nothing
@@ -74,8 +79,9 @@ def test_boto3_uses_the_configured_profile(configured, emulator, monkeypatch):
     monkeypatch.setenv("AWS_CONFIG_FILE", str(aws_config))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(aws_config.parent / "none"))
     monkeypatch.setenv("PYTHONPATH", clean_env()["PYTHONPATH"])
-    sts = boto3.Session(profile_name="prod").client("sts", endpoint_url=emulator.sts_endpoint,
-                                                   verify=str(emulator.ca_bundle))
+    sts = boto3.Session(profile_name="prod").client(
+        "sts", endpoint_url=emulator.sts_endpoint, verify=str(emulator.ca_bundle)
+    )
     assert sts.get_caller_identity()["Arn"].startswith(f"arn:aws:sts::{emulator.account_id}:assumed-role/")
 
 
@@ -84,12 +90,27 @@ def test_aws_cli_uses_the_configured_profile(configured, emulator):
     identities, aws_config = configured
     aws = shutil.which("aws", path=str(Path(sys.executable).parent))
     assert aws is not None, "the AWS CLI is part of the test extra"
-    env = clean_env({"AWS_CONFIG_FILE": str(aws_config),
-                     "AWS_SHARED_CREDENTIALS_FILE": str(aws_config.parent / "none")})
+    env = clean_env(
+        {"AWS_CONFIG_FILE": str(aws_config), "AWS_SHARED_CREDENTIALS_FILE": str(aws_config.parent / "none")}
+    )
     result = subprocess.run(
-        [aws, "sts", "get-caller-identity", "--profile", "prod", "--endpoint-url", emulator.sts_endpoint,
-         "--ca-bundle", str(emulator.ca_bundle), "--output", "json"],
-        env=env, capture_output=True, text=True, timeout=120,
+        [
+            aws,
+            "sts",
+            "get-caller-identity",
+            "--profile",
+            "prod",
+            "--endpoint-url",
+            emulator.sts_endpoint,
+            "--ca-bundle",
+            str(emulator.ca_bundle),
+            "--output",
+            "json",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
     assert f"arn:aws:sts::{emulator.account_id}:assumed-role/" in result.stdout

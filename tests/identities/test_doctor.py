@@ -19,9 +19,14 @@ NOW = dt.datetime.now(dt.timezone.utc)
 
 
 def session_for(emulator, **changes) -> SessionOptions:
-    values = dict(role_arn=emulator.role_arn, profile_arn=emulator.profile_arn,
-                  trust_anchor_arn=emulator.trust_anchor_arn,
-                  endpoint=emulator.endpoint, ca_bundle=str(emulator.ca_bundle), connect_timeout=5.0)
+    values = dict(
+        role_arn=emulator.role_arn,
+        profile_arn=emulator.profile_arn,
+        trust_anchor_arn=emulator.trust_anchor_arn,
+        endpoint=emulator.endpoint,
+        ca_bundle=str(emulator.ca_bundle),
+        connect_timeout=5.0,
+    )
     values.update(changes)
     return SessionOptions(**values)
 
@@ -44,8 +49,17 @@ def failing(results, name):
 
 def test_healthy_setup_passes_every_check_and_exits_0(pki, emulator, tmp_path):
     cert, key = leaf(pki, tmp_path)
-    result = run_rasign("doctor", "--certificate", str(cert), "--private-key", str(key), *emulator_args(emulator),
-                        "--trust-anchor-pem", str(pki.root_path), "--live")
+    result = run_rasign(
+        "doctor",
+        "--certificate",
+        str(cert),
+        "--private-key",
+        str(key),
+        *emulator_args(emulator),
+        "--trust-anchor-pem",
+        str(pki.root_path),
+        "--live",
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
     assert all(line.startswith("✓ ") for line in lines), result.stdout
@@ -53,15 +67,19 @@ def test_healthy_setup_passes_every_check_and_exits_0(pki, emulator, tmp_path):
     assert names == ["arns", "certificate", "chain", "key", "dns", "tcp", "tls", "clock", "live"]
 
 
-@pytest.mark.parametrize("issue, expected, fix", [
-    ({"digital_signature": False}, "lacks the digitalSignature", "keyUsage"),
-    ({"not_after": NOW - dt.timedelta(days=1), "not_before": NOW - dt.timedelta(days=30)}, "expired", "renew"),
-    ({"not_before": NOW + dt.timedelta(days=2)}, "not valid before", "clock"),
-])
+@pytest.mark.parametrize(
+    "issue, expected, fix",
+    [
+        ({"digital_signature": False}, "lacks the digitalSignature", "keyUsage"),
+        ({"not_after": NOW - dt.timedelta(days=1), "not_before": NOW - dt.timedelta(days=30)}, "expired", "renew"),
+        ({"not_before": NOW + dt.timedelta(days=2)}, "not valid before", "clock"),
+    ],
+)
 def test_bad_certificates(pki, emulator, tmp_path, issue, expected, fix):
     cert, key = leaf(pki, tmp_path, **issue)
-    results = run_checks(SignerOptions(certificate=str(cert), private_key=str(key)), session_for(emulator),
-                         network=False)
+    results = run_checks(
+        SignerOptions(certificate=str(cert), private_key=str(key)), session_for(emulator), network=False
+    )
     check = failing(results, "certificate")
     assert expected in check.detail and fix in check.fix
 
@@ -76,8 +94,9 @@ def test_ca_certificate_instead_of_leaf(pki, emulator, tmp_path):
 
 def test_certificate_expiring_soon_is_a_warning(pki, emulator, tmp_path):
     cert, key = leaf(pki, tmp_path, not_after=NOW + dt.timedelta(days=3))
-    results = run_checks(SignerOptions(certificate=str(cert), private_key=str(key)), session_for(emulator),
-                         network=False)
+    results = run_checks(
+        SignerOptions(certificate=str(cert), private_key=str(key)), session_for(emulator), network=False
+    )
     assert [c.status for c in results if c.name == "certificate"] == [WARN]
 
 
@@ -113,16 +132,23 @@ def test_chain_order_duplicates_depth_and_anchor(pki, emulator, tmp_path):
 def test_key_that_does_not_match(pki, emulator, tmp_path):
     cert, _ = leaf(pki, tmp_path)
     _, other_key = leaf(pki, tmp_path, stem="other")
-    check = failing(run_checks(SignerOptions(certificate=str(cert), private_key=str(other_key)), session_for(emulator),
-                               network=False), "key")
+    check = failing(
+        run_checks(
+            SignerOptions(certificate=str(cert), private_key=str(other_key)), session_for(emulator), network=False
+        ),
+        "key",
+    )
     assert "does not match" in check.detail and "issued for" in check.fix
 
 
 def test_incoherent_arns(pki, emulator, tmp_path):
     cert, key = leaf(pki, tmp_path)
     wrong = emulator.profile_arn.replace(":us-east-1:", ":eu-west-1:")
-    results = run_checks(SignerOptions(certificate=str(cert), private_key=str(key)),
-                         session_for(emulator, profile_arn=wrong), network=True)
+    results = run_checks(
+        SignerOptions(certificate=str(cert), private_key=str(key)),
+        session_for(emulator, profile_arn=wrong),
+        network=True,
+    )
     check = failing(results, "arns")
     assert "region" in (check.detail + check.fix)
     assert not any(c.name == "tcp" for c in results)  # no network check after a local failure
@@ -130,8 +156,11 @@ def test_incoherent_arns(pki, emulator, tmp_path):
 
 def test_role_in_another_account(pki, emulator, tmp_path):
     cert, key = leaf(pki, tmp_path)
-    results = run_checks(SignerOptions(certificate=str(cert), private_key=str(key)),
-                         session_for(emulator, role_arn="arn:aws:iam::210987654321:role/elsewhere"), network=False)
+    results = run_checks(
+        SignerOptions(certificate=str(cert), private_key=str(key)),
+        session_for(emulator, role_arn="arn:aws:iam::210987654321:role/elsewhere"),
+        network=False,
+    )
     check = failing(results, "arns")
     assert "role 210987654321" in check.detail and "role chain" in check.fix
 
@@ -143,15 +172,18 @@ def test_endpoint_refusing_connections(pki, emulator, tmp_path):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    results = run_checks(SignerOptions(certificate=str(cert), private_key=str(key)),
-                         session_for(emulator, endpoint=f"https://127.0.0.1:{port}"))
+    results = run_checks(
+        SignerOptions(certificate=str(cert), private_key=str(key)),
+        session_for(emulator, endpoint=f"https://127.0.0.1:{port}"),
+    )
     assert "firewall" in failing(results, "tcp").fix
 
 
 def test_tls_with_the_wrong_ca_bundle(pki, emulator, tmp_path):
     cert, key = leaf(pki, tmp_path)
-    results = run_checks(SignerOptions(certificate=str(cert), private_key=str(key)),
-                         session_for(emulator, ca_bundle=str(pki.root_path)))
+    results = run_checks(
+        SignerOptions(certificate=str(cert), private_key=str(key)), session_for(emulator, ca_bundle=str(pki.root_path))
+    )
     assert "--ca-bundle" in failing(results, "tls").fix
 
 
@@ -178,8 +210,11 @@ def test_proxy_in_use_is_reported(pki, emulator, tmp_path, monkeypatch):
 
 def test_missing_pkcs11_module(emulator, tmp_path):
     pytest.importorskip("pkcs11")
-    options = SignerOptions(certificate="pkcs11:token=none;object=x", private_key="pkcs11:token=none;object=x",
-                            pkcs11_lib=str(tmp_path / "no-such-module.so"))
+    options = SignerOptions(
+        certificate="pkcs11:token=none;object=x",
+        private_key="pkcs11:token=none;object=x",
+        pkcs11_lib=str(tmp_path / "no-such-module.so"),
+    )
     results = run_checks(options, session_for(emulator), network=False)
     check = failing(results, "pkcs11 module")
     assert "no-such-module.so" in check.detail and "--pkcs11-lib" in check.fix
@@ -192,8 +227,9 @@ def test_pkcs11_token_and_pin_source(hsm, emulator, tmp_path):  # noqa: F811 - f
     elsewhere = {**base, "certificate": "pkcs11:token=absent", "private_key": "pkcs11:token=absent"}
     absent = run_checks(SignerOptions(**elsewhere), session_for(emulator), network=False)
     assert "insert the token" in failing(absent, "pkcs11 token").fix
-    missing_pin = run_checks(SignerOptions(**base, pkcs11_pin_file=str(tmp_path / "no-pin")), session_for(emulator),
-                             network=False)
+    missing_pin = run_checks(
+        SignerOptions(**base, pkcs11_pin_file=str(tmp_path / "no-pin")), session_for(emulator), network=False
+    )
     assert [c.status for c in missing_pin if c.name == "pkcs11 token"] == [PASS]
     assert "cannot read the PIN file" in failing(missing_pin, "pin").detail
     pin_file = tmp_path / "pin"
@@ -224,13 +260,55 @@ def test_x509_v1_certificate_made_by_openssl(emulator, tmp_path):
     def openssl(*args: str) -> None:
         subprocess.run(["openssl", *args], cwd=tmp_path, check=True, capture_output=True, timeout=60)
 
-    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "ca.key",
-            "-out", "ca.pem", "-subj", "/CN=v1 ca", "-days", "2")
-    openssl("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "leaf.key",
-            "-out", "leaf.csr", "-subj", "/CN=v1 leaf")
+    openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-subj",
+        "/CN=v1 ca",
+        "-days",
+        "2",
+    )
+    openssl(
+        "req",
+        "-new",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        "leaf.key",
+        "-out",
+        "leaf.csr",
+        "-subj",
+        "/CN=v1 leaf",
+    )
     # Without an extensions file, `openssl x509 -req` issues an X.509 v1 certificate.
-    openssl("x509", "-req", "-in", "leaf.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-set_serial", "7", "-days", "1",
-            "-out", "leaf.pem")
+    openssl(
+        "x509",
+        "-req",
+        "-in",
+        "leaf.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-set_serial",
+        "7",
+        "-days",
+        "1",
+        "-out",
+        "leaf.pem",
+    )
     options = SignerOptions(certificate=str(tmp_path / "leaf.pem"), private_key=str(tmp_path / "leaf.key"))
     check = failing(run_checks(options, session_for(emulator), network=False), "certificate")
     assert "X.509 v1" in check.detail and "v3" in check.fix
@@ -243,8 +321,9 @@ def test_tpm_simulator_or_device_missing(pki, emulator, tmp_path):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    down = SignerOptions(certificate=str(cert), private_key="handle:0x81000001",
-                         tpm_tcti=f"swtpm:host=127.0.0.1,port={port}")
+    down = SignerOptions(
+        certificate=str(cert), private_key="handle:0x81000001", tpm_tcti=f"swtpm:host=127.0.0.1,port={port}"
+    )
     check = failing(run_checks(down, session_for(emulator), network=False), "tpm")
     assert "nothing answers" in check.detail and "simulator" in check.fix
     missing = SignerOptions(certificate=str(cert), private_key="handle:0x81000001", tpm_tcti="device:/dev/no-such-tpm")

@@ -28,8 +28,9 @@ def test_export_evaluated_by_sh(software_identity, emulator, tmp_path):
         f'"{sys.executable}" -c "$CALLER" "$STS" "$CA"\n'
         'echo "region=$AWS_REGION expires=$AWS_CREDENTIAL_EXPIRATION"\n'
     )
-    env = clean_env({"RASIGN_CONFIG": str(config), "CALLER": CALLER, "STS": emulator.sts_endpoint,
-                     "CA": str(emulator.ca_bundle)})
+    env = clean_env(
+        {"RASIGN_CONFIG": str(config), "CALLER": CALLER, "STS": emulator.sts_endpoint, "CA": str(emulator.ca_bundle)}
+    )
     result = subprocess.run(["sh", "-c", script], env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert f"arn:aws:sts::{emulator.account_id}:assumed-role/" in result.stdout
@@ -55,9 +56,18 @@ def test_exec_puts_credentials_in_the_environment_and_returns_the_exit_code(soft
     cert, key = software_identity
     child = CALLER + "import os; sys.exit(int(os.environ['RASIGN_EXEC'] == 'prod') * 7)\n"
     config = write_private(tmp_path / "config.toml", identity_table("prod", cert, key, emulator))
-    result = run_rasign("exec", "--identity", "prod", "--", sys.executable, "-c", child,
-                        emulator.sts_endpoint, str(emulator.ca_bundle),
-                        env={"RASIGN_CONFIG": str(config), "AWS_PROFILE": "would-compete", "RASIGN_PKCS11_PIN": "1"})
+    result = run_rasign(
+        "exec",
+        "--identity",
+        "prod",
+        "--",
+        sys.executable,
+        "-c",
+        child,
+        emulator.sts_endpoint,
+        str(emulator.ca_bundle),
+        env={"RASIGN_CONFIG": str(config), "AWS_PROFILE": "would-compete", "RASIGN_PKCS11_PIN": "1"},
+    )
     assert result.returncode == 7, result.stderr
     assert f"arn:aws:sts::{emulator.account_id}:assumed-role/" in result.stdout
 
@@ -104,10 +114,34 @@ def test_exec_server_keeps_a_long_running_child_fresh(pki, tmp_path):
     cert, key = pki.software_identity("ec", stem="exec-server")
     with Emulator(trust_anchor_pems=[pki.root_pem], profile_duration=12) as emu:
         result = subprocess.run(
-            [sys.executable, "-m", "rasign", "exec", "--server", "--certificate", str(cert), "--private-key", str(key),
-             *emulator_args(emu), "--session-duration", "900", "--refresh-ahead", "10", "--min-refresh-interval", "0.5",
-             "--", sys.executable, "-c", REFRESHING_CHILD, emu.sts_endpoint, str(emu.ca_bundle)],
-            env=clean_env({"PYTHONPATH": str(REPO)}), capture_output=True, text=True, timeout=120,
+            [
+                sys.executable,
+                "-m",
+                "rasign",
+                "exec",
+                "--server",
+                "--certificate",
+                str(cert),
+                "--private-key",
+                str(key),
+                *emulator_args(emu),
+                "--session-duration",
+                "900",
+                "--refresh-ahead",
+                "10",
+                "--min-refresh-interval",
+                "0.5",
+                "--",
+                sys.executable,
+                "-c",
+                REFRESHING_CHILD,
+                emu.sts_endpoint,
+                str(emu.ca_bundle),
+            ],
+            env=clean_env({"PYTHONPATH": str(REPO)}),
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
         assert result.returncode == 0, result.stderr + result.stdout
         assert result.stdout.startswith("2 arn:aws:sts::")
@@ -129,9 +163,27 @@ def test_exec_server_forwards_signals_and_leaves_nothing_running(software_identi
 
     cert, key = software_identity
     process = subprocess.Popen(
-        [sys.executable, "-m", "rasign", "exec", "--server", "--certificate", str(cert), "--private-key", str(key),
-         *emulator_args(emulator), "--", sys.executable, "-c", SIGNAL_CHILD],
-        env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "rasign",
+            "exec",
+            "--server",
+            "--certificate",
+            str(cert),
+            "--private-key",
+            str(key),
+            *emulator_args(emulator),
+            "--",
+            sys.executable,
+            "-c",
+            SIGNAL_CHILD,
+        ],
+        env=clean_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
     )
     try:
         url = process.stdout.readline().strip()

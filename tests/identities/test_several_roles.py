@@ -39,14 +39,25 @@ def test_api_holds_several_roles_with_one_login(hsm, pki, tmp_path):  # noqa: F8
         pytest.skip("OpenSC's pkcs11-spy.so not found")
     with Emulator(trust_anchor_pems=[pki.root_pem], extra_roles=["audit"]) as emu:
         deploy = add_trusted_role(emu.state, "deploy", account_id="210987654321", trusted=[emu.role_arn])
-        spec = {"uri": URI, "lib": hsm.spy, "ta": emu.trust_anchor_arn, "profile": emu.profile_arn, "app": emu.role_arn,
-                "audit": emu.extra_role_arns[0], "deploy": deploy, "endpoint": emu.endpoint, "ca": str(emu.ca_bundle),
-                "sts": emu.sts_endpoint}
+        spec = {
+            "uri": URI,
+            "lib": hsm.spy,
+            "ta": emu.trust_anchor_arn,
+            "profile": emu.profile_arn,
+            "app": emu.role_arn,
+            "audit": emu.extra_role_arns[0],
+            "deploy": deploy,
+            "endpoint": emu.endpoint,
+            "ca": str(emu.ca_bundle),
+            "sts": emu.sts_endpoint,
+        }
         spy_log = tmp_path / "spy.log"
-        env = clean_env({**hsm.env, "PIN": hsm.pin("rasign-a"), "PKCS11SPY": hsm.module,
-                         "PKCS11SPY_OUTPUT": str(spy_log)})
-        result = subprocess.run([sys.executable, "-c", CHILD, json.dumps(spec)], env=env, capture_output=True,
-                                text=True, timeout=120)
+        env = clean_env(
+            {**hsm.env, "PIN": hsm.pin("rasign-a"), "PKCS11SPY": hsm.module, "PKCS11SPY_OUTPUT": str(spy_log)}
+        )
+        result = subprocess.run(
+            [sys.executable, "-c", CHILD, json.dumps(spec)], env=env, capture_output=True, text=True, timeout=120
+        )
         assert result.returncode == 0, result.stderr
         report = json.loads(result.stdout)
         assert report["opened"] == 1

@@ -44,7 +44,9 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
     shutil.copytree(REPO, source, ignore=NOT_SOURCE, symlinks=True)
     result = subprocess.run(
         [sys.executable, "-m", "build", "--no-isolation", "--outdir", str(dist), str(source)],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     (sdist,) = dist.glob("*.tar.gz")
@@ -94,7 +96,8 @@ class CoreVenv:
     def env(self, **extra: str) -> dict[str, str]:
         """The host environment minus anything that could point back at the checkout or AWS."""
         env = {
-            k: v for k, v in os.environ.items()
+            k: v
+            for k, v in os.environ.items()
             if not k.startswith(("AWS_", "RASIGN_", "PYTHON", "VIRTUAL_ENV")) and k.lower() != "no_proxy"
         }
         env.update(extra)
@@ -102,8 +105,13 @@ class CoreVenv:
 
     def run(self, program: str, *args: str, **extra_env: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [str(self.bin / program), *args], cwd=self.workdir, env=self.env(**extra_env),
-            capture_output=True, text=True, timeout=120, start_new_session=True,
+            [str(self.bin / program), *args],
+            cwd=self.workdir,
+            env=self.env(**extra_env),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            start_new_session=True,
         )
 
 
@@ -119,9 +127,22 @@ def core_venv(built: Built, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     link_distributions(requirement_closure(CORE_DEPENDENCIES), deps)
     (purelib / "rasign-core-dependencies.pth").write_text(f"{deps}\n")
     install = subprocess.run(
-        [sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install",
-         "--no-deps", "--no-index", "--disable-pip-version-check", "-q", str(built.wheel)],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(venv / "bin" / "python"),
+            "install",
+            "--no-deps",
+            "--no-index",
+            "--disable-pip-version-check",
+            "-q",
+            str(built.wheel),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert install.returncode == 0, install.stdout + install.stderr
     workdir = root / "cwd"  # not the checkout: nothing may be imported from the source tree

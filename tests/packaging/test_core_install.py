@@ -40,7 +40,9 @@ def test_a_missing_extra_is_named_with_its_pip_command(core_venv: CoreVenv) -> N
 def test_demo_runs_without_boto3_and_cleans_up(core_venv: CoreVenv, tmp_path) -> None:
     result = core_venv.run("rasign", "demo", TMPDIR=str(tmp_path))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "[4/4] rasign's SigV4 client called STS GetCallerIdentity with those credentials: arn:aws:sts::" \
+    assert (
+        "[4/4] rasign's SigV4 client called STS GetCallerIdentity with those credentials: arn:aws:sts::"
         in result.stdout
+    )
     assert "pip install 'rasign[boto3]'" in result.stdout
     assert "[cleanup] removed" in result.stdout and not list(tmp_path.glob("rasign-demo-*"))

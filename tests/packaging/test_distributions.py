@@ -28,7 +28,7 @@ def sdist_names(built: Built) -> set[str]:
     with tarfile.open(built.sdist) as archive:
         names = archive.getnames()
     prefix = names[0].split("/")[0] + "/"
-    return {name[len(prefix):] for name in names if name.startswith(prefix)}
+    return {name[len(prefix) :] for name in names if name.startswith(prefix)}
 
 
 def wheel_names(built: Built) -> set[str]:
@@ -55,9 +55,16 @@ def test_sdist_carries_docs_tests_vectors_units_softhsm_and_scripts(built: Built
     for top in ("LICENSE", "README.md", "pyproject.toml", "constraints.txt", "MANIFEST.in", "PKG-INFO"):
         assert top in names
     for required in (
-        "docs/exit-codes.md", "docs/systemd/rasign-serve.service", "docs/systemd/rasign-update@.service",
-        "tests/vectors/NOTICE.md", "tests/vectors/README.md", "tests/vectors/licenses/Apache-2.0.txt",
-        "tests/vectors/v1.json", "tests/test_vectors.py", "softhsm/provision.py", "scripts/test.sh",
+        "docs/exit-codes.md",
+        "docs/systemd/rasign-serve.service",
+        "docs/systemd/rasign-update@.service",
+        "tests/vectors/NOTICE.md",
+        "tests/vectors/README.md",
+        "tests/vectors/licenses/Apache-2.0.txt",
+        "tests/vectors/v1.json",
+        "tests/test_vectors.py",
+        "softhsm/provision.py",
+        "scripts/test.sh",
     ):
         assert required in names, required
     for tree in SOURCE_TREES:
@@ -70,7 +77,9 @@ def test_wheel_ships_the_product_only(built: Built) -> None:
     names = wheel_names(built)
     modules = {name for name in names if name.endswith(".py")}
     assert modules and all(name.startswith("rasign/") for name in modules), sorted(modules)[:5]
-    assert not [name for name in names if name.startswith(("tests/", "softhsm/", "virtualpiv/", "scripts/", "bench/", "docs/"))]
+    assert not [
+        name for name in names if name.startswith(("tests/", "softhsm/", "virtualpiv/", "scripts/", "bench/", "docs/"))
+    ]
     # Test-only helpers live in tests/support/, not in the runtime package.
     assert "rasign/emulator/testing.py" not in names and "rasign/backends/store/fake.py" not in names
     # The emulator is a product feature and stays; backends/ installs as rasign.backends.
@@ -96,7 +105,8 @@ def test_wheel_entry_points_are_the_commands_and_backends(built: Built) -> None:
     entry_points = configparser.ConfigParser()
     entry_points.read_string(wheel_text(built, ".dist-info/entry_points.txt"))
     assert dict(entry_points["console_scripts"]) == {
-        "rasign": "rasign.entry:run", "aws_signing_helper": "rasign.entry:run",
+        "rasign": "rasign.entry:run",
+        "aws_signing_helper": "rasign.entry:run",
     }
     assert dict(entry_points["rasign.backends"]) == PYPROJECT["project"]["entry-points"]["rasign.backends"]
 
@@ -104,7 +114,9 @@ def test_wheel_entry_points_are_the_commands_and_backends(built: Built) -> None:
 def test_twine_check_strict_passes(built: Built) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "twine", "check", "--strict", str(built.sdist), str(built.wheel)],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.count("PASSED") == 2

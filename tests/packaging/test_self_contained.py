@@ -19,13 +19,16 @@ TEXT_SUFFIXES = {".py", ".md", ".sh", ".toml", ".txt", ".in", ".service", ".cfg"
 def repository_files() -> list[str]:
     listed = subprocess.run(
         ["git", "-C", str(REPO), "ls-files", "--cached", "--others", "--exclude-standard"],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     if listed.returncode == 0:
         return [name for name in listed.stdout.splitlines() if (REPO / name).is_file()]
     # An unpacked sdist has no git: every file but the build's own metadata.
     return [
-        path.relative_to(REPO).as_posix() for path in REPO.rglob("*")
+        path.relative_to(REPO).as_posix()
+        for path in REPO.rglob("*")
         if path.is_file() and not {".venv", "__pycache__", ".git"} & set(path.parts)
     ]
 

@@ -38,13 +38,18 @@ def card(piv):
     assert piv.card.pin_remaining == piv.card.pin_retries, "a test left the PIN retry counter spent"
 
 
-def run_in_card_namespace(piv: PivRig, *args: str, env: dict[str, str] | None = None,
-                          timeout: float = 120) -> subprocess.CompletedProcess:
+def run_in_card_namespace(
+    piv: PivRig, *args: str, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess:
     """``python -m rasign ARGS`` in pcscd's mount namespace, with no controlling terminal."""
     return subprocess.run(
         piv.pcscd.wrap([sys.executable, "-m", "rasign", *args]),
-        env=clean_env({**piv.env(), **(env or {})}), capture_output=True, text=True, timeout=timeout,
-        start_new_session=True, cwd=str(REPO),
+        env=clean_env({**piv.env(), **(env or {})}),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        start_new_session=True,
+        cwd=str(REPO),
     )
 
 

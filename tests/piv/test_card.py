@@ -222,8 +222,10 @@ def test_import_key_and_no_attestation_for_imported_keys(card):
     authenticate(card)
     software = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     numbers = software.private_numbers()
-    fields = b"".join(tlv.encode(tag, value.to_bytes(128, "big")) for tag, value in
-                      ((1, numbers.p), (2, numbers.q), (3, numbers.dmp1), (4, numbers.dmq1), (5, numbers.iqmp)))
+    fields = b"".join(
+        tlv.encode(tag, value.to_bytes(128, "big"))
+        for tag, value in ((1, numbers.p), (2, numbers.q), (3, numbers.dmp1), (4, numbers.dmq1), (5, numbers.iqmp))
+    )
     ok(card, 0xFE, RSA2048, 0x9A, fields + tlv.encode(0xAA, b"\x01"))
     signature, sw = sign(card, 0x9A, RSA2048, rsa_block(b"imported"))
     assert sw == 0x9000
@@ -248,8 +250,9 @@ def test_attestation_chains_to_the_f9_certificate(card):
     assert send(card, 0xF9, 0x9A, 0x00)[1] == 0x6A82  # empty slot
     metadata = tlv.as_dict(ok(card, 0xF7, 0x00, 0x9C))
     assert metadata[0x02] == bytes([0x03, 0x01]) and metadata[0x03] == b"\x01"
-    assert tlv.as_dict(metadata[0x04])[0x86] == public.public_bytes(serialization.Encoding.X962,
-                                                                     serialization.PublicFormat.UncompressedPoint)
+    assert tlv.as_dict(metadata[0x04])[0x86] == public.public_bytes(
+        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+    )
 
 
 def test_metadata_version_serial_and_pin_retries(card):

@@ -59,9 +59,15 @@ def own_certificate(piv, slot: str) -> x509.Certificate:
 def test_rsa_9a_identity_is_the_slot_certificate_not_its_attestation(piv, card, emulator, module, tmp_path):
     """Certificate URI by CKA_ID only: under ykcs11 id 01 is also the 9a attestation certificate."""
     log = tmp_path / "spy.log"
-    done = credential_process(piv, emulator, "--pkcs11-lib", PKCS11_SPY,
-                              "--certificate", f"pkcs11:id=%01?pin-value={PIN}",
-                              env={"PKCS11SPY": module, "PKCS11SPY_OUTPUT": str(log)})
+    done = credential_process(
+        piv,
+        emulator,
+        "--pkcs11-lib",
+        PKCS11_SPY,
+        "--certificate",
+        f"pkcs11:id=%01?pin-value={PIN}",
+        env={"PKCS11SPY": module, "PKCS11SPY_OUTPUT": str(log)},
+    )
     assert_credentials(done)
     assert certificate_sent(emulator) == own_certificate(piv, "9a")
     assert signatures(card, 0x9A) >= 1 and pin_verifies(card) >= 1
@@ -74,8 +80,9 @@ def test_rsa_9a_identity_is_the_slot_certificate_not_its_attestation(piv, card, 
 
 @pytest.mark.parametrize("module", MODULES)
 def test_always_pin_slot_9c_with_reuse_pin_verifies_before_each_signature(piv, card, emulator, module):
-    done = credential_process(piv, emulator, "--pkcs11-lib", module, "--certificate", f"pkcs11:id=%02?pin-value={PIN}",
-                              "--reuse-pin")
+    done = credential_process(
+        piv, emulator, "--pkcs11-lib", module, "--certificate", f"pkcs11:id=%02?pin-value={PIN}", "--reuse-pin"
+    )
     assert_credentials(done)
     assert certificate_sent(emulator) == own_certificate(piv, "9c")
     gas = [e for e in card.log if e.ins in (VERIFY, GENERAL_AUTHENTICATE) and (e.ins != VERIFY or e.length)]
@@ -98,39 +105,73 @@ def test_always_pin_slot_9c_without_a_signature_pin_stops_before_signing(piv, ca
 
 @pytest.mark.parametrize("module", MODULES)
 def test_imported_p384_key_in_9d_with_file_certificate(piv, card, emulator, module):
-    done = credential_process(piv, emulator, "--pkcs11-lib", module, "--certificate", str(piv.certificates["9d"]),
-                              "--private-key", f"pkcs11:id=%03?pin-value={PIN}")
+    done = credential_process(
+        piv,
+        emulator,
+        "--pkcs11-lib",
+        module,
+        "--certificate",
+        str(piv.certificates["9d"]),
+        "--private-key",
+        f"pkcs11:id=%03?pin-value={PIN}",
+    )
     assert_credentials(done)
     assert certificate_sent(emulator) == own_certificate(piv, "9d")
     assert signatures(card, 0x9D) >= 1
 
 
-@pytest.mark.parametrize(("module", "slot", "key_id", "digest"), [
-    pytest.param(YKCS11, "9a", "%01", "SHA256", id="ykcs11-rsa"),
-    pytest.param(OPENSC, "9c", "%02", "SHA384", id="opensc-p256"),
-])
+@pytest.mark.parametrize(
+    ("module", "slot", "key_id", "digest"),
+    [
+        pytest.param(YKCS11, "9a", "%01", "SHA256", id="ykcs11-rsa"),
+        pytest.param(OPENSC, "9c", "%02", "SHA384", id="opensc-p256"),
+    ],
+)
 def test_sign_string_verifies_with_openssl(piv, card, module, slot, key_id, digest, tmp_path):
     from rasign.commands.sign_string import test_message
 
-    done = run_in_card_namespace(piv, "sign-string", "--pkcs11-lib", module, "--certificate",
-                                 f"pkcs11:id={key_id}?pin-value={PIN}", "--reuse-pin", "--format", "text",
-                                 "--digest", digest)
+    done = run_in_card_namespace(
+        piv,
+        "sign-string",
+        "--pkcs11-lib",
+        module,
+        "--certificate",
+        f"pkcs11:id={key_id}?pin-value={PIN}",
+        "--reuse-pin",
+        "--format",
+        "text",
+        "--digest",
+        digest,
+    )
     assert done.returncode == 0, done.stderr
     public = piv.public_keys[slot]
     (tmp_path / "sig.bin").write_bytes(bytes.fromhex(done.stdout.strip()))
     (tmp_path / "msg.bin").write_bytes(test_message(public))
-    (tmp_path / "pub.pem").write_bytes(public.public_bytes(serialization.Encoding.PEM,
-                                                           serialization.PublicFormat.SubjectPublicKeyInfo))
-    verify = subprocess.run(["openssl", "dgst", f"-{digest.lower()}", "-verify", str(tmp_path / "pub.pem"),
-                             "-signature", str(tmp_path / "sig.bin"), str(tmp_path / "msg.bin")],
-                            capture_output=True, text=True)
+    (tmp_path / "pub.pem").write_bytes(
+        public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    verify = subprocess.run(
+        [
+            "openssl",
+            "dgst",
+            f"-{digest.lower()}",
+            "-verify",
+            str(tmp_path / "pub.pem"),
+            "-signature",
+            str(tmp_path / "sig.bin"),
+            str(tmp_path / "msg.bin"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert verify.returncode == 0 and "Verified OK" in verify.stdout, verify.stderr + verify.stdout
 
 
 @pytest.mark.parametrize("module", MODULES)
 def test_read_certificate_data_lists_the_slot_certificates(piv, card, module):
-    done = run_in_card_namespace(piv, "read-certificate-data", "--pkcs11-lib", module,
-                                 "--certificate", "pkcs11:type=cert")
+    done = run_in_card_namespace(
+        piv, "read-certificate-data", "--pkcs11-lib", module, "--certificate", "pkcs11:type=cert"
+    )
     assert done.returncode == 0, done.stderr
     entries = done.stdout.split("\n\n")
     for slot in ("9a", "9c", "9d"):
@@ -165,8 +206,13 @@ def test_wrong_pin_spends_exactly_one_try(piv, card, emulator, module):
 
 def test_command_line_runs_a_client_with_the_card_inserted(piv):
     """``python -m virtualpiv -- CMD``: its own card and pcscd, the command inside, APDU counts after."""
-    done = subprocess.run([sys.executable, "-m", "virtualpiv", "--log", "--", "yubico-piv-tool", "--action=status"],
-                          capture_output=True, text=True, timeout=120, cwd=str(REPO))
+    done = subprocess.run(
+        [sys.executable, "-m", "virtualpiv", "--log", "--", "yubico-piv-tool", "--action=status"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=str(REPO),
+    )
     assert done.returncode == 0, done.stderr
     assert "Serial Number:" in done.stdout and "PIN tries left:\t3" in done.stdout
     assert "00 A4 04 00 [5] a000000308 -> 9000" in done.stderr
@@ -178,8 +224,11 @@ def test_yubico_piv_tool_attests_generated_keys_to_the_f9_certificate(piv, card,
     for slot in ("9a", "9c"):
         attestation = tmp_path / f"{slot}-attestation.pem"
         piv.tool("--action=attest", f"--slot={slot}", f"--output={attestation}")
-        verify = subprocess.run(["openssl", "verify", "-partial_chain", "-CAfile", str(tmp_path / "f9.pem"),
-                                 str(attestation)], capture_output=True, text=True)
+        verify = subprocess.run(
+            ["openssl", "verify", "-partial_chain", "-CAfile", str(tmp_path / "f9.pem"), str(attestation)],
+            capture_output=True,
+            text=True,
+        )
         assert verify.returncode == 0, verify.stdout + verify.stderr
         certificate = x509.load_pem_x509_certificate(attestation.read_bytes())
         assert certificate.public_key() == piv.public_keys[slot]
@@ -209,8 +258,9 @@ def test_blocked_pin_is_reported_with_the_puk_as_the_way_out(piv, card, emulator
             with pytest.raises(RuntimeError):
                 piv.tool("--action=verify-pin", "--pin=000000")
         assert card.pin_remaining == 0
-        done = credential_process(piv, emulator, "--pkcs11-lib", module,
-                                  "--certificate", f"pkcs11:id=%01?pin-value={PIN}")
+        done = credential_process(
+            piv, emulator, "--pkcs11-lib", module, "--certificate", f"pkcs11:id=%01?pin-value={PIN}"
+        )
         assert done.returncode == 6, done.stderr
         assert "locked" in done.stderr and "PUK" in done.stderr and len(done.stderr.strip().splitlines()) == 1
         assert signatures(card, 0x9A) == 0
@@ -221,16 +271,23 @@ def test_blocked_pin_is_reported_with_the_puk_as_the_way_out(piv, card, emulator
 def test_touch_policy_waits_for_a_touch_per_signature(piv, card, emulator, tmp_path):
     """9e with PIN never and touch always; the card's touch delay runs on an injected clock."""
     public_pem = tmp_path / "9e.pem"
-    piv.tool("--action=generate", "--slot=9e", "--algorithm=ECCP256", "--pin-policy=never", "--touch-policy=always",
-             f"--output={public_pem}")
+    piv.tool(
+        "--action=generate",
+        "--slot=9e",
+        "--algorithm=ECCP256",
+        "--pin-policy=never",
+        "--touch-policy=always",
+        f"--output={public_pem}",
+    )
     cert = tmp_path / "9e-cert.pem"
     piv.issue(serialization.load_pem_public_key(public_pem.read_bytes()), cert, "piv 9e touch")
     piv.tool("--action=import-certificate", "--slot=9e", f"--input={cert}")
     waited: list[float] = []
     card.touch_delay, card.sleep = 0.75, waited.append
     try:
-        done = credential_process(piv, emulator, "--pkcs11-lib", YKCS11,
-                                  "--certificate", f"pkcs11:id=%04?pin-value={PIN}")
+        done = credential_process(
+            piv, emulator, "--pkcs11-lib", YKCS11, "--certificate", f"pkcs11:id=%04?pin-value={PIN}"
+        )
     finally:
         card.touch_delay, card.sleep = 0.0, PivCard.sleep
     assert_credentials(done)

@@ -22,7 +22,11 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 PROVISION = REPO / "softhsm" / "provision.py"
 SOFTHSM_MODULES = ("/usr/lib/softhsm/libsofthsm2.so", *glob.glob("/usr/lib/*/softhsm/libsofthsm2.so"))
-SPY_MODULES = ("/usr/lib/x86_64-linux-gnu/pkcs11-spy.so", *glob.glob("/usr/lib/*/pkcs11-spy.so"), *glob.glob("/usr/lib/*/pkcs11/pkcs11-spy.so"))
+SPY_MODULES = (
+    "/usr/lib/x86_64-linux-gnu/pkcs11-spy.so",
+    *glob.glob("/usr/lib/*/pkcs11-spy.so"),
+    *glob.glob("/usr/lib/*/pkcs11/pkcs11-spy.so"),
+)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -82,16 +86,37 @@ def hsm(tmp_path_factory, pki) -> Hsm:
     root = tmp_path_factory.mktemp("softhsm")
     ca_cert, ca_key = root / "pki-root.pem", root / "pki-root-key.pem"
     ca_cert.write_bytes(pki.root_pem)
-    ca_key.write_bytes(pki.root.key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    ca_key.write_bytes(
+        pki.root.key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
     done = subprocess.run(
-        [sys.executable, str(PROVISION), "--dir", str(root / "hsm"), "--ca-cert", str(ca_cert), "--ca-key", str(ca_key)],
-        capture_output=True, text=True, timeout=120, check=False,
+        [
+            sys.executable,
+            str(PROVISION),
+            "--dir",
+            str(root / "hsm"),
+            "--ca-cert",
+            str(ca_cert),
+            "--ca-key",
+            str(ca_key),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     manifest = json.loads((root / "hsm" / "manifest.json").read_text())
     # In-process tests load SoftHSM here; the variable must be set before the first C_Initialize.
     os.environ["SOFTHSM2_CONF"] = manifest["softhsm2_conf"]
-    made = Hsm(root=root / "hsm", manifest=manifest, module=manifest["module"], env={"SOFTHSM2_CONF": manifest["softhsm2_conf"]})
+    made = Hsm(
+        root=root / "hsm",
+        manifest=manifest,
+        module=manifest["module"],
+        env={"SOFTHSM2_CONF": manifest["softhsm2_conf"]},
+    )
     _PROVISIONED.append(made)
     return made
 

@@ -14,7 +14,9 @@ pytestmark = [pytest.mark.softhsm, pytest.mark.network]
 
 
 def creds(hsm, emulator, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return run_rasign("credential-process", *args, *emulator_args(emulator), "--no-cache", env={**hsm.env, **(env or {})})
+    return run_rasign(
+        "credential-process", *args, *emulator_args(emulator), "--no-cache", env={**hsm.env, **(env or {})}
+    )
 
 
 def lib(hsm) -> list[str]:
@@ -30,49 +32,97 @@ def assert_credentials(done: subprocess.CompletedProcess) -> dict:
 
 @pytest.mark.parametrize("label", ["rsa-2048", "ec-p256"])
 def test_certificate_and_key_uris(hsm, emulator, label):
-    assert_credentials(creds(
-        hsm, emulator, *lib(hsm),
-        "--certificate", f"pkcs11:token=rasign-a;object={label}?pin-value=1234",
-        "--private-key", f"pkcs11:token=rasign-a;object={label}?pin-value=1234",
-    ))
+    assert_credentials(
+        creds(
+            hsm,
+            emulator,
+            *lib(hsm),
+            "--certificate",
+            f"pkcs11:token=rasign-a;object={label}?pin-value=1234",
+            "--private-key",
+            f"pkcs11:token=rasign-a;object={label}?pin-value=1234",
+        )
+    )
 
 
 @pytest.mark.parametrize("label", ["rsa-2048", "ec-p256"])
 def test_key_uri_only(hsm, emulator, label):
-    assert_credentials(creds(hsm, emulator, *lib(hsm), "--private-key", f"pkcs11:token=rasign-a;object={label}?pin-value=1234"))
+    assert_credentials(
+        creds(hsm, emulator, *lib(hsm), "--private-key", f"pkcs11:token=rasign-a;object={label}?pin-value=1234")
+    )
 
 
 def test_certificate_uri_only_with_pin_from_environment(hsm, emulator):
-    assert_credentials(creds(hsm, emulator, *lib(hsm), "--certificate", "pkcs11:token=rasign-a;id=%02", env={"RASIGN_PKCS11_PIN": "1234"}))
+    assert_credentials(
+        creds(
+            hsm, emulator, *lib(hsm), "--certificate", "pkcs11:token=rasign-a;id=%02", env={"RASIGN_PKCS11_PIN": "1234"}
+        )
+    )
 
 
 @pytest.mark.parametrize(("label", "key_id"), [("rsa-2048", "%01"), ("ec-p256", "%02")])
 def test_hybrid_file_certificate_and_key_uri(hsm, emulator, label, key_id, tmp_path):
     pin = tmp_path / "pin"
     pin.write_text("1234\n")
-    assert_credentials(creds(
-        hsm, emulator, *lib(hsm), "--certificate", hsm.cert("rasign-a", label),
-        "--private-key", f"pkcs11:token=rasign-a;id={key_id}", "--pkcs11-pin-file", str(pin),
-    ))
+    assert_credentials(
+        creds(
+            hsm,
+            emulator,
+            *lib(hsm),
+            "--certificate",
+            hsm.cert("rasign-a", label),
+            "--private-key",
+            f"pkcs11:token=rasign-a;id={key_id}",
+            "--pkcs11-pin-file",
+            str(pin),
+        )
+    )
 
 
 @pytest.mark.parametrize("label", ["rsa-2048-always-auth", "ec-p256-always-auth"])
 def test_always_authenticate_with_reuse_pin(hsm, emulator, label):
-    assert_credentials(creds(hsm, emulator, *lib(hsm), "--certificate", f"pkcs11:token=rasign-a;object={label}?pin-value=1234", "--reuse-pin"))
+    assert_credentials(
+        creds(
+            hsm,
+            emulator,
+            *lib(hsm),
+            "--certificate",
+            f"pkcs11:token=rasign-a;object={label}?pin-value=1234",
+            "--reuse-pin",
+        )
+    )
 
 
 @pytest.mark.parametrize("label", ["rsa-2048-always-auth", "ec-p256-always-auth"])
 def test_always_authenticate_with_non_interactive_context_pin(hsm, emulator, label, tmp_path):
     context = tmp_path / "context"
     context.write_text("1234")
-    assert_credentials(creds(
-        hsm, emulator, *lib(hsm), "--certificate", f"pkcs11:token=rasign-a;object={label}",
-        "--pkcs11-pin-env", "USER_PIN", "--pkcs11-context-pin-file", str(context), env={"USER_PIN": "1234"},
-    ))
-    assert_credentials(creds(
-        hsm, emulator, *lib(hsm), "--certificate", f"pkcs11:token=rasign-a;object={label}?pin-value=1234",
-        "--pkcs11-context-pin-env", "SIG_PIN", env={"SIG_PIN": "1234"},
-    ))
+    assert_credentials(
+        creds(
+            hsm,
+            emulator,
+            *lib(hsm),
+            "--certificate",
+            f"pkcs11:token=rasign-a;object={label}",
+            "--pkcs11-pin-env",
+            "USER_PIN",
+            "--pkcs11-context-pin-file",
+            str(context),
+            env={"USER_PIN": "1234"},
+        )
+    )
+    assert_credentials(
+        creds(
+            hsm,
+            emulator,
+            *lib(hsm),
+            "--certificate",
+            f"pkcs11:token=rasign-a;object={label}?pin-value=1234",
+            "--pkcs11-context-pin-env",
+            "SIG_PIN",
+            env={"SIG_PIN": "1234"},
+        )
+    )
 
 
 def test_p11_kit_proxy_is_the_default_module(hsm, emulator, tmp_path):
@@ -116,7 +166,12 @@ def test_wrong_pin_makes_exactly_one_login_attempt(hsm, emulator, tmp_path):
         pytest.skip("OpenSC's pkcs11-spy.so not found")
     log = tmp_path / "spy.log"
     done = creds(
-        hsm, emulator, "--pkcs11-lib", hsm.spy, "--certificate", "pkcs11:token=rasign-b;object=rsa-2048-b?pin-value=0000",
+        hsm,
+        emulator,
+        "--pkcs11-lib",
+        hsm.spy,
+        "--certificate",
+        "pkcs11:token=rasign-b;object=rsa-2048-b?pin-value=0000",
         env={"PKCS11SPY": hsm.module, "PKCS11SPY_OUTPUT": str(log)},
     )
     assert done.returncode == 6, done.stderr
@@ -124,19 +179,35 @@ def test_wrong_pin_makes_exactly_one_login_attempt(hsm, emulator, tmp_path):
     calls = [line for line in log.read_text().splitlines() if line.split(": ")[-1].strip() == "C_Login"]
     assert len(calls) == 1, calls  # one attempt, never a retry that burns the retry counter
     # and the token still works with the right PIN (the counter was not exhausted)
-    assert_credentials(creds(hsm, emulator, *lib(hsm), "--certificate", "pkcs11:token=rasign-b;object=rsa-2048-b?pin-value=5678"))
+    assert_credentials(
+        creds(hsm, emulator, *lib(hsm), "--certificate", "pkcs11:token=rasign-b;object=rsa-2048-b?pin-value=5678")
+    )
 
 
 def test_missing_module_lists_paths_tried(hsm, emulator):
-    done = creds(hsm, emulator, "--pkcs11-lib", "/opt/nowhere/libvendor-pkcs11.so", "--certificate", "pkcs11:token=rasign-a?pin-value=1234")
+    done = creds(
+        hsm,
+        emulator,
+        "--pkcs11-lib",
+        "/opt/nowhere/libvendor-pkcs11.so",
+        "--certificate",
+        "pkcs11:token=rasign-a?pin-value=1234",
+    )
     assert done.returncode == 7, done.stderr
     assert "/opt/nowhere/libvendor-pkcs11.so: no such file" in done.stderr and "--pkcs11-lib" in done.stderr
     assert "Traceback" not in done.stderr
 
 
 def test_mismatched_certificate_and_key(hsm, emulator):
-    done = creds(hsm, emulator, *lib(hsm), "--certificate", hsm.cert("rasign-a", "rsa-2048"),
-                 "--private-key", "pkcs11:token=rasign-b;id=%01?pin-value=5678")
+    done = creds(
+        hsm,
+        emulator,
+        *lib(hsm),
+        "--certificate",
+        hsm.cert("rasign-a", "rsa-2048"),
+        "--private-key",
+        "pkcs11:token=rasign-b;id=%01?pin-value=5678",
+    )
     assert done.returncode == 4, done.stderr
     assert "does not match the certificate" in done.stderr
 
@@ -147,14 +218,26 @@ def test_no_terminal_for_the_pin_is_a_clear_error(hsm, emulator):
     assert "no terminal" in done.stderr and "--pkcs11-pin-file" in done.stderr
 
 
-@pytest.mark.parametrize(("label", "digest"), [("rsa-2048", "SHA256"), ("rsa-2048", "SHA512"), ("ec-p256", "SHA256"), ("ec-p256", "SHA384")])
+@pytest.mark.parametrize(
+    ("label", "digest"), [("rsa-2048", "SHA256"), ("rsa-2048", "SHA512"), ("ec-p256", "SHA256"), ("ec-p256", "SHA384")]
+)
 def test_sign_string_verifies_with_openssl(hsm, label, digest, tmp_path):
     from cryptography import x509
 
     from rasign.commands.sign_string import test_message
 
-    done = run_rasign("sign-string", *lib(hsm), "--certificate", f"pkcs11:token=rasign-a;object={label}?pin-value=1234",
-                      "--format", "bin", "--digest", digest, env=hsm.env, text=False)
+    done = run_rasign(
+        "sign-string",
+        *lib(hsm),
+        "--certificate",
+        f"pkcs11:token=rasign-a;object={label}?pin-value=1234",
+        "--format",
+        "bin",
+        "--digest",
+        digest,
+        env=hsm.env,
+        text=False,
+    )
     assert done.returncode == 0, done.stderr
     signature, message = tmp_path / "sig.bin", tmp_path / "msg.bin"
     signature.write_bytes(done.stdout)
@@ -162,8 +245,19 @@ def test_sign_string_verifies_with_openssl(hsm, label, digest, tmp_path):
         cert_pem = handle.read()
     message.write_bytes(test_message(x509.load_pem_x509_certificate(cert_pem).public_key()))
     verify = subprocess.run(
-        ["openssl", "dgst", f"-{digest.lower()}", "-verify", hsm.obj("rasign-a", label)["public_key"], "-signature", str(signature), str(message)],
-        capture_output=True, text=True, check=False,
+        [
+            "openssl",
+            "dgst",
+            f"-{digest.lower()}",
+            "-verify",
+            hsm.obj("rasign-a", label)["public_key"],
+            "-signature",
+            str(signature),
+            str(message),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert verify.returncode == 0 and "Verified OK" in verify.stdout, verify.stderr + verify.stdout
 
@@ -174,10 +268,17 @@ def test_read_certificate_data_lists_uris(hsm):
     assert done.stdout.startswith("Matching identities\n")
     uris = [line[5:] for line in done.stdout.splitlines() if line.startswith("URI: ")]
     assert len(uris) == 2 and all(u.endswith(";id=%05;type=cert") for u in uris)
-    assert "Subject: " in done.stdout and "Issuer: " in done.stdout and "Serial Number: " in done.stdout and "Not After: " in done.stdout
+    assert (
+        "Subject: " in done.stdout
+        and "Issuer: " in done.stdout
+        and "Serial Number: " in done.stdout
+        and "Not After: " in done.stdout
+    )
     # each listed URI is ready to paste: it picks exactly that certificate
     for u in uris:
-        again = run_rasign("sign-string", *lib(hsm), "--certificate", u + "?pin-value=1234", "--format", "text", env=hsm.env)
+        again = run_rasign(
+            "sign-string", *lib(hsm), "--certificate", u + "?pin-value=1234", "--format", "text", env=hsm.env
+        )
         assert again.returncode == 0, again.stderr
 
 
@@ -190,8 +291,12 @@ def spied_calls(log, name: str) -> int:
     [
         ("--certificate", "pkcs11:token=rasign-a;object=ec-p256?pin-value=1234"),
         ("--private-key", "pkcs11:token=rasign-a;object=rsa-2048?pin-value=1234"),
-        ("--certificate", "pkcs11:token=rasign-a;id=%02",
-         "--private-key", "pkcs11:token=rasign-a;id=%02?pin-value=1234"),
+        (
+            "--certificate",
+            "pkcs11:token=rasign-a;id=%02",
+            "--private-key",
+            "pkcs11:token=rasign-a;id=%02?pin-value=1234",
+        ),
     ],
     ids=["certificate-uri", "key-uri", "both-uris"],
 )
@@ -200,7 +305,10 @@ def test_one_session_per_credential_process(hsm, emulator, tmp_path, args):
     if hsm.spy is None:
         pytest.skip("OpenSC's pkcs11-spy.so not found")
     log = tmp_path / "spy.log"
-    assert_credentials(creds(hsm, emulator, "--pkcs11-lib", hsm.spy, *args,
-                             env={"PKCS11SPY": hsm.module, "PKCS11SPY_OUTPUT": str(log)}))
+    assert_credentials(
+        creds(
+            hsm, emulator, "--pkcs11-lib", hsm.spy, *args, env={"PKCS11SPY": hsm.module, "PKCS11SPY_OUTPUT": str(log)}
+        )
+    )
     assert spied_calls(log, "C_OpenSession") == 1
     assert spied_calls(log, "C_Login") == 1

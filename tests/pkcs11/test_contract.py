@@ -17,5 +17,7 @@ class TestPkcs11BackendContract(BackendContract):
         pin_file = tmp_path / "pin"
         pin_file.write_text(pin + "\n")
         uri = f"pkcs11:token=rasign-a;object={request.param}"
-        options = SignerOptions(certificate=uri, private_key=uri, pkcs11_lib=hsm.module, pkcs11_pin_file=str(pin_file), interactive=False)
+        options = SignerOptions(
+            certificate=uri, private_key=uri, pkcs11_lib=hsm.module, pkcs11_pin_file=str(pin_file), interactive=False
+        )
         return ContractCase("pkcs11", options, needs_human=True, secrets=(pin,))

@@ -56,7 +56,17 @@ def indie(hsm, pki, tmp_path_factory):
     tool = ("pkcs11-tool", "--module", hsm.module, "--token-label", "Admin Token", "--login", "--pin", PIN)
     made = {}
     for key_id, key_type, private_cert in (("a1b2", "EC:prime256v1", False), ("c3d4", "rsa:2048", True)):
-        run(*tool, "--keypairgen", "--key-type", key_type, "--id", key_id, "--label", f"Signing key {key_id}", "--usage-sign")
+        run(
+            *tool,
+            "--keypairgen",
+            "--key-type",
+            key_type,
+            "--id",
+            key_id,
+            "--label",
+            f"Signing key {key_id}",
+            "--usage-sign",
+        )
         pub_der = root / f"{key_id}.pub.der"
         run(*tool, "--read-object", "--type", "pubkey", "--id", key_id, "--output-file", str(pub_der))
         public_key = serialization.load_der_public_key(pub_der.read_bytes())
@@ -69,17 +79,39 @@ def indie(hsm, pki, tmp_path_factory):
             # python-pkcs11 in a child process (its own SOFTHSM2_CONF) as CKA_PRIVATE.
             run(sys.executable, "-c", PRIVATE_CERT, hsm.module, PIN, str(cert_der), key_id, f"Certificate {key_id}")
         else:
-            run(*tool, "--write-object", str(cert_der), "--type", "cert", "--id", key_id, "--label", f"Certificate {key_id}")
+            run(
+                *tool,
+                "--write-object",
+                str(cert_der),
+                "--type",
+                "cert",
+                "--id",
+                key_id,
+                "--label",
+                f"Certificate {key_id}",
+            )
         made[key_id] = x509.load_pem_x509_certificate(cert_path.read_bytes())
     # A leaf issued by an intermediate CA whose certificate sits on the token too: the
     # emulator, like Roles Anywhere, only trusts the root, so the chain must come from the token.
     intermediate = pki.intermediate("admin token intermediate")
-    run(*tool, "--keypairgen", "--key-type", "EC:prime256v1", "--id", "e5f6", "--label", "Signing key e5f6", "--usage-sign")
+    run(
+        *tool,
+        "--keypairgen",
+        "--key-type",
+        "EC:prime256v1",
+        "--id",
+        "e5f6",
+        "--label",
+        "Signing key e5f6",
+        "--usage-sign",
+    )
     pub_der = root / "e5f6.pub.der"
     run(*tool, "--read-object", "--type", "pubkey", "--id", "e5f6", "--output-file", str(pub_der))
     leaf = pki.issue(serialization.load_der_public_key(pub_der.read_bytes()), cn="admin e5f6", issuer=intermediate)
-    for der, key_id, label in ((leaf.public_bytes(serialization.Encoding.DER), "e5f6", "Certificate e5f6"),
-                               (intermediate.cert.public_bytes(serialization.Encoding.DER), "ca01", "Intermediate CA")):
+    for der, key_id, label in (
+        (leaf.public_bytes(serialization.Encoding.DER), "e5f6", "Certificate e5f6"),
+        (intermediate.cert.public_bytes(serialization.Encoding.DER), "ca01", "Intermediate CA"),
+    ):
         path = root / f"{label}.der"
         path.write_bytes(der)
         run(*tool, "--write-object", str(path), "--type", "cert", "--id", key_id, "--label", label)
@@ -89,13 +121,17 @@ def indie(hsm, pki, tmp_path_factory):
 
 
 def credential_process(env, emulator, hsm, *args):
-    return run_rasign("credential-process", "--pkcs11-lib", hsm.module, *args, *emulator_args(emulator), "--no-cache", env=env)
+    return run_rasign(
+        "credential-process", "--pkcs11-lib", hsm.module, *args, *emulator_args(emulator), "--no-cache", env=env
+    )
 
 
 @pytest.mark.parametrize("key_id", ["a1b2", "c3d4"])
 def test_certificate_uri_finds_on_token_generated_key_by_id(indie, emulator, hsm, key_id):
     env, _ = indie
-    done = credential_process(env, emulator, hsm, "--certificate", f"pkcs11:token=Admin%20Token;object=Certificate%20{key_id}?pin-value={PIN}")
+    done = credential_process(
+        env, emulator, hsm, "--certificate", f"pkcs11:token=Admin%20Token;object=Certificate%20{key_id}?pin-value={PIN}"
+    )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["AccessKeyId"]
 
@@ -103,21 +139,45 @@ def test_certificate_uri_finds_on_token_generated_key_by_id(indie, emulator, hsm
 @pytest.mark.parametrize("key_id", ["a1b2", "c3d4"])
 def test_key_uri_alone_finds_the_certificate_by_id(indie, emulator, hsm, key_id):
     env, _ = indie
-    done = credential_process(env, emulator, hsm, "--private-key", f"pkcs11:token=Admin%20Token;object=Signing%20key%20{key_id}?pin-value={PIN}")
+    done = credential_process(
+        env,
+        emulator,
+        hsm,
+        "--private-key",
+        f"pkcs11:token=Admin%20Token;object=Signing%20key%20{key_id}?pin-value={PIN}",
+    )
     assert done.returncode == 0, done.stderr
 
 
 def test_listing_shows_the_private_certificate_after_login(indie, hsm):
     env, made = indie
-    done = run_rasign("read-certificate-data", "--pkcs11-lib", hsm.module, "--certificate", f"pkcs11:token=Admin%20Token?pin-value={PIN}", env=env)
+    done = run_rasign(
+        "read-certificate-data",
+        "--pkcs11-lib",
+        hsm.module,
+        "--certificate",
+        f"pkcs11:token=Admin%20Token?pin-value={PIN}",
+        env=env,
+    )
     assert done.returncode == 0, done.stderr
     # With a PIN for the one matching token, the listing logs in: the private certificate shows.
     assert "object=Certificate%20a1b2;id=%A1%B2;type=cert" in done.stdout
     assert "object=Certificate%20c3d4;id=%C3%D4;type=cert" in done.stdout
-    done = run_rasign("read-certificate-data", "--pkcs11-lib", hsm.module, "--certificate", "pkcs11:token=Admin%20Token", env=env)
+    done = run_rasign(
+        "read-certificate-data", "--pkcs11-lib", hsm.module, "--certificate", "pkcs11:token=Admin%20Token", env=env
+    )
     assert done.returncode == 0, done.stderr
-    assert "Certificate%20a1b2" in done.stdout and "Certificate%20c3d4" not in done.stdout  # no PIN: public objects only
-    done = run_rasign("read-certificate-data", "--pkcs11-lib", hsm.module, "--certificate", f"pkcs11:token=Admin%20Token;id=%C3%D4?pin-value={PIN}", env=env)
+    assert (
+        "Certificate%20a1b2" in done.stdout and "Certificate%20c3d4" not in done.stdout
+    )  # no PIN: public objects only
+    done = run_rasign(
+        "read-certificate-data",
+        "--pkcs11-lib",
+        hsm.module,
+        "--certificate",
+        f"pkcs11:token=Admin%20Token;id=%C3%D4?pin-value={PIN}",
+        env=env,
+    )
     assert done.returncode == 0, done.stderr
     assert "object=Certificate%20c3d4;id=%C3%D4;type=cert" in done.stdout
     assert f"{made['c3d4'].serial_number:X}" in done.stdout
@@ -125,7 +185,9 @@ def test_listing_shows_the_private_certificate_after_login(indie, hsm):
 
 def test_intermediate_on_the_token_is_sent_as_the_chain(indie, emulator, hsm):
     env, _ = indie
-    done = credential_process(env, emulator, hsm, "--certificate", f"pkcs11:token=Admin%20Token;object=Certificate%20e5f6?pin-value={PIN}")
+    done = credential_process(
+        env, emulator, hsm, "--certificate", f"pkcs11:token=Admin%20Token;object=Certificate%20e5f6?pin-value={PIN}"
+    )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["AccessKeyId"]
 

@@ -13,13 +13,18 @@ def session_options(emulator):
     from rasign.options import SessionOptions
 
     return SessionOptions(
-        role_arn=emulator.role_arn, profile_arn=emulator.profile_arn, trust_anchor_arn=emulator.trust_anchor_arn,
-        endpoint=emulator.endpoint, ca_bundle=str(emulator.ca_bundle),
+        role_arn=emulator.role_arn,
+        profile_arn=emulator.profile_arn,
+        trust_anchor_arn=emulator.trust_anchor_arn,
+        endpoint=emulator.endpoint,
+        ca_bundle=str(emulator.ca_bundle),
     )
 
 
 @pytest.mark.parametrize("label", ["rsa-2048", "ec-p256-always-auth"])
-def test_token_reset_between_two_create_sessions_is_recovered(hsm, options, emulator, label, tmp_path, close_all_sessions):
+def test_token_reset_between_two_create_sessions_is_recovered(
+    hsm, options, emulator, label, tmp_path, close_all_sessions
+):
     """Simulated removal and reinsertion (all sessions closed) between two CreateSessions."""
     from rasign.refresh import SessionMinter
 

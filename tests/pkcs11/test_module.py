@@ -37,11 +37,17 @@ def test_module_name_resolves_through_p11_kit_registrations():
 
 def test_error_lists_every_path_tried_and_modules_present(monkeypatch):
     monkeypatch.setattr(modules, "P11_KIT_PROXY_NAMES", ("p11-kit-proxy-missing.so",))
-    monkeypatch.setattr(modules, "P11_KIT_PROXY_PATHS", ("/nonexistent/a/p11-kit-proxy.so", "/nonexistent/b/p11-kit-proxy.so"))
+    monkeypatch.setattr(
+        modules, "P11_KIT_PROXY_PATHS", ("/nonexistent/a/p11-kit-proxy.so", "/nonexistent/b/p11-kit-proxy.so")
+    )
     with pytest.raises(BackendUnavailable) as caught:
         modules.load()
     line = caught.value.one_line()
-    for tried in ("p11-kit-proxy-missing.so:", "/nonexistent/a/p11-kit-proxy.so: no such file", "/nonexistent/b/p11-kit-proxy.so: no such file"):
+    for tried in (
+        "p11-kit-proxy-missing.so:",
+        "/nonexistent/a/p11-kit-proxy.so: no such file",
+        "/nonexistent/b/p11-kit-proxy.so: no such file",
+    ):
         assert tried in line
     assert "--pkcs11-lib" in line and caught.value.exit_code == 7
 
@@ -66,10 +72,16 @@ def test_module_path_and_name_in_the_uri_load_softhsm(hsm, options):
 @pytest.mark.softhsm
 def test_token_and_slot_filters(hsm, options):
     serial = hsm.manifest["tokens"]["rasign-b"]["serial"]
-    with Pkcs11Backend.open(options(certificate=f"pkcs11:serial={serial};model=SoftHSM%20v2;manufacturer=SoftHSM%20project;object=ec-p256?pin-value=5678")) as signer:
+    with Pkcs11Backend.open(
+        options(
+            certificate=f"pkcs11:serial={serial};model=SoftHSM%20v2;manufacturer=SoftHSM%20project;object=ec-p256?pin-value=5678"
+        )
+    ) as signer:
         assert "OU=rasign-b" in signer.certificate.subject.rfc4514_string()
         slot_id = signer._token.slot.slot_id
-    with Pkcs11Backend.open(options(certificate=f"pkcs11:slot-id={slot_id};object=ec-p256;library-manufacturer=SoftHSM?pin-value=5678")) as signer:
+    with Pkcs11Backend.open(
+        options(certificate=f"pkcs11:slot-id={slot_id};object=ec-p256;library-manufacturer=SoftHSM?pin-value=5678")
+    ) as signer:
         assert "OU=rasign-b" in signer.certificate.subject.rfc4514_string()
     with pytest.raises(Exception, match="no token matches"):
         Pkcs11Backend.open(options(certificate="pkcs11:library-version=99.1;object=ec-p256?pin-value=1234"))
@@ -87,6 +99,8 @@ def test_without_python_pkcs11_the_error_names_the_extra(tmp_path):
         "from rasign.cli.main import main\n"
         "sys.exit(main(['sign-string', '--certificate', 'pkcs11:token=x?pin-value=1', '--format', 'text']))\n"
     )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=clean_env(), timeout=60, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=clean_env(), timeout=60, check=False
+    )
     assert done.returncode == 7, done.stderr
     assert "pip install 'rasign[pkcs11]'" in done.stderr and "Traceback" not in done.stderr

@@ -31,7 +31,9 @@ def _wait_for_echo_off(master: int, limit: float = 5.0) -> None:
     time.sleep(0.05)
 
 
-def run_with_terminal(args: list[str], answers: list[str], env: dict[str, str], timeout: float = 30) -> tuple[subprocess.CompletedProcess, str]:
+def run_with_terminal(
+    args: list[str], answers: list[str], env: dict[str, str], timeout: float = 30
+) -> tuple[subprocess.CompletedProcess, str]:
     """Run rasign with a pty as controlling terminal; answer each prompt in turn."""
     master, slave = pty.openpty()
 
@@ -40,8 +42,13 @@ def run_with_terminal(args: list[str], answers: list[str], env: dict[str, str], 
         fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
 
     proc = subprocess.Popen(
-        [sys.executable, "-m", "rasign", *args], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        env=clean_env(env), pass_fds=(slave,), cwd=REPO,
+        [sys.executable, "-m", "rasign", *args],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=clean_env(env),
+        pass_fds=(slave,),
+        cwd=REPO,
         preexec_fn=become_terminal_owner,  # noqa: PLW1509 - setsid + TIOCSCTTY must run in the child
     )
     os.close(slave)
@@ -68,8 +75,17 @@ def run_with_terminal(args: list[str], answers: list[str], env: dict[str, str], 
 
 def test_user_pin_prompt_on_the_terminal_only(hsm, emulator):
     done, tty = run_with_terminal(
-        ["credential-process", "--pkcs11-lib", hsm.module, "--certificate", "pkcs11:token=rasign-a;object=ec-p256", "--no-cache", *emulator_args(emulator)],
-        ["1234"], hsm.env,
+        [
+            "credential-process",
+            "--pkcs11-lib",
+            hsm.module,
+            "--certificate",
+            "pkcs11:token=rasign-a;object=ec-p256",
+            "--no-cache",
+            *emulator_args(emulator),
+        ],
+        ["1234"],
+        hsm.env,
     )
     assert done.returncode == 0, done.stderr + tty
     assert json.loads(done.stdout)["AccessKeyId"]
@@ -79,8 +95,17 @@ def test_user_pin_prompt_on_the_terminal_only(hsm, emulator):
 
 def test_wrong_typed_pin_is_not_asked_again(hsm, emulator):
     done, tty = run_with_terminal(
-        ["credential-process", "--pkcs11-lib", hsm.module, "--certificate", "pkcs11:token=rasign-b;object=ec-p256", "--no-cache", *emulator_args(emulator)],
-        ["0000", "5678"], hsm.env,
+        [
+            "credential-process",
+            "--pkcs11-lib",
+            hsm.module,
+            "--certificate",
+            "pkcs11:token=rasign-b;object=ec-p256",
+            "--no-cache",
+            *emulator_args(emulator),
+        ],
+        ["0000", "5678"],
+        hsm.env,
     )
     assert done.returncode == 6, done.stderr
     assert "CKR_PIN_INCORRECT" in done.stderr
@@ -89,8 +114,17 @@ def test_wrong_typed_pin_is_not_asked_again(hsm, emulator):
 
 def test_always_authenticate_prompts_once_for_each_pin(hsm, emulator):
     done, tty = run_with_terminal(
-        ["credential-process", "--pkcs11-lib", hsm.module, "--certificate", "pkcs11:token=rasign-a;object=ec-p256-always-auth", "--no-cache", *emulator_args(emulator)],
-        ["1234", "1234"], hsm.env,
+        [
+            "credential-process",
+            "--pkcs11-lib",
+            hsm.module,
+            "--certificate",
+            "pkcs11:token=rasign-a;object=ec-p256-always-auth",
+            "--no-cache",
+            *emulator_args(emulator),
+        ],
+        ["1234", "1234"],
+        hsm.env,
     )
     assert done.returncode == 0, done.stderr + tty
     assert tty.count("user PIN") == 1 and tty.count("context-specific PIN") == 1, tty
@@ -98,8 +132,18 @@ def test_always_authenticate_prompts_once_for_each_pin(hsm, emulator):
 
 def test_reuse_pin_uses_the_typed_user_pin_for_signatures(hsm, emulator):
     done, tty = run_with_terminal(
-        ["credential-process", "--pkcs11-lib", hsm.module, "--certificate", "pkcs11:token=rasign-a;object=rsa-2048-always-auth", "--reuse-pin", "--no-cache", *emulator_args(emulator)],
-        ["1234"], hsm.env,
+        [
+            "credential-process",
+            "--pkcs11-lib",
+            hsm.module,
+            "--certificate",
+            "pkcs11:token=rasign-a;object=rsa-2048-always-auth",
+            "--reuse-pin",
+            "--no-cache",
+            *emulator_args(emulator),
+        ],
+        ["1234"],
+        hsm.env,
     )
     assert done.returncode == 0, done.stderr + tty
     assert tty.count("PIN") == 1, tty
@@ -132,7 +176,14 @@ def test_rejected_reuse_pin_prompts_once_then_keeps_the_typed_context_pin(hsm, o
         os.write(master, b"1234\n")
 
     try:
-        with Pkcs11Backend.open(options(certificate=f"pkcs11:token=rasign-a;object={label}", pkcs11_pin_file=str(pin_file), reuse_pin=True, interactive=True)) as signer:
+        with Pkcs11Backend.open(
+            options(
+                certificate=f"pkcs11:token=rasign-a;object={label}",
+                pkcs11_pin_file=str(pin_file),
+                reuse_pin=True,
+                interactive=True,
+            )
+        ) as signer:
             public = signer.certificate.public_key()
             assert verify_signature(public, signer.sign(b"one"), b"one")
             pin_file.write_text("0000")  # re-read for --reuse-pin at the next signature: now wrong

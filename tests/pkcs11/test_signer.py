@@ -130,7 +130,9 @@ def test_always_authenticate_with_reuse_pin_signs_repeatedly(hsm, options, label
 def test_always_authenticate_with_context_pin_file_and_env(hsm, options, tmp_path, monkeypatch):
     context = tmp_path / "context-pin"
     context.write_text("1234")
-    with Pkcs11Backend.open(options(certificate=uri("rasign-a", "1234", object="ec-p256-always-auth"), pkcs11_context_pin_file=str(context))) as signer:
+    with Pkcs11Backend.open(
+        options(certificate=uri("rasign-a", "1234", object="ec-p256-always-auth"), pkcs11_context_pin_file=str(context))
+    ) as signer:
         assert_signs(signer, ("SHA256", "SHA256"))
     monkeypatch.setenv("RASIGN_PKCS11_CONTEXT_PIN", "1234")
     with Pkcs11Backend.open(options(certificate=uri("rasign-a", "1234", object="rsa-2048-always-auth"))) as signer:
@@ -148,7 +150,11 @@ def test_wrong_context_pin_is_not_retried(hsm, options, tmp_path):
     context = tmp_path / "context-pin"
     context.write_text("0000")
     with pytest.raises(AuthenticationError) as caught:
-        Pkcs11Backend.open(options(certificate=uri("rasign-a", "1234", object="ec-p256-always-auth"), pkcs11_context_pin_file=str(context)))
+        Pkcs11Backend.open(
+            options(
+                certificate=uri("rasign-a", "1234", object="ec-p256-always-auth"), pkcs11_context_pin_file=str(context)
+            )
+        )
     assert "context-specific PIN" in caught.value.one_line() and str(context) in caught.value.one_line()
 
 
@@ -190,7 +196,9 @@ def test_session_survives_token_removal_between_signatures(hsm, options, close_a
 
 
 def test_always_authenticate_key_recovers_too(hsm, options, close_all_sessions):
-    with Pkcs11Backend.open(options(certificate=uri("rasign-a", "1234", object="rsa-2048-always-auth"), reuse_pin=True)) as signer:
+    with Pkcs11Backend.open(
+        options(certificate=uri("rasign-a", "1234", object="rsa-2048-always-auth"), reuse_pin=True)
+    ) as signer:
         close_all_sessions(signer._token.slot.slot_id)
         assert_signs(signer, ("SHA256",))
         assert signer.recoveries == 1
@@ -228,10 +236,19 @@ def test_session_survives_module_reset_in_one_process(hsm):
 
     done = subprocess.run(
         [sys.executable, "-c", RESET_SCRIPT, uri("rasign-a", "1234", object="rsa-2048"), hsm.module],
-        capture_output=True, text=True, env=clean_env(hsm.env), timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        env=clean_env(hsm.env),
+        timeout=60,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout) == [["start", True, 0], ["reinitialize", True, 1], ["finalize", True, 2], ["again", True, 2]]
+    assert json.loads(done.stdout) == [
+        ["start", True, 0],
+        ["reinitialize", True, 1],
+        ["finalize", True, 2],
+        ["again", True, 2],
+    ]
 
 
 def test_logout_by_another_signer_is_recovered(hsm, options):
@@ -263,7 +280,9 @@ def test_key_only_uri_without_certificate_still_signs(hsm, options):
 
 def test_certificate_on_token_with_key_file_is_refused(hsm, options, tmp_path):
     with pytest.raises(UsageError):
-        Pkcs11Backend.open(options(certificate=uri("rasign-a", "1234", object="rsa-2048"), private_key=str(tmp_path / "k.pem")))
+        Pkcs11Backend.open(
+            options(certificate=uri("rasign-a", "1234", object="rsa-2048"), private_key=str(tmp_path / "k.pem"))
+        )
 
 
 def test_no_matching_token_lists_tokens_present(hsm, options):
@@ -282,8 +301,17 @@ def test_missing_module_lists_every_path_tried(hsm, options):
 def test_list_identities_gives_exact_uri_per_certificate(hsm, options):
     identities = Pkcs11Backend.list_identities(options(certificate="pkcs11:token=rasign-a"))
     labels = sorted(i.uri.split("object=")[1].split(";")[0] for i in identities)
-    assert labels == sorted(["rsa-2048", "ec-p256", "rsa-2048-always-auth", "ec-p256-always-auth", "shared-a", "shared-b",
-                             "X.509%20Certificate%20for%20PIV%20Attestation%209a"])
+    assert labels == sorted(
+        [
+            "rsa-2048",
+            "ec-p256",
+            "rsa-2048-always-auth",
+            "ec-p256-always-auth",
+            "shared-a",
+            "shared-b",
+            "X.509%20Certificate%20for%20PIV%20Attestation%209a",
+        ]
+    )
     attestation = [i for i in identities if "Attestation" in i.uri]
     assert attestation[0].has_private_key is False
     for identity in identities:  # each URI opens exactly its certificate
@@ -300,7 +328,11 @@ def test_fast_ecdsa_der_matches_the_general_encoder(size):
     from rasign.signer import der_from_raw_ecdsa
 
     samples = [os.urandom(2 * size) for _ in range(200)]
-    samples += [b"\x00" * 3 + b"\x01" * (size - 3) + b"\xff" * size, b"\x80" * (2 * size), b"\x00" * (2 * size - 1) + b"\x01"]
+    samples += [
+        b"\x00" * 3 + b"\x01" * (size - 3) + b"\xff" * size,
+        b"\x80" * (2 * size),
+        b"\x00" * (2 * size - 1) + b"\x01",
+    ]
     for raw in samples:
         assert der_ecdsa(raw) == der_from_raw_ecdsa(raw)
 
@@ -310,7 +342,9 @@ def test_rejected_context_pin_mid_run_fails_once_then_the_signer_still_works(hsm
     """A wrong context PIN poisons a single-part operation's session; the signer reopens it."""
     context = tmp_path / "context-pin"
     context.write_text("1234")
-    with Pkcs11Backend.open(options(certificate=uri("rasign-a", "1234", object=label), pkcs11_context_pin_file=str(context))) as signer:
+    with Pkcs11Backend.open(
+        options(certificate=uri("rasign-a", "1234", object=label), pkcs11_context_pin_file=str(context))
+    ) as signer:
         assert_signs(signer, ("SHA256",))
         context.write_text("0000")  # the file is re-read for each signature, never cached
         for _ in range(3):

@@ -39,7 +39,9 @@ def rotated_store(flavour: str = "windows") -> tuple[FakeStore, dict[str, object
         cert, key = make_cert("CN=web.example,O=Acme", serial=serial, not_before=start, days=days, issuer="CN=Acme CA")
         store.add(cert, key, where=f"{store.description} #{serial}")
         certs[label] = cert
-    future, future_key = make_cert("CN=web.example,O=Acme", serial=4, not_before=NOW + dt.timedelta(days=5), issuer="CN=Acme CA")
+    future, future_key = make_cert(
+        "CN=web.example,O=Acme", serial=4, not_before=NOW + dt.timedelta(days=5), issuer="CN=Acme CA"
+    )
     store.add(future, future_key)
     certs["future"] = future
     other, other_key = make_cert("CN=db.example,O=Acme", serial=5, issuer="CN=Acme CA")

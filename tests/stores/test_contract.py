@@ -24,7 +24,9 @@ class TestDirectoryStoreContract(BackendContract):
             key = new_key()
             (directory / f"{name}.key").write_bytes(key_pem(key))
             pki.issue(key.public_key(), directory / f"{name}.pem", cn=f"{name}.example")
-        options = SignerOptions(cert_selector="Key=x509Subject,Value=CN=beta.example,O=rasign tests", cert_store=str(directory))
+        options = SignerOptions(
+            cert_selector="Key=x509Subject,Value=CN=beta.example,O=rasign tests", cert_store=str(directory)
+        )
         return ContractCase("store", options, needs_human=False)
 
 

@@ -81,10 +81,14 @@ def test_chain_comes_from_the_identity_file(store_dir: Path) -> None:
 
 def test_pkcs12_identities_with_and_without_password(store_dir: Path) -> None:
     plain, plain_key = make_cert("CN=p12 plain")
-    (store_dir / "plain.p12").write_bytes(pkcs12.serialize_key_and_certificates(b"plain", plain_key, plain, None, serialization.NoEncryption()))
+    (store_dir / "plain.p12").write_bytes(
+        pkcs12.serialize_key_and_certificates(b"plain", plain_key, plain, None, serialization.NoEncryption())
+    )
     locked, locked_key = make_cert("CN=p12 locked")
     (store_dir / "locked.pfx").write_bytes(
-        pkcs12.serialize_key_and_certificates(b"locked", locked_key, locked, None, serialization.BestAvailableEncryption(b"s3cret"))
+        pkcs12.serialize_key_and_certificates(
+            b"locked", locked_key, locked, None, serialization.BestAvailableEncryption(b"s3cret")
+        )
     )
     without = DirectoryStore(str(store_dir), options(store_dir))
     assert [subject_string(e.certificate) for e in without.entries()] == ["CN=p12 plain"]
@@ -93,7 +97,9 @@ def test_pkcs12_identities_with_and_without_password(store_dir: Path) -> None:
     with pytest.raises(KeyLoadError) as caught:
         StoreBackend.open(options(store_dir, "Key=x509Subject,Value=CN=p12 locked"))
     assert "locked.pfx" in caught.value.one_line()
-    with StoreBackend.open(options(store_dir, "Key=x509Subject,Value=CN=p12 locked", pkcs8_password="s3cret")) as signer:
+    with StoreBackend.open(
+        options(store_dir, "Key=x509Subject,Value=CN=p12 locked", pkcs8_password="s3cret")
+    ) as signer:
         assert signer.certificate == locked
         assert verify_signature(locked.public_key(), signer.sign(b"x"), b"x")
 
@@ -102,7 +108,9 @@ def test_encrypted_pem_key_pairs_by_name(store_dir: Path) -> None:
     cert, key = make_cert("CN=encrypted")
     (store_dir / "enc-cert.pem").write_bytes(pem(cert))
     (store_dir / "enc-key.pem").write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.BestAvailableEncryption(b"pw"))
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.BestAvailableEncryption(b"pw")
+        )
     )
     with StoreBackend.open(options(store_dir, "Key=x509Subject,Value=CN=encrypted", pkcs8_password="pw")) as signer:
         assert verify_signature(cert.public_key(), signer.sign(b"x"), b"x")
@@ -167,7 +175,14 @@ def rotated_dir(store_dir: Path, pki) -> dict[str, int]:
     for label, start, end, serial in layout:
         key = new_key()
         (store_dir / f"web-{label}.key").write_bytes(key_pem(key))
-        pki.issue(key.public_key(), store_dir / f"web-{label}.pem", cn="web.example", not_before=start, not_after=end, serial=serial)
+        pki.issue(
+            key.public_key(),
+            store_dir / f"web-{label}.pem",
+            cn="web.example",
+            not_before=start,
+            not_after=end,
+            serial=serial,
+        )
         serials[label] = serial
     other = new_key("rsa")
     (store_dir / "db.pem").write_bytes(key_pem(other))
@@ -180,9 +195,12 @@ def rotated_dir(store_dir: Path, pki) -> dict[str, int]:
 @pytest.mark.network
 def test_credential_process_with_latest_expiring(emulator, store_dir: Path, rotated_dir) -> None:
     result = run_rasign(
-        "credential-process", "--no-cache",
-        "--cert-selector", "Key=x509Subject,Value=CN=web.example,O=rasign tests",
-        "--cert-store", str(store_dir),
+        "credential-process",
+        "--no-cache",
+        "--cert-selector",
+        "Key=x509Subject,Value=CN=web.example,O=rasign tests",
+        "--cert-store",
+        str(store_dir),
         "--reuse-latest-expiring-certificate",
         *emulator_args(emulator),
     )
@@ -195,9 +213,12 @@ def test_credential_process_with_latest_expiring(emulator, store_dir: Path, rota
 @pytest.mark.network
 def test_credential_process_ambiguity_then_pasted_selector(emulator, store_dir: Path, rotated_dir) -> None:
     result = run_rasign(
-        "credential-process", "--no-cache",
-        "--cert-selector", "Key=x509SubjectContains,Value=web.example",
-        "--cert-store", str(store_dir),
+        "credential-process",
+        "--no-cache",
+        "--cert-selector",
+        "Key=x509SubjectContains,Value=web.example",
+        "--cert-store",
+        str(store_dir),
         *emulator_args(emulator),
     )
     assert result.returncode == 4, result.stderr
@@ -209,18 +230,32 @@ def test_credential_process_ambiguity_then_pasted_selector(emulator, store_dir: 
     chosen = [s for s in suggestion if "Serial,Value=102" in s]
     assert chosen, suggestion
     result = run_rasign(
-        "credential-process", "--no-cache", "--cert-selector", chosen[0], "--cert-store", str(store_dir), *emulator_args(emulator)
+        "credential-process",
+        "--no-cache",
+        "--cert-selector",
+        chosen[0],
+        "--cert-store",
+        str(store_dir),
+        *emulator_args(emulator),
     )
     assert result.returncode == 0, result.stderr
     assert emulator.issued[-1].certificate_serial == rotated_dir["current"]
 
 
 @pytest.mark.network
-def test_credential_process_with_json_selector_file_and_lenient_dn(emulator, store_dir: Path, rotated_dir, tmp_path: Path) -> None:
+def test_credential_process_with_json_selector_file_and_lenient_dn(
+    emulator, store_dir: Path, rotated_dir, tmp_path: Path
+) -> None:
     selector = tmp_path / "db.json"
     selector.write_text(json.dumps([{"Key": "x509Subject", "Value": "o=RASIGN TESTS, cn=db.example"}]))
     result = run_rasign(
-        "credential-process", "--no-cache", "--cert-selector", f"file://{selector}", "--cert-store", str(store_dir), *emulator_args(emulator)
+        "credential-process",
+        "--no-cache",
+        "--cert-selector",
+        f"file://{selector}",
+        "--cert-store",
+        str(store_dir),
+        *emulator_args(emulator),
     )
     assert result.returncode == 0, result.stderr
     assert emulator.issued[-1].certificate_serial == rotated_dir["db"]
@@ -229,14 +264,21 @@ def test_credential_process_with_json_selector_file_and_lenient_dn(emulator, sto
 @pytest.mark.network
 def test_bad_selector_is_a_usage_error_before_anything_else(emulator, store_dir: Path) -> None:
     result = run_rasign(
-        "credential-process", "--cert-selector", "Key=x509Subject,Value=a Key=x509Subject,Value=b", "--cert-store", str(store_dir), *emulator_args(emulator)
+        "credential-process",
+        "--cert-selector",
+        "Key=x509Subject,Value=a Key=x509Subject,Value=b",
+        "--cert-store",
+        str(store_dir),
+        *emulator_args(emulator),
     )
     assert result.returncode == 2
     assert "duplicate x509Subject keys can't be present in cert selector" in result.stderr
 
 
 def test_read_certificate_data_lists_matches_with_selectors(store_dir: Path, rotated_dir) -> None:
-    result = run_rasign("read-certificate-data", "--cert-selector", "Key=x509SubjectContains,Value=web", "--cert-store", str(store_dir))
+    result = run_rasign(
+        "read-certificate-data", "--cert-selector", "Key=x509SubjectContains,Value=web", "--cert-store", str(store_dir)
+    )
     assert result.returncode == 0, result.stderr
     text = result.stdout
     assert text.startswith("Matching identities\n")
@@ -244,7 +286,14 @@ def test_read_certificate_data_lists_matches_with_selectors(store_dir: Path, rot
     assert "Issuer: CN=rasign test root,O=rasign tests" in text
     assert "Serial Number: 101" in text and "Serial Number: 103" in text
     assert "Not After:" in text and "Location: file " in text and "Selector: Key=x509Subject" in text
-    listed = run_rasign("read-certificate-data", "--json", "--cert-selector", "Key=x509Serial,Value=0x0201", "--cert-store", str(store_dir))
+    listed = run_rasign(
+        "read-certificate-data",
+        "--json",
+        "--cert-selector",
+        "Key=x509Serial,Value=0x0201",
+        "--cert-store",
+        str(store_dir),
+    )
     assert listed.returncode == 0, listed.stderr
     records = json.loads(listed.stdout)
     assert [r["serialNumber"] for r in records] == ["201"]

@@ -84,7 +84,11 @@ def test_bind_without_loading_frameworks() -> None:
 
 
 def test_query_and_symbols() -> None:
-    assert mac.QUERY == (("kSecClass", "kSecClassIdentity"), ("kSecMatchLimit", "kSecMatchLimitAll"), ("kSecReturnRef", "kCFBooleanTrue"))
+    assert mac.QUERY == (
+        ("kSecClass", "kSecClassIdentity"),
+        ("kSecMatchLimit", "kSecMatchLimitAll"),
+        ("kSecReturnRef", "kCFBooleanTrue"),
+    )
     for key, value in mac.QUERY:
         assert key in mac.SECURITY_SYMBOLS
         assert value in mac.SECURITY_SYMBOLS or value in mac.COREFOUNDATION_SYMBOLS

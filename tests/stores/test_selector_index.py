@@ -44,7 +44,9 @@ def cert_for(subject: str, issuer: str, serial: int):
 
 
 @examples(60)
-@given(st.lists(st.tuples(st.sampled_from(SUBJECTS), st.sampled_from(ISSUERS), st.integers(1, 4)), min_size=1, max_size=10))
+@given(
+    st.lists(st.tuples(st.sampled_from(SUBJECTS), st.sampled_from(ISSUERS), st.integers(1, 4)), min_size=1, max_size=10)
+)
 def test_index_agrees_with_brute_force(specs):
     population = [cert_for(*spec) for spec in specs]
     index = SelectorIndex(population)

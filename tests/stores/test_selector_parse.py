@@ -89,11 +89,17 @@ def test_error_texts_are_the_go_helpers() -> None:
 
 def test_no_separator_is_needed_before_the_next_key() -> None:
     # Go's pattern only looks ahead for "Key=", so pairs may be glued together.
-    assert parse_inline("Key=x509Subject,Value=CN=aKey=x509Issuer,Value=CN=b") == [("x509Subject", "CN=a"), ("x509Issuer", "CN=b")]
+    assert parse_inline("Key=x509Subject,Value=CN=aKey=x509Issuer,Value=CN=b") == [
+        ("x509Subject", "CN=a"),
+        ("x509Issuer", "CN=b"),
+    ]
 
 
 def test_value_is_the_shortest_text_up_to_the_next_key() -> None:
-    assert parse_inline("Key=x509Subject,Value=CN=a,Value=b Key=x509Serial,Value=1") == [("x509Subject", "CN=a,Value=b"), ("x509Serial", "1")]
+    assert parse_inline("Key=x509Subject,Value=CN=a,Value=b Key=x509Serial,Value=1") == [
+        ("x509Subject", "CN=a,Value=b"),
+        ("x509Serial", "1"),
+    ]
 
 
 def test_key_may_contain_commas_and_is_then_invalid() -> None:
@@ -144,7 +150,9 @@ def test_go_valid_json_files(tmp_path) -> None:
         subject="CN=Subject", issuer="CN=Issuer", serial=int(SERIAL, 16)
     )
     some = [all_attributes[0], all_attributes[2]]
-    assert parse_selector(write(tmp_path, json.dumps(some))) == CertSelector(subject="CN=Subject", serial=int(SERIAL, 16))
+    assert parse_selector(write(tmp_path, json.dumps(some))) == CertSelector(
+        subject="CN=Subject", serial=int(SERIAL, 16)
+    )
 
 
 @pytest.mark.parametrize(
@@ -252,5 +260,7 @@ def test_new_keys_parse_inline() -> None:
 
 
 def test_to_text_round_trips() -> None:
-    selector = CertSelector(subject="CN=a\\, b,O=x", issuer="CN=i", serial=0xABC, thumbprint=b"\x01" * 32, subject_contains="a")
+    selector = CertSelector(
+        subject="CN=a\\, b,O=x", issuer="CN=i", serial=0xABC, thumbprint=b"\x01" * 32, subject_contains="a"
+    )
     assert parse_selector(selector.to_text()) == selector

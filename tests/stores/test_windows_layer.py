@@ -116,7 +116,9 @@ def test_argument_types_that_matter() -> None:
     assert acquire[0] is win.PCCERT_CONTEXT and acquire[1] is win.DWORD
     assert acquire[3]._type_ is win.ULONG_PTR and acquire[4]._type_ is win.DWORD and acquire[5]._type_ is win.BOOL
     _, sign = win.NCRYPT["NCryptSignHash"]
-    assert sign[0] is win.NCRYPT_HANDLE and sign[3] is win.DWORD and sign[6]._type_ is win.DWORD and sign[7] is win.DWORD
+    assert (
+        sign[0] is win.NCRYPT_HANDLE and sign[3] is win.DWORD and sign[6]._type_ is win.DWORD and sign[7] is win.DWORD
+    )
     _, find = win.CRYPT32["CertFindChainInStore"]
     assert find[0] is win.HCERTSTORE and find[5] is win.PCCERT_CHAIN_CONTEXT
 

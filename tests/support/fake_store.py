@@ -40,7 +40,6 @@ class SoftwareKeySigner(Signer):
         self._chain = chain
         self.closed = False
 
-
     @property
     def key_kind(self) -> KeyKind:
         return key_kind_of(self._key.public_key())
@@ -74,7 +73,14 @@ class FakeStore(CertificateStore):
         self.opened: list[StoreEntry] = []
         self.closed = False
 
-    def add(self, certificate: x509.Certificate, key: Any = None, *, where: str | None = None, chain: Iterable[x509.Certificate] = ()) -> StoreEntry:
+    def add(
+        self,
+        certificate: x509.Certificate,
+        key: Any = None,
+        *,
+        where: str | None = None,
+        chain: Iterable[x509.Certificate] = (),
+    ) -> StoreEntry:
         """Add a certificate; without ``key`` it is a certificate with no private key."""
         entry = StoreEntry(
             certificate,

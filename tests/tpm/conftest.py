@@ -27,7 +27,9 @@ HERE = Path(__file__).parent
 def pytest_collection_modifyitems(config, items):
     """Mark every test that talks to a swtpm, so ``-m "not swtpm"`` runs only the pure ones."""
     for item in items:
-        if HERE in Path(str(item.fspath)).parents and {"tpm", "tpm_unix", "swtpm_factory"} & set(getattr(item, "fixturenames", ())):
+        if HERE in Path(str(item.fspath)).parents and {"tpm", "tpm_unix", "swtpm_factory"} & set(
+            getattr(item, "fixturenames", ())
+        ):
             item.add_marker(pytest.mark.swtpm)
 
 
@@ -174,7 +176,9 @@ def pcr_auth_key(tpm, tpm_dir, pki) -> keys.TpmIdentity:
 @pytest.fixture(scope="session")
 def parent_password_key(tpm, tpm_dir, pki) -> keys.TpmIdentity:
     """tpm2-pytss key file under a persistent parent (0x81000001) whose password is 'parentpw'."""
-    key = keys.pytss_key_under_persistent_parent(tpm, tpm_dir / "under-parent.pem", parent_handle=0x81000001, parent_password="parentpw")
+    key = keys.pytss_key_under_persistent_parent(
+        tpm, tpm_dir / "under-parent.pem", parent_handle=0x81000001, parent_password="parentpw"
+    )
     public = tpm_dir / "under-parent.pub.pem"
     public.write_bytes(keys.public_pem_of_key_file(key))
     return _identity(pki, tpm_dir, str(key), public, extra_args=("--tpm-parent-password", "parentpw"))

@@ -54,7 +54,9 @@ def openssl_key(tpm: Swtpm, out: Path, algorithm: str, *, password: str | None =
 
 def openssl_public_pem(tpm: Swtpm, key: Path, out: Path) -> Path:
     """Public key of a TSS2 file as tpm2-openssl reads it (independent of rasign's parser)."""
-    tpm.run_tool("openssl", "pkey", "-provider", "tpm2", "-provider", "default", "-in", str(key), "-pubout", "-out", str(out))
+    tpm.run_tool(
+        "openssl", "pkey", "-provider", "tpm2", "-provider", "default", "-in", str(key), "-pubout", "-out", str(out)
+    )
     flush_transient(tpm)
     return out
 
@@ -62,7 +64,20 @@ def openssl_public_pem(tpm: Swtpm, key: Path, out: Path) -> Path:
 def tools_primary(tpm: Swtpm, directory: Path) -> Path:
     """The standard ECC storage primary under the owner hierarchy, as a context file."""
     ctx = directory / "primary.ctx"
-    tpm.run_tool("tpm2_createprimary", "-Q", "-C", "o", "-g", "sha256", "-G", "ecc256:aes128cfb", "-a", SRK_ATTRIBUTES, "-c", str(ctx))
+    tpm.run_tool(
+        "tpm2_createprimary",
+        "-Q",
+        "-C",
+        "o",
+        "-g",
+        "sha256",
+        "-G",
+        "ecc256:aes128cfb",
+        "-a",
+        SRK_ATTRIBUTES,
+        "-c",
+        str(ctx),
+    )
     flush_transient(tpm)
     return ctx
 
@@ -106,8 +121,20 @@ def tools_decrypt_only_key(tpm: Swtpm, directory: Path) -> Path:
     """An RSA key without the sign attribute, as a TSS2 file written by tpm2_encodeobject."""
     primary = tools_primary(tpm, directory)
     stem = directory / "decrypt-only"
-    tpm.run_tool("tpm2_create", "-Q", "-C", str(primary), "-G", "rsa2048", "-a", "decrypt|fixedtpm|fixedparent|sensitivedataorigin|userwithauth|noda",
-                 "-u", f"{stem}.pub", "-r", f"{stem}.priv")
+    tpm.run_tool(
+        "tpm2_create",
+        "-Q",
+        "-C",
+        str(primary),
+        "-G",
+        "rsa2048",
+        "-a",
+        "decrypt|fixedtpm|fixedparent|sensitivedataorigin|userwithauth|noda",
+        "-u",
+        f"{stem}.pub",
+        "-r",
+        f"{stem}.priv",
+    )
     flush_transient(tpm)
     out = Path(f"{stem}.pem")
     tpm.run_tool("tpm2_encodeobject", "-C", str(primary), "-u", f"{stem}.pub", "-r", f"{stem}.priv", "-o", str(out))
@@ -127,7 +154,18 @@ def tools_key_file(tpm: Swtpm, directory: Path, stem: str, *, password: str | No
     tpm.run_tool(*create, *(["-p", password] if password else []))
     flush_transient(tpm)
     out = Path(f"{base}.pem")
-    tpm.run_tool("tpm2_encodeobject", "-C", str(primary), "-u", f"{base}.pub", "-r", f"{base}.priv", "-o", str(out), *(["-p"] if password else []))
+    tpm.run_tool(
+        "tpm2_encodeobject",
+        "-C",
+        str(primary),
+        "-u",
+        f"{base}.pub",
+        "-r",
+        f"{base}.priv",
+        "-o",
+        str(out),
+        *(["-p"] if password else []),
+    )
     flush_transient(tpm)
     return out
 
@@ -153,7 +191,9 @@ def _ecc_sign_template(auth_policy: bytes = b"", user_with_auth: bool = True) ->
     return template
 
 
-def pytss_policy_key(tpm: Swtpm, out: Path, *, pcr: int, with_auth_value: str | None = None, step: int | None = None) -> Path:
+def pytss_policy_key(
+    tpm: Swtpm, out: Path, *, pcr: int, with_auth_value: str | None = None, step: int | None = None
+) -> Path:
     """A TSS2 key file bound to the current value of one sha256 PCR, plus the password
     through PolicyAuthValue (default) or PolicyPassword (``step=CC_POLICY_PASSWORD``)."""
     import hashlib
@@ -179,13 +219,21 @@ def pytss_policy_key(tpm: Swtpm, out: Path, *, pcr: int, with_auth_value: str | 
             steps.append(PolicyCommand(step or policy.CC_POLICY_AUTH_VALUE))
             sensitive.sensitive.userAuth = with_auth_value.encode()
         digest = policy.policy_digest(esys, steps)
-        srk, *_ = esys.create_primary(TPM2B_SENSITIVE_CREATE(), TPM2B_PUBLIC(publicArea=srk_template(rsa=False)), ESYS_TR.OWNER)
+        srk, *_ = esys.create_primary(
+            TPM2B_SENSITIVE_CREATE(), TPM2B_PUBLIC(publicArea=srk_template(rsa=False)), ESYS_TR.OWNER
+        )
         try:
             private, public, *_ = esys.create(srk, sensitive, _ecc_sign_template(digest, user_with_auth=False))
         finally:
             esys.flush_context(srk)
-    key = TpmKeyFile(parent=OWNER_HIERARCHY, public=public.marshal(), private=private.marshal(),
-                     empty_auth=not with_auth_value, policy=steps, description="rasign test PCR policy key")
+    key = TpmKeyFile(
+        parent=OWNER_HIERARCHY,
+        public=public.marshal(),
+        private=private.marshal(),
+        empty_auth=not with_auth_value,
+        policy=steps,
+        description="rasign test PCR policy key",
+    )
     out.write_bytes(key.to_pem())
     return out
 
@@ -246,14 +294,28 @@ def pytss_importable_key(tpm: Swtpm, out: Path, kind: str = "ec") -> tuple[Path,
     from rasign.backends.tpm.parent import srk_template
 
     software = ec.generate_private_key(ec.SECP256R1()) if kind == "ec" else rsa.generate_private_key(65537, 2048)
-    pem = software.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    public = TPM2B_PUBLIC.from_pem(pem, objectAttributes=TPMA_OBJECT.USERWITHAUTH | TPMA_OBJECT.SIGN_ENCRYPT | TPMA_OBJECT.NODA)
+    pem = software.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    public = TPM2B_PUBLIC.from_pem(
+        pem, objectAttributes=TPMA_OBJECT.USERWITHAUTH | TPMA_OBJECT.SIGN_ENCRYPT | TPMA_OBJECT.NODA
+    )
     sensitive = TPM2B_SENSITIVE.from_pem(pem)
     with tpm.esapi() as esys:
-        srk, srk_public, *_ = esys.create_primary(TPM2B_SENSITIVE_CREATE(), TPM2B_PUBLIC(publicArea=srk_template(rsa=False)), ESYS_TR.OWNER)
+        srk, srk_public, *_ = esys.create_primary(
+            TPM2B_SENSITIVE_CREATE(), TPM2B_PUBLIC(publicArea=srk_template(rsa=False)), ESYS_TR.OWNER
+        )
         esys.flush_context(srk)
     _, duplicate, seed = wrap(srk_public.publicArea, public, sensitive)
-    key = TpmKeyFile(parent=OWNER_HIERARCHY, public=public.marshal(), private=duplicate.marshal(),
-                     empty_auth=True, importable=True, secret=seed.marshal())
+    key = TpmKeyFile(
+        parent=OWNER_HIERARCHY,
+        public=public.marshal(),
+        private=duplicate.marshal(),
+        empty_auth=True,
+        importable=True,
+        secret=seed.marshal(),
+    )
     out.write_bytes(key.to_pem())
-    return out, software.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return out, software.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )

@@ -102,9 +102,21 @@ class Swtpm:
         control = ["--ctrl", server[1]] if self.transport != "unixraw" else []
         with open(self.directory / "swtpm.log", "ab") as log:
             self.process = subprocess.Popen(
-                ["swtpm", "socket", "--tpm2", "--server", server[0], *control,
-                 "--tpmstate", f"dir={self.state_dir}", "--flags", "not-need-init,startup-clear"],
-                stdout=log, stderr=log, start_new_session=True,
+                [
+                    "swtpm",
+                    "socket",
+                    "--tpm2",
+                    "--server",
+                    server[0],
+                    *control,
+                    "--tpmstate",
+                    f"dir={self.state_dir}",
+                    "--flags",
+                    "not-need-init,startup-clear",
+                ],
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
             )
         self._wait_ready()
         self.reset_dictionary_attack()

@@ -25,4 +25,6 @@ class TestTpmBackendContract(BackendContract):
         )
         # a handle's auth is unknown until the TPM is asked; a key file says it in emptyAuth
         needs_human = identity.password is not None
-        return ContractCase("tpm", options, needs_human=needs_human, secrets=(identity.password,) if identity.password else ())
+        return ContractCase(
+            "tpm", options, needs_human=needs_human, secrets=(identity.password,) if identity.password else ()
+        )

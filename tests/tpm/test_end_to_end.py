@@ -40,8 +40,14 @@ def key_args(identity, tcti: str) -> list[str]:
 @pytest.mark.parametrize("name", IDENTITIES)
 def test_credential_process_end_to_end(request, tpm, emulator, name):
     identity = request.getfixturevalue(name)
-    result = run_rasign("credential-process", "--no-cache", "--certificate", str(identity.cert),
-                        *key_args(identity, tpm.tcti), *emulator_args(emulator))
+    result = run_rasign(
+        "credential-process",
+        "--no-cache",
+        "--certificate",
+        str(identity.cert),
+        *key_args(identity, tpm.tcti),
+        *emulator_args(emulator),
+    )
     assert result.returncode == 0, result.stderr
     document = json.loads(result.stdout)
     assert document["Version"] == 1
@@ -67,8 +73,19 @@ def test_sign_string_verifies_with_openssl(request, tpm, tmp_path, name, digest)
     public_key = serialization.load_pem_public_key(identity.public_pem.read_bytes())
     message.write_bytes(test_message(public_key))
     verify = subprocess.run(
-        ["openssl", "dgst", f"-{digest.lower()}", "-verify", str(identity.public_pem), "-signature", str(signature), str(message)],
-        capture_output=True, text=True, check=False,
+        [
+            "openssl",
+            "dgst",
+            f"-{digest.lower()}",
+            "-verify",
+            str(identity.public_pem),
+            "-signature",
+            str(signature),
+            str(message),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert verify.returncode == 0 and "Verified OK" in verify.stdout, verify.stdout + verify.stderr
 
@@ -80,9 +97,13 @@ def test_unix_socket_tcti_and_tpm_device_variable(tpm_unix, openssl_tpm2, tmp_pa
     key = keys.openssl_key(tpm_unix, tmp_path / "unix-ec.pem", "EC")
     by_flag = run_rasign("sign-string", "--format", "text", "--private-key", str(key), "--tpm-tcti", tpm_unix.tcti)
     assert by_flag.returncode == 0, by_flag.stderr
-    by_env = run_rasign("sign-string", "--format", "text", "--private-key", str(key), env={"TPM_DEVICE": str(tpm_unix.socket_path)})
+    by_env = run_rasign(
+        "sign-string", "--format", "text", "--private-key", str(key), env={"TPM_DEVICE": str(tpm_unix.socket_path)}
+    )
     assert by_env.returncode == 0, by_env.stderr
-    by_tools_env = run_rasign("sign-string", "--format", "text", "--private-key", str(key), env={"TPM2TOOLS_TCTI": tpm_unix.tcti})
+    by_tools_env = run_rasign(
+        "sign-string", "--format", "text", "--private-key", str(key), env={"TPM2TOOLS_TCTI": tpm_unix.tcti}
+    )
     assert by_tools_env.returncode == 0, by_tools_env.stderr
 
 
@@ -106,16 +127,55 @@ def test_certificate_on_a_pkcs11_token_with_the_key_in_the_tpm(tpm, emulator, op
     conf.write_text(f"directories.tokendir = {tmp_path / 'tokens'}\nobjectstore.backend = file\nlog.level = ERROR\n")
     env = {"SOFTHSM2_CONF": str(conf)}
     tool_env = {**os.environ, **env}
-    subprocess.run(["softhsm2-util", "--init-token", "--free", "--label", "rasign-tpm", "--so-pin", "12345678", "--pin", "1234"],
-                   env=tool_env, check=True, capture_output=True)
+    subprocess.run(
+        ["softhsm2-util", "--init-token", "--free", "--label", "rasign-tpm", "--so-pin", "12345678", "--pin", "1234"],
+        env=tool_env,
+        check=True,
+        capture_output=True,
+    )
     cert_der = tmp_path / "cert.der"
-    cert_der.write_bytes(x509.load_pem_x509_certificate(openssl_ec.cert.read_bytes()).public_bytes(serialization.Encoding.DER))
-    subprocess.run(["pkcs11-tool", "--module", module, "--token-label", "rasign-tpm", "--login", "--pin", "1234",
-                    "--write-object", str(cert_der), "--type", "cert", "--label", "tpm-cert", "--id", "01"],
-                   env=tool_env, check=True, capture_output=True)
-    result = run_rasign("credential-process", "--no-cache", "--backend", "tpm", "--pkcs11-lib", module,
-                        "--certificate", "pkcs11:token=rasign-tpm;object=tpm-cert;type=cert",
-                        "--private-key", openssl_ec.key, "--tpm-tcti", tpm.tcti, *emulator_args(emulator), env=env)
+    cert_der.write_bytes(
+        x509.load_pem_x509_certificate(openssl_ec.cert.read_bytes()).public_bytes(serialization.Encoding.DER)
+    )
+    subprocess.run(
+        [
+            "pkcs11-tool",
+            "--module",
+            module,
+            "--token-label",
+            "rasign-tpm",
+            "--login",
+            "--pin",
+            "1234",
+            "--write-object",
+            str(cert_der),
+            "--type",
+            "cert",
+            "--label",
+            "tpm-cert",
+            "--id",
+            "01",
+        ],
+        env=tool_env,
+        check=True,
+        capture_output=True,
+    )
+    result = run_rasign(
+        "credential-process",
+        "--no-cache",
+        "--backend",
+        "tpm",
+        "--pkcs11-lib",
+        module,
+        "--certificate",
+        "pkcs11:token=rasign-tpm;object=tpm-cert;type=cert",
+        "--private-key",
+        openssl_ec.key,
+        "--tpm-tcti",
+        tpm.tcti,
+        *emulator_args(emulator),
+        env=env,
+    )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["AccessKeyId"]
 
@@ -125,7 +185,15 @@ def test_combined_certificate_and_key_file(tpm, emulator, openssl_ec, tmp_path):
     """The Go helper's "combo" file: certificate and TSS2 key in one PEM, given as --certificate."""
     combo = tmp_path / "combo.pem"
     combo.write_bytes(openssl_ec.cert.read_bytes() + Path(openssl_ec.key).read_bytes())
-    result = run_rasign("credential-process", "--no-cache", "--certificate", str(combo), "--tpm-tcti", tpm.tcti, *emulator_args(emulator))
+    result = run_rasign(
+        "credential-process",
+        "--no-cache",
+        "--certificate",
+        str(combo),
+        "--tpm-tcti",
+        tpm.tcti,
+        *emulator_args(emulator),
+    )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["AccessKeyId"]
 
@@ -139,7 +207,9 @@ def test_tpm_device_socket_without_control_channel(swtpm_factory, tmp_path):
         key = TSSPrivKey.create_ecc(esys)
     path = tmp_path / "k.pem"
     path.write_bytes(key.to_pem())
-    result = run_rasign("sign-string", "--format", "text", "--private-key", str(path), env={"TPM_DEVICE": str(tpm.socket_path)})
+    result = run_rasign(
+        "sign-string", "--format", "text", "--private-key", str(path), env={"TPM_DEVICE": str(tpm.socket_path)}
+    )
     assert result.returncode == 0, result.stderr
     assert tpm.transient_handles() == [] and tpm.loaded_sessions() == []
 
@@ -159,9 +229,17 @@ def test_long_running_minting_keeps_the_key_and_survives_a_tpm_restart(swtpm_fac
     key_path, cert_path = tmp_path / "k.pem", tmp_path / "k.cert.pem"
     key_path.write_bytes(key.to_pem())
     pki.issue(serialization.load_der_public_key(key.public.to_der()), cert_path)
-    signer_options = SignerOptions(certificate=str(cert_path), private_key=str(key_path), tpm_tcti=tpm.tcti, interactive=False)
-    session_options = SessionOptions(role_arn=emulator.role_arn, profile_arn=emulator.profile_arn, trust_anchor_arn=emulator.trust_anchor_arn,
-                                     endpoint=emulator.endpoint, ca_bundle=str(emulator.ca_bundle), region=emulator.region)
+    signer_options = SignerOptions(
+        certificate=str(cert_path), private_key=str(key_path), tpm_tcti=tpm.tcti, interactive=False
+    )
+    session_options = SessionOptions(
+        role_arn=emulator.role_arn,
+        profile_arn=emulator.profile_arn,
+        trust_anchor_arn=emulator.trust_anchor_arn,
+        endpoint=emulator.endpoint,
+        ca_bundle=str(emulator.ca_bundle),
+        region=emulator.region,
+    )
     with SessionMinter(signer_options, session_options) as minter:
         minter.open()
         first = minter.mint()
@@ -177,8 +255,15 @@ def test_long_running_minting_keeps_the_key_and_survives_a_tpm_restart(swtpm_fac
 @pytest.mark.network
 def test_debug_output_never_shows_the_passwords(tpm, emulator, openssl_ec_password, parent_password_key):
     for identity, secret in ((openssl_ec_password, "s3cret"), (parent_password_key, "parentpw")):
-        result = run_rasign("credential-process", "--debug", "--no-cache", "--certificate", str(identity.cert),
-                            *key_args(identity, tpm.tcti), *emulator_args(emulator))
+        result = run_rasign(
+            "credential-process",
+            "--debug",
+            "--no-cache",
+            "--certificate",
+            str(identity.cert),
+            *key_args(identity, tpm.tcti),
+            *emulator_args(emulator),
+        )
         assert result.returncode == 0, result.stderr
         assert "tpm" in result.stderr.lower()  # the debug log did talk about the key
         assert secret not in result.stderr

@@ -63,7 +63,9 @@ def test_long_running_signer_never_presents_a_refused_password_again(tpm, openss
     from rasign.registry import open_signer
 
     before = lockout_counter(tpm)
-    options = SignerOptions(private_key=openssl_ec_password.key, tpm_tcti=tpm.tcti, tpm_key_password="wrong", interactive=False)
+    options = SignerOptions(
+        private_key=openssl_ec_password.key, tpm_tcti=tpm.tcti, tpm_key_password="wrong", interactive=False
+    )
     with open_signer(options) as signer:
         for _ in range(3):
             with pytest.raises(AuthenticationError, match="incorrect TPM key password"):
@@ -92,9 +94,24 @@ def test_password_prompt_on_the_terminal(tpm, openssl_ec_password):
         fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
 
     process = subprocess.Popen(
-        [sys.executable, "-m", "rasign", "sign-string", "--format", "text", "--tpm-tcti", tpm.tcti, "--private-key", openssl_ec_password.key],
-        env=clean_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        preexec_fn=become_terminal_owner, pass_fds=(slave,),  # noqa: PLW1509 - only setsid + ioctl, no locks taken
+        [
+            sys.executable,
+            "-m",
+            "rasign",
+            "sign-string",
+            "--format",
+            "text",
+            "--tpm-tcti",
+            tpm.tcti,
+            "--private-key",
+            openssl_ec_password.key,
+        ],
+        env=clean_env(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        preexec_fn=become_terminal_owner,
+        pass_fds=(slave,),  # noqa: PLW1509 - only setsid + ioctl, no locks taken
     )
     os.close(slave)
     try:
@@ -173,7 +190,15 @@ def test_tpm_not_listening(openssl_ec):
 
 @pytest.mark.network
 def test_credential_process_without_certificate(tpm, emulator, openssl_ec):
-    result = run_rasign("credential-process", "--no-cache", "--private-key", openssl_ec.key, "--tpm-tcti", tpm.tcti, *emulator_args(emulator))
+    result = run_rasign(
+        "credential-process",
+        "--no-cache",
+        "--private-key",
+        openssl_ec.key,
+        "--tpm-tcti",
+        tpm.tcti,
+        *emulator_args(emulator),
+    )
     assert_one_line_error(result, CertificateError.exit_code, "certificate")
 
 
@@ -233,8 +258,14 @@ def test_absent_persistent_handle(tpm):
     assert_one_line_error(result, KeyLoadError.exit_code, "not present in the TPM")
 
 
-@pytest.mark.parametrize("spec, fragment", [("handle:zz", "invalid hex TPM handle"), ("handle:0x81:1", "invalid TPM handle format"),
-                                            ("handle:0x80000001", "not a persistent key handle")])
+@pytest.mark.parametrize(
+    "spec, fragment",
+    [
+        ("handle:zz", "invalid hex TPM handle"),
+        ("handle:0x81:1", "invalid TPM handle format"),
+        ("handle:0x80000001", "not a persistent key handle"),
+    ],
+)
 def test_bad_handle_syntax(spec, fragment):
     result = run_rasign("sign-string", "--private-key", spec, "--tpm-tcti", "swtpm:port=1")
     assert_one_line_error(result, UsageError.exit_code, fragment)
@@ -268,6 +299,8 @@ def test_curve_the_tpm_does_not_know(tpm, openssl_ec, tmp_path):
 
 
 def test_password_for_a_pcr_only_handle_is_not_needed(tpm, handle_pcr):
-    result = sign_string(tpm, "--private-key", handle_pcr.key, "--tpm-pcrs", "sha256:23", "--tpm-key-password", "unused")
+    result = sign_string(
+        tpm, "--private-key", handle_pcr.key, "--tpm-pcrs", "sha256:23", "--tpm-key-password", "unused"
+    )
     assert result.returncode == 0, result.stderr
     assert "emptyAuth" not in result.stderr

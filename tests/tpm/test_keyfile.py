@@ -28,7 +28,13 @@ PUBLIC = b"\x00\x04" + b"\x00\x23\x00\x0b"
 PRIVATE = b"\x00\x02\xaa\xbb"
 
 
-def key_der(*fields: bytes, oid: str = LOADABLE_KEY_OID, parent: int = OWNER_HIERARCHY, public: bytes = PUBLIC, private: bytes = PRIVATE) -> bytes:
+def key_der(
+    *fields: bytes,
+    oid: str = LOADABLE_KEY_OID,
+    parent: int = OWNER_HIERARCHY,
+    public: bytes = PUBLIC,
+    private: bytes = PRIVATE,
+) -> bytes:
     body = der.encode_oid(oid) + b"".join(fields) + der.encode_integer(parent)
     body += der.encode(der.TAG_OCTET_STRING, public) + der.encode(der.TAG_OCTET_STRING, private)
     return der.encode(der.TAG_SEQUENCE, body)
@@ -39,9 +45,15 @@ def pem(blob: bytes) -> bytes:
 
 
 def test_round_trip_with_every_supported_field():
-    key = TpmKeyFile(parent=0x81000001, public=PUBLIC, private=PRIVATE, empty_auth=False,
-                     policy=[PolicyCommand(0x17F, b"\x00\x00\x00\x00\x00\x00"), PolicyCommand(0x16B)],
-                     description="a key", rsa_parent=True)
+    key = TpmKeyFile(
+        parent=0x81000001,
+        public=PUBLIC,
+        private=PRIVATE,
+        empty_auth=False,
+        policy=[PolicyCommand(0x17F, b"\x00\x00\x00\x00\x00\x00"), PolicyCommand(0x16B)],
+        description="a key",
+        rsa_parent=True,
+    )
     parsed = parse_key_bytes(key.to_pem(), "k.pem")
     assert (parsed.parent, parsed.public, parsed.private, parsed.empty_auth) == (0x81000001, PUBLIC, PRIVATE, False)
     assert parsed.policy == key.policy and parsed.description == "a key" and parsed.rsa_parent
@@ -59,21 +71,27 @@ def test_text_around_the_pem_block_is_ignored():
     assert parse_key_bytes(data).empty_auth is False
 
 
-@pytest.mark.parametrize("oid, fragment", [
-    (IMPORTABLE_KEY_OID, "has no 'secret' field"),
-    (SEALED_KEY_OID, "sealed data"),
-    ("1.2.3.4", "not a TPM 2.0 loadable or importable key"),
-])
+@pytest.mark.parametrize(
+    "oid, fragment",
+    [
+        (IMPORTABLE_KEY_OID, "has no 'secret' field"),
+        (SEALED_KEY_OID, "sealed data"),
+        ("1.2.3.4", "not a TPM 2.0 loadable or importable key"),
+    ],
+)
 def test_other_key_types_are_refused_by_name(oid, fragment):
     with pytest.raises(KeyLoadError, match=fragment):
         parse_key_bytes(pem(key_der(oid=oid)), "k.pem")
 
 
-@pytest.mark.parametrize("number, inner, fragment", [
-    (2, der.encode(der.TAG_OCTET_STRING, b"secret"), "'secret' field"),
-    (3, der.encode(der.TAG_SEQUENCE, b""), "signed policies"),
-    (6, der.encode(der.TAG_BOOLEAN, b"\xff"), r"unknown field \[6\]"),
-])
+@pytest.mark.parametrize(
+    "number, inner, fragment",
+    [
+        (2, der.encode(der.TAG_OCTET_STRING, b"secret"), "'secret' field"),
+        (3, der.encode(der.TAG_SEQUENCE, b""), "signed policies"),
+        (6, der.encode(der.TAG_BOOLEAN, b"\xff"), r"unknown field \[6\]"),
+    ],
+)
 def test_fields_rasign_does_not_implement_are_refused(number, inner, fragment):
     with pytest.raises(KeyLoadError, match=fragment):
         parse_key_bytes(pem(key_der(der.explicit(number, inner))))
@@ -91,12 +109,15 @@ def test_tpm2b_lengths_are_checked(public, private, what):
         parse_key_bytes(pem(key_der(public=public, private=private)))
 
 
-@pytest.mark.parametrize("data, fragment", [
-    (b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n", "no TSS2 PRIVATE KEY block"),
-    (b"-----BEGIN TSS2 PRIVATE KEY-----\n!!!!\n-----END TSS2 PRIVATE KEY-----\n", "not valid base64"),
-    (pem(b"\x30\x03\x02\x01"), "malformed TSS2 key file"),
-    (b"\x30\x00", "malformed TSS2 key file"),
-])
+@pytest.mark.parametrize(
+    "data, fragment",
+    [
+        (b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n", "no TSS2 PRIVATE KEY block"),
+        (b"-----BEGIN TSS2 PRIVATE KEY-----\n!!!!\n-----END TSS2 PRIVATE KEY-----\n", "not valid base64"),
+        (pem(b"\x30\x03\x02\x01"), "malformed TSS2 key file"),
+        (b"\x30\x00", "malformed TSS2 key file"),
+    ],
+)
 def test_garbage_is_one_clear_error(data, fragment):
     with pytest.raises(KeyLoadError, match=fragment):
         parse_key_bytes(data)
@@ -110,7 +131,10 @@ def test_unsupported_policy_steps_are_named():
         check_supported([PolicyCommand(0x999, b"")], "k.pem")
 
 
-@pytest.mark.parametrize("spec, value", [("handle:0x81000101", 0x81000101), ("handle:81000101", 0x81000101), ("handle:0X810000FF", 0x810000FF)])
+@pytest.mark.parametrize(
+    "spec, value",
+    [("handle:0x81000101", 0x81000101), ("handle:81000101", 0x81000101), ("handle:0X810000FF", 0x810000FF)],
+)
 def test_handle_syntax(spec, value):
     assert parse_handle(spec) == value
 
@@ -133,8 +157,12 @@ def test_pcr_selection_syntax():
 
 def test_importable_key_round_trip():
     secret = b"\x00\x03abc"
-    key = TpmKeyFile(parent=OWNER_HIERARCHY, public=PUBLIC, private=PRIVATE, empty_auth=True, importable=True, secret=secret)
+    key = TpmKeyFile(
+        parent=OWNER_HIERARCHY, public=PUBLIC, private=PRIVATE, empty_auth=True, importable=True, secret=secret
+    )
     parsed = parse_key_bytes(key.to_pem())
     assert parsed.importable and parsed.secret == secret
     with pytest.raises(KeyLoadError, match="invalid length for the TPM encrypted seed blob"):
-        parse_key_bytes(pem(key_der(der.explicit(2, der.encode(der.TAG_OCTET_STRING, b"\x00\x09")), oid=IMPORTABLE_KEY_OID)))
+        parse_key_bytes(
+            pem(key_der(der.explicit(2, der.encode(der.TAG_OCTET_STRING, b"\x00\x09")), oid=IMPORTABLE_KEY_OID))
+        )

@@ -21,7 +21,11 @@ def make_pytss_key(tpm, path, kind: str = "ecc", curve: str = "NIST_P256", paren
 
     with tpm.esapi() as esys:
         extra = {} if parent is None else {"parent": parent}
-        key = TSSPrivKey.create_rsa(esys, 2048, **extra) if kind == "rsa" else TSSPrivKey.create_ecc(esys, getattr(TPM2_ECC, curve), **extra)
+        key = (
+            TSSPrivKey.create_rsa(esys, 2048, **extra)
+            if kind == "rsa"
+            else TSSPrivKey.create_ecc(esys, getattr(TPM2_ECC, curve), **extra)
+        )
     path.write_bytes(key.to_pem())
     return str(path)
 
@@ -35,7 +39,9 @@ def tpm_transients(signer) -> list[int]:
 
 
 def test_long_running_signer_loads_once_and_signs_many_times(tpm, openssl_rsa):
-    options = SignerOptions(private_key=openssl_rsa.key, certificate=str(openssl_rsa.cert), tpm_tcti=tpm.tcti, interactive=False)
+    options = SignerOptions(
+        private_key=openssl_rsa.key, certificate=str(openssl_rsa.cert), tpm_tcti=tpm.tcti, interactive=False
+    )
     with open_signer(options) as signer:
         assert signer.key_kind is KeyKind.RSA and signer.algorithm == "AWS4-X509-RSA-SHA256"
         assert signer.keeps_key_loaded
@@ -66,7 +72,9 @@ def test_persistent_handle_survives_a_tpm_restart(fresh_tpm, tmp_path):
     from tests.tpm import keys
 
     keys.tools_persistent_key(fresh_tpm, tmp_path, 0x81000110, "ecc256")
-    options = SignerOptions(private_key="handle:0x81000110", tpm_tcti=fresh_tpm.tcti, no_tpm_key_password=True, interactive=False)
+    options = SignerOptions(
+        private_key="handle:0x81000110", tpm_tcti=fresh_tpm.tcti, no_tpm_key_password=True, interactive=False
+    )
     with open_signer(options) as signer:
         signer.sign(b"one")
         fresh_tpm.restart()
@@ -122,14 +130,26 @@ def test_key_under_the_rsa_storage_primary(tpm, tmp_path, flagged):
     from rasign.backends.tpm.parent import srk_template
 
     with tpm.esapi() as esys:
-        srk, *_ = esys.create_primary(TPM2B_SENSITIVE_CREATE(), TPM2B_PUBLIC(publicArea=srk_template(rsa=True)), ESYS_TR.OWNER)
+        srk, *_ = esys.create_primary(
+            TPM2B_SENSITIVE_CREATE(), TPM2B_PUBLIC(publicArea=srk_template(rsa=True)), ESYS_TR.OWNER
+        )
         try:
-            template = TPM2B_PUBLIC.parse("ecc256:null", objectAttributes="sign|fixedtpm|fixedparent|sensitivedataorigin|userwithauth|noda")
+            template = TPM2B_PUBLIC.parse(
+                "ecc256:null", objectAttributes="sign|fixedtpm|fixedparent|sensitivedataorigin|userwithauth|noda"
+            )
             private, public, *_ = esys.create(srk, TPM2B_SENSITIVE_CREATE(), template)
         finally:
             esys.flush_context(srk)
     path = tmp_path / "rsa-parent.pem"
-    path.write_bytes(TpmKeyFile(parent=OWNER_HIERARCHY, public=public.marshal(), private=private.marshal(), empty_auth=True, rsa_parent=flagged).to_pem())
+    path.write_bytes(
+        TpmKeyFile(
+            parent=OWNER_HIERARCHY,
+            public=public.marshal(),
+            private=private.marshal(),
+            empty_auth=True,
+            rsa_parent=flagged,
+        ).to_pem()
+    )
     with open_signer(SignerOptions(private_key=str(path), tpm_tcti=tpm.tcti, interactive=False)) as signer:
         assert verify_signature(signer.public_key(), signer.sign(b"x"), b"x")
         assert signer.loads == 1
@@ -139,14 +159,18 @@ def test_owner_hierarchy_password_as_parent_password(fresh_tpm, tmp_path):
     from tests.tpm import keys
 
     key = keys.pytss_key_under_owner_password(fresh_tpm, tmp_path / "k.pem", owner_password="ownerpw")
-    options = SignerOptions(private_key=str(key), tpm_tcti=fresh_tpm.tcti, tpm_parent_password="ownerpw", interactive=False)
+    options = SignerOptions(
+        private_key=str(key), tpm_tcti=fresh_tpm.tcti, tpm_parent_password="ownerpw", interactive=False
+    )
     with open_signer(options) as signer:
         assert verify_signature(signer.public_key(), signer.sign(b"x"), b"x")
     assert fresh_tpm.transient_handles() == []
 
 
 def test_pcr_and_auth_value_policy_key_in_process(tpm, pcr_auth_key):
-    options = SignerOptions(private_key=pcr_auth_key.key, tpm_tcti=tpm.tcti, tpm_key_password="pcrpw", interactive=False)
+    options = SignerOptions(
+        private_key=pcr_auth_key.key, tpm_tcti=tpm.tcti, tpm_key_password="pcrpw", interactive=False
+    )
     with open_signer(options) as signer:
         assert [step.command_code for step in signer.policy_steps] == [0x17F, 0x16B]
         for index in range(3):  # a fresh policy session per signature, none left behind
@@ -180,7 +204,9 @@ def test_policy_password_key(tpm, tmp_path):
     from tests.tpm import keys
 
     key = keys.pytss_policy_key(tpm, tmp_path / "pw-policy.pem", pcr=16, with_auth_value="ppw", step=CC_POLICY_PASSWORD)
-    with open_signer(SignerOptions(private_key=str(key), tpm_tcti=tpm.tcti, tpm_key_password="ppw", interactive=False)) as signer:
+    with open_signer(
+        SignerOptions(private_key=str(key), tpm_tcti=tpm.tcti, tpm_key_password="ppw", interactive=False)
+    ) as signer:
         assert [step.command_code for step in signer.policy_steps] == [0x17F, CC_POLICY_PASSWORD]
         assert verify_signature(signer.public_key(), signer.sign(b"x"), b"x")
     options = SignerOptions(private_key=str(key), tpm_tcti=tpm.tcti, tpm_key_password="bad", interactive=False)
@@ -195,7 +221,9 @@ def test_replaced_persistent_key_is_detected_when_the_handle_is_opened_again(fre
     from tests.tpm import keys
 
     keys.tools_persistent_key(fresh_tpm, tmp_path, 0x81000120, "ecc256")
-    options = SignerOptions(private_key="handle:0x81000120", tpm_tcti=fresh_tpm.tcti, no_tpm_key_password=True, interactive=False)
+    options = SignerOptions(
+        private_key="handle:0x81000120", tpm_tcti=fresh_tpm.tcti, no_tpm_key_password=True, interactive=False
+    )
     with open_signer(options) as signer:
         signer.sign(b"one")
         fresh_tpm.run_tool("tpm2_evictcontrol", "-Q", "-C", "o", "-c", "0x81000120")
@@ -207,20 +235,25 @@ def test_replaced_persistent_key_is_detected_when_the_handle_is_opened_again(fre
     assert fresh_tpm.transient_handles() == []
 
 
-@pytest.mark.parametrize("algorithm, digest, works", [
-    ("ecc384:ecdsa-sha256", "SHA256", True),
-    ("ecc384:ecdsa-sha256", "SHA384", False),
-    ("ecc256:ecdsa-sha384", "SHA256", True),
-    ("ecc256:ecdsa-sha384", "SHA512", True),
-    ("ecc384:ecdsa-sha512", "SHA384", True),
-])
+@pytest.mark.parametrize(
+    "algorithm, digest, works",
+    [
+        ("ecc384:ecdsa-sha256", "SHA256", True),
+        ("ecc384:ecdsa-sha256", "SHA384", False),
+        ("ecc256:ecdsa-sha384", "SHA256", True),
+        ("ecc256:ecdsa-sha384", "SHA512", True),
+        ("ecc384:ecdsa-sha512", "SHA384", True),
+    ],
+)
 def test_ecdsa_keys_with_a_fixed_scheme_hash(fresh_tpm, tmp_path, algorithm, digest, works):
     """tpm2_create -G eccNNN:ecdsa-shaMMM fixes the hash the TPM accepts; rasign reshapes the
     digest so that the signature still verifies as the requested hash, or says it cannot."""
     from tests.tpm import keys
 
     keys.tools_persistent_key(fresh_tpm, tmp_path, 0x81000130, algorithm)
-    options = SignerOptions(private_key="handle:0x81000130", tpm_tcti=fresh_tpm.tcti, no_tpm_key_password=True, interactive=False)
+    options = SignerOptions(
+        private_key="handle:0x81000130", tpm_tcti=fresh_tpm.tcti, no_tpm_key_password=True, interactive=False
+    )
     with open_signer(options) as signer:
         if works:
             assert verify_signature(signer.public_key(), signer.sign(b"fixed", digest), b"fixed", digest)
@@ -248,7 +281,9 @@ def _occupy_slots(tpm, count: int) -> None:
 
     with tpm.esapi() as esys:
         for _ in range(count):
-            esys.create_primary(TPM2B_SENSITIVE_CREATE(), TPM2B_PUBLIC(publicArea=srk_template(rsa=False)), ESYS_TR.OWNER)
+            esys.create_primary(
+                TPM2B_SENSITIVE_CREATE(), TPM2B_PUBLIC(publicArea=srk_template(rsa=False)), ESYS_TR.OWNER
+            )
 
 
 def test_load_waits_for_slots_another_client_frees(fresh_tpm, tmp_path):

@@ -16,13 +16,16 @@ def test_flag_wins_over_every_variable():
     assert (choice.spec, choice.source) == ("swtpm:port=2321", "--tpm-tcti")
 
 
-@pytest.mark.parametrize("env, expected", [
-    ({"RASIGN_TPM_TCTI": "swtpm:port=1", "TPM_DEVICE": "/dev/tpm0"}, ("swtpm:port=1", "RASIGN_TPM_TCTI")),
-    ({"TPM_DEVICE": "/dev/tpm0", "TPM2TOOLS_TCTI": "mssim"}, ("device:/dev/tpm0", "TPM_DEVICE")),
-    ({"TPM2TOOLS_TCTI": "swtpm:port=5", "TCTI": "mssim"}, ("swtpm:port=5", "TPM2TOOLS_TCTI")),
-    ({"TPM2OPENSSL_TCTI": "swtpm:host=h,port=5"}, ("swtpm:host=h,port=5", "TPM2OPENSSL_TCTI")),
-    ({"TCTI": "tabrmd:bus_type=session"}, ("tabrmd:bus_type=session", "TCTI")),
-])
+@pytest.mark.parametrize(
+    "env, expected",
+    [
+        ({"RASIGN_TPM_TCTI": "swtpm:port=1", "TPM_DEVICE": "/dev/tpm0"}, ("swtpm:port=1", "RASIGN_TPM_TCTI")),
+        ({"TPM_DEVICE": "/dev/tpm0", "TPM2TOOLS_TCTI": "mssim"}, ("device:/dev/tpm0", "TPM_DEVICE")),
+        ({"TPM2TOOLS_TCTI": "swtpm:port=5", "TCTI": "mssim"}, ("swtpm:port=5", "TPM2TOOLS_TCTI")),
+        ({"TPM2OPENSSL_TCTI": "swtpm:host=h,port=5"}, ("swtpm:host=h,port=5", "TPM2OPENSSL_TCTI")),
+        ({"TCTI": "tabrmd:bus_type=session"}, ("tabrmd:bus_type=session", "TCTI")),
+    ],
+)
 def test_environment_precedence(env, expected):
     choice = resolve_tcti(None, env)
     assert (choice.spec, choice.source) == expected
