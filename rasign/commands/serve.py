@@ -418,12 +418,8 @@ def run(args: argparse.Namespace) -> int:
         assert shared is not None
         role_view = CredentialView(role_arn=arn, expiry_skew=policy.expiry_skew)
         role_minter = shared.minter(role_options(session_options, {"role_arn": arn}), name=name)
-        role_refresher = Refresher(
-            role_minter.mint,
-            policy,
-            on_update=role_view.update,  # type: ignore[arg-type]
-            name=f"rasign-serve-{name}",
-        )
+        mint: Any = role_minter.mint  # Credentials is frozen; the refresher's protocol reads only
+        role_refresher = Refresher(mint, policy, on_update=role_view.update, name=f"rasign-serve-{name}")
         extra_refreshers.append(role_refresher)
         extras[name] = RoleSlot(view=role_view, status=_status_of(role_refresher), arn=arn)
     context = ServeContext(
