@@ -21,8 +21,11 @@ class NotReadable(Exception):
         self.reason = reason
 
 
-def read_regular(path: str, *, limit: int) -> bytes:
+def read_regular(path: str, *, limit: int, head: bool = False) -> bytes:
     """The bytes of regular file ``path`` (at most ``limit``), or :class:`NotReadable`.
+
+    With ``head`` a larger file is not an error: its first ``limit`` bytes are returned
+    (enough to recognise what a file is).
 
     Opened non-blocking so a FIFO cannot hang the command; checked with ``fstat`` on the
     open descriptor so the answer is about the file actually read.
@@ -36,7 +39,7 @@ def read_regular(path: str, *, limit: int) -> bytes:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise NotReadable("not a regular file")
-        if info.st_size > limit:
+        if info.st_size > limit and not head:
             raise NotReadable(f"{info.st_size} bytes, more than the {limit} expected")
         chunks, total = [], 0
         while True:
@@ -45,9 +48,13 @@ def read_regular(path: str, *, limit: int) -> bytes:
                 break
             total += len(chunk)
             if total > limit:
+                if head:
+                    chunks.append(chunk)
+                    break
                 raise NotReadable(f"more than the {limit} bytes expected")
             chunks.append(chunk)
-        return b"".join(chunks)
+        data = b"".join(chunks)
+        return data[:limit] if head else data
     except OSError as err:
         raise NotReadable(err.strerror or str(err)) from err
     finally:

@@ -76,6 +76,11 @@ def _env_source(name: str, *, required: bool) -> PinSource | None:
 
     def read() -> str:
         value = secret_from_env(name)
+        if value and any("\udc80" <= char <= "\udcff" for char in value):
+            raise ConfigError(
+                f"environment variable {name} holds bytes that are not UTF-8 text",
+                hint=f"export {name} with the PIN as UTF-8 text",
+            )
         if not value:
             raise ConfigError(f"environment variable {name} is not set or empty", hint=f"export {name} with the PIN")
         return value

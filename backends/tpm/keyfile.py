@@ -134,7 +134,7 @@ def holds_tss2_key(path: str) -> bool:
     from rasign.localfile import NotReadable, read_regular
 
     try:
-        return TSS2_PEM_HEADER in read_regular(path, limit=1 << 20)
+        return TSS2_PEM_HEADER in read_regular(path, limit=1 << 20, head=True)
     except NotReadable:
         return False
 

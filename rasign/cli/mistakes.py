@@ -108,7 +108,7 @@ def sniff(path: object) -> str | None:
 
     try:
         # never blocks: a FIFO or device given as a path is the backend's to refuse, in one line
-        data = read_regular(str(path), limit=1 << 24)[: 1 << 20]
+        data = read_regular(str(path), limit=1 << 20, head=True)
     except NotReadable:
         return None
     labels = _pem_labels(data)

@@ -165,7 +165,7 @@ FILES = [
     case("cert-not-yet-valid", CERT, "not valid until", certificate="{future}", private_key="{expired_key}"),
     case("cert-no-digital-signature", CERT, "digitalSignature", certificate="{nosign}", private_key="{expired_key}"),
     case("cert-ca", CERT, "CA certificate", certificate="{ca_cert}", private_key="{ca_key}"),
-    case("cert-other-ca-no-key-match", KEYLOAD, "does not match", certificate="{root_ca}"),
+    case("cert-other-ca-no-key-match", CERT, "holds only CA certificates", certificate="{root_ca}"),
     case("intermediates-garbage", KEYLOAD, "", "--intermediates", "{garbage}"),
     case("intermediates-missing", KEYLOAD, "not found", "--intermediates", "{missing}"),
     case("key-encrypted-no-password", AUTH, "", private_key="{key_enc}"),

@@ -67,3 +67,14 @@ def test_huge_file(tmp_path):
     path.write_bytes(b"1" * (1 << 20))
     with pytest.raises(KeyLoadError, match="more than the 65536"):
         read_secret_file(str(path), "PIN")
+
+
+def test_pin_variable_with_non_utf8_bytes_is_a_clean_error(monkeypatch):
+    from rasign.backends.pkcs11.pins import _env_source
+    from rasign.errors import ConfigError
+
+    monkeypatch.setenv("RASIGN_TEST_PIN_BYTES", "12\udcff34")  # what os.environ holds for b"12\xff34"
+    source = _env_source("RASIGN_TEST_PIN_BYTES", required=True)
+    with pytest.raises(ConfigError) as caught:
+        source.read()
+    assert "not UTF-8" in caught.value.one_line() and "12" not in caught.value.one_line().replace("UTF-8", "")
