@@ -657,8 +657,12 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         if trickle <= 0:
-            self.wfile.write(data)
-            self.wfile.flush()
+            try:
+                self.wfile.write(data)
+                self.wfile.flush()
+            except (BrokenPipeError, ConnectionResetError, ssl.SSLError) as err:
+                # A client that stops reading (rasign caps an answer at 1 MiB) is a normal end.
+                log.debug("client went away during the answer: %s", type(err).__name__)
             return
         self.wfile.flush()
         for offset in range(0, len(data), 16):
