@@ -36,6 +36,7 @@ Backends may import this module and the other parts of the allowed interface
 
 from __future__ import annotations
 
+import abc
 import importlib
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -60,8 +61,8 @@ BACKEND_INTERFACE = (
 """Core modules a backend may import; anything else in ``rasign`` is private to the core."""
 
 
-class Backend:
-    """Base class of every key backend; override :meth:`open` and what applies.
+class Backend(abc.ABC):
+    """Base class of every key backend; implement :meth:`open`, override what applies.
 
     Backends are used as classes (every method is a classmethod) because they hold no
     state of their own: the state lives in the signers they open.
@@ -72,9 +73,9 @@ class Backend:
     reopen_each_refresh: ClassVar[bool] = False
 
     @classmethod
+    @abc.abstractmethod
     def open(cls, options: SignerOptions) -> Signer:
         """Build a ready signer for ``options``, failing early on any problem."""
-        raise NotImplementedError(f"backend {cls.name!r} does not implement open()")
 
     @classmethod
     def list_identities(cls, options: SignerOptions) -> list[Identity]:

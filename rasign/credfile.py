@@ -150,8 +150,9 @@ def check_writable(path: str, profile: str | None = None) -> str:
     real = fsafe.resolve(real, WHAT)
     fsafe.check_target(real + ".lock", "credentials lock file", create_dirs=True, lock=True)
     if profile is not None:
-        placeholder = profile_values("preflight", "preflight", "preflight", "preflight")
-        rewrite(read_text(real), profile, placeholder)
+        # A dry run of the rewrite with stand-in values: it refuses what the real one would.
+        stand_in = profile_values("preflight", "preflight", "preflight", "preflight")
+        rewrite(read_text(real), profile, stand_in)
     return real
 
 

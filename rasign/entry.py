@@ -16,7 +16,7 @@ _SKIP_AGENT = frozenset({"--help", "-h", "--debug", "--no-agent", "help"})
 def run() -> None:
     """``rasign`` / ``aws_signing_helper`` / ``python -m rasign``."""
     argv = sys.argv[1:]
-    if argv[:1] == ["credential-process"] and not _SKIP_AGENT.intersection(argv):
+    if argv[:1] == ["credential-process"] and not _SKIP_AGENT.intersection(argv) and _agent_may_answer(argv):
         from rasign.agent.client import run_fast_path
 
         code = run_fast_path(argv[1:])
@@ -25,6 +25,13 @@ def run() -> None:
     from rasign.cli.main import run as run_cli
 
     run_cli()
+
+
+def _agent_may_answer(argv: list[str]) -> bool:
+    """True when an agent is forced or its socket exists: otherwise the client is not even imported."""
+    from rasign.agent import protocol
+
+    return "--agent" in argv or os.path.exists(protocol.socket_path())
 
 
 def exit_now(code: int) -> None:

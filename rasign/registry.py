@@ -102,7 +102,13 @@ def open_signer(options: SignerOptions, backend: str | None = None) -> Signer:
 def _checked(name: str, backend: object) -> type[Backend]:
     """``backend`` if it implements the contract; a plug-in that does not is named."""
     if isinstance(backend, type) and issubclass(backend, Backend):
-        return backend
+        missing = sorted(getattr(backend, "__abstractmethods__", ()))
+        if not missing:
+            return backend
+        raise UsageError(
+            f"key backend {name!r} does not implement {', '.join(missing)}",
+            hint="update the plug-in that registers it under the rasign.backends entry-point group",
+        )
     raise UsageError(
         f"key backend {name!r} does not implement rasign.backend.Backend",
         hint="update the plug-in that registers it under the rasign.backends entry-point group",

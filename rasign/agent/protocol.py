@@ -22,7 +22,6 @@ Requests (``op``):
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 
@@ -76,11 +75,15 @@ def client_environment(environ: dict[str, str] | None = None) -> dict[str, str]:
 
 def encode(message: dict[str, Any]) -> bytes:
     """One message as a JSON line."""
+    import json
+
     return json.dumps(message, separators=(",", ":")).encode("utf-8") + b"\n"
 
 
 def decode(line: bytes) -> dict[str, Any]:
     """One JSON line as a message; ValueError when it is not a JSON object."""
+    import json
+
     message = json.loads(line.decode("utf-8"))
     if not isinstance(message, dict):
         raise ValueError("not a JSON object")

@@ -96,3 +96,15 @@ def test_the_rules_see_imports_inside_functions():
     sample = REPO / "backends" / "store" / "pkcs11_store.py"
     names = [name for _, name in _imports(sample)]
     assert "rasign.backend" in names  # imported inside methods only
+
+
+def test_a_plugin_that_does_not_implement_open_is_named(monkeypatch):
+    from rasign import registry
+    from rasign.backend import Backend
+    from rasign.errors import UsageError
+
+    class Half(Backend):
+        name = "half"
+
+    with pytest.raises(UsageError, match="does not implement open"):
+        registry._checked("half", Half)
