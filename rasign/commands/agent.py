@@ -96,7 +96,8 @@ def _ask(action: str, path: str, *, as_json: bool) -> int:
 
 
 def _serve(path: str, args: argparse.Namespace) -> int:
-    from rasign.agent.server import Agent, AgentServer, lock_memory, systemd_listen_fd
+    from rasign.agent.loop import AgentServer
+    from rasign.agent.server import Agent, lock_memory, systemd_listen_fd
     from rasign.hardening import harden_process
 
     listen_fd = systemd_listen_fd() if args.systemd else None
@@ -118,9 +119,7 @@ def _serve(path: str, args: argparse.Namespace) -> int:
 
     def _stop(signum: int, frame: object) -> None:
         agent.stopping.set()
-        import threading
-
-        threading.Thread(target=server.shutdown, daemon=True).start()
+        server.stop()  # sets a flag and wakes the loop: safe in a signal handler
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
