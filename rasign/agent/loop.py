@@ -232,8 +232,9 @@ class AgentServer:
 
     def _accept(self) -> None:
         for _ in range(_ACCEPT_BATCH):
-            if len(self._conns) + self._busy >= self.max_connections and not self._evict_oldest():
-                self._pause_accepting()
+            full = len(self._conns) + self._busy >= self.max_connections
+            if full and not self._conns:
+                self._pause_accepting()  # every slot is a request in the pool: the backlog holds the rest
                 return
             try:
                 sock, _address = self.socket.accept()
@@ -244,6 +245,8 @@ class AgentServer:
                     continue
                 log.debug("agent accept failed: %s", err)
                 return
+            if full:
+                self._evict_oldest()
             self._admit(sock)
 
     def _admit(self, sock: socket.socket) -> None:

@@ -13,6 +13,7 @@ import json
 import os
 import signal
 import sys
+import threading
 
 from rasign.cli import flags
 from rasign.errors import StoreError, UsageError
@@ -123,7 +124,8 @@ def _serve(path: str, args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    signal.signal(signal.SIGHUP, lambda signum, frame: agent.lock())
+    # lock waits for a mint in progress: off the loop's thread, so repeat answers go on meanwhile.
+    signal.signal(signal.SIGHUP, lambda signum, frame: threading.Thread(target=agent.lock, daemon=True).start())
     try:
         server.serve_forever(poll_interval=0.5)
     finally:
