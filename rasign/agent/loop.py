@@ -226,6 +226,7 @@ class AgentServer:
         for conn in late:
             log.debug("closing an agent connection that did not complete its request in time")
             self._close(conn)
+        self._resume_accepting()
         return len(late)
 
     # -- accepting
@@ -241,8 +242,10 @@ class AgentServer:
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as err:
-                if err.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM) and self._evict_oldest():
-                    continue
+                if err.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                    if self._evict_oldest():
+                        continue
+                    self._pause_accepting()  # else the ready listener would spin the loop; the sweep resumes
                 log.debug("agent accept failed: %s", err)
                 return
             if full:

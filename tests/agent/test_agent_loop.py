@@ -268,6 +268,29 @@ def test_minting_for_two_identities_does_not_hold_up_repeat_answers(running, clo
     assert [entry.mints for name, entry in agent.entries.items() if name != "ready"] == [1, 1]
 
 
+def test_when_every_slot_is_a_request_in_the_pool_new_clients_wait_in_the_backlog(running, clock):
+    server = running(max_connections=1)
+    release = threading.Event()
+    minter = _Minter(clock, release)
+    slow = _identity(server.agent, "slow", minter)
+    ready = _ready(server.agent, clock)
+    first = _connect(server)
+    first.sendall(slow)
+    try:
+        _wait_until(minter.started.is_set, "the mint started")
+        waiting = _connect(server)  # the kernel's backlog takes it; the loop does not accept it yet
+        waiting.sendall(ready)
+        _wait_until(lambda: not server._accepting, "the loop stops accepting at the cap")
+        waiting.setblocking(False)
+        with pytest.raises(BlockingIOError):
+            waiting.recv(100)
+        waiting.settimeout(BOUND)
+    finally:
+        release.set()
+    assert _answer(first)["ok"]
+    assert _answer(waiting)["ok"]  # accepted once the mint's slot was free again
+
+
 def test_malformed_and_stop_requests_are_answered_by_the_pool(running):
     server = running()
     client = _connect(server)
