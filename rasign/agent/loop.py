@@ -178,8 +178,6 @@ class AgentServer:
         with contextlib.suppress(OSError):
             self._wake_w.send(b"x")
 
-    shutdown = stop
-
     def server_close(self) -> None:
         """Close every connection the loop holds and the listener; remove the socket file."""
         for conn in list(self._conns.values()):
