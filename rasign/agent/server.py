@@ -23,6 +23,7 @@ import ctypes
 import ctypes.util
 import dataclasses
 import hashlib
+import itertools
 import json
 import logging
 import os
@@ -104,7 +105,8 @@ class Agent:
         """Exact request line -> (entry, freshness margin): a repeated request skips parsing."""
         self._environment_lock = threading.Lock()
         self.stopping = threading.Event()
-        self._secret_serial = 0
+        self._secret_serial = itertools.count(1)
+        """Names held PINs apart; ``next`` on it is atomic, and workers for two identities may hold at once."""
 
     # -- requests
 
@@ -300,8 +302,7 @@ class Agent:
 
         options = entry.signer_options
         if what in ("PIN", "context PIN"):
-            self._secret_serial += 1
-            name = f"RASIGN_AGENT_SECRET_{self._secret_serial}"
+            name = f"RASIGN_AGENT_SECRET_{next(self._secret_serial)}"
             hold_secret(name, value)
             if what == "PIN":
                 options.pkcs11_pin_env = name
