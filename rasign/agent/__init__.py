@@ -11,7 +11,8 @@ Modules:
   (standard library only, shared by both sides);
 - :mod:`rasign.agent.client`: what ``credential-process`` runs (standard library only, so
   an answer from the agent costs no cryptography or requests import);
-- :mod:`rasign.agent.server`: the daemon (peer checks, identities, PIN holding, lock);
+- :mod:`rasign.agent.server`: the daemon's state (identities, PIN holding, lock, peer checks);
+- :mod:`rasign.agent.loop`: its socket (one event loop; a small pool for minting and signing);
 - :mod:`rasign.agent.notices`: telling the person that a key waits for a touch or a PIN.
 
 The security model is written down in docs/agent.md.

@@ -11,6 +11,9 @@ TPM key), the credentials it minted, and the PINs and passwords its clients type
 live only in this process's memory (non-dumpable, core files off, locked in RAM where the
 system allows it) for ``--pin-ttl`` seconds (default: until the agent stops); ``lock``
 forgets them all and closes every session at once.
+
+The socket itself (one event loop, a small worker pool for minting) is
+:mod:`rasign.agent.loop`.
 """
 
 from __future__ import annotations
@@ -20,16 +23,17 @@ import ctypes
 import ctypes.util
 import dataclasses
 import hashlib
+import itertools
 import json
 import logging
 import os
 import socket
-import socketserver
 import stat
 import struct
 import sys
 import threading
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from rasign.agent import protocol
@@ -48,10 +52,6 @@ DEFAULT_MARGIN = 300.0
 MAX_IDENTITIES = 256
 """Identities kept at once; past it the least recently minted one without held secrets goes."""
 MAX_MEMO = 4096
-MAX_CONNECTIONS = 64
-"""Connections served at once; more wait in the listen backlog instead of costing threads."""
-READ_TIMEOUT = 10.0
-"""Seconds a client has to send its request line."""
 
 _PATH_FIELDS = (
     "certificate",
@@ -79,6 +79,8 @@ class Entry:
     credentials: Credentials | None = None
     answer: bytes = b""
     """The encoded answer for ``credentials`` (what a repeated request gets, pre-rendered)."""
+    expires_at: datetime | None = None
+    """``credentials.expires_at``, parsed once (the repeat path checks it on every answer)."""
     held: dict[str, str] = field(default_factory=dict)
     """Kind of secret -> name under which rasign.secrets holds it."""
     held_since: float | None = None
@@ -103,7 +105,8 @@ class Agent:
         """Exact request line -> (entry, freshness margin): a repeated request skips parsing."""
         self._environment_lock = threading.Lock()
         self.stopping = threading.Event()
-        self._secret_serial = 0
+        self._secret_serial = itertools.count(1)
+        """Names held PINs apart; ``next`` on it is atomic, and workers for two identities may hold at once."""
 
     # -- requests
 
@@ -117,8 +120,8 @@ class Agent:
         if known is None:
             return None
         entry, margin = known
-        credentials = entry.credentials
-        if credentials is None or not entry.answer:
+        expires_at = entry.expires_at
+        if expires_at is None or not entry.answer:
             return None
         if (
             self.pin_ttl is not None
@@ -126,7 +129,7 @@ class Agent:
             and self.clock.monotonic() - entry.held_since >= self.pin_ttl
         ):
             return None  # the full path forgets the expired secrets first
-        if (credentials.expires_at - self.clock.now()).total_seconds() <= margin:
+        if (expires_at - self.clock.now()).total_seconds() <= margin:
             return None
         return entry.answer
 
@@ -164,18 +167,10 @@ class Agent:
         return _error(UsageError(f"unknown agent request {str(op)[:40]!r}"))
 
     def _credentials(self, message: dict[str, Any], notify: Any) -> dict[str, Any]:
-        argv, cwd, env = message.get("argv"), message.get("cwd"), message.get("env")
-        if not (
-            isinstance(argv, list)
-            and all(isinstance(a, str) for a in argv)
-            and isinstance(cwd, str)
-            and isinstance(env, dict)
-            and all(isinstance(k, str) and isinstance(v, str) for k, v in env.items())
-        ):
+        fields = _request_fields(message)
+        if fields is None:
             return _error(UsageError("malformed credentials request"))
-        secrets = message.get("secrets") or {}
-        if not isinstance(secrets, dict):
-            return _error(UsageError("malformed credentials request"))
+        argv, cwd, env, secrets = fields
         try:
             entry, interactive, warnings = self._entry_for(argv, cwd, env)
         except NotServed as err:
@@ -225,6 +220,7 @@ class Agent:
                 log.exception("minting failed")
                 return _error(RasignError(f"internal error in the agent: {type(err).__name__}"), exit_code=70)
             entry.credentials = credentials
+            entry.expires_at = credentials.expires_at
             entry.answer = protocol.encode({"ok": True, "output": credentials.to_process_json()})
             return {"ok": True, "output": credentials.to_process_json()}
 
@@ -306,8 +302,7 @@ class Agent:
 
         options = entry.signer_options
         if what in ("PIN", "context PIN"):
-            self._secret_serial += 1
-            name = f"RASIGN_AGENT_SECRET_{self._secret_serial}"
+            name = f"RASIGN_AGENT_SECRET_{next(self._secret_serial)}"
             hold_secret(name, value)
             if what == "PIN":
                 options.pkcs11_pin_env = name
@@ -402,6 +397,24 @@ _SECRET_NAMES = frozenset(
 )
 
 
+def _request_fields(
+    message: dict[str, Any],
+) -> tuple[list[str], str, dict[str, str], dict[str, Any]] | None:
+    """A credentials request's argv, cwd, env and secrets, or None when one has the wrong type."""
+    argv, cwd, env = message.get("argv"), message.get("cwd"), message.get("env")
+    secrets = message.get("secrets") or {}
+    if (
+        isinstance(argv, list)
+        and all(isinstance(a, str) for a in argv)
+        and isinstance(cwd, str)
+        and isinstance(env, dict)
+        and all(isinstance(k, str) and isinstance(v, str) for k, v in env.items())
+        and isinstance(secrets, dict)
+    ):
+        return argv, cwd, env, secrets
+    return None
+
+
 def _prompt_text(what: str, entry: Entry) -> str:
     return f"rasign agent: enter the {what} for {entry.signer_options.certificate or entry.label}: "
 
@@ -483,126 +496,16 @@ def _absolute(options: Any, name: str, cwd: str) -> None:
 # --------------------------------------------------------------------------- the socket
 
 
+_PEERCRED = getattr(socket, "SO_PEERCRED", None)
+_UCRED = struct.Struct("3i")
+
+
 def peer_uid(connection: socket.socket) -> int | None:
     """The uid of the process at the other end (Linux ``SO_PEERCRED``); None where unknown."""
-    option = getattr(socket, "SO_PEERCRED", None)
-    if option is None:
+    if _PEERCRED is None:
         return None
-    raw = connection.getsockopt(socket.SOL_SOCKET, option, struct.calcsize("3i"))
-    _pid, uid, _gid = struct.unpack("3i", raw)
+    _pid, uid, _gid = _UCRED.unpack(connection.getsockopt(socket.SOL_SOCKET, _PEERCRED, _UCRED.size))
     return int(uid)
-
-
-class _Handler(socketserver.StreamRequestHandler):
-    server: AgentServer
-
-    def handle(self) -> None:
-        uid = peer_uid(self.connection)
-        if uid is not None and uid not in self.server.allowed_uids:
-            log.warning("refused a connection from uid %d", uid)
-            self._send(
-                {
-                    "ok": False,
-                    "error": {
-                        "class": "AuthenticationError",
-                        "exit_code": 6,
-                        "line": "the rasign agent serves only its own user",
-                    },
-                }
-            )
-            return
-        self.connection.settimeout(READ_TIMEOUT)
-        try:
-            line = self.rfile.readline(protocol.MAX_LINE + 1)
-        except OSError:
-            return
-        if not line or len(line) > protocol.MAX_LINE:
-            return
-        agent = self.server.agent
-        repeated = agent.repeat_answer(line)
-        if repeated is not None:
-            with contextlib.suppress(OSError):
-                self.connection.sendall(repeated)
-            return
-        try:
-            message = protocol.decode(line)
-        except ValueError:
-            self._send(_error(UsageError("malformed request")))
-            return
-        self.connection.settimeout(None)
-        answer = agent.handle(message, self._notice)
-        agent.remember(line, message, answer)
-        answer.pop("_entry", None)
-        self._send(answer)
-        if self.server.agent.stopping.is_set():
-            threading.Thread(target=self.server.shutdown, daemon=True).start()
-
-    def _notice(self, line: str) -> None:
-        self._send({"notice": line})
-
-    def _send(self, message: dict[str, Any]) -> None:
-        with contextlib.suppress(OSError):
-            self.wfile.write(protocol.encode(message))
-            self.wfile.flush()
-
-
-class AgentServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
-    """The listening socket; at most :data:`MAX_CONNECTIONS` handled at once."""
-
-    daemon_threads = True
-    allow_reuse_address = False
-
-    def __init__(
-        self,
-        path: str | None,
-        agent: Agent,
-        *,
-        listen_fd: int | None = None,
-        allowed_uids: frozenset[int] | None = None,
-    ) -> None:
-        self.agent = agent
-        self.path = path
-        self.allowed_uids = allowed_uids or frozenset({os.getuid(), 0})
-        self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
-        if listen_fd is not None:
-            socketserver.UnixStreamServer.__init__(self, "", _Handler, bind_and_activate=False)
-            self.socket.close()
-            self.socket = socket.socket(fileno=listen_fd)
-            self.path = None
-        else:
-            assert path is not None
-            prepare_socket_dir(path)
-            socketserver.UnixStreamServer.__init__(self, path, _Handler, bind_and_activate=False)
-            old = os.umask(0o177)
-            try:
-                self.server_bind()
-            finally:
-                os.umask(old)
-            os.chmod(path, 0o600)
-            self.server_activate()
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        self._slots.acquire()
-        try:
-            super().process_request(request, client_address)
-        except BaseException:
-            self._slots.release()
-            raise
-
-    def process_request_thread(self, request: Any, client_address: Any) -> None:
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            self._slots.release()
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        log.debug("agent connection failed", exc_info=True)
-
-    def server_close(self) -> None:
-        super().server_close()
-        if self.path:
-            with contextlib.suppress(OSError):
-                os.unlink(self.path)
 
 
 def prepare_socket_dir(path: str) -> None:

@@ -13,6 +13,7 @@ import json
 import os
 import signal
 import sys
+import threading
 
 from rasign.cli import flags
 from rasign.errors import StoreError, UsageError
@@ -96,7 +97,8 @@ def _ask(action: str, path: str, *, as_json: bool) -> int:
 
 
 def _serve(path: str, args: argparse.Namespace) -> int:
-    from rasign.agent.server import Agent, AgentServer, lock_memory, systemd_listen_fd
+    from rasign.agent.loop import AgentServer
+    from rasign.agent.server import Agent, lock_memory, systemd_listen_fd
     from rasign.hardening import harden_process
 
     listen_fd = systemd_listen_fd() if args.systemd else None
@@ -118,13 +120,12 @@ def _serve(path: str, args: argparse.Namespace) -> int:
 
     def _stop(signum: int, frame: object) -> None:
         agent.stopping.set()
-        import threading
-
-        threading.Thread(target=server.shutdown, daemon=True).start()
+        server.stop()  # sets a flag and wakes the loop: safe in a signal handler
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    signal.signal(signal.SIGHUP, lambda signum, frame: agent.lock())
+    # lock waits for a mint in progress: off the loop's thread, so repeat answers go on meanwhile.
+    signal.signal(signal.SIGHUP, lambda signum, frame: threading.Thread(target=agent.lock, daemon=True).start())
     try:
         server.serve_forever(poll_interval=0.5)
     finally:

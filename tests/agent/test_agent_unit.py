@@ -68,3 +68,19 @@ def test_malformed_requests_get_a_usage_error_not_a_crash():
     ):
         answer = agent.handle(message, lambda line: None)
         assert answer["ok"] is False and answer["error"]["exit_code"] == 2
+
+
+def test_pins_held_for_two_identities_from_two_workers_never_share_a_name():
+    import threading
+
+    agent = Agent(clock=FakeClock())
+    entries = [_entry() for _ in range(8)]
+    threads = [threading.Thread(target=agent._hold, args=(entry, "PIN", f"pin-{i}")) for i, entry in enumerate(entries)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    names = [entry.held["PIN"] for entry in entries]
+    assert len(set(names)) == len(names)
+    assert [secret_from_env(name) for name in names] == [f"pin-{i}" for i in range(len(entries))]
+    agent.lock()
