@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from rasign.arns import role_name
 from rasign.emulator.chain import validate_path
 from rasign.emulator.received import ReceivedRequest
 from rasign.emulator.rejection import (
@@ -93,7 +94,7 @@ def create_session(
     _check_trust(state, caller, anchor, now)
     role = _role(state, params, profile)
     duration = _granted_duration(params, profile, role)
-    credentials = _issue(state, caller, params, role.role_id, duration, now)
+    credentials = _issue(state, caller, params, role, duration, now)
     return _response_body(state, caller, credentials), credentials
 
 
@@ -167,10 +168,10 @@ def source_identity_of(leaf: Any) -> str:
 
 
 def _issue(
-    state: AccountState, caller: X509Caller, params: SessionRequest, role_id: str, duration: int, now: _dt.datetime
+    state: AccountState, caller: X509Caller, params: SessionRequest, role: Role, duration: int, now: _dt.datetime
 ) -> IssuedCredentials:
     session_name = params.role_session_name or session_name_for_serial(caller.leaf.serial_number)
-    role_name = params.role_arn.rsplit("/", 1)[-1]
+    name = role_name(role.arn)  # without the role's path, as STS writes it
     expiration = (now + _dt.timedelta(seconds=duration)).replace(microsecond=0)
     credentials = IssuedCredentials(
         access_key_id=new_access_key_id(),
@@ -179,8 +180,8 @@ def _issue(
         expiration=expiration,
         role_arn=params.role_arn,
         role_session_name=session_name,
-        assumed_role_arn=f"arn:{state.partition}:sts::{state.account_id}:assumed-role/{role_name}/{session_name}",
-        assumed_role_id=f"{role_id}:{session_name}",
+        assumed_role_arn=f"arn:{state.partition}:sts::{state.account_id}:assumed-role/{name}/{session_name}",
+        assumed_role_id=f"{role.role_id}:{session_name}",
         source_identity=source_identity_of(caller.leaf),
         certificate_serial=caller.leaf.serial_number,
         subject=caller.leaf.subject.rfc4514_string(),
