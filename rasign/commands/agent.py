@@ -17,8 +17,6 @@ import sys
 from rasign.cli import flags
 from rasign.errors import StoreError, UsageError
 
-SUMMARY = "run the per-user agent (one PIN per login session), or ask it: status, lock, stop"
-
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """The agent's own options; ``ACTION`` talks to a running agent instead of starting one."""
@@ -116,7 +114,7 @@ def _serve(path: str, args: argparse.Namespace) -> int:
             flush=True,
         )
 
-    def _stop(signum: int, frame: object) -> None:
+    def _stop(_signum: int, _frame: object) -> None:
         agent.stopping.set()
         import threading
 
@@ -124,7 +122,7 @@ def _serve(path: str, args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    signal.signal(signal.SIGHUP, lambda signum, frame: agent.lock())
+    signal.signal(signal.SIGHUP, lambda _signum, _frame: agent.lock())
     try:
         server.serve_forever(poll_interval=0.5)
     finally:

@@ -26,8 +26,6 @@ from rasign.errors import StoreError, UsageError
 if TYPE_CHECKING:
     from rasign.identities import Identity
 
-SUMMARY = "write [profile NAME] with credential_process into ~/.aws/config"
-
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """Which identities, which profile name, which file, and whether to only print."""

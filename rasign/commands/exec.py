@@ -32,7 +32,6 @@ if TYPE_CHECKING:
 
     from rasign.refresh import Refresher
 
-SUMMARY = "run a command with credentials in its environment (or a private endpoint)"
 MARKER = "RASIGN_EXEC"
 """Set in the child's environment (to the identity name, or ``-``) so nesting is detected."""
 CREDENTIAL_VARIABLES = (
