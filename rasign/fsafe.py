@@ -112,7 +112,7 @@ class Location:
     def __enter__(self) -> Location:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, *_exc: object) -> None:
         self.close()
 
     def full(self, name: str | None = None) -> str:
@@ -485,14 +485,6 @@ def read_bytes(
     """The bytes of a regular file, or None when it does not exist. Never blocks on a FIFO."""
     found = read_checked(path, what, error=error, limit=limit)
     return None if found is None else found[0]
-
-
-def stat_of(path: str, what: str, *, error: type[RasignError] = StoreError) -> os.stat_result | None:
-    """``stat`` of the file ``path`` really names (trusted links followed), None if missing."""
-    with locate(path, what, error=error, allow_missing_dirs=True) as location:
-        if location.missing_dirs or location.existing is None:
-            return None
-        return location.existing
 
 
 # --------------------------------------------------------------------------- writing

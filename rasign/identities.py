@@ -857,7 +857,6 @@ def apply_identity(
         _render_step(step, identity.name, getattr(args, "certificate", None)) for step in identity.chain
     ]
     args.identity_sts_endpoint = identity.sts_endpoint
-    args.identity_object = identity
     if identity.chain and command not in CHAIN_READY:
         raise ConfigError(
             f"identity {name!r} chains into {identity.chain[-1].role_arn}, which '{command}' cannot do yet",

@@ -502,18 +502,6 @@ def subject_string(cert: x509.Certificate) -> str:
     return go_dn_string(subject_der(cert))
 
 
-def issuer_string(cert: x509.Certificate) -> str:
-    """Go's rendering of the issuer."""
-    return go_dn_string(issuer_der(cert))
-
-
-def validity(cert: x509.Certificate) -> tuple[_dt.datetime, _dt.datetime]:
-    """(notBefore, notAfter) as aware UTC datetimes."""
-    from rasign.certs import not_valid_after, not_valid_before
-
-    return not_valid_before(cert), not_valid_after(cert)
-
-
 @dataclass(frozen=True)
 class CertNames:
     """Everything a selector compares, decoded once per certificate."""
