@@ -57,6 +57,19 @@ def parse_arn(text: str, what: str) -> Arn:
     return Arn(partition=parts[1], service=parts[2], region=parts[3], account=parts[4], resource=parts[5])
 
 
+def is_arn_of(text: str, service: str, resource_prefix: str) -> bool:
+    """True when :func:`parse_arn` accepts ``text`` and it names ``service`` with a resource under the prefix.
+
+    For checks that report in their own words, such as the identities file naming the line:
+    they then accept exactly the ARNs the commands accept, no more, no less.
+    """
+    try:
+        arn = parse_arn(text, "")
+    except ConfigError:
+        return False
+    return arn.service == service and arn.resource.startswith(resource_prefix)
+
+
 @dataclass(frozen=True)
 class Target:
     """The validated trio of ARNs plus the signing region."""

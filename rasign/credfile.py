@@ -28,7 +28,6 @@ from rasign import fsafe
 from rasign.errors import StoreError
 from rasign.ini import IniProblem, check_section_name, check_value, set_values
 
-MANAGED_KEYS = ("aws_access_key_id", "aws_secret_access_key", "aws_session_token")
 EXPIRATION_KEY = "x_security_token_expires"
 """Where the expiration goes: the key saml2aws and other helpers use; SDKs ignore it."""
 
@@ -131,11 +130,6 @@ def read_text(path: str) -> str:
             f"{path} is not UTF-8 text (byte {err.start}); refusing to rewrite it",
             hint="fix or move the file",
         ) from err
-
-
-def atomic_write(path: str, text: str, *, default_mode: int = 0o600, secret: bool = True) -> None:
-    """Replace ``path`` with ``text`` atomically (kept for callers; see :func:`rasign.fsafe.write_atomic`)."""
-    fsafe.write_atomic(path, text, WHAT if secret else "file", mode=default_mode, secret=secret)
 
 
 def check_writable(path: str, profile: str | None = None) -> str:

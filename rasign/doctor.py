@@ -115,51 +115,13 @@ def check_chain(
     leaf: x509.Certificate, chain: list[x509.Certificate], anchor: list[x509.Certificate] | None
 ) -> Iterator[Check]:
     """Order (each issued by the next), duplicates, depth, and path validation to a trust anchor PEM."""
-    from rasign.certs import fingerprint
-
-    seen: set[str] = set()
-    for cert in chain:
-        print_ = fingerprint(cert)
-        if print_ in seen or print_ == fingerprint(leaf):
-            yield Check(
-                "chain",
-                FAIL,
-                f"{cert.subject.rfc4514_string()} appears twice in the chain",
-                "remove the duplicate from --intermediates",
-            )
-            return
-        seen.add(print_)
-    if len(chain) + 1 > MAX_CHAIN_DEPTH:
-        yield Check(
-            "chain",
-            FAIL,
-            f"the path has {len(chain) + 1} certificates; Roles Anywhere accepts at most {MAX_CHAIN_DEPTH}",
-            "shorten the chain (drop the root and cross-signed extras)",
-        )
-        return
     path = [leaf, *chain]
-    for child, parent in zip(path, path[1:], strict=False):
-        if child.issuer != parent.subject or not _signed_by(child, parent):
-            yield Check(
-                "chain",
-                FAIL,
-                f"{child.subject.rfc4514_string()} is not issued by the next certificate "
-                f"({parent.subject.rfc4514_string()})",
-                "put the intermediates in order, leaf's issuer first, and only certificates of this path",
-            )
-            return
+    failure = _chain_duplicate(leaf, chain) or _chain_too_deep(chain) or _chain_out_of_order(path)
+    if failure is not None:
+        yield failure
+        return
     if anchor:
-        top = path[-1]
-        issuer = next((ca for ca in anchor if ca.subject == top.issuer and _signed_by(top, ca)), None)
-        if issuer is None and not any(fingerprint(ca) == fingerprint(top) for ca in anchor):
-            yield Check(
-                "chain",
-                FAIL,
-                f"{top.subject.rfc4514_string()} does not chain to the trust anchor certificate given",
-                "pass the intermediate CAs with --intermediates, or check the trust anchor",
-            )
-            return
-        yield Check("chain", PASS, f"{len(chain)} intermediate(s), in order, validated to the trust anchor")
+        yield _chain_to_anchor(path[-1], len(chain), anchor)
         return
     yield Check(
         "chain",
@@ -167,6 +129,65 @@ def check_chain(
         f"{len(chain)} intermediate(s), in order, no duplicates"
         + ("" if chain else " (pass --trust-anchor-pem to validate the path)"),
     )
+
+
+def _chain_duplicate(leaf: x509.Certificate, chain: list[x509.Certificate]) -> Check | None:
+    """A certificate given twice (or the leaf again) makes the service reject the whole path."""
+    from rasign.certs import fingerprint
+
+    seen: set[str] = {fingerprint(leaf)}
+    for cert in chain:
+        print_ = fingerprint(cert)
+        if print_ in seen:
+            return Check(
+                "chain",
+                FAIL,
+                f"{cert.subject.rfc4514_string()} appears twice in the chain",
+                "remove the duplicate from --intermediates",
+            )
+        seen.add(print_)
+    return None
+
+
+def _chain_too_deep(chain: list[x509.Certificate]) -> Check | None:
+    """Roles Anywhere refuses a path longer than :data:`MAX_CHAIN_DEPTH`, however valid."""
+    if len(chain) + 1 <= MAX_CHAIN_DEPTH:
+        return None
+    return Check(
+        "chain",
+        FAIL,
+        f"the path has {len(chain) + 1} certificates; Roles Anywhere accepts at most {MAX_CHAIN_DEPTH}",
+        "shorten the chain (drop the root and cross-signed extras)",
+    )
+
+
+def _chain_out_of_order(path: list[x509.Certificate]) -> Check | None:
+    """The first certificate not issued (name and signature) by the one after it."""
+    for child, parent in zip(path, path[1:], strict=False):
+        if child.issuer != parent.subject or not _signed_by(child, parent):
+            return Check(
+                "chain",
+                FAIL,
+                f"{child.subject.rfc4514_string()} is not issued by the next certificate "
+                f"({parent.subject.rfc4514_string()})",
+                "put the intermediates in order, leaf's issuer first, and only certificates of this path",
+            )
+    return None
+
+
+def _chain_to_anchor(top: x509.Certificate, intermediates: int, anchor: list[x509.Certificate]) -> Check:
+    """The path's top is issued by a trust anchor certificate, or is one of them."""
+    from rasign.certs import fingerprint
+
+    issuer = next((ca for ca in anchor if ca.subject == top.issuer and _signed_by(top, ca)), None)
+    if issuer is None and not any(fingerprint(ca) == fingerprint(top) for ca in anchor):
+        return Check(
+            "chain",
+            FAIL,
+            f"{top.subject.rfc4514_string()} does not chain to the trust anchor certificate given",
+            "pass the intermediate CAs with --intermediates, or check the trust anchor",
+        )
+    return Check("chain", PASS, f"{intermediates} intermediate(s), in order, validated to the trust anchor")
 
 
 def _signed_by(child: x509.Certificate, parent: x509.Certificate) -> bool:
@@ -266,14 +287,8 @@ def check_pkcs11(options: SignerOptions) -> Iterator[Check]:
     except ImportError:
         yield Check("pkcs11 module", FAIL, "python-pkcs11 is not installed", "pip install 'rasign[pkcs11]'")
         return
-    key = options.private_key or ""
-    uri = key if key.startswith("pkcs11:") else options.certificate or ""
-    attributes = _uri_attributes(uri)
-    path = (
-        options.pkcs11_lib
-        or attributes.get("module-path")
-        or next((candidate for candidate in P11KIT_PROXY if os.path.exists(candidate)), None)
-    )
+    attributes = _uri_attributes(_pkcs11_uri(options))
+    path = _pkcs11_module_path(options, attributes)
     if path is None:
         yield Check(
             "pkcs11 module",
@@ -293,7 +308,29 @@ def check_pkcs11(options: SignerOptions) -> Iterator[Check]:
         )
         return
     yield Check("pkcs11 module", PASS, f"loaded {path} ({str(lib.library_description).strip() or 'no description'})")
-    label = attributes.get("token")
+    tokens = _check_tokens(lib, attributes.get("token"))
+    yield tokens
+    if tokens.status == PASS:
+        yield from _check_pin_source(options, attributes)
+
+
+def _pkcs11_uri(options: SignerOptions) -> str:
+    """The URI whose attributes (module-path, token, pin-source) doctor reads: the key's, else the certificate's."""
+    key = options.private_key or ""
+    return key if key.startswith("pkcs11:") else options.certificate or ""
+
+
+def _pkcs11_module_path(options: SignerOptions, attributes: dict[str, str]) -> str | None:
+    """The module the backend would load: ``--pkcs11-lib``, the URI's module-path, then p11-kit-proxy."""
+    return (
+        options.pkcs11_lib
+        or attributes.get("module-path")
+        or next((candidate for candidate in P11KIT_PROXY if os.path.exists(candidate)), None)
+    )
+
+
+def _check_tokens(lib: Any, label: str | None) -> Check:
+    """A token (with the URI's label, if any) is present; listing needs no session."""
     try:
         tokens = list(lib.get_tokens(token_label=label)) if label else list(lib.get_tokens())
     except Exception as err:  # noqa: BLE001 - a module may fail C_GetSlotList for an absent reader
@@ -303,15 +340,13 @@ def check_pkcs11(options: SignerOptions) -> Iterator[Check]:
         detail = ""
     if not tokens:
         what = f"no token {label!r} is present" if label else "no token present"
-        yield Check(
+        return Check(
             "pkcs11 token",
             FAIL,
             what + detail,
             "insert the token, or fix token= in the URI (pkcs11-tool --list-slots shows the labels)",
         )
-        return
-    yield Check("pkcs11 token", PASS, f"{len(tokens)} token(s) present: {str(tokens[0].label).strip()}")
-    yield from _check_pin_source(options, attributes)
+    return Check("pkcs11 token", PASS, f"{len(tokens)} token(s) present: {str(tokens[0].label).strip()}")
 
 
 def _check_pin_source(options: SignerOptions, attributes: dict[str, str]) -> Iterator[Check]:
@@ -363,39 +398,51 @@ def check_tpm(options: SignerOptions) -> Iterator[Check]:
 
     No TPM command is sent, so no authorisation is tried and no lockout counter moves.
     """
-    import socket
+    spec = _tpm_spec(options)
+    name, _, conf = spec.partition(":") if not spec.startswith("/") else ("device", "", spec)
+    if name == "device":
+        yield _check_tpm_device(conf or "/dev/tpmrm0")
+    elif name in ("swtpm", "mssim") and "path=" not in conf:
+        yield _check_tpm_socket(spec, conf)
+    else:
+        yield Check("tpm", WARN, f"TCTI {spec!r} is not checked without --live", "run rasign doctor --live")
 
+
+def _tpm_spec(options: SignerOptions) -> str:
+    """The TCTI the backend would use: ``--tpm-tcti``, the variables in order, then the first device present."""
     spec = options.tpm_tcti or next((os.environ[name] for name in TPM_TCTI_VARIABLES if os.environ.get(name)), None)
     if spec is None:
         spec = next((device for device in ("/dev/tpmrm0", "/dev/tpm0") if os.path.exists(device)), "/dev/tpmrm0")
-    name, _, conf = spec.partition(":") if not spec.startswith("/") else ("device", "", spec)
-    if name == "device":
-        path = conf or "/dev/tpmrm0"
-        if not os.path.exists(path):
-            yield Check("tpm", FAIL, f"{path} does not exist", "enable the TPM in the firmware, or pass --tpm-tcti")
-        elif not os.access(path, os.R_OK | os.W_OK):
-            yield Check(
-                "tpm", FAIL, f"no permission to open {path}", "add this user to the tss group (or the device's group)"
-            )
-        else:
-            yield Check("tpm", PASS, f"{path} can be opened")
-        return
-    if name in ("swtpm", "mssim") and "path=" not in conf:
-        settings = dict(part.partition("=")[::2] for part in conf.split(",") if "=" in part)
-        host, port = settings.get("host", "localhost"), int(settings.get("port", "2321") or 2321)
-        try:
-            socket.create_connection((host, port), timeout=5).close()
-        except OSError as err:
-            yield Check(
-                "tpm",
-                FAIL,
-                f"nothing answers at {host}:{port} ({spec}): {err.strerror or err}",
-                "start the TPM simulator, or fix --tpm-tcti",
-            )
-            return
-        yield Check("tpm", PASS, f"{spec} accepts connections")
-        return
-    yield Check("tpm", WARN, f"TCTI {spec!r} is not checked without --live", "run rasign doctor --live")
+    return spec
+
+
+def _check_tpm_device(path: str) -> Check:
+    """The device exists and this user may open it for reading and writing."""
+    if not os.path.exists(path):
+        return Check("tpm", FAIL, f"{path} does not exist", "enable the TPM in the firmware, or pass --tpm-tcti")
+    if not os.access(path, os.R_OK | os.W_OK):
+        return Check(
+            "tpm", FAIL, f"no permission to open {path}", "add this user to the tss group (or the device's group)"
+        )
+    return Check("tpm", PASS, f"{path} can be opened")
+
+
+def _check_tpm_socket(spec: str, conf: str) -> Check:
+    """A simulator's command port accepts a TCP connection (nothing is sent)."""
+    import socket
+
+    settings = dict(part.partition("=")[::2] for part in conf.split(",") if "=" in part)
+    host, port = settings.get("host", "localhost"), int(settings.get("port", "2321") or 2321)
+    try:
+        socket.create_connection((host, port), timeout=5).close()
+    except OSError as err:
+        return Check(
+            "tpm",
+            FAIL,
+            f"nothing answers at {host}:{port} ({spec}): {err.strerror or err}",
+            "start the TPM simulator, or fix --tpm-tcti",
+        )
+    return Check("tpm", PASS, f"{spec} accepts connections")
 
 
 # --------------------------------------------------------------------------- ARNs and endpoint
@@ -537,43 +584,61 @@ def run_checks(
     """Every check that applies to these options, in the order a failure would happen."""
     now = now or _dt.datetime.now(_dt.timezone.utc)
     results = _safe(lambda: check_arns(session_options), "arns")
-    certificate = signer_options.certificate
-    leaf = None
-    if certificate and not certificate.startswith("pkcs11:"):
-        from rasign import certs
-
-        def load() -> Iterator[Check]:
-            nonlocal leaf
-            found = certs.load_certificates(certificate)
-            leaf, extra = found[0], found[1:]
-            yield from check_certificate(leaf, now)
-            chain = extra + (
-                certs.load_certificates(signer_options.intermediates, "intermediate certificate")
-                if signer_options.intermediates
-                else []
-            )
-            anchor = certs.load_certificates(trust_anchor_pem, "trust anchor") if trust_anchor_pem else None
-            yield from check_chain(leaf, chain, anchor)
-
-        results += _safe(load, "certificate")
-    key = signer_options.private_key or ""
-    if key.startswith("pkcs11:") or certificate and certificate.startswith("pkcs11:"):
-        results += _safe(lambda: check_pkcs11(signer_options), "pkcs11 module")
-    elif key.startswith("handle:") or signer_options.tpm_tcti or _is_tss2_file(key):
-        results += _safe(lambda: check_tpm(signer_options), "tpm")
-        results.append(Check("key", WARN, "TPM key: loaded and matched only with --live", "run rasign doctor --live"))
-    elif key and leaf is not None:
-        password = signer_options.pkcs8_password or os.environ.get("RASIGN_PKCS8_PASSWORD")
-        results += _safe(lambda: check_key_file(key, leaf, password), "key")
-    elif signer_options.cert_selector:
-        results.append(
-            Check("key", WARN, "certificate store identity: checked only with --live", "run rasign doctor --live")
-        )
+    certificate_checks, leaf = _certificate_checks(signer_options, trust_anchor_pem, now)
+    results += certificate_checks
+    results += _key_checks(signer_options, leaf)
     if network and not any(check.name == "arns" and check.status == FAIL for check in results):
         results += _safe(lambda: check_endpoint(session_options, now), "endpoint")
     if live:
         results += _safe(lambda: _live(signer_options, session_options, backend), "live")
     return results
+
+
+def _certificate_checks(
+    signer_options: SignerOptions, trust_anchor_pem: str | None, now: _dt.datetime
+) -> tuple[list[Check], x509.Certificate | None]:
+    """The certificate file and its chain, and the leaf read (None for a token's or a store's certificate)."""
+    certificate = signer_options.certificate
+    if not certificate or certificate.startswith("pkcs11:"):
+        return [], None
+    from rasign import certs
+
+    leaf: x509.Certificate | None = None
+
+    def load() -> Iterator[Check]:
+        nonlocal leaf
+        found = certs.load_certificates(certificate)
+        leaf, extra = found[0], found[1:]
+        yield from check_certificate(leaf, now)
+        chain = extra + (
+            certs.load_certificates(signer_options.intermediates, "intermediate certificate")
+            if signer_options.intermediates
+            else []
+        )
+        anchor = certs.load_certificates(trust_anchor_pem, "trust anchor") if trust_anchor_pem else None
+        yield from check_chain(leaf, chain, anchor)
+
+    results = _safe(load, "certificate")
+    return results, leaf
+
+
+def _key_checks(signer_options: SignerOptions, leaf: x509.Certificate | None) -> list[Check]:
+    """The key's own checks, by where it lives: a token, a TPM, a file matched with the leaf, or a store."""
+    key = signer_options.private_key or ""
+    certificate = signer_options.certificate or ""
+    if key.startswith("pkcs11:") or certificate.startswith("pkcs11:"):
+        return _safe(lambda: check_pkcs11(signer_options), "pkcs11 module")
+    if key.startswith("handle:") or signer_options.tpm_tcti or _is_tss2_file(key):
+        return [
+            *_safe(lambda: check_tpm(signer_options), "tpm"),
+            Check("key", WARN, "TPM key: loaded and matched only with --live", "run rasign doctor --live"),
+        ]
+    if key and leaf is not None:
+        password = signer_options.pkcs8_password or os.environ.get("RASIGN_PKCS8_PASSWORD")
+        return _safe(lambda: check_key_file(key, leaf, password), "key")
+    if signer_options.cert_selector:
+        return [Check("key", WARN, "certificate store identity: checked only with --live", "run rasign doctor --live")]
+    return []
 
 
 def _is_tss2_file(path: str) -> bool:

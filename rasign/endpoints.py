@@ -91,17 +91,37 @@ def resolve_endpoint(
     use_dualstack = use_dualstack or _env_true("AWS_USE_DUALSTACK_ENDPOINT")
     if endpoint:
         return _custom(endpoint)
-    if not _env_true("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"):
-        for variable in ("AWS_ENDPOINT_URL_ROLESANYWHERE", "AWS_ENDPOINT_URL"):
-            if os.environ.get(variable):
-                try:
-                    return _custom(os.environ[variable])
-                except ConfigError as err:
-                    raise ConfigError(f"{variable}: {err.message}", hint=err.hint()) from None
+    configured = _configured_endpoint()
+    if configured is not None:
+        return configured
     region = strip_fips(region)
     if not region:
         raise ConfigError("Invalid Configuration: Missing Region", hint="pass --region or a trust anchor ARN")
     partition = partition_of(region)
+    _check_variant(region, partition, use_fips=use_fips, use_dualstack=use_dualstack, arn_partition=arn_partition)
+    service = "rolesanywhere-fips" if use_fips else "rolesanywhere"
+    suffix = partition.dualstack_suffix if use_dualstack else partition.dns_suffix
+    host = f"{service}.{region}.{suffix}"
+    return Endpoint(url=f"https://{host}", host=host, path="")
+
+
+def _configured_endpoint() -> Endpoint | None:
+    """The SDKs' endpoint variables, service-specific first; none when configured endpoints are ignored."""
+    if _env_true("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"):
+        return None
+    for variable in ("AWS_ENDPOINT_URL_ROLESANYWHERE", "AWS_ENDPOINT_URL"):
+        if os.environ.get(variable):
+            try:
+                return _custom(os.environ[variable])
+            except ConfigError as err:
+                raise ConfigError(f"{variable}: {err.message}", hint=err.hint()) from None
+    return None
+
+
+def _check_variant(
+    region: str, partition: Partition, *, use_fips: bool, use_dualstack: bool, arn_partition: str | None
+) -> None:
+    """The region's partition matches the ARNs' and offers the FIPS / dual-stack endpoint asked for."""
     if arn_partition and arn_partition != partition.name:
         raise ConfigError(
             f"region {region} is in partition {partition.name} but the ARNs are in {arn_partition}",
@@ -116,10 +136,6 @@ def resolve_endpoint(
         raise ConfigError(
             f"partition {partition.name} has no dual-stack endpoints", hint="drop --use-dualstack-endpoint"
         )
-    service = "rolesanywhere-fips" if use_fips else "rolesanywhere"
-    suffix = partition.dualstack_suffix if use_dualstack else partition.dns_suffix
-    host = f"{service}.{region}.{suffix}"
-    return Endpoint(url=f"https://{host}", host=host, path="")
 
 
 def _custom(base: str) -> Endpoint:

@@ -112,7 +112,7 @@ class Location:
     def __enter__(self) -> Location:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, *_exc: object) -> None:
         self.close()
 
     def full(self, name: str | None = None) -> str:
@@ -157,65 +157,122 @@ def locate(
     pending = _split(absolute)
     if not pending:
         raise _fail(error, f"the {what} {absolute} is a directory", "give a file name")
-    fd = os.open("/", os.O_RDONLY | _O_DIRECTORY | _O_CLOEXEC)
-    current = "/"
-    hops = 0
+    walk = _Walk(absolute, what, error, allow_missing_dirs, follow_final, pending, _open_root())
     try:
-        while pending:
-            part = pending.pop(0)
-            last = not pending
-            if part == "..":
-                parent = os.open("..", os.O_RDONLY | _O_DIRECTORY | _O_CLOEXEC, dir_fd=fd)
-                os.close(fd)
-                fd, current = parent, os.path.dirname(current) or "/"
-                if last:
-                    raise _fail(error, f"the {what} {absolute} is a directory", "give a file name")
-                continue
-            where = os.path.join(current, part)
-            try:
-                info = os.stat(part, dir_fd=fd, follow_symlinks=False)
-            except FileNotFoundError:
-                if last:
-                    return _location(absolute, current, part, fd, None, ())
-                if allow_missing_dirs and not any(p == ".." for p in pending):
-                    missing = (part, *pending[:-1])
-                    return _location(absolute, current, pending[-1], fd, None, missing)
-                raise _fail(
-                    error,
-                    f"the directory {where} for the {what} does not exist",
-                    "create it first or choose another path",
-                ) from None
-            except OSError as err:
-                raise _fail(error, f"cannot use the {what} {absolute}: {err.strerror or err}") from err
-            if stat.S_ISLNK(info.st_mode) and (follow_final or not last):
-                _check_link(info, where, what, error)
-                hops += 1
-                if hops > MAX_SYMLINK_HOPS:
-                    raise _fail(error, f"too many symlinks resolving the {what} {absolute}")
-                target = os.readlink(part, dir_fd=fd)
-                if target.startswith("/"):
-                    os.close(fd)
-                    fd, current = os.open("/", os.O_RDONLY | _O_DIRECTORY | _O_CLOEXEC), "/"
-                pending = _split(target) + pending
-                if not pending:
-                    raise _fail(error, f"the {what} {absolute} is a directory", "give a file name")
-                continue
-            if last:
-                return _location(absolute, current, part, fd, info, ())
-            if not stat.S_ISDIR(info.st_mode):
-                raise _fail(
-                    error, f"cannot use the {what} {absolute}: {where} is {kind_of(info.st_mode)}, not a directory"
-                )
-            try:
-                child = os.open(part, os.O_RDONLY | _O_DIRECTORY | _O_NOFOLLOW | _O_CLOEXEC, dir_fd=fd)
-            except OSError as err:  # swapped for a link after the stat, or no search permission
-                raise _fail(error, f"cannot open the directory {where} for the {what}: {err.strerror or err}") from err
-            os.close(fd)
-            fd, current = child, where
+        while walk.pending:
+            found = walk.step()
+            if found is not None:
+                return found
     except BaseException:
-        os.close(fd)
+        os.close(walk.fd)
         raise
-    raise AssertionError("unreachable")  # pragma: no cover - the loop always returns or raises
+    raise AssertionError("unreachable")  # pragma: no cover - the last component always returns or raises
+
+
+def _open_root() -> int:
+    return os.open("/", os.O_RDONLY | _O_DIRECTORY | _O_CLOEXEC)
+
+
+@dataclass
+class _Walk:
+    """One resolution in progress: the directory descriptor reached so far and the components left.
+
+    Every step is relative to :attr:`fd`; a descriptor is closed only after its replacement
+    is open, so :attr:`fd` is always the one open descriptor :func:`locate` must close on error.
+    """
+
+    absolute: str
+    what: str
+    error: type[RasignError]
+    allow_missing_dirs: bool
+    follow_final: bool
+    pending: list[str]
+    fd: int
+    current: str = "/"
+    hops: int = 0
+
+    def step(self) -> Location | None:
+        """Resolve the next component; the :class:`Location` once the last one is reached."""
+        part = self.pending.pop(0)
+        last = not self.pending
+        if part == "..":
+            self._up(last)
+            return None
+        where = os.path.join(self.current, part)
+        info = self._lstat(part)
+        if info is None:
+            return self._missing(part, where, last)
+        if stat.S_ISLNK(info.st_mode) and (self.follow_final or not last):
+            self._follow(part, where, info)
+            return None
+        if last:
+            return _location(self.absolute, self.current, part, self.fd, info, ())
+        self._descend(part, where, info)
+        return None
+
+    def _is_directory(self) -> RasignError:
+        return _fail(self.error, f"the {self.what} {self.absolute} is a directory", "give a file name")
+
+    def _up(self, last: bool) -> None:
+        """``..`` goes to the parent of the directory really reached (after links), as the kernel does."""
+        parent = os.open("..", os.O_RDONLY | _O_DIRECTORY | _O_CLOEXEC, dir_fd=self.fd)
+        os.close(self.fd)
+        self.fd, self.current = parent, os.path.dirname(self.current) or "/"
+        if last:
+            raise self._is_directory()
+
+    def _lstat(self, part: str) -> os.stat_result | None:
+        """``lstat`` of ``part`` in the current directory, None when it does not exist."""
+        try:
+            return os.stat(part, dir_fd=self.fd, follow_symlinks=False)
+        except FileNotFoundError:
+            return None
+        except OSError as err:
+            raise _fail(self.error, f"cannot use the {self.what} {self.absolute}: {err.strerror or err}") from err
+
+    def _missing(self, part: str, where: str, last: bool) -> Location:
+        """A missing final name is a file to create; missing directories only with ``allow_missing_dirs``."""
+        if last:
+            return _location(self.absolute, self.current, part, self.fd, None, ())
+        if self.allow_missing_dirs and ".." not in self.pending:
+            missing = (part, *self.pending[:-1])
+            return _location(self.absolute, self.current, self.pending[-1], self.fd, None, missing)
+        raise _fail(
+            self.error,
+            f"the directory {where} for the {self.what} does not exist",
+            "create it first or choose another path",
+        )
+
+    def _follow(self, part: str, where: str, info: os.stat_result) -> None:
+        """Follow a trusted link: its target's components go in front of the ones left."""
+        _check_link(info, where, self.what, self.error)
+        self.hops += 1
+        if self.hops > MAX_SYMLINK_HOPS:
+            raise _fail(self.error, f"too many symlinks resolving the {self.what} {self.absolute}")
+        target = os.readlink(part, dir_fd=self.fd)
+        if target.startswith("/"):
+            root = _open_root()
+            os.close(self.fd)
+            self.fd, self.current = root, "/"
+        self.pending = _split(target) + self.pending
+        if not self.pending:
+            raise self._is_directory()
+
+    def _descend(self, part: str, where: str, info: os.stat_result) -> None:
+        """Enter a directory with ``O_NOFOLLOW``: a swap for a link after the ``lstat`` fails here."""
+        if not stat.S_ISDIR(info.st_mode):
+            raise _fail(
+                self.error,
+                f"cannot use the {self.what} {self.absolute}: {where} is {kind_of(info.st_mode)}, not a directory",
+            )
+        try:
+            child = os.open(part, os.O_RDONLY | _O_DIRECTORY | _O_NOFOLLOW | _O_CLOEXEC, dir_fd=self.fd)
+        except OSError as err:  # swapped for a link after the stat, or no search permission
+            raise _fail(
+                self.error, f"cannot open the directory {where} for the {self.what}: {err.strerror or err}"
+            ) from err
+        os.close(self.fd)
+        self.fd, self.current = child, where
 
 
 def _location(
@@ -428,14 +485,6 @@ def read_bytes(
     """The bytes of a regular file, or None when it does not exist. Never blocks on a FIFO."""
     found = read_checked(path, what, error=error, limit=limit)
     return None if found is None else found[0]
-
-
-def stat_of(path: str, what: str, *, error: type[RasignError] = StoreError) -> os.stat_result | None:
-    """``stat`` of the file ``path`` really names (trusted links followed), None if missing."""
-    with locate(path, what, error=error, allow_missing_dirs=True) as location:
-        if location.missing_dirs or location.existing is None:
-            return None
-        return location.existing
 
 
 # --------------------------------------------------------------------------- writing

@@ -536,7 +536,9 @@ def _chain(name: str, value: Any, path: str, line: int, lines: dict[tuple[Any, .
             fields_[key] = _check_value(raw, CHAIN_KEYS[key], f"identity {name!r}: chain key {key!r}", path, key_line)
         if not fields_.get("role-arn"):
             raise _fail(path, where, f"identity {name!r}: chain step {position + 1} has no 'role-arn'")
-        if not str(fields_["role-arn"]).startswith("arn:") or ":role/" not in fields_["role-arn"]:
+        from rasign.arns import is_arn_of
+
+        if not is_arn_of(fields_["role-arn"], "iam", "role/"):
             raise _fail(
                 path,
                 lines.get(("identity", name, "chain", position, "role-arn"), where),
@@ -581,15 +583,23 @@ _TYPE_WORDS = {
 }
 
 
+def _is_string_table(value: Any) -> bool:
+    return isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
+
+
+_KIND_TESTS: dict[str, Callable[[Any], bool]] = {
+    "bool": lambda value: isinstance(value, bool),
+    "int": lambda value: isinstance(value, int) and not isinstance(value, bool),
+    "float": lambda value: isinstance(value, (int, float)) and not isinstance(value, bool),
+    "pairs": _is_string_table,
+    "table": _is_string_table,
+    "strlist": lambda value: isinstance(value, list) and all(isinstance(v, str) for v in value),
+}
+"""TOML type test of each value kind; every other kind is a string (TOML booleans are not numbers)."""
+
+
 def _check_value(value: Any, kind: str, what: str, path: str, line: int) -> Any:
-    ok = {
-        "bool": isinstance(value, bool),
-        "int": isinstance(value, int) and not isinstance(value, bool),
-        "float": isinstance(value, (int, float)) and not isinstance(value, bool),
-        "pairs": isinstance(value, dict) and all(isinstance(v, str) for v in value.values()),
-        "table": isinstance(value, dict) and all(isinstance(v, str) for v in value.values()),
-        "strlist": isinstance(value, list) and all(isinstance(v, str) for v in value),
-    }.get(kind, isinstance(value, str))
+    ok = _KIND_TESTS.get(kind, lambda value: isinstance(value, str))(value)
     if not ok:
         raise _fail(path, line, f"{what} must be {_TYPE_WORDS[kind]}, not {_toml_type(value)}")
     if isinstance(value, str) and (not value or any(ch in value for ch in "\r\n\x00")):
@@ -619,9 +629,10 @@ _ARN_KEYS = {
 def _bad_value(key: str, value: Any) -> str | None:
     """What is wrong with a well-typed value, checked here so the error can name the line."""
     if key in _ARN_KEYS:
+        from rasign.arns import is_arn_of  # not at import: the CLI imports this module for its flags
+
         service, prefix, words = _ARN_KEYS[key]
-        parts = value.split(":", 5)
-        if len(parts) < 6 or parts[0] != "arn" or parts[2] != service or not parts[5].startswith(prefix):
+        if not is_arn_of(value, service, prefix):
             return f"is not {words}"
     if key == "session-duration" and not 900 <= value <= 43200:
         return f"is {value}; it must be 900-43200 seconds"
@@ -846,7 +857,6 @@ def apply_identity(
         _render_step(step, identity.name, getattr(args, "certificate", None)) for step in identity.chain
     ]
     args.identity_sts_endpoint = identity.sts_endpoint
-    args.identity_object = identity
     if identity.chain and command not in CHAIN_READY:
         raise ConfigError(
             f"identity {name!r} chains into {identity.chain[-1].role_arn}, which '{command}' cannot do yet",

@@ -152,75 +152,98 @@ def newline_of(text: str) -> str:
 
 def parse(text: str) -> Document:
     """Classify every line of ``text`` the way ``RawConfigParser.read`` does."""
-    lines: list[Line] = []
-    sections: list[Section] = []
-    problems: list[IniProblem] = []
-    seen_sections: set[str] = set()
-    seen_options: set[tuple[str, str]] = set()
-    section: int | None = None
-    section_name: str | None = None
-    in_defaults = False
-    option: int | None = None  # line index of the current option ("optname" in configparser)
-    option_key: str | None = None
-    indent_level = 0
+    reader = _Reader()
     for number, raw in enumerate(split_lines(text)):
-        body = raw.rstrip("\r\n")
-        stripped = body.strip()
-        if stripped.startswith(COMMENT_PREFIXES):
-            lines.append(Line(raw, "comment", section))
-            continue
-        if not stripped:
-            lines.append(Line(raw, "blank", section, option_key, option if option_key else None))
-            continue
-        indent = _NONSPACE.search(body).start()  # type: ignore[union-attr]  # stripped is not empty
-        if (section is not None or in_defaults) and option_key and indent > indent_level:
-            lines.append(Line(raw, "continuation", section, option_key, option, indent))
-            continue
-        indent_level = indent
-        header = _SECTCRE.match(stripped)
-        if header:
-            name = header.group("header")
-            option, option_key = None, None
-            if name == DEFAULT_SECTION:
-                in_defaults, section, section_name = True, None, DEFAULT_SECTION
-                lines.append(Line(raw, "header", None, indent=indent))
-                continue
-            if name in seen_sections:
-                problems.append(IniProblem(number + 1, f"section [{name}] appears more than once"))
-            seen_sections.add(name)
-            in_defaults = False
-            sections.append(Section(name, number, -1))
-            section, section_name = len(sections) - 1, name
-            lines.append(Line(raw, "header", section, indent=indent))
-            continue
-        if section is None and not in_defaults:
-            what = (
-                "a byte order mark (BOM) before the first [section] header"
-                if body.startswith("\ufeff")
-                else "text before the first [section] header"
-            )
-            problems.append(IniProblem(number + 1, what))
-            lines.append(Line(raw, "orphan", None, indent=indent))
-            continue
-        match = _OPTCRE.match(stripped)
-        if not match or not match.group("option").rstrip():
-            problems.append(IniProblem(number + 1, "neither a [section], a key = value line, nor a comment"))
-            lines.append(Line(raw, "junk", section, indent=indent))
-            if match:  # configparser still starts an (unnamed) option here
-                option, option_key = number, ""
-            continue
-        key = match.group("option").rstrip().lower()
-        if (section_name or "", key) in seen_options:
-            problems.append(IniProblem(number + 1, f"key {key!r} appears twice in [{section_name}]"))
-        seen_options.add((section_name or "", key))
-        option, option_key = number, key
-        lines.append(Line(raw, "option", section, key, number, indent))
+        reader.feed(number, raw)
+    lines, sections, problems = reader.lines, reader.sections, reader.problems
     for index, item in enumerate(sections):
         item.end = sections[index + 1].header if index + 1 < len(sections) else len(lines)
     _close_defaults(lines, sections)
     _check_nested(lines, sections, problems)
     problems.sort(key=lambda problem: problem.line)
     return Document(lines, sections, problems)
+
+
+class _Reader:
+    """The state ``RawConfigParser._read`` keeps between lines: section, current option, its indentation."""
+
+    def __init__(self) -> None:
+        self.lines: list[Line] = []
+        self.sections: list[Section] = []
+        self.problems: list[IniProblem] = []
+        self.seen_sections: set[str] = set()
+        self.seen_options: set[tuple[str, str]] = set()
+        self.section: int | None = None
+        self.section_name: str | None = None
+        self.in_defaults = False
+        self.option: int | None = None  # line index of the current option ("optname" in configparser)
+        self.option_key: str | None = None
+        self.indent_level = 0
+
+    def feed(self, number: int, raw: str) -> None:
+        """Classify line ``number`` (0-based) and move the state on, as the reader's loop does."""
+        body = raw.rstrip("\r\n")
+        stripped = body.strip()
+        if stripped.startswith(COMMENT_PREFIXES):
+            self.lines.append(Line(raw, "comment", self.section))
+            return
+        if not stripped:
+            option = self.option if self.option_key else None
+            self.lines.append(Line(raw, "blank", self.section, self.option_key, option))
+            return
+        indent = _NONSPACE.search(body).start()  # type: ignore[union-attr]  # stripped is not empty
+        if (self.section is not None or self.in_defaults) and self.option_key and indent > self.indent_level:
+            self.lines.append(Line(raw, "continuation", self.section, self.option_key, self.option, indent))
+            return
+        self.indent_level = indent
+        header = _SECTCRE.match(stripped)
+        if header:
+            self._header(number, raw, header.group("header"), indent)
+        elif self.section is None and not self.in_defaults:
+            self._orphan(number, raw, body, indent)
+        else:
+            self._option(number, raw, stripped, indent)
+
+    def _header(self, number: int, raw: str, name: str, indent: int) -> None:
+        """A ``[name]`` line: a new section, or back into ``[DEFAULT]``; a section seen twice is refused."""
+        self.option, self.option_key = None, None
+        if name == DEFAULT_SECTION:
+            self.in_defaults, self.section, self.section_name = True, None, DEFAULT_SECTION
+            self.lines.append(Line(raw, "header", None, indent=indent))
+            return
+        if name in self.seen_sections:
+            self.problems.append(IniProblem(number + 1, f"section [{name}] appears more than once"))
+        self.seen_sections.add(name)
+        self.in_defaults = False
+        self.sections.append(Section(name, number, -1))
+        self.section, self.section_name = len(self.sections) - 1, name
+        self.lines.append(Line(raw, "header", self.section, indent=indent))
+
+    def _orphan(self, number: int, raw: str, body: str, indent: int) -> None:
+        """Text before the first header (a BOM included): the reader refuses the file."""
+        what = (
+            "a byte order mark (BOM) before the first [section] header"
+            if body.startswith("\ufeff")
+            else "text before the first [section] header"
+        )
+        self.problems.append(IniProblem(number + 1, what))
+        self.lines.append(Line(raw, "orphan", None, indent=indent))
+
+    def _option(self, number: int, raw: str, stripped: str, indent: int) -> None:
+        """A ``key = value`` line (a key seen twice in a section is refused), or junk."""
+        match = _OPTCRE.match(stripped)
+        if not match or not match.group("option").rstrip():
+            self.problems.append(IniProblem(number + 1, "neither a [section], a key = value line, nor a comment"))
+            self.lines.append(Line(raw, "junk", self.section, indent=indent))
+            if match:  # configparser still starts an (unnamed) option here
+                self.option, self.option_key = number, ""
+            return
+        key = match.group("option").rstrip().lower()
+        if (self.section_name or "", key) in self.seen_options:
+            self.problems.append(IniProblem(number + 1, f"key {key!r} appears twice in [{self.section_name}]"))
+        self.seen_options.add((self.section_name or "", key))
+        self.option, self.option_key = number, key
+        self.lines.append(Line(raw, "option", self.section, key, number, indent))
 
 
 def _close_defaults(lines: list[Line], sections: list[Section]) -> None:
@@ -337,43 +360,67 @@ def _rewrite_section(
     document: Document, section: Section, values: Mapping[str, str], managed: Mapping[str, str], newline: str
 ) -> str:
     lines = document.lines
-    body = lines[section.header + 1 : section.end]
-    written: set[str] = set()
-    dropped_options: set[int] = set()
-    out: list[str] = []
-    last_content = -1  # index in ``out`` of the last option/continuation line kept
+    kept = _replace_managed(lines, section, values, managed, newline)
+    header = lines[section.header].text
+    missing = [key for key in values if key.lower() not in kept.written]
+    if missing:
+        header = _insert_missing(kept, lines, section, header, [f"{key} = {values[key]}" for key in missing], newline)
+    head = "".join(line.text for line in lines[: section.header])
+    tail = "".join(line.text for line in lines[section.end :])
+    return head + header + "".join(kept.out) + tail
+
+
+@dataclass
+class _Kept:
+    """A section's body after managed keys were replaced, and where new keys go."""
+
+    out: list[str] = field(default_factory=list)
+    written: set[str] = field(default_factory=set)
+    """Lower-cased managed keys already written in place."""
+    last_content: int = -1
+    """Index in :attr:`out` of the last option/continuation line kept."""
     last_option_indent: str | None = None
-    for offset, line in enumerate(body):
-        index = section.header + 1 + offset
+
+
+def _replace_managed(
+    lines: list[Line], section: Section, values: Mapping[str, str], managed: Mapping[str, str], newline: str
+) -> _Kept:
+    """Replace each managed key in place (first occurrence), drop its repeats and their continuations."""
+    kept = _Kept()
+    dropped_options: set[int] = set()
+    for index in range(section.header + 1, section.end):
+        line = lines[index]
         if line.kind == "continuation" and line.option in dropped_options:
             continue
         if line.kind == "option" and line.key is not None and line.key in managed:
             dropped_options.add(index)
-            if line.key in written:
+            if line.key in kept.written:
                 continue
-            prefix = line.body[: line.indent]
             key = managed[line.key]
-            out.append(f"{prefix}{key} = {values[key]}{line.ending or newline}")
-            written.add(line.key)
+            kept.out.append(f"{line.body[: line.indent]}{key} = {values[key]}{line.ending or newline}")
+            kept.written.add(line.key)
         else:
-            out.append(line.text)
+            kept.out.append(line.text)
         if line.kind in ("option", "continuation"):
-            last_content = len(out) - 1
+            kept.last_content = len(kept.out) - 1
         if line.kind == "option":
-            last_option_indent = line.body[: line.indent]
-    missing = [key for key in values if key.lower() not in written]
-    header = lines[section.header].text
-    if missing:
-        if last_option_indent is None:
-            # No key yet: indent like the next header (if any) so it stays a header, not our continuation.
-            following = lines[section.end] if section.end < len(lines) else None
-            last_option_indent = following.body[: following.indent] if following is not None else ""
-        insert_at = last_content + 1
-        if insert_at and not out[insert_at - 1].endswith(("\n", "\r")):
-            out[insert_at - 1] += newline
-        if insert_at == 0 and not header.endswith(("\n", "\r")):
-            header += newline
-        out[insert_at:insert_at] = [f"{last_option_indent}{key} = {values[key]}{newline}" for key in missing]
-    head = "".join(line.text for line in lines[: section.header])
-    tail = "".join(line.text for line in lines[section.end :])
-    return head + header + "".join(out) + tail
+            kept.last_option_indent = line.body[: line.indent]
+    return kept
+
+
+def _insert_missing(
+    kept: _Kept, lines: list[Line], section: Section, header: str, new_lines: list[str], newline: str
+) -> str:
+    """Put ``new_lines`` after the last key, indented like it; return the header, given an ending if needed."""
+    indent = kept.last_option_indent
+    if indent is None:
+        # No key yet: indent like the next header (if any) so it stays a header, not our continuation.
+        following = lines[section.end] if section.end < len(lines) else None
+        indent = following.body[: following.indent] if following is not None else ""
+    insert_at = kept.last_content + 1
+    if insert_at and not kept.out[insert_at - 1].endswith(("\n", "\r")):
+        kept.out[insert_at - 1] += newline
+    if insert_at == 0 and not header.endswith(("\n", "\r")):
+        header += newline
+    kept.out[insert_at:insert_at] = [f"{indent}{text}{newline}" for text in new_lines]
+    return header

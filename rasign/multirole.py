@@ -74,7 +74,7 @@ class SharedSigner:
     def __enter__(self) -> SharedSigner:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, *_exc: object) -> None:
         self.close()
 
 

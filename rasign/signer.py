@@ -201,7 +201,7 @@ class Signer(abc.ABC):
     def __enter__(self) -> Signer:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, *_exc: object) -> None:
         self.close()
 
     def describe(self) -> str:

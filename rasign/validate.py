@@ -19,7 +19,7 @@ import math
 import re
 from collections.abc import Callable
 from typing import TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from rasign.errors import ConfigError, RasignError
 from rasign.textsafe import clean
@@ -81,7 +81,16 @@ def endpoint_url(text: str) -> str:
         raise ConfigError(
             f"invalid endpoint URL {shown}: empty, or contains white space or control characters", hint=_URL_HINT
         )
-    base = text if "://" in text else f"https://{text}"
+    parts = _url_parts(text if "://" in text else f"https://{text}", shown)
+    host, port = _split_host_port(parts.netloc, shown)
+    host = _check_host(host, shown)
+    port = _check_port(port, shown)
+    netloc = host if port is None else f"{host}:{port}"
+    return f"{parts.scheme.lower()}://{netloc}{parts.path.rstrip('/')}"
+
+
+def _url_parts(base: str, shown: str) -> SplitResult:
+    """The split URL: http(s) only, no user information, no query string or fragment (even empty)."""
     try:
         parts = urlsplit(base)
     except ValueError as err:
@@ -92,16 +101,18 @@ def endpoint_url(text: str) -> str:
         raise ConfigError(f"invalid endpoint URL {shown}: user information is not allowed", hint=_URL_HINT)
     if parts.query or parts.fragment or base.endswith(("?", "#")):
         raise ConfigError(f"invalid endpoint URL {shown}: a query string or fragment is not allowed", hint=_URL_HINT)
-    host, port = _split_host_port(parts.netloc, shown)
-    host = _check_host(host, shown)
-    if port is not None:
-        if not port.isdigit() or not port.isascii():
-            raise ConfigError(f"invalid endpoint URL {shown}: port {port!r} is not a number", hint=_URL_HINT)
-        if not 1 <= int(port) <= 65535:
-            raise ConfigError(f"invalid endpoint URL {shown}: port {int(port)} is outside 1-65535", hint=_URL_HINT)
-        port = str(int(port))
-    netloc = host if port is None else f"{host}:{port}"
-    return f"{parts.scheme.lower()}://{netloc}{parts.path.rstrip('/')}"
+    return parts
+
+
+def _check_port(port: str | None, shown: str) -> str | None:
+    """An ASCII decimal port in 1-65535, written without leading zeros; None stays None (the scheme's)."""
+    if port is None:
+        return None
+    if not port.isdigit() or not port.isascii():
+        raise ConfigError(f"invalid endpoint URL {shown}: port {port!r} is not a number", hint=_URL_HINT)
+    if not 1 <= int(port) <= 65535:
+        raise ConfigError(f"invalid endpoint URL {shown}: port {int(port)} is outside 1-65535", hint=_URL_HINT)
+    return str(int(port))
 
 
 def _split_host_port(netloc: str, shown: str) -> tuple[str, str | None]:

@@ -22,6 +22,7 @@ import functools
 import hashlib
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -371,30 +372,46 @@ def fold(value: str) -> str:
 
 def _go_decode(tag: int, body: bytes) -> str | None:
     """Decode a value as Go's ``parseASN1String`` does; None where Go fails."""
+    decoder = _GO_DECODERS.get(tag)
+    if decoder is None:
+        return None
     try:
-        if tag == _PRINTABLE:
-            text = body.decode("ascii")
-            if not all(c.isascii() and (c.isalnum() or c in _PRINTABLE_EXTRA or c in "*&") for c in text):
-                return None
-            return text
-        if tag == _UTF8:
-            return body.decode("utf-8")
-        if tag == _IA5:
-            return body.decode("ascii")
-        if tag == _NUMERIC:
-            text = body.decode("ascii")
-            return text if all(c.isdigit() or c == " " for c in text) else None
-        if tag == _T61:
-            return body.decode("utf-8", "surrogateescape")  # Go keeps the raw bytes
-        if tag == _BMP:
-            if len(body) % 2:
-                return None
-            if len(body) >= 2 and body[-2:] == b"\x00\x00":
-                body = body[:-2]
-            return body.decode("utf-16-be", "replace")
+        return decoder(body)
     except UnicodeDecodeError:
         return None
-    return None
+
+
+def _go_printable(body: bytes) -> str | None:
+    """PrintableString, with the ``*`` and ``&`` Go accepts for real-world certificates."""
+    text = body.decode("ascii")
+    if not all(c.isascii() and (c.isalnum() or c in _PRINTABLE_EXTRA or c in "*&") for c in text):
+        return None
+    return text
+
+
+def _go_numeric(body: bytes) -> str | None:
+    text = body.decode("ascii")
+    return text if all(c.isdigit() or c == " " for c in text) else None
+
+
+def _go_bmp(body: bytes) -> str | None:
+    """BMPString: UTF-16BE of whole code units, one trailing NUL pair dropped as Go does."""
+    if len(body) % 2:
+        return None
+    if len(body) >= 2 and body[-2:] == b"\x00\x00":
+        body = body[:-2]
+    return body.decode("utf-16-be", "replace")
+
+
+_GO_DECODERS: dict[int, Callable[[bytes], str | None]] = {
+    _PRINTABLE: _go_printable,
+    _UTF8: lambda body: body.decode("utf-8"),
+    _IA5: lambda body: body.decode("ascii"),
+    _NUMERIC: _go_numeric,
+    _T61: lambda body: body.decode("utf-8", "surrogateescape"),  # Go keeps the raw bytes
+    _BMP: _go_bmp,
+}
+"""Go's string types by DER tag; any other tag is one Go refuses."""
 
 
 def _lenient_decode(attribute: Attribute) -> str:
@@ -483,18 +500,6 @@ def tbs_names(cert: x509.Certificate) -> tuple[bytes, bytes]:
 def subject_string(cert: x509.Certificate) -> str:
     """Go's rendering of the subject (what selectors and listings use)."""
     return go_dn_string(subject_der(cert))
-
-
-def issuer_string(cert: x509.Certificate) -> str:
-    """Go's rendering of the issuer."""
-    return go_dn_string(issuer_der(cert))
-
-
-def validity(cert: x509.Certificate) -> tuple[_dt.datetime, _dt.datetime]:
-    """(notBefore, notAfter) as aware UTC datetimes."""
-    from rasign.certs import not_valid_after, not_valid_before
-
-    return not_valid_before(cert), not_valid_after(cert)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,6 @@ import re
 import sys
 from dataclasses import dataclass, replace
 
-SUMMARY = "print a shell completion script (bash, zsh, fish, powershell)"
 SHELLS = ("bash", "zsh", "fish", "powershell")
 _PATHLIKE = re.compile(r"PATH|DIR|FILE|PEM")
 

@@ -9,8 +9,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-SUMMARY = "show the help of the program or of a command"
-
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """One optional positional: the command whose help to show."""

@@ -1,8 +1,8 @@
 """``rasign`` entry point: parse, dispatch to one command, turn errors into exit codes.
 
 Only the invoked command's module is imported: ``credential-process`` runs for every AWS
-CLI call, so start-up cost is a feature. Each command module exposes ``SUMMARY``,
-``configure(parser)`` and ``run(args) -> int``. :func:`build_parser` without ``only``
+CLI call, so start-up cost is a feature. Each command module exposes ``configure(parser)``
+and ``run(args) -> int``; its summary line is kept in :data:`COMMANDS` only. :func:`build_parser` without ``only``
 configures every command: the man page, the shell completions and the docs use it.
 
 The program name follows ``argv[0]``: installed as ``aws_signing_helper``, usage and errors

@@ -70,13 +70,21 @@ def _subparsers(root: argparse.ArgumentParser) -> dict[str, argparse.ArgumentPar
 
 def render(prog: str = "rasign") -> str:
     """The whole page as roff text."""
-    from rasign import errors
     from rasign.cli.main import COMMANDS, build_parser
-    from rasign.errors import EXIT_CODES
 
     with _neutral_environment():
         root = build_parser(prog)
-    out = [
+    out = _preamble(prog)
+    for name, parser in _subparsers(root).items():
+        out += _command_section(prog, name, parser, COMMANDS[name][1])
+    out += _exit_status()
+    out += _see_also(prog)
+    return "\n".join(out)
+
+
+def _preamble(prog: str) -> list[str]:
+    """Title, name, synopsis and description, up to the COMMANDS heading."""
+    return [
         f'.TH {prog.upper()} 1 "" "{prog}" "User Commands"',
         ".SH NAME",
         f"{_escape(prog)} \\- hardware\\-backed signer for AWS IAM Roles Anywhere",
@@ -94,34 +102,51 @@ def render(prog: str = "rasign") -> str:
         ),
         ".SH COMMANDS",
     ]
-    for name, parser in _subparsers(root).items():
-        entry = helptext.HELP.get(name)
-        formatter = parser._get_formatter()
-        out.append(f'.SS "{_escape(prog)} {_escape(name)}"')
-        if entry is not None and entry.synopsis:
-            out += [".PP", f"\\fB{_escape(prog)} {_escape(name)}\\fR {_escape(entry.synopsis)}"]
-        out += [".PP", _escape(" ".join((parser.description or COMMANDS[name][1]).split()))]
-        for group in parser._action_groups:
-            actions = [a for a in group._group_actions if a.help != argparse.SUPPRESS]
-            if not actions:
-                continue
-            title = group.title or "options"
-            out += [".PP", f"\\fI{_escape(title)}\\fR"]
-            for action in actions:
-                heading = _flag_heading(action) if action.option_strings else f"\\fI{_escape(str(action.metavar))}\\fR"
-                out += [".TP", heading, _escape(_help_text(action, formatter))]
-        if entry is not None and entry.examples:
-            out += [".PP", "Examples:"]
-            for what, command in entry.examples:
-                out += [".PP", _escape(what + ":"), ".RS", ".nf", _escape(command.format(prog=prog)), ".fi", ".RE"]
-        if entry is not None:
-            for note in entry.notes:
-                out += [".PP", _escape(" ".join(note.split()))]
-    out += [".SH EXIT STATUS", ".TP", "0", "success"]
+
+
+def _command_section(prog: str, name: str, parser: argparse.ArgumentParser, summary: str) -> list[str]:
+    """One command: synopsis, description, its flags by group, then the help table's examples and notes."""
+    entry = helptext.HELP.get(name)
+    out = [f'.SS "{_escape(prog)} {_escape(name)}"']
+    if entry is not None and entry.synopsis:
+        out += [".PP", f"\\fB{_escape(prog)} {_escape(name)}\\fR {_escape(entry.synopsis)}"]
+    out += [".PP", _escape(" ".join((parser.description or summary).split()))]
+    formatter = parser._get_formatter()
+    for group in parser._action_groups:
+        out += _group_lines(group, formatter)
+    if entry is None:
+        return out
+    if entry.examples:
+        out += [".PP", "Examples:"]
+        for what, command in entry.examples:
+            out += [".PP", _escape(what + ":"), ".RS", ".nf", _escape(command.format(prog=prog)), ".fi", ".RE"]
+    for note in entry.notes:
+        out += [".PP", _escape(" ".join(note.split()))]
+    return out
+
+
+def _group_lines(group: argparse._ArgumentGroup, formatter: argparse.HelpFormatter) -> list[str]:
+    """A flag group's title and one tagged paragraph per visible flag (nothing for a group with none)."""
+    actions = [a for a in group._group_actions if a.help != argparse.SUPPRESS]
+    if not actions:
+        return []
+    out = [".PP", f"\\fI{_escape(group.title or 'options')}\\fR"]
+    for action in actions:
+        heading = _flag_heading(action) if action.option_strings else f"\\fI{_escape(str(action.metavar))}\\fR"
+        out += [".TP", heading, _escape(_help_text(action, formatter))]
+    return out
+
+
+def _exit_status() -> list[str]:
+    """Every error class's code with its docstring's first line, then the internal and interrupt codes."""
+    from rasign import errors
+    from rasign.errors import EXIT_CODES
+
+    out = [".SH EXIT STATUS", ".TP", "0", "success"]
     for class_name, code in sorted(EXIT_CODES.items(), key=lambda item: item[1]):
         doc = (getattr(errors, class_name).__doc__ or "").strip().splitlines()[0]
         out += [".TP", str(code), _escape(f"{class_name}: {doc}")]
-    out += [
+    return out + [
         ".TP",
         "70",
         _escape("internal error (a bug): rerun with --debug and report it"),
@@ -130,6 +155,11 @@ def render(prog: str = "rasign") -> str:
         "interrupted",
         ".PP",
         _escape("aws_signing_helper exits 1 for every handled error, including usage errors, which exit 2 here."),
+    ]
+
+
+def _see_also(prog: str) -> list[str]:
+    return [
         ".SH SEE ALSO",
         _escape(
             "docs/compatibility.md, docs/exit-codes.md, docs/pkcs11.md, docs/tpm.md, docs/stores.md, "
@@ -138,7 +168,6 @@ def render(prog: str = "rasign") -> str:
         ),
         "",
     ]
-    return "\n".join(out)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -18,8 +18,6 @@ import threading
 from rasign.cli import flags
 from rasign.errors import StoreError, UsageError
 
-SUMMARY = "run the per-user agent (one PIN per login session), or ask it: status, lock, stop"
-
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """The agent's own options; ``ACTION`` talks to a running agent instead of starting one."""
@@ -118,14 +116,14 @@ def _serve(path: str, args: argparse.Namespace) -> int:
             flush=True,
         )
 
-    def _stop(signum: int, frame: object) -> None:
+    def _stop(_signum: int, _frame: object) -> None:
         agent.stopping.set()
         server.stop()  # sets a flag and wakes the loop: safe in a signal handler
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     # lock waits for a mint in progress: off the loop's thread, so repeat answers go on meanwhile.
-    signal.signal(signal.SIGHUP, lambda signum, frame: threading.Thread(target=agent.lock, daemon=True).start())
+    signal.signal(signal.SIGHUP, lambda _signum, _frame: threading.Thread(target=agent.lock, daemon=True).start())
     try:
         server.serve_forever(poll_interval=0.5)
     finally:

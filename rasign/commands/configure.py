@@ -18,11 +18,13 @@ import argparse
 import os
 import shlex
 import sys
+from typing import TYPE_CHECKING
 
 from rasign.cli import flags
 from rasign.errors import StoreError, UsageError
 
-SUMMARY = "write [profile NAME] with credential_process into ~/.aws/config"
+if TYPE_CHECKING:
+    from rasign.identities import Identity
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -83,38 +85,17 @@ def _join(command: list[str]) -> str:
 def run(args: argparse.Namespace) -> int:
     """Write (or print) one profile per chosen identity."""
     from rasign import credfile
-    from rasign.identities import CONFIG_ENV, config_path, get_identity, load_identities
-    from rasign.session import plan_session
+    from rasign.identities import CONFIG_ENV, config_path
 
     path = args.identity_config or config_path()
-    if args.all:
-        if args.profile:
-            raise UsageError("--all cannot be combined with --profile", hint="each identity's profile takes its name")
-        identities = list(load_identities(path).values())
-    elif args.identity:
-        identities = [get_identity(args.identity, path)]
-    else:
-        raise UsageError("say which identity to configure", hint="pass --identity NAME or --all")
+    identities = _chosen_identities(args, path)
     # Name the file in the line only when it is not where credential-process looks by itself.
     explicit = path if (args.identity_config or os.environ.get(CONFIG_ENV)) else None
 
     target = aws_config_path(args.config_file)
     for identity in identities:
-        region = identity.values.get("region")
-        if not region and identity.values.get("trust-anchor-arn"):
-            region = str(identity.values["trust-anchor-arn"]).split(":")[3] or None
-        elif region:
-            region = str(region)
-        arns = [identity.values.get(key) for key in ("role-arn", "profile-arn", "trust-anchor-arn")]
-        if all(arns):
-            from rasign.options import SessionOptions
-
-            # A profile for ARNs that cannot work would only fail later, on every AWS CLI call.
-            plan_session(
-                SessionOptions(
-                    role_arn=str(arns[0]), profile_arn=str(arns[1]), trust_anchor_arn=str(arns[2]), region=region
-                )
-            )
+        region = _region_of(identity)
+        _check_arns(identity, region)
         values = profile_lines(identity.name, region, explicit)
         name = args.profile or identity.name
         section = "default" if name == "default" else f"profile {name}"  # botocore reads [default] bare
@@ -127,3 +108,42 @@ def run(args: argparse.Namespace) -> int:
         credfile.write_profile(target, section, values)
         print(f"wrote [{section}] to {target}", file=sys.stderr)
     return 0
+
+
+def _chosen_identities(args: argparse.Namespace, path: str) -> list[Identity]:
+    """``--all`` (never with ``--profile``: one name for many sections) or the one ``--identity``."""
+    from rasign.identities import get_identity, load_identities
+
+    if args.all:
+        if args.profile:
+            raise UsageError("--all cannot be combined with --profile", hint="each identity's profile takes its name")
+        return list(load_identities(path).values())
+    if args.identity:
+        return [get_identity(args.identity, path)]
+    raise UsageError("say which identity to configure", hint="pass --identity NAME or --all")
+
+
+def _region_of(identity: Identity) -> str | None:
+    """The identity's region, else its trust anchor's (the region Roles Anywhere answers in)."""
+    region = identity.values.get("region")
+    if region:
+        return str(region)
+    anchor = identity.values.get("trust-anchor-arn")
+    if anchor:
+        from rasign.arns import parse_arn
+
+        return parse_arn(str(anchor), "trust anchor").region or None
+    return None
+
+
+def _check_arns(identity: Identity, region: str | None) -> None:
+    """A profile for ARNs that cannot work would only fail later, on every AWS CLI call: refuse it now."""
+    arns = [identity.values.get(key) for key in ("role-arn", "profile-arn", "trust-anchor-arn")]
+    if not all(arns):
+        return
+    from rasign.options import SessionOptions
+    from rasign.session import plan_session
+
+    plan_session(
+        SessionOptions(role_arn=str(arns[0]), profile_arn=str(arns[1]), trust_anchor_arn=str(arns[2]), region=region)
+    )

@@ -12,8 +12,6 @@ import sys
 
 from rasign.cli import flags
 
-SUMMARY = "print temporary credentials as credential_process JSON"
-
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """Go helper flags plus rasign's additions (cache, instance properties, TLS options)."""

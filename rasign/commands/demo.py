@@ -31,8 +31,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 
-SUMMARY = "run the end-to-end flow against the local emulator (no AWS account needed)"
-
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """Demo options."""
@@ -151,7 +149,7 @@ def _workdir(keep: str | None) -> Iterator[Path]:
             _say("cleanup", f"kept the demo files in {workdir} (client-key.pem is an unencrypted private key)")
 
 
-def _interrupt(signum: int, frame: FrameType | None) -> None:
+def _interrupt(_signum: int, _frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 

@@ -15,7 +15,6 @@ import sys
 
 from rasign.cli import flags
 
-SUMMARY = "check a set-up before it fails: certificate, chain, key, ARNs, backend, endpoint, clock"
 SYMBOLS = {"pass": "✓", "fail": "✗", "warn": "!"}
 ASCII = {"pass": "ok", "fail": "FAIL", "warn": "warn"}
 

@@ -26,8 +26,6 @@ import threading
 from pathlib import Path
 from typing import Any
 
-SUMMARY = "run a local Roles Anywhere + STS emulator (offline demos and tests)"
-
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """Emulator flags."""

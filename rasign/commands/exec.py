@@ -32,7 +32,6 @@ if TYPE_CHECKING:
 
     from rasign.refresh import Refresher
 
-SUMMARY = "run a command with credentials in its environment (or a private endpoint)"
 MARKER = "RASIGN_EXEC"
 """Set in the child's environment (to the identity name, or ``-``) so nesting is detected."""
 CREDENTIAL_VARIABLES = (
@@ -127,30 +126,17 @@ def run(args: argparse.Namespace) -> int:
 
 def _fetcher(args: argparse.Namespace) -> tuple[Any, Any, str]:
     """(minter, fetch, region): the signer stays open across refreshes (one PIN), the chain runs after each mint."""
-    from rasign.chain import assume_chain, chain_of
+    from rasign.chain import chained
     from rasign.refresh import SessionMinter
     from rasign.session import plan_session
 
     flags.check_exclusions(args, flags.CREDENTIAL_EXCLUSIONS)
     session_options = flags.session_options(args)
     target, _ = plan_session(session_options)
-    minter = SessionMinter(flags.signer_options(args), session_options, backend=args.backend)
-    steps = chain_of(args)
-
-    def fetch() -> Any:
-        credentials = minter.mint()
-        if steps:
-            credentials = assume_chain(
-                credentials,
-                steps,
-                session_options,
-                region=target.region,
-                sts_endpoint=getattr(args, "identity_sts_endpoint", None),
-                identity=getattr(args, "identity", "") or "",
-            )
-        return credentials
-
-    return minter, fetch, target.region
+    minter = chained(
+        SessionMinter(flags.signer_options(args), session_options, backend=args.backend), args, session_options
+    )
+    return minter, minter.mint, target.region
 
 
 def _serve(refresher: Refresher, token: str) -> ThreadingHTTPServer:

@@ -14,7 +14,6 @@ import sys
 
 from rasign.cli import flags
 
-SUMMARY = "print credentials as sh, fish, PowerShell or JSON assignments"
 FORMATS = ("sh", "fish", "powershell", "json")
 
 

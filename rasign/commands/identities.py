@@ -12,8 +12,6 @@ import sys
 
 from rasign.cli import flags
 
-SUMMARY = "list the named identities of the identities file"
-
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """``--json`` for machines; ``--config`` comes with the identity flags."""

@@ -21,8 +21,6 @@ if TYPE_CHECKING:
 
     from rasign.signer import Identity
 
-SUMMARY = "show certificate data or list matching identities"
-
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """Key-source flags (for PKCS#11 login and stores) plus ``--json``."""

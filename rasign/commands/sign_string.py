@@ -14,8 +14,6 @@ import sys
 
 from rasign.cli import flags
 
-SUMMARY = "sign the fixed test string (checks a key works)"
-
 FIXED_MESSAGE = b"AWS Roles Anywhere Credential Helper Signing Test"
 TEST_VERSION = b"1"
 

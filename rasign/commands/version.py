@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-SUMMARY = "print the version"
-
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """No flags."""

@@ -285,7 +285,7 @@ class Emulator:
     def __enter__(self) -> Emulator:  # noqa: PYI034 - start() returns self
         return self.start()
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, *_exc: object) -> None:
         self.stop()
 
     # -- fault injection ----------------------------------------------------------------

@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from rasign.arns import role_name
 from rasign.emulator.chain import validate_path
 from rasign.emulator.received import ReceivedRequest
 from rasign.emulator.rejection import (
@@ -28,6 +29,9 @@ from rasign.emulator.state import (
     MIN_DURATION,
     AccountState,
     IssuedCredentials,
+    Profile,
+    Role,
+    TrustAnchor,
     new_access_key_id,
     new_secret_access_key,
     new_session_token,
@@ -86,7 +90,16 @@ def create_session(
     """Authenticate, authorise and issue credentials; returns the 201 body and the record."""
     params = parse_session_request(request)
     caller = verify_x509_signature(request, region=state.region, now=now)
+    anchor, profile = _anchor_and_profile(state, params)
+    _check_trust(state, caller, anchor, now)
+    role = _role(state, params, profile)
+    duration = _granted_duration(params, profile, role)
+    credentials = _issue(state, caller, params, role, duration, now)
+    return _response_body(state, caller, credentials), credentials
 
+
+def _anchor_and_profile(state: AccountState, params: SessionRequest) -> tuple[TrustAnchor, Profile]:
+    """Both resources exist (404 otherwise, anchor first) and are enabled (403)."""
     anchor = state.trust_anchors.get(params.trust_anchor_arn)
     if anchor is None:
         raise not_found(
@@ -99,12 +112,19 @@ def create_session(
         raise access_denied("Trust anchor is disabled")
     if not profile.enabled:
         raise access_denied("Profile is disabled")
+    return anchor, profile
 
+
+def _check_trust(state: AccountState, caller: X509Caller, anchor: TrustAnchor, now: _dt.datetime) -> None:
+    """The caller's path validates to the anchor and no certificate below the anchor is revoked."""
     path = validate_path(caller.leaf, caller.intermediates, anchor.certificates, now)
     for cert in path[:-1]:
         if state.is_revoked(cert):
             raise untrusted(f"certificate {cert.subject.rfc4514_string()} (serial {cert.serial_number}) is revoked")
 
+
+def _role(state: AccountState, params: SessionRequest, profile: Profile) -> Role:
+    """The role, when the profile allows it and the request respects the profile's rules."""
     if params.role_arn not in profile.role_arns:
         raise access_denied(
             f"Role {params.role_arn or '<empty>'} is not one of the roles of profile {profile.arn}",
@@ -117,15 +137,17 @@ def create_session(
         raise access_denied("Not authorized to set roleSessionName.")
     if profile.require_instance_properties and not params.instance_properties:
         raise validation("instanceProperties are required by this profile (requireInstanceProperties is true)")
+    return role
 
+
+def _granted_duration(params: SessionRequest, profile: Profile, role: Role) -> int:
+    """The profile's duration, shortened by the request's; refused above the role's maximum."""
     duration = profile.duration_seconds
     if params.duration_seconds is not None:
         duration = min(duration, params.duration_seconds)
     if duration > role.max_session_duration:
         raise validation("The requested DurationSeconds exceeds the MaxSessionDuration set for this role.")
-
-    credentials = _issue(state, caller, params, role.role_id, duration, now)
-    return _response_body(state, caller, credentials), credentials
+    return duration
 
 
 def session_name_for_serial(serial: int) -> str:
@@ -146,10 +168,10 @@ def source_identity_of(leaf: Any) -> str:
 
 
 def _issue(
-    state: AccountState, caller: X509Caller, params: SessionRequest, role_id: str, duration: int, now: _dt.datetime
+    state: AccountState, caller: X509Caller, params: SessionRequest, role: Role, duration: int, now: _dt.datetime
 ) -> IssuedCredentials:
     session_name = params.role_session_name or session_name_for_serial(caller.leaf.serial_number)
-    role_name = params.role_arn.rsplit("/", 1)[-1]
+    name = role_name(role.arn)  # without the role's path, as STS writes it
     expiration = (now + _dt.timedelta(seconds=duration)).replace(microsecond=0)
     credentials = IssuedCredentials(
         access_key_id=new_access_key_id(),
@@ -158,8 +180,8 @@ def _issue(
         expiration=expiration,
         role_arn=params.role_arn,
         role_session_name=session_name,
-        assumed_role_arn=f"arn:{state.partition}:sts::{state.account_id}:assumed-role/{role_name}/{session_name}",
-        assumed_role_id=f"{role_id}:{session_name}",
+        assumed_role_arn=f"arn:{state.partition}:sts::{state.account_id}:assumed-role/{name}/{session_name}",
+        assumed_role_id=f"{role.role_id}:{session_name}",
         source_identity=source_identity_of(caller.leaf),
         certificate_serial=caller.leaf.serial_number,
         subject=caller.leaf.subject.rfc4514_string(),

@@ -105,7 +105,28 @@ def error_xml(error: StsError, request_id: str) -> str:
 
 
 def authenticate(request: ReceivedRequest, state: AccountState, now: _dt.datetime) -> StsCall:
-    """Verify the SigV4 HMAC signature with the issued secret; return the caller."""
+    """Verify the SigV4 HMAC signature with the issued secret; return the caller.
+
+    The checks run in STS's order, so each malformed request gets the error STS gives it.
+    """
+    match, signed = _authorization(request)
+    date_value = _signing_date(request, now)
+    date, region, service = _scope(match["scope"], date_value, state)
+    creds = _caller(request, state, match["akid"], now)
+    payload_hash = _payload_hash(request)
+    canonical = canonical_request_as_received(request, signed, payload_hash)
+    string_to_sign = "\n".join(
+        ("AWS4-HMAC-SHA256", date_value, match["scope"], hashlib.sha256(canonical.encode("utf-8")).hexdigest())
+    )
+    key = signing_key(creds.secret_access_key, date, region, service)
+    expected = hmac.new(key, string_to_sign.encode("utf-8"), hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected, match["sig"]):
+        raise StsError(403, "SignatureDoesNotMatch", _BAD_SIGNATURE)
+    return StsCall(credentials=creds, action=_action(request))
+
+
+def _authorization(request: ReceivedRequest) -> tuple[re.Match[str], tuple[str, ...]]:
+    """The parsed ``Authorization`` header and its signed headers (host and x-amz-date among them, all present)."""
     header = request.header("authorization")
     if not header:
         raise StsError(403, "MissingAuthenticationToken", "Request is missing Authentication Token")
@@ -120,7 +141,11 @@ def authenticate(request: ReceivedRequest, state: AccountState, now: _dt.datetim
     for name in signed:
         if name not in present:
             raise StsError(400, "IncompleteSignature", f"Signed header '{name}' is missing from the request")
+    return match, signed
 
+
+def _signing_date(request: ReceivedRequest, now: _dt.datetime) -> str:
+    """``X-Amz-Date`` as sent, once it parses and lies within :data:`MAX_SKEW` of ``now``."""
     date_value = request.header("x-amz-date") or ""
     signed_at = parse_amz_date(date_value)
     if signed_at is None:
@@ -128,8 +153,12 @@ def authenticate(request: ReceivedRequest, state: AccountState, now: _dt.datetim
     problem = skew_problem(signed_at, now, MAX_SKEW)
     if problem:
         raise StsError(403, "SignatureDoesNotMatch", problem)
+    return date_value
 
-    scope = match["scope"].split("/")
+
+def _scope(text: str, date_value: str, state: AccountState) -> tuple[str, str, str]:
+    """Date, region and service of the credential scope, each checked against the request and this STS."""
+    scope = text.split("/")
     if len(scope) != 4 or scope[3] != "aws4_request":
         raise StsError(400, "IncompleteSignature", "Credential scope must be <date>/<region>/sts/aws4_request")
     date, region, service, _ = scope
@@ -145,14 +174,22 @@ def authenticate(request: ReceivedRequest, state: AccountState, now: _dt.datetim
         raise StsError(
             403, "SignatureDoesNotMatch", f"Credential should be scoped to correct service: 'sts'. not '{service}'"
         )
+    return date, region, service
 
-    creds = state.lookup(match["akid"])
+
+def _caller(request: ReceivedRequest, state: AccountState, akid: str, now: _dt.datetime) -> IssuedCredentials:
+    """The issued credentials of ``akid``, with the matching session token, not yet expired."""
+    creds = state.lookup(akid)
     token = request.header("x-amz-security-token")
     if creds is None or token is None or not hmac.compare_digest(token.encode(), creds.session_token.encode()):
         raise StsError(403, "InvalidClientTokenId", _INVALID_TOKEN)
     if now >= creds.expiration:
         raise StsError(403, "ExpiredToken", "The security token included in the request is expired")
+    return creds
 
+
+def _payload_hash(request: ReceivedRequest) -> str | None:
+    """``x-amz-content-sha256`` as sent, refused when it names a hash the body does not have."""
     payload_hash = request.header("x-amz-content-sha256")
     if payload_hash not in (None, "UNSIGNED-PAYLOAD") and payload_hash != hashlib.sha256(request.body).hexdigest():
         raise StsError(
@@ -160,15 +197,7 @@ def authenticate(request: ReceivedRequest, state: AccountState, now: _dt.datetim
             "XAmzContentSHA256Mismatch",
             "The provided 'x-amz-content-sha256' header does not match what was computed.",
         )
-    canonical = canonical_request_as_received(request, signed, payload_hash)
-    string_to_sign = "\n".join(
-        ("AWS4-HMAC-SHA256", date_value, match["scope"], hashlib.sha256(canonical.encode("utf-8")).hexdigest())
-    )
-    key = signing_key(creds.secret_access_key, date, region, service)
-    expected = hmac.new(key, string_to_sign.encode("utf-8"), hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(expected, match["sig"]):
-        raise StsError(403, "SignatureDoesNotMatch", _BAD_SIGNATURE)
-    return StsCall(credentials=creds, action=_action(request))
+    return payload_hash
 
 
 def signing_key(secret: str, date: str, region: str, service: str) -> bytes:

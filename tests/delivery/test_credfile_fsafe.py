@@ -119,6 +119,64 @@ def test_relative_and_dotdot_links_resolve_like_the_kernel(tmp_path):
     assert os.path.realpath(tmp_path / "d" / "up") == str(tmp_path / "target")
 
 
+@pytest.mark.parametrize("target", [".", "..", "../.."])
+def test_a_link_that_names_a_directory_is_refused_as_a_directory(tmp_path, target):
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "link").symlink_to(target)
+    with pytest.raises(StoreError, match="is a directory"):
+        fsafe.locate(str(tmp_path / "d" / "link"), "credentials file")
+
+
+def test_the_root_directory_is_refused_as_a_directory():
+    with pytest.raises(StoreError, match="is a directory"):
+        fsafe.locate("/", "credentials file")
+
+
+def test_an_absolute_link_in_the_middle_restarts_at_the_root(tmp_path):
+    (tmp_path / "real").mkdir()
+    (tmp_path / "real" / "f").write_text("x")
+    (tmp_path / "abs").symlink_to(tmp_path / "real")
+    with fsafe.locate(str(tmp_path / "abs" / "f"), "f") as location:
+        assert location.directory == os.path.realpath(tmp_path / "real") and location.name == "f"
+        assert location.existing is not None and location.missing_dirs == ()
+
+
+def test_missing_directories_are_listed_but_never_behind_a_dotdot(tmp_path):
+    with fsafe.locate(str(tmp_path / "a" / "b" / "f"), "f", allow_missing_dirs=True) as location:
+        assert location.missing_dirs == ("a", "b") and location.existing is None
+        assert location.full() == str(tmp_path / "a" / "b" / "f")
+    (tmp_path / "via").symlink_to("nodir/../f")  # the kernel cannot walk through nodir either
+    with pytest.raises(StoreError, match="does not exist"):
+        fsafe.locate(str(tmp_path / "via"), "f", allow_missing_dirs=True)
+
+
+def test_a_name_the_kernel_refuses_is_one_line(tmp_path):
+    with pytest.raises(StoreError, match="cannot use the credentials file .*: File name too long"):
+        fsafe.locate(str(tmp_path / ("x" * 300) / "f"), "credentials file")
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc/self/fd")
+def test_every_refusal_closes_the_descriptors_it_opened(tmp_path):
+    (tmp_path / "file").write_text("")
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    (tmp_path / "dot").symlink_to(".")
+    refused = [
+        tmp_path / "file" / "f",
+        tmp_path / "missing" / "f",
+        tmp_path / "a",
+        tmp_path / "dot",
+        tmp_path / ("x" * 300) / "f",
+    ]
+    before = sorted(os.listdir("/proc/self/fd"))
+    for path in refused:
+        with pytest.raises(StoreError):
+            fsafe.locate(str(path), "f")
+    with fsafe.locate(str(tmp_path / "file"), "f"):
+        pass
+    assert sorted(os.listdir("/proc/self/fd")) == before
+
+
 def test_create_exclusive_never_overwrites(tmp_path):
     path = tmp_path / "token"
     assert fsafe.create_exclusive(str(path), "abc", "auth token file") is True

@@ -96,6 +96,9 @@ def test_wrong_type_names_file_line_and_key(tmp_path):
     [
         ("session-duration = 60", "must be 900-43200"),
         ('role-arn = "arn:aws:iam::1:user/bob"', "is not an IAM role ARN"),
+        # The commands refuse an unknown partition (arns.parse_arn), so the file does too, naming the line.
+        ('role-arn = "arn:aws-typo:iam::1:role/r"', "is not an IAM role ARN"),
+        ('trust-anchor-arn = "arn:aws:rolesanywhere:us-east-1:1:profile/p"', "is not a Roles Anywhere trust anchor"),
         ('endpoint = "rolesanywhere.example"', "https://"),
     ],
 )
@@ -149,6 +152,17 @@ def test_chain_step_errors_have_lines(tmp_path):
     with pytest.raises(ConfigError) as caught:
         load_identities(str(config))
     assert f"{config}:6:" in str(caught.value) and "external-id" in str(caught.value)
+
+
+@pytest.mark.parametrize("arn", ["arn:aws:sts::1:role/a", "arn:aws-typo:iam::1:role/a", "role/a"])
+def test_chain_role_is_checked_like_role_arn(tmp_path, arn):
+    """A chain step's role goes through the same ARN rule as ``role-arn`` (one parser, arns.py)."""
+    config = write_private(
+        tmp_path / "c.toml", f'[identity.prod]\nregion = "us-east-1"\n\n[[identity.prod.chain]]\nrole-arn = "{arn}"\n'
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_identities(str(config))
+    assert f"{config}:5:" in str(caught.value) and "is not an IAM role ARN" in str(caught.value)
 
 
 def test_session_name_template(tmp_path, software_identity):

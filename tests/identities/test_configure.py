@@ -119,3 +119,30 @@ def test_aws_cli_uses_the_configured_profile(configured, emulator):
 def test_configure_needs_an_identity(tmp_path):
     result = run_rasign("configure", "--config", str(tmp_path / "none.toml"))
     assert result.returncode == 2 and "--identity NAME or --all" in result.stderr
+
+
+def test_configure_all_refuses_one_profile_name(configured):
+    identities, aws_config = configured
+    before = aws_config.read_bytes()
+    result = run_rasign(
+        "configure", "--all", "--profile", "x", "--config", str(identities), "--config-file", str(aws_config)
+    )
+    assert result.returncode == 2 and "--all cannot be combined with --profile" in result.stderr
+    assert aws_config.read_bytes() == before
+
+
+def test_configure_region_from_the_identity_else_its_trust_anchor(software_identity, emulator, tmp_path):
+    cert, key = software_identity
+    identities = write_private(
+        tmp_path / "partial.toml",
+        f'[identity.bare]\ncertificate = "{cert}"\nprivate-key = "{key}"\n'
+        f'[identity.anchored]\ncertificate = "{cert}"\ntrust-anchor-arn = "{emulator.trust_anchor_arn}"\n',
+    )
+    shown = {}
+    for name in ("bare", "anchored"):
+        result = run_rasign("configure", "--identity", name, "--print", "--config", str(identities))
+        assert result.returncode == 0, result.stderr
+        shown[name] = result.stdout
+    assert "[profile bare]\ncredential_process = " in shown["bare"] and "\nregion = " not in shown["bare"]
+    anchor_region = emulator.trust_anchor_arn.split(":")[3]
+    assert f"\nregion = {anchor_region}\n" in shown["anchored"]

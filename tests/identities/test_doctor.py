@@ -337,3 +337,44 @@ def test_tpm_reachable_with_swtpm(pki, emulator, tmp_path, tpm):  # noqa: F811 -
     results = run_checks(options, session_for(emulator), network=False)
     assert [c.status for c in results if c.name == "tpm"] == [PASS]
     assert [c.status for c in results if c.name == "key"] == [WARN]
+
+
+def test_tpm_tcti_comes_from_the_flag_then_the_variables_in_order(monkeypatch, tmp_path):
+    from rasign.doctor import TPM_TCTI_VARIABLES, check_tpm
+
+    for name in TPM_TCTI_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("TPM2TOOLS_TCTI", "tabrmd:bus_type=session")
+    monkeypatch.setenv("TCTI", "device:/dev/later-in-the-order")
+    [check] = check_tpm(SignerOptions(private_key="handle:0x81000001"))
+    assert check.status == WARN and "'tabrmd:bus_type=session'" in check.detail and "--live" in check.fix
+    monkeypatch.setenv("RASIGN_TPM_TCTI", str(tmp_path / "tpm0"))  # a bare path is a device
+    [check] = check_tpm(SignerOptions(private_key="handle:0x81000001"))
+    assert check.status == FAIL and f"{tmp_path / 'tpm0'} does not exist" in check.detail
+    device = tmp_path / "tpmrm0"
+    device.write_bytes(b"")
+    [check] = check_tpm(SignerOptions(private_key="handle:0x81000001", tpm_tcti=f"device:{device}"))
+    assert check.status == PASS and f"{device} can be opened" in check.detail
+
+
+def test_pkcs11_module_from_the_uri_then_p11kit_proxy(monkeypatch, tmp_path):
+    pytest.importorskip("pkcs11")
+    from rasign import doctor
+
+    uri = f"pkcs11:token=t;object=k?module-path={tmp_path / 'vendor.so'}"
+    checks = list(doctor.check_pkcs11(SignerOptions(certificate=uri, private_key=uri)))
+    assert [c.status for c in checks] == [FAIL] and f"cannot load {tmp_path / 'vendor.so'}" in checks[0].detail
+    monkeypatch.setattr(doctor, "P11KIT_PROXY", (str(tmp_path / "p11-kit-proxy.so"),))
+    bare = "pkcs11:token=t;object=k"
+    checks = list(doctor.check_pkcs11(SignerOptions(certificate=bare, private_key=bare)))
+    assert [c.status for c in checks] == [FAIL] and "p11-kit-proxy is not installed" in checks[0].detail
+    assert "--pkcs11-lib" in checks[0].fix
+
+
+def test_store_identity_key_is_checked_only_live(emulator):
+    options = SignerOptions(cert_selector='Key=x509Subject,Value="CN=doc"')
+    results = run_checks(options, session_for(emulator), network=False)
+    assert [(c.status, c.detail) for c in results if c.name == "key"] == [
+        (WARN, "certificate store identity: checked only with --live")
+    ]
+    assert not [c for c in results if c.name == "certificate"]
