@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass, field
+from typing import Any
 
 from rasign.errors import KeyLoadError
 
@@ -197,49 +198,61 @@ def _parse_der(blob: bytes, source: str) -> TpmKeyFile:
     if not items or items[0].tag != der.TAG_OID:
         raise der.DerError("the first field must be the key type OID")
     importable = _check_type(der.decode_oid(items[0].content), source)
-    secret = b""
-
-    empty_auth = False
-    policy: list[PolicyCommand] = []
-    description = None
-    rsa_parent = False
     rest = items[1:]
+    optional: dict[str, Any] = {}
     while rest and rest[0].context_number is not None:
-        tagged = rest.pop(0)
-        number = tagged.context_number
-        inner, after = der.read_tlv(tagged.content)
-        if after != len(tagged.content):
-            raise der.DerError(f"field [{number}] has trailing bytes")
-        if number == 0:
-            _expect(inner, der.TAG_BOOLEAN, "emptyAuth")
-            empty_auth = der.decode_boolean(inner.content)
-        elif number == 1:
-            _expect(inner, der.TAG_SEQUENCE, "policy")
-            policy = [_parse_policy(item) for item in der.read_all(inner.content)]
-        elif number == 2:
-            if not importable:
-                raise KeyLoadError(
-                    f"TPM key {source} has a 'secret' field, which only importable keys carry",
-                    hint="the file is damaged, or its type OID should say importable (2.23.133.10.1.4)",
-                )
-            _expect(inner, der.TAG_OCTET_STRING, "secret")
-            secret = inner.content
-        elif number == 3:
+        _read_optional_field(rest.pop(0), importable, source, optional)
+    parent, public, private = _read_required_fields(rest, source)
+    secret = optional.get("secret", b"")
+    if importable:
+        if not secret:
             raise KeyLoadError(
-                f"TPM key {source} uses signed policies (authPolicy), which rasign does not support",
-                hint="use a key bound directly to a PCR policy and/or a password",
+                f"importable TPM key {source} has no 'secret' field (the wrapping seed)", hint="the key file is damaged"
             )
-        elif number == 4:
-            _expect(inner, der.TAG_UTF8, "description")
-            description = inner.content.decode("utf-8", "replace")
-        elif number == 5:
-            _expect(inner, der.TAG_BOOLEAN, "rsaParent")
-            rsa_parent = der.decode_boolean(inner.content)
-        else:
+        _check_tpm2b(secret, "encrypted seed", source)
+    return TpmKeyFile(parent=parent, public=public, private=private, importable=importable, source=source, **optional)
+
+
+def _read_optional_field(tagged: der.Tlv, importable: bool, source: str, fields: dict[str, Any]) -> None:
+    """Read one explicitly tagged field [0]..[5] into ``fields`` (TpmKeyFile's names); refuse the rest."""
+    number = tagged.context_number
+    inner, after = der.read_tlv(tagged.content)
+    if after != len(tagged.content):
+        raise der.DerError(f"field [{number}] has trailing bytes")
+    if number == 0:
+        _expect(inner, der.TAG_BOOLEAN, "emptyAuth")
+        fields["empty_auth"] = der.decode_boolean(inner.content)
+    elif number == 1:
+        _expect(inner, der.TAG_SEQUENCE, "policy")
+        fields["policy"] = [_parse_policy(item) for item in der.read_all(inner.content)]
+    elif number == 2:
+        if not importable:
             raise KeyLoadError(
-                f"TPM key {source} has an unknown field [{number}]",
-                hint="the file was written by a newer tool; re-export it without that field",
+                f"TPM key {source} has a 'secret' field, which only importable keys carry",
+                hint="the file is damaged, or its type OID should say importable (2.23.133.10.1.4)",
             )
+        _expect(inner, der.TAG_OCTET_STRING, "secret")
+        fields["secret"] = inner.content
+    elif number == 3:
+        raise KeyLoadError(
+            f"TPM key {source} uses signed policies (authPolicy), which rasign does not support",
+            hint="use a key bound directly to a PCR policy and/or a password",
+        )
+    elif number == 4:
+        _expect(inner, der.TAG_UTF8, "description")
+        fields["description"] = inner.content.decode("utf-8", "replace")
+    elif number == 5:
+        _expect(inner, der.TAG_BOOLEAN, "rsaParent")
+        fields["rsa_parent"] = der.decode_boolean(inner.content)
+    else:
+        raise KeyLoadError(
+            f"TPM key {source} has an unknown field [{number}]",
+            hint="the file was written by a newer tool; re-export it without that field",
+        )
+
+
+def _read_required_fields(rest: list[der.Tlv], source: str) -> tuple[int, bytes, bytes]:
+    """The parent handle and the TPM2B public and private blobs that end every key."""
     if len(rest) != 3:
         raise der.DerError("expected parent, pubkey and privkey after the optional fields")
     parent_tlv, pub_tlv, priv_tlv = rest
@@ -254,24 +267,7 @@ def _parse_der(blob: bytes, source: str) -> TpmKeyFile:
         )
     _check_tpm2b(pub_tlv.content, "PUBLIC", source)
     _check_tpm2b(priv_tlv.content, "PRIVATE", source)
-    if importable:
-        if not secret:
-            raise KeyLoadError(
-                f"importable TPM key {source} has no 'secret' field (the wrapping seed)", hint="the key file is damaged"
-            )
-        _check_tpm2b(secret, "encrypted seed", source)
-    return TpmKeyFile(
-        parent=parent,
-        public=pub_tlv.content,
-        private=priv_tlv.content,
-        empty_auth=empty_auth,
-        policy=policy,
-        description=description,
-        rsa_parent=rsa_parent,
-        importable=importable,
-        secret=secret,
-        source=source,
-    )
+    return parent, pub_tlv.content, priv_tlv.content
 
 
 def _check_type(oid: str, source: str) -> bool:
