@@ -41,6 +41,8 @@ IMPORTABLE_KEY_OID = "2.23.133.10.1.4"
 SEALED_KEY_OID = "2.23.133.10.1.5"
 
 PEM_LABEL = "TSS2 PRIVATE KEY"
+TSS2_PEM_HEADER = b"-----BEGIN TSS2 PRIVATE KEY-----"
+TSS2_PEM_FOOTER = b"-----END TSS2 PRIVATE KEY-----"
 
 OWNER_HIERARCHY = 0x40000001
 NULL_HIERARCHY = 0x40000007
@@ -118,10 +120,7 @@ class TpmKeyFile:
         """PEM armour with the ``TSS2 PRIVATE KEY`` label."""
         b64 = base64.b64encode(self.to_der())
         lines = [b64[i : i + 64] for i in range(0, len(b64), 64)]
-        return b"-----BEGIN TSS2 PRIVATE KEY-----\n" + b"\n".join(lines) + b"\n-----END TSS2 PRIVATE KEY-----\n"
-
-
-TSS2_PEM_HEADER = b"-----BEGIN TSS2 PRIVATE KEY-----"
+        return TSS2_PEM_HEADER + b"\n" + b"\n".join(lines) + b"\n" + TSS2_PEM_FOOTER + b"\n"
 
 
 def holds_tss2_key(path: str) -> bool:
@@ -169,7 +168,7 @@ def parse_key_bytes(data: bytes, source: str = "<memory>") -> TpmKeyFile:
     """
     # str.find, not a regular expression: a lazy pattern rescans to the end of the input for
     # each BEGIN when no END follows (minutes for a 1 MB file of BEGIN lines).
-    begin, end_marker = b"-----BEGIN TSS2 PRIVATE KEY-----", b"-----END TSS2 PRIVATE KEY-----"
+    begin, end_marker = TSS2_PEM_HEADER, TSS2_PEM_FOOTER
     start = -1 if data[:1] == b"\x30" else data.find(begin)
     end = data.find(end_marker, start + len(begin)) if start >= 0 else -1
     if end >= 0:
