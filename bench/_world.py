@@ -55,20 +55,10 @@ class World:
     emulator: Emulator
 
     def session_flags(self) -> list[str]:
-        """The flags that point rasign at the emulator (trust anchor, profile, role, endpoint, CA)."""
-        emu = self.emulator
-        return [
-            "--trust-anchor-arn",
-            emu.trust_anchor_arn,
-            "--profile-arn",
-            emu.profile_arn,
-            "--role-arn",
-            emu.role_arn,
-            "--endpoint",
-            emu.endpoint,
-            "--ca-bundle",
-            str(emu.ca_bundle),
-        ]
+        """The flags that point rasign at the emulator (endpoint, CA, trust anchor, profile, role)."""
+        from tests.support.flags import emulator_args
+
+        return emulator_args(self.emulator)
 
     def identity_flags(self) -> list[str]:
         """The certificate and key flags of the bench identity."""
