@@ -143,8 +143,7 @@ class FileBackend(Backend):
                 "no certificate or private key given",
                 hint="pass --certificate and --private-key, or a PKCS#12 file as --certificate",
             )
-        key_data = read_source(key_path, "private key") if key_path else None
-        cert_data = read_source(cert_path, "certificate") if cert_path else None
+        key_data, cert_data = _read_given(key_path, "private key"), _read_given(cert_path, "certificate")
         if cert_path and cert_data is not None and is_pkcs12(cert_data):
             if key_path and key_path != cert_path:
                 raise UsageError(
@@ -244,6 +243,11 @@ class FileBackend(Backend):
         signer = FileSigner(key, certificate, chain, source=key_path, encoding=encoding)
         log.debug("loaded %s", signer.describe())
         return signer
+
+
+def _read_given(path: str | None, what: str) -> bytes | None:
+    """The bytes of an input that was given (a file or ``env:NAME``); None for one that was not."""
+    return read_source(path, what) if path else None
 
 
 def _check_key_type(key: Any, path: str) -> None:
