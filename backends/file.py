@@ -143,28 +143,30 @@ class FileBackend(Backend):
                 "no certificate or private key given",
                 hint="pass --certificate and --private-key, or a PKCS#12 file as --certificate",
             )
-        key_data = read_source(key_path, "private key") if key_path else None
-        cert_data = read_source(cert_path, "certificate") if cert_path else None
-
-        key_is_pkcs12 = key_data is not None and is_pkcs12(key_data)
-        cert_is_pkcs12 = cert_data is not None and is_pkcs12(cert_data)
-        if cert_is_pkcs12 and key_path and key_path != cert_path:
-            raise UsageError(
-                f"the certificate file {cert_path} is PKCS#12 and brings its own private key",
-                hint="drop --private-key, or pass the certificate as PEM/DER",
-            )
-        if key_is_pkcs12 and key_path and key_data is not None:
-            if cert_path and cert_path != key_path:
+        key_data, cert_data = _read_given(key_path, "private key"), _read_given(cert_path, "certificate")
+        if cert_path and cert_data is not None and is_pkcs12(cert_data):
+            if key_path and key_path != cert_path:
+                raise UsageError(
+                    f"the certificate file {cert_path} is PKCS#12 and brings its own private key",
+                    hint="drop --private-key, or pass the certificate as PEM/DER",
+                )
+            return cls._from_pkcs12(cert_path, cert_data, options, passwords)
+        if key_path and key_data is not None:
+            if not is_pkcs12(key_data):
+                return cls._from_key_file(key_path, key_data, cert_path, cert_data, options, passwords)
+            if cert_path:  # a PKCS#12 key with a separate certificate file
                 return cls._from_key_file(
                     key_path, key_data, cert_path, cert_data, options, passwords, key_is_pkcs12=True
                 )
             return cls._from_pkcs12(key_path, key_data, options, passwords)
-        if cert_is_pkcs12 and cert_path and cert_data is not None:
-            return cls._from_pkcs12(cert_path, cert_data, options, passwords)
-        if key_path and key_data is not None:
-            return cls._from_key_file(key_path, key_data, cert_path, cert_data, options, passwords)
-        # Only --certificate: the Go helper then reads the key from the same file.
         assert cert_path is not None and cert_data is not None
+        return cls._from_certificate_file(cert_path, cert_data, options, passwords)
+
+    @classmethod
+    def _from_certificate_file(
+        cls, cert_path: str, cert_data: bytes, options: SignerOptions, passwords: Passwords
+    ) -> FileSigner:
+        """Only --certificate: the Go helper then reads the key from the same file."""
         if not pem_key_present(cert_data):
             raise UsageError(
                 f"no private key given, and the certificate file {cert_path} holds none",
@@ -241,6 +243,11 @@ class FileBackend(Backend):
         signer = FileSigner(key, certificate, chain, source=key_path, encoding=encoding)
         log.debug("loaded %s", signer.describe())
         return signer
+
+
+def _read_given(path: str | None, what: str) -> bytes | None:
+    """The bytes of an input that was given (a file or ``env:NAME``); None for one that was not."""
+    return read_source(path, what) if path else None
 
 
 def _check_key_type(key: Any, path: str) -> None:

@@ -175,30 +175,7 @@ def load_private_key(data: bytes, path: str, passwords: Passwords) -> LoadedKey:
 
 def load_pkcs12(data: bytes, path: str, passwords: Passwords) -> Pkcs12Contents:
     """Open a PKCS#12 file: key, the certificate that matches it, and the rest."""
-    given = passwords.given()
-    bundle = _try_pkcs12(data, given)
-    if given is not None and bundle is None:
-        bundle = _try_pkcs12(data, None)
-        if bundle is None:
-            raise AuthenticationError(
-                f"incorrect PKCS#12 password for {path}",
-                hint="check --pkcs8-password (it is also the PKCS#12 password); a PKCS#12 file"
-                " using algorithms OpenSSL cannot read fails the same way",
-            )
-        if passwords.explicit:
-            log.warning("--pkcs8-password was given but the PKCS#12 file %s is not protected by one", path)
-    elif given is not None and passwords.explicit and _try_pkcs12(data, None) is not None:
-        # Files without a MAC or encryption open with any password: say it was unneeded.
-        log.warning("--pkcs8-password was given but the PKCS#12 file %s is not protected by one", path)
-    elif bundle is None:
-        password, prompted = passwords.obtain(path, "PKCS#12 file")
-        bundle = _try_pkcs12(data, password)
-        if bundle is None:
-            if prompted:
-                Passwords.forget(path)
-            raise AuthenticationError(f"incorrect PKCS#12 password for {path}", hint=PASSWORD_HINT)
-        if prompted:
-            Passwords.confirm(path, password)
+    bundle = _open_pkcs12(data, path, passwords)
     if bundle.key is None:
         raise KeyLoadError(
             f"the PKCS#12 file {path} holds no private key",
@@ -224,6 +201,42 @@ def load_pkcs12(data: bytes, path: str, passwords: Passwords) -> Pkcs12Contents:
     leaf = certificates[matching[0]]
     others = [cert for index, cert in enumerate(certificates) if index != matching[0]]
     return Pkcs12Contents(key=bundle.key, leaf=leaf, others=others)
+
+
+def _open_pkcs12(data: bytes, path: str, passwords: Passwords) -> Any:
+    """The parsed bundle: with the given password, without one, or with one asked for."""
+    given = passwords.given()
+    if given is None:
+        bundle = _try_pkcs12(data, None)
+        return bundle if bundle is not None else _open_pkcs12_prompted(data, path, passwords)
+    bundle = _try_pkcs12(data, given)
+    if bundle is None:
+        bundle = _try_pkcs12(data, None)
+        if bundle is None:
+            raise AuthenticationError(
+                f"incorrect PKCS#12 password for {path}",
+                hint="check --pkcs8-password (it is also the PKCS#12 password); a PKCS#12 file"
+                " using algorithms OpenSSL cannot read fails the same way",
+            )
+        if passwords.explicit:
+            log.warning("--pkcs8-password was given but the PKCS#12 file %s is not protected by one", path)
+    elif passwords.explicit and _try_pkcs12(data, None) is not None:
+        # Files without a MAC or encryption open with any password: say it was unneeded.
+        log.warning("--pkcs8-password was given but the PKCS#12 file %s is not protected by one", path)
+    return bundle
+
+
+def _open_pkcs12_prompted(data: bytes, path: str, passwords: Passwords) -> Any:
+    """Ask for the password (once; a wrong one is forgotten, never retried)."""
+    password, prompted = passwords.obtain(path, "PKCS#12 file")
+    bundle = _try_pkcs12(data, password)
+    if bundle is None:
+        if prompted:
+            Passwords.forget(path)
+        raise AuthenticationError(f"incorrect PKCS#12 password for {path}", hint=PASSWORD_HINT)
+    if prompted:
+        Passwords.confirm(path, password)
+    return bundle
 
 
 def _try_pkcs12(data: bytes, password: bytes | None) -> Any:

@@ -116,22 +116,27 @@ def _classify(data: bytes) -> DerKind:
         return DerKind.OTHER
     first, second = parts[0], parts[1]
     if first.tag == INTEGER and second.tag == SEQUENCE:
-        version = decode_int(first.content)
-        inner = second.children()
-        if (
-            version == 3
-            and inner
-            and inner[0].tag == OID
-            and decode_oid(inner[0].content) in (PKCS7_DATA, PKCS7_SIGNED_DATA)
-        ):
-            return DerKind.PKCS12
-        if version in (0, 1) and len(parts) >= 3 and parts[2].tag == OCTET_STRING:
-            return DerKind.PKCS8
-        return DerKind.OTHER
+        return _classify_versioned(parts)
     if first.tag == SEQUENCE and second.tag == OCTET_STRING and len(parts) == 2:
         return DerKind.ENCRYPTED_PKCS8
     if first.tag == SEQUENCE and second.tag == SEQUENCE and len(parts) == 3:
         return DerKind.CERTIFICATE
+    return DerKind.OTHER
+
+
+def _classify_versioned(parts: list[Tlv]) -> DerKind:
+    """A SEQUENCE that opens with a version INTEGER: PKCS#12 (version 3) or PKCS#8 (0 or 1)."""
+    version = decode_int(parts[0].content)
+    inner = parts[1].children()
+    if (
+        version == 3
+        and inner
+        and inner[0].tag == OID
+        and decode_oid(inner[0].content) in (PKCS7_DATA, PKCS7_SIGNED_DATA)
+    ):
+        return DerKind.PKCS12
+    if version in (0, 1) and len(parts) >= 3 and parts[2].tag == OCTET_STRING:
+        return DerKind.PKCS8
     return DerKind.OTHER
 
 

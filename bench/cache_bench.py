@@ -15,57 +15,20 @@ Run: ``.venv/bin/python bench/cache_bench.py [--runs N]``
 from __future__ import annotations
 
 import argparse
-import compileall
-import os
 import subprocess
 import sys
-import tempfile
-from pathlib import Path
-
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
 from _timing import walls
+from _world import world
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=21)
     args = parser.parse_args()
-    for package in ("rasign", "backends"):
-        compileall.compile_dir(str(REPO / package), quiet=1)
-
-    from rasign.emulator import Emulator
-    from tests.support.pki import Pki
-
-    workdir = Path(tempfile.mkdtemp(prefix="rasign-cache-bench-"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RASIGN_"))}
-    env["PYTHONPATH"] = str(REPO)
-    env["RASIGN_CACHE_DIR"] = str(workdir / "cache")
-    pki = Pki(directory=workdir)
-    cert, key = pki.software_identity("ec", stem="bench")
-    with Emulator(trust_anchor_pems=[pki.root_pem], region="us-east-1") as emu:
-        py = sys.executable
-        base = [
-            py,
-            "-m",
-            "rasign",
-            "credential-process",
-            "--certificate",
-            str(cert),
-            "--private-key",
-            str(key),
-            "--trust-anchor-arn",
-            emu.trust_anchor_arn,
-            "--profile-arn",
-            emu.profile_arn,
-            "--role-arn",
-            emu.role_arn,
-            "--endpoint",
-            emu.endpoint,
-            "--ca-bundle",
-            str(emu.ca_bundle),
-        ]
+    with world("rasign-cache-bench-", cache=True) as bench:
+        env, emu, py = bench.env, bench.emulator, sys.executable
+        base = bench.rasign("credential-process")
         subprocess.run([*base, "--cache"], check=True, capture_output=True, env=env)  # fill the cache
         before = emu.create_session_count
         timings = walls(

@@ -16,59 +16,18 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
-from pathlib import Path
-
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
 from _timing import per_call, walls
+from _world import world
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=15)
     args = parser.parse_args()
-
-    import compileall
-    import os
-
-    # An installed package ships byte code; with PYTHONDONTWRITEBYTECODE set, an editable
-    # checkout would otherwise be recompiled from source by every process we time.
-    for package in ("rasign", "backends"):
-        compileall.compile_dir(str(REPO / package), quiet=1)
-
-    from rasign.emulator import Emulator
-    from tests.support.pki import Pki
-
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RASIGN_"))}
-    env["PYTHONPATH"] = str(REPO)
-    workdir = Path(tempfile.mkdtemp(prefix="rasign-bench-"))
-    pki = Pki(directory=workdir)
-    cert, key = pki.software_identity("ec", stem="bench")
-    with Emulator(trust_anchor_pems=[pki.root_pem], region="us-east-1") as emu:
-        py = sys.executable
-        rasign_cmd = [
-            py,
-            "-m",
-            "rasign",
-            "credential-process",
-            "--certificate",
-            str(cert),
-            "--private-key",
-            str(key),
-            "--trust-anchor-arn",
-            emu.trust_anchor_arn,
-            "--profile-arn",
-            emu.profile_arn,
-            "--role-arn",
-            emu.role_arn,
-            "--endpoint",
-            emu.endpoint,
-            "--ca-bundle",
-            str(emu.ca_bundle),
-            "--no-cache",
-        ]
+    with world("rasign-bench-") as bench:
+        env, emu, cert, key, py = bench.env, bench.emulator, bench.cert, bench.key, sys.executable
+        rasign_cmd = bench.rasign("credential-process", "--no-cache")
         host = emu.endpoint.split("://", 1)[1]
         iras_code = (
             "from iam_rolesanywhere_session import IAMRolesAnywhereSession as S;"

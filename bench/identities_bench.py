@@ -19,37 +19,21 @@ Run: ``.venv/bin/python bench/identities_bench.py [--runs N]``
 from __future__ import annotations
 
 import argparse
-import compileall
-import os
 import subprocess
 import sys
-import tempfile
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from _timing import walls  # noqa: E402 - found through the sys.path line above
+from _timing import walls
+from _world import world
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=21)
     args = parser.parse_args()
-    for package in ("rasign", "backends"):
-        compileall.compile_dir(str(REPO / package), quiet=1)
-
-    from rasign.emulator import Emulator
     from rasign.emulator.assume_role import add_trusted_role
-    from tests.support.pki import Pki
 
-    workdir = Path(tempfile.mkdtemp(prefix="rasign-identities-bench-"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RASIGN_"))}
-    env["PYTHONPATH"] = str(REPO)
-    env["RASIGN_CACHE_DIR"] = str(workdir / "cache")
-    pki = Pki(directory=workdir)
-    cert, key = pki.software_identity("ec", stem="bench")
-    with Emulator(trust_anchor_pems=[pki.root_pem], region="us-east-1") as emu:
+    with world("rasign-identities-bench-", cache=True) as bench:
+        env, emu, cert, key, workdir = bench.env, bench.emulator, bench.cert, bench.key, bench.workdir
         target = add_trusted_role(emu.state, "bench-target", account_id="210987654321", trusted=[emu.role_arn])
         settings = {
             "certificate": cert,

@@ -31,6 +31,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from rasign.emulator import Emulator  # noqa: E402
+from tests.support.flags import emulator_args  # noqa: E402
 from tests.support.pki import Pki  # noqa: E402
 from virtualpiv.rig import OPENSC, PIN, PKCS11_SPY, YKCS11, PivRig, missing  # noqa: E402
 
@@ -84,16 +85,7 @@ def run_case(rig: PivRig, emulator: Emulator, module: str, key_id: str, work: Pa
                 f"pkcs11:id={key_id}?pin-value={PIN}",
                 "--reuse-pin",
                 "--no-cache",
-                "--endpoint",
-                emulator.endpoint,
-                "--ca-bundle",
-                str(emulator.ca_bundle),
-                "--trust-anchor-arn",
-                emulator.trust_anchor_arn,
-                "--profile-arn",
-                emulator.profile_arn,
-                "--role-arn",
-                emulator.role_arn,
+                *emulator_args(emulator),
             ]
         ),
         env=env,

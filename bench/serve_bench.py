@@ -34,13 +34,11 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from _world import world
 
 ROLE_PATH = "/latest/meta-data/iam/security-credentials"
 
@@ -289,9 +287,6 @@ def main() -> int:
     counts = [int(item) for item in args.clients.split(",")]
     have_wrk = shutil.which("wrk") is not None
 
-    from rasign.emulator import Emulator
-    from tests.support.pki import Pki
-
     try:
         import resource
 
@@ -299,38 +294,11 @@ def main() -> int:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, args.idle + 1024)), hard))
     except (ImportError, OSError, ValueError):
         pass
-    workdir = Path(tempfile.mkdtemp(prefix="rasign-serve-bench-"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RASIGN_"))}
-    env["PYTHONPATH"] = str(REPO)
-    pki = Pki(directory=workdir)
-    cert, key = pki.software_identity("ec", stem="bench")
-    with Emulator(trust_anchor_pems=[pki.root_pem], region="us-east-1") as emu:
+    with world("rasign-serve-bench-", compile_code=False) as bench:
+        workdir, env = bench.workdir, bench.env
         ready = workdir / "ready.json"
         serve = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "rasign",
-                "serve",
-                "--port",
-                "0",
-                "--ready-file",
-                str(ready),
-                "--certificate",
-                str(cert),
-                "--private-key",
-                str(key),
-                "--endpoint",
-                emu.endpoint,
-                "--ca-bundle",
-                str(emu.ca_bundle),
-                "--trust-anchor-arn",
-                emu.trust_anchor_arn,
-                "--profile-arn",
-                emu.profile_arn,
-                "--role-arn",
-                emu.role_arn,
-            ],
+            bench.rasign("serve", "--port", "0", "--ready-file", str(ready)),
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

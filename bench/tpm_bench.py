@@ -30,6 +30,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -47,6 +48,17 @@ def make_key(tpm: Swtpm, kind: str, path: Path) -> Path:
     return path
 
 
+def raw_signing(esys: Any, key_path: Path, kind: str) -> tuple[Any, Any, Any]:
+    """Load the key with plain tpm2-pytss: (handle, SHA-256 signing scheme, NULL hash-check ticket)."""
+    from tpm2_pytss import TPM2_ALG, TPM2_RH, TPM2_ST, TPMT_SIG_SCHEME, TPMT_TK_HASHCHECK
+    from tpm2_pytss.tsskey import TSSPrivKey
+
+    handle = TSSPrivKey.from_pem(key_path.read_bytes()).load(esys)
+    scheme = TPMT_SIG_SCHEME(scheme=TPM2_ALG.RSASSA if kind == "rsa" else TPM2_ALG.ECDSA)
+    scheme.details.any.hashAlg = TPM2_ALG.SHA256
+    return handle, scheme, TPMT_TK_HASHCHECK(tag=TPM2_ST.HASHCHECK, hierarchy=TPM2_RH.NULL)
+
+
 def interleaved(tpm: Swtpm, key_path: Path, kind: str, seconds: float) -> tuple[float, float]:
     """Signatures per second for (raw, rasign), one of each in turn.
 
@@ -55,15 +67,7 @@ def interleaved(tpm: Swtpm, key_path: Path, kind: str, seconds: float) -> tuple[
     processes on a shared machine then hits both sides alike. rasign's signer is opened
     first, so that it still sees room in the TPM and keeps its key loaded, as in serve.
     """
-    from tpm2_pytss import (
-        ESAPI,
-        TPM2_ALG,
-        TPM2_RH,
-        TPM2_ST,
-        TPMT_SIG_SCHEME,
-        TPMT_TK_HASHCHECK,
-    )
-    from tpm2_pytss.tsskey import TSSPrivKey
+    from tpm2_pytss import ESAPI
 
     from rasign.options import SignerOptions
     from rasign.registry import open_signer
@@ -71,10 +75,7 @@ def interleaved(tpm: Swtpm, key_path: Path, kind: str, seconds: float) -> tuple[
     with open_signer(SignerOptions(private_key=str(key_path), tpm_tcti=tpm.tcti, interactive=False)) as signer:
         assert signer.keeps_key_loaded
         with ESAPI(tpm.tcti) as esys:
-            handle = TSSPrivKey.from_pem(key_path.read_bytes()).load(esys)
-            scheme = TPMT_SIG_SCHEME(scheme=TPM2_ALG.RSASSA if kind == "rsa" else TPM2_ALG.ECDSA)
-            scheme.details.any.hashAlg = TPM2_ALG.SHA256
-            ticket = TPMT_TK_HASHCHECK(tag=TPM2_ST.HASHCHECK, hierarchy=TPM2_RH.NULL)
+            handle, scheme, ticket = raw_signing(esys, key_path, kind)
             raw_time = our_time = 0.0
             count = 0
             clock = time.perf_counter
@@ -106,29 +107,14 @@ def one_shot_rasign(tpm: Swtpm, key_path: Path, repeat: int) -> float:
 
 
 def one_shot_raw(tpm: Swtpm, key_path: Path, kind: str, repeat: int) -> float:
-    from tpm2_pytss import (
-        ESAPI,
-        TPM2_ALG,
-        TPM2_RH,
-        TPM2_ST,
-        TPMT_SIG_SCHEME,
-        TPMT_TK_HASHCHECK,
-    )
-    from tpm2_pytss.tsskey import TSSPrivKey
+    from tpm2_pytss import ESAPI
 
     times = []
     for index in range(repeat):
         start = time.perf_counter()
         with ESAPI(tpm.tcti) as esys:
-            handle = TSSPrivKey.from_pem(key_path.read_bytes()).load(esys)
-            scheme = TPMT_SIG_SCHEME(scheme=TPM2_ALG.RSASSA if kind == "rsa" else TPM2_ALG.ECDSA)
-            scheme.details.any.hashAlg = TPM2_ALG.SHA256
-            esys.sign(
-                handle,
-                hashlib.sha256(b"one shot %d" % index).digest(),
-                scheme,
-                TPMT_TK_HASHCHECK(tag=TPM2_ST.HASHCHECK, hierarchy=TPM2_RH.NULL),
-            )
+            handle, scheme, ticket = raw_signing(esys, key_path, kind)
+            esys.sign(handle, hashlib.sha256(b"one shot %d" % index).digest(), scheme, ticket)
             esys.flush_context(handle)
         times.append(time.perf_counter() - start)
     return statistics.median(times)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.flags import emulator_args as emulator_args  # the name tests import from here
 from tests.support.pki import Pki
 
 REPO = Path(__file__).resolve().parents[1]
@@ -71,19 +72,3 @@ def run_rasign(
 @pytest.fixture
 def rasign_cli():
     return run_rasign
-
-
-def emulator_args(emu) -> list[str]:
-    """The session flags that point rasign at ``emu``."""
-    return [
-        "--endpoint",
-        emu.endpoint,
-        "--ca-bundle",
-        str(emu.ca_bundle),
-        "--trust-anchor-arn",
-        emu.trust_anchor_arn,
-        "--profile-arn",
-        emu.profile_arn,
-        "--role-arn",
-        emu.role_arn,
-    ]

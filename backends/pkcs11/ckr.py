@@ -195,7 +195,6 @@ MESSAGE_CKR: dict[str, str] = {
 }
 """Fixed text of the bare ``PKCS11Error`` python-pkcs11 raises for some values."""
 
-_CODE_OF = {name: code for code, name in CKR_NAMES.items()}
 _UNMAPPED = re.compile(r"Unmapped error code (0x[0-9a-fA-F]+)")
 
 
@@ -223,12 +222,6 @@ def ckr_name(err: BaseException) -> str:
     if name == "PKCS11Error":
         return " ".join(text.split()) or "CKR_GENERAL_ERROR"
     return name  # python-pkcs11's own lookup errors (NoSuchKey, ...): no CKR value behind them
-
-
-def rv_of(err: BaseException) -> int | None:
-    """The return value behind a python-pkcs11 exception, when it can be known."""
-    name = ckr_name(err)
-    return _CODE_OF.get(name)
 
 
 def exception_for(rv: int) -> Exception:

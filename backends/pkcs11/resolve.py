@@ -241,26 +241,11 @@ class Resolver:
         mechanisms: Mechanisms,
     ) -> KeyObject:
         session = self.session(token, login=True)
-        if key_uri is not None:
-            attempts = [key_uri.with_path(type=None)]
-        else:
-            assert cert is not None
-            attempts = []
-            if cert.id:
-                attempts.append(Pkcs11Uri().with_path(id=cert.id))
-            if cert.label:
-                attempts.append(Pkcs11Uri().with_path(object=cert.label))
-        described = key_uri.format() if key_uri is not None else f"the certificate's CKA_ID/label on {token.describe()}"
         tried: list[KeyObject] = []
         seen: set[int] = set()
         self.proof_errors = []
-        for attempt in attempts:
+        for attempt in _key_attempts(key_uri, cert):
             keys = find_keys(session, token, attempt)
-            if certificate is not None:
-                # By CKA_ID and again by label usually finds the same object: prove it once,
-                # since each proof of an always-authenticate key spends a context login.
-                keys = [k for k in keys if _handle_number(k) not in seen]
-                seen.update(_handle_number(k) for k in keys)
             if certificate is None:
                 if len(keys) > 1:
                     raise ambiguous(
@@ -269,34 +254,65 @@ class Resolver:
                 if keys:
                     return keys[0]
                 continue
-            wanted = "RSA" if _is_rsa(certificate) else "EC"
-            for key in keys:
-                tried.append(key)
-                if key.kind != wanted:
-                    continue
-                # A public half on the token that differs rules a key out without signing:
-                # no context login (and no PIN try) is spent on keys that cannot match.
-                public = key_public_key(self.sessions[token.identity()].session, key)
-                if public is not None and not key_matches_certificate(public, certificate):
-                    continue
-                if self.proves(key, certificate, context, mechanisms):
-                    return key
+            # By CKA_ID and again by label usually finds the same object: prove it once,
+            # since each proof of an always-authenticate key spends a context login.
+            keys = [k for k in keys if _handle_number(k) not in seen]
+            seen.update(_handle_number(k) for k in keys)
+            tried.extend(keys)
+            proven = self.proven_key(token, keys, certificate, context, mechanisms)
+            if proven is not None:
+                return proven
+        raise self.no_key_error(token, key_uri, certificate, tried)
+
+    def proven_key(
+        self,
+        token: TokenRef,
+        keys: list[KeyObject],
+        certificate: x509.Certificate,
+        context: ContextPins,
+        mechanisms: Mechanisms,
+    ) -> KeyObject | None:
+        """The first of ``keys`` of the certificate's kind whose test signature it verifies."""
+        wanted = "RSA" if _is_rsa(certificate) else "EC"
+        for key in keys:
+            if key.kind != wanted:
+                continue
+            # A public half on the token that differs rules a key out without signing:
+            # no context login (and no PIN try) is spent on keys that cannot match.
+            public = key_public_key(self.sessions[token.identity()].session, key)
+            if public is not None and not key_matches_certificate(public, certificate):
+                continue
+            if self.proves(key, certificate, context, mechanisms):
+                return key
+        return None
+
+    def no_key_error(
+        self,
+        token: TokenRef,
+        key_uri: Pkcs11Uri | None,
+        certificate: x509.Certificate | None,
+        tried: list[KeyObject],
+    ) -> SigningError | KeyLoadError:
+        """Why no key was found: a token that refused to sign, keys that do not match, or none at all."""
         if self.proof_errors:
             key, err = self.proof_errors[0]
-            raise SigningError(
+            error = SigningError(
                 f"{self.module.path} could not make the test signature with {key.uri().format()} ({ckr_name(err)}),"
                 " so rasign cannot check that it belongs to the certificate",
                 hint="run with --debug for the module's answers; check the key allows signing (CKA_SIGN) with"
                 " the mechanisms the token lists",
-            ) from err
+            )
+            error.__cause__ = err
+            return error
         if tried:
             names = ", ".join(k.uri().format() for k in tried)
-            raise KeyLoadError(
+            return KeyLoadError(
                 f"the private key does not match the certificate {certificate.subject.rfc4514_string() if certificate else ''}"
                 f" (tried {names})",
                 hint="pass the key that was certified, or the certificate issued for this key",
             )
-        raise KeyLoadError(
+        described = key_uri.format() if key_uri is not None else f"the certificate's CKA_ID/label on {token.describe()}"
+        return KeyLoadError(
             f"no private key matches {described}",
             hint="check id= and object= (pkcs11-tool --module MODULE --login --list-objects lists them)",
         )
@@ -369,6 +385,19 @@ class Resolver:
         return None
 
 
+def _key_attempts(key_uri: Pkcs11Uri | None, cert: CertObject | None) -> list[Pkcs11Uri]:
+    """Where to look for the key: the key URI, else the certificate's CKA_ID, then its label."""
+    if key_uri is not None:
+        return [key_uri.with_path(type=None)]
+    assert cert is not None
+    attempts = []
+    if cert.id:
+        attempts.append(Pkcs11Uri().with_path(id=cert.id))
+    if cert.label:
+        attempts.append(Pkcs11Uri().with_path(object=cert.label))
+    return attempts
+
+
 def _handle_number(key: KeyObject) -> int:
     """The object handle of a key (stable within the session it was found on)."""
     return int(getattr(key.handle, "handle", id(key.handle)))
@@ -400,9 +429,7 @@ def open_signer(options: SignerOptions) -> Pkcs11Signer:
         file_cert, file_chain = certfiles.load_leaf_and_chain(options.certificate, options.intermediates)
     module = load_module(options, key_uri, cert_uri)
     log.debug("PKCS#11 module %s", module.describe())
-    # A PIN in the key URI wins (Go helper 8.4 step 2), else the certificate URI's.
-    pin_uri = key_uri if key_uri is not None and (key_uri.pin_value or key_uri.pin_source) else cert_uri or key_uri
-    resolver = Resolver(module, options, pin_uri, cert_uri)
+    resolver = Resolver(module, options, _pin_uri(cert_uri, key_uri), cert_uri)
     keep = None
     try:
         if cert_uri is not None:
@@ -420,16 +447,7 @@ def open_signer(options: SignerOptions) -> Pkcs11Signer:
         if certificate is None:
             cert_obj = resolver.certificate_for_key(token, key, context, mechanisms)
             certificate = cert_obj.certificate if cert_obj is not None else None
-        if cert_obj is not None:
-            leaf = cert_obj.certificate
-            chain = (
-                certfiles.load_chain_bundle(options.intermediates)
-                if options.intermediates
-                else issuer_chain(leaf, resolver.token_certificates(cert_obj.token))
-            )
-            chain = certfiles.normalise_chain(leaf, chain)
-        else:
-            chain = file_chain
+        chain = _chain(options, resolver, cert_obj) if cert_obj is not None else file_chain
         # The current session of the token: a probe may have replaced the one opened above.
         public = key_public_key(resolver.sessions[token.identity()].session, key) if certificate is None else None
         if not (key.always_authenticate and options.reuse_pin):
@@ -442,6 +460,26 @@ def open_signer(options: SignerOptions) -> Pkcs11Signer:
     finally:
         resolver.typed_pin = None
         resolver.close_all(keep=keep)
+
+
+def _pin_uri(cert_uri: Pkcs11Uri | None, key_uri: Pkcs11Uri | None) -> Pkcs11Uri | None:
+    """A PIN in the key URI wins (Go helper 8.4 step 2), else the certificate URI's."""
+    if key_uri is not None and (key_uri.pin_value or key_uri.pin_source):
+        return key_uri
+    return cert_uri or key_uri
+
+
+def _chain(options: SignerOptions, resolver: Resolver, cert_obj: CertObject) -> list[x509.Certificate]:
+    """The intermediates: from --intermediates when given, else the issuers found on the token."""
+    from rasign import certs as certfiles
+
+    leaf = cert_obj.certificate
+    chain = (
+        certfiles.load_chain_bundle(options.intermediates)
+        if options.intermediates
+        else issuer_chain(leaf, resolver.token_certificates(cert_obj.token))
+    )
+    return certfiles.normalise_chain(leaf, chain)
 
 
 def list_identities(options: SignerOptions) -> list[Identity]:

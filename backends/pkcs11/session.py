@@ -173,22 +173,6 @@ def sign_raw(key: KeyObject, mechanisms: Mechanisms, message: bytes, digest: str
     if prepare == TOKEN_HASHES:
         return bytes(sign(message, mechanism=mechanism, pin=context_pin))
     if prepare == HOST_HASH:
-        return der_ecdsa(sign(_HASHES[digest](message).digest(), mechanism=mechanism, pin=context_pin))
+        return der_from_raw_ecdsa(sign(_HASHES[digest](message).digest(), mechanism=mechanism, pin=context_pin))
     data = DIGEST_INFO_PREFIX[digest] + _HASHES[digest](message).digest()
     return bytes(sign(data, mechanism=mechanism, pin=context_pin))
-
-
-def _der_integer(value: bytes) -> bytes:
-    value = value.lstrip(b"\x00") or b"\x00"
-    if value[0] & 0x80:
-        value = b"\x00" + value
-    return b"\x02" + bytes((len(value),)) + value
-
-
-def der_ecdsa(raw: bytes) -> bytes:
-    """DER ``SEQUENCE{r, s}`` from PKCS#11's r||s; a bytes-only fast path for short forms."""
-    half = len(raw) // 2
-    if not raw or len(raw) % 2 or half > 60:  # odd sizes and P-521's long form: the general code
-        return der_from_raw_ecdsa(raw)
-    body = _der_integer(raw[:half]) + _der_integer(raw[half:])
-    return b"\x30" + bytes((len(body),)) + body

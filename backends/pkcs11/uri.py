@@ -124,10 +124,6 @@ class Pkcs11Uri:
         value = self.vendor.get("x-init-reserved")
         return value.decode("utf-8") if value is not None else None
 
-    def has_object_filter(self) -> bool:
-        """True when the URI narrows objects (``object`` or ``id``), not only tokens."""
-        return "object" in self.path or "id" in self.path
-
     # -- building -----------------------------------------------------------------------
     def with_path(self, **changes: str | bytes | None) -> Pkcs11Uri:
         """Copy with path attributes set (None removes); keyword ``slot_id`` = ``slot-id``."""

@@ -17,13 +17,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from rasign.errors import RasignError
-from rasign.signer import DelegatingSigner, Signer
+from rasign.errors import KeyLoadError, RasignError
+from rasign.signer import DelegatingSigner, KeyKind, Signer, key_kind_of
 
 from .selector import ERR_NO_MATCH, CertSelector, choose, describe_candidate
 
 if TYPE_CHECKING:
     from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
 log = logging.getLogger("rasign")
 
@@ -121,3 +122,29 @@ class StoreSigner(DelegatingSigner):
 
     def describe(self) -> str:
         return f"store {self.key_kind.value} key ({self.where}) via {self._inner.describe()}"
+
+
+class NativeStoreSigner(Signer):
+    """Base of the signers whose key the operating system keeps behind a certificate (Keychain, CNG).
+
+    The key never leaves the store, so its kind and public half come from the certificate;
+    ML-DSA is refused because neither platform API signs with it.
+    """
+
+    backend_name = "store"
+
+    def __init__(self, certificate: x509.Certificate, chain: list[x509.Certificate], store_name: str) -> None:
+        self._certificate = certificate
+        self._chain = chain
+        self._kind = key_kind_of(certificate.public_key())
+        if self._kind is KeyKind.MLDSA:
+            raise KeyLoadError(f"ML-DSA keys in {store_name} are not supported", hint="use an ML-DSA key file")
+
+    @property
+    def key_kind(self) -> KeyKind:
+        return self._kind
+
+    def public_key(self) -> PublicKeyTypes:
+        certificate = self._certificate
+        assert certificate is not None  # always set by __init__
+        return certificate.public_key()

@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from rasign.errors import KeyLoadError
@@ -55,6 +56,17 @@ class _Files:
     """None for PKCS#12 (key inside ``certificate``)."""
 
 
+@dataclass
+class _Scan:
+    """What one pass over the directory found, before certificates and keys are paired."""
+
+    entries: list[StoreEntry] = field(default_factory=list)
+    cert_files: list[tuple[str, list[x509.Certificate], bool]] = field(default_factory=list)
+    """(path, certificates, whether the file holds a key too)."""
+    key_files: list[str] = field(default_factory=list)
+    used_keys: set[str] = field(default_factory=set)
+
+
 class DirectoryStore(CertificateStore):
     """Identities found in one directory."""
 
@@ -80,12 +92,16 @@ class DirectoryStore(CertificateStore):
         return list(self._problems)
 
     def entries(self) -> list[StoreEntry]:
-        from rasign import certs
-
         self._problems = []
-        cert_files: list[tuple[str, list[x509.Certificate], bool]] = []
-        key_files: list[str] = []
-        entries: list[StoreEntry] = []
+        scan = _Scan()
+        for name, path, data in self._files():
+            self._sort_file(scan, name, path, data)
+        unpaired = self._pair_by_name(scan)
+        self._pair_by_public_key(scan, unpaired)
+        return scan.entries
+
+    def _files(self) -> Iterator[tuple[str, str, bytes]]:
+        """(name, path, content) of each candidate file: regular, not hidden, not too big, readable."""
         for name in sorted(os.listdir(self.directory)):
             path = os.path.join(self.directory, name)
             if name.startswith(".") or not os.path.isfile(path):
@@ -98,59 +114,72 @@ class DirectoryStore(CertificateStore):
             except OSError as err:
                 self._problems.append(f"{name}: {err.strerror or err}")
                 continue
-            if name.lower().endswith(_PKCS12_SUFFIXES):
-                entry = self._pkcs12_entry(path, data)
-                if entry is not None:
-                    entries.append(entry)
-                continue
-            if certs.is_pem(data):
-                blocks = certs.pem_blocks(data)
-                labels = [label for label, _ in blocks]
-                has_key = any(label in _KEY_LABELS for label in labels)
-                try:
-                    found = [
-                        certs.parse_certificate_der(der, path) for label, der in blocks if label in _CERT_LABELS and der
-                    ]
-                except KeyLoadError:
-                    self._problems.append(f"{name}: a CERTIFICATE block does not parse")
-                    continue
-                if found:
-                    cert_files.append((path, found, has_key))
-                elif has_key:
-                    key_files.append(path)
-            elif name.lower().endswith(_CERT_SUFFIXES):
-                try:
-                    cert_files.append((path, [certs.parse_certificate_der(data, path)], False))
-                except KeyLoadError:
-                    self._problems.append(f"{name}: not a certificate")
-        used_keys: set[str] = set()
-        keys_by_base = _keys_by_base(key_files)
+            yield name, path, data
+
+    def _sort_file(self, scan: _Scan, name: str, path: str, data: bytes) -> None:
+        """File one file as a PKCS#12 identity, a certificate file or a key file (or a problem)."""
+        from rasign import certs
+
+        if name.lower().endswith(_PKCS12_SUFFIXES):
+            entry = self._pkcs12_entry(path, data)
+            if entry is not None:
+                scan.entries.append(entry)
+        elif certs.is_pem(data):
+            self._sort_pem(scan, name, path, data)
+        elif name.lower().endswith(_CERT_SUFFIXES):
+            try:
+                scan.cert_files.append((path, [certs.parse_certificate_der(data, path)], False))
+            except KeyLoadError:
+                self._problems.append(f"{name}: not a certificate")
+
+    def _sort_pem(self, scan: _Scan, name: str, path: str, data: bytes) -> None:
+        """A PEM file holds certificates (maybe with their key), or only a key."""
+        from rasign import certs
+
+        blocks = certs.pem_blocks(data)
+        has_key = any(label in _KEY_LABELS for label, _ in blocks)
+        try:
+            found = [certs.parse_certificate_der(der, path) for label, der in blocks if label in _CERT_LABELS and der]
+        except KeyLoadError:
+            self._problems.append(f"{name}: a CERTIFICATE block does not parse")
+            return
+        if found:
+            scan.cert_files.append((path, found, has_key))
+        elif has_key:
+            scan.key_files.append(path)
+
+    def _pair_by_name(self, scan: _Scan) -> list[tuple[str, list[x509.Certificate]]]:
+        """Entries for combined files and certificates with a key of a matching name; the rest is returned."""
+        keys_by_base = _keys_by_base(scan.key_files)
         unpaired: list[tuple[str, list[x509.Certificate]]] = []
-        for path, found, has_key in cert_files:
+        for path, found, has_key in scan.cert_files:
             if has_key:
                 leaf, chain = self._leaf_for_combined(path, found)
-                entries.append(self._entry(leaf, chain, path, path))
+                scan.entries.append(self._entry(leaf, chain, path, path))
                 continue
             key = _key_by_name(path, keys_by_base)
             if key is None:
                 unpaired.append((path, found))
                 continue
-            used_keys.add(key)
-            entries.append(self._entry(found[0], found[1:], path, key))
-        spare = [key for key in key_files if key not in used_keys]
+            scan.used_keys.add(key)
+            scan.entries.append(self._entry(found[0], found[1:], path, key))
+        return unpaired
+
+    def _pair_by_public_key(self, scan: _Scan, unpaired: list[tuple[str, list[x509.Certificate]]]) -> None:
+        """Pair the remaining certificates with a spare key file of the same public key (else: no key)."""
+        spare = [key for key in scan.key_files if key not in scan.used_keys]
         for path, found in unpaired:
             key = _key_by_public_key(found[0], spare)
             if key is None:
                 log.debug("no private key for certificate %s; not an identity", path)
-                entries.append(
+                scan.entries.append(
                     StoreEntry(
                         found[0], f"file {path}", list(found[1:]), has_private_key=False, handle=_Files(path, None)
                     )
                 )
                 continue
             spare.remove(key)
-            entries.append(self._entry(found[0], found[1:], path, key))
-        return entries
+            scan.entries.append(self._entry(found[0], found[1:], path, key))
 
     def open_signer(self, entry: StoreEntry) -> Signer:
         from rasign.backend import backend_named

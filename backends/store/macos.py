@@ -30,15 +30,14 @@ from rasign.errors import (
     KeyLoadError,
     SigningError,
 )
-from rasign.signer import KeyKind, Signer, hash_message, key_kind_of
+from rasign.signer import KeyKind, Signer, hash_message
 
-from .base import CertificateStore, StoreEntry
+from .base import CertificateStore, NativeStoreSigner, StoreEntry
 from .ctypes_binding import Signature, bind
 from .selector import ERR_NO_MATCH
 
 if TYPE_CHECKING:
     from cryptography import x509
-    from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
 SECURITY_PATH = "/System/Library/Frameworks/Security.framework/Security"
 COREFOUNDATION_PATH = "/System/Library/Frameworks/CoreFoundation.framework/CoreFoundation"
@@ -336,28 +335,13 @@ class KeychainStore(CertificateStore):
             self._array = None
 
 
-class KeychainSigner(Signer):
+class KeychainSigner(NativeStoreSigner):
     """Signs with a keychain private key (SecKeyRef)."""
 
-    backend_name = "store"
-
     def __init__(self, native: _Api, key: Any, certificate: x509.Certificate, chain: list[x509.Certificate]) -> None:
+        super().__init__(certificate, chain, "the macOS keychain")
         self._native = native
         self._key = key
-        self._certificate = certificate
-        self._chain = chain
-        self._kind = key_kind_of(certificate.public_key())
-        if self._kind is KeyKind.MLDSA:
-            raise KeyLoadError("ML-DSA keys in the macOS keychain are not supported", hint="use an ML-DSA key file")
-
-    @property
-    def key_kind(self) -> KeyKind:
-        return self._kind
-
-    def public_key(self) -> PublicKeyTypes:
-        certificate = self._certificate
-        assert certificate is not None  # always set by __init__
-        return certificate.public_key()
 
     def describe(self) -> str:
         return f"store {self._kind.value} key in the macOS keychain"

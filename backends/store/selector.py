@@ -419,23 +419,8 @@ def choose(
             hint=f"no certificate{where} matches the selector; list them with: rasign read-certificate-data"
             " --cert-selector '' plus the same store flags",
         )
-    now = now or _dt.datetime.now(_dt.timezone.utc)
-    unique: list[C] = []
-    seen: set[bytes] = set()
-    for candidate in matches:
-        der = names_of(candidate.certificate).der
-        if der not in seen:
-            seen.add(der)
-            unique.append(candidate)
-    current = [c for c in unique if _valid_at(names_of(c.certificate), now)]
-    if not current:
-        listing = "; ".join(describe_candidate(c.certificate, c.where) for c in unique)
-        raise CertificateError(
-            f"every matching certificate is expired or not yet valid: {listing}",
-            hint="renew the certificate, or check the system clock",
-        )
-    if log is not None and len(current) < len(unique):
-        log(f"ignored {len(unique) - len(current)} matching certificate(s) outside their validity period")
+    unique = _distinct(matches)
+    current = _current(unique, now or _dt.datetime.now(_dt.timezone.utc), log)
     if len(current) == 1:
         return current[0]
     if use_latest:
@@ -454,6 +439,32 @@ def choose(
         f"{ERR_MULTIPLE}: {len(current)} valid certificates match{where}: {listing}",
         hint="use one of the selectors shown, or pass --use-latest-expiring-certificate to take the one that expires last",
     )
+
+
+def _distinct(matches: Sequence[C]) -> list[C]:
+    """The matches with each certificate once (the first place it was found wins)."""
+    unique: list[C] = []
+    seen: set[bytes] = set()
+    for candidate in matches:
+        der = names_of(candidate.certificate).der
+        if der not in seen:
+            seen.add(der)
+            unique.append(candidate)
+    return unique
+
+
+def _current(unique: list[C], now: _dt.datetime, log: Callable[[str], None] | None) -> list[C]:
+    """The candidates valid at ``now``; none at all is an error that lists them."""
+    current = [c for c in unique if _valid_at(names_of(c.certificate), now)]
+    if not current:
+        listing = "; ".join(describe_candidate(c.certificate, c.where) for c in unique)
+        raise CertificateError(
+            f"every matching certificate is expired or not yet valid: {listing}",
+            hint="renew the certificate, or check the system clock",
+        )
+    if log is not None and len(current) < len(unique):
+        log(f"ignored {len(unique) - len(current)} matching certificate(s) outside their validity period")
+    return current
 
 
 def _later(a: x509.Certificate, b: x509.Certificate) -> bool:

@@ -39,15 +39,14 @@ from rasign.errors import (
     KeyLoadError,
     SigningError,
 )
-from rasign.signer import KeyKind, Signer, der_from_raw_ecdsa, hash_message, key_kind_of
+from rasign.signer import KeyKind, Signer, der_from_raw_ecdsa, hash_message
 
-from .base import CertificateStore, StoreEntry
+from .base import CertificateStore, NativeStoreSigner, StoreEntry
 from .ctypes_binding import Signature, bind
 from .selector import ERR_NO_MATCH_WINDOWS
 
 if TYPE_CHECKING:
     from cryptography import x509
-    from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
 # ----------------------------------------------------------------------------- C types
 # Fixed widths, not ctypes.wintypes: there DWORD is c_ulong, 8 bytes on 64-bit Linux,
@@ -519,24 +518,16 @@ class WindowsStore(CertificateStore):
             self._handle = None
 
 
-class WindowsSigner(Signer):
+class WindowsSigner(NativeStoreSigner):
     """Signs with the private key behind a store certificate (CNG first, CryptoAPI fallback)."""
-
-    backend_name = "store"
 
     def __init__(
         self, native: _Api, context: Any, certificate: x509.Certificate, chain: list[x509.Certificate], where: str
     ) -> None:
+        super().__init__(certificate, chain, "the Windows certificate store")
         self._native = native
         self._context = context
-        self._certificate = certificate
-        self._chain = chain
         self._where = where
-        self._kind = key_kind_of(certificate.public_key())
-        if self._kind is KeyKind.MLDSA:
-            raise KeyLoadError(
-                "ML-DSA keys in the Windows certificate store are not supported", hint="use an ML-DSA key file"
-            )
         self._key = ULONG_PTR(0)
         self._key_spec = DWORD(0)
         self._must_free = BOOL(0)
@@ -567,15 +558,6 @@ class WindowsSigner(Signer):
                     hint=f"the private key of the certificate in {self._where} is not accessible to this user (0x{status:08X})",
                 )
             check_status(status, "CryptAcquireCertificatePrivateKey")
-
-    @property
-    def key_kind(self) -> KeyKind:
-        return self._kind
-
-    def public_key(self) -> PublicKeyTypes:
-        certificate = self._certificate
-        assert certificate is not None  # always set by __init__
-        return certificate.public_key()
 
     def describe(self) -> str:
         provider = "CNG" if self._key_spec.value == CERT_NCRYPT_KEY_SPEC else "CryptoAPI"

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass, field
+from typing import Any
 
 from rasign.errors import KeyLoadError
 
@@ -40,6 +41,8 @@ IMPORTABLE_KEY_OID = "2.23.133.10.1.4"
 SEALED_KEY_OID = "2.23.133.10.1.5"
 
 PEM_LABEL = "TSS2 PRIVATE KEY"
+TSS2_PEM_HEADER = b"-----BEGIN TSS2 PRIVATE KEY-----"
+TSS2_PEM_FOOTER = b"-----END TSS2 PRIVATE KEY-----"
 
 OWNER_HIERARCHY = 0x40000001
 NULL_HIERARCHY = 0x40000007
@@ -117,10 +120,7 @@ class TpmKeyFile:
         """PEM armour with the ``TSS2 PRIVATE KEY`` label."""
         b64 = base64.b64encode(self.to_der())
         lines = [b64[i : i + 64] for i in range(0, len(b64), 64)]
-        return b"-----BEGIN TSS2 PRIVATE KEY-----\n" + b"\n".join(lines) + b"\n-----END TSS2 PRIVATE KEY-----\n"
-
-
-TSS2_PEM_HEADER = b"-----BEGIN TSS2 PRIVATE KEY-----"
+        return TSS2_PEM_HEADER + b"\n" + b"\n".join(lines) + b"\n" + TSS2_PEM_FOOTER + b"\n"
 
 
 def holds_tss2_key(path: str) -> bool:
@@ -168,7 +168,7 @@ def parse_key_bytes(data: bytes, source: str = "<memory>") -> TpmKeyFile:
     """
     # str.find, not a regular expression: a lazy pattern rescans to the end of the input for
     # each BEGIN when no END follows (minutes for a 1 MB file of BEGIN lines).
-    begin, end_marker = b"-----BEGIN TSS2 PRIVATE KEY-----", b"-----END TSS2 PRIVATE KEY-----"
+    begin, end_marker = TSS2_PEM_HEADER, TSS2_PEM_FOOTER
     start = -1 if data[:1] == b"\x30" else data.find(begin)
     end = data.find(end_marker, start + len(begin)) if start >= 0 else -1
     if end >= 0:
@@ -197,49 +197,61 @@ def _parse_der(blob: bytes, source: str) -> TpmKeyFile:
     if not items or items[0].tag != der.TAG_OID:
         raise der.DerError("the first field must be the key type OID")
     importable = _check_type(der.decode_oid(items[0].content), source)
-    secret = b""
-
-    empty_auth = False
-    policy: list[PolicyCommand] = []
-    description = None
-    rsa_parent = False
     rest = items[1:]
+    optional: dict[str, Any] = {}
     while rest and rest[0].context_number is not None:
-        tagged = rest.pop(0)
-        number = tagged.context_number
-        inner, after = der.read_tlv(tagged.content)
-        if after != len(tagged.content):
-            raise der.DerError(f"field [{number}] has trailing bytes")
-        if number == 0:
-            _expect(inner, der.TAG_BOOLEAN, "emptyAuth")
-            empty_auth = der.decode_boolean(inner.content)
-        elif number == 1:
-            _expect(inner, der.TAG_SEQUENCE, "policy")
-            policy = [_parse_policy(item) for item in der.read_all(inner.content)]
-        elif number == 2:
-            if not importable:
-                raise KeyLoadError(
-                    f"TPM key {source} has a 'secret' field, which only importable keys carry",
-                    hint="the file is damaged, or its type OID should say importable (2.23.133.10.1.4)",
-                )
-            _expect(inner, der.TAG_OCTET_STRING, "secret")
-            secret = inner.content
-        elif number == 3:
+        _read_optional_field(rest.pop(0), importable, source, optional)
+    parent, public, private = _read_required_fields(rest, source)
+    secret = optional.get("secret", b"")
+    if importable:
+        if not secret:
             raise KeyLoadError(
-                f"TPM key {source} uses signed policies (authPolicy), which rasign does not support",
-                hint="use a key bound directly to a PCR policy and/or a password",
+                f"importable TPM key {source} has no 'secret' field (the wrapping seed)", hint="the key file is damaged"
             )
-        elif number == 4:
-            _expect(inner, der.TAG_UTF8, "description")
-            description = inner.content.decode("utf-8", "replace")
-        elif number == 5:
-            _expect(inner, der.TAG_BOOLEAN, "rsaParent")
-            rsa_parent = der.decode_boolean(inner.content)
-        else:
+        _check_tpm2b(secret, "encrypted seed", source)
+    return TpmKeyFile(parent=parent, public=public, private=private, importable=importable, source=source, **optional)
+
+
+def _read_optional_field(tagged: der.Tlv, importable: bool, source: str, fields: dict[str, Any]) -> None:
+    """Read one explicitly tagged field [0]..[5] into ``fields`` (TpmKeyFile's names); refuse the rest."""
+    number = tagged.context_number
+    inner, after = der.read_tlv(tagged.content)
+    if after != len(tagged.content):
+        raise der.DerError(f"field [{number}] has trailing bytes")
+    if number == 0:
+        _expect(inner, der.TAG_BOOLEAN, "emptyAuth")
+        fields["empty_auth"] = der.decode_boolean(inner.content)
+    elif number == 1:
+        _expect(inner, der.TAG_SEQUENCE, "policy")
+        fields["policy"] = [_parse_policy(item) for item in der.read_all(inner.content)]
+    elif number == 2:
+        if not importable:
             raise KeyLoadError(
-                f"TPM key {source} has an unknown field [{number}]",
-                hint="the file was written by a newer tool; re-export it without that field",
+                f"TPM key {source} has a 'secret' field, which only importable keys carry",
+                hint="the file is damaged, or its type OID should say importable (2.23.133.10.1.4)",
             )
+        _expect(inner, der.TAG_OCTET_STRING, "secret")
+        fields["secret"] = inner.content
+    elif number == 3:
+        raise KeyLoadError(
+            f"TPM key {source} uses signed policies (authPolicy), which rasign does not support",
+            hint="use a key bound directly to a PCR policy and/or a password",
+        )
+    elif number == 4:
+        _expect(inner, der.TAG_UTF8, "description")
+        fields["description"] = inner.content.decode("utf-8", "replace")
+    elif number == 5:
+        _expect(inner, der.TAG_BOOLEAN, "rsaParent")
+        fields["rsa_parent"] = der.decode_boolean(inner.content)
+    else:
+        raise KeyLoadError(
+            f"TPM key {source} has an unknown field [{number}]",
+            hint="the file was written by a newer tool; re-export it without that field",
+        )
+
+
+def _read_required_fields(rest: list[der.Tlv], source: str) -> tuple[int, bytes, bytes]:
+    """The parent handle and the TPM2B public and private blobs that end every key."""
     if len(rest) != 3:
         raise der.DerError("expected parent, pubkey and privkey after the optional fields")
     parent_tlv, pub_tlv, priv_tlv = rest
@@ -254,24 +266,7 @@ def _parse_der(blob: bytes, source: str) -> TpmKeyFile:
         )
     _check_tpm2b(pub_tlv.content, "PUBLIC", source)
     _check_tpm2b(priv_tlv.content, "PRIVATE", source)
-    if importable:
-        if not secret:
-            raise KeyLoadError(
-                f"importable TPM key {source} has no 'secret' field (the wrapping seed)", hint="the key file is damaged"
-            )
-        _check_tpm2b(secret, "encrypted seed", source)
-    return TpmKeyFile(
-        parent=parent,
-        public=pub_tlv.content,
-        private=priv_tlv.content,
-        empty_auth=empty_auth,
-        policy=policy,
-        description=description,
-        rsa_parent=rsa_parent,
-        importable=importable,
-        secret=secret,
-        source=source,
-    )
+    return parent, pub_tlv.content, priv_tlv.content
 
 
 def _check_type(oid: str, source: str) -> bool:

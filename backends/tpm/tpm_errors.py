@@ -100,57 +100,71 @@ def translate(
     ``secret`` names the password that was in play (key or parent), ``key`` the object.
     """
     rc = int(getattr(err, "rc", 0))
-    code = tpm_code(rc)
     if layer(rc) == TPM_LAYER:
-        if code in (RC_AUTH_FAIL, RC_BAD_AUTH):
-            return AuthenticationError(f"incorrect {secret} ({action} was refused)", hint=NO_RETRY_NOTE)
-        if code == RC_LOCKOUT:
-            return AuthenticationError(
-                "the TPM is in dictionary-attack lockout after too many wrong passwords",
-                hint="wait for the lockout interval to pass, or clear it with tpm2_dictionarylockout --clear-lockout",
-            )
-        if action.startswith("importing") and code not in (RC_OBJECT_MEMORY, RC_SESSION_MEMORY):
-            return KeyLoadError(
-                f"the TPM could not unwrap {key} ({err})",
-                hint="an importable key opens only on the TPM (and storage key) it was wrapped for",
-            )
-        if code == RC_INTEGRITY:
-            return KeyLoadError(
-                f"the TPM rejected {key} (integrity check failed)",
-                hint="the key was created on another TPM or under another parent, or this TPM was cleared since",
-            )
-        if code in (RC_POLICY_FAIL, RC_PCR_CHANGED) or (code == RC_VALUE and "policy" in action):
-            return AuthenticationError(
-                f"the policy of {key} is not satisfied ({action})",
-                hint="the PCR values differ from those the key is bound to, or the policy steps do not match the key",
-            )
-        if code == RC_AUTH_UNAVAILABLE:
-            return AuthenticationError(
-                f"{key} can only be used through its policy (userWithAuth is clear)",
-                hint="for a persistent key bound to PCRs pass --tpm-pcrs, e.g. --tpm-pcrs sha256:0,7",
-            )
-        if code in (RC_KEY, RC_ATTRIBUTES):
-            return KeyLoadError(
-                f"{key} cannot make this signature ({action}): its attributes or scheme do not allow it",
-                hint="use a key created with the 'sign' attribute and a NULL or matching signing scheme",
-            )
-        if code in (RC_CURVE, RC_KEY_SIZE, RC_ASYMMETRIC, RC_SCHEME, RC_HASH, RC_SYMMETRIC):
-            return BackendUnavailable(
-                f"this TPM does not support the algorithm or size of {key} ({action}: {err})",
-                hint="create the key with an algorithm the TPM lists (tpm2_getcap algorithms / ecc-curves)",
-            )
-        if code == RC_HANDLE:
-            return KeyLoadError(
-                f"{key} is not present in the TPM ({action})",
-                hint="check the handle with tpm2_getcap handles-persistent",
-            )
-        if code == RC_OBJECT_MEMORY:
-            return SigningError(
-                "the TPM has no free slot for a transient object (another program holds them)",
-                hint="use the kernel resource manager (/dev/tpmrm0) or tpm2-abrmd, or flush stale objects with tpm2_flushcontext -t",
-            )
+        code = tpm_code(rc)
+        known = _refused(err, code, action, secret, key) or _unusable(err, code, action, key)
+        if known is not None:
+            return known
     if is_connection_lost(rc):
         return BackendUnavailable(
             f"lost the connection to the TPM during {action}: {err}", hint="is the TPM (or simulator) still running?"
         )
     return SigningError(f"TPM error during {action}: {err} (rc 0x{rc:x})")
+
+
+def _refused(err: Exception, code: int, action: str, secret: str, key: str) -> RasignError | None:
+    """TPM answers that refuse the caller: a password, the lockout, the wrapping TPM, the policy."""
+    if code in (RC_AUTH_FAIL, RC_BAD_AUTH):
+        return AuthenticationError(f"incorrect {secret} ({action} was refused)", hint=NO_RETRY_NOTE)
+    if code == RC_LOCKOUT:
+        return AuthenticationError(
+            "the TPM is in dictionary-attack lockout after too many wrong passwords",
+            hint="wait for the lockout interval to pass, or clear it with tpm2_dictionarylockout --clear-lockout",
+        )
+    if action.startswith("importing") and code not in (RC_OBJECT_MEMORY, RC_SESSION_MEMORY):
+        return KeyLoadError(
+            f"the TPM could not unwrap {key} ({err})",
+            hint="an importable key opens only on the TPM (and storage key) it was wrapped for",
+        )
+    if code == RC_INTEGRITY:
+        return KeyLoadError(
+            f"the TPM rejected {key} (integrity check failed)",
+            hint="the key was created on another TPM or under another parent, or this TPM was cleared since",
+        )
+    if code in (RC_POLICY_FAIL, RC_PCR_CHANGED) or (code == RC_VALUE and "policy" in action):
+        return AuthenticationError(
+            f"the policy of {key} is not satisfied ({action})",
+            hint="the PCR values differ from those the key is bound to, or the policy steps do not match the key",
+        )
+    return None
+
+
+def _unusable(err: Exception, code: int, action: str, key: str) -> RasignError | None:
+    """TPM answers about the key itself: how it may be used, its algorithm, its presence, TPM room."""
+    if code == RC_AUTH_UNAVAILABLE:
+        return AuthenticationError(
+            f"{key} can only be used through its policy (userWithAuth is clear)",
+            hint="for a persistent key bound to PCRs pass --tpm-pcrs, e.g. --tpm-pcrs sha256:0,7",
+        )
+    if code in (RC_KEY, RC_ATTRIBUTES):
+        return KeyLoadError(
+            f"{key} cannot make this signature ({action}): its attributes or scheme do not allow it",
+            hint="use a key created with the 'sign' attribute and a NULL or matching signing scheme",
+        )
+    if code in (RC_CURVE, RC_KEY_SIZE, RC_ASYMMETRIC, RC_SCHEME, RC_HASH, RC_SYMMETRIC):
+        return BackendUnavailable(
+            f"this TPM does not support the algorithm or size of {key} ({action}: {err})",
+            hint="create the key with an algorithm the TPM lists (tpm2_getcap algorithms / ecc-curves)",
+        )
+    if code == RC_HANDLE:
+        return KeyLoadError(
+            f"{key} is not present in the TPM ({action})",
+            hint="check the handle with tpm2_getcap handles-persistent",
+        )
+    if code == RC_OBJECT_MEMORY:
+        return SigningError(
+            "the TPM has no free slot for a transient object (another program holds them)",
+            hint="use the kernel resource manager (/dev/tpmrm0) or tpm2-abrmd, or flush stale objects with"
+            " tpm2_flushcontext -t",
+        )
+    return None

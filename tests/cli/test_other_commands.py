@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import subprocess
 
 import pytest
 
 from tests.conftest import run_rasign
+from tests.support.openssl import assert_openssl_verifies
 from tests.test_vectors import VECTORS
 
 SELF = json.loads((VECTORS / "self-computed.json").read_text())
@@ -54,22 +54,10 @@ def test_sign_string_verifies_with_openssl(kind, pki, tmp_path):
         "sign-string", "--certificate", str(cert), "--private-key", str(key), "--format", "bin", text=False
     )
     assert result.returncode == 0, result.stderr
-    signature = tmp_path / "sig.bin"
-    signature.write_bytes(result.stdout)
     from cryptography import x509
-    from cryptography.hazmat.primitives import serialization
 
     public = x509.load_pem_x509_certificate(cert.read_bytes()).public_key()
-    message = tmp_path / "msg"
-    message.write_bytes(test_message(public))
-    pub = tmp_path / "pub.pem"
-    pub.write_bytes(public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
-    check = subprocess.run(
-        ["openssl", "dgst", "-sha256", "-verify", str(pub), "-signature", str(signature), str(message)],
-        capture_output=True,
-        text=True,
-    )
-    assert check.returncode == 0 and "Verified OK" in check.stdout, check.stdout + check.stderr
+    assert_openssl_verifies(public, result.stdout, test_message(public), tmp_path)
 
 
 def test_read_certificate_data_file():

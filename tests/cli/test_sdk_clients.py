@@ -10,13 +10,13 @@ from __future__ import annotations
 import os
 import shlex
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import REPO, clean_env, emulator_args
+from tests.support.sdk import aws_cli_caller
 
 pytestmark = pytest.mark.network
 
@@ -68,24 +68,6 @@ def test_aws_cli_credential_process_profile(pki, emulator, tmp_path):
     cert, key = pki.software_identity("rsa", stem="sdk-cli")
     config = write_config(tmp_path, rasign_command(cert, key, emulator))
     env = clean_env({"AWS_CONFIG_FILE": str(config), "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none")})
-    result = subprocess.run(
-        [
-            aws,
-            "sts",
-            "get-caller-identity",
-            "--profile",
-            "ra",
-            "--endpoint-url",
-            emulator.sts_endpoint,
-            "--ca-bundle",
-            str(emulator.ca_bundle),
-            "--output",
-            "json",
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = aws_cli_caller(aws, env, emulator, profile="ra")
     assert result.returncode == 0, result.stderr
     assert f"arn:aws:sts::{emulator.account_id}:assumed-role/" in result.stdout

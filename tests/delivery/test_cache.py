@@ -18,6 +18,7 @@ from rasign.errors import StoreError
 from rasign.options import SessionOptions, SignerOptions
 from tests.conftest import clean_env, emulator_args
 from tests.delivery.helpers import aws_env, identity_args
+from tests.support.sdk import aws_cli_arn
 
 
 def _iso(seconds_from_now: float) -> str:
@@ -237,9 +238,6 @@ def test_cache_hit_imports_neither_cryptography_nor_requests(emulator, identity,
 @pytest.mark.network
 @pytest.mark.awscli
 def test_aws_cli_reuses_cached_credentials(emulator, identity, tmp_path):
-    aws = os.path.join(os.path.dirname(sys.executable), "aws")
-    if not os.path.exists(aws):
-        pytest.skip("AWS CLI not installed in the virtualenv")
     cert, key = identity
     command = " ".join(_process(emulator, cert, key, "--cache"))
     config = tmp_path / "config"
@@ -250,28 +248,7 @@ def test_aws_cli_reuses_cached_credentials(emulator, identity, tmp_path):
     before = emulator.create_session_count
     arns = []
     for _ in range(3):
-        result = subprocess.run(
-            [
-                aws,
-                "sts",
-                "get-caller-identity",
-                "--profile",
-                "ra",
-                "--endpoint-url",
-                emulator.sts_endpoint,
-                "--ca-bundle",
-                emulator.ca_bundle,
-                "--output",
-                "json",
-            ],
-            env=env,
-            check=False,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert result.returncode == 0, result.stderr
-        arns.append(json.loads(result.stdout)["Arn"])
+        arns.append(aws_cli_arn(env, emulator, profile="ra"))
     assert emulator.create_session_count == before + 1  # one CreateSession for three CLI calls
     assert len(set(arns)) == 1 and emulator.role_arn.rsplit("/", 1)[-1] in arns[0]
     entries = list((tmp_path / "cli-cache").glob("*.json"))

@@ -3,23 +3,14 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.delivery.helpers import aws_env, request, serve_args, start_rasign
+from tests.support.sdk import aws_cli_arn, boto3_caller
 
 pytestmark = pytest.mark.network
-
-BOTO3_SCRIPT = (
-    "import boto3, json, sys\n"
-    "session = boto3.Session(region_name='us-east-1')\n"
-    "creds = session.get_credentials()\n"
-    "sts = session.client('sts', endpoint_url=sys.argv[1], verify=sys.argv[2])\n"
-    "print(json.dumps({'method': creds.method, 'arn': sts.get_caller_identity()['Arn']}))\n"
-)
 
 
 @pytest.fixture
@@ -32,26 +23,13 @@ def ecs_served(emulator, identity, tmp_path):
     running.stop()
 
 
-def _boto3(env, emulator):
-    result = subprocess.run(
-        [sys.executable, "-c", BOTO3_SCRIPT, emulator.sts_endpoint, emulator.ca_bundle],
-        env=env,
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
-
-
 def test_boto3_with_full_uri_and_token_file(ecs_served, emulator, tmp_path):
     env = aws_env(
         tmp_path,
         AWS_CONTAINER_CREDENTIALS_FULL_URI=ecs_served.ready["ecs_uri"],
         AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE=ecs_served.ready["auth_token_file"],
     )
-    output = _boto3(env, emulator)
+    output = boto3_caller(env, emulator)
     assert output["method"] == "container-role"
     assert emulator.role_arn.rsplit("/", 1)[-1] in output["arn"]
 
@@ -63,7 +41,7 @@ def test_boto3_with_full_uri_and_token_variable(ecs_served, emulator, tmp_path):
         AWS_CONTAINER_CREDENTIALS_FULL_URI=ecs_served.ready["ecs_uri"],
         AWS_CONTAINER_AUTHORIZATION_TOKEN=token,
     )
-    assert _boto3(env, emulator)["method"] == "container-role"
+    assert boto3_caller(env, emulator)["method"] == "container-role"
 
 
 def test_ecs_document_shape(ecs_served, emulator):
@@ -100,34 +78,10 @@ def test_generated_token_file_is_private_and_removed_on_exit(emulator, identity,
 
 @pytest.mark.awscli
 def test_aws_cli_gets_credentials_through_the_ecs_endpoint(ecs_served, emulator, tmp_path):
-    import os
-
-    aws = os.path.join(os.path.dirname(sys.executable), "aws")
-    if not os.path.exists(aws):
-        pytest.skip("AWS CLI not installed in the virtualenv")
     env = aws_env(
         tmp_path,
         AWS_CONTAINER_CREDENTIALS_FULL_URI=ecs_served.ready["ecs_uri"],
         AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE=ecs_served.ready["auth_token_file"],
         AWS_DEFAULT_REGION="us-east-1",
     )
-    result = subprocess.run(
-        [
-            aws,
-            "sts",
-            "get-caller-identity",
-            "--endpoint-url",
-            emulator.sts_endpoint,
-            "--ca-bundle",
-            emulator.ca_bundle,
-            "--output",
-            "json",
-        ],
-        check=False,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
-    assert emulator.role_arn.rsplit("/", 1)[-1] in json.loads(result.stdout)["Arn"]
+    assert emulator.role_arn.rsplit("/", 1)[-1] in aws_cli_arn(env, emulator)

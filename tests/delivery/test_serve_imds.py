@@ -7,8 +7,6 @@ import os
 import signal
 import socket
 import stat
-import subprocess
-import sys
 
 import pytest
 
@@ -29,6 +27,7 @@ from tests.delivery.helpers import (
 from tests.delivery.helpers import (
     TOKEN_TTL_HEADER as TOKEN_TTL,
 )
+from tests.support.sdk import aws_cli_arn, boto3_caller
 
 pytestmark = pytest.mark.network
 
@@ -144,23 +143,7 @@ def test_health_reports_freshness_without_secrets(served):
 
 def test_boto3_gets_credentials_through_imds_endpoint(served, emulator, tmp_path):
     env = aws_env(tmp_path, AWS_EC2_METADATA_SERVICE_ENDPOINT=f"http://127.0.0.1:{served.port}/")
-    script = (
-        "import boto3, json, sys\n"
-        "session = boto3.Session(region_name='us-east-1')\n"
-        "creds = session.get_credentials()\n"
-        "sts = session.client('sts', endpoint_url=sys.argv[1], verify=sys.argv[2])\n"
-        "print(json.dumps({'method': creds.method, 'arn': sts.get_caller_identity()['Arn']}))\n"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", script, emulator.sts_endpoint, emulator.ca_bundle],
-        env=env,
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
-    output = json.loads(result.stdout)
+    output = boto3_caller(env, emulator)
     assert output["method"] == "iam-role"
     assert emulator.role_arn.rsplit("/", 1)[-1] in output["arn"]
 
@@ -339,32 +322,10 @@ def test_oversized_body_is_refused(served):
 
 @pytest.mark.awscli
 def test_aws_cli_gets_credentials_through_imds_endpoint(served, emulator, tmp_path):
-    aws = os.path.join(os.path.dirname(sys.executable), "aws")
-    if not os.path.exists(aws):
-        pytest.skip("AWS CLI not installed in the virtualenv")
     env = aws_env(
         tmp_path, AWS_EC2_METADATA_SERVICE_ENDPOINT=f"http://127.0.0.1:{served.port}/", AWS_DEFAULT_REGION="us-east-1"
     )
-    result = subprocess.run(
-        [
-            aws,
-            "sts",
-            "get-caller-identity",
-            "--endpoint-url",
-            emulator.sts_endpoint,
-            "--ca-bundle",
-            emulator.ca_bundle,
-            "--output",
-            "json",
-        ],
-        check=False,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
-    assert emulator.role_arn.rsplit("/", 1)[-1] in json.loads(result.stdout)["Arn"]
+    assert emulator.role_arn.rsplit("/", 1)[-1] in aws_cli_arn(env, emulator)
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import configparser
-import json
 import os
 import stat
 import subprocess
@@ -14,6 +13,7 @@ import pytest
 
 from tests.conftest import clean_env, emulator_args, run_rasign
 from tests.delivery.helpers import aws_env, identity_args, start_rasign, wait_for
+from tests.support.sdk import boto3_caller
 
 pytestmark = pytest.mark.network
 
@@ -44,23 +44,8 @@ def test_once_writes_a_profile_boto3_can_use(emulator, identity, tmp_path):
     assert section["aws_access_key_id"].startswith("ASIA")
     assert section["x_security_token_expires"].endswith("Z")
 
-    script = (
-        "import boto3, json, sys\n"
-        "session = boto3.Session(profile_name='ra', region_name='us-east-1')\n"
-        "sts = session.client('sts', endpoint_url=sys.argv[1], verify=sys.argv[2])\n"
-        "print(json.dumps({'method': session.get_credentials().method, 'arn': sts.get_caller_identity()['Arn']}))\n"
-    )
     env = aws_env(tmp_path, AWS_SHARED_CREDENTIALS_FILE=str(path))
-    done = subprocess.run(
-        [sys.executable, "-c", script, emulator.sts_endpoint, emulator.ca_bundle],
-        env=env,
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr
-    output = json.loads(done.stdout)
+    output = boto3_caller(env, emulator, profile="ra")
     assert output["method"] == "shared-credentials-file"
     assert emulator.role_arn.rsplit("/", 1)[-1] in output["arn"]
 

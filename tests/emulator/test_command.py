@@ -3,38 +3,14 @@
 from __future__ import annotations
 
 import json
-import signal
 import socket
-import subprocess
-import sys
 
 import pytest
 
-from tests.conftest import REPO, clean_env, run_rasign
+from tests.conftest import run_rasign
+from tests.emulator.command import demo_flags, start, stop
 
 pytestmark = pytest.mark.network
-
-
-def start(*args: str) -> tuple[subprocess.Popen, dict]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "rasign", "emulator", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=clean_env(),
-        cwd=REPO,
-    )
-    line = process.stdout.readline()
-    if not line:
-        process.wait(timeout=10)
-        pytest.fail(f"emulator did not start: {process.stderr.read()}")
-    return process, json.loads(line)
-
-
-def stop(process: subprocess.Popen) -> tuple[int, str, str]:
-    process.send_signal(signal.SIGTERM)
-    out, err = process.communicate(timeout=15)
-    return process.returncode, out, err
 
 
 def test_demo_identity_flow_and_clean_shutdown(tmp_path):
@@ -52,21 +28,9 @@ def test_demo_identity_flow_and_clean_shutdown(tmp_path):
         assert info["endpoint"].startswith("https://127.0.0.1:")
         assert info["sts_endpoint"] == info["endpoint"] + "/sts/"
         assert json.loads((state / "emulator.json").read_text())["profile_arn"] == info["profile_arn"]
-        demo = info["demo_identity"]
         result = run_rasign(
             "credential-process",
-            "--certificate",
-            demo["certificate"],
-            "--private-key",
-            demo["private_key"],
-            "--endpoint",
-            info["endpoint"],
-            "--ca-bundle",
-            info["ca_bundle"],
-            "--trust-anchor-arn",
-            info["trust_anchor_arn"],
-            "--profile-arn",
-            info["profile_arn"],
+            *demo_flags(info),
             "--role-arn",
             info["role_arn"],
             "--role-session-name",

@@ -4,60 +4,32 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, clean_env, run_rasign
+from tests.conftest import REPO, run_rasign
+from tests.emulator.command import demo_flags, start, stop
 
 pytestmark = pytest.mark.network
 
 
 def test_relative_state_dir_gives_absolute_paths_and_info_logs(tmp_path):
-    env = clean_env({"PYTHONPATH": str(REPO), "RASIGN_CACHE_DIR": str(tmp_path / "cache")})
-    process = subprocess.Popen(
-        [sys.executable, "-m", "rasign", "emulator", "--demo-identity", "--state-dir", "state"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-    )
+    env = {"PYTHONPATH": str(REPO), "RASIGN_CACHE_DIR": str(tmp_path / "cache")}
+    process, info = start("--demo-identity", "--state-dir", "state", env=env, cwd=tmp_path)
     try:
-        info = json.loads(process.stdout.readline() or "{}")
-        assert info, process.stderr.read()
         paths = [info["ca_bundle"], info["state_file"], *info["demo_identity"].values()]
         for path in paths:
             assert os.path.isabs(path) and Path(path).is_file(), path
         assert Path(info["ca_bundle"]).parent == tmp_path / "state"
         assert json.loads(Path(info["state_file"]).read_text()) == info
-        demo = info["demo_identity"]
-        common = [
-            "credential-process",
-            "--certificate",
-            demo["certificate"],
-            "--private-key",
-            demo["private_key"],
-            "--endpoint",
-            info["endpoint"],
-            "--ca-bundle",
-            info["ca_bundle"],
-            "--no-cache",
-            "--trust-anchor-arn",
-            info["trust_anchor_arn"],
-            "--profile-arn",
-            info["profile_arn"],
-        ]
+        common = ["credential-process", *demo_flags(info), "--no-cache"]
         assert run_rasign(*common, "--role-arn", info["role_arn"]).returncode == 0
         refused = run_rasign(*common, "--role-arn", info["role_arn"] + "-not-in-profile")
         assert refused.returncode == 11, refused.stderr
     finally:
-        process.send_signal(signal.SIGTERM)
-        out, err = process.communicate(timeout=15)
-    assert process.returncode == 0 and out == ""
+        code, out, err = stop(process)
+    assert code == 0 and out == ""
     lines = err.splitlines()
     assert any(" INFO " in line and "POST /sessions -> 201" in line for line in lines), err
     assert any(" WARNING " in line and "CreateSession refused" in line for line in lines), err
@@ -65,22 +37,13 @@ def test_relative_state_dir_gives_absolute_paths_and_info_logs(tmp_path):
 
 
 def test_demo_identity_without_state_dir_is_removed_on_exit(tmp_path):
-    process = subprocess.Popen(
-        [sys.executable, "-m", "rasign", "emulator", "--demo-identity"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=clean_env(),
-        cwd=tmp_path,
-    )
+    process, info = start("--demo-identity", cwd=tmp_path)
     try:
-        info = json.loads(process.stdout.readline() or "{}")
         key = Path(info["demo_identity"]["private_key"])
         assert key.is_absolute() and key.is_file()
     finally:
-        process.send_signal(signal.SIGTERM)
-        process.communicate(timeout=15)
-    assert process.returncode == 0
+        code, _, _ = stop(process)
+    assert code == 0
     assert not key.exists(), "the demo identity's private key outlived the emulator"
 
 
@@ -100,57 +63,21 @@ PROFILE = "arn:aws:rolesanywhere:eu-west-1:111122223333:profile/P"
 
 
 def test_pinned_arns_are_answered_and_set_region_and_account(tmp_path):
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "rasign",
-            "emulator",
-            "--demo-identity",
-            "--trust-anchor-arn",
-            TA,
-            "--profile-arn",
-            PROFILE,
-            "--role-name",
-            "R",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=clean_env(),
-        cwd=tmp_path,
+    process, info = start(
+        "--demo-identity", "--trust-anchor-arn", TA, "--profile-arn", PROFILE, "--role-name", "R", cwd=tmp_path
     )
     try:
-        info = json.loads(process.stdout.readline() or "{}")
         assert (info["trust_anchor_arn"], info["profile_arn"]) == (TA, PROFILE)
         assert (info["region"], info["account_id"], info["role_arn"]) == (
             "eu-west-1",
             "111122223333",
             "arn:aws:iam::111122223333:role/R",
         )
-        demo = info["demo_identity"]
-        result = run_rasign(
-            "credential-process",
-            "--certificate",
-            demo["certificate"],
-            "--private-key",
-            demo["private_key"],
-            "--endpoint",
-            info["endpoint"],
-            "--ca-bundle",
-            info["ca_bundle"],
-            "--no-cache",
-            "--trust-anchor-arn",
-            TA,
-            "--profile-arn",
-            PROFILE,
-            "--role-arn",
-            info["role_arn"],
-        )
+        flags = demo_flags(info, trust_anchor_arn=TA, profile_arn=PROFILE)
+        result = run_rasign("credential-process", *flags, "--no-cache", "--role-arn", info["role_arn"])
         assert result.returncode == 0, result.stderr
     finally:
-        process.send_signal(signal.SIGTERM)
-        process.communicate(timeout=15)
+        stop(process)
 
 
 @pytest.mark.parametrize(

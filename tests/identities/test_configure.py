@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import pytest
 
 from tests.conftest import clean_env, run_rasign
 from tests.identities.conftest import identity_table, write_private
+from tests.support.sdk import aws_cli_caller
 
 pytestmark = pytest.mark.network
 
@@ -93,25 +93,7 @@ def test_aws_cli_uses_the_configured_profile(configured, emulator):
     env = clean_env(
         {"AWS_CONFIG_FILE": str(aws_config), "AWS_SHARED_CREDENTIALS_FILE": str(aws_config.parent / "none")}
     )
-    result = subprocess.run(
-        [
-            aws,
-            "sts",
-            "get-caller-identity",
-            "--profile",
-            "prod",
-            "--endpoint-url",
-            emulator.sts_endpoint,
-            "--ca-bundle",
-            str(emulator.ca_bundle),
-            "--output",
-            "json",
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = aws_cli_caller(aws, env, emulator, profile="prod")
     assert result.returncode == 0, result.stderr
     assert f"arn:aws:sts::{emulator.account_id}:assumed-role/" in result.stdout
 

@@ -21,41 +21,38 @@ MODULES = ("softhsm", "p11kit_remote", "tpm2_pkcs11", "opencryptoki", "nss_softo
 
 
 def _bring_up(make, *args):
+    """Yield the module ``make(*args)`` brings up and stop its daemons afterwards; skip where unavailable."""
     try:
-        return make(*args)
+        module = make(*args)
     except m.Unavailable as err:
         pytest.skip(f"module not available on this machine: {err}")
+    yield module
+    module.daemons.stop()
 
 
 @pytest.fixture(scope="session")
 def softhsm_module(pki, tmp_path_factory):
-    yield _bring_up(m.softhsm, pki, tmp_path_factory.mktemp("m-softhsm"))
+    yield from _bring_up(m.softhsm, pki, tmp_path_factory.mktemp("m-softhsm"))
 
 
 @pytest.fixture(scope="session")
 def p11kit_remote_module(pki, tmp_path_factory, softhsm_module):
-    module = _bring_up(m.p11kit_remote, pki, tmp_path_factory.mktemp("m-p11kit"), softhsm_module)
-    yield module
-    module.daemons.stop()
+    yield from _bring_up(m.p11kit_remote, pki, tmp_path_factory.mktemp("m-p11kit"), softhsm_module)
 
 
 @pytest.fixture(scope="session")
 def tpm2_pkcs11_module(pki, tmp_path_factory):
-    module = _bring_up(m.tpm2_pkcs11, pki, tmp_path_factory.mktemp("m-tpm2"))
-    yield module
-    module.daemons.stop()
+    yield from _bring_up(m.tpm2_pkcs11, pki, tmp_path_factory.mktemp("m-tpm2"))
 
 
 @pytest.fixture(scope="session")
 def opencryptoki_module(pki, tmp_path_factory):
-    module = _bring_up(m.opencryptoki, pki, tmp_path_factory.mktemp("m-ock"))
-    yield module
-    module.daemons.stop()
+    yield from _bring_up(m.opencryptoki, pki, tmp_path_factory.mktemp("m-ock"))
 
 
 @pytest.fixture(scope="session")
 def nss_softokn_module(pki, tmp_path_factory):
-    yield _bring_up(m.nss_softokn, pki, tmp_path_factory.mktemp("m-nss"))
+    yield from _bring_up(m.nss_softokn, pki, tmp_path_factory.mktemp("m-nss"))
 
 
 @pytest.fixture(params=MODULES)

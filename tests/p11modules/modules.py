@@ -115,10 +115,18 @@ class Daemons:
         self.started.clear()
 
 
-def wait_for(check, what: str, timeout: float = 15.0) -> None:
-    """Poll a readiness check of a daemon we just started (a real start-up, not a timed test)."""
+def wait_for(
+    check, what: str, timeout: float = 15.0, *, process: subprocess.Popen | None = None, log: Path | None = None
+) -> None:
+    """Poll a readiness check of a daemon we just started (a real start-up, not a timed test).
+
+    With ``process``, the daemon exiting meanwhile fails at once with the tail of its ``log``.
+    """
     deadline = time.monotonic() + timeout
     while not check():
+        if process is not None and process.poll() is not None:
+            tail = log.read_text(errors="replace")[-400:] if log is not None else ""
+            raise RuntimeError(f"{what} exited: {tail}")
         if time.monotonic() > deadline:
             raise RuntimeError(f"{what} did not come up within {timeout} s")
         time.sleep(0.05)
@@ -158,6 +166,11 @@ class Module:
     """``C_Login(CKU_CONTEXT_SPECIFIC)`` works (opencryptoki: CKR_USER_TYPE_INVALID)."""
     notes: str = ""
     daemons: Daemons = field(default_factory=Daemons)
+
+    @classmethod
+    def of_identities(cls, name: str, library: str, token: str, pin: str, ids: dict[str, Identity], **more) -> Module:
+        """A module whose token holds ``ids``, each key and certificate labelled with its role."""
+        return cls(name, library, token, pin, {r: r for r in ids}, {r: i.cert_path for r, i in ids.items()}, **more)
 
     def uri(self, role: str, *, pin: bool = True, wrong_pin: str | None = None) -> str:
         text = f"pkcs11:token={self.token.replace(' ', '%20')};object={self.objects[role]}"
@@ -242,53 +255,47 @@ def pkcs11_tool_import(
     base = ["pkcs11-tool", "--module", library, *where, "--login", "--pin", pin]
     for role, ident in ids.items():
         flags = ["--always-auth"] if role == "rsa-aa" else []
-        run(
-            *base,
-            "--write-object",
-            str(ident.key_der),
-            "--type",
-            "privkey",
-            "--id",
-            IDS[role],
-            "--label",
-            role,
-            "--usage-sign",
-            *flags,
-            env=env,
-            prefix=prefix,
-        )
-        run(
-            *base,
-            "--write-object",
-            str(directory / f"{role}.crt.der"),
-            "--type",
-            "cert",
-            "--id",
-            IDS[role],
-            "--label",
-            role,
-            env=env,
-            prefix=prefix,
-        )
+        write_object(base, ident.key_der, "privkey", IDS[role], role, "--usage-sign", *flags, env=env, prefix=prefix)
+        write_object(base, directory / f"{role}.crt.der", "cert", IDS[role], role, env=env, prefix=prefix)
+    write_object(base, intermediate_der(directory), "cert", "10", "intermediate", env=env, prefix=prefix)
+
+
+def write_object(
+    base: list[str],
+    path: Path,
+    kind: str,
+    object_id: str,
+    label: str,
+    *flags: str,
+    env: dict[str, str],
+    prefix: list[str] | None = None,
+) -> None:
+    """One ``pkcs11-tool --write-object`` (``base``: the tool, its module, token and login)."""
+    run(
+        *base,
+        "--write-object",
+        str(path),
+        "--type",
+        kind,
+        "--id",
+        object_id,
+        "--label",
+        label,
+        *flags,
+        env=env,
+        prefix=prefix,
+    )
+
+
+def intermediate_der(directory: Path) -> Path:
+    """The intermediate CA certificate of :func:`make_identities` as DER, written next to its PEM."""
     inter = directory / "intermediate.der"
     inter.write_bytes(
         x509.load_pem_x509_certificate((directory / "intermediate.pem").read_bytes()).public_bytes(
             serialization.Encoding.DER
         )
     )
-    run(
-        *base,
-        "--write-object",
-        str(inter),
-        "--type",
-        "cert",
-        "--id",
-        "10",
-        "--label",
-        "intermediate",
-        env=env,
-        prefix=prefix,
-    )
+    return inter
 
 
 # -- the modules -----------------------------------------------------------------------------
@@ -305,13 +312,12 @@ def softhsm(pki, root: Path) -> Module:
     )
     ids = make_identities(pki, root / "ids", "softhsm")
     pkcs11_tool_import(str(SOFTHSM), "matrix", "1234", ids, root / "ids", env)
-    return Module(
+    return Module.of_identities(
         "softhsm",
         str(SOFTHSM),
         "matrix",
         "1234",
-        {r: r for r in ids},
-        {r: i.cert_path for r, i in ids.items()},
+        ids,
         env={"SOFTHSM2_CONF": str(conf)},
     )
 
@@ -395,12 +401,10 @@ def _tpm2_pkcs11_up(pki, root: Path, library: Path, daemons: Daemons) -> Module:
     bus_env = dict(os.environ, DBUS_SESSION_BUS_ADDRESS=f"unix:path={bus}")
 
     def swtpm_up() -> bool:
-        if tpm.poll() is not None:
-            raise RuntimeError("swtpm exited: " + (root / "swtpm.log").read_text()[-400:])
         with socket.socket() as s:
             return s.connect_ex(("127.0.0.1", port)) == 0
 
-    wait_for(swtpm_up, "swtpm")
+    wait_for(swtpm_up, "swtpm", process=tpm, log=root / "swtpm.log")
     abrmd = daemons.start(
         "tpm2-abrmd",
         "--session",
@@ -421,8 +425,6 @@ def _tpm2_pkcs11_up(pki, root: Path, library: Path, daemons: Daemons) -> Module:
     full = dict(os.environ, **env)
 
     def abrmd_up() -> bool:
-        if abrmd.poll() is not None:
-            raise RuntimeError("tpm2-abrmd exited: " + (root / "abrmd.log").read_text()[-400:])
         return (
             subprocess.run(
                 [
@@ -442,7 +444,7 @@ def _tpm2_pkcs11_up(pki, root: Path, library: Path, daemons: Daemons) -> Module:
             >= 0
         )
 
-    wait_for(abrmd_up, "tpm2-abrmd")
+    wait_for(abrmd_up, "tpm2-abrmd", process=abrmd, log=root / "abrmd.log")
     run("tpm2_ptool", "init", env=full)
     run("tpm2_ptool", "addtoken", "--pid=1", "--label=matrix-tpm", "--sopin=87654321", "--userpin=1234", env=full)
     ids = make_identities(pki, root / "ids", "tpm2", always_auth=True)
@@ -491,37 +493,16 @@ def _tpm2_pkcs11_up(pki, root: Path, library: Path, daemons: Daemons) -> Module:
     ids["ec"] = write_identity(
         pki, root / "ids", "tpm2", "ec", None, public, ids["ec"].chain[0] if ids["ec"].chain else None
     )
-    inter = x509.load_pem_x509_certificate((root / "ids" / "intermediate.pem").read_bytes())
     for role in ("rsa", "ec", "rsa-aa"):
         run("tpm2_ptool", "addcert", "--label=matrix-tpm", f"--key-label={role}", str(ids[role].cert_path), env=full)
-    inter_der = root / "ids" / "intermediate.der"
-    inter_der.write_bytes(inter.public_bytes(serialization.Encoding.DER))
-    run(
-        "pkcs11-tool",
-        "--module",
-        str(library),
-        "--token-label",
-        "matrix-tpm",
-        "--login",
-        "--pin",
-        "1234",
-        "--write-object",
-        str(inter_der),
-        "--type",
-        "cert",
-        "--id",
-        "10",
-        "--label",
-        "intermediate",
-        env=full,
-    )
-    return Module(
+    base = ["pkcs11-tool", "--module", str(library), "--token-label", "matrix-tpm", "--login", "--pin", "1234"]
+    write_object(base, intermediate_der(root / "ids"), "cert", "10", "intermediate", env=full)
+    return Module.of_identities(
         "tpm2-pkcs11",
         str(library),
         "matrix-tpm",
         "1234",
-        {r: r for r in ids},
-        {r: i.cert_path for r, i in ids.items()},
+        ids,
         env=env,
         daemons=daemons,
         notes="swtpm + tpm2-abrmd on a private dbus; ec generated inside the TPM",
@@ -556,12 +537,10 @@ def opencryptoki(pki, root: Path) -> Module:
     prefix = ["nsenter", "-t", str(slotd.pid), "-m", "--"]
 
     def slotd_up() -> bool:
-        if slotd.poll() is not None:
-            raise RuntimeError("pkcsslotd exited: " + (root / "slotd.log").read_text())
         return subprocess.run([*prefix, "test", "-S", "/run/pkcsslotd.socket"], check=False).returncode == 0
 
     try:
-        wait_for(slotd_up, "pkcsslotd")
+        wait_for(slotd_up, "pkcsslotd", process=slotd, log=root / "slotd.log")
         slot = ["--slot", OCK_SLOT]
         run(
             "pkcs11-tool",
@@ -598,13 +577,12 @@ def opencryptoki(pki, root: Path) -> Module:
     except BaseException:
         daemons.stop()
         raise
-    return Module(
+    return Module.of_identities(
         "opencryptoki",
         str(library),
         "matrix-ock",
         "12345678",
-        {r: r for r in ids},
-        {r: i.cert_path for r, i in ids.items()},
+        ids,
         prefix=prefix,
         context_login=False,
         daemons=daemons,
@@ -654,13 +632,12 @@ def nss_softokn(pki, root: Path) -> Module:
         str(password),
     )
     init = f"configdir='sql:{db}' certPrefix='' keyPrefix='' secmod='secmod.db' flags="
-    return Module(
+    return Module.of_identities(
         "nss-softokn",
         str(library),
         "NSS Certificate DB",
         "1234",
-        {r: r for r in ids},
-        {r: i.cert_path for r, i in ids.items()},
+        ids,
         args=["--pkcs11-init-args", init],
         context_login=False,
         notes="loaded directly with C_Initialize arguments (--pkcs11-init-args)",

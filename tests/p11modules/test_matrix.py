@@ -18,6 +18,7 @@ import pytest
 
 from tests.conftest import emulator_args
 from tests.p11modules import modules as m
+from tests.support.openssl import assert_openssl_verifies
 
 pytestmark = [pytest.mark.network, pytest.mark.p11modules]
 
@@ -69,7 +70,6 @@ def test_ec_key_with_chain_on_the_token(module, emulator):
 
 def test_sign_string_verifies_with_openssl(module, tmp_path):
     from cryptography import x509
-    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
     from rasign.commands.sign_string import test_message
 
@@ -77,25 +77,7 @@ def test_sign_string_verifies_with_openssl(module, tmp_path):
     done = module.rasign("sign-string", "--certificate", module.uri(role), "--format", "text")
     assert done.returncode == 0, done.stderr
     public = x509.load_pem_x509_certificate(module.certs[role].read_bytes()).public_key()
-    (tmp_path / "msg").write_bytes(test_message(public))
-    (tmp_path / "sig").write_bytes(bytes.fromhex(done.stdout.strip()))
-    (tmp_path / "pub.pem").write_bytes(public.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo))
-    verify = subprocess.run(
-        [
-            "openssl",
-            "dgst",
-            "-sha256",
-            "-verify",
-            str(tmp_path / "pub.pem"),
-            "-signature",
-            str(tmp_path / "sig"),
-            str(tmp_path / "msg"),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert verify.returncode == 0 and "Verified OK" in verify.stdout, verify.stdout + verify.stderr
+    assert_openssl_verifies(public, bytes.fromhex(done.stdout.strip()), test_message(public), tmp_path)
 
 
 def test_listing_with_read_certificate_data(module):

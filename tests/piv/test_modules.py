@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives import serialization
 
 from tests.conftest import REPO
 from tests.piv.conftest import credential_process, run_in_card_namespace
+from tests.support.openssl import assert_openssl_verifies
 from virtualpiv.card import PivCard
 from virtualpiv.keys import ORIGIN_GENERATED
 from virtualpiv.rig import OPENSC, PIN, PKCS11_SPY, YKCS11
@@ -145,26 +146,7 @@ def test_sign_string_verifies_with_openssl(piv, card, module, slot, key_id, dige
     )
     assert done.returncode == 0, done.stderr
     public = piv.public_keys[slot]
-    (tmp_path / "sig.bin").write_bytes(bytes.fromhex(done.stdout.strip()))
-    (tmp_path / "msg.bin").write_bytes(test_message(public))
-    (tmp_path / "pub.pem").write_bytes(
-        public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-    )
-    verify = subprocess.run(
-        [
-            "openssl",
-            "dgst",
-            f"-{digest.lower()}",
-            "-verify",
-            str(tmp_path / "pub.pem"),
-            "-signature",
-            str(tmp_path / "sig.bin"),
-            str(tmp_path / "msg.bin"),
-        ],
-        capture_output=True,
-        text=True,
-    )
-    assert verify.returncode == 0 and "Verified OK" in verify.stdout, verify.stderr + verify.stdout
+    assert_openssl_verifies(public, bytes.fromhex(done.stdout.strip()), test_message(public), tmp_path, digest)
 
 
 @pytest.mark.parametrize("module", MODULES)

@@ -9,6 +9,7 @@ import subprocess
 import pytest
 
 from tests.conftest import emulator_args, run_rasign
+from tests.support.openssl import assert_openssl_verifies
 
 pytestmark = [pytest.mark.softhsm, pytest.mark.network]
 
@@ -239,27 +240,10 @@ def test_sign_string_verifies_with_openssl(hsm, label, digest, tmp_path):
         text=False,
     )
     assert done.returncode == 0, done.stderr
-    signature, message = tmp_path / "sig.bin", tmp_path / "msg.bin"
-    signature.write_bytes(done.stdout)
     with open(hsm.cert("rasign-a", label), "rb") as handle:
         cert_pem = handle.read()
-    message.write_bytes(test_message(x509.load_pem_x509_certificate(cert_pem).public_key()))
-    verify = subprocess.run(
-        [
-            "openssl",
-            "dgst",
-            f"-{digest.lower()}",
-            "-verify",
-            hsm.obj("rasign-a", label)["public_key"],
-            "-signature",
-            str(signature),
-            str(message),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert verify.returncode == 0 and "Verified OK" in verify.stdout, verify.stderr + verify.stdout
+    message = test_message(x509.load_pem_x509_certificate(cert_pem).public_key())
+    assert_openssl_verifies(hsm.obj("rasign-a", label)["public_key"], done.stdout, message, tmp_path, digest)
 
 
 def test_read_certificate_data_lists_uris(hsm):

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import emulator_args, run_rasign
+from tests.support.openssl import assert_openssl_verifies
 
 IDENTITIES = [
     "openssl_rsa",
@@ -67,27 +68,8 @@ def test_sign_string_verifies_with_openssl(request, tpm, tmp_path, name, digest)
     identity = request.getfixturevalue(name)
     result = run_rasign("sign-string", "--format", "bin", "--digest", digest, *key_args(identity, tpm.tcti), text=False)
     assert result.returncode == 0, result.stderr.decode()
-    signature = tmp_path / "sig.bin"
-    signature.write_bytes(result.stdout)
-    message = tmp_path / "message.bin"
     public_key = serialization.load_pem_public_key(identity.public_pem.read_bytes())
-    message.write_bytes(test_message(public_key))
-    verify = subprocess.run(
-        [
-            "openssl",
-            "dgst",
-            f"-{digest.lower()}",
-            "-verify",
-            str(identity.public_pem),
-            "-signature",
-            str(signature),
-            str(message),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert verify.returncode == 0 and "Verified OK" in verify.stdout, verify.stdout + verify.stderr
+    assert_openssl_verifies(identity.public_pem, result.stdout, test_message(public_key), tmp_path, digest)
 
 
 def test_unix_socket_tcti_and_tpm_device_variable(tpm_unix, openssl_tpm2, tmp_path):
