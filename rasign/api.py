@@ -148,7 +148,7 @@ class RolesAnywhereCredentialProvider:
     def load(self) -> botocore.credentials.RefreshableCredentials:
         """Mint the first credentials and return them as self-refreshing botocore credentials."""
         if self._credentials is None:
-            from rasign.session import parse_timestamp
+            from rasign.credentials import parse_timestamp
 
             module = _require_botocore()
             extra: dict[str, Any] = {}

@@ -239,19 +239,13 @@ def _margin() -> float:
 
 
 def _parse_expiration(value: str) -> float | None:
-    """Epoch seconds of an RFC 3339 UTC timestamp, stdlib only (no dateutil)."""
-    import datetime as _dt
+    """Epoch seconds of an RFC 3339 timestamp, or None when it is not one (the entry is ignored)."""
+    from rasign.credentials import parse_timestamp
 
-    text = value.strip()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
     try:
-        moment = _dt.datetime.fromisoformat(text)
-    except ValueError:
+        return parse_timestamp(value).timestamp()
+    except (ValueError, OverflowError):
         return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=_dt.timezone.utc)
-    return moment.timestamp()
 
 
 def _entry_path(key: str) -> str:

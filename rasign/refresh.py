@@ -235,8 +235,10 @@ class RefreshStatus:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (times as RFC 3339 strings)."""
 
+        from rasign.credentials import rfc3339
+
         def iso(value: _dt.datetime | None) -> str | None:
-            return value.astimezone(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
+            return rfc3339(value) if value else None
 
         return {
             "state": self.state,
