@@ -200,12 +200,10 @@ def _run_with_server(args: argparse.Namespace, command: list[str], env: dict[str
     import subprocess
 
     from rasign.hardening import harden_process
-    from rasign.refresh import Refresher, RefreshPolicy
+    from rasign.refresh import Refresher, settings_from_args
 
+    policy = settings_from_args(args).policy()
     minter, fetch, region = _fetcher(args)
-    policy = RefreshPolicy(
-        refresh_ahead=args.refresh_ahead, min_interval=args.min_refresh_interval, backoff_max=args.max_backoff
-    )
     refresher = Refresher(fetch, policy, name="rasign-exec-refresher")
     server = None
     try:
