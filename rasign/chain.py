@@ -212,7 +212,7 @@ def credentials_for(args: argparse.Namespace, *, allow_cache: bool = True) -> tu
     if allow_cache and explicit is not False:
         from rasign import cache
 
-        wanted = cache.cache_wanted(args) if explicit is not None or not steps else True
+        wanted = cache.cache_wanted(args, signer_options) if explicit is not None or not steps else True
         key = cache.cache_key(signer_options, session_options) if wanted else None
         if key is not None and steps:
             key = chained_cache_key(key, steps, sts_endpoint)
