@@ -38,11 +38,6 @@ class Credentials:
         """Expiration as an aware UTC datetime."""
         return parse_timestamp(self.expiration)
 
-    def remaining(self, now: _dt.datetime | None = None) -> float:
-        """Seconds of validity left."""
-        now = now or _dt.datetime.now(_dt.timezone.utc)
-        return (self.expires_at - now).total_seconds()
-
     def to_process_json(self) -> str:
         """The credential_process JSON, byte-compatible with the Go helper (no newline)."""
         return go_json(

@@ -421,11 +421,6 @@ class Refresher:
         """The last good credentials even if expired (for diagnostics only)."""
         return self._credentials
 
-    @property
-    def obtained_at(self) -> _dt.datetime | None:
-        """When the current credentials were minted."""
-        return self._obtained_at
-
     def status(self) -> RefreshStatus:
         """A secret-free snapshot of the refresh state."""
         with self._lock:

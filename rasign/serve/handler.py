@@ -52,7 +52,6 @@ log = logging.getLogger("rasign.serve")
 TOKEN_PATH = "/latest/api/token"
 ROLE_PATH = "/latest/meta-data/iam/security-credentials"
 HEALTH_PATH = "/healthz"
-DEFAULT_ECS_PATH = "/v1/credentials"
 
 TTL_HEADER = "X-Aws-Ec2-Metadata-Token-Ttl-Seconds"
 TOKEN_HEADER = "x-aws-ec2-metadata-token"
