@@ -22,14 +22,16 @@ BOTO3_SCRIPT = (
 )
 
 
-@pytest.fixture
-def ecs_served(emulator, identity, tmp_path):
-    cert, key = identity
+@pytest.fixture(scope="module")
+def ecs_served(emulator, pki, tmp_path_factory):
+    """One serve --ecs process for the tests that only send it requests (none changes its state)."""
+    cert, key = pki.software_identity(stem="serve-ecs-shared")
+    tmp = tmp_path_factory.mktemp("ecs-served")
     running = start_rasign(
-        "serve", serve_args(emulator, cert, key, "--ecs", "--auth-token-file", str(tmp_path / "token")), tmp_path
+        "serve", serve_args(emulator, cert, key, "--ecs", "--auth-token-file", str(tmp / "token")), tmp
     )
     yield running
-    running.stop()
+    assert running.stop() == 0
 
 
 def _boto3(env, emulator):
