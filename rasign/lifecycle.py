@@ -81,9 +81,9 @@ class Lifecycle:
             if check is not None:
                 check()
 
-    def _stop_signal(self, signum: int, frame: object) -> None:
+    def _stop_signal(self, _signum: int, _frame: object) -> None:
         self.stop()
 
-    def _hangup_signal(self, signum: int, frame: object) -> None:
+    def _hangup_signal(self, _signum: int, _frame: object) -> None:
         log.info("SIGHUP: refreshing credentials")
         self.hangup()
