@@ -22,6 +22,14 @@ from typing import Any
 from rasign.clock import FakeClock
 from rasign.lifecycle import Lifecycle
 
+
+def emulator_clock() -> FakeClock:
+    """A fake clock starting on a whole second: the emulator issues whole-second expirations."""
+    import datetime as dt
+
+    return FakeClock(dt.datetime.now(dt.timezone.utc).replace(microsecond=0))
+
+
 WAITERS = 2
 """Threads that wait on the clock while a command runs: its refresher and its main loop."""
 

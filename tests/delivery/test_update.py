@@ -12,9 +12,9 @@ import threading
 
 import pytest
 
-from rasign.clock import FakeClock
 from tests.conftest import clean_env, emulator_args, run_rasign
 from tests.delivery.helpers import aws_env, identity_args
+from tests.delivery.inprocess import emulator_clock
 
 pytestmark = pytest.mark.network
 
@@ -118,7 +118,7 @@ def test_once_reports_a_failed_create_session_cleanly(make_emulator, identity, t
 
 def test_loop_survives_an_outage_and_recovers(make_emulator, identity, tmp_path, in_process):
     """Credentials live 20 s, refreshed 15 s ahead; update runs in-process on a fake clock the emulator shares."""
-    clock = FakeClock()
+    clock = emulator_clock()
     emu = make_emulator(profile_duration=20, clock=clock.now)
     cert, key = identity
     path = tmp_path / "credentials"
@@ -161,7 +161,7 @@ def test_loop_survives_an_outage_and_recovers(make_emulator, identity, tmp_path,
 
 
 def test_loop_started_while_endpoint_is_down_keeps_retrying(make_emulator, identity, tmp_path, in_process):
-    clock = FakeClock()
+    clock = emulator_clock()
     emu = make_emulator(clock=clock.now)
     emu.go_down()
     cert, key = identity
