@@ -278,20 +278,26 @@ def refresh_settings(
     parse time and name the flag); ``max_backoff`` must be more than 0, or a failing
     endpoint would be retried in a hot loop.
     """
-    from rasign.validate import interval
-
-    def checked(value: float | str, flag: str) -> float:
-        try:
-            return interval(value)
-        except ConfigError as err:
-            raise ConfigError(f"{flag}: {err.message}", hint=err.hint()) from err
-
-    ahead = None if refresh_ahead is None else checked(refresh_ahead, "--refresh-ahead")
-    minimum = checked(min_refresh_interval, "--min-refresh-interval")
-    backoff = checked(max_backoff, "--max-backoff")
+    ahead = None if refresh_ahead is None else refresh_seconds(refresh_ahead, "--refresh-ahead")
+    minimum = refresh_seconds(min_refresh_interval, "--min-refresh-interval")
+    backoff = refresh_seconds(max_backoff, "--max-backoff")
     if backoff <= 0:
         raise UsageError("--min-refresh-interval must be >= 0 and --max-backoff > 0")
     return RefreshSettings(refresh_ahead=ahead, min_refresh_interval=minimum, max_backoff=backoff)
+
+
+def refresh_seconds(value: float | str, name: str) -> float:
+    """One refresh setting: a finite number of seconds, 0 to a day; the error names ``name``.
+
+    The rule behind every refresh flag and the Python API's ``advisory_timeout`` /
+    ``mandatory_timeout``, so no caller can accept what another refuses.
+    """
+    from rasign.validate import interval
+
+    try:
+        return interval(value)
+    except ConfigError as err:
+        raise ConfigError(f"{name}: {err.message}", hint=err.hint()) from err
 
 
 def settings_from_args(args: Any) -> RefreshSettings:
