@@ -145,8 +145,6 @@ def test_pkcs11_key_stays_open_across_refreshes(hsm, make_emulator, monkeypatch)
 )
 def test_refresh_timeouts_follow_the_one_refresh_settings_rule(emulator, identity, name, value, problem):
     """Checked like serve's and update's refresh flags, at construction, before any key or request."""
-    from rasign.errors import ConfigError
-
     count = emulator.create_session_count
     with pytest.raises(ConfigError, match=f"^{name}: {problem}"):
         api.RolesAnywhereCredentialProvider(**{name: value}, **_options(emulator, *identity))
