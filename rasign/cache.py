@@ -148,28 +148,39 @@ enters the key (only that the option was given)."""
 _PATH_FIELDS = frozenset({"cert_store", "ca_bundle", "pkcs11_lib"})
 
 
+def _identity_value(name: str, value: str) -> str | None:
+    """A certificate or key: URI without its PIN, handle, certificate bytes' hash, or key path."""
+    if value.startswith("pkcs11:"):
+        return "uri:" + _strip_pin_value(value)
+    if value.startswith("handle:"):
+        return "handle:" + value.lower()
+    if name == "certificate":
+        fingerprint = _file_fingerprint(value)
+        return None if fingerprint is None else "sha256:" + fingerprint
+    # The key's path, not its bytes: no need to read secret material for a cache key.
+    return "path:" + os.path.abspath(value)
+
+
+def _plugin_options_value(value: dict[Any, Any]) -> str:
+    """Plug-in options, with the value of any option that looks secret replaced by a marker."""
+    shown = {
+        str(option): ("<secret>" if any(word in str(option).lower() for word in _SECRET_WORDS) else str(setting))
+        for option, setting in value.items()
+    }
+    return json.dumps(shown, sort_keys=True)
+
+
 def _key_value(name: str, value: Any) -> str | None:
     """The text one ``KEY`` field contributes; None when the identity cannot be fingerprinted."""
-    if name in ("certificate", "private_key") and isinstance(value, str) and value:
-        if value.startswith("pkcs11:"):
-            return "uri:" + _strip_pin_value(value)
-        if value.startswith("handle:"):
-            return "handle:" + value.lower()
-        if name == "certificate":
-            fingerprint = _file_fingerprint(value)
-            return None if fingerprint is None else "sha256:" + fingerprint
-        # The key's path, not its bytes: no need to read secret material for a cache key.
-        return "path:" + os.path.abspath(value)
-    if name == "intermediates" and isinstance(value, str) and value:
-        return "sha256:" + (_file_fingerprint(value) or os.path.abspath(value))
-    if name in _PATH_FIELDS and isinstance(value, str) and value:
-        return "path:" + (os.path.abspath(value) if os.sep in value or value.startswith(".") else value)
+    text = value if isinstance(value, str) and value else None
+    if text is not None and name in ("certificate", "private_key"):
+        return _identity_value(name, text)
+    if text is not None and name == "intermediates":
+        return "sha256:" + (_file_fingerprint(text) or os.path.abspath(text))
+    if text is not None and name in _PATH_FIELDS:
+        return "path:" + (os.path.abspath(text) if os.sep in text or text.startswith(".") else text)
     if name == "extra" and isinstance(value, dict):
-        shown = {
-            str(option): ("<secret>" if any(word in str(option).lower() for word in _SECRET_WORDS) else str(setting))
-            for option, setting in value.items()
-        }
-        return json.dumps(shown, sort_keys=True)
+        return _plugin_options_value(value)
     return json.dumps(value, sort_keys=True, default=str)
 
 
