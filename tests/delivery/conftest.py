@@ -70,6 +70,4 @@ def in_process(tmp_path, monkeypatch):
 
     yield start
     for running in started:
-        if running.alive():
-            running.lifecycle.stop()
-            running._thread.join(15)
+        running.close()

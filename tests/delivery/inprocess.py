@@ -102,10 +102,18 @@ class InProcess:
         assert self.result is not None
         return self.result
 
+    def close(self) -> None:
+        """Stop the command if it still runs and restore the logger (fixture teardown; never raises)."""
+        if self._thread.is_alive():
+            self.lifecycle.stop()
+            self._thread.join(15)
+        self._detach()
+
     def _detach(self) -> None:
         logger = logging.getLogger("rasign")
-        logger.removeHandler(self._lines)
-        logger.setLevel(self._level)
+        if self._lines in logger.handlers:
+            logger.removeHandler(self._lines)
+            logger.setLevel(self._level)
 
     def alive(self) -> bool:
         return self._thread.is_alive()
