@@ -339,10 +339,27 @@ def test_unsafe_directory_is_one_clear_cli_error(tmp_path):
 
 
 @pytest.mark.network
+def _holds_a_mint_lock(pid: int) -> bool:
+    """Whether process ``pid`` has a cache ``.lock`` file open (holding or waiting for the mint lock)."""
+    try:
+        names = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return False
+    for name in names:
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{name}").endswith(".lock"):
+                return True
+        except OSError:
+            continue
+    return False
+
+
 def test_parallel_misses_mint_once(make_emulator, identity, tmp_path):
     """Four credential-process calls at once (a CLI script in parallel): one CreateSession."""
+    from tests.delivery.helpers import wait_for
+
     emu = make_emulator()
-    emu.set_delay(1.0)  # the first minter is slow, as with a PIN prompt or a touch
+    emu.hold_sessions()  # the first minter is slow, as with a PIN prompt or a touch
     cert, key = identity
     env = clean_env({"RASIGN_CACHE_DIR": str(tmp_path / "c")})
     processes = [
@@ -351,6 +368,13 @@ def test_parallel_misses_mint_once(make_emulator, identity, tmp_path):
         )
         for _ in range(4)
     ]
+    try:
+        # One process is inside CreateSession and the other three wait on the mint lock:
+        # all four missed the cache at the same time.
+        wait_for(lambda: emu.held_sessions == 1, 30, 0.02, message="the first CreateSession")
+        wait_for(lambda: all(_holds_a_mint_lock(p.pid) for p in processes), 30, 0.02, message="all four at the lock")
+    finally:
+        emu.release_sessions()
     outputs = [process.communicate(timeout=60) for process in processes]
     assert [process.returncode for process in processes] == [0] * 4, outputs
     assert len({out for out, _ in outputs}) == 1
