@@ -8,7 +8,6 @@ import os
 import stat
 import subprocess
 import sys
-import threading
 
 import pytest
 
@@ -200,28 +199,18 @@ def test_twenty_concurrent_update_processes_and_a_reader(emulator, identity, tmp
     path = tmp_path / "credentials"
     preamble = "# shared file\n[default]\naws_access_key_id = AKIAKEEP\n\n[other]\nregion = us-east-2\n"
     path.write_text(preamble)
-    problems: list[str] = []
-    reads: list[int] = []
-    stop = threading.Event()
-
-    def reader() -> None:
-        while not stop.is_set():
-            text = path.read_text()
-            if not text.startswith(preamble):
-                problems.append("preamble changed")
-            parser = configparser.RawConfigParser()
-            try:
-                parser.read_string(text)
-            except configparser.Error as err:
-                problems.append(str(err))
-                continue
-            for name in parser.sections():
-                if name.startswith("w") and len(parser[name]) != 4:
-                    problems.append(f"torn {name}")
-            reads.append(1)
-
-    thread = threading.Thread(target=reader)
-    thread.start()
+    # The reader is a process of its own, reading the file back to back until told to stop.
+    reader = subprocess.Popen(
+        [sys.executable, "-m", "tests.delivery.file_reader", str(path)],
+        env=clean_env(),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert reader.stdin is not None and reader.stdout is not None
+    reader.stdin.write(json.dumps(preamble) + "\n")
+    reader.stdin.flush()
+    assert reader.stdout.readline() == "reading\n"
     # Twenty real processes, each running the CLI's update --once, released together (see
     # forked_commands.py: they share one start-up's imports, not their descriptors or locks).
     launched = subprocess.run(
@@ -245,12 +234,11 @@ def test_twenty_concurrent_update_processes_and_a_reader(emulator, identity, tmp
         timeout=120,
         check=False,
     )
-    stop.set()
-    thread.join()
+    report = json.loads(reader.communicate(timeout=60)[0])  # closing its stdin stops it
     assert launched.returncode == 0, launched.stderr
     results = json.loads(launched.stdout)
     assert [code for code, _ in results] == [0] * 20, [err for code, err in results if code]
-    assert problems == [] and len(reads) > 20  # the reader really read while they wrote
+    assert report["problems"] == [] and report["reads"] > 20  # the reader really read while they wrote
     parser = _read(path)
     assert {f"w{i}" for i in range(20)} <= set(parser.sections())
     assert parser["default"]["aws_access_key_id"] == "AKIAKEEP" and parser["other"]["region"] == "us-east-2"
