@@ -117,17 +117,22 @@ class RolesAnywhereCredentialProvider:
         session_options: SessionOptions | None = None,
         *,
         backend: str | None = None,
-        advisory_timeout: int | None = None,
-        mandatory_timeout: int | None = None,
+        advisory_timeout: float | None = None,
+        mandatory_timeout: float | None = None,
         clock: Clock | None = None,
         minter: RoleMinter | None = None,
         **options: Any,
     ) -> None:
-        from rasign.refresh import SessionMinter
+        from rasign.refresh import SessionMinter, refresh_seconds
 
         self.signer_options, self.session_options = build_options(signer_options, session_options, **options)
-        self.advisory_timeout = advisory_timeout
-        self.mandatory_timeout = mandatory_timeout
+        # The refresh settings' one rule (rasign.refresh), as for serve and update: checked here, not by botocore later.
+        self.advisory_timeout = (
+            None if advisory_timeout is None else refresh_seconds(advisory_timeout, "advisory_timeout")
+        )
+        self.mandatory_timeout = (
+            None if mandatory_timeout is None else refresh_seconds(mandatory_timeout, "mandatory_timeout")
+        )
         self.clock = clock
         """Where botocore reads the time when deciding to refresh (tests pass a FakeClock)."""
         # ``minter``: a rasign.multirole.RoleMinter, so several providers share one unlocked key.
@@ -148,7 +153,7 @@ class RolesAnywhereCredentialProvider:
     def load(self) -> botocore.credentials.RefreshableCredentials:
         """Mint the first credentials and return them as self-refreshing botocore credentials."""
         if self._credentials is None:
-            from rasign.session import parse_timestamp
+            from rasign.credentials import parse_timestamp
 
             module = _require_botocore()
             extra: dict[str, Any] = {}

@@ -7,7 +7,8 @@ hands it back while it is valid for longer than a safety margin.
 
 Design constraints, and why:
 
-* **Standard library only** (plus ``rasign.errors``, itself stdlib-only). A cache hit must
+* **Standard library only** (plus ``rasign.errors`` and ``rasign.clock``, both stdlib-only;
+  every read of the time goes through a :class:`~rasign.clock.Clock`). A cache hit must
   not import ``cryptography`` or ``requests``: the whole point is to be fast. The
   certificate fingerprint is therefore SHA-256 over the certificate *file bytes*.
 * **Keyed by everything that changes the answer**: every options field whose cache
@@ -30,9 +31,9 @@ import hashlib
 import json
 import os
 import stat
-import time
 from typing import Any
 
+from rasign.clock import SYSTEM, Clock
 from rasign.errors import StoreError
 
 CACHE_FORMAT = 1
@@ -147,28 +148,39 @@ enters the key (only that the option was given)."""
 _PATH_FIELDS = frozenset({"cert_store", "ca_bundle", "pkcs11_lib"})
 
 
+def _identity_value(name: str, value: str) -> str | None:
+    """A certificate or key: URI without its PIN, handle, certificate bytes' hash, or key path."""
+    if value.startswith("pkcs11:"):
+        return "uri:" + _strip_pin_value(value)
+    if value.startswith("handle:"):
+        return "handle:" + value.lower()
+    if name == "certificate":
+        fingerprint = _file_fingerprint(value)
+        return None if fingerprint is None else "sha256:" + fingerprint
+    # The key's path, not its bytes: no need to read secret material for a cache key.
+    return "path:" + os.path.abspath(value)
+
+
+def _plugin_options_value(value: dict[Any, Any]) -> str:
+    """Plug-in options, with the value of any option that looks secret replaced by a marker."""
+    shown = {
+        str(option): ("<secret>" if any(word in str(option).lower() for word in _SECRET_WORDS) else str(setting))
+        for option, setting in value.items()
+    }
+    return json.dumps(shown, sort_keys=True)
+
+
 def _key_value(name: str, value: Any) -> str | None:
     """The text one ``KEY`` field contributes; None when the identity cannot be fingerprinted."""
-    if name in ("certificate", "private_key") and isinstance(value, str) and value:
-        if value.startswith("pkcs11:"):
-            return "uri:" + _strip_pin_value(value)
-        if value.startswith("handle:"):
-            return "handle:" + value.lower()
-        if name == "certificate":
-            fingerprint = _file_fingerprint(value)
-            return None if fingerprint is None else "sha256:" + fingerprint
-        # The key's path, not its bytes: no need to read secret material for a cache key.
-        return "path:" + os.path.abspath(value)
-    if name == "intermediates" and isinstance(value, str) and value:
-        return "sha256:" + (_file_fingerprint(value) or os.path.abspath(value))
-    if name in _PATH_FIELDS and isinstance(value, str) and value:
-        return "path:" + (os.path.abspath(value) if os.sep in value or value.startswith(".") else value)
+    text = value if isinstance(value, str) and value else None
+    if text is not None and name in ("certificate", "private_key"):
+        return _identity_value(name, text)
+    if text is not None and name == "intermediates":
+        return "sha256:" + (_file_fingerprint(text) or os.path.abspath(text))
+    if text is not None and name in _PATH_FIELDS:
+        return "path:" + (os.path.abspath(text) if os.sep in text or text.startswith(".") else text)
     if name == "extra" and isinstance(value, dict):
-        shown = {
-            str(option): ("<secret>" if any(word in str(option).lower() for word in _SECRET_WORDS) else str(setting))
-            for option, setting in value.items()
-        }
-        return json.dumps(shown, sort_keys=True)
+        return _plugin_options_value(value)
     return json.dumps(value, sort_keys=True, default=str)
 
 
@@ -239,19 +251,13 @@ def _margin() -> float:
 
 
 def _parse_expiration(value: str) -> float | None:
-    """Epoch seconds of an RFC 3339 UTC timestamp, stdlib only (no dateutil)."""
-    import datetime as _dt
+    """Epoch seconds of an RFC 3339 timestamp, or None when it is not one (the entry is ignored)."""
+    from rasign.credentials import parse_timestamp
 
-    text = value.strip()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
     try:
-        moment = _dt.datetime.fromisoformat(text)
-    except ValueError:
+        return parse_timestamp(value).timestamp()
+    except (ValueError, OverflowError):
         return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=_dt.timezone.utc)
-    return moment.timestamp()
 
 
 def _entry_path(key: str) -> str:
@@ -266,7 +272,7 @@ LOCK_TIMEOUT_SECONDS = 120.0
 _held_locks: dict[str, int] = {}
 
 
-def _acquire_mint_lock(key: str) -> int | None:
+def _acquire_mint_lock(key: str, clock: Clock = SYSTEM) -> int | None:
     """Exclusive lock on ``<key>.lock``, polled up to :data:`LOCK_TIMEOUT_SECONDS`.
 
     Returns the descriptor, or None when locking is unavailable or timed out (the caller
@@ -283,16 +289,19 @@ def _acquire_mint_lock(key: str) -> int | None:
         fd = fsafe.open_lock(path, "credential cache lock")  # O_NOFOLLOW, regular files only
     except OSError:
         return None
-    deadline = time.monotonic() + LOCK_TIMEOUT_SECONDS
+    import threading
+
+    deadline = clock.monotonic() + LOCK_TIMEOUT_SECONDS
+    never = threading.Event()  # nothing sets it: a wait on it is the clock's sleep
     while True:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             return fd
         except OSError:
-            if time.monotonic() >= deadline:
+            if clock.monotonic() >= deadline:
                 os.close(fd)
                 return None
-            time.sleep(0.05)
+            clock.wait(never, 0.05)
 
 
 def _release_mint_lock(key: str) -> None:
@@ -301,7 +310,7 @@ def _release_mint_lock(key: str) -> None:
         os.close(fd)  # closing the descriptor releases the flock
 
 
-def load_cached(key: str) -> str | None:
+def load_cached(key: str, *, clock: Clock = SYSTEM) -> str | None:
     """The cached credential_process JSON for ``key`` if valid beyond the margin, else None.
 
     Single flight: on a miss this waits while another process is minting the same
@@ -310,13 +319,13 @@ def load_cached(key: str) -> str | None:
     returns None the caller holds the mint lock until :func:`store_cached` (or its exit,
     which releases the lock if minting failed).
     """
-    hit = _read_entry(key)
+    hit = _read_entry(key, clock)
     if hit is not None:
         return hit
-    fd = _acquire_mint_lock(key)
+    fd = _acquire_mint_lock(key, clock)
     if fd is None:
         return None
-    hit = _read_entry(key)
+    hit = _read_entry(key, clock)
     if hit is not None:
         os.close(fd)
         return hit
@@ -325,7 +334,7 @@ def load_cached(key: str) -> str | None:
     return None
 
 
-def _read_entry(key: str) -> str | None:
+def _read_entry(key: str, clock: Clock = SYSTEM) -> str | None:
     path = _entry_path(key)
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
@@ -351,7 +360,7 @@ def _read_entry(key: str) -> str | None:
         return None
     if expires is None or not isinstance(process_json, str):
         return None
-    if expires - time.time() <= _margin():
+    if expires - clock.now().timestamp() <= _margin():
         return None
     return process_json
 
@@ -371,11 +380,11 @@ def store_cached(key: str, process_json: str, expiration: str) -> None:
         _release_mint_lock(key)
 
 
-def purge_expired() -> int:
+def purge_expired(clock: Clock = SYSTEM) -> int:
     """Delete expired entries; returns how many were removed. Safe to call any time."""
     directory = private_dir()
     removed = 0
-    now = time.time()
+    now = clock.now().timestamp()
     for name in os.listdir(directory):
         if not name.endswith(".json"):
             continue
@@ -398,79 +407,26 @@ def purge_expired() -> int:
 # --------------------------------------------------------------------------- policy
 
 
-def _tss2_key_needs_password(path: str) -> bool:
-    """Read ``emptyAuth`` from a ``TSS2 PRIVATE KEY`` PEM without any crypto library.
-
-    TPMKey ::= SEQUENCE { type OID, emptyAuth [0] EXPLICIT BOOLEAN OPTIONAL, ... }.
-    A missing emptyAuth means the key has an auth value, so a password is needed.
-    """
-    import base64
-
-    if not _regular_file(path):
-        return False
-    try:
-        with open(path, "rb") as handle:
-            text = handle.read(1 << 20).decode("ascii", "replace")
-    except OSError:
-        return False
-    begin = "-----BEGIN TSS2 PRIVATE KEY-----"
-    if begin not in text:
-        return False
-    body = text.split(begin, 1)[1].split("-----END", 1)[0]
-    try:
-        der = base64.b64decode("".join(body.split()))
-    except ValueError:
-        return True
-
-    def header(offset: int) -> tuple[int, int, int]:
-        tag = der[offset]
-        length = der[offset + 1]
-        offset += 2
-        if length & 0x80:
-            count = length & 0x7F
-            length = int.from_bytes(der[offset : offset + count], "big")
-            offset += count
-        return tag, length, offset
-
-    try:
-        tag, _, offset = header(0)  # outer SEQUENCE
-        if tag != 0x30:
-            return True
-        tag, length, offset = header(offset)  # OID
-        offset += length
-        tag, length, inner = header(offset)
-        if tag != 0xA0:
-            return True
-        tag, length, inner = header(inner)
-        return not (tag == 0x01 and der[inner] != 0)
-    except IndexError:
-        return True
-
-
-def cache_wanted(args: Any) -> bool:
+def cache_wanted(args: Any, signer_options: Any) -> bool:
     """Whether ``credential-process`` should use the cache.
 
-    ``--cache``/``--no-cache`` win. Otherwise the cache is on exactly when minting would
-    need a human: a PKCS#11 token (PIN, maybe touch; a ``--pkcs11-lib`` says one is used)
-    or a TPM key with a password. Plain files stay uncached by default, matching the Go
-    helper's behaviour.
+    ``--cache``/``--no-cache`` win. Otherwise the backend that will sign decides, through
+    :meth:`rasign.backend.Backend.needs_human`: the cache is on exactly when minting may
+    need a person (a PKCS#11 PIN or touch, a TPM key with a password, a store on a
+    token). Plain files stay uncached by default, matching the Go helper. Inputs no
+    backend accepts are not cached; the normal path reports them.
     """
     explicit = getattr(args, "cache", None)
     if explicit is not None:
         return bool(explicit)
-    certificate = getattr(args, "certificate", None) or ""
-    private_key = getattr(args, "private_key", None) or ""
-    if not isinstance(certificate, str) or not isinstance(private_key, str):
+    from rasign.errors import RasignError
+    from rasign.registry import choose_backend, load_backend
+
+    forced = getattr(signer_options, "backend", None) or getattr(args, "backend", None)
+    try:
+        return bool(load_backend(forced or choose_backend(signer_options)).needs_human(signer_options))
+    except RasignError:
         return False
-    if certificate.startswith("pkcs11:") or private_key.startswith("pkcs11:"):
-        return True
-    if getattr(args, "no_tpm_key_password", False):
-        return False
-    if private_key.startswith("handle:"):
-        return True
-    if getattr(args, "tpm_key_password", None):
-        return True
-    return bool(private_key) and _tss2_key_needs_password(private_key)
 
 
 def add_cache_flags(parser: Any) -> None:

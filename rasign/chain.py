@@ -15,18 +15,16 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import sys
 from collections.abc import Sequence
-from datetime import timezone
 from typing import TYPE_CHECKING, Any
 
 from rasign.errors import AccessDenied, BackendUnavailable, ConfigError, NetworkError, ServiceError, Throttled
 
 if TYPE_CHECKING:
+    from rasign.credentials import Credentials
     from rasign.identities import ChainStep
     from rasign.options import SessionOptions
-    from rasign.session import Credentials
 
 DEFAULT_SESSION_PREFIX = "rasign"
 
@@ -76,8 +74,9 @@ def assume_chain(
     identity: str = "",
 ) -> Credentials:
     """Assume each role of ``steps`` in turn with the previous credentials; return the last."""
+    from rasign.credentials import Credentials, rfc3339
     from rasign.logs import get_logger, register_secret
-    from rasign.session import Credentials, tls_verify
+    from rasign.session import tls_verify
 
     log = get_logger("chain")
     verify = tls_verify(options)
@@ -104,7 +103,7 @@ def assume_chain(
         creds = answer["Credentials"]
         for secret in (creds["SecretAccessKey"], creds["SessionToken"]):
             register_secret(secret)
-        expiration = creds["Expiration"].astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        expiration = rfc3339(creds["Expiration"])
         current = Credentials(
             access_key_id=creds["AccessKeyId"],
             secret_access_key=creds["SecretAccessKey"],
@@ -196,7 +195,7 @@ def credentials_for(args: argparse.Namespace, *, allow_cache: bool = True) -> tu
 
     Returns ``(credentials, process_json)``; ``credentials`` is None on a cache hit (the
     JSON is all a hit has), so callers that need fields parse the JSON with
-    :func:`from_process_json`.
+    :func:`rasign.credentials.from_process_json`.
     """
     from rasign.cli import flags
     from rasign.session import plan_session
@@ -213,7 +212,7 @@ def credentials_for(args: argparse.Namespace, *, allow_cache: bool = True) -> tu
     if allow_cache and explicit is not False:
         from rasign import cache
 
-        wanted = cache.cache_wanted(args) if explicit is not None or not steps else True
+        wanted = cache.cache_wanted(args, signer_options) if explicit is not None or not steps else True
         key = cache.cache_key(signer_options, session_options) if wanted else None
         if key is not None and steps:
             key = chained_cache_key(key, steps, sts_endpoint)
@@ -240,19 +239,6 @@ def credentials_for(args: argparse.Namespace, *, allow_cache: bool = True) -> tu
 
         cache.store_cached(key, output, credentials.expiration)
     return credentials, output
-
-
-def from_process_json(text: str) -> Credentials:
-    """Credentials from credential_process JSON (what the cache holds)."""
-    from rasign.session import Credentials
-
-    document = json.loads(text)
-    return Credentials(
-        access_key_id=document["AccessKeyId"],
-        secret_access_key=document["SecretAccessKey"],
-        session_token=document["SessionToken"],
-        expiration=document["Expiration"],
-    )
 
 
 def run_credential_process(args: argparse.Namespace) -> int:

@@ -18,9 +18,10 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from rasign.credentials import Credentials
     from rasign.identities import ChainStep
     from rasign.options import SessionOptions, SignerOptions
-    from rasign.session import Credentials, SessionClient
+    from rasign.session import SessionClient
     from rasign.signer import Signer
 
 

@@ -29,9 +29,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 from rasign.clock import SYSTEM, Clock
 from rasign.errors import (
     BackendUnavailable,
+    ConfigError,
     RasignError,
     SigningError,
     Throttled,
+    UsageError,
 )
 
 if TYPE_CHECKING:
@@ -165,8 +167,37 @@ class SessionMinter:
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, *_exc: object) -> None:
         self.close()
+
+
+_ENV_SECRETS = (
+    ("pkcs8_password", "RASIGN_PKCS8_PASSWORD"),
+    ("tpm_key_password", "RASIGN_TPM_KEY_PASSWORD"),
+    ("tpm_parent_password", "RASIGN_TPM_PARENT_PASSWORD"),
+)
+"""Passwords a file or TPM backend would re-read from the environment on every refresh."""
+
+
+def capture_environment_secrets(options: SignerOptions) -> SignerOptions:
+    """Copy password variables the backends would re-read on every refresh into the options.
+
+    :func:`rasign.hardening.harden_process` removes them from the environment once the key
+    is open; a file-backed signer re-opens its key for each CreateSession and would then
+    find no password an hour later. ``serve`` and ``update`` call this before hardening.
+    """
+    import dataclasses
+    import os
+
+    changes: dict[str, Any] = {}
+    for name, variable in _ENV_SECRETS:
+        value = os.environ.get(variable)
+        if not value or getattr(options, name, None) is not None:
+            continue
+        if name == "tpm_key_password" and getattr(options, "no_tpm_key_password", False):
+            continue
+        changes[name] = value
+    return dataclasses.replace(options, **changes) if changes else options
 
 
 # --------------------------------------------------------------------------- policy
@@ -214,6 +245,66 @@ class RefreshPolicy:
         return max(self.min_interval, base / 2 + rand * base / 2)
 
 
+@dataclass(frozen=True)
+class RefreshSettings:
+    """The refresh tuning a user gives ``serve``, ``update``, ``exec`` or the Python API.
+
+    Built and checked only by :func:`refresh_settings`, so the commands cannot disagree
+    about what is valid (one used to raise where another clamped).
+    """
+
+    refresh_ahead: float | None = None
+    """Seconds before expiry to refresh; None = automatic (see :class:`RefreshPolicy`)."""
+    min_refresh_interval: float = 10.0
+    max_backoff: float = 120.0
+
+    def policy(self) -> RefreshPolicy:
+        """The refresher's policy; the backoff is never shorter than the minimum interval."""
+        return RefreshPolicy(
+            refresh_ahead=self.refresh_ahead,
+            min_interval=self.min_refresh_interval,
+            backoff_max=max(self.max_backoff, self.min_refresh_interval),
+        )
+
+
+def refresh_settings(
+    refresh_ahead: float | str | None = None,
+    min_refresh_interval: float | str = 10.0,
+    max_backoff: float | str = 120.0,
+) -> RefreshSettings:
+    """Check the refresh tuning once, for every command and the API, and build the settings.
+
+    Each value is a finite number of seconds, 0 to a day (the CLI flags check the same at
+    parse time and name the flag); ``max_backoff`` must be more than 0, or a failing
+    endpoint would be retried in a hot loop.
+    """
+    ahead = None if refresh_ahead is None else refresh_seconds(refresh_ahead, "--refresh-ahead")
+    minimum = refresh_seconds(min_refresh_interval, "--min-refresh-interval")
+    backoff = refresh_seconds(max_backoff, "--max-backoff")
+    if backoff <= 0:
+        raise UsageError("--min-refresh-interval must be >= 0 and --max-backoff > 0")
+    return RefreshSettings(refresh_ahead=ahead, min_refresh_interval=minimum, max_backoff=backoff)
+
+
+def refresh_seconds(value: float | str, name: str) -> float:
+    """One refresh setting: a finite number of seconds, 0 to a day; the error names ``name``.
+
+    The rule behind every refresh flag and the Python API's ``advisory_timeout`` /
+    ``mandatory_timeout``, so no caller can accept what another refuses.
+    """
+    from rasign.validate import interval
+
+    try:
+        return interval(value)
+    except ConfigError as err:
+        raise ConfigError(f"{name}: {err.message}", hint=err.hint()) from err
+
+
+def settings_from_args(args: Any) -> RefreshSettings:
+    """:func:`refresh_settings` from the parsed ``--refresh-ahead``/``--min-refresh-interval``/``--max-backoff``."""
+    return refresh_settings(args.refresh_ahead, args.min_refresh_interval, args.max_backoff)
+
+
 # --------------------------------------------------------------------------- refresher
 
 
@@ -235,8 +326,10 @@ class RefreshStatus:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (times as RFC 3339 strings)."""
 
+        from rasign.credentials import rfc3339
+
         def iso(value: _dt.datetime | None) -> str | None:
-            return value.astimezone(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
+            return rfc3339(value) if value else None
 
         return {
             "state": self.state,
@@ -333,11 +426,6 @@ class Refresher:
     def last_credentials(self) -> CredentialsLike | None:
         """The last good credentials even if expired (for diagnostics only)."""
         return self._credentials
-
-    @property
-    def obtained_at(self) -> _dt.datetime | None:
-        """When the current credentials were minted."""
-        return self._obtained_at
 
     def status(self) -> RefreshStatus:
         """A secret-free snapshot of the refresh state."""

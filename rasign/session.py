@@ -18,12 +18,13 @@ import os
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from rasign import __version__, certs, sigv4x509, validate
 from rasign.arns import Target, check_duration, resolve_target
+from rasign.credentials import Credentials, parse_timestamp
 from rasign.endpoints import Endpoint, resolve_endpoint
 from rasign.errors import (
     AccessDenied,
@@ -139,71 +140,6 @@ def read_answer(
     finally:
         response.close()
     return Answer(status=response.status_code, headers=response.headers, body=b"".join(chunks))
-
-
-@dataclass(frozen=True)
-class Credentials:
-    """Temporary AWS credentials. ``repr`` never shows the secret parts."""
-
-    access_key_id: str
-    secret_access_key: str = field(repr=False)
-    session_token: str = field(repr=False)
-    expiration: str
-    """The service's expiration text, passed through verbatim (as the Go helper does)."""
-    role_arn: str = ""
-    assumed_role_arn: str = ""
-
-    @property
-    def expires_at(self) -> datetime:
-        """Expiration as an aware UTC datetime."""
-        return parse_timestamp(self.expiration)
-
-    def remaining(self, now: datetime | None = None) -> float:
-        """Seconds of validity left."""
-        now = now or datetime.now(timezone.utc)
-        return (self.expires_at - now).total_seconds()
-
-    def to_process_json(self) -> str:
-        """The credential_process JSON, byte-compatible with the Go helper (no newline)."""
-        return go_json(
-            {
-                "Version": 1,
-                "AccessKeyId": self.access_key_id,
-                "SecretAccessKey": self.secret_access_key,
-                "SessionToken": self.session_token,
-                "Expiration": self.expiration,
-            }
-        )
-
-
-def go_json(value: Any) -> str:
-    """Compact JSON escaped like Go's encoder (``<`` as ``\\u003c``, likewise ``>``, ``&``, U+2028 and U+2029)."""
-    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-    for char, escaped in (
-        ("<", "\\u003c"),
-        (">", "\\u003e"),
-        ("&", "\\u0026"),
-        ("\u2028", "\\u2028"),
-        ("\u2029", "\\u2029"),
-    ):
-        text = text.replace(char, escaped)
-    return text
-
-
-def parse_timestamp(text: str) -> datetime:
-    """Parse an ISO-8601 timestamp such as ``2026-01-02T03:04:05Z`` into aware UTC."""
-    value = text.strip()
-    if value.endswith("Z"):
-        value = value[:-1] + "+00:00"
-    if "." in value:
-        head, _, tail = value.partition(".")
-        digits = "".join(ch for ch in tail if ch.isdigit())
-        zone = tail[len(digits) :]
-        value = f"{head}.{digits[:6].ljust(6, '0')}{zone}"
-    moment = datetime.fromisoformat(value)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc)
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,8 @@ from rasign.errors import CertificateError
 from rasign.logs import get_logger
 
 if TYPE_CHECKING:
+    from rasign.credentials import Credentials
     from rasign.options import SessionOptions, SignerOptions
-    from rasign.session import Credentials
     from rasign.signer import Signer
 
 log = get_logger("workflow")

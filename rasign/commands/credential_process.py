@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     if args.cache is not False:  # --no-cache: do not even import the cache
         from rasign import cache
 
-        key = cache.cache_key(signer_options, session_options) if cache.cache_wanted(args) else None
+        key = cache.cache_key(signer_options, session_options) if cache.cache_wanted(args, signer_options) else None
     if key is not None:
         hit = cache.load_cached(key)
         if hit is not None:

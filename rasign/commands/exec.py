@@ -145,6 +145,8 @@ def _serve(refresher: Refresher, token: str) -> ThreadingHTTPServer:
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+    from rasign.credentials import ecs_document
+
     class Handler(BaseHTTPRequestHandler):
         """GET /rasign/credentials with the token: the current credentials in the ECS shape."""
 
@@ -157,16 +159,8 @@ def _serve(refresher: Refresher, token: str) -> ThreadingHTTPServer:
             credentials = refresher.current()
             if credentials is None:
                 return self._answer(503, {"code": "CredentialsUnavailable", "message": "refresh failing"})
-            return self._answer(
-                200,
-                {
-                    "AccessKeyId": credentials.access_key_id,
-                    "SecretAccessKey": credentials.secret_access_key,
-                    "Token": credentials.session_token,
-                    "Expiration": credentials.expiration,
-                    "RoleArn": getattr(credentials, "role_arn", ""),
-                },
-            )
+            document = ecs_document(credentials, credentials.expiration, getattr(credentials, "role_arn", ""))
+            return self._answer(200, document)
 
         def _answer(self, status: int, body: dict[str, str]) -> None:
             data = json.dumps(body).encode()
@@ -192,12 +186,10 @@ def _run_with_server(args: argparse.Namespace, command: list[str], env: dict[str
     import subprocess
 
     from rasign.hardening import harden_process
-    from rasign.refresh import Refresher, RefreshPolicy
+    from rasign.refresh import Refresher, settings_from_args
 
+    policy = settings_from_args(args).policy()
     minter, fetch, region = _fetcher(args)
-    policy = RefreshPolicy(
-        refresh_ahead=args.refresh_ahead, min_interval=args.min_refresh_interval, backoff_max=args.max_backoff
-    )
     refresher = Refresher(fetch, policy, name="rasign-exec-refresher")
     server = None
     try:

@@ -30,7 +30,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def credential_environment(args: argparse.Namespace) -> dict[str, str]:
     """The variables ``exec`` and ``export`` hand out: keys, token, expiration and region."""
-    from rasign.chain import credentials_for, from_process_json
+    from rasign.chain import credentials_for
+    from rasign.credentials import from_process_json
     from rasign.session import plan_session
 
     credentials, text = credentials_for(args)

@@ -74,6 +74,7 @@ def dn_string(name: x509.Name) -> str:
 def listing_text(identities: list[Identity]) -> str:
     """The Go helper's listing, plus issuer, validity, location and selector lines."""
     from rasign import certs
+    from rasign.credentials import rfc3339
 
     if not identities:
         return "No matching identities\n"
@@ -84,8 +85,8 @@ def listing_text(identities: list[Identity]) -> str:
         lines.append(f"Subject: {dn_string(cert.subject)}")
         lines.append(f"Issuer: {dn_string(cert.issuer)}")
         lines.append(f"Serial Number: {cert.serial_number:X}")
-        lines.append(f"Not Before: {certs.not_valid_before(cert):%Y-%m-%dT%H:%M:%SZ}")
-        lines.append(f"Not After: {certs.not_valid_after(cert):%Y-%m-%dT%H:%M:%SZ}")
+        lines.append(f"Not Before: {rfc3339(certs.not_valid_before(cert))}")
+        lines.append(f"Not After: {rfc3339(certs.not_valid_after(cert))}")
         lines.append(f"SHA-256 Fingerprint: {certs.fingerprint(cert, 'sha256')}")
         lines.append(f"Location: {identity.where}")
         if identity.uri:
@@ -99,6 +100,7 @@ def listing_text(identities: list[Identity]) -> str:
 def listing_json(identities: list[Identity]) -> str:
     """The same listing as a JSON array."""
     from rasign import certs
+    from rasign.credentials import rfc3339
 
     out = []
     for identity in identities:
@@ -112,8 +114,8 @@ def listing_json(identities: list[Identity]) -> str:
                 "keyType": key_type,
                 "sha1Fingerprint": certs.fingerprint(cert, "sha1"),
                 "sha256Fingerprint": certs.fingerprint(cert, "sha256"),
-                "notBefore": f"{certs.not_valid_before(cert):%Y-%m-%dT%H:%M:%SZ}",
-                "notAfter": f"{certs.not_valid_after(cert):%Y-%m-%dT%H:%M:%SZ}",
+                "notBefore": rfc3339(certs.not_valid_before(cert)),
+                "notAfter": rfc3339(certs.not_valid_after(cert)),
                 "location": identity.where,
                 "uri": identity.uri,
                 "selector": identity.selector,

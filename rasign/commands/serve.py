@@ -14,15 +14,13 @@ connections costs file descriptors up to ``--max-connections``, never threads.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import math
 import os
 import re
 import secrets
-import signal
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from rasign.cli import flags
@@ -30,7 +28,13 @@ from rasign.errors import ConfigError, StoreError, UsageError
 from rasign.logs import get_logger
 
 if TYPE_CHECKING:
-    from rasign.serve.listeners import ListenSpec
+    from rasign.clock import Clock
+    from rasign.lifecycle import Lifecycle
+    from rasign.options import SessionOptions, SignerOptions
+    from rasign.refresh import Refresher, RefreshSettings
+    from rasign.serve.handler import RoleSlot, ServeContext
+    from rasign.serve.listeners import Listener, ListenSpec
+    from rasign.serve.loop import EventLoopServer
 
 SUMMARY = "serve credentials over an IMDSv2- or ECS-compatible endpoint"
 
@@ -161,20 +165,6 @@ def role_name_of(role_arn: str) -> str:
     return name
 
 
-def _policy(args: argparse.Namespace):
-    from rasign.refresh import RefreshPolicy
-
-    if args.refresh_ahead is not None and args.refresh_ahead < 0:
-        raise UsageError("--refresh-ahead must not be negative")
-    if args.min_refresh_interval < 0 or args.max_backoff <= 0:
-        raise UsageError("--min-refresh-interval must be >= 0 and --max-backoff > 0")
-    return RefreshPolicy(
-        refresh_ahead=args.refresh_ahead,
-        min_interval=args.min_refresh_interval,
-        backoff_max=max(args.max_backoff, args.min_refresh_interval),
-    )
-
-
 MIN_TOKEN_LENGTH = 32
 """Shortest auth token accepted from a file: about 190 bits as urlsafe base64."""
 
@@ -268,13 +258,6 @@ def _preflight_files(args: argparse.Namespace) -> None:
 
 _HOST_NAME = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(:[0-9]{1,5})?")
 
-_ENV_SECRETS = (
-    ("pkcs8_password", "RASIGN_PKCS8_PASSWORD"),
-    ("tpm_key_password", "RASIGN_TPM_KEY_PASSWORD"),
-    ("tpm_parent_password", "RASIGN_TPM_PARENT_PASSWORD"),
-)
-"""Passwords a file or TPM backend would re-read from the environment on every refresh."""
-
 
 @dataclass(frozen=True)
 class EndpointPlan:
@@ -339,21 +322,6 @@ def endpoint_plan(args: argparse.Namespace) -> EndpointPlan:
     )
 
 
-def _capture_environment_secrets(options):
-    """Copy passwords a backend would re-read from the environment into the options.
-
-    :func:`rasign.hardening.harden_process` removes them from the environment once the key
-    is open; file-backed signers reopen the key on every refresh, so they must keep the
-    value in the options instead of finding an empty variable an hour later.
-    """
-    changes = {}
-    for name, variable in _ENV_SECRETS:
-        value = os.environ.get(variable)
-        if value and getattr(options, name, "unset") is None:
-            changes[name] = value
-    return dataclasses.replace(options, **changes) if changes else options
-
-
 def _open_listeners(plan: EndpointPlan, hop_limit: int) -> list:
     from rasign.serve.listeners import open_tcp, open_unix
 
@@ -369,126 +337,210 @@ def _open_listeners(plan: EndpointPlan, hop_limit: int) -> list:
     return listeners
 
 
-def run(args: argparse.Namespace) -> int:
-    """Check everything local, bind, mint the first credentials (fail fast), serve until SIGTERM."""
-    flags.check_exclusions(args, flags.CREDENTIAL_EXCLUSIONS)
-    from rasign.hardening import harden_process
+@dataclass
+class ServeSetup:
+    """Everything checked before a socket is bound, a key opened or a request sent."""
+
+    signer_options: SignerOptions
+    session_options: SessionOptions
+    served_arn: str
+    """The role served by default (a chain serves its last role)."""
+    role_name: str
+    extra_arns: dict[str, str]
+    """``--also-role`` ARNs by role name."""
+    settings: RefreshSettings
+    plan: EndpointPlan
+    auth_token: str | None = None
+    token_file: str | None = None
+
+
+def _setup(args: argparse.Namespace) -> ServeSetup:
+    """Check every flag and local file, and read (or create) the auth token: nothing else yet."""
+    from rasign.chain import chain_of
+    from rasign.refresh import capture_environment_secrets, settings_from_args
+
+    signer_options = capture_environment_secrets(flags.signer_options(args))
+    session_options = flags.session_options(args)
+    steps = chain_of(args)
+    served_arn = steps[-1].role_arn if steps else session_options.role_arn
+    role_name = role_name_of(served_arn)
+    setup = ServeSetup(
+        signer_options=signer_options,
+        session_options=session_options,
+        served_arn=served_arn,
+        role_name=role_name,
+        extra_arns=_extra_roles(args.also_role, role_name),
+        settings=settings_from_args(args),
+        plan=endpoint_plan(args),
+    )
+    _preflight_files(args)  # local paths, before any socket, key or CreateSession
+    if setup.plan.ecs or setup.plan.exposed or args.auth_token_file:
+        setup.auth_token, setup.token_file = load_or_create_token(args.auth_token_file)
+    return setup
+
+
+@dataclass
+class ServedRoles:
+    """The minter, credential view and refresher of each served role (one key for all of them)."""
+
+    minter: Any
+    view: Any
+    refresher: Refresher
+    extras: dict[str, RoleSlot] = field(default_factory=dict)
+    extra_refreshers: list[Refresher] = field(default_factory=list)
+    shared: Any = None
+
+    def start(self) -> None:
+        """Open the key in the foreground, harden, then mint every role's first credentials (fail fast)."""
+        from rasign.hardening import harden_process
+
+        self.minter.open()
+        harden_process()  # the key is open: PINs and passwords may leave the environment now
+        for refresher in (self.refresher, *self.extra_refreshers):
+            refresher.start(fail_fast=True)
+
+    def refresh_soon(self) -> None:
+        """SIGHUP: refresh every role as soon as the policy allows."""
+        for refresher in (self.refresher, *self.extra_refreshers):
+            refresher.refresh_soon()
+
+    def close(self) -> None:
+        for refresher in (self.refresher, *self.extra_refreshers):
+            refresher.stop()
+        self.minter.close()
+        if self.shared is not None:
+            self.shared.close()
+
+
+def _served_roles(setup: ServeSetup, args: argparse.Namespace, clock: Clock) -> ServedRoles:
+    """Build (without opening anything) the minters and refreshers of the default and extra roles."""
+    from rasign.chain import chained
     from rasign.refresh import Refresher, SessionMinter
-    from rasign.serve.handler import RoleSlot, Router, ServeContext
-    from rasign.serve.loop import EventLoopServer, raise_descriptor_limit
-    from rasign.serve.notify import sd_notify
-    from rasign.serve.tokens import TokenSigner
+    from rasign.serve.handler import RoleSlot
     from rasign.serve.view import CredentialView
 
-    signer_options = _capture_environment_secrets(flags.signer_options(args))
-    session_options = flags.session_options(args)
-    from rasign.chain import chain_of
-
-    steps = chain_of(args)
-    served_arn = steps[-1].role_arn if steps else session_options.role_arn  # a chain serves its last role
-    role_name = role_name_of(served_arn)
-    policy = _policy(args)
-    plan = endpoint_plan(args)
-
-    # -- local paths are checked here, before any socket, key or CreateSession.
-    _preflight_files(args)
-
-    auth_token = token_file = None
-    if plan.ecs or plan.exposed or args.auth_token_file:
-        auth_token, token_file = load_or_create_token(args.auth_token_file)
-
-    view = CredentialView(role_arn=served_arn, expiry_skew=policy.expiry_skew)
-    extra_arns = _extra_roles(args.also_role, role_name)
+    policy = setup.settings.policy()
+    backend = getattr(args, "backend", None)
     shared = None
-    if extra_arns:
+    if setup.extra_arns:
         from rasign.multirole import SharedSigner, role_options
 
         # Several roles, one key: opened once (one PIN entry, one login) and kept open.
-        shared = SharedSigner(signer_options, backend=getattr(args, "backend", None))
-        minter: Any = shared.minter(session_options, name=role_name)
+        shared = SharedSigner(setup.signer_options, backend=backend)
+        minter: Any = shared.minter(setup.session_options, name=setup.role_name)
     else:
-        minter = SessionMinter(signer_options, session_options, backend=getattr(args, "backend", None))
-    from rasign.chain import chained
-
-    minter = chained(minter, args, session_options)  # --identity with a role chain: serve the last role
-    refresher = Refresher(minter.mint, policy, on_update=view.update, name="rasign-serve-refresh")
-    extras: dict[str, RoleSlot] = {}
-    extra_refreshers = []
-    for name, arn in extra_arns.items():
+        minter = SessionMinter(setup.signer_options, setup.session_options, backend=backend)
+    minter = chained(minter, args, setup.session_options)  # --identity with a role chain: serve the last role
+    view = CredentialView(role_arn=setup.served_arn, expiry_skew=policy.expiry_skew, clock=clock)
+    refresher = Refresher(minter.mint, policy, on_update=view.update, name="rasign-serve-refresh", clock=clock)
+    roles = ServedRoles(minter=minter, view=view, refresher=refresher, shared=shared)
+    for name, arn in setup.extra_arns.items():
         assert shared is not None
-        role_view = CredentialView(role_arn=arn, expiry_skew=policy.expiry_skew)
-        role_minter = shared.minter(role_options(session_options, {"role_arn": arn}), name=name)
+        role_view = CredentialView(role_arn=arn, expiry_skew=policy.expiry_skew, clock=clock)
+        role_minter = shared.minter(role_options(setup.session_options, {"role_arn": arn}), name=name)
         mint: Any = role_minter.mint  # Credentials is frozen; the refresher's protocol reads only
-        role_refresher = Refresher(mint, policy, on_update=role_view.update, name=f"rasign-serve-{name}")
-        extra_refreshers.append(role_refresher)
-        extras[name] = RoleSlot(view=role_view, status=_status_of(role_refresher), arn=arn)
-    context = ServeContext(
-        role_name=role_name,
-        view=view,
+        role_refresher = Refresher(mint, policy, on_update=role_view.update, name=f"rasign-serve-{name}", clock=clock)
+        roles.extra_refreshers.append(role_refresher)
+        roles.extras[name] = RoleSlot(view=role_view, status=_status_of(role_refresher), arn=arn)
+    return roles
+
+
+def _context(setup: ServeSetup, roles: ServedRoles, args: argparse.Namespace) -> ServeContext:
+    from rasign.serve.handler import ServeContext
+    from rasign.serve.tokens import TokenSigner
+
+    return ServeContext(
+        role_name=setup.role_name,
+        view=roles.view,
         tokens=TokenSigner(),
-        status=lambda: refresher.status().to_dict(),
-        auth_token=auth_token,
-        ecs_path=args.ecs_path if (plan.ecs or auth_token) else None,
-        imds=plan.imds,
+        status=_status_of(roles.refresher),
+        auth_token=setup.auth_token,
+        ecs_path=args.ecs_path if (setup.plan.ecs or setup.auth_token) else None,
+        imds=setup.plan.imds,
         allow_non_loopback=args.allow_non_loopback,
-        roles=extras,
+        roles=roles.extras,
     )
 
-    server = None
-    loop_thread = None
+
+def _event_loop(listeners: list[Listener], context: ServeContext, args: argparse.Namespace, clock: Clock):
+    """The event loop over ``listeners``, its connection cap fitted to the open-file limit."""
+    from rasign.serve.handler import Router
+    from rasign.serve.loop import EventLoopServer, raise_descriptor_limit
+
+    limit = raise_descriptor_limit(args.max_connections + len(listeners) + 128)
+    cap = max(16, min(args.max_connections, limit - len(listeners) - 128))
+    if cap < args.max_connections:
+        log.warning(
+            "serving at most %d connections: the open-file limit is %d (raise it, e.g. LimitNOFILE=)", cap, limit
+        )
+    return EventLoopServer(
+        listeners, Router(context), max_connections=cap, idle_timeout=args.idle_timeout, clock=clock.monotonic
+    )
+
+
+def run(args: argparse.Namespace, *, clock: Clock | None = None, lifecycle: Lifecycle | None = None) -> int:
+    """Check everything local, bind, mint the first credentials (fail fast), serve until SIGTERM.
+
+    ``clock`` and ``lifecycle`` let tests run serve in-process on a fake clock and stop it
+    (or hang it up) the way signals do.
+    """
+    flags.check_exclusions(args, flags.CREDENTIAL_EXCLUSIONS)
+    from rasign.clock import SYSTEM
+    from rasign.lifecycle import Lifecycle
+
+    clock = clock or (lifecycle.clock if lifecycle else SYSTEM)
+    lifecycle = lifecycle or Lifecycle(clock)
+    setup = _setup(args)
+    roles = _served_roles(setup, args, clock)
+    context = _context(setup, roles, args)
+    server: EventLoopServer | None = None
     try:
-        listeners = _open_listeners(plan, args.hop_limit)
-        limit = raise_descriptor_limit(args.max_connections + len(listeners) + 128)
-        cap = max(16, min(args.max_connections, limit - len(listeners) - 128))
-        if cap < args.max_connections:
-            log.warning(
-                "serving at most %d connections: the open-file limit is %d (raise it, e.g. LimitNOFILE=)", cap, limit
-            )
-        server = EventLoopServer(listeners, Router(context), max_connections=cap, idle_timeout=args.idle_timeout)
-        if plan.exposed:
+        listeners = _open_listeners(setup.plan, args.hop_limit)
+        server = _event_loop(listeners, context, args, clock)
+        if setup.plan.exposed:
             log.warning(
                 "listening on non-loopback addresses %s; requests from other hosts need the auth token",
-                ", ".join(spec.display() for spec in plan.exposed),
+                ", ".join(spec.display() for spec in setup.plan.exposed),
             )
-
-        minter.open()
-        harden_process()  # the key is open: PINs and passwords may leave the environment now
-        refresher.start(fail_fast=True)
-        for role_refresher in extra_refreshers:
-            role_refresher.start(fail_fast=True)
-
-        stop = threading.Event()
-        _install_signal_handlers(stop, refresher)
-        loop_thread = threading.Thread(target=server.serve_forever, name="rasign-serve-loop", daemon=True)
-        loop_thread.start()
-        _announce(listeners, context, token_file, args)
-        sd_notify("READY=1\nSTATUS=serving credentials")
-        while not stop.wait(1.0):
-            if not loop_thread.is_alive():
-                raise StoreError(
-                    "the serve event loop stopped after repeated errors",
-                    hint="run with --debug and report the logged error",
-                )
-        log.info("shutting down")
-        sd_notify("STOPPING=1")
+        roles.start()
+        lifecycle.on_hangup(roles.refresh_soon)
+        _serve_until_stopped(server, lifecycle, lambda: _announce(listeners, context, setup.token_file, args))
     finally:
         if server is not None:
-            server.stop()
-            if loop_thread is not None:
-                loop_thread.join(5)
             server.close()
-        refresher.stop()
-        for role_refresher in extra_refreshers:
-            role_refresher.stop()
-        minter.close()
-        if shared is not None:
-            shared.close()
-        if token_file and not args.auth_token_file:
+        roles.close()
+        if setup.token_file and not args.auth_token_file:
             try:
-                os.unlink(token_file)
+                os.unlink(setup.token_file)
             except OSError:
                 pass
     return 0
+
+
+def _serve_until_stopped(server: EventLoopServer, lifecycle: Lifecycle, announce: Any) -> None:
+    """Run the event loop on its own thread until a stop request; fail if the loop dies."""
+    from rasign.serve.notify import sd_notify
+
+    loop_thread = threading.Thread(target=server.serve_forever, name="rasign-serve-loop", daemon=True)
+
+    def check() -> None:
+        if not loop_thread.is_alive():
+            raise StoreError(
+                "the serve event loop stopped after repeated errors",
+                hint="run with --debug and report the logged error",
+            )
+
+    with lifecycle.signals():
+        loop_thread.start()
+        try:
+            announce()
+            sd_notify("READY=1\nSTATUS=serving credentials")
+            lifecycle.run_until_stopped(check)
+            log.info("shutting down")
+            sd_notify("STOPPING=1")
+        finally:
+            server.stop()
+            loop_thread.join(5)
 
 
 def _status_of(refresher: Any) -> Any:
@@ -510,40 +562,31 @@ def _extra_roles(arns: list[str], primary: str) -> dict[str, str]:
     return roles
 
 
-def _install_signal_handlers(stop: threading.Event, refresher) -> None:
-    def _stop(signum, frame):
-        stop.set()
-
-    def _refresh(signum, frame):
-        log.info("SIGHUP: refreshing credentials")
-        refresher.refresh_soon()
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
-    if hasattr(signal, "SIGHUP"):
-        signal.signal(signal.SIGHUP, _refresh)
+def _base_url(tcp: list[Any]) -> str | None:
+    """``http://HOST:PORT`` of the first TCP listener (a wildcard listener is reached on 127.0.0.1)."""
+    if not tcp:
+        return None
+    first = tcp[0]
+    host = first.spec.host
+    if host in ("0.0.0.0", "::"):
+        host = "127.0.0.1"
+    return f"http://[{host}]:{first.port}" if ":" in host else f"http://{host}:{first.port}"
 
 
-def _announce(listeners: list, context, token_file: str | None, args: argparse.Namespace) -> None:
+def _announce(listeners: list, context: ServeContext, token_file: str | None, args: argparse.Namespace) -> None:
+    """Log where the credentials are (the Go helper's lines first) and write the ready file."""
     tcp = [listener for listener in listeners if not listener.is_unix]
     unix = [listener.spec.path for listener in listeners if listener.is_unix]
     listening = [listener.display() for listener in tcp]
     if tcp:
         log.info("Local server started on port: %d", tcp[0].port)
     log.info("listening on %s", ", ".join(listening + [f"unix:{path}" for path in unix]))
-    base = None
-    if tcp:
-        first = tcp[0]
-        host = first.spec.host
-        if host in ("0.0.0.0", "::"):
-            host = "127.0.0.1"
-        base = f"http://[{host}]:{first.port}" if ":" in host else f"http://{host}:{first.port}"
-        if context.imds:
-            log.info("Make it available to the sdk by running:")
-            log.info("export AWS_EC2_METADATA_SERVICE_ENDPOINT=%s/", base)
-    ecs_uri = None
-    if base and context.ecs_path:
-        ecs_uri = base + context.ecs_path
+    base = _base_url(tcp)
+    if base and context.imds:
+        log.info("Make it available to the sdk by running:")
+        log.info("export AWS_EC2_METADATA_SERVICE_ENDPOINT=%s/", base)
+    ecs_uri = base + context.ecs_path if base and context.ecs_path else None
+    if ecs_uri:
         log.info(
             "for ECS-style clients: export AWS_CONTAINER_CREDENTIALS_FULL_URI=%s"
             " AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE=%s",
@@ -551,17 +594,21 @@ def _announce(listeners: list, context, token_file: str | None, args: argparse.N
             token_file,
         )
     if args.ready_file:
-        _write_ready_file(
-            args.ready_file,
-            {
-                "pid": os.getpid(),
-                "port": tcp[0].port if tcp else None,
-                "listen": listening,
-                "unix_socket": unix[0] if unix else None,
-                "imds_endpoint": f"{base}/" if base and context.imds else None,
-                "ecs_uri": ecs_uri,
-                "auth_token_file": token_file,
-                "role_name": context.role_name,
-                "roles": {name: (ecs_uri.rstrip("/") + "/" + name if ecs_uri else None) for name in context.roles},
-            },
-        )
+        _write_ready_file(args.ready_file, _ready_payload(tcp, unix, base, ecs_uri, token_file, context))
+
+
+def _ready_payload(
+    tcp: list[Any], unix: list[Any], base: str | None, ecs_uri: str | None, token_file: str | None, context: Any
+) -> dict[str, Any]:
+    """What scripts read from ``--ready-file``: the addresses, endpoints and role names."""
+    return {
+        "pid": os.getpid(),
+        "port": tcp[0].port if tcp else None,
+        "listen": [listener.display() for listener in tcp],
+        "unix_socket": unix[0] if unix else None,
+        "imds_endpoint": f"{base}/" if base and context.imds else None,
+        "ecs_uri": ecs_uri,
+        "auth_token_file": token_file,
+        "role_name": context.role_name,
+        "roles": {name: (ecs_uri.rstrip("/") + "/" + name if ecs_uri else None) for name in context.roles},
+    }

@@ -10,8 +10,7 @@ cannot cause a hot loop. ``--once`` writes once and exits with the error, if any
 from __future__ import annotations
 
 import argparse
-import signal
-import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from rasign.cli import flags
@@ -21,7 +20,9 @@ from rasign.logs import get_logger
 SUMMARY = "write credentials into the shared credentials file and keep them fresh"
 
 if TYPE_CHECKING:
-    from rasign.options import SignerOptions
+    from rasign.clock import Clock
+    from rasign.lifecycle import Lifecycle
+    from rasign.refresh import RefreshSettings
 
 log = get_logger("update")
 
@@ -42,37 +43,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
     flags.add_debug_flag(parser)
 
 
-def capture_environment_secrets(options: SignerOptions) -> SignerOptions:
-    """Copy password variables the backends would re-read on every refresh into the options.
+def run(args: argparse.Namespace, *, clock: Clock | None = None, lifecycle: Lifecycle | None = None) -> int:
+    """Mint, write, and (without ``--once``) keep refreshing until SIGTERM (or ``lifecycle.stop()``).
 
-    :func:`rasign.hardening.harden_process` removes them from the environment once the key
-    is open; the file backend re-opens its key for each CreateSession and would then find
-    no password. (serve needs the same before it hardens itself.)
+    ``clock`` and ``lifecycle`` let tests run the loop in-process on a fake clock.
     """
-    import dataclasses
-    import os
-
-    fields = {
-        "pkcs8_password": "RASIGN_PKCS8_PASSWORD",
-        "tpm_key_password": "RASIGN_TPM_KEY_PASSWORD",
-        "tpm_parent_password": "RASIGN_TPM_PARENT_PASSWORD",
-    }
-    changes: dict[str, Any] = {}
-    for field, variable in fields.items():
-        value = os.environ.get(variable)
-        if value and getattr(options, field, None) is None:
-            if field == "tpm_key_password" and getattr(options, "no_tpm_key_password", False):
-                continue
-            changes[field] = value
-    return dataclasses.replace(options, **changes) if changes else options
-
-
-def run(args: argparse.Namespace) -> int:
-    """Mint, write, and (without ``--once``) keep refreshing until SIGTERM."""
     flags.check_exclusions(args, flags.CREDENTIAL_EXCLUSIONS)
     from rasign.credfile import check_profile_name, check_writable, credentials_path, profile_values, write_profile
     from rasign.hardening import harden_process
-    from rasign.refresh import Refresher, RefreshPolicy, SessionMinter
+    from rasign.refresh import SessionMinter, capture_environment_secrets, settings_from_args
 
     problem = check_profile_name(args.profile)
     if problem:
@@ -80,8 +59,7 @@ def run(args: argparse.Namespace) -> int:
             f"invalid --profile {args.profile!r}: {problem}",
             hint="give the name exactly as it appears between the brackets, without surrounding spaces",
         )
-    if args.refresh_ahead is not None and args.refresh_ahead < 0:
-        raise UsageError("--refresh-ahead must not be negative")
+    settings = settings_from_args(args)
     signer_options = capture_environment_secrets(flags.signer_options(args))
     session_options = flags.session_options(args)
     path = credentials_path(args.credentials_file)
@@ -89,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     # first CreateSession: a bad one costs no PIN prompt and no request.
     check_writable(path, args.profile)
 
-    def write(credentials) -> None:
+    def write(credentials: Any) -> None:
         values = profile_values(
             credentials.access_key_id,
             credentials.secret_access_key,
@@ -110,25 +88,34 @@ def run(args: argparse.Namespace) -> int:
         if args.once:
             write(minter.mint())
             return 0
-        policy = RefreshPolicy(
-            refresh_ahead=args.refresh_ahead,
-            min_interval=max(args.min_refresh_interval, 0.0),
-            backoff_max=max(args.max_backoff, args.min_refresh_interval, 1.0),
-        )
-        refresher = Refresher(minter.mint, policy, on_update=write, name="rasign-update-refresh")
-        stop = threading.Event()
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
-        signal.signal(signal.SIGINT, lambda *_: stop.set())
-        if hasattr(signal, "SIGHUP"):
-            signal.signal(signal.SIGHUP, lambda *_: refresher.refresh_soon())
-        refresher.start(fail_fast=False)
-        from rasign.serve.notify import sd_notify
-
-        sd_notify("READY=1")
-        while not stop.wait(1.0):
-            pass
-        log.info("shutting down")
-        refresher.stop()
+        _keep_fresh(minter.mint, write, settings, clock, lifecycle)
         return 0
     finally:
         minter.close()
+
+
+def _keep_fresh(
+    mint: Callable[[], Any],
+    write: Callable[[Any], None],
+    settings: RefreshSettings,
+    clock: Clock | None,
+    lifecycle: Lifecycle | None,
+) -> None:
+    """The loop: refresh in the background (a failed first attempt is retried), write each result."""
+    from rasign.clock import SYSTEM
+    from rasign.lifecycle import Lifecycle
+    from rasign.refresh import Refresher
+    from rasign.serve.notify import sd_notify
+
+    clock = clock or (lifecycle.clock if lifecycle else SYSTEM)
+    lifecycle = lifecycle or Lifecycle(clock)
+    refresher = Refresher(mint, settings.policy(), on_update=write, name="rasign-update-refresh", clock=clock)
+    lifecycle.on_hangup(refresher.refresh_soon)
+    with lifecycle.signals():
+        refresher.start(fail_fast=False)
+        try:
+            sd_notify("READY=1")
+            lifecycle.run_until_stopped()
+            log.info("shutting down")
+        finally:
+            refresher.stop()

@@ -19,6 +19,9 @@ mocks:
 - ``stall_next(n, seconds)``: the next ``n`` calls read the request and then say nothing for
   ``seconds`` (a silent server; the client's read timeout must fire), then close;
 - ``set_delay(seconds)``: every CreateSession answer waits that long first;
+- ``hold_sessions()`` / ``release_sessions()``: CreateSession calls wait, unanswered, until
+  released (:attr:`held_sessions` counts them), so a test can act while a call is provably
+  in flight without guessing how long it takes;
 - ``rate_limit=N`` (constructor or attribute): more than N CreateSession calls within
   one second are throttled like the real per-account quota (10 TPS by default on AWS);
 - ``go_down()`` / ``come_back()``: stop listening (connections refused, open ones
@@ -41,7 +44,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
@@ -100,7 +103,9 @@ class Emulator:
     AWS's 900 are allowed here for fast expiry tests),
     ``accept_role_session_name``, ``require_instance_properties``; the role's
     ``role_max_session_duration``. ``clock_offset`` shifts the emulator clock (skew and
-    expiry checks) by that many seconds. ``rate_limit`` throttles above N CreateSession
+    expiry checks) by that many seconds; ``clock`` replaces the real UTC clock under it (a
+    test's :class:`~rasign.clock.FakeClock` ``now``, so issued expirations follow fake
+    time). ``rate_limit`` throttles above N CreateSession
     calls per second. ``state_dir`` keeps the TLS files there instead of a temporary
     directory removed by :meth:`stop`.
     """
@@ -122,6 +127,7 @@ class Emulator:
         clock_offset: float = 0.0,
         state_dir: str | None = None,
         rate_limit: float | None = None,
+        clock: Callable[[], _dt.datetime] | None = None,
     ) -> None:
         from rasign.emulator.chain import check_trust_anchor
         from rasign.emulator.state import MAX_DURATION
@@ -135,6 +141,7 @@ class Emulator:
         self.account_id = account_id
         self.host = host
         self.clock_offset = float(clock_offset)
+        self._clock = clock
         self.state = AccountState(region=region, account_id=account_id)
         self._requested_port = port
         self._state_dir = state_dir
@@ -168,6 +175,10 @@ class Emulator:
         self._faults: list[tuple[str, int, Any]] = []
         self._released = threading.Event()
         self._delay = 0.0
+        self._hold = threading.Event()
+        self._hold.set()
+        self.held_sessions = 0
+        """CreateSession calls waiting for :meth:`release_sessions`."""
         self.rate_limit = rate_limit
         self._recent_calls: collections.deque[float] = collections.deque()
         self._server: ThreadingHTTPServer | None = None
@@ -215,8 +226,9 @@ class Emulator:
         return self.state.issued()
 
     def now(self) -> _dt.datetime:
-        """The emulator clock: real UTC time plus :attr:`clock_offset` seconds."""
-        return _dt.datetime.now(_dt.timezone.utc) + _dt.timedelta(seconds=self.clock_offset)
+        """The emulator clock: real UTC time (or ``clock``) plus :attr:`clock_offset` seconds."""
+        base = self._clock() if self._clock is not None else _dt.datetime.now(_dt.timezone.utc)
+        return base + _dt.timedelta(seconds=self.clock_offset)
 
     def advance_clock(self, seconds: float) -> None:
         """Move the emulator clock (e.g. past an expiration) without sleeping."""
@@ -343,6 +355,14 @@ class Emulator:
         """Delay every CreateSession answer by ``seconds`` (0 turns it off)."""
         self._delay = max(0.0, float(seconds))
 
+    def hold_sessions(self) -> None:
+        """From now on CreateSession calls wait, unanswered, until :meth:`release_sessions` (or :meth:`stop`)."""
+        self._hold.clear()
+
+    def release_sessions(self) -> None:
+        """Let held CreateSession calls (and later ones) go on."""
+        self._hold.set()
+
     def clear_faults(self) -> None:
         """Forget queued faults and the delay."""
         with self._lock:
@@ -382,6 +402,7 @@ class Emulator:
 
     def _shutdown_listener(self) -> None:
         self._released.set()
+        self._hold.set()
         server, thread = self._server, self._thread
         self._server = self._thread = None
         if server is None:
@@ -404,6 +425,17 @@ class Emulator:
     def _require_started(self) -> None:
         if self.tls is None:
             raise RuntimeError("Emulator.start() has not been called")
+
+    def _wait_if_held(self) -> None:
+        if self._hold.is_set():
+            return
+        with self._lock:
+            self.held_sessions += 1
+        try:
+            self._hold.wait(120)  # bounded: a test that forgets to release must not hang the suite
+        finally:
+            with self._lock:
+                self.held_sessions -= 1
 
     def _next_fault(self) -> tuple[str, int, Any] | None:
         with self._lock:
@@ -554,6 +586,7 @@ class _Handler(BaseHTTPRequestHandler):
         request_id = entry["request_id"]
         if emulator._delay:
             time.sleep(emulator._delay)
+        emulator._wait_if_held()
         fault = emulator._next_fault()
         if fault is None and emulator._over_rate_limit():
             fault = ("rate-limit", 429, None)

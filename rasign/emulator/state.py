@@ -99,7 +99,9 @@ class IssuedCredentials:
     @property
     def expiration_text(self) -> str:
         """The ``expiration`` string exactly as CreateSession returns it."""
-        return self.expiration.strftime("%Y-%m-%dT%H:%M:%SZ")
+        from rasign.credentials import rfc3339
+
+        return rfc3339(self.expiration)
 
 
 def new_access_key_id() -> str:

@@ -52,7 +52,6 @@ log = logging.getLogger("rasign.serve")
 TOKEN_PATH = "/latest/api/token"
 ROLE_PATH = "/latest/meta-data/iam/security-credentials"
 HEALTH_PATH = "/healthz"
-DEFAULT_ECS_PATH = "/v1/credentials"
 
 TTL_HEADER = "X-Aws-Ec2-Metadata-Token-Ttl-Seconds"
 TOKEN_HEADER = "x-aws-ec2-metadata-token"
@@ -129,45 +128,14 @@ class Router:
     # -- routing
 
     def _route(self, request: Request, conn: Connection) -> tuple[int, bytes, bool]:
-        ctx = self.context
-        host = request.headers.get("host")
-        if "host" in request.repeated:
-            return self._text(request, 400, "more than one Host header\n", close=True)
-        if host is None:
-            if request.version >= (1, 1) or not conn.listener.is_unix:
-                return self._text(request, 400, "missing Host header\n", close=True)
-        elif not conn.listener.host_allowed(host, conn.local_authority):
-            log.debug("%s: refused Host %s", conn.describe(), clean(host, 100))
-            return self._text(
-                request,
-                400,
-                "invalid Host header: this endpoint only answers requests addressed"
-                " to it by a loopback name (e.g. 127.0.0.1:PORT or localhost:PORT)\n",
-                close=True,
-            )
-        if "x-forwarded-for" in request.headers:
-            return self._text(request, 400, "unable to process requests with X-Forwarded-For header", close=True)
-        if "forwarded" in request.headers:  # RFC 7239's spelling of the same proxy hop
-            return self._text(request, 400, "unable to process requests with Forwarded header", close=True)
-        if not conn.loopback:
-            if not ctx.allow_non_loopback:
-                return self._text(request, 403, "requests are only accepted from loopback\n", close=True)
-            if not self._authorized(request):
-                return self._text(request, 401, "missing or invalid Authorization token\n")
+        refused = self._refusal(request, conn)
+        if refused is not None:
+            return refused
         path = request.path
-        if ctx.imds:
-            if path == TOKEN_PATH or path.startswith(TOKEN_PATH + "/"):
-                return self._token(request)
-            if path == ROLE_PATH or path == ROLE_PATH + "/":
-                return self._imds_get(request, conn, self._role_name)
-            if path.startswith(ROLE_PATH + "/"):
-                role = path[len(ROLE_PATH) + 1 :].split("/", 1)[0]
-                if role == ctx.role_name:
-                    return self._imds_get(request, conn, self._imds_credentials)
-                slot = ctx.roles.get(role)
-                if slot is not None:
-                    return self._imds_get(request, conn, lambda req, left: self._imds_credentials(req, left, slot))
-                return self._imds_get(request, conn, self._not_found)
+        if self.context.imds:
+            answer = self._imds_route(request, conn, path)
+            if answer is not None:
+                return answer
         if path in self._ecs_paths:
             return self._ecs(request)
         slot = self._role_ecs_paths.get(path)
@@ -176,6 +144,58 @@ class Router:
         if path == HEALTH_PATH or path == HEALTH_PATH + "/":
             return self._health(request)
         return self._not_found(request, 0.0)
+
+    def _refusal(self, request: Request, conn: Connection) -> tuple[int, bytes, bool] | None:
+        """The answer to a request that must not reach any route (bad Host, proxied, not allowed), else None."""
+        bad_host = self._host_refusal(request, conn)
+        if bad_host is not None:
+            return bad_host
+        if "x-forwarded-for" in request.headers:
+            return self._text(request, 400, "unable to process requests with X-Forwarded-For header", close=True)
+        if "forwarded" in request.headers:  # RFC 7239's spelling of the same proxy hop
+            return self._text(request, 400, "unable to process requests with Forwarded header", close=True)
+        if not conn.loopback:
+            if not self.context.allow_non_loopback:
+                return self._text(request, 403, "requests are only accepted from loopback\n", close=True)
+            if not self._authorized(request):
+                return self._text(request, 401, "missing or invalid Authorization token\n")
+        return None
+
+    def _host_refusal(self, request: Request, conn: Connection) -> tuple[int, bytes, bool] | None:
+        """400 unless the request names this listener in exactly one Host header (DNS rebinding)."""
+        host = request.headers.get("host")
+        if "host" in request.repeated:
+            return self._text(request, 400, "more than one Host header\n", close=True)
+        if host is None:
+            if request.version >= (1, 1) or not conn.listener.is_unix:
+                return self._text(request, 400, "missing Host header\n", close=True)
+            return None
+        if not conn.listener.host_allowed(host, conn.local_authority):
+            log.debug("%s: refused Host %s", conn.describe(), clean(host, 100))
+            return self._text(
+                request,
+                400,
+                "invalid Host header: this endpoint only answers requests addressed"
+                " to it by a loopback name (e.g. 127.0.0.1:PORT or localhost:PORT)\n",
+                close=True,
+            )
+        return None
+
+    def _imds_route(self, request: Request, conn: Connection, path: str) -> tuple[int, bytes, bool] | None:
+        """The answer on an IMDS path, or None when ``path`` is not one."""
+        if path == TOKEN_PATH or path.startswith(TOKEN_PATH + "/"):
+            return self._token(request)
+        if path == ROLE_PATH or path == ROLE_PATH + "/":
+            return self._imds_get(request, conn, self._role_name)
+        if not path.startswith(ROLE_PATH + "/"):
+            return None
+        role = path[len(ROLE_PATH) + 1 :].split("/", 1)[0]
+        if role == self.context.role_name:
+            return self._imds_get(request, conn, self._imds_credentials)
+        slot = self.context.roles.get(role)
+        if slot is not None:
+            return self._imds_get(request, conn, lambda req, left: self._imds_credentials(req, left, slot))
+        return self._imds_get(request, conn, self._not_found)
 
     # -- IMDS
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import errno
 import logging
-import os
 import selectors
 import socket
 import time
@@ -428,11 +427,3 @@ def raise_descriptor_limit(wanted: int) -> int:
         except (OSError, ValueError):
             pass
     return soft if soft != resource.RLIM_INFINITY else wanted
-
-
-def descriptors_in_use() -> int:
-    """Open file descriptors of this process (Linux /proc; 0 elsewhere)."""
-    try:
-        return len(os.listdir("/proc/self/fd"))
-    except OSError:
-        return 0

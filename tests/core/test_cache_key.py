@@ -159,7 +159,8 @@ def test_a_fifo_certificate_is_uncacheable_without_blocking(tmp_path):
     os.mkfifo(fifo)
     signer, session = _baseline(tmp_path)
     assert cache.cache_key(dataclasses.replace(signer, certificate=str(fifo)), session) is None
-    assert cache.cache_wanted(type("Args", (), {"cache": None, "private_key": str(fifo)})()) is False
+    fifo_key = dataclasses.replace(signer, private_key=str(fifo))
+    assert cache.cache_wanted(type("Args", (), {"cache": None})(), fifo_key) is False
 
 
 def test_cli_mints_again_when_tls_verification_or_module_changes(emulator, pki, tmp_path):

@@ -10,9 +10,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
 
 from rasign import logs
+from rasign.credentials import Credentials, go_json, parse_timestamp
 from rasign.options import SignerOptions
 from rasign.registry import choose_backend
-from rasign.session import Credentials, backoff_delay, go_json, parse_timestamp
+from rasign.session import backoff_delay
 from rasign.signer import der_from_raw_ecdsa, verify_signature
 
 

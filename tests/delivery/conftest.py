@@ -10,10 +10,6 @@ import pytest
 _counter = itertools.count()
 
 
-def pytest_configure(config):
-    config.addinivalue_line("markers", "slow_refresh: waits for short-lived credentials to expire (~20 s)")
-
-
 @pytest.fixture
 def identity(pki, tmp_path) -> tuple[Path, Path]:
     """A fresh EC key + certificate issued by the session PKI: (cert, key)."""
@@ -48,3 +44,30 @@ from tests.tpm.conftest import (  # noqa: F401
     tpm,
     tpm_dir,
 )
+
+
+@pytest.fixture
+def in_process(tmp_path, monkeypatch):
+    """Factory: ``in_process(command, argv, clock)`` starts serve/update on a thread (see inprocess.py).
+
+    The environment is cleaned as for a child process (no AWS_/RASIGN_ settings leak in);
+    every command still running at the end of the test is stopped.
+    """
+    import os
+
+    from tests.delivery.inprocess import InProcess
+
+    for name in list(os.environ):
+        if name.startswith(("AWS_", "RASIGN_")):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("RASIGN_CACHE_DIR", str(tmp_path / "cache"))
+    started: list[InProcess] = []
+
+    def start(command: str, argv: list[str], clock) -> InProcess:
+        running = InProcess(command, argv, clock, tmp_path).start()
+        started.append(running)
+        return running
+
+    yield start
+    for running in started:
+        running.close()

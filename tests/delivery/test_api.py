@@ -134,3 +134,18 @@ def test_pkcs11_key_stays_open_across_refreshes(hsm, make_emulator, monkeypatch)
     ).client("sts", endpoint_url=emu.sts_endpoint, verify=emu.ca_bundle)
     assert emu.role_arn.rsplit("/", 1)[-1] in sts.get_caller_identity()["Arn"]
     provider.close()
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "problem"),
+    [
+        ("advisory_timeout", float("nan"), "interval 'nan' is not a finite number"),
+        ("mandatory_timeout", -1, "interval '-1' must be 0 or more seconds"),
+    ],
+)
+def test_refresh_timeouts_follow_the_one_refresh_settings_rule(emulator, identity, name, value, problem):
+    """Checked like serve's and update's refresh flags, at construction, before any key or request."""
+    count = emulator.create_session_count
+    with pytest.raises(ConfigError, match=f"^{name}: {problem}"):
+        api.RolesAnywhereCredentialProvider(**{name: value}, **_options(emulator, *identity))
+    assert emulator.create_session_count == count

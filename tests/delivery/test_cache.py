@@ -105,6 +105,27 @@ def test_entries_inside_the_safety_margin_are_not_used(cache_dir, monkeypatch):
     assert cache.purge_expired() == 1
 
 
+def test_an_entry_stops_being_used_when_the_clock_reaches_its_margin(cache_dir):
+    """Expiry is read from the injected clock: an hour of validity passes in no real time."""
+    from rasign.clock import FakeClock
+
+    clock = FakeClock()
+    key = "e" * 64
+    expires = clock.now() + dt.timedelta(seconds=cache.DEFAULT_MARGIN_SECONDS + 3600)
+    cache.store_cached(key, "{}", expires.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    assert cache.load_cached(key, clock=clock) == "{}"
+    clock.advance(3599, settle=False)
+    assert cache.load_cached(key, clock=clock) == "{}"  # one second outside the margin
+    clock.advance(2, settle=False)
+    try:
+        assert cache.load_cached(key, clock=clock) is None  # inside the margin: a miss (the mint lock is ours)
+    finally:
+        cache._release_mint_lock(key)
+    assert cache.purge_expired(clock) == 0  # not expired yet, only too close to use
+    clock.advance(cache.DEFAULT_MARGIN_SECONDS, settle=False)
+    assert cache.purge_expired(clock) == 1
+
+
 def test_corrupt_or_foreign_entries_are_ignored(cache_dir):
     key = "c" * 64
     cache.store_cached(key, "{}", _iso(3600))
@@ -143,11 +164,12 @@ def test_directory_defaults(monkeypatch, tmp_path):
 
 
 def _tss2_pem(tmp_path, empty_auth: bool | None) -> str:
-    oid = bytes.fromhex("0606678105120103")  # 2.23.133.10.1.3 (loadable key)
+    oid = bytes.fromhex("06066781050a0103")  # 2.23.133.10.1.3 (loadable key)
     body = oid
     if empty_auth is not None:
         body += bytes.fromhex("a003010101" if empty_auth else "a003010100")
-    body += bytes.fromhex("020440000001") + bytes.fromhex("0400") + bytes.fromhex("0400")
+    # parent 0x40000001 (owner), then pubkey and privkey as TPM2B blobs (2-byte size + bytes)
+    body += bytes.fromhex("020440000001") + bytes.fromhex("04040002abcd") + bytes.fromhex("04040002abcd")
     der = bytes([0x30, len(body)]) + body
     path = tmp_path / f"key-{empty_auth}.pem"
     path.write_text(
@@ -157,22 +179,24 @@ def _tss2_pem(tmp_path, empty_auth: bool | None) -> str:
 
 
 def test_cache_wanted_default_rule(tmp_path):
-    ns = argparse.Namespace
-    assert cache.cache_wanted(ns(cache=None, certificate="c.pem", private_key="k.pem")) is False
-    assert cache.cache_wanted(ns(cache=None, certificate="pkcs11:token=t", private_key=None)) is True
-    assert cache.cache_wanted(ns(cache=None, certificate="c.pem", private_key="pkcs11:object=k")) is True
-    assert cache.cache_wanted(ns(cache=None, certificate="c.pem", private_key="handle:0x81000001")) is True
-    assert (
-        cache.cache_wanted(
-            ns(cache=None, certificate="c.pem", private_key="handle:0x81000001", no_tpm_key_password=True)
-        )
-        is False
-    )
-    assert cache.cache_wanted(ns(cache=None, certificate="c.pem", private_key=_tss2_pem(tmp_path, True))) is False
-    assert cache.cache_wanted(ns(cache=None, certificate="c.pem", private_key=_tss2_pem(tmp_path, False))) is True
-    assert cache.cache_wanted(ns(cache=None, certificate="c.pem", private_key=_tss2_pem(tmp_path, None))) is True
-    assert cache.cache_wanted(ns(cache=True, certificate="c.pem", private_key="k.pem")) is True
-    assert cache.cache_wanted(ns(cache=False, certificate="pkcs11:x", private_key=None)) is False
+    """The cache is on by default exactly when the signing backend says a person may be needed."""
+
+    def wanted(cache_flag: bool | None = None, **options: object) -> bool:
+        return cache.cache_wanted(argparse.Namespace(cache=cache_flag), SignerOptions(**options))
+
+    assert wanted(certificate="c.pem", private_key="k.pem") is False
+    assert wanted(certificate="pkcs11:token=t") is True
+    assert wanted(certificate="c.pem", private_key="pkcs11:object=k") is True
+    assert wanted(certificate="c.pem", private_key="handle:0x81000001") is True
+    assert wanted(certificate="c.pem", private_key="handle:0x81000001", no_tpm_key_password=True) is False
+    assert wanted(certificate="c.pem", private_key=_tss2_pem(tmp_path, True)) is False
+    assert wanted(certificate="c.pem", private_key=_tss2_pem(tmp_path, False)) is True
+    assert wanted(certificate="c.pem", private_key=_tss2_pem(tmp_path, None)) is True
+    assert wanted(cert_selector="Key=x509Subject,Value=CN=a", pkcs11_lib="/usr/lib/softhsm/libsofthsm2.so") is True
+    assert wanted(cert_selector="Key=x509Subject,Value=CN=a", cert_store=str(tmp_path)) is False
+    assert wanted() is False  # no identity at all: not cached, the normal path reports it
+    assert wanted(True, certificate="c.pem", private_key="k.pem") is True
+    assert wanted(False, certificate="pkcs11:x") is False
 
 
 def _process(emulator, cert, key, *extra):
@@ -292,10 +316,27 @@ def test_unsafe_directory_is_one_clear_cli_error(tmp_path):
 
 
 @pytest.mark.network
+def _holds_a_mint_lock(pid: int) -> bool:
+    """Whether process ``pid`` has a cache ``.lock`` file open (holding or waiting for the mint lock)."""
+    try:
+        names = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return False
+    for name in names:
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{name}").endswith(".lock"):
+                return True
+        except OSError:
+            continue
+    return False
+
+
 def test_parallel_misses_mint_once(make_emulator, identity, tmp_path):
     """Four credential-process calls at once (a CLI script in parallel): one CreateSession."""
+    from tests.delivery.helpers import wait_for
+
     emu = make_emulator()
-    emu.set_delay(1.0)  # the first minter is slow, as with a PIN prompt or a touch
+    emu.hold_sessions()  # the first minter is slow, as with a PIN prompt or a touch
     cert, key = identity
     env = clean_env({"RASIGN_CACHE_DIR": str(tmp_path / "c")})
     processes = [
@@ -304,6 +345,13 @@ def test_parallel_misses_mint_once(make_emulator, identity, tmp_path):
         )
         for _ in range(4)
     ]
+    try:
+        # One process is inside CreateSession and the other three wait on the mint lock:
+        # all four missed the cache at the same time.
+        wait_for(lambda: emu.held_sessions == 1, 30, 0.02, message="the first CreateSession")
+        wait_for(lambda: all(_holds_a_mint_lock(p.pid) for p in processes), 30, 0.02, message="all four at the lock")
+    finally:
+        emu.release_sessions()
     outputs = [process.communicate(timeout=60) for process in processes]
     assert [process.returncode for process in processes] == [0] * 4, outputs
     assert len({out for out, _ in outputs}) == 1

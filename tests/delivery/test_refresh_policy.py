@@ -168,3 +168,48 @@ def test_a_failing_consumer_counts_as_a_failed_refresh():
     with pytest.raises(Exception, match="disk full"):
         refresher.start()
     assert refresher.current() is None
+
+
+def test_refresh_settings_are_checked_once_for_every_command():
+    from rasign.errors import ConfigError, UsageError
+    from rasign.refresh import RefreshSettings, refresh_settings
+
+    assert refresh_settings() == RefreshSettings(None, 10.0, 120.0)
+    settings = refresh_settings("60", "30", "5")
+    assert settings == RefreshSettings(60.0, 30.0, 5.0)
+    policy = settings.policy()
+    assert (policy.refresh_ahead, policy.min_interval, policy.backoff_max) == (60.0, 30.0, 30.0)  # backoff >= interval
+    with pytest.raises(UsageError, match=r"^--min-refresh-interval must be >= 0 and --max-backoff > 0$"):
+        refresh_settings(max_backoff=0)
+    with pytest.raises(ConfigError, match=r"^--refresh-ahead: interval '-5' must be 0 or more seconds"):
+        refresh_settings(refresh_ahead=-5)
+    with pytest.raises(ConfigError, match=r"^--min-refresh-interval: interval 'inf' is not a finite number"):
+        refresh_settings(min_refresh_interval=float("inf"))
+    with pytest.raises(ConfigError, match=r"^--max-backoff: interval '1000000000.0' is more than 86400 seconds"):
+        refresh_settings(max_backoff=1e9)
+
+
+@pytest.mark.parametrize("command", ["serve", "update"])
+def test_serve_and_update_refuse_a_zero_max_backoff_alike(command, tmp_path):
+    """update used to clamp --max-backoff 0 to 1 s where serve refused it; both refuse it now, before any key."""
+    from tests.conftest import run_rasign
+
+    args = ["--once", "--credentials-file", str(tmp_path / "c")] if command == "update" else ["--port", "0"]
+    result = run_rasign(
+        command,
+        *args,
+        "--certificate",
+        str(tmp_path / "missing.pem"),
+        "--private-key",
+        str(tmp_path / "missing.key"),
+        "--trust-anchor-arn",
+        "arn:aws:rolesanywhere:us-east-1:123456789012:trust-anchor/a",
+        "--profile-arn",
+        "arn:aws:rolesanywhere:us-east-1:123456789012:profile/p",
+        "--role-arn",
+        "arn:aws:iam::123456789012:role/r",
+        "--max-backoff",
+        "0",
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr == "rasign: error: --min-refresh-interval must be >= 0 and --max-backoff > 0\n"

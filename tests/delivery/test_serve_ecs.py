@@ -13,14 +13,16 @@ from tests.support.sdk import aws_cli_arn, boto3_caller
 pytestmark = pytest.mark.network
 
 
-@pytest.fixture
-def ecs_served(emulator, identity, tmp_path):
-    cert, key = identity
+@pytest.fixture(scope="module")
+def ecs_served(emulator, pki, tmp_path_factory):
+    """One serve --ecs process for the tests that only send it requests (none changes its state)."""
+    cert, key = pki.software_identity(stem="serve-ecs-shared")
+    tmp = tmp_path_factory.mktemp("ecs-served")
     running = start_rasign(
-        "serve", serve_args(emulator, cert, key, "--ecs", "--auth-token-file", str(tmp_path / "token")), tmp_path
+        "serve", serve_args(emulator, cert, key, "--ecs", "--auth-token-file", str(tmp / "token")), tmp
     )
     yield running
-    running.stop()
+    assert running.stop() == 0
 
 
 def test_boto3_with_full_uri_and_token_file(ecs_served, emulator, tmp_path):

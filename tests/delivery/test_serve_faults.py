@@ -20,6 +20,7 @@ from tests.delivery.helpers import (
     token,
     wait_for,
 )
+from tests.delivery.inprocess import emulator_clock
 
 pytestmark = pytest.mark.network
 
@@ -81,24 +82,30 @@ def test_fails_fast_on_access_denied(make_emulator, identity, pki):
     assert result.stderr.startswith("rasign: error:")
 
 
-@pytest.mark.slow_refresh
-def test_last_good_credentials_survive_an_outage_until_expiry(make_emulator, identity, tmp_path):
-    """Credentials live 20 s; the refresh is due at 8 s; the endpoint is down from 1 s."""
-    emu = make_emulator(profile_duration=20)
+def test_last_good_credentials_survive_an_outage_until_expiry(make_emulator, identity, in_process):
+    """Credentials live 20 s; the refresh is due at 8 s; the endpoint is down from the start.
+
+    serve runs in-process on a fake clock that the emulator shares, so the 20 s lifetime
+    and every retry pass in fake time (the test takes well under a second of real time).
+    """
+    clock = emulator_clock()
+    emu = make_emulator(profile_duration=20, clock=clock.now)
     cert, key = identity
-    running = start_rasign("serve", serve_args(emu, cert, key, "--refresh-ahead", "12", *FAST), tmp_path)
+    running = in_process("serve", serve_args(emu, cert, key, "--refresh-ahead", "12", *FAST), clock)
     try:
         status, first = _creds(running)
         assert status == 200
         emu.go_down()
-        # Refresh attempts fail from ~8 s on; the last good credentials are still served.
-        wait_for(lambda: _health(running)[1]["consecutive_failures"] >= 2, 20, message="failed refreshes")
+        # Refresh attempts fail from 8 s on; the last good credentials are still served.
+        running.advance_until(lambda: _health(running)[1]["consecutive_failures"] >= 2, 20, message="failed refreshes")
+        assert clock.monotonic() >= 8  # not one attempt before the refresh was due (20 s - 12 s ahead)
         status, during = _creds(running)
         assert status == 200 and during["AccessKeyId"] == first["AccessKeyId"]
         health_status, health = _health(running)
         assert health_status == 200 and health["state"] == "refreshing-failed" and health["last_error"]
         # Once they expire (minus the 5 s skew) the endpoint says so instead of inventing any.
-        wait_for(lambda: _creds(running)[0] == 500, 20, message="HTTP 500 after expiry")
+        running.advance_until(lambda: _creds(running)[0] == 500, 20, message="HTTP 500 after expiry")
+        assert clock.monotonic() == pytest.approx(15, abs=0.3)  # 20 s lifetime - 5 s skew
         status, body = _creds(running)
         assert b"no valid credentials available" in body and b"request send failed" in body
         health_status, health = _health(running)
@@ -106,7 +113,7 @@ def test_last_good_credentials_survive_an_outage_until_expiry(make_emulator, ide
         assert running.alive()
         # The endpoint comes back: new credentials without a restart.
         emu.come_back()
-        wait_for(lambda: _creds(running)[0] == 200, 15, message="recovery")
+        running.advance_until(lambda: _creds(running)[0] == 200, 15, message="recovery")
         status, after = _creds(running)
         assert after["AccessKeyId"] != first["AccessKeyId"]
     finally:
@@ -114,22 +121,25 @@ def test_last_good_credentials_survive_an_outage_until_expiry(make_emulator, ide
         assert running.stop() == 0
 
 
-def test_throttling_backs_off_and_keeps_serving(make_emulator, identity, tmp_path):
-    emu = make_emulator()
+def test_throttling_backs_off_and_keeps_serving(make_emulator, identity, in_process):
+    clock = emulator_clock()
+    emu = make_emulator(clock=clock.now)  # the emulator's request times are fake time too
     cert, key = identity
-    running = start_rasign(
+    running = in_process(
         "serve",
         serve_args(emu, cert, key, "--min-refresh-interval", "0.2", "--max-backoff", "2", "--max-attempts", "1"),
-        tmp_path,
+        clock,
     )
     try:
         status, first = _creds(running)
         assert status == 200
         emu.throttle_next(4)
         calls_before = emu.create_session_count
-        running.process.send_signal(signal.SIGHUP)  # force a refresh now
-        wait_for(lambda: emu.create_session_count >= calls_before + 5, 40, message="refresh after throttling")
-        wait_for(lambda: _health(running)[1]["consecutive_failures"] == 0, 10, message="healthy again")
+        running.lifecycle.hangup()  # what SIGHUP does: force a refresh now
+        running.advance_until(
+            lambda: emu.create_session_count >= calls_before + 5, 40, step=0.05, message="refresh after throttling"
+        )
+        running.advance_until(lambda: _health(running)[1]["consecutive_failures"] == 0, 10, message="healthy again")
         # Attempts were spaced by a growing, jittered backoff, never hammered.
         times = [entry["time"] for entry in emu.requests if entry["path"] == "/sessions"][-5:]
         gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(times)]
@@ -140,34 +150,29 @@ def test_throttling_backs_off_and_keeps_serving(make_emulator, identity, tmp_pat
         assert status == 200 and after["AccessKeyId"] != first["AccessKeyId"]
         assert "Throttl" in running.log()
     finally:
-        running.stop()
+        assert running.stop() == 0
 
 
 def test_slow_endpoint_never_delays_a_get(make_emulator, identity, tmp_path):
+    """A CreateSession held unanswered by the endpoint: every GET is answered meanwhile."""
     emu = make_emulator()
     cert, key = identity
     running = start_rasign("serve", serve_args(emu, cert, key, "--min-refresh-interval", "0.2"), tmp_path)
     try:
         value = token(running.port)
         role = running.ready["role_name"]
-        emu.set_delay(4)
-        calls = emu.create_session_count
+        emu.hold_sessions()
         running.process.send_signal(signal.SIGHUP)
-        wait_for(
-            lambda: len([e for e in emu.requests if e["path"] == "/sessions"]) > calls,
-            5,
-            0.02,
-            message="refresh in flight",
-        )
-        latencies = []
+        wait_for(lambda: emu.held_sessions == 1, 10, 0.02, message="refresh in flight")
         for _ in range(30):
-            started = time.perf_counter()
             status, _, _ = get_imds(running.port, f"{ROLE_PATH}/{role}", value)
-            latencies.append(time.perf_counter() - started)
             assert status == 200
-        assert max(latencies) < 1.0, latencies  # the endpoint takes 4 s: no GET waited for it
-        emu.set_delay(0)
+        # Still unanswered after all 30 GETs: none of them waited for it.
+        assert emu.held_sessions == 1
+        emu.release_sessions()
+        wait_for(lambda: running.log().count("credentials refreshed") >= 2, 20, message="the held refresh completes")
     finally:
+        emu.release_sessions()
         running.stop()
 
 

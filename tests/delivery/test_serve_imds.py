@@ -34,12 +34,13 @@ pytestmark = pytest.mark.network
 MEMBERS = ["AccessKeyId", "SecretAccessKey", "Token", "Code", "Type", "Expiration", "LastUpdated"]
 
 
-@pytest.fixture
-def served(emulator, identity, tmp_path):
-    cert, key = identity
-    running = start_rasign("serve", serve_args(emulator, cert, key, "--debug"), tmp_path)
+@pytest.fixture(scope="module")
+def served(emulator, pki, tmp_path_factory):
+    """One serve process for every test here that only sends it requests (none changes its state)."""
+    cert, key = pki.software_identity(stem="serve-imds-shared")
+    running = start_rasign("serve", serve_args(emulator, cert, key, "--debug"), tmp_path_factory.mktemp("served"))
     yield running
-    running.stop()
+    assert running.stop() == 0
 
 
 def test_all_six_paths_answer_directly_without_redirects(served):

@@ -7,12 +7,12 @@ import os
 import stat
 import subprocess
 import sys
-import threading
 
 import pytest
 
 from tests.conftest import clean_env, emulator_args, run_rasign
-from tests.delivery.helpers import aws_env, identity_args, start_rasign, wait_for
+from tests.delivery.helpers import aws_env, identity_args
+from tests.delivery.inprocess import emulator_clock
 from tests.support.sdk import boto3_caller
 
 pytestmark = pytest.mark.network
@@ -100,12 +100,13 @@ def test_once_reports_a_failed_create_session_cleanly(make_emulator, identity, t
     assert path.read_text() == "[keep]\na = 1\n"
 
 
-@pytest.mark.slow_refresh
-def test_loop_survives_an_outage_and_recovers(make_emulator, identity, tmp_path):
-    emu = make_emulator(profile_duration=20)
+def test_loop_survives_an_outage_and_recovers(make_emulator, identity, tmp_path, in_process):
+    """Credentials live 20 s, refreshed 15 s ahead; update runs in-process on a fake clock the emulator shares."""
+    clock = emulator_clock()
+    emu = make_emulator(profile_duration=20, clock=clock.now)
     cert, key = identity
     path = tmp_path / "credentials"
-    running = start_rasign(
+    running = in_process(
         "update",
         [
             "--credentials-file",
@@ -123,29 +124,33 @@ def test_loop_survives_an_outage_and_recovers(make_emulator, identity, tmp_path)
             *identity_args(cert, key),
             *emulator_args(emu),
         ],
-        tmp_path,
+        clock,
     )
     try:
-        wait_for(lambda: path.exists() and "default" in _read(path), 30, message="first write")
+        running.advance_until(lambda: path.exists() and "default" in _read(path), 30, message="first write")
         first = _read(path)["default"]["aws_access_key_id"]
         emu.go_down()
-        wait_for(lambda: running.log().count("refresh failed") >= 2, 20, message="failed refreshes")
+        running.advance_until(lambda: running.log().count("refresh failed") >= 2, 20, message="failed refreshes")
+        assert clock.monotonic() >= 5  # the first attempt waited until the refresh was due
         assert running.alive()
         assert _read(path)["default"]["aws_access_key_id"] == first  # file untouched by failures
         emu.come_back()
-        wait_for(lambda: _read(path)["default"]["aws_access_key_id"] != first, 20, message="rewrite after recovery")
+        running.advance_until(
+            lambda: _read(path)["default"]["aws_access_key_id"] != first, 20, message="rewrite after recovery"
+        )
     finally:
         emu.come_back()
         assert running.stop() == 0
     assert "Traceback" not in running.log()
 
 
-def test_loop_started_while_endpoint_is_down_keeps_retrying(make_emulator, identity, tmp_path):
-    emu = make_emulator()
+def test_loop_started_while_endpoint_is_down_keeps_retrying(make_emulator, identity, tmp_path, in_process):
+    clock = emulator_clock()
+    emu = make_emulator(clock=clock.now)
     emu.go_down()
     cert, key = identity
     path = tmp_path / "credentials"
-    running = start_rasign(
+    running = in_process(
         "update",
         [
             "--credentials-file",
@@ -161,14 +166,16 @@ def test_loop_started_while_endpoint_is_down_keeps_retrying(make_emulator, ident
             *identity_args(cert, key),
             *emulator_args(emu),
         ],
-        tmp_path,
+        clock,
     )
     try:
-        wait_for(lambda: "first CreateSession failed" in running.log(), 30, message="first failure logged")
-        assert running.alive()
+        running.advance_until(lambda: "first CreateSession failed" in running.log(), 30, message="first failure logged")
+        running.advance(3)  # several retries, all failing
+        assert running.alive() and not path.exists()
         emu.come_back()
-        wait_for(lambda: path.exists() and "default" in _read(path), 20, message="write after recovery")
+        running.advance_until(lambda: path.exists() and "default" in _read(path), 20, message="write after recovery")
     finally:
+        emu.come_back()
         assert running.stop() == 0
 
 
@@ -177,49 +184,46 @@ def test_twenty_concurrent_update_processes_and_a_reader(emulator, identity, tmp
     path = tmp_path / "credentials"
     preamble = "# shared file\n[default]\naws_access_key_id = AKIAKEEP\n\n[other]\nregion = us-east-2\n"
     path.write_text(preamble)
-    problems: list[str] = []
-    stop = threading.Event()
-
-    def reader() -> None:
-        while not stop.is_set():
-            text = path.read_text()
-            if not text.startswith(preamble):
-                problems.append("preamble changed")
-            parser = configparser.RawConfigParser()
-            try:
-                parser.read_string(text)
-            except configparser.Error as err:
-                problems.append(str(err))
-                continue
-            for name in parser.sections():
-                if name.startswith("w") and len(parser[name]) != 4:
-                    problems.append(f"torn {name}")
-
-    thread = threading.Thread(target=reader)
-    thread.start()
-    base = [
-        sys.executable,
-        "-m",
-        "rasign",
-        "update",
-        "--once",
-        "--credentials-file",
-        str(path),
-        *identity_args(cert, key),
-        *emulator_args(emulator),
-    ]
-    processes = [
-        subprocess.Popen(
-            [*base, "--profile", f"w{i}"], env=clean_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-        )
-        for i in range(20)
-    ]
-    codes = [process.wait(120) for process in processes]
-    stop.set()
-    thread.join()
-    errors = [process.stderr.read().decode() for process in processes if process.returncode]
-    assert codes == [0] * 20, errors
-    assert problems == []
+    # The reader is a process of its own, reading the file back to back until told to stop.
+    reader = subprocess.Popen(
+        [sys.executable, "-m", "tests.delivery.file_reader", str(path)],
+        env=clean_env(),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert reader.stdin is not None and reader.stdout is not None
+    reader.stdin.write(json.dumps(preamble) + "\n")
+    reader.stdin.flush()
+    assert reader.stdout.readline() == "reading\n"
+    # Twenty real processes, each running the CLI's update --once, released together (see
+    # forked_commands.py: they share one start-up's imports, not their descriptors or locks).
+    launched = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tests.delivery.forked_commands",
+            "20",
+            "update",
+            "--once",
+            "--credentials-file",
+            str(path),
+            *identity_args(cert, key),
+            *emulator_args(emulator),
+            "--profile",
+            "w{i}",
+        ],
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    report = json.loads(reader.communicate(timeout=60)[0])  # closing its stdin stops it
+    assert launched.returncode == 0, launched.stderr
+    results = json.loads(launched.stdout)
+    assert [code for code, _ in results] == [0] * 20, [err for code, err in results if code]
+    assert report["problems"] == [] and report["reads"] > 20  # the reader really read while they wrote
     parser = _read(path)
     assert {f"w{i}" for i in range(20)} <= set(parser.sections())
     assert parser["default"]["aws_access_key_id"] == "AKIAKEEP" and parser["other"]["region"] == "us-east-2"
