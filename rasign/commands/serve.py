@@ -36,7 +36,6 @@ if TYPE_CHECKING:
     from rasign.serve.listeners import Listener, ListenSpec
     from rasign.serve.loop import EventLoopServer
 
-SUMMARY = "serve credentials over an IMDSv2- or ECS-compatible endpoint"
 
 log = get_logger("serve")
 

@@ -17,8 +17,6 @@ from rasign.cli import flags
 from rasign.errors import UsageError
 from rasign.logs import get_logger
 
-SUMMARY = "write credentials into the shared credentials file and keep them fresh"
-
 if TYPE_CHECKING:
     from rasign.clock import Clock
     from rasign.lifecycle import Lifecycle
