@@ -405,7 +405,8 @@ def check_arns(options: SessionOptions) -> Iterator[Check]:
     """The three ARNs agree on partition, region and account (same rules as every command)."""
     from rasign.session import plan_session
 
-    target, endpoint = plan_session(options)
+    planned = plan_session(options)
+    target, endpoint = planned.target, planned.endpoint
     accounts = {
         "trust anchor": target.trust_anchor.account,
         "profile": target.profile.account,
@@ -435,7 +436,7 @@ def check_endpoint(options: SessionOptions, now: _dt.datetime) -> Iterator[Check
 
     from rasign.session import plan_session, tls_verify
 
-    _, endpoint = plan_session(options)
+    endpoint = plan_session(options).endpoint
     parsed = urllib.parse.urlsplit(endpoint.url)
     host, port = parsed.hostname or endpoint.host, parsed.port or 443
     proxy = _proxy_for(host)
@@ -528,7 +529,6 @@ def run_checks(
     signer_options: SignerOptions,
     session_options: SessionOptions,
     *,
-    backend: str | None = None,
     trust_anchor_pem: str | None = None,
     live: bool = False,
     now: _dt.datetime | None = None,
@@ -572,7 +572,7 @@ def run_checks(
     if network and not any(check.name == "arns" and check.status == FAIL for check in results):
         results += _safe(lambda: check_endpoint(session_options, now), "endpoint")
     if live:
-        results += _safe(lambda: _live(signer_options, session_options, backend), "live")
+        results += _safe(lambda: _live(signer_options, session_options), "live")
     return results
 
 
@@ -584,10 +584,10 @@ def _is_tss2_file(path: str) -> bool:
         return False
 
 
-def _live(signer_options: SignerOptions, session_options: SessionOptions, backend: str | None) -> Iterator[Check]:
+def _live(signer_options: SignerOptions, session_options: SessionOptions) -> Iterator[Check]:
     from rasign.workflow import obtain_credentials
 
-    credentials = obtain_credentials(signer_options, session_options, backend=backend)
+    credentials = obtain_credentials(signer_options, session_options)
     yield Check(
         "live", PASS, f"CreateSession returned credentials for {credentials.role_arn} until {credentials.expiration}"
     )

@@ -132,9 +132,9 @@ def _fetcher(args: argparse.Namespace) -> tuple[Any, Any, str]:
     from rasign.session import plan_session
 
     flags.check_exclusions(args, flags.CREDENTIAL_EXCLUSIONS)
-    session_options = flags.session_options(args)
-    target, _ = plan_session(session_options)
-    minter = SessionMinter(flags.signer_options(args), session_options, backend=args.backend)
+    planned = plan_session(flags.session_options(args))
+    session_options, target = planned.options, planned.target
+    minter = SessionMinter(flags.signer_options(args), planned)
     steps = chain_of(args)
 
     def fetch() -> Any:

@@ -404,10 +404,10 @@ def run(args: argparse.Namespace) -> int:
         from rasign.multirole import SharedSigner, role_options
 
         # Several roles, one key: opened once (one PIN entry, one login) and kept open.
-        shared = SharedSigner(signer_options, backend=getattr(args, "backend", None))
+        shared = SharedSigner(signer_options)
         minter: Any = shared.minter(session_options, name=role_name)
     else:
-        minter = SessionMinter(signer_options, session_options, backend=getattr(args, "backend", None))
+        minter = SessionMinter(signer_options, session_options)
     from rasign.chain import chained
 
     minter = chained(minter, args, session_options)  # --identity with a role chain: serve the last role
