@@ -537,43 +537,61 @@ def run_checks(
     """Every check that applies to these options, in the order a failure would happen."""
     now = now or _dt.datetime.now(_dt.timezone.utc)
     results = _safe(lambda: check_arns(session_options), "arns")
-    certificate = signer_options.certificate
-    leaf = None
-    if certificate and not certificate.startswith("pkcs11:"):
-        from rasign import certs
-
-        def load() -> Iterator[Check]:
-            nonlocal leaf
-            found = certs.load_certificates(certificate)
-            leaf, extra = found[0], found[1:]
-            yield from check_certificate(leaf, now)
-            chain = extra + (
-                certs.load_certificates(signer_options.intermediates, "intermediate certificate")
-                if signer_options.intermediates
-                else []
-            )
-            anchor = certs.load_certificates(trust_anchor_pem, "trust anchor") if trust_anchor_pem else None
-            yield from check_chain(leaf, chain, anchor)
-
-        results += _safe(load, "certificate")
-    key = signer_options.private_key or ""
-    if key.startswith("pkcs11:") or certificate and certificate.startswith("pkcs11:"):
-        results += _safe(lambda: check_pkcs11(signer_options), "pkcs11 module")
-    elif key.startswith("handle:") or signer_options.tpm_tcti or _is_tss2_file(key):
-        results += _safe(lambda: check_tpm(signer_options), "tpm")
-        results.append(Check("key", WARN, "TPM key: loaded and matched only with --live", "run rasign doctor --live"))
-    elif key and leaf is not None:
-        password = signer_options.pkcs8_password or os.environ.get("RASIGN_PKCS8_PASSWORD")
-        results += _safe(lambda: check_key_file(key, leaf, password), "key")
-    elif signer_options.cert_selector:
-        results.append(
-            Check("key", WARN, "certificate store identity: checked only with --live", "run rasign doctor --live")
-        )
+    leaf, certificate_checks = _certificate_checks(signer_options, trust_anchor_pem, now)
+    results += certificate_checks
+    results += _key_checks(signer_options, leaf)
     if network and not any(check.name == "arns" and check.status == FAIL for check in results):
         results += _safe(lambda: check_endpoint(session_options, now), "endpoint")
     if live:
         results += _safe(lambda: _live(signer_options, session_options), "live")
     return results
+
+
+def _certificate_checks(
+    signer_options: SignerOptions, trust_anchor_pem: str | None, now: _dt.datetime
+) -> tuple[x509.Certificate | None, list[Check]]:
+    """The certificate file and its chain: (the leaf if it could be read, the checks)."""
+    certificate = signer_options.certificate
+    if not certificate or certificate.startswith("pkcs11:"):
+        return None, []
+    from rasign import certs
+
+    leaf: x509.Certificate | None = None
+
+    def load() -> Iterator[Check]:
+        nonlocal leaf
+        found = certs.load_certificates(certificate)
+        leaf, extra = found[0], found[1:]
+        yield from check_certificate(leaf, now)
+        chain = extra + (
+            certs.load_certificates(signer_options.intermediates, "intermediate certificate")
+            if signer_options.intermediates
+            else []
+        )
+        anchor = certs.load_certificates(trust_anchor_pem, "trust anchor") if trust_anchor_pem else None
+        yield from check_chain(leaf, chain, anchor)
+
+    results = _safe(load, "certificate")
+    return leaf, results
+
+
+def _key_checks(signer_options: SignerOptions, leaf: x509.Certificate | None) -> list[Check]:
+    """The key source: PKCS#11 module, TPM, a key file against the leaf, or a store identity."""
+    certificate = signer_options.certificate
+    key = signer_options.private_key or ""
+    if key.startswith("pkcs11:") or certificate and certificate.startswith("pkcs11:"):
+        return _safe(lambda: check_pkcs11(signer_options), "pkcs11 module")
+    if key.startswith("handle:") or signer_options.tpm_tcti or _is_tss2_file(key):
+        return [
+            *_safe(lambda: check_tpm(signer_options), "tpm"),
+            Check("key", WARN, "TPM key: loaded and matched only with --live", "run rasign doctor --live"),
+        ]
+    if key and leaf is not None:
+        password = signer_options.pkcs8_password or os.environ.get("RASIGN_PKCS8_PASSWORD")
+        return _safe(lambda: check_key_file(key, leaf, password), "key")
+    if signer_options.cert_selector:
+        return [Check("key", WARN, "certificate store identity: checked only with --live", "run rasign doctor --live")]
+    return []
 
 
 def _is_tss2_file(path: str) -> bool:

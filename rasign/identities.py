@@ -536,7 +536,9 @@ def _chain(name: str, value: Any, path: str, line: int, lines: dict[tuple[Any, .
             fields_[key] = _check_value(raw, CHAIN_KEYS[key], f"identity {name!r}: chain key {key!r}", path, key_line)
         if not fields_.get("role-arn"):
             raise _fail(path, where, f"identity {name!r}: chain step {position + 1} has no 'role-arn'")
-        if not str(fields_["role-arn"]).startswith("arn:") or ":role/" not in fields_["role-arn"]:
+        from rasign.arns import is_arn_of
+
+        if not is_arn_of(str(fields_["role-arn"]), "iam", "role/"):
             raise _fail(
                 path,
                 lines.get(("identity", name, "chain", position, "role-arn"), where),
@@ -619,9 +621,10 @@ _ARN_KEYS = {
 def _bad_value(key: str, value: Any) -> str | None:
     """What is wrong with a well-typed value, checked here so the error can name the line."""
     if key in _ARN_KEYS:
+        from rasign.arns import is_arn_of
+
         service, prefix, words = _ARN_KEYS[key]
-        parts = value.split(":", 5)
-        if len(parts) < 6 or parts[0] != "arn" or parts[2] != service or not parts[5].startswith(prefix):
+        if not is_arn_of(value, service, prefix):
             return f"is not {words}"
     if key == "session-duration" and not 900 <= value <= 43200:
         return f"is {value}; it must be 900-43200 seconds"

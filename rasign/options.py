@@ -22,7 +22,10 @@ Cheap to import (dataclasses only): ``credential-process`` imports it on every c
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+
+TYPE_CHECKING = False  # typing itself is not imported: this module is on the cold credential-process path
+if TYPE_CHECKING:
+    from typing import Any
 
 KEY = {"cache": "key"}
 """Cache decision: the value changes which credentials come back, so it is part of the key."""

@@ -15,7 +15,7 @@ import pytest
 
 from rasign import cache
 from rasign.cli import flags
-from rasign.cli.main import _subparser, build_parser, main
+from rasign.cli.main import GO_EXCLUSION_COMMANDS, _subparser, build_parser, main
 from rasign.cli.parser import CliParser
 from rasign.errors import UsageError
 from rasign.options import IGNORE, KEY, SessionOptions, SignerOptions, option
@@ -118,6 +118,8 @@ def test_exclusions_are_declared_once_per_pair():
     assert len(flags.CREDENTIAL_EXCLUSIONS) == 15 and len(flags.SIGN_STRING_EXCLUSIONS) == 14
     assert flags.READ_CERTIFICATE_EXCLUSIONS == (("certificate", "cert-selector"), ("certificate", "system-store-name"))
     assert flags.exclusions_for("exec") == ()
+    declared = frozenset().union(*(commands for _, _, commands in flags.EXCLUSIVE_PAIRS))
+    assert declared == GO_EXCLUSION_COMMANDS  # main checks these at parse time without importing flags
     for command in ("credential-process", "serve", "update", "sign-string", "read-certificate-data"):
         known = _subparser(build_parser(only=command), command)._option_string_actions
         for first, second in flags.exclusions_for(command):
@@ -175,3 +177,44 @@ def test_credential_process_validates_the_session_once(emulator, pki, tmp_path, 
     assert code == 0, err
     assert json.loads(out)["Version"] == 1
     assert len(calls) == 1
+
+
+ROLE_ARN_CASES = [
+    ("bogus", "failed to parse role arn: 'arn: invalid prefix' ('bogus')"),
+    ("arn:aws:iam::111122223333", "failed to parse role arn: 'arn: not enough sections'"),
+]
+
+
+def _bad_role_run(pki, capsys, command: str, role_arn: str) -> tuple[int, str]:
+    cert, key = pki.software_identity(stem="bad-role")
+    argv = [command, "--certificate", str(cert), "--private-key", str(key), "--role-arn", role_arn]
+    argv += ["--trust-anchor-arn", TA, "--profile-arn", PR, "--endpoint", "https://127.0.0.1:9"]
+    code = main(argv, prog="rasign")
+    return code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("role_arn, message", ROLE_ARN_CASES)
+def test_serve_and_credential_process_refuse_a_bad_role_arn_alike(pki, capsys, role_arn, message):
+    served = _bad_role_run(pki, capsys, "serve", role_arn)
+    printed = _bad_role_run(pki, capsys, "credential-process", role_arn)
+    assert served[0] == printed[0] == 3
+    assert message in served[1] and message in printed[1]
+
+
+@pytest.mark.parametrize(
+    "role_arn, message",
+    [
+        *ROLE_ARN_CASES,
+        ("arn:aws:iam::111122223333:user/me", "is not an IAM role ARN"),
+        ("arn:aws:iam::1:role/", "empty"),
+    ],
+)
+def test_serve_names_its_role_with_the_one_arn_parser(pki, capsys, role_arn, message):
+    from rasign.arns import role_name
+    from rasign.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        role_name(role_arn)
+    code, err = _bad_role_run(pki, capsys, "serve", role_arn)
+    assert code == 3 and message in err
+    assert role_name("arn:aws:iam::111122223333:role/path/app") == "app"
