@@ -218,3 +218,20 @@ def test_serve_names_its_role_with_the_one_arn_parser(pki, capsys, role_arn, mes
     code, err = _bad_role_run(pki, capsys, "serve", role_arn)
     assert code == 3 and message in err
     assert role_name("arn:aws:iam::111122223333:role/path/app") == "app"
+
+
+def test_every_option_is_an_identity_key_with_the_right_kind():
+    from rasign import identities
+
+    for options_class in (SignerOptions, SessionOptions):
+        for item in dataclasses.fields(options_class):
+            key = item.metadata["flag"].names[0].lstrip("-")
+            assert key in identities.FLAG_KEYS, key
+    assert identities.FLAG_KEYS["private-key"] == ("keypath", "private_key")
+    assert identities.FLAG_KEYS["no-prompt"] == ("bool", "no_prompt")
+    assert identities.FLAG_KEYS["session-duration"] == ("int", "session_duration")
+    assert identities.SECRET_KEYS == {"pkcs8-password", "tpm-key-password", "tpm-parent-password"}
+    found = identities.Identity(
+        name="x", path="f", line=1, values={"no-prompt": True, "backend-option": {"slot": "2"}, "backend": "pkcs11"}
+    )
+    assert identities.api_options(found) == {"interactive": False, "extra": {"slot": "2"}, "backend": "pkcs11"}
