@@ -116,24 +116,29 @@ def _argument(item: dataclasses.Field[Any], spec: Flag) -> dict[str, Any]:
 
 
 def options_from_args(options_class: type[T], args: argparse.Namespace) -> T:
-    """Build ``options_class`` from parsed flags; a flag the parser lacks keeps the field's default."""
-    values: dict[str, Any] = {}
-    for item, spec in _flag_fields(options_class):
-        if not hasattr(args, spec.dest):
-            continue
-        value = getattr(args, spec.dest)
-        if spec.maps == "true":
-            value = bool(value)
-        elif spec.maps == "inverted":
-            value = not bool(value)
-        elif spec.maps == "pairs":
-            value = _pairs(value or [], spec.names[0])
-        elif spec.maps == "blank_none":
-            value = value or None
-        if spec.minimum is not None and value < spec.minimum:
+    """Build ``options_class`` from parsed flags; a flag the parser lacks keeps the field's default.
+
+    Lower bounds are checked first, as the hand-written mapping did: an environment default
+    below its minimum (``AWS_MAX_ATTEMPTS=0``) is reported before a malformed ``KEY=VALUE``.
+    """
+    present = [(item, spec) for item, spec in _flag_fields(options_class) if hasattr(args, spec.dest)]
+    for _, spec in present:
+        if spec.minimum is not None and getattr(args, spec.dest) < spec.minimum:
             raise UsageError(f"{spec.names[0]} must be at least {spec.minimum}")
-        values[item.name] = value
-    return options_class(**values)
+    return options_class(**{item.name: _field_value(spec, getattr(args, spec.dest)) for item, spec in present})
+
+
+def _field_value(spec: Flag, value: Any) -> Any:
+    """The field value for one parsed flag value, by the flag's mapping (rasign.options.MAPPINGS)."""
+    if spec.maps == "true":
+        return bool(value)
+    if spec.maps == "inverted":
+        return not bool(value)
+    if spec.maps == "pairs":
+        return _pairs(value or [], spec.names[0])
+    if spec.maps == "blank_none":
+        return value or None
+    return value
 
 
 def add_signer_flags(parser: argparse.ArgumentParser, *, intermediates: bool = True) -> None:

@@ -235,3 +235,9 @@ def test_every_option_is_an_identity_key_with_the_right_kind():
         name="x", path="f", line=1, values={"no-prompt": True, "backend-option": {"slot": "2"}, "backend": "pkcs11"}
     )
     assert identities.api_options(found) == {"interactive": False, "extra": {"slot": "2"}, "backend": "pkcs11"}
+
+
+def test_a_low_environment_default_is_reported_before_a_malformed_pair(monkeypatch):
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "0")
+    with pytest.raises(UsageError, match="^--max-attempts must be at least 1$"):
+        flags.session_options(_parsed("--instance-property", "novalue"))
