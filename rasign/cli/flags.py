@@ -4,6 +4,12 @@ Every flag of ``aws_signing_helper`` 1.8 (reference-helper.md section 1) is acce
 the same meaning; rasign's additions use new names and never change an old one. The Go
 helper's mutually exclusive flag groups are enforced with its own error text, so scripts
 that parse errors keep working.
+
+The signer and session flags are not written here: :func:`add_option_flags` and
+:func:`options_from_args` generate the parser and the mapping back from the fields of
+:mod:`rasign.options` (each field's :class:`~rasign.options.Flag`), so an option is added in
+one place. The exclusive pairs are declared once, in :data:`EXCLUSIVE_PAIRS`, each with the
+commands that apply it.
 """
 
 from __future__ import annotations

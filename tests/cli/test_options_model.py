@@ -241,3 +241,24 @@ def test_a_low_environment_default_is_reported_before_a_malformed_pair(monkeypat
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "0")
     with pytest.raises(UsageError, match="^--max-attempts must be at least 1$"):
         flags.session_options(_parsed("--instance-property", "novalue"))
+
+
+def test_doctor_plans_the_session_once_for_all_its_checks(emulator, pki, monkeypatch):
+    import rasign.session
+    from rasign.doctor import run_checks
+
+    cert, key = pki.software_identity(stem="doctor-once")
+    session = SessionOptions(
+        trust_anchor_arn=emulator.trust_anchor_arn,
+        profile_arn=emulator.profile_arn,
+        role_arn=emulator.role_arn,
+        endpoint=emulator.endpoint,
+        ca_bundle=str(emulator.ca_bundle),
+    )
+    calls = []
+    real = rasign.session.plan_session
+    monkeypatch.setattr(rasign.session, "plan_session", lambda options: calls.append(options) or real(options))
+    results = run_checks(SignerOptions(certificate=str(cert), private_key=str(key)), session, live=True)
+    assert {check.name for check in results} >= {"arns", "live"}
+    assert [check for check in results if check.status == "fail"] == []
+    assert len(calls) == 1
