@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from rasign.cli import flags
-from rasign.errors import ConfigError, StoreError, UsageError
+from rasign.errors import StoreError, UsageError
 from rasign.logs import get_logger
 
 if TYPE_CHECKING:
@@ -143,22 +143,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def role_name_of(role_arn: str) -> str:
-    """The IMDS role name: the last path element of the role ARN's resource.
+    """The IMDS role name, from :func:`rasign.arns.role_name` (the one ARN parser): a bad ARN
+    fails exactly as in ``credential-process`` (ConfigError, exit 3), before any socket is bound."""
+    from rasign.arns import role_name
 
-    Parsed by :mod:`rasign.arns`, so a bad ARN fails here exactly as in ``credential-process``
-    (ConfigError, exit 3), before any socket is bound or key opened.
-    """
-    from rasign.arns import parse_arn
-
-    arn = parse_arn(role_arn, "role")
-    if arn.service != "iam" or not arn.resource.startswith("role/"):
-        raise ConfigError(f"{role_arn!r} is not an IAM role ARN", hint="expected arn:aws:iam::ACCOUNT:role/NAME")
-    name = arn.resource.rsplit("/", 1)[-1]
-    if not name:
-        raise ConfigError(
-            f"invalid role ARN {role_arn!r}: empty role name", hint="expected arn:aws:iam::ACCOUNT:role/NAME"
-        )
-    return name
+    return role_name(role_arn)
 
 
 def _policy(args: argparse.Namespace):
