@@ -144,25 +144,24 @@ _SECRET_WORDS = ("pin", "password", "passphrase", "passwd", "secret")
 """A plug-in option whose name contains one of these is treated as a secret: its value never
 enters the key (only that the option was given)."""
 
-_PATH_FIELDS = frozenset({"cert_store", "ca_bundle", "pkcs11_lib"})
+_PATH_KINDS = frozenset({"path", "libpath"})
+"""Option kinds (``Flag.config`` in rasign.options) keyed by their absolute path, so the same
+file named two ways is one identity; a bare library name (``libsofthsm2.so``) stays as given."""
 
 
-def _key_value(name: str, value: Any) -> str | None:
-    """The text one ``KEY`` field contributes; None when the identity cannot be fingerprinted."""
-    if name in ("certificate", "private_key") and isinstance(value, str) and value:
-        if value.startswith("pkcs11:"):
-            return "uri:" + _strip_pin_value(value)
-        if value.startswith("handle:"):
-            return "handle:" + value.lower()
-        if name == "certificate":
-            fingerprint = _file_fingerprint(value)
-            return None if fingerprint is None else "sha256:" + fingerprint
-        # The key's path, not its bytes: no need to read secret material for a cache key.
-        return "path:" + os.path.abspath(value)
-    if name == "intermediates" and isinstance(value, str) and value:
-        return "sha256:" + (_file_fingerprint(value) or os.path.abspath(value))
-    if name in _PATH_FIELDS and isinstance(value, str) and value:
-        return "path:" + (os.path.abspath(value) if os.sep in value or value.startswith(".") else value)
+def _key_value(name: str, value: Any, kind: str | None = None) -> str | None:
+    """The text one ``KEY`` field contributes; None when the identity cannot be fingerprinted.
+
+    ``kind`` is the field's option kind: a path-like field needs no entry here to be keyed by
+    its absolute path.
+    """
+    if isinstance(value, str) and value:
+        if name in ("certificate", "private_key"):
+            return _source_key_value(name, value)
+        if name == "intermediates":
+            return "sha256:" + (_file_fingerprint(value) or os.path.abspath(value))
+        if kind in _PATH_KINDS:
+            return "path:" + (os.path.abspath(value) if os.sep in value or value.startswith(".") else value)
     if name == "extra" and isinstance(value, dict):
         shown = {
             str(option): ("<secret>" if any(word in str(option).lower() for word in _SECRET_WORDS) else str(setting))
@@ -170,6 +169,19 @@ def _key_value(name: str, value: Any) -> str | None:
         }
         return json.dumps(shown, sort_keys=True)
     return json.dumps(value, sort_keys=True, default=str)
+
+
+def _source_key_value(name: str, value: str) -> str | None:
+    """A certificate or key source: its URI without PIN, its TPM handle, the certificate's
+    fingerprint (None when unreadable), or the key file's path (its bytes are never read)."""
+    if value.startswith("pkcs11:"):
+        return "uri:" + _strip_pin_value(value)
+    if value.startswith("handle:"):
+        return "handle:" + value.lower()
+    if name == "certificate":
+        fingerprint = _file_fingerprint(value)
+        return None if fingerprint is None else "sha256:" + fingerprint
+    return "path:" + os.path.abspath(value)
 
 
 def _field_parts(options: Any, prefix: str) -> list[str] | None:
@@ -189,7 +201,8 @@ def _field_parts(options: Any, prefix: str) -> list[str] | None:
             return None
         if decision != "key":
             continue
-        text = _key_value(item.name, getattr(options, item.name))
+        spec = item.metadata.get("flag")
+        text = _key_value(item.name, getattr(options, item.name), getattr(spec, "config", None))
         if text is None:
             return None
         parts.append(f"{prefix}.{item.name}={text}")
