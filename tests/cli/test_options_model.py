@@ -262,3 +262,24 @@ def test_doctor_plans_the_session_once_for_all_its_checks(emulator, pki, monkeyp
     assert {check.name for check in results} >= {"arns", "live"}
     assert [check for check in results if check.status == "fail"] == []
     assert len(calls) == 1
+
+
+def test_the_python_api_forces_a_backend_as_an_ordinary_option(pki):
+    from rasign.api import RolesAnywhereCredentialProvider, build_options
+
+    signer, _ = build_options(backend="store", cert_selector="Key=x509Subject,Value=CN=x")
+    assert signer.backend == "store"
+    cert, key = pki.software_identity(stem="api-backend")
+    provider = RolesAnywhereCredentialProvider(
+        certificate=str(cert), private_key=str(key), backend="file", trust_anchor_arn=TA, profile_arn=PR, role_arn=RO
+    )
+    assert provider.signer_options.backend == "file" and provider.planned.target.region == "us-east-1"
+    with pytest.raises(UsageError, match="unknown key backend 'nonesuch'"):
+        RolesAnywhereCredentialProvider(
+            certificate=str(cert),
+            private_key=str(key),
+            backend="nonesuch",
+            trust_anchor_arn=TA,
+            profile_arn=PR,
+            role_arn=RO,
+        )
