@@ -116,7 +116,6 @@ class RolesAnywhereCredentialProvider:
         signer_options: SignerOptions | None = None,
         session_options: SessionOptions | None = None,
         *,
-        backend: str | None = None,
         advisory_timeout: float | None = None,
         mandatory_timeout: float | None = None,
         clock: Clock | None = None,
@@ -136,9 +135,9 @@ class RolesAnywhereCredentialProvider:
         self.clock = clock
         """Where botocore reads the time when deciding to refresh (tests pass a FakeClock)."""
         # ``minter``: a rasign.multirole.RoleMinter, so several providers share one unlocked key.
-        self._minter: SessionMinter | RoleMinter = minter or SessionMinter(
-            self.signer_options, self.session_options, backend=backend
-        )
+        self._minter: SessionMinter | RoleMinter = minter or SessionMinter(self.signer_options, self.session_options)
+        self.planned = self._minter.planned
+        """The checked session (target, endpoint): planned once, by the minter."""
         self._credentials: botocore.credentials.RefreshableCredentials | None = None
 
     def _fetch(self) -> dict[str, str]:
@@ -230,10 +229,7 @@ def session(
     resolver = core.get_component("credential_provider")
     resolver.insert_before(resolver.providers[0].METHOD, provider)
     if region_name is None and core.get_config_variable("region") is None:
-        from rasign.session import plan_session
-
-        target, _ = plan_session(provider.session_options)
-        region_name = target.region
+        region_name = provider.planned.target.region
     return boto3.Session(botocore_session=core, region_name=region_name)
 
 
@@ -249,15 +245,12 @@ def _identity_provider(
 
     found = get_identity(name, identity_file)
     merged: dict[str, Any] = {**api_options(found), **options}
-    backend = merged.pop("backend", None)
     if not found.chain:
-        return RolesAnywhereCredentialProvider(signer_options, session_options, backend=backend, **merged)
+        return RolesAnywhereCredentialProvider(signer_options, session_options, **merged)
     from rasign.multirole import SharedSigner
 
     signer, sess = build_options(signer_options, session_options, **merged)
-    minter = SharedSigner(signer, backend=backend).minter(
-        sess, chain=found.chain, sts_endpoint=found.sts_endpoint, name=found.name
-    )
+    minter = SharedSigner(signer).minter(sess, chain=found.chain, sts_endpoint=found.sts_endpoint, name=found.name)
     return RolesAnywhereCredentialProvider(signer, sess, minter=minter)
 
 
@@ -288,7 +281,6 @@ def sessions(
     signer_options: SignerOptions | None = None,
     session_options: SessionOptions | None = None,
     *,
-    backend: str | None = None,
     region_name: str | None = None,
     **options: Any,
 ) -> RoleSessions:
@@ -316,7 +308,7 @@ def sessions(
     from rasign.multirole import SharedSigner, role_options
 
     base_signer, base_session = build_options(signer_options, session_options, **options)
-    shared = SharedSigner(base_signer, backend=backend)
+    shared = SharedSigner(base_signer)
     result = RoleSessions(shared)
     minters = {}
     for name, spec in roles.items():

@@ -45,15 +45,28 @@ def parse_arn(text: str, what: str) -> Arn:
     shown = repr(clean(text, 120))
     if not text.startswith("arn:"):
         raise ConfigError(f"failed to parse {what} arn: 'arn: invalid prefix' ({shown})", hint="ARNs start with 'arn:'")
-    parts = text.split(":", 5)
-    if len(parts) < 6:
+    arn = split_arn(text)
+    if arn is None:
         raise ConfigError(
             f"failed to parse {what} arn: 'arn: not enough sections' ({shown})",
             hint="an ARN has the form arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE",
         )
-    check_partition(parts[1], text)
-    if parts[3]:
-        check_region(parts[3])
+    check_partition(arn.partition, text)
+    if arn.region:
+        check_region(arn.region)
+    return arn
+
+
+def split_arn(text: str) -> Arn | None:
+    """The six sections of ``text``, or None when it is not ``arn:`` plus six sections.
+
+    Syntax only: :func:`parse_arn` adds the checks (known partition, region name) and the Go
+    helper's error texts. Readers that report a bad ARN in their own words (the identities
+    file names the line) use this, so there is one way to split an ARN.
+    """
+    parts = text.split(":", 5) if isinstance(text, str) else []
+    if len(parts) < 6 or parts[0] != "arn":
+        return None
     return Arn(partition=parts[1], service=parts[2], region=parts[3], account=parts[4], resource=parts[5])
 
 
@@ -148,5 +161,16 @@ def check_duration(seconds: int) -> int:
 
 
 def role_name(role_arn: str) -> str:
-    """Last path element of a role ARN (what IMDS lists as the role name)."""
-    return parse_arn(role_arn, "role").resource.rsplit("/", 1)[-1]
+    """Last path element of an IAM role ARN (what IMDS lists as the role name).
+
+    Parsed by :func:`parse_arn`, so a bad ARN fails as in ``credential-process`` (ConfigError,
+    exit 3); an ARN of something that is not a role, or a role without a name, is refused too.
+    """
+    arn = parse_arn(role_arn, "role")
+    hint = "expected arn:aws:iam::ACCOUNT:role/NAME"
+    if arn.service != "iam" or not arn.resource.startswith("role/"):
+        raise ConfigError(f"{role_arn!r} is not an IAM role ARN", hint=hint)
+    name = arn.resource.rsplit("/", 1)[-1]
+    if not name:
+        raise ConfigError(f"invalid role ARN {role_arn!r}: empty role name", hint=hint)
+    return name

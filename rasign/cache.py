@@ -145,7 +145,9 @@ _SECRET_WORDS = ("pin", "password", "passphrase", "passwd", "secret")
 """A plug-in option whose name contains one of these is treated as a secret: its value never
 enters the key (only that the option was given)."""
 
-_PATH_FIELDS = frozenset({"cert_store", "ca_bundle", "pkcs11_lib"})
+_PATH_KINDS = frozenset({"path", "libpath"})
+"""Option kinds (``Flag.config`` in rasign.options) keyed by their absolute path, so the same
+file named two ways is one identity; a bare library name (``libsofthsm2.so``) stays as given."""
 
 
 def _identity_value(name: str, value: str) -> str | None:
@@ -170,14 +172,18 @@ def _plugin_options_value(value: dict[Any, Any]) -> str:
     return json.dumps(shown, sort_keys=True)
 
 
-def _key_value(name: str, value: Any) -> str | None:
-    """The text one ``KEY`` field contributes; None when the identity cannot be fingerprinted."""
+def _key_value(name: str, value: Any, kind: str | None = None) -> str | None:
+    """The text one ``KEY`` field contributes; None when the identity cannot be fingerprinted.
+
+    ``kind`` is the field's option kind: a path-like field needs no entry here to be keyed by
+    its absolute path.
+    """
     text = value if isinstance(value, str) and value else None
     if text is not None and name in ("certificate", "private_key"):
         return _identity_value(name, text)
     if text is not None and name == "intermediates":
         return "sha256:" + (_file_fingerprint(text) or os.path.abspath(text))
-    if text is not None and name in _PATH_FIELDS:
+    if text is not None and kind in _PATH_KINDS:
         return "path:" + (os.path.abspath(text) if os.sep in text or text.startswith(".") else text)
     if name == "extra" and isinstance(value, dict):
         return _plugin_options_value(value)
@@ -201,7 +207,8 @@ def _field_parts(options: Any, prefix: str) -> list[str] | None:
             return None
         if decision != "key":
             continue
-        text = _key_value(item.name, getattr(options, item.name))
+        spec = item.metadata.get("flag")
+        text = _key_value(item.name, getattr(options, item.name), getattr(spec, "config", None))
         if text is None:
             return None
         parts.append(f"{prefix}.{item.name}={text}")

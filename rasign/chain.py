@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from rasign.credentials import Credentials
     from rasign.identities import ChainStep
     from rasign.options import SessionOptions
+    from rasign.session import PlannedSession
 
 DEFAULT_SESSION_PREFIX = "rasign"
 
@@ -190,20 +191,23 @@ def chain_of(args: argparse.Namespace) -> list[ChainStep]:
     return list(getattr(args, "identity_chain", None) or [])
 
 
-def credentials_for(args: argparse.Namespace, *, allow_cache: bool = True) -> tuple[Credentials | None, str]:
+def credentials_for(
+    args: argparse.Namespace, *, allow_cache: bool = True, planned: PlannedSession | None = None
+) -> tuple[Credentials | None, str]:
     """Credentials for parsed flags: cache, then CreateSession, then the chain.
 
     Returns ``(credentials, process_json)``; ``credentials`` is None on a cache hit (the
     JSON is all a hit has), so callers that need fields parse the JSON with
-    :func:`rasign.credentials.from_process_json`.
+    :func:`rasign.credentials.from_process_json`. ``planned``: the session the caller planned
+    from these flags already (so nothing is validated twice).
     """
     from rasign.cli import flags
     from rasign.session import plan_session
 
     flags.check_exclusions(args, flags.CREDENTIAL_EXCLUSIONS)
     signer_options = flags.signer_options(args)
-    session_options = flags.session_options(args)
-    target, _ = plan_session(session_options)
+    planned = planned or plan_session(flags.session_options(args))
+    session_options, target = planned.options, planned.target
     steps = chain_of(args)
     sts_endpoint = getattr(args, "identity_sts_endpoint", None)
 
@@ -223,7 +227,7 @@ def credentials_for(args: argparse.Namespace, *, allow_cache: bool = True) -> tu
 
     from rasign.workflow import obtain_credentials
 
-    credentials = obtain_credentials(signer_options, session_options, backend=getattr(args, "backend", None))
+    credentials = obtain_credentials(signer_options, planned)
     if steps:
         credentials = assume_chain(
             credentials,
@@ -296,9 +300,12 @@ def chained(minter: Any, args: argparse.Namespace, session_options: SessionOptio
     steps = chain_of(args)
     if not steps:
         return minter
-    from rasign.session import plan_session
+    planned = getattr(minter, "planned", None)  # the minter's own plan: no second validation
+    if planned is None:
+        from rasign.session import plan_session
 
-    target, _ = plan_session(session_options)
+        planned = plan_session(session_options)
+    target = planned.target
     return ChainedMinter(
         minter,
         steps,

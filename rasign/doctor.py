@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from cryptography import x509
 
     from rasign.options import SessionOptions, SignerOptions
+    from rasign.session import PlannedSession
 
 PASS, FAIL, WARN = "pass", "fail", "warn"
 MAX_CHAIN_DEPTH = 5
@@ -448,11 +449,12 @@ def _check_tpm_socket(spec: str, conf: str) -> Check:
 # --------------------------------------------------------------------------- ARNs and endpoint
 
 
-def check_arns(options: SessionOptions) -> Iterator[Check]:
+def check_arns(options: SessionOptions | PlannedSession) -> Iterator[Check]:
     """The three ARNs agree on partition, region and account (same rules as every command)."""
-    from rasign.session import plan_session
+    from rasign.session import ensure_planned
 
-    target, endpoint = plan_session(options)
+    planned = ensure_planned(options)
+    target, endpoint = planned.target, planned.endpoint
     accounts = {
         "trust anchor": target.trust_anchor.account,
         "profile": target.profile.account,
@@ -475,14 +477,15 @@ def check_arns(options: SessionOptions) -> Iterator[Check]:
     )
 
 
-def check_endpoint(options: SessionOptions, now: _dt.datetime) -> Iterator[Check]:
+def check_endpoint(options: SessionOptions | PlannedSession, now: _dt.datetime) -> Iterator[Check]:
     """DNS, TCP, TLS with the CA bundle, proxy in use, and clock skew against the answer's ``Date``."""
     import socket
     import urllib.parse
 
-    from rasign.session import plan_session, tls_verify
+    from rasign.session import ensure_planned, tls_verify
 
-    _, endpoint = plan_session(options)
+    planned = ensure_planned(options)
+    endpoint, session = planned.endpoint, planned.options
     parsed = urllib.parse.urlsplit(endpoint.url)
     host, port = parsed.hostname or endpoint.host, parsed.port or 443
     proxy = _proxy_for(host)
@@ -501,7 +504,7 @@ def check_endpoint(options: SessionOptions, now: _dt.datetime) -> Iterator[Check
     yield Check("dns", PASS, f"{host} -> {addresses[0][4][0]}")
     if not proxy:
         try:
-            socket.create_connection((host, port), timeout=options.connect_timeout).close()
+            socket.create_connection((host, port), timeout=session.connect_timeout).close()
         except OSError as err:
             yield Check(
                 "tcp",
@@ -511,7 +514,7 @@ def check_endpoint(options: SessionOptions, now: _dt.datetime) -> Iterator[Check
             )
             return
         yield Check("tcp", PASS, f"connected to {host}:{port}")
-    yield from check_tls_and_clock(endpoint.url, tls_verify(options), options.connect_timeout, now)
+    yield from check_tls_and_clock(endpoint.url, tls_verify(session), session.connect_timeout, now)
 
 
 def check_tls_and_clock(url: str, verify: bool | str, timeout: float, now: _dt.datetime) -> Iterator[Check]:
@@ -575,22 +578,30 @@ def run_checks(
     signer_options: SignerOptions,
     session_options: SessionOptions,
     *,
-    backend: str | None = None,
     trust_anchor_pem: str | None = None,
     live: bool = False,
     now: _dt.datetime | None = None,
     network: bool = True,
 ) -> list[Check]:
     """Every check that applies to these options, in the order a failure would happen."""
+    from rasign.session import plan_session
+
     now = now or _dt.datetime.now(_dt.timezone.utc)
-    results = _safe(lambda: check_arns(session_options), "arns")
+    planned: SessionOptions | PlannedSession = session_options
+
+    def arns() -> Iterator[Check]:
+        nonlocal planned
+        planned = plan_session(session_options)  # once: the endpoint and live checks reuse it
+        yield from check_arns(planned)
+
+    results = _safe(arns, "arns")
     certificate_checks, leaf = _certificate_checks(signer_options, trust_anchor_pem, now)
     results += certificate_checks
     results += _key_checks(signer_options, leaf)
     if network and not any(check.name == "arns" and check.status == FAIL for check in results):
-        results += _safe(lambda: check_endpoint(session_options, now), "endpoint")
+        results += _safe(lambda: check_endpoint(planned, now), "endpoint")
     if live:
-        results += _safe(lambda: _live(signer_options, session_options, backend), "live")
+        results += _safe(lambda: _live(signer_options, planned), "live")
     return results
 
 
@@ -649,10 +660,10 @@ def _is_tss2_file(path: str) -> bool:
         return False
 
 
-def _live(signer_options: SignerOptions, session_options: SessionOptions, backend: str | None) -> Iterator[Check]:
+def _live(signer_options: SignerOptions, session_options: SessionOptions | PlannedSession) -> Iterator[Check]:
     from rasign.workflow import obtain_credentials
 
-    credentials = obtain_credentials(signer_options, session_options, backend=backend)
+    credentials = obtain_credentials(signer_options, session_options)
     yield Check(
         "live", PASS, f"CreateSession returned credentials for {credentials.role_arn} until {credentials.expiration}"
     )

@@ -38,49 +38,43 @@ if TYPE_CHECKING:
 CONFIG_ENV = "RASIGN_CONFIG"
 IDENTITY_ENV = "RASIGN_IDENTITY"
 
-# key -> (kind, argparse dest). Kinds: str, path, keypath, bool, int, float, pairs.
-FLAG_KEYS: dict[str, tuple[str, str]] = {
-    "certificate": ("keypath", "certificate"),
-    "private-key": ("keypath", "private_key"),
-    "intermediates": ("path", "intermediates"),
-    "pkcs8-password": ("str", "pkcs8_password"),
-    "backend": ("str", "backend"),
-    "backend-option": ("pairs", "backend_option"),
-    "no-prompt": ("bool", "no_prompt"),
-    "cert-selector": ("str", "cert_selector"),
-    "system-store-name": ("str", "system_store_name"),
-    "use-latest-expiring-certificate": ("bool", "use_latest_expiring_certificate"),
-    "cert-store": ("path", "cert_store"),
-    "pkcs11-lib": ("libpath", "pkcs11_lib"),
-    "reuse-pin": ("bool", "reuse_pin"),
-    "pkcs11-pin-file": ("path", "pkcs11_pin_file"),
-    "pkcs11-pin-env": ("str", "pkcs11_pin_env"),
-    "pkcs11-context-pin-file": ("path", "pkcs11_context_pin_file"),
-    "pkcs11-context-pin-env": ("str", "pkcs11_context_pin_env"),
-    "tpm-key-password": ("str", "tpm_key_password"),
-    "no-tpm-key-password": ("bool", "no_tpm_key_password"),
-    "tpm-parent-password": ("str", "tpm_parent_password"),
-    "tpm-tcti": ("str", "tpm_tcti"),
-    "tpm-pcrs": ("str", "tpm_pcrs"),
-    "role-arn": ("str", "role_arn"),
-    "profile-arn": ("str", "profile_arn"),
-    "trust-anchor-arn": ("str", "trust_anchor_arn"),
-    "session-duration": ("int", "session_duration"),
-    "role-session-name": ("template", "role_session_name"),
-    "instance-property": ("pairs", "instance_property"),
-    "region": ("str", "region"),
-    "endpoint": ("str", "endpoint"),
-    "use-fips-endpoint": ("bool", "use_fips_endpoint"),
-    "use-dualstack-endpoint": ("bool", "use_dualstack_endpoint"),
-    "ca-bundle": ("path", "ca_bundle"),
-    "no-verify-ssl": ("bool", "no_verify_ssl"),
-    "with-proxy": ("bool", "with_proxy"),
-    "connect-timeout": ("float", "connect_timeout"),
-    "read-timeout": ("float", "read_timeout"),
-    "max-attempts": ("int", "max_attempts"),
-    "cache": ("bool", "cache"),
-}
-"""Keys that are flags: the value becomes the flag's default for the chosen identity."""
+_KIND_OF_MAPPING = {"true": "bool", "inverted": "bool", "pairs": "pairs"}
+_KIND_OF_TYPE = {"int": "int", "float": "float"}
+
+
+def _option_keys() -> tuple[dict[str, tuple[str, str]], dict[str, tuple[str, str]], frozenset[str]]:
+    """(flag keys, key -> (option field, mapping), secret keys) from the options' field metadata.
+
+    Generated so that a new option field is a new key here too: kinds come from the flag's
+    mapping and the field's type unless the field names one (``path``, ``keypath``, ...).
+    """
+    import dataclasses
+
+    from rasign.options import SessionOptions, SignerOptions, flag_of
+
+    keys: dict[str, tuple[str, str]] = {}
+    fields_of: dict[str, tuple[str, str]] = {}
+    secrets: set[str] = set()
+    for options_class in (SignerOptions, SessionOptions):
+        for item in dataclasses.fields(options_class):
+            spec = flag_of(item)
+            if spec is None:
+                continue
+            key = spec.names[0].lstrip("-")
+            kind = spec.config or _KIND_OF_MAPPING.get(spec.maps) or _KIND_OF_TYPE.get(str(item.type), "str")
+            keys[key] = (kind, spec.dest)
+            fields_of[key] = (item.name, spec.maps)
+            if item.metadata.get("cache") == "secret":
+                secrets.add(key)
+    keys["cache"] = ("bool", "cache")
+    return keys, fields_of, frozenset(secrets)
+
+
+# key -> (kind, argparse dest). Kinds: str, path, keypath, libpath, template, bool, int, float, pairs.
+FLAG_KEYS, _OPTION_FIELDS, SECRET_KEYS = _option_keys()
+"""Keys that are flags: the value becomes the flag's default for the chosen identity. Every
+option field's flag (rasign.options) plus ``cache``; ``SECRET_KEYS`` are the fields whose cache
+decision is ``secret`` (refused inline in a file others can read)."""
 
 OTHER_KEYS: dict[str, str] = {
     "description": "str",
@@ -102,7 +96,6 @@ CHAIN_KEYS: dict[str, str] = {
 }
 """Keys of one ``[[identity.NAME.chain]]`` step (an ``sts:AssumeRole`` after CreateSession)."""
 
-SECRET_KEYS = frozenset({"pkcs8-password", "tpm-key-password", "tpm-parent-password"})
 _NAME = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 
 
@@ -538,7 +531,7 @@ def _chain(name: str, value: Any, path: str, line: int, lines: dict[tuple[Any, .
             raise _fail(path, where, f"identity {name!r}: chain step {position + 1} has no 'role-arn'")
         from rasign.arns import is_arn_of
 
-        if not is_arn_of(fields_["role-arn"], "iam", "role/"):
+        if not is_arn_of(str(fields_["role-arn"]), "iam", "role/"):
             raise _fail(
                 path,
                 lines.get(("identity", name, "chain", position, "role-arn"), where),
@@ -718,15 +711,14 @@ def api_options(identity: Identity) -> dict[str, Any]:
     """The identity as keyword options of :mod:`rasign.api` (option field names, not flag dests)."""
     result: dict[str, Any] = {}
     for key, value in identity.values.items():
-        dest = FLAG_KEYS[key][1]
-        if dest == "instance_property":
-            result["instance_properties"] = dict(value)
-        elif dest == "backend_option":
-            result["extra"] = dict(value)
-        elif dest == "no_prompt":
-            result["interactive"] = not value
-        elif dest != "cache":  # the credential cache belongs to credential-process
-            result[dest] = value
+        if key not in _OPTION_FIELDS:  # the credential cache belongs to credential-process
+            continue
+        name, maps = _OPTION_FIELDS[key]
+        if maps == "pairs":
+            value = dict(value)
+        elif maps == "inverted":
+            value = not value
+        result[name] = value
     if result.get("role_session_name"):
         result["role_session_name"] = render_session_name(
             result["role_session_name"], identity.name, result.get("certificate")

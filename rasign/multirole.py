@@ -21,16 +21,15 @@ if TYPE_CHECKING:
     from rasign.credentials import Credentials
     from rasign.identities import ChainStep
     from rasign.options import SessionOptions, SignerOptions
-    from rasign.session import SessionClient
+    from rasign.session import PlannedSession, SessionClient
     from rasign.signer import Signer
 
 
 class SharedSigner:
     """One open signer shared by every role minted through it."""
 
-    def __init__(self, signer_options: SignerOptions, *, backend: str | None = None) -> None:
+    def __init__(self, signer_options: SignerOptions) -> None:
         self.signer_options = signer_options
-        self.backend = backend
         self._lock = threading.Lock()
         self._signer: Signer | None = None
         self.opened = 0
@@ -38,7 +37,7 @@ class SharedSigner:
 
     def minter(
         self,
-        session_options: SessionOptions,
+        session_options: SessionOptions | PlannedSession,
         *,
         chain: Sequence[ChainStep] = (),
         sts_endpoint: str | None = None,
@@ -54,7 +53,7 @@ class SharedSigner:
 
         with self._lock:
             if self._signer is None:
-                self._signer = open_signer_checked(self.signer_options, backend=self.backend)
+                self._signer = open_signer_checked(self.signer_options)
                 self.opened += 1
             try:
                 return client_factory(self._signer)
@@ -85,17 +84,18 @@ class RoleMinter:
     def __init__(
         self,
         shared: SharedSigner,
-        session_options: SessionOptions,
+        session_options: SessionOptions | PlannedSession,
         *,
         chain: Sequence[ChainStep] = (),
         sts_endpoint: str | None = None,
         name: str = "",
     ) -> None:
-        from rasign.session import plan_session
+        from rasign.session import ensure_planned
 
-        self.target, _ = plan_session(session_options)
+        self.planned = ensure_planned(session_options)
+        self.target = self.planned.target
         self.shared = shared
-        self.session_options = session_options
+        self.session_options = self.planned.options
         self.chain = list(chain)
         self.sts_endpoint = sts_endpoint
         self.name = name
@@ -108,7 +108,7 @@ class RoleMinter:
         if self._client is None or self._client_signer is not signer:
             if self._client is not None:
                 self._client.close()
-            self._client = SessionClient(signer, self.session_options)
+            self._client = SessionClient(signer, self.planned)
             self._client_signer = signer
         return self._client.create_session()
 

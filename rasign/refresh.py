@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from typing_extensions import Self  # typing.Self is 3.11+; only type checkers read this
 
     from rasign.options import SessionOptions, SignerOptions
+    from rasign.session import PlannedSession
     from rasign.signer import Signer
 
 log = logging.getLogger("rasign.refresh")
@@ -81,22 +82,21 @@ class SessionMinter:
     def __init__(
         self,
         signer_options: SignerOptions,
-        session_options: SessionOptions,
+        session_options: SessionOptions | PlannedSession,
         *,
-        backend: str | None = None,
         reopen_each_time: bool | None = None,
         wrap_signer: Callable[[Signer], Signer] | None = None,
     ) -> None:
-        from rasign.session import plan_session
+        from rasign.session import ensure_planned
 
-        plan_session(session_options)  # ARNs, region, duration, endpoint: fail before any PIN
+        self.planned = ensure_planned(session_options)  # ARNs, region, duration, endpoint: fail before any PIN
         self.signer_options = signer_options
-        self.session_options = session_options
-        self.backend = backend
+        self.session_options = self.planned.options
         if reopen_each_time is None:
             from rasign.registry import choose_backend, load_backend
 
-            reopen_each_time = load_backend(backend or choose_backend(signer_options)).reopen_each_refresh
+            backend = signer_options.backend or choose_backend(signer_options)
+            reopen_each_time = load_backend(backend).reopen_each_refresh
         self.reopen_each_time = reopen_each_time
         self._wrap = wrap_signer
         """Applied to every signer opened (the agent's touch notices wrap it)."""
@@ -113,7 +113,7 @@ class SessionMinter:
 
         with self._lock:
             if self.reopen_each_time:
-                open_signer_checked(self.signer_options, backend=self.backend).close()
+                open_signer_checked(self.signer_options).close()
             elif self._signer is None:
                 self._open_locked()
 
@@ -124,9 +124,9 @@ class SessionMinter:
 
         with self._lock:
             if self.reopen_each_time:
-                with open_signer_checked(self.signer_options, backend=self.backend) as opened:
+                with open_signer_checked(self.signer_options) as opened:
                     signer = self._wrap(opened) if self._wrap else opened
-                    client = SessionClient(signer, self.session_options)
+                    client = SessionClient(signer, self.planned)
                     try:
                         return client.create_session()
                     finally:
@@ -149,9 +149,9 @@ class SessionMinter:
         from rasign.session import SessionClient
         from rasign.workflow import open_signer_checked
 
-        opened = open_signer_checked(self.signer_options, backend=self.backend)
+        opened = open_signer_checked(self.signer_options)
         self._signer = self._wrap(opened) if self._wrap else opened
-        self._client = SessionClient(self._signer, self.session_options)
+        self._client = SessionClient(self._signer, self.planned)
 
     def _close_locked(self) -> None:
         signer, client = self._signer, self._client

@@ -89,13 +89,13 @@ def load_backend(name: str) -> type[Backend]:
     return _checked(name, getattr(module, attr))
 
 
-def open_signer(options: SignerOptions, backend: str | None = None) -> Signer:
-    """Build the signer for ``options`` with the chosen (or forced) backend."""
+def open_signer(options: SignerOptions) -> Signer:
+    """Build the signer for ``options`` with the chosen backend, or ``options.backend`` when forced."""
     from rasign.validate import option_types, signer_text
 
     option_types(options)  # the Python API hands options in directly: check before any backend
     signer_text(options)
-    name = backend or choose_backend(options)
+    name = options.backend or choose_backend(options)
     return load_backend(name).open(options)
 
 

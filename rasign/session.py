@@ -162,14 +162,20 @@ class SessionClient:
     def __init__(
         self,
         signer: Signer,
-        options: SessionOptions,
+        planned: PlannedSession,
         *,
         clock: Callable[[], datetime] | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        if not isinstance(planned, PlannedSession):
+            raise TypeError(
+                f"SessionClient takes the PlannedSession that plan_session(options) returns, "
+                f"not {type(planned).__name__}: plan once, then hand the plan to the client"
+            )
         self.signer = signer
-        self.options = options
-        self.target, self.endpoint = plan_session(options)
+        self.planned = planned
+        self.options = planned.options
+        self.target, self.endpoint = planned.target, planned.endpoint
         self._clock = clock or (lambda: datetime.now(timezone.utc))
         self._sleep = sleep
         self._http: requests.Session | None = None
@@ -390,8 +396,21 @@ def _member(document: Any, name: str, kind: type, malformed: Callable[[str], Ser
     return value
 
 
-def plan_session(options: SessionOptions) -> tuple[Target, Endpoint]:
-    """Check every session input that needs no key or network; return target and endpoint.
+@dataclass(frozen=True)
+class PlannedSession:
+    """Session inputs checked once: the options, the resolved target and the endpoint.
+
+    :func:`plan_session` is the only producer; :class:`SessionClient` takes this instead of
+    the options, so a command validates once and the client never re-checks.
+    """
+
+    options: SessionOptions
+    target: Target
+    endpoint: Endpoint
+
+
+def plan_session(options: SessionOptions) -> PlannedSession:
+    """Check every session input that needs no key or network; return the plan.
 
     Commands call this before opening a signer, so a typo in an ARN never costs a PIN entry
     or a token operation.
@@ -408,7 +427,16 @@ def plan_session(options: SessionOptions) -> tuple[Target, Endpoint]:
         use_dualstack=options.use_dualstack_endpoint,
         arn_partition=target.trust_anchor.partition,
     )
-    return target, endpoint
+    return PlannedSession(options, target, endpoint)
+
+
+def ensure_planned(session: SessionOptions | PlannedSession) -> PlannedSession:
+    """``session`` if it is already planned, else :func:`plan_session` of it.
+
+    For entry points that take either (the minters, :func:`rasign.workflow.obtain_credentials`):
+    a caller that planned already hands the plan on and nothing is validated twice.
+    """
+    return session if isinstance(session, PlannedSession) else plan_session(session)
 
 
 def check_transport(options: SessionOptions) -> None:
@@ -419,9 +447,9 @@ def check_transport(options: SessionOptions) -> None:
     validate.max_attempts(options.max_attempts)
 
 
-def create_session(signer: Signer, options: SessionOptions) -> Credentials:
+def create_session(signer: Signer, session: SessionOptions | PlannedSession) -> Credentials:
     """One-shot CreateSession with a fresh client."""
-    client = SessionClient(signer, options)
+    client = SessionClient(signer, ensure_planned(session))
     try:
         return client.create_session()
     finally:

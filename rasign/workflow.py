@@ -16,19 +16,18 @@ from rasign.logs import get_logger
 if TYPE_CHECKING:
     from rasign.credentials import Credentials
     from rasign.options import SessionOptions, SignerOptions
+    from rasign.session import PlannedSession
     from rasign.signer import Signer
 
 log = get_logger("workflow")
 
 
-def open_signer_checked(
-    options: SignerOptions, *, backend: str | None = None, require_certificate: bool = True
-) -> Signer:
-    """Open the signer and refuse a certificate Roles Anywhere would reject.
+def open_signer_checked(options: SignerOptions, *, require_certificate: bool = True) -> Signer:
+    """Open the signer (``options.backend`` if forced) and refuse a certificate Roles Anywhere would reject.
 
     Warnings (certificate expiring within seven days) go to the log on stderr.
     """
-    signer = registry.open_signer(options, backend)  # checks option types and text first
+    signer = registry.open_signer(options)  # checks option types and text first
     try:
         certificate = signer.certificate
         if certificate is None:
@@ -47,15 +46,14 @@ def open_signer_checked(
     return signer
 
 
-def obtain_credentials(
-    signer_options: SignerOptions, session_options: SessionOptions, *, backend: str | None = None
-) -> Credentials:
-    """One complete CreateSession: validate inputs, open the key, sign, send, close."""
-    from rasign.session import SessionClient, plan_session
+def obtain_credentials(signer_options: SignerOptions, session: SessionOptions | PlannedSession) -> Credentials:
+    """One complete CreateSession: validate inputs (unless ``session`` is planned already), open the key,
+    sign, send, close."""
+    from rasign.session import SessionClient, ensure_planned
 
-    plan_session(session_options)
-    with open_signer_checked(signer_options, backend=backend) as signer:
-        client = SessionClient(signer, session_options)
+    planned = ensure_planned(session)
+    with open_signer_checked(signer_options) as signer:
+        client = SessionClient(signer, planned)
         try:
             return client.create_session()
         finally:

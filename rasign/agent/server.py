@@ -270,7 +270,7 @@ class Agent:
 
         # The agent never prompts itself: a needed secret goes back to the client's terminal.
         signer_options = dataclasses.replace(signer_options, interactive=False)
-        minter = SessionMinter(signer_options, session_options, backend=backend, wrap_signer=wrap)
+        minter = SessionMinter(signer_options, session_options, wrap_signer=wrap)
         minter._notify_holder = holder  # type: ignore[attr-defined]
         label = f"{session_options.role_arn or '?'} with {signer_options.certificate or signer_options.cert_selector or '?'}"
         original = {name: getattr(signer_options, name) for name in _SECRET_FIELDS}
@@ -479,7 +479,7 @@ def _parse(argv: list[str], cwd: str) -> tuple[SignerOptions, SessionOptions, st
     signer_options = flags.signer_options(args)
     session_options = flags.session_options(args)
     plan_session(session_options)
-    return signer_options, session_options, getattr(args, "backend", None), warnings
+    return signer_options, session_options, signer_options.backend, warnings
 
 
 def _absolute(options: Any, name: str, cwd: str) -> None:

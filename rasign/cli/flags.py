@@ -4,59 +4,66 @@ Every flag of ``aws_signing_helper`` 1.8 (reference-helper.md section 1) is acce
 the same meaning; rasign's additions use new names and never change an old one. The Go
 helper's mutually exclusive flag groups are enforced with its own error text, so scripts
 that parse errors keep working.
+
+The signer and session flags are not written here: :func:`add_option_flags` and
+:func:`options_from_args` generate the parser and the mapping back from the fields of
+:mod:`rasign.options` (each field's :class:`~rasign.options.Flag`), so an option is added in
+one place. The exclusive pairs are declared once, in :data:`EXCLUSIVE_PAIRS`, each with the
+commands that apply it.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 from collections.abc import Sequence
+from typing import Any, TypeVar
 
 from rasign import validate
 from rasign.errors import UsageError
-from rasign.options import SessionOptions, SignerOptions
+from rasign.options import Flag, SessionOptions, SignerOptions, flag_of
 
-# Go's groups for credential-process, serve and update (reference-helper.md 1.2).
-CREDENTIAL_EXCLUSIONS: tuple[tuple[str, str], ...] = (
-    ("certificate", "cert-selector"),
-    ("certificate", "system-store-name"),
-    ("private-key", "cert-selector"),
-    ("private-key", "system-store-name"),
-    ("private-key", "use-latest-expiring-certificate"),
-    ("use-latest-expiring-certificate", "intermediates"),
-    ("use-latest-expiring-certificate", "reuse-pin"),
-    ("cert-selector", "intermediates"),
-    ("cert-selector", "reuse-pin"),
-    ("system-store-name", "reuse-pin"),
-    ("tpm-key-password", "cert-selector"),
-    ("tpm-key-password", "reuse-pin"),
-    ("no-tpm-key-password", "cert-selector"),
-    ("no-tpm-key-password", "tpm-key-password"),
-    ("pkcs8-password", "tpm-key-password"),
-)
+T = TypeVar("T")
 
-# Go's groups for sign-string (reference-helper.md 1.6).
-SIGN_STRING_EXCLUSIONS: tuple[tuple[str, str], ...] = (
-    ("certificate", "cert-selector"),
-    ("certificate", "system-store-name"),
-    ("private-key", "cert-selector"),
-    ("private-key", "system-store-name"),
-    ("private-key", "use-latest-expiring-certificate"),
-    ("use-latest-expiring-certificate", "reuse-pin"),
-    ("cert-selector", "reuse-pin"),
-    ("system-store-name", "reuse-pin"),
-    ("tpm-key-password", "cert-selector"),
-    ("tpm-key-password", "reuse-pin"),
-    ("no-tpm-key-password", "cert-selector"),
-    ("no-tpm-key-password", "reuse-pin"),
-    ("no-tpm-key-password", "tpm-key-password"),
-    ("pkcs8-password", "tpm-key-password"),
-)
+CREDENTIAL_COMMANDS = frozenset({"credential-process", "serve", "update"})
+"""Commands that share the Go helper's credential flags (reference-helper.md 1.2)."""
+SIGN_STRING = frozenset({"sign-string"})
+READ_CERTIFICATE = frozenset({"read-certificate-data"})
+_KEY_COMMANDS = CREDENTIAL_COMMANDS | SIGN_STRING
 
-READ_CERTIFICATE_EXCLUSIONS: tuple[tuple[str, str], ...] = (
-    ("certificate", "cert-selector"),
-    ("certificate", "system-store-name"),
+EXCLUSIVE_PAIRS: tuple[tuple[str, str, frozenset[str]], ...] = (
+    ("certificate", "cert-selector", _KEY_COMMANDS | READ_CERTIFICATE),
+    ("certificate", "system-store-name", _KEY_COMMANDS | READ_CERTIFICATE),
+    ("private-key", "cert-selector", _KEY_COMMANDS),
+    ("private-key", "system-store-name", _KEY_COMMANDS),
+    ("private-key", "use-latest-expiring-certificate", _KEY_COMMANDS),
+    ("use-latest-expiring-certificate", "intermediates", CREDENTIAL_COMMANDS),
+    ("use-latest-expiring-certificate", "reuse-pin", _KEY_COMMANDS),
+    ("cert-selector", "intermediates", CREDENTIAL_COMMANDS),
+    ("cert-selector", "reuse-pin", _KEY_COMMANDS),
+    ("system-store-name", "reuse-pin", _KEY_COMMANDS),
+    ("tpm-key-password", "cert-selector", _KEY_COMMANDS),
+    ("tpm-key-password", "reuse-pin", _KEY_COMMANDS),
+    ("no-tpm-key-password", "cert-selector", _KEY_COMMANDS),
+    ("no-tpm-key-password", "reuse-pin", SIGN_STRING),
+    ("no-tpm-key-password", "tpm-key-password", _KEY_COMMANDS),
+    ("pkcs8-password", "tpm-key-password", _KEY_COMMANDS),
 )
+"""The Go helper's ``MarkFlagsMutuallyExclusive`` pairs, once, each with the commands that
+declare it (reference-helper.md 1.2, 1.6, 1.7). The pair's order is Go's: it appears in the
+error text. sign-string has no ``--intermediates`` and adds ``no-tpm-key-password|reuse-pin``."""
+
+
+def exclusions_for(command: str) -> tuple[tuple[str, str], ...]:
+    """The exclusive pairs ``command`` enforces (none for a command the Go helper lacks)."""
+    return tuple((first, second) for first, second, commands in EXCLUSIVE_PAIRS if command in commands)
+
+
+CREDENTIAL_EXCLUSIONS = exclusions_for("credential-process")
+"""credential-process, serve and update (and rasign's exec and export, which take their flags)."""
+SIGN_STRING_EXCLUSIONS = exclusions_for("sign-string")
+READ_CERTIFICATE_EXCLUSIONS = exclusions_for("read-certificate-data")
 
 
 def add_debug_flag(parser: argparse.ArgumentParser) -> None:
@@ -65,161 +72,89 @@ def add_debug_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log-format", choices=("text", "json"), default="text", help="log line format on stderr")
 
 
+def add_option_flags(parser: argparse.ArgumentParser, options_class: type, *, skip: Sequence[str] = ()) -> None:
+    """Add the flag of every field of ``options_class`` (except ``skip``), grouped as declared.
+
+    Groups appear in the order their first field is declared and each group's flags in field
+    order, so help, man page and completions follow the dataclass.
+    """
+    by_group: dict[str, list[tuple[dataclasses.Field[Any], Flag]]] = {}
+    for item, spec in _flag_fields(options_class):
+        if item.name not in skip:
+            by_group.setdefault(spec.group, []).append((item, spec))
+    for title, members in by_group.items():
+        group = parser.add_argument_group(title)
+        for item, spec in members:
+            group.add_argument(*spec.names, **_argument(item, spec))
+
+
+def _flag_fields(options_class: type) -> list[tuple[dataclasses.Field[Any], Flag]]:
+    pairs = []
+    for item in dataclasses.fields(options_class):
+        spec = flag_of(item)
+        if spec is not None:
+            pairs.append((item, spec))
+    return pairs
+
+
+def _argument(item: dataclasses.Field[Any], spec: Flag) -> dict[str, Any]:
+    """``add_argument`` keywords for one field's flag."""
+    kwargs: dict[str, Any] = {"help": spec.help}
+    if len(spec.names) > 1:
+        kwargs["dest"] = spec.dest
+    if spec.maps in ("true", "inverted"):
+        kwargs["action"] = "store_true"
+        if spec.env:
+            kwargs["default"] = _env_flag(spec.env)
+        return kwargs
+    kwargs["metavar"] = spec.metavar
+    if spec.maps == "pairs":
+        kwargs.update(action="append", default=[])
+        return kwargs
+    if spec.check:
+        kwargs["type"] = validate.flag(getattr(validate, spec.check), spec.names[0])
+    default = item.default
+    if spec.env and isinstance(default, int):
+        default = _env_int(spec.env, default)
+    if default is not None:
+        kwargs["default"] = default
+    return kwargs
+
+
+def options_from_args(options_class: type[T], args: argparse.Namespace) -> T:
+    """Build ``options_class`` from parsed flags; a flag the parser lacks keeps the field's default.
+
+    Lower bounds are checked first, as the hand-written mapping did: an environment default
+    below its minimum (``AWS_MAX_ATTEMPTS=0``) is reported before a malformed ``KEY=VALUE``.
+    """
+    present = [(item, spec) for item, spec in _flag_fields(options_class) if hasattr(args, spec.dest)]
+    for _, spec in present:
+        if spec.minimum is not None and getattr(args, spec.dest) < spec.minimum:
+            raise UsageError(f"{spec.names[0]} must be at least {spec.minimum}")
+    return options_class(**{item.name: _field_value(spec, getattr(args, spec.dest)) for item, spec in present})
+
+
+def _field_value(spec: Flag, value: Any) -> Any:
+    """The field value for one parsed flag value, by the flag's mapping (rasign.options.MAPPINGS)."""
+    if spec.maps == "true":
+        return bool(value)
+    if spec.maps == "inverted":
+        return not bool(value)
+    if spec.maps == "pairs":
+        return _pairs(value or [], spec.names[0])
+    if spec.maps == "blank_none":
+        return value or None
+    return value
+
+
 def add_signer_flags(parser: argparse.ArgumentParser, *, intermediates: bool = True) -> None:
-    """Flags that say where the certificate and key live (all backends)."""
-    group = parser.add_argument_group("certificate and key")
-    group.add_argument("--certificate", metavar="PATH|URI", help="certificate: PEM/DER/PKCS#12 file or pkcs11: URI")
-    group.add_argument(
-        "--private-key", metavar="PATH|URI", help="key: PEM/DER/TSS2 file, pkcs11: URI or handle:0x81..."
-    )
-    if intermediates:
-        group.add_argument("--intermediates", metavar="PATH", help="PEM bundle of intermediate CA certificates")
-    group.add_argument(
-        "--pkcs8-password",
-        metavar="PASSWORD",
-        help="password of an encrypted key or PKCS#12 file (env RASIGN_PKCS8_PASSWORD)",
-    )
-    group.add_argument("--backend", metavar="NAME", help="force a key backend (file, pkcs11, tpm, store or a plug-in)")
-    group.add_argument(
-        "--backend-option",
-        metavar="KEY=VALUE",
-        action="append",
-        default=[],
-        help="option for a plug-in backend (repeatable)",
-    )
-    group.add_argument(
-        "--no-prompt",
-        action="store_true",
-        default=_env_flag("RASIGN_NO_PROMPT"),
-        help="never prompt on the terminal; fail instead (env RASIGN_NO_PROMPT=1)",
-    )
-
-    store = parser.add_argument_group("certificate stores")
-    store.add_argument(
-        "--cert-selector", metavar="SELECTOR", help="Key=x509Subject,Value=... selector or file://selector.json"
-    )
-    store.add_argument(
-        "--system-store-name", metavar="NAME", help="Windows store (default MY; LocalMachine\\My accepted)"
-    )
-    store.add_argument(
-        "--use-latest-expiring-certificate",
-        "--reuse-latest-expiring-certificate",
-        dest="use_latest_expiring_certificate",
-        action="store_true",
-        help="on several matches pick the one expiring last",
-    )
-    store.add_argument(
-        "--cert-store", metavar="DIR", help="directory of PEM/PKCS#12 identities searched by --cert-selector"
-    )
-
-    p11 = parser.add_argument_group("PKCS#11")
-    p11.add_argument("--pkcs11-lib", metavar="PATH", help="PKCS#11 module (default: p11-kit-proxy)")
-    p11.add_argument(
-        "--pkcs11-init-args",
-        metavar="STRING",
-        help="C_Initialize pReserved string for modules that need one, e.g. NSS softokn's \"configdir='sql:DIR' ...\"",
-    )
-    p11.add_argument("--reuse-pin", action="store_true", help="use the user PIN as the context-specific PIN")
-    p11.add_argument("--pkcs11-pin-file", metavar="PATH", help="file holding the user PIN")
-    p11.add_argument(
-        "--pkcs11-pin-env", metavar="VAR", help="environment variable holding the user PIN (default RASIGN_PKCS11_PIN)"
-    )
-    p11.add_argument(
-        "--pkcs11-context-pin-file", metavar="PATH", help="file holding the context-specific (signature) PIN"
-    )
-    p11.add_argument(
-        "--pkcs11-context-pin-env",
-        metavar="VAR",
-        help="environment variable holding the context-specific PIN (default RASIGN_PKCS11_CONTEXT_PIN)",
-    )
-
-    tpm = parser.add_argument_group("TPM 2.0")
-    tpm.add_argument(
-        "--tpm-key-password", metavar="PASSWORD", help="TPM key authorisation (env RASIGN_TPM_KEY_PASSWORD)"
-    )
-    tpm.add_argument("--no-tpm-key-password", action="store_true", help="the TPM key has no password")
-    tpm.add_argument("--tpm-parent-password", metavar="PASSWORD", help="authorisation of the key's parent")
-    tpm.add_argument(
-        "--tpm-tcti",
-        metavar="TCTI",
-        help="TCTI, e.g. device:/dev/tpmrm0 or swtpm:port=2321 (default: TPM_DEVICE, TCTI env, /dev/tpmrm0)",
-    )
-    tpm.add_argument("--tpm-pcrs", metavar="SEL", help="PCR selection for PCR-policy keys, e.g. sha256:0,7")
+    """Flags that say where the certificate and key live (all backends): :class:`SignerOptions`'s fields."""
+    add_option_flags(parser, SignerOptions, skip=() if intermediates else ("intermediates",))
 
 
 def add_session_flags(parser: argparse.ArgumentParser) -> None:
-    """Flags that say which role to assume and how to reach Roles Anywhere."""
-    group = parser.add_argument_group("Roles Anywhere")
-    group.add_argument("--role-arn", default="", metavar="ARN", help="role to assume")
-    group.add_argument("--profile-arn", default="", metavar="ARN", help="Roles Anywhere profile")
-    group.add_argument("--trust-anchor-arn", default="", metavar="ARN", help="Roles Anywhere trust anchor")
-    group.add_argument(
-        "--session-duration",
-        type=validate.flag(validate.session_duration, "--session-duration"),
-        default=3600,
-        metavar="SECONDS",
-        help="900-43200 (default 3600)",
-    )
-    group.add_argument("--role-session-name", metavar="NAME", help="session name (profile must accept it)")
-    group.add_argument(
-        "--instance-property",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="instance property sent with the session (repeatable)",
-    )
-    group.add_argument(
-        "--region",
-        type=validate.flag(validate.region, "--region"),
-        metavar="REGION",
-        help="signing region (default: the trust anchor's)",
-    )
-    group.add_argument(
-        "--endpoint",
-        type=validate.flag(validate.endpoint_url, "--endpoint"),
-        metavar="URL",
-        help="CreateSession endpoint override",
-    )
-    group.add_argument(
-        "--use-fips-endpoint", "--fips", dest="use_fips_endpoint", action="store_true", help="use the FIPS endpoint"
-    )
-    group.add_argument(
-        "--use-dualstack-endpoint",
-        "--dualstack",
-        dest="use_dualstack_endpoint",
-        action="store_true",
-        help="use the IPv4/IPv6 endpoint",
-    )
-    group.add_argument(
-        "--ca-bundle", metavar="PATH", help="CA bundle for TLS verification (default AWS_CA_BUNDLE, then the system's)"
-    )
-    group.add_argument(
-        "--no-verify-ssl", action="store_true", help="disable TLS verification (do not use in production)"
-    )
-    group.add_argument(
-        "--with-proxy", action="store_true", help="accepted for compatibility: HTTPS_PROXY/NO_PROXY are always honoured"
-    )
-    group.add_argument(
-        "--connect-timeout",
-        type=validate.flag(validate.timeout, "--connect-timeout"),
-        default=10.0,
-        metavar="SECONDS",
-        help="TCP/TLS connect timeout",
-    )
-    group.add_argument(
-        "--read-timeout",
-        type=validate.flag(validate.timeout, "--read-timeout"),
-        default=30.0,
-        metavar="SECONDS",
-        help="response timeout",
-    )
-    group.add_argument(
-        "--max-attempts",
-        type=validate.flag(validate.max_attempts, "--max-attempts"),
-        default=_env_int("AWS_MAX_ATTEMPTS", 3),
-        metavar="N",
-        help="attempts on throttling/5xx/network errors (default 3)",
-    )
+    """Flags that say which role to assume and how to reach Roles Anywhere: :class:`SessionOptions`'s fields."""
+    add_option_flags(parser, SessionOptions)
 
 
 def add_refresh_flags(parser: argparse.ArgumentParser) -> None:
@@ -245,13 +180,6 @@ def add_refresh_flags(parser: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="longest wait between retries after failures (default 120)",
     )
-
-
-def _int(text: str) -> int:
-    try:
-        return int(text, 10)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
 
 
 def _env_flag(name: str) -> bool:
@@ -287,53 +215,10 @@ def check_exclusions(args: argparse.Namespace, groups: Sequence[tuple[str, str]]
 
 
 def signer_options(args: argparse.Namespace) -> SignerOptions:
-    """Map parsed flags to :class:`SignerOptions`."""
-    get = lambda name: getattr(args, name, None)  # noqa: E731 - tiny accessor
-    return SignerOptions(
-        certificate=get("certificate"),
-        private_key=get("private_key"),
-        intermediates=get("intermediates"),
-        cert_selector=get("cert_selector"),
-        system_store_name=get("system_store_name"),
-        use_latest_expiring_certificate=bool(get("use_latest_expiring_certificate")),
-        cert_store=get("cert_store"),
-        pkcs8_password=get("pkcs8_password"),  # the file backend reads RASIGN_PKCS8_PASSWORD itself
-        pkcs11_lib=get("pkcs11_lib"),
-        pkcs11_init_args=get("pkcs11_init_args"),
-        reuse_pin=bool(get("reuse_pin")),
-        pkcs11_pin_file=get("pkcs11_pin_file"),
-        pkcs11_pin_env=get("pkcs11_pin_env"),
-        pkcs11_context_pin_file=get("pkcs11_context_pin_file"),
-        pkcs11_context_pin_env=get("pkcs11_context_pin_env"),
-        tpm_key_password=get("tpm_key_password"),
-        no_tpm_key_password=bool(get("no_tpm_key_password")),
-        tpm_parent_password=get("tpm_parent_password"),
-        tpm_tcti=get("tpm_tcti"),
-        tpm_pcrs=get("tpm_pcrs"),
-        interactive=not bool(get("no_prompt")),
-        extra=_pairs(get("backend_option") or [], "--backend-option"),
-    )
+    """Map parsed flags to :class:`SignerOptions` (generated from its fields)."""
+    return options_from_args(SignerOptions, args)
 
 
 def session_options(args: argparse.Namespace) -> SessionOptions:
-    """Map parsed flags to :class:`SessionOptions`."""
-    if args.max_attempts < 1:
-        raise UsageError("--max-attempts must be at least 1")
-    return SessionOptions(
-        role_arn=args.role_arn,
-        profile_arn=args.profile_arn,
-        trust_anchor_arn=args.trust_anchor_arn,
-        session_duration=args.session_duration,
-        role_session_name=args.role_session_name or None,
-        instance_properties=_pairs(args.instance_property, "--instance-property"),
-        region=args.region or None,
-        endpoint=args.endpoint or None,
-        use_fips_endpoint=args.use_fips_endpoint,
-        use_dualstack_endpoint=args.use_dualstack_endpoint,
-        ca_bundle=args.ca_bundle,
-        no_verify_ssl=args.no_verify_ssl,
-        with_proxy=args.with_proxy,
-        connect_timeout=args.connect_timeout,
-        read_timeout=args.read_timeout,
-        max_attempts=args.max_attempts,
-    )
+    """Map parsed flags to :class:`SessionOptions` (generated from its fields)."""
+    return options_from_args(SessionOptions, args)

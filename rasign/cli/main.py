@@ -51,6 +51,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "doctor": ("rasign.commands.doctor", "check a set-up before it fails: certificate, chain, key, ARNs, endpoint"),
 }
 
+GO_EXCLUSION_COMMANDS = frozenset({"credential-process", "serve", "update", "sign-string", "read-certificate-data"})
+"""Commands whose Go flag exclusions are checked at parse time (rasign.cli.flags.EXCLUSIVE_PAIRS)."""
 EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
 DEFAULT_PROG = "rasign"
@@ -168,19 +170,11 @@ def _split_extras(extras: list[str], parser: argparse.ArgumentParser, where: str
 
 def _check_exclusions(command: str | None, args: argparse.Namespace) -> None:
     """The Go helper's mutually exclusive groups, checked at parse time as cobra does."""
-    if command not in ("credential-process", "serve", "update", "sign-string", "read-certificate-data"):
+    if command not in GO_EXCLUSION_COMMANDS:
         return
     from rasign.cli import flags
 
-    groups = {
-        "credential-process": flags.CREDENTIAL_EXCLUSIONS,
-        "serve": flags.CREDENTIAL_EXCLUSIONS,
-        "update": flags.CREDENTIAL_EXCLUSIONS,
-        "sign-string": flags.SIGN_STRING_EXCLUSIONS,
-        "read-certificate-data": flags.READ_CERTIFICATE_EXCLUSIONS,
-    }.get(command or "")
-    if groups:
-        flags.check_exclusions(args, groups)
+    flags.check_exclusions(args, flags.exclusions_for(command))
 
 
 def _apply_pin_alias(args: argparse.Namespace) -> None:
@@ -275,44 +269,11 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     prog = prog or program_name()
     debug = _debug_requested(args_list)
     try:
-        from rasign.cli import mistakes
-
-        mistakes.check_line_continuations(args_list)
-        command = _command_in(args_list, prog)
-        parser = build_parser(prog, only=command)
-        if not args_list:
-            parser.print_help()
-            return 0
-        args, extras = parser.parse_known_args(args_list)
-        if getattr(args, "identity", None):
-            from rasign.identities import apply_identity
-
-            args = apply_identity(args, parser, lambda: parser.parse_known_args(args_list)[0])
-        run = getattr(args, "_run", None)
-        where = f"{prog} {command}" if command else prog
-        ignored = _split_extras(extras, _subparser(parser, command) if command else parser, where)
-        if run is None:
-            parser.print_help(sys.stderr)
-            return UsageError.exit_code
-        _preflight(command, args, ignored, prog)
-        from rasign import logs
-
-        structured = getattr(args, "log_format", "text") == "json"
-        logs.configure(debug=bool(getattr(args, "debug", False)), structured=structured)
-        try:
-            return int(run(args) or 0)
-        except (KeyLoadError, CertificateError) as err:
-            better = mistakes.diagnose(args)
-            if better is None:
-                raise
-            raise better from err
+        return _run_command(args_list, prog)
     except SystemExit as done:  # --help and --version
         return done.code if isinstance(done.code, int) else 0
     except RasignError as err:
-        if debug:
-            import traceback
-
-            traceback.print_exc()
+        _traceback_if(debug)
         _say(f"{prog}: error: {err.one_line()}")
         return err.exit_code
     except KeyboardInterrupt:
@@ -321,12 +282,52 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     except BrokenPipeError:
         return 1
     except Exception as err:  # noqa: BLE001 - the last line of defence against tracebacks
-        if debug:
-            import traceback
-
-            traceback.print_exc()
+        _traceback_if(debug)
         _say(f"{prog}: internal error: {type(err).__name__}: {err} (rerun with --debug and report it)")
         return EXIT_INTERNAL
+
+
+def _run_command(args_list: list[str], prog: str) -> int:
+    """Parse ``args_list``, run the checks every command shares, then the command; its exit code."""
+    from rasign.cli import mistakes
+
+    mistakes.check_line_continuations(args_list)
+    command = _command_in(args_list, prog)
+    parser = build_parser(prog, only=command)
+    if not args_list:
+        parser.print_help()
+        return 0
+    args, extras = parser.parse_known_args(args_list)
+    if getattr(args, "identity", None):
+        from rasign.identities import apply_identity
+
+        args = apply_identity(args, parser, lambda: parser.parse_known_args(args_list)[0])
+    run = getattr(args, "_run", None)
+    where = f"{prog} {command}" if command else prog
+    ignored = _split_extras(extras, _subparser(parser, command) if command else parser, where)
+    if run is None:
+        parser.print_help(sys.stderr)
+        return UsageError.exit_code
+    _preflight(command, args, ignored, prog)
+    from rasign import logs
+
+    structured = getattr(args, "log_format", "text") == "json"
+    logs.configure(debug=bool(getattr(args, "debug", False)), structured=structured)
+    try:
+        return int(run(args) or 0)
+    except (KeyLoadError, CertificateError) as err:
+        better = mistakes.diagnose(args)
+        if better is None:
+            raise
+        raise better from err
+
+
+def _traceback_if(debug: bool) -> None:
+    """The traceback of the exception being handled, on stderr, only with ``--debug``."""
+    if debug:
+        import traceback
+
+        traceback.print_exc()
 
 
 def _say(text: str) -> None:

@@ -106,25 +106,11 @@ def normalise_bools(parser: argparse.ArgumentParser, tokens: list[str]) -> tuple
         name, sep, value = token.partition("=")
         action = booleans.get(name) if sep and name.startswith("--") else None
         if action is None:
-            out.append(token)
-            # argparse never takes a token starting with "-" as a value, so neither do we.
-            if _takes_value(parser, token) and index + 1 < len(tokens) and not tokens[index + 1].startswith("-"):
-                out.append(tokens[index + 1])
-                index += 1
-            index += 1
+            taken = _with_value(parser, tokens, index)
+            out.extend(taken)
+            index += len(taken)
             continue
-        if value in GO_TRUE:
-            out.append(name)
-            explicit.pop(action.dest, None)
-        elif value in GO_FALSE:
-            same_dest = {o for o, a in booleans.items() if a.dest == action.dest}
-            out = [t for t in out if t not in same_dest]
-            explicit[action.dest] = not action.const
-        else:
-            raise UsageError(
-                f'invalid argument "{value}" for "{name}" flag: not a boolean',
-                hint=f"use {name}, {name}=true or {name}=false (also 1, 0, t, f, TRUE, FALSE)",
-            )
+        out = _explicit_bool(out, explicit, booleans, name, value)
         index += 1
     # A later bare flag beats an earlier "=false" for the same destination.
     for token in out:
@@ -132,3 +118,30 @@ def normalise_bools(parser: argparse.ArgumentParser, tokens: list[str]) -> tuple
         if action is not None:
             explicit.pop(action.dest, None)
     return out, explicit
+
+
+def _with_value(parser: argparse.ArgumentParser, tokens: list[str], index: int) -> list[str]:
+    """``tokens[index]`` and, for a flag that takes one, its value (never a token starting with "-",
+    because argparse never takes one as a value either)."""
+    token = tokens[index]
+    if _takes_value(parser, token) and index + 1 < len(tokens) and not tokens[index + 1].startswith("-"):
+        return [token, tokens[index + 1]]
+    return [token]
+
+
+def _explicit_bool(
+    out: list[str], explicit: dict[str, bool], booleans: dict[str, argparse.Action], name: str, value: str
+) -> list[str]:
+    """Apply one ``--flag=VALUE`` of a boolean flag to the tokens so far; return the new tokens."""
+    action = booleans[name]
+    if value in GO_TRUE:
+        explicit.pop(action.dest, None)
+        return [*out, name]
+    if value in GO_FALSE:
+        same_dest = {o for o, a in booleans.items() if a.dest == action.dest}
+        explicit[action.dest] = not action.const
+        return [t for t in out if t not in same_dest]
+    raise UsageError(
+        f'invalid argument "{value}" for "{name}" flag: not a boolean',
+        hint=f"use {name}, {name}=true or {name}=false (also 1, 0, t, f, TRUE, FALSE)",
+    )

@@ -60,14 +60,13 @@ def run(args: argparse.Namespace) -> int:
     from rasign.session import plan_session
 
     signer_options = flags.signer_options(args)
-    session_options = flags.session_options(args)
-    plan_session(session_options)
+    planned = plan_session(flags.session_options(args))
 
     key = None
     if args.cache is not False:  # --no-cache: do not even import the cache
         from rasign import cache
 
-        key = cache.cache_key(signer_options, session_options) if cache.cache_wanted(args, signer_options) else None
+        key = cache.cache_key(signer_options, planned.options) if cache.cache_wanted(args, signer_options) else None
     if key is not None:
         hit = cache.load_cached(key)
         if hit is not None:
@@ -77,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
 
     from rasign.workflow import obtain_credentials
 
-    credentials = obtain_credentials(signer_options, session_options, backend=args.backend)
+    credentials = obtain_credentials(signer_options, planned)
     output = credentials.to_process_json()
     if key is not None:
         from rasign import cache

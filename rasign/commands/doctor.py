@@ -40,7 +40,6 @@ def run(args: argparse.Namespace) -> int:
     results = run_checks(
         flags.signer_options(args),
         flags.session_options(args),
-        backend=args.backend,
         trust_anchor_pem=args.trust_anchor_pem,
         live=args.live,
         network=not args.offline,

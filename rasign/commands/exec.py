@@ -131,12 +131,9 @@ def _fetcher(args: argparse.Namespace) -> tuple[Any, Any, str]:
     from rasign.session import plan_session
 
     flags.check_exclusions(args, flags.CREDENTIAL_EXCLUSIONS)
-    session_options = flags.session_options(args)
-    target, _ = plan_session(session_options)
-    minter = chained(
-        SessionMinter(flags.signer_options(args), session_options, backend=args.backend), args, session_options
-    )
-    return minter, minter.mint, target.region
+    planned = plan_session(flags.session_options(args))
+    minter = chained(SessionMinter(flags.signer_options(args), planned), args, planned.options)
+    return minter, minter.mint, planned.target.region
 
 
 def _serve(refresher: Refresher, token: str) -> ThreadingHTTPServer:

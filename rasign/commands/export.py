@@ -34,10 +34,12 @@ def credential_environment(args: argparse.Namespace) -> dict[str, str]:
     from rasign.credentials import from_process_json
     from rasign.session import plan_session
 
-    credentials, text = credentials_for(args)
+    flags.check_exclusions(args, flags.CREDENTIAL_EXCLUSIONS)  # before the session checks, as credentials_for does
+    planned = plan_session(flags.session_options(args))
+    credentials, text = credentials_for(args, planned=planned)
     if credentials is None:
         credentials = from_process_json(text)
-    target, _ = plan_session(flags.session_options(args))
+    target = planned.target
     return {
         "AWS_ACCESS_KEY_ID": credentials.access_key_id,
         "AWS_SECRET_ACCESS_KEY": credentials.secret_access_key,

@@ -144,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
         leaf = registry.load_backend("file").list_identities(options)[0].certificate
         sys.stdout.write(describe_certificate(leaf))
         return 0
-    backend = registry.load_backend(args.backend or registry.choose_backend(options))
+    backend = registry.load_backend(options.backend or registry.choose_backend(options))
     identities = backend.list_identities(options)
     sys.stdout.write(listing_json(identities) if args.json else listing_text(identities))
     return 0

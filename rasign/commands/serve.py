@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from rasign.cli import flags
-from rasign.errors import ConfigError, StoreError, UsageError
+from rasign.errors import StoreError, UsageError
 from rasign.logs import get_logger
 
 if TYPE_CHECKING:
@@ -146,22 +146,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def role_name_of(role_arn: str) -> str:
-    """The IMDS role name: the last path element of the role ARN's resource.
+    """The IMDS role name, from :func:`rasign.arns.role_name` (the one ARN parser): a bad ARN
+    fails exactly as in ``credential-process`` (ConfigError, exit 3), before any socket is bound."""
+    from rasign.arns import role_name
 
-    Parsed by :mod:`rasign.arns`, so a bad ARN fails here exactly as in ``credential-process``
-    (ConfigError, exit 3), before any socket is bound or key opened.
-    """
-    from rasign.arns import parse_arn
-
-    arn = parse_arn(role_arn, "role")
-    if arn.service != "iam" or not arn.resource.startswith("role/"):
-        raise ConfigError(f"{role_arn!r} is not an IAM role ARN", hint="expected arn:aws:iam::ACCOUNT:role/NAME")
-    name = arn.resource.rsplit("/", 1)[-1]
-    if not name:
-        raise ConfigError(
-            f"invalid role ARN {role_arn!r}: empty role name", hint="expected arn:aws:iam::ACCOUNT:role/NAME"
-        )
-    return name
+    return role_name(role_arn)
 
 
 MIN_TOKEN_LENGTH = 32
@@ -419,16 +408,15 @@ def _served_roles(setup: ServeSetup, args: argparse.Namespace, clock: Clock) -> 
     from rasign.serve.view import CredentialView
 
     policy = setup.settings.policy()
-    backend = getattr(args, "backend", None)
     shared = None
     if setup.extra_arns:
         from rasign.multirole import SharedSigner, role_options
 
         # Several roles, one key: opened once (one PIN entry, one login) and kept open.
-        shared = SharedSigner(setup.signer_options, backend=backend)
+        shared = SharedSigner(setup.signer_options)
         minter: Any = shared.minter(setup.session_options, name=setup.role_name)
     else:
-        minter = SessionMinter(setup.signer_options, setup.session_options, backend=backend)
+        minter = SessionMinter(setup.signer_options, setup.session_options)
     minter = chained(minter, args, setup.session_options)  # --identity with a role chain: serve the last role
     view = CredentialView(role_arn=setup.served_arn, expiry_skew=policy.expiry_skew, clock=clock)
     refresher = Refresher(minter.mint, policy, on_update=view.update, name="rasign-serve-refresh", clock=clock)

@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     from rasign.logs import get_logger
     from rasign.registry import open_signer
 
-    with open_signer(flags.signer_options(args), args.backend) as signer:
+    with open_signer(flags.signer_options(args)) as signer:
         certificate = signer.certificate
         public_key = certificate.public_key() if certificate is not None else signer.public_key()
         message = test_message(public_key)

@@ -77,9 +77,7 @@ def run(args: argparse.Namespace, *, clock: Clock | None = None, lifecycle: Life
 
     from rasign.chain import chained
 
-    minter = chained(
-        SessionMinter(signer_options, session_options, backend=getattr(args, "backend", None)), args, session_options
-    )
+    minter = chained(SessionMinter(signer_options, session_options), args, session_options)
     try:
         minter.open()  # the PIN (if any) is read here, in the foreground
         harden_process()  # then: no PIN in the environment, no core file, no ptrace by the same user

@@ -41,6 +41,7 @@ ALTERNATIVES: dict[str, object] = {
     "tpm_parent_password": "parent-secret-pw",
     "tpm_tcti": "swtpm:port=2321",
     "tpm_pcrs": "sha256:0,7",
+    "backend": "pkcs11",
     "interactive": False,
     "extra": {"slot": "2"},
     "role_arn": RO.replace("/r", "/other"),
