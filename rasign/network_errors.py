@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from rasign import transport
 from rasign.textsafe import clean
 
-_PROXY_UNREACHABLE = "the proxy could not be reached or refused the connection (check HTTPS_PROXY and NO_PROXY)"
+_PROXY_UNREACHABLE = "the proxy could not be reached or refused the connection"
 
 
 def _chain(err: BaseException) -> Iterator[BaseException]:
@@ -42,8 +42,8 @@ def _verify(item: BaseException) -> str | None:
 
 
 def _proxy(item: BaseException) -> str | None:
-    if isinstance(item, transport.ProxyRefused):
-        return f"{clean(str(item), 200)} (check the proxy credentials in HTTPS_PROXY, and NO_PROXY)"
+    if isinstance(item, (transport.ProxyRefused, transport.ProxyBroken)):
+        return clean(str(item), 200)
     if isinstance(item, transport.ConnectFailed) and item.via_proxy:
         return _PROXY_UNREACHABLE
     return None
@@ -107,6 +107,11 @@ def _os(item: BaseException) -> str | None:
     if item.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
         return "network unreachable" if item.errno == errno.ENETUNREACH else "host unreachable"
     return clean(item.strerror.lower(), 120) if item.strerror else None
+
+
+def through_proxy(err: BaseException) -> bool:
+    """Whether ``err`` happened on the way through a proxy (so the fix is in HTTPS_PROXY/NO_PROXY)."""
+    return any(isinstance(item, transport.ConnectFailed) and item.via_proxy for item in _chain(err))
 
 
 def cause(err: BaseException, *, connect_timeout: float, read_timeout: float) -> str:

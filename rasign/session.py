@@ -304,10 +304,14 @@ class SessionClient:
             if isinstance(err, AnswerTooSlow)
             else self._cause(err)
         )
-        error = NetworkError(
-            f"request send failed, POST {self.endpoint.sessions_url}: {reason}",
-            hint="check network access, proxy settings (HTTPS_PROXY/NO_PROXY) and --endpoint",
+        from rasign.network_errors import through_proxy
+
+        hint = (
+            "check the proxy address and credentials in HTTPS_PROXY, or exempt the endpoint with NO_PROXY"
+            if through_proxy(err)
+            else "check network access, proxy settings (HTTPS_PROXY/NO_PROXY) and --endpoint"
         )
+        error = NetworkError(f"request send failed, POST {self.endpoint.sessions_url}: {reason}", hint=hint)
         error.__cause__ = err
         return error
 

@@ -59,13 +59,20 @@ class ConnectFailed(TransportError):
         self.via_proxy = via_proxy
 
 
-class ProxyRefused(TransportError):
+class ProxyRefused(ConnectFailed):
     """The proxy answered the CONNECT request with something other than 200."""
 
     def __init__(self, status: int, reason: str) -> None:
-        super().__init__(f"the proxy answered the tunnel request with HTTP {status} {reason}".rstrip())
+        super().__init__(f"the proxy answered the tunnel request with HTTP {status} {reason}".rstrip(), via_proxy=True)
         self.status = status
         self.reason = reason
+
+
+class ProxyBroken(ConnectFailed):
+    """The proxy closed the connection, or sent something that is not HTTP, instead of a tunnel."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, via_proxy=True)
 
 
 class TlsFailed(TransportError):
@@ -484,12 +491,14 @@ class HttpsClient:
             raise Timeout(
                 f"the proxy did not open a tunnel within {self.connect_timeout:g} s", connecting=True
             ) from err
-        except (NoAnswer, BrokeOff, OSError) as err:
-            raise ConnectFailed("the proxy closed the connection instead of opening a tunnel", via_proxy=True) from err
+        except BadAnswer as err:
+            raise ProxyBroken(f"the proxy's answer to the tunnel request is not HTTP ({err})") from err
+        except OSError as err:
+            raise ProxyBroken("the proxy closed the connection instead of opening a tunnel") from err
         if status != 200:
             raise ProxyRefused(status, proxy.redact(_shown(reason)))
         if reader.buffer:
-            raise BadAnswer("the proxy sent bytes after accepting the tunnel")
+            raise ProxyBroken("the proxy sent bytes after accepting the tunnel")
 
     def _handshake(self, sock: socket.socket, host: str) -> ssl.SSLSocket:
         if self._context is None:

@@ -74,7 +74,8 @@ class Tinyproxy:
         return f"http://127.0.0.1:{self.port}"
 
     def connects(self) -> list[str]:
-        return [line for line in self.log.read_text(errors="replace").splitlines() if "CONNECT" in line]
+        """The CONNECT requests tinyproxy logged."""
+        return [line for line in self.log.read_text(errors="replace").splitlines() if "): CONNECT " in line]
 
 
 def _free_port() -> int:
