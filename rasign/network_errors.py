@@ -5,7 +5,8 @@ them as ``__cause__``. :func:`cause` walks that chain (``__cause__``, ``__contex
 ``args``) and names the lowest-level reason it recognises: "connection refused", "name does
 not resolve", "TLS certificate verify failed: ...", "timed out after 10 s while
 connecting". Never a URL or query string: they are long, say nothing, and can hold secrets.
-The rules are tried in order of how specific they are, each over the whole chain.
+The rules are tried in order of how specific they are, each over the whole chain; what
+went wrong with a proxy comes first, so it is never mistaken for the endpoint's fault.
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ def _verify(item: BaseException) -> str | None:
 def _proxy(item: BaseException) -> str | None:
     if isinstance(item, (transport.ProxyRefused, transport.ProxyBroken)):
         return clean(str(item), 200)
+    if isinstance(item, transport.ProxyTlsFailed):
+        return f"TLS with the proxy failed: {clean(str(item), 200)}"
     if isinstance(item, transport.ConnectFailed) and item.via_proxy:
         return _PROXY_UNREACHABLE
     return None
@@ -111,13 +114,13 @@ def _os(item: BaseException) -> str | None:
 
 def through_proxy(err: BaseException) -> bool:
     """Whether ``err`` happened on the way through a proxy (so the fix is in HTTPS_PROXY/NO_PROXY)."""
-    return any(isinstance(item, transport.ConnectFailed) and item.via_proxy for item in _chain(err))
+    return any(getattr(item, "via_proxy", False) for item in _chain(err))
 
 
 def cause(err: BaseException, *, connect_timeout: float, read_timeout: float) -> str:
     """A short, plain description of the lowest-level reason ``err`` happened."""
     chain = list(_chain(err))
-    rules = (_verify, _proxy, _resolve, _refused, _timeout((connect_timeout, read_timeout)), _tls, _http, _dropped, _os)
+    rules = (_proxy, _verify, _resolve, _refused, _timeout((connect_timeout, read_timeout)), _tls, _http, _dropped, _os)
     for rule in rules:
         for item in chain:
             text = rule(item)

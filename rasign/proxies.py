@@ -16,8 +16,8 @@ users' proxy settings must keep working unchanged, so the rules are those of
 
 One deliberate difference from ``requests``: ``example.com`` does not match
 ``badexample.com`` (requests compares raw string suffixes; botocore, curl and urllib
-compare whole labels, and so does this). An ``https://`` proxy (TLS to the proxy itself)
-is refused with a :class:`~rasign.errors.ConfigError` naming the fix.
+compare whole labels, and so does this). An ``https://`` proxy is spoken to over TLS,
+verified like the endpoint (same CA bundle), and the endpoint's TLS runs inside that.
 """
 
 from __future__ import annotations
@@ -36,18 +36,22 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Proxy:
-    """An http proxy; ``authorization`` is the ``Proxy-Authorization`` value, if any (secret)."""
+    """A proxy; ``authorization`` is the ``Proxy-Authorization`` value, if any (secret).
+
+    ``scheme`` is ``http``, or ``https`` when the connection to the proxy itself is TLS.
+    """
 
     host: str
     port: int
     authorization: str | None = field(default=None, repr=False)
     password: str = field(default="", repr=False, compare=False)
+    scheme: str = "http"
 
     @property
     def shown(self) -> str:
         """The proxy as it can be printed: never with its user name or password."""
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        return f"{self.scheme}://{host}:{self.port}"
 
     def redact(self, text: str) -> str:
         """``text`` with the proxy password taken out (a proxy may echo what it was sent)."""
@@ -72,7 +76,7 @@ def proxy_for(scheme: str, host: str, port: int, environ: Mapping[str, str] | No
 
 
 def parse_proxy(url: str) -> Proxy:
-    """An ``http://[user:password@]host[:port]`` proxy URL (no scheme means http, port 80 by default)."""
+    """An ``http(s)://[user:password@]host[:port]`` proxy URL (no scheme means http; ports 80 and 443 by default)."""
     from rasign.textsafe import clean
 
     text = url.strip()
@@ -87,14 +91,9 @@ def parse_proxy(url: str) -> Proxy:
     if parts is None or not parts.hostname:
         raise ConfigError(f"the proxy URL {shown} is not valid", hint="set HTTPS_PROXY to http://HOST:PORT")
     scheme = parts.scheme.lower()
-    if scheme == "https":
+    if scheme not in ("http", "https"):
         raise ConfigError(
-            f"the proxy {shown} is an https:// proxy (TLS to the proxy), which rasign does not support",
-            hint="use the proxy's http:// address in HTTPS_PROXY; the tunnel to the endpoint is TLS all the same",
-        )
-    if scheme != "http":
-        raise ConfigError(
-            f"the proxy {shown} uses the scheme {clean(scheme, 20)}; only http:// proxies are supported",
+            f"the proxy {shown} uses the scheme {clean(scheme, 20)}; only http:// and https:// proxies are supported",
             hint="set HTTPS_PROXY to http://HOST:PORT",
         )
     authorization, password = None, ""
@@ -104,7 +103,7 @@ def parse_proxy(url: str) -> Proxy:
         user, password = unquote(parts.username or ""), unquote(parts.password or "")
         token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
         authorization = f"Basic {token}"
-    return Proxy(parts.hostname, port or 80, authorization, password)
+    return Proxy(parts.hostname, port or (443 if scheme == "https" else 80), authorization, password, scheme)
 
 
 def _without_password(url: str) -> str:

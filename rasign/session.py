@@ -292,9 +292,10 @@ class SessionClient:
             return ServiceError(
                 f"CreateSession at {url} answered with more than {MAX_ANSWER_BYTES // 1024} KiB", hint=_MALFORMED_HINT
             )
+        whose = "proxy's" if getattr(err, "via_proxy", False) else "endpoint's"
         return NetworkError(
             f"TLS error talking to {url}: {self._cause(err)}",
-            hint="pass --ca-bundle (or AWS_CA_BUNDLE) with the CA that signs the endpoint's certificate",
+            hint=f"pass --ca-bundle (or AWS_CA_BUNDLE) with the CA that signs the {whose} certificate",
         )
 
     def _network_error(self, err: OSError) -> NetworkError:

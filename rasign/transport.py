@@ -11,7 +11,8 @@ enough HTTP/1.1 over the standard library, with every bound a hostile server nee
   bundle given (``--ca-bundle``/``AWS_CA_BUNDLE``); ``verify=False`` turns both off.
 - Proxies from the environment as ``requests`` chooses them (:mod:`rasign.proxies`):
   ``HTTPS_PROXY``/``https_proxy``, else ``ALL_PROXY``; ``NO_PROXY``. An https endpoint
-  is reached through a CONNECT tunnel, so TLS still runs end to end with the endpoint.
+  is reached through a CONNECT tunnel, so TLS still runs end to end with the endpoint; with
+  an ``https://`` proxy that TLS runs inside the TLS connection to the proxy.
 - A connect timeout (DNS, TCP, proxy tunnel, TLS handshake) and a read timeout (each wait
   for bytes); once the answer has started, all of it must arrive within the read timeout
   in total and weigh at most :data:`MAX_ANSWER_BYTES`, so a trickling server cannot hold
@@ -77,6 +78,12 @@ class ProxyBroken(ConnectFailed):
 
 class TlsFailed(TransportError):
     """The TLS handshake failed (untrusted certificate, wrong name, old protocol version)."""
+
+
+class ProxyTlsFailed(TlsFailed):
+    """The TLS handshake with an ``https://`` proxy itself failed."""
+
+    via_proxy = True
 
 
 class Timeout(TransportError):
@@ -214,7 +221,7 @@ class _Reader:
     """Buffered reads from one socket, each bounded by the read timeout and, once the answer
     has begun, by one deadline for the whole answer."""
 
-    def __init__(self, sock: socket.socket, read_timeout: float, monotonic: Callable[[], float]) -> None:
+    def __init__(self, sock: _Stream, read_timeout: float, monotonic: Callable[[], float]) -> None:
         self.sock = sock
         self.read_timeout = read_timeout
         self.monotonic = monotonic
@@ -371,10 +378,72 @@ def _check_header(name: str, value: str) -> None:
         raise ValueError(f"header {name!r} holds characters HTTP does not allow")
 
 
+class _TlsInTls:
+    """TLS with the endpoint carried inside the TLS connection to an ``https://`` proxy.
+
+    An ``SSLSocket`` cannot be wrapped again, so the inner TLS runs on memory buffers
+    (``SSLObject``) whose bytes travel over the outer socket. It offers the few socket
+    methods the transport uses.
+    """
+
+    def __init__(self, outer: ssl.SSLSocket, context: ssl.SSLContext, host: str) -> None:
+        self.outer = outer
+        self._in, self._out = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self._tls = context.wrap_bio(self._in, self._out, server_hostname=host)
+        self._io(self._tls.do_handshake)
+
+    def _io(self, operation: Callable[..., Any], *args: Any) -> Any:
+        while True:
+            try:
+                result = operation(*args)
+            except ssl.SSLWantReadError:
+                self._flush()
+                data = self.outer.recv(65536)
+                if data:
+                    self._in.write(data)
+                else:
+                    self._in.write_eof()
+                continue
+            self._flush()
+            return result
+
+    def _flush(self) -> None:
+        data = self._out.read()
+        if data:
+            self.outer.sendall(data)
+
+    def recv(self, size: int) -> bytes:
+        try:
+            return bytes(self._io(self._tls.read, size))
+        except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+            return b""  # a clean close, or one without close_notify: the end either way
+
+    def sendall(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[self._io(self._tls.write, view) :]
+
+    def settimeout(self, timeout: float | None) -> None:
+        self.outer.settimeout(timeout)
+
+    def fileno(self) -> int:
+        return self.outer.fileno()
+
+    def pending(self) -> int:
+        return self._tls.pending() or self.outer.pending()
+
+    def close(self) -> None:
+        self.outer.close()
+
+
+_Stream = socket.socket | _TlsInTls
+"""What a connection reads and writes: a socket (plain or TLS), or TLS inside a proxy's TLS."""
+
+
 class _Connection:
     """One open socket (TLS or plain, maybe tunnelled), and where it goes."""
 
-    def __init__(self, key: tuple[Any, ...], sock: socket.socket) -> None:
+    def __init__(self, key: tuple[Any, ...], sock: _Stream) -> None:
         self.key = key
         self.sock = sock
 
@@ -387,7 +456,7 @@ class _Connection:
         import select
 
         try:
-            if isinstance(self.sock, ssl.SSLSocket) and self.sock.pending():
+            if isinstance(self.sock, (ssl.SSLSocket, _TlsInTls)) and self.sock.pending():
                 return True
             readable, _, _ = select.select([self.sock], [], [], 0)
         except (OSError, ValueError):
@@ -465,10 +534,12 @@ class HttpsClient:
             self.connections_opened += 1
         return self._conn
 
-    def _open(self, target: _Target, proxy: Proxy | None) -> socket.socket:
+    def _open(self, target: _Target, proxy: Proxy | None) -> _Stream:
         where = (proxy.host, proxy.port) if proxy else (target.host, target.port)
-        sock = _tcp(where, self.connect_timeout, via_proxy=proxy is not None)
+        sock: _Stream = _tcp(where, self.connect_timeout, via_proxy=proxy is not None)
         try:
+            if proxy is not None and proxy.scheme == "https":
+                sock = self._handshake(sock, proxy.host, to_proxy=True)
             if proxy is not None and target.scheme == "https":
                 self._tunnel(sock, target, proxy)
             if target.scheme == "https":
@@ -479,7 +550,7 @@ class HttpsClient:
             sock.close()
             raise
 
-    def _tunnel(self, sock: socket.socket, target: _Target, proxy: Proxy) -> None:
+    def _tunnel(self, sock: _Stream, target: _Target, proxy: Proxy) -> None:
         lines = [f"CONNECT {target.authority} HTTP/1.1", f"Host: {target.authority}"]
         if proxy.authorization:
             lines.append(f"Proxy-Authorization: {proxy.authorization}")
@@ -500,20 +571,25 @@ class HttpsClient:
         if reader.buffer:
             raise ProxyBroken("the proxy sent bytes after accepting the tunnel")
 
-    def _handshake(self, sock: socket.socket, host: str) -> ssl.SSLSocket:
+    def _handshake(self, sock: _Stream, host: str, *, to_proxy: bool = False) -> _Stream:
+        """TLS with ``host`` over ``sock``; inside the proxy's TLS when ``sock`` already is TLS."""
         if self._context is None:
             self._context = tls_context(self.verify)
+        failed = ProxyTlsFailed if to_proxy else TlsFailed
         sock.settimeout(self.connect_timeout)
         try:
-            return self._context.wrap_socket(sock, server_hostname=host)
+            if not isinstance(sock, ssl.SSLSocket):
+                assert isinstance(sock, socket.socket)
+                return self._context.wrap_socket(sock, server_hostname=host)
+            return _TlsInTls(sock, self._context, host)
         except ssl.SSLCertVerificationError as err:
-            raise TlsFailed(f"certificate verify failed: {err.verify_message or err.reason}") from err
+            raise failed(f"certificate verify failed: {err.verify_message or err.reason}") from err
         except ssl.SSLError as err:
-            raise TlsFailed(f"TLS handshake failed: {err.reason or err.strerror or err}") from err
+            raise failed(f"TLS handshake failed: {err.reason or err.strerror or err}") from err
         except TimeoutError as err:
             raise Timeout(f"the TLS handshake took longer than {self.connect_timeout:g} s", connecting=True) from err
         except OSError as err:
-            raise TlsFailed("the server closed the connection during the TLS handshake") from err
+            raise failed("the server closed the connection during the TLS handshake") from err
 
     # -- requests ------------------------------------------------------------------------
 

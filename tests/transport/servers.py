@@ -102,10 +102,15 @@ def server_context(certificate: str, key: str, **versions: ssl.TLSVersion) -> ss
 
 @dataclass
 class ConnectProxy:
-    """A CONNECT proxy on 127.0.0.1: ``reply`` None tunnels, else those bytes answer the CONNECT."""
+    """A CONNECT proxy on 127.0.0.1: ``reply`` None tunnels, else those bytes answer the CONNECT.
+
+    With a ``context`` it is an ``https://`` proxy: clients speak TLS to it, and their TLS
+    with the endpoint runs inside.
+    """
 
     reply: bytes | None = None
     heads: list[bytes] = field(default_factory=list)
+    context: ssl.SSLContext | None = None
 
     def __post_init__(self) -> None:
         self._listener = socket.create_server(("127.0.0.1", 0))
@@ -114,7 +119,7 @@ class ConnectProxy:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.context else 'http'}://127.0.0.1:{self.port}"
 
     def _serve(self) -> None:
         while True:
@@ -125,6 +130,12 @@ class ConnectProxy:
             threading.Thread(target=self._run, args=(conn,), daemon=True).start()
 
     def _run(self, conn: socket.socket) -> None:
+        if self.context is not None:
+            try:
+                conn = self.context.wrap_socket(conn, server_side=True)
+            except (OSError, ssl.SSLError):
+                conn.close()
+                return
         with conn:
             head = read_request(conn)
             self.heads.append(head)

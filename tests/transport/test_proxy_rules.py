@@ -82,14 +82,13 @@ def test_credentials_are_percent_decoded_into_basic_auth_and_never_shown():
     assert proxy.redact("echo p:ss w back") == "echo *** back"
 
 
-def test_an_https_proxy_is_refused_with_the_fix():
-    with pytest.raises(ConfigError) as caught:
-        parse_proxy("https://bob:hunter2@proxy.corp:3129")
-    line = caught.value.one_line()
-    assert "https:// proxy" in line and "http:// address" in line and "hunter2" not in line
+def test_an_https_proxy_defaults_to_port_443_and_is_shown_as_such():
+    proxy = parse_proxy("https://bob:hunter2@proxy.corp")
+    assert (proxy.scheme, proxy.port, proxy.shown) == ("https", 443, "https://proxy.corp:443")
+    assert "hunter2" not in repr(proxy)
 
 
-@pytest.mark.parametrize("url", ["socks5://proxy:1080", "http://:8080", "http://proxy:99999"])
+@pytest.mark.parametrize("url", ["socks5://proxy:1080", "http://:8080", "http://proxy:99999", "ftp://proxy:21"])
 def test_unusable_proxy_urls_are_config_errors_without_the_password(url):
     with pytest.raises(ConfigError) as caught:
         parse_proxy(url.replace("://", "://u:hunter2@", 1))

@@ -1,4 +1,4 @@
-"""CreateSession through a CONNECT proxy: a real tinyproxy, and a test-only proxy for hostile answers."""
+"""CreateSession through a CONNECT proxy: a real tinyproxy, a test-only proxy for hostile answers and https://."""
 
 from __future__ import annotations
 
@@ -6,14 +6,15 @@ import base64
 import logging
 import re
 import socket
+from pathlib import Path
 
 import pytest
 
-from rasign.errors import ConfigError, NetworkError
+from rasign.errors import NetworkError
 from rasign.session import SessionClient
 from tests.conftest import emulator_args, run_rasign
 from tests.transport.conftest import PROXY_PASSWORD, PROXY_USER, session_options
-from tests.transport.servers import ConnectProxy
+from tests.transport.servers import ConnectProxy, server_context
 
 pytestmark = pytest.mark.network
 
@@ -121,9 +122,34 @@ def test_a_proxy_refusing_the_tunnel_is_one_clean_line(emulator, signer, monkeyp
     assert "exempt the endpoint with NO_PROXY" in line
 
 
-def test_an_https_proxy_is_refused_before_anything_is_sent(emulator, signer, monkeypatch):
-    monkeypatch.setenv("HTTPS_PROXY", "https://proxy.invalid:3129")
-    before = emulator.create_session_count
-    with pytest.raises(ConfigError, match="https:// proxy"):
-        _mint(emulator, signer)
-    assert emulator.create_session_count == before
+@pytest.fixture
+def https_proxy(tls_files):
+    proxy = ConnectProxy(context=server_context(tls_files.certificate, tls_files.private_key))
+    yield proxy
+    proxy.close()
+
+
+def test_create_session_through_an_https_proxy_tls_inside_tls(
+    emulator, signer, https_proxy, tls_files, tmp_path, monkeypatch
+):
+    """The proxy's certificate and the endpoint's come from two CAs: one bundle holds both."""
+    bundle = tmp_path / "both.pem"
+    bundle.write_bytes(Path(emulator.ca_bundle).read_bytes() + Path(tls_files.ca_bundle).read_bytes())
+    monkeypatch.setenv("HTTPS_PROXY", https_proxy.url)
+    client = SessionClient(signer, session_options(emulator, ca_bundle=str(bundle)))
+    accepted = emulator.connections_accepted
+    try:
+        assert client.create_session().access_key_id and client.create_session().access_key_id
+    finally:
+        client.close()
+    assert len(https_proxy.heads) == 1 and https_proxy.heads[0].startswith(b"CONNECT 127.0.0.1:")
+    assert emulator.connections_accepted == accepted + 1  # one tunnel, kept alive for both calls
+
+
+def test_an_untrusted_https_proxy_is_named_with_its_fix(emulator, signer, https_proxy, monkeypatch):
+    monkeypatch.setenv("HTTPS_PROXY", https_proxy.url)
+    with pytest.raises(NetworkError) as caught:
+        _mint(emulator, signer)  # the bundle holds the endpoint's CA, not the proxy's
+    line = caught.value.one_line()
+    assert "TLS with the proxy failed: certificate verify failed" in line and "proxy's certificate" in line
+    assert https_proxy.heads == []  # nothing was sent to an unverified proxy
