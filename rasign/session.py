@@ -243,6 +243,7 @@ class SessionClient:
 
     def create_session(self) -> Credentials:
         """Call CreateSession with retries and return the first credential set."""
+        self._session().check(self.endpoint.sessions_url)  # CA bundle and proxy: before anything is signed
         invocation = invocation_id()
         attempts = max(1, self.options.max_attempts)
         last_error: Exception | None = None

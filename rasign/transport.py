@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -372,6 +373,14 @@ def _body(reader: _Reader, method: str, status: int, headers: Headers, limit: in
     return reader.exactly(length), True
 
 
+def _keeps_alive(version: str, headers: Headers) -> bool:
+    """HTTP/1.1 keeps the connection unless it says ``close``; HTTP/1.0 only if it says ``keep-alive``."""
+    tokens = {token.strip().lower() for token in headers.get("Connection", "").split(",")}
+    if version == "HTTP/1.0":
+        return "keep-alive" in tokens
+    return "close" not in tokens
+
+
 def _check_header(name: str, value: str) -> None:
     """Header injection is a programming error here: every value is built by rasign itself."""
     if any(ch in name + value for ch in "\r\n\0") or not name or ":" in name:
@@ -491,6 +500,7 @@ class HttpsClient:
         self.monotonic = monotonic
         self._context: ssl.SSLContext | None = None
         self._conn: _Connection | None = None
+        self._lock = threading.Lock()
         self.connections_opened = 0
         """How many connections this client opened (keep-alive shows as fewer than requests)."""
 
@@ -506,21 +516,33 @@ class HttpsClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def check(self, url: str) -> Proxy | None:
+        """Everything local about a request to ``url``: the TLS settings and the proxy, if any.
+
+        Raises :class:`~rasign.errors.ConfigError` for an unusable proxy URL or CA bundle,
+        so a caller can fail before it signs anything or touches the network.
+        """
+        target = _Target.parse(url)
+        if target.scheme == "https" and self._context is None:
+            self._context = tls_context(self.verify)
+        return proxy_for(target.scheme, target.host, target.port, self.environ)
+
     def request(self, method: str, url: str, *, headers: Mapping[str, str] | None = None, body: bytes = b"") -> Answer:
         """Send one request and read its whole answer; :class:`TransportError` when that fails."""
         target = _Target.parse(url)
         proxy = proxy_for(target.scheme, target.host, target.port, self.environ)
-        conn = self._connection(target, proxy)
-        try:
-            reader = _Reader(conn.sock, self.read_timeout, self.monotonic)
-            self._send(conn, method, target, proxy, headers or {}, body)
-            _, status, _, answer_headers = _read_head(reader)
-            data, reusable = _body(reader, method, status, answer_headers, self.limit)
-        except BaseException:
-            self.close()
-            raise
-        if not reusable or "close" in answer_headers.get("Connection", "").lower() or reader.buffer:
-            self.close()
+        with self._lock:  # one connection: concurrent callers take turns
+            conn = self._connection(target, proxy)
+            try:
+                reader = _Reader(conn.sock, self.read_timeout, self.monotonic)
+                self._send(conn, method, target, proxy, headers or {}, body)
+                version, status, _, answer_headers = _read_head(reader)
+                data, reusable = _body(reader, method, status, answer_headers, self.limit)
+            except BaseException:
+                self.close()
+                raise
+            if not reusable or reader.buffer or not _keeps_alive(version, answer_headers):
+                self.close()
         return Answer(status=status, headers=answer_headers, body=data)
 
     # -- connections -----------------------------------------------------------------

@@ -110,3 +110,26 @@ def test_dropped_with_one_attempt_is_a_clean_network_error(private_emulator, sig
     line = caught.value.one_line()
     assert line.startswith("request send failed, POST https://127.0.0.1:") and "profileArn" not in line
     assert "closed the connection" in line or "reset" in line
+
+
+@pytest.mark.parametrize(
+    "status_line, connection, opened",
+    [
+        ("HTTP/1.1 200 OK", "", 1),
+        ("HTTP/1.1 200 OK", "Connection: Close\r\n", 3),
+        ("HTTP/1.0 200 OK", "", 3),
+        ("HTTP/1.0 200 OK", "Connection: keep-alive\r\n", 1),
+    ],
+)
+def test_which_answers_keep_the_connection(tls_files, status_line, connection, opened):
+    def script(conn: socket.socket) -> None:
+        while read_request(conn):
+            conn.sendall(f"{status_line}\r\n{connection}Content-Length: 2\r\n\r\nok".encode())
+
+    server = ScriptedServer(script, server_context(tls_files.certificate, tls_files.private_key))
+    try:
+        with HttpsClient(verify=tls_files.ca_bundle) as client:
+            assert [client.request("GET", server.url).body for _ in range(3)] == [b"ok"] * 3
+            assert client.connections_opened == opened
+    finally:
+        server.close()

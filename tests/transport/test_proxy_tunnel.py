@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from rasign.errors import NetworkError
+from rasign.errors import ConfigError, NetworkError
 from rasign.session import SessionClient
 from tests.conftest import emulator_args, run_rasign
 from tests.transport.conftest import PROXY_PASSWORD, PROXY_USER, session_options
@@ -153,3 +153,15 @@ def test_an_untrusted_https_proxy_is_named_with_its_fix(emulator, signer, https_
     line = caught.value.one_line()
     assert "TLS with the proxy failed: certificate verify failed" in line and "proxy's certificate" in line
     assert https_proxy.heads == []  # nothing was sent to an unverified proxy
+
+
+def test_an_unusable_proxy_url_fails_before_anything_is_signed(emulator, signer, monkeypatch):
+    signed: list[bytes] = []
+    real_sign = signer.sign
+    monkeypatch.setattr(signer, "sign", lambda message, digest: signed.append(message) or real_sign(message, digest))
+    monkeypatch.setenv("HTTPS_PROXY", "socks5://user:hunter2@127.0.0.1:1080")
+    before = emulator.create_session_count
+    with pytest.raises(ConfigError) as caught:
+        _mint(emulator, signer)
+    assert "socks5" in caught.value.one_line() and "hunter2" not in caught.value.one_line()
+    assert signed == [] and emulator.create_session_count == before
