@@ -101,8 +101,12 @@ def parse_proxy(url: str) -> Proxy:
         import base64
 
         user, password = unquote(parts.username or ""), unquote(parts.password or "")
+        from rasign.logs import register_secret
+
         token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
         authorization = f"Basic {token}"
+        register_secret(password)  # scrubbed from every log line, as a safety net
+        register_secret(token)
     return Proxy(parts.hostname, port or (443 if scheme == "https" else 80), authorization, password, scheme)
 
 

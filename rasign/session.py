@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -618,6 +617,8 @@ def invocation_id() -> str:
 
 def backoff_delay(attempt: int) -> float:
     """Full-jitter exponential backoff: uniform(0, min(cap, base * 2**attempt))."""
+    import random  # only on a retry: ~1 ms of start-up that a successful call never needs
+
     return random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * (2**attempt)))
 
 

@@ -93,3 +93,12 @@ def test_unusable_proxy_urls_are_config_errors_without_the_password(url):
     with pytest.raises(ConfigError) as caught:
         parse_proxy(url.replace("://", "://u:hunter2@", 1))
     assert "hunter2" not in caught.value.one_line()
+
+
+def test_proxy_credentials_are_scrubbed_from_logs_even_if_a_message_held_them():
+    from rasign.logs import scrub
+
+    proxy = parse_proxy("http://carol:Zq8-unique-pw@proxy.corp:3128")
+    token = proxy.authorization.split()[1]
+    assert scrub(f"saw Zq8-unique-pw and {token}") == "saw *** and ***"
+    assert scrub("Proxy-Authorization: Basic dXNlcjpvdGhlcnB3") == "Proxy-Authorization: *** ***"
