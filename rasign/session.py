@@ -533,7 +533,8 @@ _HINTS: tuple[tuple[str | None, tuple[tuple[str, ...], ...], str], ...] = (
     (
         None,
         (("session tags", "attributes fail to be mapped"),),
-        "a certificate subject/SAN value breaks STS tag rules (e.g. parentheses); adjust the profile's attribute mappings",
+        "a certificate subject/SAN value breaks STS tag rules (e.g. parentheses); "
+        "adjust the profile's attribute mappings",
     ),
     (
         None,
