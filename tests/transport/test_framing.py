@@ -198,3 +198,28 @@ def test_plain_http_endpoints_work_too():
         assert HttpsClient().request("GET", server.url).body == b"ok"
     finally:
         server.close()
+
+
+def test_a_listener_that_never_accepts_hits_the_connect_timeout():
+    """A full accept queue (backlog 0, never accepted) drops the SYN: the connect timeout fires."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    fillers = []
+    try:
+        for _ in range(3):
+            filler = socket.socket()
+            filler.setblocking(False)
+            try:
+                filler.connect(("127.0.0.1", port))
+            except BlockingIOError:
+                pass
+            fillers.append(filler)
+        with pytest.raises(transport.Timeout) as caught:
+            HttpsClient(connect_timeout=0.3).request("GET", f"https://127.0.0.1:{port}/")
+    finally:
+        for sock in [*fillers, listener]:
+            sock.close()
+    assert caught.value.connecting
+    assert cause(caught.value, connect_timeout=0.3, read_timeout=5) == "timed out after 0.3 s while connecting"

@@ -165,3 +165,17 @@ def test_an_unusable_proxy_url_fails_before_anything_is_signed(emulator, signer,
         _mint(emulator, signer)
     assert "socks5" in caught.value.one_line() and "hunter2" not in caught.value.one_line()
     assert signed == [] and emulator.create_session_count == before
+
+
+def test_doctor_names_the_proxy_without_its_credentials(emulator, tinyproxy_auth, monkeypatch):
+    import datetime as dt
+
+    from rasign.doctor import check_endpoint
+
+    monkeypatch.setenv("HTTPS_PROXY", f"http://{PROXY_USER}:{PROXY_PASSWORD}@127.0.0.1:{tinyproxy_auth.port}")
+    checks = {
+        check.name: check for check in check_endpoint(session_options(emulator), dt.datetime.now(dt.timezone.utc))
+    }
+    assert checks["proxy"].detail == f"requests go through the proxy http://127.0.0.1:{tinyproxy_auth.port}"
+    assert checks["tls"].status == "pass" and checks["clock"].status == "pass"  # through the proxy, authenticated
+    assert all(PROXY_PASSWORD not in check.detail and PROXY_USER not in check.detail for check in checks.values())
