@@ -99,23 +99,25 @@ def get_caller_identity(
     timeout: float = 10.0,
 ) -> CallerIdentity:
     """Call STS GetCallerIdentity with ``credentials``; raise a RasignError if STS refuses them."""
-    import requests
+    from rasign.network_errors import cause
+    from rasign.transport import HttpsClient
 
     moment = now or dt.datetime.now(dt.timezone.utc)
     headers = dict(sign_get_caller_identity(credentials, endpoint=endpoint, region=region, now=moment))
     try:
-        response = requests.post(endpoint, data=BODY, headers=headers, verify=verify, timeout=timeout)
-    except requests.exceptions.RequestException as err:
+        with HttpsClient(verify=verify, connect_timeout=timeout, read_timeout=timeout) as client:
+            answer = client.request("POST", endpoint, headers=headers, body=BODY)
+    except OSError as err:  # the transport's errors and the socket errors below them
         raise NetworkError(
-            f"could not reach STS at {clean(endpoint)}: {clean(type(err).__name__)}",
+            f"could not reach STS at {clean(endpoint)}: {cause(err, connect_timeout=timeout, read_timeout=timeout)}",
             hint="is the endpoint up, and does --ca-bundle name its CA?",
         ) from err
-    text = response.text
-    if response.status_code != 200:
+    text = answer.body.decode("utf-8", "replace")
+    if answer.status != 200:
         code, message = _field(text, "Code"), _field(text, "Message")
         raise ServiceError(
-            f"STS refused GetCallerIdentity: HTTP {response.status_code} {code}: {message}",
-            status=response.status_code,
+            f"STS refused GetCallerIdentity: HTTP {answer.status} {code}: {message}",
+            status=answer.status,
             code=code,
             service_message=message,
             hint="the credentials were not accepted; rerun with --debug",

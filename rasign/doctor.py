@@ -488,7 +488,7 @@ def check_endpoint(options: SessionOptions | PlannedSession, now: _dt.datetime) 
     endpoint, session = planned.endpoint, planned.options
     parsed = urllib.parse.urlsplit(endpoint.url)
     host, port = parsed.hostname or endpoint.host, parsed.port or 443
-    proxy = _proxy_for(host)
+    proxy = _proxy_for(host, port)
     if proxy:
         yield Check(
             "proxy",
@@ -519,22 +519,24 @@ def check_endpoint(options: SessionOptions | PlannedSession, now: _dt.datetime) 
 
 def check_tls_and_clock(url: str, verify: bool | str, timeout: float, now: _dt.datetime) -> Iterator[Check]:
     """One HTTPS request: the TLS handshake verifies the server, its ``Date`` header shows clock skew."""
-    import requests
-
+    from rasign.network_errors import cause
     from rasign.session import clock_skew
+    from rasign.transport import HttpsClient, TlsFailed
 
     try:
-        response = requests.get(url, verify=verify, timeout=(timeout, timeout), allow_redirects=False)
-    except requests.exceptions.SSLError as err:
+        with HttpsClient(verify=verify, connect_timeout=timeout, read_timeout=timeout) as client:
+            response = client.request("GET", url)
+    except TlsFailed as err:
         yield Check(
             "tls",
             FAIL,
-            f"TLS verification failed: {_short(err)}",
+            f"TLS verification failed: {cause(err, connect_timeout=timeout, read_timeout=timeout)}",
             "pass --ca-bundle (or AWS_CA_BUNDLE) with the CA that signs the endpoint's certificate",
         )
         return
-    except requests.exceptions.RequestException as err:
-        yield Check("tls", FAIL, f"HTTPS request failed: {_short(err)}", "check the network, proxy and --endpoint")
+    except OSError as err:  # the transport's errors and the socket errors below them
+        reason = cause(err, connect_timeout=timeout, read_timeout=timeout)
+        yield Check("tls", FAIL, f"HTTPS request failed: {reason}", "check the network, proxy and --endpoint")
         return
     yield Check(
         "tls",
@@ -557,13 +559,12 @@ def check_tls_and_clock(url: str, verify: bool | str, timeout: float, now: _dt.d
         yield Check("clock", PASS, f"skew {skew:+.0f} s against the endpoint")
 
 
-def _proxy_for(host: str) -> str | None:
-    import urllib.request
+def _proxy_for(host: str, port: int) -> str | None:
+    """The proxy rasign's transport would use for the endpoint (same rules, same variables)."""
+    from rasign.proxies import proxy_for
 
-    if urllib.request.proxy_bypass(host):
-        return None
-    proxies = urllib.request.getproxies()
-    return proxies.get("https")
+    proxy = proxy_for("https", host, port)
+    return proxy.shown if proxy else None
 
 
 def _short(err: BaseException) -> str:

@@ -5,8 +5,8 @@ stderr. Two layers keep secrets out of logs even at ``--debug``:
 
 1. code never formats a secret into a message (reviewed, and tested by grepping logs);
 2. a filter on the handler replaces any registered secret value (issued keys, tokens,
-   PINs, passwords) and known secret-bearing patterns (``pin-value=``, ``Signature=``,
-   ``X-Amz-Security-Token``) with ``***`` as a safety net.
+   PINs, passwords, proxy credentials) and known secret-bearing patterns (``pin-value=``,
+   ``Signature=``, ``X-Amz-Security-Token``, ``Basic ...``) with ``***`` as a safety net.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ _secrets_lock = threading.Lock()
 _PATTERNS = (
     (re.compile(r"(pin-value=)[^&;\s]*", re.IGNORECASE), r"\1***"),
     (re.compile(r"(Signature=)[0-9a-fA-F]+"), r"\1***"),
+    (re.compile(r"(\bBasic\s+)[A-Za-z0-9+/=]{8,}"), r"\1***"),  # HTTP Basic credentials (proxy auth)
     (
         re.compile(
             r"((?:x-amz-security-token|aws_session_token|sessiontoken|x-aws-ec2-metadata-token|authorization)[\"']?\s*[:=]\s*[\"']?)[^\s\"',}]+",

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,16 +30,15 @@ from rasign.errors import (
     CertificateError,
     ConfigError,
     NetworkError,
+    RasignError,
     ServiceError,
     Throttled,
 )
 from rasign.logs import get_logger, register_secret
 from rasign.textsafe import clean
+from rasign.transport import MAX_ANSWER_BYTES, Answer, AnswerTooLarge, AnswerTooSlow, HttpsClient, TlsFailed
 
 if TYPE_CHECKING:
-    import requests
-    from requests.structures import CaseInsensitiveDict
-
     from rasign.options import SessionOptions
     from rasign.signer import Signer
 
@@ -68,78 +66,7 @@ THROTTLING_CODES = frozenset(
 BACKOFF_BASE = 0.5
 BACKOFF_CAP = 20.0
 CLOCK_SKEW_LIMIT = 300.0
-MAX_ANSWER_BYTES = 1 << 20
-"""Largest CreateSession answer read (a real one is a few KB); more is refused, not buffered."""
 _MALFORMED_HINT = "the endpoint did not answer like Roles Anywhere; check --endpoint and any proxy"
-
-
-@dataclass(frozen=True)
-class Answer:
-    """One HTTP answer, its body read in full but capped at :data:`MAX_ANSWER_BYTES`."""
-
-    status: int
-    headers: CaseInsensitiveDict[str]
-    body: bytes
-
-    def header(self, name: str) -> str:
-        """A header's value made safe to show (servers can put escapes in headers too)."""
-        return clean(self.headers.get(name, "") or "", 200)
-
-    def json(self) -> Any:
-        """The body parsed as JSON; ``ValueError`` when it is not (or is not UTF-8, or nests absurdly)."""
-        try:
-            return json.loads(self.body.decode("utf-8"))
-        except RecursionError:
-            raise ValueError("JSON nested too deeply") from None
-
-
-class AnswerTooLarge(Exception):
-    """The server sent more than :data:`MAX_ANSWER_BYTES`."""
-
-
-class AnswerTooSlow(Exception):
-    """The server trickled its answer for longer than the read timeout allows in total."""
-
-
-def read_answer(
-    response: requests.Response,
-    *,
-    limit: int = MAX_ANSWER_BYTES,
-    within: float,
-    monotonic: Callable[[], float] = time.monotonic,
-) -> Answer:
-    """Read a streamed response whole, refusing more than ``limit`` bytes or ``within`` seconds.
-
-    ``requests``' read timeout applies to each read, so a server sending one byte every few
-    seconds could hold a caller forever; ``within`` bounds the whole body.
-    """
-    try:
-        declared = int(response.headers.get("Content-Length", "0") or 0)
-    except ValueError:
-        declared = 0
-    if declared > limit:
-        response.close()
-        raise AnswerTooLarge()
-    start = monotonic()
-    chunks: list[bytes] = []
-    size = 0
-    raw = response.raw
-    try:
-        while True:
-            # read1 returns what has arrived (a plain read waits for all 64 KiB), so the
-            # deadline is checked while a server trickles; it also bounds decompression.
-            chunk = raw.read1(65536, decode_content=True) if hasattr(raw, "read1") else raw.read(65536)
-            if not chunk:
-                break
-            size += len(chunk)
-            if size > limit:
-                raise AnswerTooLarge()
-            chunks.append(chunk)
-            if monotonic() - start > within:
-                raise AnswerTooSlow()
-    finally:
-        response.close()
-    return Answer(status=response.status_code, headers=response.headers, body=b"".join(chunks))
 
 
 @dataclass(frozen=True)
@@ -178,8 +105,7 @@ class SessionClient:
         self.target, self.endpoint = planned.target, planned.endpoint
         self._clock = clock or (lambda: datetime.now(timezone.utc))
         self._sleep = sleep
-        self._http: requests.Session | None = None
-        self._verify: bool | str = True
+        self._http: HttpsClient | None = None
 
     # -- request construction ------------------------------------------------------
 
@@ -241,62 +167,36 @@ class SessionClient:
 
     # -- transport -----------------------------------------------------------------
 
-    def _session(self) -> requests.Session:
+    def _session(self) -> HttpsClient:
         if self._http is None:
-            self._verify = tls_verify(self.options)
-            self._http = make_http_session(self.options)
+            self._http = HttpsClient(
+                verify=tls_verify(self.options),
+                connect_timeout=self.options.connect_timeout,
+                read_timeout=self.options.read_timeout,
+            )
         return self._http
 
     def close(self) -> None:
-        """Close pooled connections (the signer is the caller's to close)."""
+        """Close the kept-alive connection (the signer is the caller's to close)."""
         if self._http is not None:
             self._http.close()
             self._http = None
 
     def create_session(self) -> Credentials:
         """Call CreateSession with retries and return the first credential set."""
-        import requests
-        import urllib3
-
+        self._session().check(self.endpoint.sessions_url)  # CA bundle and proxy: before anything is signed
         invocation = invocation_id()
         attempts = max(1, self.options.max_attempts)
         last_error: Exception | None = None
         for attempt in range(1, attempts + 1):
             prepared = self.prepare(attempt, invocation)
-            url = self.endpoint.sessions_url  # never the query string: it is long and says nothing
             try:
-                response = self._session().post(
-                    prepared.url,
-                    data=prepared.body,
-                    headers=prepared.headers,
-                    timeout=(self.options.connect_timeout, self.options.read_timeout),
-                    allow_redirects=False,
-                    verify=self._verify,
-                    stream=True,
-                )
-                answer = read_answer(response, within=self.options.read_timeout)
-            except requests.exceptions.SSLError as err:
-                raise NetworkError(
-                    f"TLS error talking to {url}: {self._cause(err)}",
-                    hint="pass --ca-bundle (or AWS_CA_BUNDLE) with the CA that signs the endpoint's certificate",
-                ) from err
-            except AnswerTooLarge as err:
-                raise ServiceError(
-                    f"CreateSession at {url} answered with more than {MAX_ANSWER_BYTES // 1024} KiB",
-                    hint=_MALFORMED_HINT,
-                ) from err
-            except (AnswerTooSlow, requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) as err:
-                reason = (
-                    f"timed out after {self.options.read_timeout:g} s reading the answer"
-                    if isinstance(err, AnswerTooSlow)
-                    else self._cause(err)
-                )
-                last_error = NetworkError(
-                    f"request send failed, POST {url}: {reason}",
-                    hint="check network access, proxy settings (HTTPS_PROXY/NO_PROXY) and --endpoint",
-                )
-                last_error.__cause__ = err
-                log.debug("attempt %d/%d failed: %s", attempt, attempts, reason)
+                answer = self._session().request("POST", prepared.url, headers=prepared.headers, body=prepared.body)
+            except (TlsFailed, AnswerTooLarge) as err:
+                raise self._fatal_error(err) from err
+            except OSError as err:  # every TransportError, and the socket errors below them
+                last_error = self._network_error(err)
+                log.debug("attempt %d/%d failed: %s", attempt, attempts, last_error.message)
             else:
                 if 200 <= answer.status < 300:
                     return self._parse_success(answer)
@@ -323,9 +223,40 @@ class SessionClient:
         raise last_error
 
     def _cause(self, err: BaseException) -> str:
-        from rasign.network_errors import cause as network_cause  # ssl and socket: only on failure
+        from rasign.network_errors import cause as network_cause  # only on failure
 
         return network_cause(err, connect_timeout=self.options.connect_timeout, read_timeout=self.options.read_timeout)
+
+    def _fatal_error(self, err: TlsFailed | AnswerTooLarge) -> RasignError:
+        """Failures a retry cannot cure: an untrusted endpoint, an answer too large to be real."""
+        url = self.endpoint.sessions_url  # never the query string: it is long and says nothing
+        if isinstance(err, AnswerTooLarge):
+            return ServiceError(
+                f"CreateSession at {url} answered with more than {MAX_ANSWER_BYTES // 1024} KiB", hint=_MALFORMED_HINT
+            )
+        whose = "proxy's" if getattr(err, "via_proxy", False) else "endpoint's"
+        return NetworkError(
+            f"TLS error talking to {url}: {self._cause(err)}",
+            hint=f"pass --ca-bundle (or AWS_CA_BUNDLE) with the CA that signs the {whose} certificate",
+        )
+
+    def _network_error(self, err: OSError) -> NetworkError:
+        """A failure worth retrying (refused, reset, timed out, not HTTP), in plain words."""
+        reason = (
+            f"timed out after {self.options.read_timeout:g} s reading the answer"
+            if isinstance(err, AnswerTooSlow)
+            else self._cause(err)
+        )
+        from rasign.network_errors import through_proxy
+
+        hint = (
+            "check the proxy address and credentials in HTTPS_PROXY, or exempt the endpoint with NO_PROXY"
+            if through_proxy(err)
+            else "check network access, proxy settings (HTTPS_PROXY/NO_PROXY) and --endpoint"
+        )
+        error = NetworkError(f"request send failed, POST {self.endpoint.sessions_url}: {reason}", hint=hint)
+        error.__cause__ = err
+        return error
 
     def _parse_success(self, answer: Answer) -> Credentials:
         request_id = answer.header("x-amzn-RequestId")
@@ -338,26 +269,8 @@ class SessionClient:
                 hint=_MALFORMED_HINT,
             )
 
-        try:
-            document = answer.json()
-        except (ValueError, UnicodeDecodeError) as err:
-            raise malformed(f"HTTP {answer.status} answer is not JSON") from err
-        entry = _member(document, "credentialSet", list, malformed)
-        if not entry:
-            raise malformed("credentialSet is empty")
-        entry = entry[0]
-        if not isinstance(entry, dict):
-            raise malformed("credentialSet[0] is not an object")
-        creds = _member(entry, "credentials", dict, malformed)
-        names = ("accessKeyId", "secretAccessKey", "sessionToken", "expiration")
-        values = {name: _member(creds, name, str, malformed) for name in names}
-        if not all(values.values()):
-            raise malformed("empty credential fields")
-        for name, value in values.items():
-            if len(value) > 16384 or not value.isascii() or any(not ch.isprintable() or ch.isspace() for ch in value):
-                raise malformed(f"credentials.{name} is not a printable token")
-        for secret in (values["secretAccessKey"], values["sessionToken"]):
-            register_secret(secret)
+        entry = _credential_entry(answer, malformed)
+        values = _credential_values(entry, malformed)
         returned_role = entry.get("roleArn") or ""
         if not isinstance(returned_role, str):
             raise malformed("roleArn is not text")
@@ -367,10 +280,6 @@ class SessionClient:
                 f"not the requested {self.options.role_arn}",
                 status=answer.status,
             )
-        try:
-            parse_timestamp(values["expiration"])
-        except (ValueError, OverflowError) as err:
-            raise malformed(f"unreadable expiration {clean(values['expiration'], 60)!r}") from err
         assumed = entry.get("assumedRoleUser") or {}
         assumed_arn = assumed.get("arn", "") if isinstance(assumed, dict) else ""
         log.debug("CreateSession succeeded (HTTP %d, request id %s)", answer.status, request_id)
@@ -382,6 +291,42 @@ class SessionClient:
             role_arn=returned_role or self.options.role_arn,
             assumed_role_arn=clean(assumed_arn, 2048) if isinstance(assumed_arn, str) else "",
         )
+
+
+def _credential_entry(answer: Answer, malformed: Callable[[str], ServiceError]) -> dict[str, Any]:
+    """``credentialSet[0]`` of a success answer, checked to be an object."""
+    try:
+        document = answer.json()
+    except (ValueError, UnicodeDecodeError) as err:
+        raise malformed(f"HTTP {answer.status} answer is not JSON") from err
+    entries = _member(document, "credentialSet", list, malformed)
+    if not entries:
+        raise malformed("credentialSet is empty")
+    if not isinstance(entries[0], dict):
+        raise malformed("credentialSet[0] is not an object")
+    return entries[0]
+
+
+def _credential_values(entry: dict[str, Any], malformed: Callable[[str], ServiceError]) -> dict[str, str]:
+    """The four credential fields: present, text, printable tokens, a readable expiration.
+
+    The secrets are registered for redaction as soon as they are known to be well formed.
+    """
+    creds = _member(entry, "credentials", dict, malformed)
+    names = ("accessKeyId", "secretAccessKey", "sessionToken", "expiration")
+    values = {name: _member(creds, name, str, malformed) for name in names}
+    if not all(values.values()):
+        raise malformed("empty credential fields")
+    for name, value in values.items():
+        if len(value) > 16384 or not value.isascii() or any(not ch.isprintable() or ch.isspace() for ch in value):
+            raise malformed(f"credentials.{name} is not a printable token")
+    for secret in (values["secretAccessKey"], values["sessionToken"]):
+        register_secret(secret)
+    try:
+        parse_timestamp(values["expiration"])
+    except (ValueError, OverflowError) as err:
+        raise malformed(f"unreadable expiration {clean(values['expiration'], 60)!r}") from err
+    return values
 
 
 def _member(document: Any, name: str, kind: type, malformed: Callable[[str], ServiceError]) -> Any:
@@ -456,36 +401,19 @@ def create_session(signer: Signer, session: SessionOptions | PlannedSession) -> 
         client.close()
 
 
-def make_http_session(options: SessionOptions) -> requests.Session:
-    """A pooled requests session refusing TLS < 1.2; proxies come from the environment."""
-    import ssl
-
-    import requests
-    from requests.adapters import HTTPAdapter
-
-    class _TLS12Adapter(HTTPAdapter):
-        """Refuse anything older than TLS 1.2, as Roles Anywhere requires."""
-
-        def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-            kwargs["ssl_minimum_version"] = ssl.TLSVersion.TLSv1_2
-            super().init_poolmanager(*args, **kwargs)
-
-    session = requests.Session()
-    session.mount("https://", _TLS12Adapter())
-    return session
-
-
 def tls_verify(options: SessionOptions) -> bool | str:
-    """What to verify the endpoint against: --ca-bundle, AWS_CA_BUNDLE, else the default store.
+    """What to verify the endpoint against: --ca-bundle, AWS_CA_BUNDLE, else the system store.
 
-    Passed on every request: requests lets REQUESTS_CA_BUNDLE override a session-level
-    setting, which would silently ignore --ca-bundle.
+    ``REQUESTS_CA_BUNDLE`` and ``CURL_CA_BUNDLE`` play no part (the AWS CLI ignores them
+    too); ``SSL_CERT_FILE``/``SSL_CERT_DIR`` change the system store, as for any OpenSSL
+    program. The answer also feeds boto3 (role chaining), hence the warning filter: rasign
+    says once itself that verification is off, urllib3 would repeat it for each request.
     """
 
     if options.no_verify_ssl:
-        import urllib3
+        import warnings
 
-        urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+        warnings.filterwarnings("ignore", message="Unverified HTTPS request")
         log.warning("TLS certificate verification is disabled (--no-verify-ssl)")
         return False
     bundle = options.ca_bundle or os.environ.get("AWS_CA_BUNDLE")
@@ -524,21 +452,8 @@ def service_error(answer: Answer, now: datetime) -> ServiceError:
     Everything the server sent (code, message, request id) is cleaned first: it reaches a
     terminal and logs, and a server or proxy can put escape sequences or megabytes in it.
     """
-    code = answer.headers.get("x-amzn-ErrorType", "") or ""
-    message = ""
-    try:
-        document = answer.json()
-    except (ValueError, UnicodeDecodeError):
-        document = None
-    if isinstance(document, dict):
-        code = code or str(document.get("code") or document.get("__type") or "")
-        raw_message = document.get("message") or document.get("Message") or ""
-        message = raw_message if isinstance(raw_message, str) else f"(a JSON {type(raw_message).__name__}, not text)"
-    code = clean(code.split(":", 1)[0].rsplit("#", 1)[-1], 100) or "UnknownError"
-    message = clean(message, 300)
+    code, message = _error_fields(answer)
     request_id = answer.header("x-amzn-RequestId")
-    if not message and not isinstance(document, dict):
-        message = clean(answer.body[:2000], 120) or "(empty body)"
     text = (
         f"operation error RolesAnywhere: CreateSession, https response error StatusCode: {answer.status}, "
         f"RequestID: {request_id}, {code}: {message}"
@@ -552,27 +467,72 @@ def service_error(answer: Answer, now: datetime) -> ServiceError:
     return ServiceError(text, **kwargs)  # type: ignore[arg-type]
 
 
+def _error_fields(answer: Answer) -> tuple[str, str]:
+    """The error code and message of a failure answer, cleaned; a non-JSON body is shown cut short."""
+    code = answer.headers.get("x-amzn-ErrorType", "") or ""
+    message = ""
+    try:
+        document = answer.json()
+    except (ValueError, UnicodeDecodeError):
+        document = None
+    if isinstance(document, dict):
+        code = code or str(document.get("code") or document.get("__type") or "")
+        raw_message = document.get("message") or document.get("Message") or ""
+        message = raw_message if isinstance(raw_message, str) else f"(a JSON {type(raw_message).__name__}, not text)"
+    code = clean(code.split(":", 1)[0].rsplit("#", 1)[-1], 100) or "UnknownError"
+    message = clean(message, 300)
+    if not message and not isinstance(document, dict):
+        message = clean(answer.body[:2000], 120) or "(empty body)"
+    return code, message
+
+
+_HINTS: tuple[tuple[str | None, tuple[tuple[str, ...], ...], str], ...] = (
+    (
+        None,
+        (("untrusted signing certificate",),),
+        "the certificate does not chain to the trust anchor: check --trust-anchor-arn, and pass the "
+        "intermediate CAs with --intermediates (or a full-chain --certificate)",
+    ),
+    (None, (("rolesessionname",),), "the profile must set acceptRoleSessionName=true to allow --role-session-name"),
+    (
+        None,
+        (("session tags", "attributes fail to be mapped"),),
+        "a certificate subject/SAN value breaks STS tag rules (e.g. parentheses); "
+        "adjust the profile's attribute mappings",
+    ),
+    (
+        None,
+        (("instance",), ("propert",)),
+        "the profile requires instance properties: pass --instance-property KEY=VALUE",
+    ),
+    (
+        "ResourceNotFoundException",
+        (),
+        "check the trust anchor, profile and role ARNs and that they are enabled in this region",
+    ),
+    (
+        "ValidationException",
+        (("duration",),),
+        "--session-duration must be 900-43200 and within the role's MaxSessionDuration",
+    ),
+    (
+        "AccessDeniedException",
+        (("role", "not authorized"),),
+        "check that the profile lists the role and that the role trusts rolesanywhere.amazonaws.com",
+    ),
+)
+"""(error code or None for any, groups of words of which each group needs one in the message, hint)."""
+
+
 def _hint_for(code: str, message: str, headers: Any, now: datetime) -> str | None:
+    """The fix for a known service error; a signature problem names the clock's direction."""
     lowered = message.lower()
-    if "untrusted signing certificate" in lowered:
-        return (
-            "the certificate does not chain to the trust anchor: check --trust-anchor-arn, and pass the "
-            "intermediate CAs with --intermediates (or a full-chain --certificate)"
-        )
-    if "signature" in lowered and ("expired" in lowered or "not yet current" in lowered or "invalid" in lowered):
+    signature = "signature" in lowered and any(word in lowered for word in ("expired", "not yet current", "invalid"))
+    if signature and "untrusted signing certificate" not in lowered:
         return _skew_hint(lowered, clock_skew(headers, now))
-    if "rolesessionname" in lowered:
-        return "the profile must set acceptRoleSessionName=true to allow --role-session-name"
-    if "session tags" in lowered or "attributes fail to be mapped" in lowered:
-        return "a certificate subject/SAN value breaks STS tag rules (e.g. parentheses); adjust the profile's attribute mappings"
-    if "instance" in lowered and "propert" in lowered:
-        return "the profile requires instance properties: pass --instance-property KEY=VALUE"
-    if code == "ResourceNotFoundException":
-        return "check the trust anchor, profile and role ARNs and that they are enabled in this region"
-    if code == "ValidationException" and "duration" in lowered:
-        return "--session-duration must be 900-43200 and within the role's MaxSessionDuration"
-    if code == "AccessDeniedException" and ("role" in lowered or "not authorized" in lowered):
-        return "check that the profile lists the role and that the role trusts rolesanywhere.amazonaws.com"
+    for wanted, groups, hint in _HINTS:
+        if (wanted is None or wanted == code) and all(any(word in lowered for word in group) for group in groups):
+            return hint
     return None
 
 
@@ -622,6 +582,8 @@ def invocation_id() -> str:
 
 def backoff_delay(attempt: int) -> float:
     """Full-jitter exponential backoff: uniform(0, min(cap, base * 2**attempt))."""
+    import random  # only on a retry: ~1 ms of start-up that a successful call never needs
+
     return random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * (2**attempt)))
 
 

@@ -16,6 +16,7 @@ APT_PACKAGES=(
   libtss2-dev pkg-config gcc libffi-dev libssl-dev openssl ca-certificates
   jq                                           # the docs' emulator examples read its JSON with jq
   zsh fish                                     # CLI: the generated completion scripts run in the real shells
+  tinyproxy-bin                                # tests/transport: a real CONNECT proxy (binary only, no service)
 )
 
 missing=()

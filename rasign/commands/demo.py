@@ -8,7 +8,7 @@
    does it through a temporary AWS config whose profile uses that ``credential_process``;
    on a core-only install, rasign's own SigV4 client (:mod:`rasign.caller_identity`) does.
 
-It needs only the core install (cryptography, requests): no root, no system package, no
+It needs only the core install (cryptography): no root, no system package, no
 network beyond loopback. The temporary directory holds an unencrypted private key, so it
 is removed on success, failure and Ctrl-C (or SIGTERM); ``--keep`` keeps it and says where.
 Each step prints what happened on stdout; logs go to stderr.

@@ -184,6 +184,8 @@ class Emulator:
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._connections: set[socket.socket] = set()
+        self.connections_accepted = 0
+        """TCP connections accepted so far: a keep-alive client opens fewer than it sends requests."""
         self._context: ssl.SSLContext | None = None
         self.tls: TlsFiles | None = None
         self.port = 0
@@ -463,6 +465,7 @@ class Emulator:
     def _track(self, conn: socket.socket, add: bool) -> None:
         with self._lock:
             (self._connections.add if add else self._connections.discard)(conn)
+            self.connections_accepted += add
 
 
 class _Server(ThreadingHTTPServer):

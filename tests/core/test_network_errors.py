@@ -1,58 +1,77 @@
-"""network_errors.cause: the plain reason at the bottom of requests' exception chains.
+"""network_errors.cause: the plain reason at the bottom of the transport's exception chains.
 
-The chains are built from the real requests/urllib3 exception classes the way urllib3 raises
-them; DNS failures cannot be produced for real here (tests talk to loopback only).
+The chains are built the way rasign.transport raises them (its own error, the socket or TLS
+error as ``__cause__``); DNS failures cannot be produced for real here (tests talk to
+loopback only). tests/transport produces the others for real against loopback servers.
 """
 
 from __future__ import annotations
 
 import socket
 import ssl
-from http.client import RemoteDisconnected
 
 import pytest
-import requests
-import urllib3.exceptions as u3
 
+from rasign import transport
 from rasign.network_errors import cause
 
 
-def _wrapped(inner: BaseException) -> requests.exceptions.RequestException:
-    retry = u3.MaxRetryError(None, "/sessions?profileArn=arn%3Asecret-looking", reason=inner)
-    outer = requests.exceptions.ConnectionError(retry)
-    outer.__cause__ = retry
+def _raised(outer: BaseException, inner: BaseException) -> BaseException:
+    """``outer`` as the transport raises it: ``raise outer from inner``."""
+    outer.__cause__ = inner
     return outer
-
-
-def _name_error() -> BaseException:
-    error = u3.NameResolutionError("nonexistent.invalid", None, socket.gaierror(-2, "Name or service not known"))
-    error.__cause__ = socket.gaierror(-2, "Name or service not known")
-    return error
 
 
 def _verify_error() -> BaseException:
     error = ssl.SSLCertVerificationError(1, "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed")
     error.verify_message = "self-signed certificate in certificate chain"
-    return u3.SSLError(error)
+    return _raised(transport.TlsFailed("certificate verify failed"), error)
 
 
 @pytest.mark.parametrize(
-    "inner, expected",
+    "error, expected",
     [
-        (_name_error(), "name does not resolve"),
-        (ConnectionRefusedError(111, "Connection refused"), "connection refused"),
-        (_verify_error(), "TLS certificate verify failed: self-signed certificate in certificate chain"),
-        (u3.ConnectTimeoutError(None, "timed out"), "timed out after 2 s while connecting"),
-        (u3.ReadTimeoutError(None, "/", "read timed out"), "timed out after 7 s waiting for the answer"),
-        (ConnectionResetError(104, "Connection reset by peer"), "connection reset by the server"),
-        (OSError(101, "Network is unreachable"), "network unreachable"),
         (
-            u3.ProtocolError("Connection aborted.", RemoteDisconnected("closed")),
-            "the server closed the connection without answering",
+            _raised(transport.ConnectFailed("could not connect"), socket.gaierror(-2, "Name or service not known")),
+            "name does not resolve",
+        ),
+        (
+            _raised(transport.ConnectFailed("could not connect"), ConnectionRefusedError(111, "Connection refused")),
+            "connection refused",
+        ),
+        (_verify_error(), "TLS certificate verify failed: self-signed certificate in certificate chain"),
+        (
+            _raised(transport.Timeout("no connection", connecting=True), TimeoutError()),
+            "timed out after 2 s while connecting",
+        ),
+        (
+            _raised(transport.Timeout("no answer", connecting=False), TimeoutError()),
+            "timed out after 7 s waiting for the answer",
+        ),
+        (ConnectionResetError(104, "Connection reset by peer"), "connection reset by the server"),
+        (_raised(transport.ConnectFailed("x"), OSError(101, "Network is unreachable")), "network unreachable"),
+        (transport.NoAnswer("closed"), "the server closed the connection without answering"),
+        (transport.BrokeOff("closed"), "the server's answer broke off"),
+        (transport.BadAnswer("the status line is not HTTP/1.x"), "the server's answer was not valid HTTP"),
+        (
+            _raised(
+                transport.ConnectFailed("could not connect to the proxy", via_proxy=True), ConnectionRefusedError()
+            ),
+            "the proxy could not be reached",
+        ),
+        (
+            transport.ProxyRefused(407, "Proxy Authentication Required"),
+            "the proxy answered the tunnel request with HTTP 407",
         ),
     ],
 )
-def test_cause_names_the_reason(inner, expected):
-    text = cause(_wrapped(inner), connect_timeout=2, read_timeout=7)
-    assert text == expected or text.startswith(expected)
-    assert "profileArn" not in text and "Max retries" not in text
+def test_cause_names_the_reason(error, expected):
+    text = cause(error, connect_timeout=2, read_timeout=7)
+    assert text.startswith(expected)
+    assert "profileArn" not in text and "Traceback" not in text
+
+
+def test_an_unknown_error_is_named_by_its_class_not_dumped():
+    assert (
+        cause(ValueError("x" * 500), connect_timeout=1, read_timeout=1) == "could not talk to the endpoint (ValueError)"
+    )

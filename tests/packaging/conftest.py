@@ -2,7 +2,7 @@
 
 Everything happens offline (tests reach nothing but loopback): the build runs with
 ``--no-isolation`` on the test venv's setuptools, and the core-only venv gets its
-dependencies (cryptography, requests and what they need, nothing else: no boto3, no
+dependencies (cryptography and what it needs, nothing else: no requests, no boto3, no
 python-pkcs11) linked from the test venv before the wheel is installed with ``--no-deps``.
 """
 

@@ -1,4 +1,4 @@
-"""The wheel on a core-only install (cryptography + requests, nothing else) works.
+"""The wheel on a core-only install (cryptography, nothing else: not even requests) works.
 
 This is what ``pip install rasign`` (or a built wheel) gives a user who wants file keys:
 no boto3, no python-pkcs11, no tpm2-pytss, no system package, no root. The venv is built
@@ -22,7 +22,7 @@ def test_it_is_the_installed_wheel_without_extras_or_test_helpers(core_venv: Cor
     probe = (
         "import importlib.util as u, rasign, rasign.emulator;"
         "print(rasign.__file__);"
-        "print([m for m in ('boto3', 'pkcs11', 'tpm2_pytss', 'rasign.emulator.testing', 'tests')"
+        "print([m for m in ('boto3', 'requests', 'urllib3', 'pkcs11', 'tpm2_pytss', 'rasign.emulator.testing', 'tests')"
         " if u.find_spec(m) is not None])"
     )
     result = core_venv.run("python", "-c", probe)
