@@ -372,7 +372,27 @@ def plan_session(options: SessionOptions) -> PlannedSession:
         use_dualstack=options.use_dualstack_endpoint,
         arn_partition=target.trust_anchor.partition,
     )
+    check_route(options, endpoint)
     return PlannedSession(options, target, endpoint)
+
+
+def check_route(options: SessionOptions, endpoint: Endpoint) -> None:
+    """The CA bundle and the proxy the request would use: read and parsed before any key opens.
+
+    Both only fail on the first request otherwise, which comes after a PKCS#11 login or a
+    TPM key load: a typo in ``HTTPS_PROXY`` or ``--ca-bundle`` must not cost a PIN entry.
+    """
+    from urllib.parse import urlsplit
+
+    from rasign.proxies import proxy_for
+
+    bundle = None if options.no_verify_ssl else options.ca_bundle or os.environ.get("AWS_CA_BUNDLE")
+    if bundle:
+        check_ca_bundle(bundle)
+    parts = urlsplit(endpoint.sessions_url)
+    scheme = parts.scheme.lower()
+    if scheme in ("http", "https") and parts.hostname:
+        proxy_for(scheme, parts.hostname, parts.port or (443 if scheme == "https" else 80))
 
 
 def ensure_planned(session: SessionOptions | PlannedSession) -> PlannedSession:
