@@ -45,6 +45,9 @@ def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
         "RASIGN_NO_SECRET_WARNING", "1"
     )  # tests pass throw-away secrets in argv; tests/cli checks the warning
     env.setdefault("RASIGN_CACHE_DIR", str(Path(os.environ.get("TMPDIR", "/tmp")) / f"rasign-test-cache-{os.getpid()}"))
+    # Never the machine's default agent socket: a developer's own agent (or one a concurrent run
+    # started) would answer the test's credential-process with its own code and settings.
+    env["RASIGN_AGENT_SOCK"] = str(Path(os.environ.get("TMPDIR", "/tmp")) / f"rasign-test-no-agent-{os.getpid()}.sock")
     if extra:
         env.update(extra)
     return env

@@ -98,7 +98,10 @@ def new_sandbox(root: Path, emulator, pki, *, hsm=None, tpm=None) -> Sandbox:
     (home / "root-ca.pem").write_bytes(pki.root_pem)
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RASIGN_", "SOFTHSM", "TPM2", "TCTI"))}
-    env.pop("XDG_RUNTIME_DIR", None)
+    # The agent page starts a real agent: its socket lives in the sandbox, not at the machine's
+    # default path where any other rasign (another test run, the developer's) would find it.
+    (root / "run").mkdir(mode=0o700)
+    env["XDG_RUNTIME_DIR"] = str(root / "run")
     env.update(
         HOME=str(home),
         PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '/usr/bin:/bin')}",
