@@ -9,7 +9,7 @@ Design constraints, and why:
 
 * **Standard library only** (plus ``rasign.errors`` and ``rasign.clock``, both stdlib-only;
   every read of the time goes through a :class:`~rasign.clock.Clock`). A cache hit must
-  not import ``cryptography`` or ``requests``: the whole point is to be fast. The
+  not import ``cryptography``, ``ssl`` or the HTTPS client: the whole point is to be fast. The
   certificate fingerprint is therefore SHA-256 over the certificate *file bytes*.
 * **Keyed by everything that changes the answer**: every options field whose cache
   decision (rasign/options.py field metadata) is ``key`` -- certificate (file bytes or

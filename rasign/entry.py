@@ -37,7 +37,7 @@ def _agent_may_answer(argv: list[str]) -> bool:
 def exit_now(code: int) -> None:
     """Flush stdout and stderr, then leave without interpreter teardown (one-shot commands).
 
-    Teardown costs about 15 ms once cryptography and requests are loaded, and nothing of a
+    Teardown costs about 15 ms once cryptography and the HTTPS client are loaded, and nothing of a
     one-shot command needs it; an unflushable stdout turns success into exit 1.
     """
     try:

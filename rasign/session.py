@@ -36,11 +36,11 @@ from rasign.errors import (
 )
 from rasign.logs import get_logger, register_secret
 from rasign.textsafe import clean
-from rasign.transport import MAX_ANSWER_BYTES, Answer, AnswerTooLarge, AnswerTooSlow, HttpsClient, TlsFailed
 
 if TYPE_CHECKING:
     from rasign.options import SessionOptions
     from rasign.signer import Signer
+    from rasign.transport import Answer, AnswerTooLarge, HttpsClient, TlsFailed
 
 log = get_logger("session")
 
@@ -168,6 +168,10 @@ class SessionClient:
     # -- transport -----------------------------------------------------------------
 
     def _session(self) -> HttpsClient:
+        # Imported here, not with the module: plan_session runs on every credential-process,
+        # cache hits included, and a hit needs neither ssl nor sockets.
+        from rasign.transport import HttpsClient
+
         if self._http is None:
             self._http = HttpsClient(
                 verify=tls_verify(self.options),
@@ -184,6 +188,8 @@ class SessionClient:
 
     def create_session(self) -> Credentials:
         """Call CreateSession with retries and return the first credential set."""
+        from rasign.transport import AnswerTooLarge, TlsFailed
+
         self._session().check(self.endpoint.sessions_url)  # CA bundle and proxy: before anything is signed
         invocation = invocation_id()
         attempts = max(1, self.options.max_attempts)
@@ -229,6 +235,8 @@ class SessionClient:
 
     def _fatal_error(self, err: TlsFailed | AnswerTooLarge) -> RasignError:
         """Failures a retry cannot cure: an untrusted endpoint, an answer too large to be real."""
+        from rasign.transport import MAX_ANSWER_BYTES, AnswerTooLarge
+
         url = self.endpoint.sessions_url  # never the query string: it is long and says nothing
         if isinstance(err, AnswerTooLarge):
             return ServiceError(
@@ -242,6 +250,8 @@ class SessionClient:
 
     def _network_error(self, err: OSError) -> NetworkError:
         """A failure worth retrying (refused, reset, timed out, not HTTP), in plain words."""
+        from rasign.transport import AnswerTooSlow
+
         reason = (
             f"timed out after {self.options.read_timeout:g} s reading the answer"
             if isinstance(err, AnswerTooSlow)
@@ -388,7 +398,7 @@ def check_route(options: SessionOptions, endpoint: Endpoint) -> None:
 
     bundle = None if options.no_verify_ssl else options.ca_bundle or os.environ.get("AWS_CA_BUNDLE")
     if bundle:
-        check_ca_bundle(bundle)
+        check_ca_bundle_file(bundle)  # OpenSSL loads it before the first signature (HttpsClient.check)
     parts = urlsplit(endpoint.sessions_url)
     scheme = parts.scheme.lower()
     if scheme in ("http", "https") and parts.hostname:
@@ -441,6 +451,28 @@ def tls_verify(options: SessionOptions) -> bool | str:
         check_ca_bundle(bundle)
         return bundle
     return True
+
+
+_CA_HINT = "pass a PEM file of CA certificates to --ca-bundle / AWS_CA_BUNDLE"
+
+
+def check_ca_bundle_file(bundle: str) -> None:
+    """A regular, readable file with a PEM certificate in it: without importing ssl.
+
+    Run while planning, on every credential-process (cache hits too), so it stays cheap; the
+    full OpenSSL load of :func:`check_ca_bundle` follows before the first signature.
+    """
+    from rasign.localfile import NotReadable, read_regular
+
+    shown = clean(bundle, 300)
+    if not os.path.isfile(bundle):  # the words check_ca_bundle has always used, a directory included
+        raise ConfigError(f"CA bundle not found: {shown}", hint="pass a PEM file to --ca-bundle / AWS_CA_BUNDLE")
+    try:
+        content = read_regular(bundle, limit=16 << 20)
+    except NotReadable as err:
+        raise ConfigError(f"cannot use the CA bundle {shown}: {err.reason}", hint=_CA_HINT) from None
+    if b"-----BEGIN CERTIFICATE-----" not in content and b"-----BEGIN TRUSTED CERTIFICATE-----" not in content:
+        raise ConfigError(f"cannot use the CA bundle {shown}: it holds no PEM certificate", hint=_CA_HINT)
 
 
 def check_ca_bundle(bundle: str) -> None:

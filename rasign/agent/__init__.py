@@ -10,7 +10,7 @@ Modules:
 - :mod:`rasign.agent.protocol`: the socket path and the JSON-lines wire format
   (standard library only, shared by both sides);
 - :mod:`rasign.agent.client`: what ``credential-process`` runs (standard library only, so
-  an answer from the agent costs no cryptography or requests import);
+  an answer from the agent costs no cryptography, ssl or HTTP client import);
 - :mod:`rasign.agent.server`: the daemon's state (identities, PIN holding, lock, peer checks);
 - :mod:`rasign.agent.loop`: its socket (one event loop; a small pool for minting and signing);
 - :mod:`rasign.agent.notices`: telling the person that a key waits for a touch or a PIN.

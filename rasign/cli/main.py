@@ -345,8 +345,8 @@ ONE_SHOT = frozenset({"credential-process", "sign-string", "read-certificate-dat
 def run() -> None:
     """Console-script entry: exit with :func:`main`'s code.
 
-    One-shot commands skip interpreter teardown (about 15 ms with cryptography and
-    requests loaded) once their output is flushed: ``credential-process`` runs for every
+    One-shot commands skip interpreter teardown (about 15 ms with cryptography and the
+    HTTPS client loaded) once their output is flushed: ``credential-process`` runs for every
     AWS CLI call. Long-running commands exit normally so their cleanup runs.
     """
     code = main()

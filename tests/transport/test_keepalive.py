@@ -7,7 +7,7 @@ import socket
 import pytest
 
 from rasign.errors import NetworkError
-from rasign.session import SessionClient
+from rasign.session import SessionClient, plan_session
 from rasign.transport import HttpsClient, NoAnswer
 from tests.transport.conftest import session_options
 from tests.transport.servers import ScriptedServer, answer, read_request, server_context
@@ -24,7 +24,7 @@ def private_emulator(pki):
 
 
 def test_two_create_session_calls_share_one_connection(private_emulator, signer):
-    client = SessionClient(signer, session_options(private_emulator))
+    client = SessionClient(signer, plan_session(session_options(private_emulator)))
     try:
         first, second = client.create_session(), client.create_session()
     finally:
@@ -35,7 +35,7 @@ def test_two_create_session_calls_share_one_connection(private_emulator, signer)
 
 def test_a_connection_the_server_closed_while_idle_is_replaced(private_emulator, signer):
     """go_down + come_back closes every open connection; with --max-attempts 1 the next call still works."""
-    client = SessionClient(signer, session_options(private_emulator, max_attempts=1))
+    client = SessionClient(signer, plan_session(session_options(private_emulator, max_attempts=1)))
     try:
         client.create_session()
         private_emulator.go_down()
@@ -86,7 +86,9 @@ def test_a_request_that_may_have_reached_the_server_is_not_sent_again(tls_files)
 
 
 def test_the_retry_loop_signs_a_new_request_after_a_dropped_one(private_emulator, signer):
-    client = SessionClient(signer, session_options(private_emulator, max_attempts=2), sleep=lambda _: None)
+    client = SessionClient(
+        signer, plan_session(session_options(private_emulator, max_attempts=2)), sleep=lambda _: None
+    )
     try:
         client.create_session()
         private_emulator.drop_next(1)
@@ -100,7 +102,7 @@ def test_the_retry_loop_signs_a_new_request_after_a_dropped_one(private_emulator
 
 
 def test_dropped_with_one_attempt_is_a_clean_network_error(private_emulator, signer):
-    client = SessionClient(signer, session_options(private_emulator, max_attempts=1))
+    client = SessionClient(signer, plan_session(session_options(private_emulator, max_attempts=1)))
     private_emulator.drop_next(1)
     try:
         with pytest.raises(NetworkError) as caught:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from rasign.errors import ConfigError, NetworkError
-from rasign.session import SessionClient
+from rasign.session import SessionClient, plan_session
 from tests.conftest import emulator_args, run_rasign
 from tests.transport.conftest import PROXY_PASSWORD, PROXY_USER, session_options
 from tests.transport.servers import ConnectProxy, server_context
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.network
 
 
 def _mint(emulator, signer, **overrides) -> str:
-    client = SessionClient(signer, session_options(emulator, **overrides))
+    client = SessionClient(signer, plan_session(session_options(emulator, **overrides)))
     try:
         return client.create_session().access_key_id
     finally:
@@ -136,7 +136,7 @@ def test_create_session_through_an_https_proxy_tls_inside_tls(
     bundle = tmp_path / "both.pem"
     bundle.write_bytes(Path(emulator.ca_bundle).read_bytes() + Path(tls_files.ca_bundle).read_bytes())
     monkeypatch.setenv("HTTPS_PROXY", https_proxy.url)
-    client = SessionClient(signer, session_options(emulator, ca_bundle=str(bundle)))
+    client = SessionClient(signer, plan_session(session_options(emulator, ca_bundle=str(bundle))))
     accepted = emulator.connections_accepted
     try:
         assert client.create_session().access_key_id and client.create_session().access_key_id

@@ -7,7 +7,7 @@ import ssl
 
 import pytest
 
-from rasign.session import SessionClient, tls_verify
+from rasign.session import SessionClient, plan_session, tls_verify
 from rasign.transport import HttpsClient, TlsFailed
 from tests.transport.conftest import session_options
 from tests.transport.servers import ScriptedServer, answer, read_request, server_context
@@ -101,7 +101,7 @@ def test_ca_bundle_is_used_and_requests_variables_are_not(emulator, signer, monk
     """--ca-bundle works with no REQUESTS_CA_BUNDLE, and a REQUESTS_CA_BUNDLE naming another CA changes nothing."""
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", tls_files.ca_bundle)
     monkeypatch.setenv("CURL_CA_BUNDLE", tls_files.ca_bundle)
-    client = SessionClient(signer, session_options(emulator))
+    client = SessionClient(signer, plan_session(session_options(emulator)))
     try:
         assert client.create_session().access_key_id
     finally:
@@ -112,7 +112,7 @@ def test_ca_bundle_is_used_and_requests_variables_are_not(emulator, signer, monk
 
 def test_aws_ca_bundle_is_the_fallback(emulator, signer, monkeypatch):
     monkeypatch.setenv("AWS_CA_BUNDLE", str(emulator.ca_bundle))
-    client = SessionClient(signer, session_options(emulator, ca_bundle=None))
+    client = SessionClient(signer, plan_session(session_options(emulator, ca_bundle=None)))
     try:
         assert client.create_session().access_key_id
     finally:
