@@ -37,6 +37,17 @@ def emulator(pki):
     emu.stop()
 
 
+@pytest.fixture
+def rasign_in_process(capfd):
+    """Like :func:`run_rasign`, but in this process (see tests/support/inprocess.py for when that fits)."""
+    from tests.support.inprocess import run_in_process
+
+    def run(*args: str, env: dict[str, str] | None = None, input: str | None = None) -> subprocess.CompletedProcess:
+        return run_in_process(args, env=env, input=input, capfd=capfd)
+
+    return run
+
+
 def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     """The environment for a child rasign: no AWS settings leak in from the host."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RASIGN_"))}

@@ -6,6 +6,7 @@ mypy runs on a staged copy of the package laid out as it installs (``backends/``
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -36,6 +37,19 @@ def test_ruff_format_is_clean():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def _mypy_cache(tmp_path: Path) -> Path:
+    """mypy's incremental cache, kept in the test venv so later runs recheck only what changed.
+
+    mypy validates every cached module against its source hash, its options and its own
+    version, so a warm cache gives the same verdict as a cold run (about 0.5 s instead of
+    10 s). The venv is private to the checkout and never part of a build; without a
+    writable venv the cache is per run, as before.
+    """
+    if sys.prefix != sys.base_prefix and os.access(sys.prefix, os.W_OK):
+        return Path(sys.prefix) / "rasign-mypy-cache"
+    return tmp_path / "cache"
+
+
 def test_mypy_is_clean(tmp_path):
     staged = tmp_path / "rasign"
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
@@ -47,7 +61,7 @@ def test_mypy_is_clean(tmp_path):
             "--config-file",
             str(REPO / "pyproject.toml"),
             "--cache-dir",
-            str(tmp_path / "cache"),
+            str(_mypy_cache(tmp_path)),
             "-p",
             "rasign",
         ],

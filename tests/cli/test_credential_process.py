@@ -124,7 +124,8 @@ def test_debug_shows_signing_stages_but_no_secrets(pki, emulator):
     assert "PRIVATE KEY" not in result.stderr
 
 
-def test_bad_inputs_fail_locally(pki, emulator, tmp_path):
+def test_bad_inputs_fail_locally(pki, emulator, tmp_path, rasign_in_process):
+    """Exit codes and messages only: in-process (the first case also runs as its own process)."""
     cert, key = pki.software_identity("ec", stem="cp-bad")
     other_cert, other_key = pki.software_identity("ec", stem="cp-other")
     garbage = tmp_path / "garbage.pem"
@@ -146,8 +147,12 @@ def test_bad_inputs_fail_locally(pki, emulator, tmp_path):
         (["--certificate", str(cert), "--private-key", str(other_key)], 4, "does not match"),
         (["--certificate", str(expired), "--private-key", str(key)], 5, "expired"),
     ]
+    flags, code, needle = cases[0]
+    own = run_rasign("credential-process", *flags, *args)
+    assert_one_line_error(own, code, needle)
+    assert rasign_in_process("credential-process", *flags, *args).stderr == own.stderr
     for flags, code, needle in cases:
-        result = run_rasign("credential-process", *flags, *args)
+        result = rasign_in_process("credential-process", *flags, *args)
         assert_one_line_error(result, code, needle)
     bad_session = [
         (["--trust-anchor-arn", "not-an-arn"], "invalid prefix"),
@@ -155,12 +160,14 @@ def test_bad_inputs_fail_locally(pki, emulator, tmp_path):
         (["--session-duration", "10"], "900-43200"),
     ]
     for extra, needle in bad_session:
-        result = run_rasign("credential-process", "--certificate", str(cert), "--private-key", str(key), *args, *extra)
+        result = rasign_in_process(
+            "credential-process", "--certificate", str(cert), "--private-key", str(key), *args, *extra
+        )
         assert_one_line_error(result, 3, needle)
     assert emulator.create_session_count == before, "a locally detectable error reached the network"
 
     # A certificate from a CA the trust anchor does not know: only the server can tell.
-    result = run_rasign("credential-process", "--certificate", str(rogue_cert), "--private-key", str(key), *args)
+    result = rasign_in_process("credential-process", "--certificate", str(rogue_cert), "--private-key", str(key), *args)
     assert_one_line_error(result, 11, "Untrusted Signing Certificate")
 
 

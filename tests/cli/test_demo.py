@@ -76,7 +76,9 @@ def test_keep_with_a_directory_uses_it(tmp_path: Path) -> None:
 
 
 def test_a_failing_step_still_removes_the_directory(tmp_path: Path, refusing_proxy: str) -> None:
-    result = run_rasign("demo", env=demo_env(tmp_path, HTTPS_PROXY=refusing_proxy, https_proxy=refusing_proxy))
+    # One attempt: the point is the cleanup after a failing step, not the retries' backoff (about 1.5 s).
+    env = demo_env(tmp_path, HTTPS_PROXY=refusing_proxy, https_proxy=refusing_proxy, AWS_MAX_ATTEMPTS="1")
+    result = run_rasign("demo", env=env)
     assert result.returncode == 9, (result.stdout, result.stderr)  # NetworkError from credential-process
     assert "[3/4] credential-process failed with exit code 9" in result.stdout
     assert "[cleanup] removed" in result.stdout

@@ -117,13 +117,31 @@ def test_clear_faults(fresh_emu, p256_identity):
     assert call(fresh_emu, p256_identity, timeout=3).status_code == 201
 
 
-def test_rate_limit_like_the_account_quota(fresh_emu, p256_identity):
+class _SteppedMonotonic:
+    """The emulator's monotonic clock, frozen until a test steps it (its sleeps stay real)."""
+
+    sleep = staticmethod(time.sleep)
+
+    def __init__(self) -> None:
+        self.now = time.monotonic()
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+def test_rate_limit_like_the_account_quota(fresh_emu, p256_identity, monkeypatch):
+    from rasign.emulator import server
+
+    clock = _SteppedMonotonic()
+    monkeypatch.setattr(server, "time", clock)  # the one-second window, without waiting a second
     fresh_emu.rate_limit = 3
     statuses = [call(fresh_emu, p256_identity).status_code for _ in range(5)]
     assert statuses[:3] == [201, 201, 201]
     assert statuses[3:] == [429, 429]
     assert fresh_emu.requests[-1]["reason"] == "rate limit"
-    time.sleep(1.05)
+    clock.now += 0.99
+    assert call(fresh_emu, p256_identity).status_code == 429  # still inside the window
+    clock.now += 0.02
     assert call(fresh_emu, p256_identity).status_code == 201
 
 

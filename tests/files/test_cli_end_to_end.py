@@ -22,6 +22,11 @@ pytestmark = [pytest.mark.network, pytest.mark.openssl]
 def _identity(pki, directory, algorithm_args, stem, *, intermediate=None):
     key = directory / f"{stem}.pem"
     openssl("genpkey", *algorithm_args, "-out", key)
+    return _certified(pki, key, directory, stem, intermediate=intermediate)
+
+
+def _certified(pki, key, directory, stem, *, intermediate=None):
+    """A certificate from the emulator-trusted ``pki`` for an existing (openssl-made) key."""
     public = serialization.load_pem_private_key(key.read_bytes(), None).public_key()
     cert = directory / f"{stem}-cert.pem"
     pki.issue(public, cert, cn=f"rasign {stem}", issuer=intermediate)
@@ -74,11 +79,9 @@ def test_encrypted_pkcs8_by_flag_and_by_environment(pki, emulator, tmp_path):
     _assert_one_line_error(missing, "AuthenticationError", "no terminal", "--pkcs8-password")
 
 
-def test_pkcs12_with_chain_and_password(pki, emulator, tmp_path):
+def test_pkcs12_with_chain_and_password(pki, emulator, base_keys, tmp_path):
     intermediate = pki.intermediate("rasign p12 intermediate")
-    key, cert = _identity(
-        pki, tmp_path, ["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"], "p12", intermediate=intermediate
-    )
+    key, cert = _certified(pki, base_keys["rsa2048"].key, tmp_path, "p12", intermediate=intermediate)
     chain = tmp_path / "chain.pem"
     chain.write_bytes(intermediate.pem)
     for variant, extra in (("aes", []), ("legacy", ["-legacy"])):
@@ -115,8 +118,8 @@ def test_pkcs12_with_chain_and_password(pki, emulator, tmp_path):
     _assert_one_line_error(refused, "UsageError", "can't specify certificate chain when using PKCS#12 files")
 
 
-def test_legacy_encrypted_pkcs1_key(pki, emulator, tmp_path):
-    key, cert = _identity(pki, tmp_path, ["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"], "legacy")
+def test_legacy_encrypted_pkcs1_key(pki, emulator, base_keys, tmp_path):
+    key, cert = _certified(pki, base_keys["rsa2048"].key, tmp_path, "legacy")
     legacy = tmp_path / "legacy-enc.pem"
     openssl("rsa", "-in", key, "-aes256", "-traditional", "-passout", "pass:old-style", "-out", legacy)
     result = run_rasign(
@@ -152,12 +155,11 @@ def test_garbage_key_file(pki, emulator, tmp_path):
 
 
 @pytest.mark.parametrize("digest", ["SHA256", "SHA512"])
-def test_sign_string_verifies_with_openssl(tmp_path, digest):
+def test_sign_string_verifies_with_openssl(base_keys, tmp_path, digest):
     """The Go helper's TODO: check sign-string output with ``openssl dgst -verify``."""
     from rasign.commands.sign_string import test_message
 
-    key = tmp_path / "k.pem"
-    openssl("genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", key)
+    key = base_keys["rsa2048"].key  # openssl-made RSA-2048, read only: no keygen per case
     encrypted = tmp_path / "k-scrypt.pem"
     openssl("pkcs8", "-topk8", "-scrypt", "-in", key, "-passout", "pass:pw", "-out", encrypted)
     cert = tmp_path / "k-cert.pem"

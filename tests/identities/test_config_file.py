@@ -62,8 +62,9 @@ def test_relative_paths_are_relative_to_the_file(software_identity, emulator, tm
     assert result.returncode == 0, result.stderr
 
 
-def _error_of(config, *args: str):
-    result = run_rasign(*(args or ("credential-process", "--identity", "prod")), "--config", str(config))
+def _error_of(run, config, *args: str):
+    """The one stderr line of a config mistake; ``run`` is ``rasign_in_process`` (exit code and message only)."""
+    result = run(*(args or ("credential-process", "--identity", "prod")), "--config", str(config))
     lines = result.stderr.strip().splitlines()
     assert result.returncode == ConfigError.exit_code, result.stderr
     assert len(lines) == 1, result.stderr
@@ -71,23 +72,23 @@ def _error_of(config, *args: str):
     return lines[0]
 
 
-def test_bad_toml_names_file_and_line(tmp_path):
+def test_bad_toml_names_file_and_line(tmp_path, rasign_in_process):
     config = write_private(tmp_path / "c.toml", '[identity.prod]\ncertificate = "a.pem"\nrole-arn = arn:aws\n')
-    line = _error_of(config)
+    line = _error_of(rasign_in_process, config)
     assert f"{config}:3:" in line and "not valid TOML" in line
 
 
-def test_unknown_key_names_file_line_and_suggests(tmp_path):
+def test_unknown_key_names_file_line_and_suggests(tmp_path, rasign_in_process):
     config = write_private(tmp_path / "c.toml", '# comment\n[identity.prod]\ncertifcate = "a.pem"\n')
-    line = _error_of(config)
+    line = _error_of(rasign_in_process, config)
     assert f"{config}:3:" in line and "'certifcate'" in line and "did you mean 'certificate'" in line
 
 
-def test_wrong_type_names_file_line_and_key(tmp_path):
+def test_wrong_type_names_file_line_and_key(tmp_path, rasign_in_process):
     config = write_private(
         tmp_path / "c.toml", '[identity.prod]\nrole-arn = "arn:aws:iam::1:role/r"\nsession-duration = "3600"\n'
     )
-    line = _error_of(config)
+    line = _error_of(rasign_in_process, config)
     assert f"{config}:3:" in line and "'session-duration'" in line and "whole number" in line
 
 
@@ -102,17 +103,17 @@ def test_wrong_type_names_file_line_and_key(tmp_path):
         ('endpoint = "rolesanywhere.example"', "https://"),
     ],
 )
-def test_bad_value_names_file_line_and_key(tmp_path, line, expected):
+def test_bad_value_names_file_line_and_key(tmp_path, line, expected, rasign_in_process):
     config = write_private(tmp_path / "c.toml", f'[identity.prod]\nregion = "us-east-1"\n{line}\n')
-    message = _error_of(config)
+    message = _error_of(rasign_in_process, config)
     assert f"{config}:3:" in message and repr(line.split(" =")[0]) in message and expected in message
 
 
-def test_secret_in_a_readable_file_is_refused(tmp_path):
+def test_secret_in_a_readable_file_is_refused(tmp_path, rasign_in_process):
     config = tmp_path / "c.toml"
     config.write_text('[identity.prod]\nprivate-key = "k.pem"\n\npkcs8-password = "hunter2"\n')
     os.chmod(config, 0o644)
-    line = _error_of(config)
+    line = _error_of(rasign_in_process, config)
     assert f"{config}:4:" in line and "'pkcs8-password'" in line and "chmod 600" in line
     assert "hunter2" not in line
     os.chmod(config, 0o600)
@@ -136,9 +137,9 @@ def test_group_writable_file_is_refused(tmp_path):
         load_identities(str(config))
 
 
-def test_unknown_identity_lists_the_defined_ones(tmp_path):
+def test_unknown_identity_lists_the_defined_ones(tmp_path, rasign_in_process):
     config = write_private(tmp_path / "c.toml", '[identity.alpha]\nregion = "us-east-1"\n[identity.beta]\n')
-    line = _error_of(config, "credential-process", "--identity", "gamma")
+    line = _error_of(rasign_in_process, config, "credential-process", "--identity", "gamma")
     assert "no identity 'gamma'" in line and "alpha, beta" in line
 
 

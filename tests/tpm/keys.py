@@ -8,7 +8,7 @@
   PolicyAuthValue) and keys under a parent that has a password
 
 tpm2-tools leave transient objects behind when there is no resource manager, so every
-tool step is followed by ``tpm2_flushcontext -t``.
+tool step is followed by ``tpm2_flushcontext -t`` (when the TPM holds anything to flush).
 """
 
 from __future__ import annotations
@@ -35,10 +35,28 @@ class TpmIdentity:
 
 def flush_transient(tpm: Swtpm) -> None:
     """Flush what tpm2-tools leave behind: objects, loaded sessions (tpm2_encodeobject
-    5.4 leaks one), saved sessions."""
+    5.4 leaks one), saved sessions.
+
+    The TPM is asked first (one in-process capability query): when it holds none of the
+    three, the three ``tpm2_flushcontext`` processes would have nothing to do.
+    """
+    if not _holds_contexts(tpm):
+        return
     tpm.run_tool("tpm2_flushcontext", "-t")
     tpm.run_tool("tpm2_flushcontext", "-l")
     tpm.run_tool("tpm2_flushcontext", "-s")
+
+
+def _holds_contexts(tpm: Swtpm) -> bool:
+    """Whether the TPM has a transient object, a loaded session or a saved session."""
+    from tpm2_pytss import TPM2_CAP, TPM2_HC
+
+    with tpm.esapi() as esys:
+        for first in (TPM2_HC.TRANSIENT_FIRST, TPM2_HC.LOADED_SESSION_FIRST, TPM2_HC.ACTIVE_SESSION_FIRST):
+            _, data = esys.get_capability(TPM2_CAP.HANDLES, first, 1)
+            if data.data.handles.count:
+                return True
+    return False
 
 
 def openssl_key(tpm: Swtpm, out: Path, algorithm: str, *, password: str | None = None) -> Path:
