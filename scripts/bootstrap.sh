@@ -43,11 +43,3 @@ fi
 # Byte-compile the checkout: with PYTHONDONTWRITEBYTECODE set, every rasign process would
 # otherwise recompile its modules from source (about 30 ms per credential-process call).
 "$VENV/bin/python" -m compileall -q rasign backends >/dev/null
-# pytest reads its assertion-rewritten test modules from __pycache__ even under
-# PYTHONDONTWRITEBYTECODE, but then never writes them: each run would rewrite every test
-# module again (about 9 s of each collection; 13 s cold against 5 s warm). One collection
-# with writing allowed fills that cache (gitignored; pytest checks each entry against its
-# source, so an edited test is rewritten afresh).
-if [ -n "${PYTHONDONTWRITEBYTECODE:-}" ]; then
-  env -u PYTHONDONTWRITEBYTECODE "$VENV/bin/python" -m pytest --collect-only -q -p no:cacheprovider >/dev/null 2>&1 || true
-fi
