@@ -33,6 +33,7 @@ import os
 import stat
 from typing import Any
 
+from rasign.cachedir import DIR_ENV, cache_dir
 from rasign.clock import SYSTEM, Clock
 from rasign.errors import StoreError
 
@@ -40,21 +41,9 @@ CACHE_FORMAT = 1
 DEFAULT_MARGIN_SECONDS = 900
 """Hand out cached credentials only while they have more than this left."""
 MARGIN_ENV = "RASIGN_CACHE_MARGIN"
-DIR_ENV = "RASIGN_CACHE_DIR"
 
 
-# --------------------------------------------------------------------------- location
-
-
-def cache_dir() -> str:
-    """The cache directory (not created here)."""
-    explicit = os.environ.get(DIR_ENV)
-    if explicit:
-        return os.path.abspath(os.path.expanduser(explicit))
-    runtime = os.environ.get("XDG_RUNTIME_DIR")
-    if runtime and os.path.isdir(runtime):
-        return os.path.join(runtime, "rasign")
-    return os.path.join(os.path.expanduser("~"), ".cache", "rasign")
+# --------------------------------------------------------------------------- location (the directory itself: rasign.cachedir)
 
 
 def _check_private_dir(path: str) -> None:

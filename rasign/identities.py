@@ -338,17 +338,6 @@ COMPILED_SUFFIX = ".identities"
 """Not ``.json``: the credential cache's purge removes every ``.json`` without an expiration."""
 
 
-def _compiled_dir() -> str:
-    """The credential cache's directory (rasign.cache.cache_dir), found without importing that module."""
-    explicit = os.environ.get("RASIGN_CACHE_DIR")
-    if explicit:
-        return os.path.abspath(os.path.expanduser(explicit))
-    runtime = os.environ.get("XDG_RUNTIME_DIR")
-    if runtime and os.path.isdir(runtime):
-        return os.path.join(runtime, "rasign")
-    return os.path.join(os.path.expanduser("~"), ".cache", "rasign")
-
-
 def _compiled_key(path: str, text: str, readable_by_others: bool) -> str:
     import hashlib
 
@@ -365,7 +354,9 @@ def _compiled_file(path: str, key: str) -> str:
     import hashlib
 
     stem = hashlib.sha256(path.encode("utf-8", "surrogatepass")).hexdigest()[:16]
-    return os.path.join(_compiled_dir(), f"{stem}-{key[:32]}{COMPILED_SUFFIX}")
+    from rasign.cachedir import cache_dir
+
+    return os.path.join(cache_dir(), f"{stem}-{key[:32]}{COMPILED_SUFFIX}")
 
 
 def _private(info: os.stat_result, directory: bool) -> bool:
