@@ -1,4 +1,4 @@
-"""Stop and reload for long-running commands (``serve``, ``update``), written once.
+"""Stop and reload for long-running commands (``serve``, ``update``, ``agent``), written once.
 
 Every daemon-like command needs the same three things: SIGTERM and SIGINT end it cleanly,
 SIGHUP asks for a fresh CreateSession, and the main thread waits until told to stop while
@@ -29,10 +29,13 @@ CHECK_EVERY = 1.0
 class Lifecycle:
     """The stop and hangup requests of one long-running command."""
 
-    def __init__(self, clock: Clock = SYSTEM) -> None:
+    def __init__(self, clock: Clock = SYSTEM, *, hangup_does: str = "refreshing credentials") -> None:
         self.clock = clock
+        self.hangup_does = hangup_does
+        """What SIGHUP means for this command, for its log line (the agent locks instead)."""
         self._stop = threading.Event()
         self._on_hangup: list[Callable[[], None]] = []
+        self._on_stop: list[Callable[[], None]] = []
 
     @property
     def stopping(self) -> bool:
@@ -43,9 +46,16 @@ class Lifecycle:
         """Run ``action`` on SIGHUP (or :meth:`hangup`); actions run in the order given."""
         self._on_hangup.append(action)
 
+    def on_stop(self, action: Callable[[], None]) -> None:
+        """Also run ``action`` when a stop is requested: it runs in a signal handler, so it must
+        only set a flag or wake a loop (as the agent's event loop ``stop`` does)."""
+        self._on_stop.append(action)
+
     def stop(self) -> None:
         """Ask :meth:`run_until_stopped` to return; safe from any thread and from signal handlers."""
         self._stop.set()
+        for action in self._on_stop:
+            action()
 
     def hangup(self) -> None:
         """What SIGHUP does: run every hangup action (e.g. refresh the credentials now)."""
@@ -85,5 +95,5 @@ class Lifecycle:
         self.stop()
 
     def _hangup_signal(self, _signum: int, _frame: object) -> None:
-        log.info("SIGHUP: refreshing credentials")
+        log.info("SIGHUP: %s", self.hangup_does)
         self.hangup()

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import sys
 import threading
 
@@ -98,6 +97,7 @@ def _serve(path: str, args: argparse.Namespace) -> int:
     from rasign.agent.loop import AgentServer
     from rasign.agent.server import Agent, lock_memory, systemd_listen_fd
     from rasign.hardening import harden_process
+    from rasign.lifecycle import Lifecycle
 
     listen_fd = systemd_listen_fd() if args.systemd else None
     if args.systemd and listen_fd is None:
@@ -116,16 +116,14 @@ def _serve(path: str, args: argparse.Namespace) -> int:
             flush=True,
         )
 
-    def _stop(_signum: int, _frame: object) -> None:
-        agent.stopping.set()
-        server.stop()  # sets a flag and wakes the loop: safe in a signal handler
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
+    lifecycle = Lifecycle(hangup_does="forgetting every PIN and closing token sessions")
+    lifecycle.on_stop(agent.stopping.set)
+    lifecycle.on_stop(server.stop)  # sets a flag and wakes the loop: safe in a signal handler
     # lock waits for a mint in progress: off the loop's thread, so repeat answers go on meanwhile.
-    signal.signal(signal.SIGHUP, lambda _signum, _frame: threading.Thread(target=agent.lock, daemon=True).start())
+    lifecycle.on_hangup(lambda: threading.Thread(target=agent.lock, daemon=True).start())
     try:
-        server.serve_forever(poll_interval=0.5)
+        with lifecycle.signals():
+            server.serve_forever(poll_interval=0.5)
     finally:
         agent.close()
         server.server_close()

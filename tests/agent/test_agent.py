@@ -163,3 +163,20 @@ def _wait_until(predicate, timeout: float) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("timed out")
         time.sleep(0.02)
+
+
+def test_signals_hang_up_to_lock_and_terminate_to_stop_cleanly(start_agent, emulator, pki):
+    agent = start_agent("--debug")
+    cert, key = pki.software_identity(stem="agent-signals")
+    first = _ok(_creds(agent, "--certificate", str(cert), "--private-key", str(key), *emulator_args(emulator)))
+    agent.process.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 30
+    while "SIGHUP: forgetting every PIN and closing token sessions" not in agent.log.read_text():
+        assert agent.process.poll() is None and time.monotonic() < deadline, agent.log.read_text()
+        time.sleep(0.02)
+    status = agent.ask("status", "--json")  # still serving after the hang-up
+    assert status.returncode == 0 and json.loads(status.stdout)[0]["secrets_held"] == []
+    assert first["SecretAccessKey"] not in agent.log.read_text()
+    agent.process.send_signal(signal.SIGTERM)
+    assert agent.process.wait(15) == 0
+    assert not os.path.exists(agent.socket)

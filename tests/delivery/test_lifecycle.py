@@ -84,3 +84,15 @@ def test_stop_from_another_thread_ends_the_wait_at_once(every):
     lifecycle.stop()
     thread.join(10)
     assert not thread.is_alive()
+
+
+def test_stop_actions_run_on_a_stop_signal_and_on_stop_in_order():
+    lifecycle = Lifecycle(hangup_does="locking")
+    woken: list[str] = []
+    lifecycle.on_stop(lambda: woken.append("flag"))
+    lifecycle.on_stop(lambda: woken.append("wake the loop"))
+    with lifecycle.signals():
+        os.kill(os.getpid(), signal.SIGINT)
+    assert lifecycle.stopping and woken == ["flag", "wake the loop"]
+    lifecycle.stop()  # from code too (a stop request over the agent's socket)
+    assert woken == ["flag", "wake the loop"] * 2
