@@ -5,6 +5,19 @@ and python-pkcs11 and cryptography are imported only when a token is really open
 The logic lives in ``uri`` (RFC 7512), ``module`` (which .so), ``search`` (slots,
 certificates, keys), ``pins`` (PIN policy), ``session`` (login, mechanisms), ``signer``
 (long-lived signer with recovery) and ``resolve`` (options to signer). See docs/pkcs11.md.
+
+Modules:
+
+- ``uri``: RFC 7512 ``pkcs11:`` URIs, parsed and formatted so they round-trip;
+- ``module``: which PKCS#11 module (``.so``) to load, remembering what was tried;
+- ``native``: ``C_Initialize`` with initialisation arguments (NSS softokn, p11-kit ``x-init-reserved``);
+- ``quiet``: keeping what modules print on stderr themselves out of rasign's one-line errors;
+- ``search``: tokens, certificates and private keys a URI names (PIV attestation certificates skipped);
+- ``pins``: where the user PIN and the context-specific PIN come from (a wrong PIN costs a try);
+- ``session``: sessions, exactly one ``C_Login`` per PIN, signing mechanisms;
+- ``signer``: ``Pkcs11Signer``, one session and key handle kept across signatures, with recovery;
+- ``resolve``: from ``--certificate``/``--private-key`` to a ready signer, and listing identities;
+- ``ckr``: standard ``CKR_*`` names for return values and python-pkcs11's exceptions.
 """
 
 from __future__ import annotations

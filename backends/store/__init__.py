@@ -15,6 +15,17 @@ Where the selector searches, first rule that applies (docs/stores.md):
 
 This module stays light: the registry imports it on every ``--cert-selector`` run, so each
 store (and ctypes, pkcs11, cryptography) is imported only when that store is used.
+
+Modules:
+
+- ``base``: the ``CertificateStore`` interface, ``select_entry`` and the signer wrapper every store shares;
+- ``selector``: ``--cert-selector`` parsed like the Go helper, matching, the choice among matches
+  and unique selectors for listings (store policy; names come from :mod:`rasign.x509names`);
+- ``directory``: ``--cert-store DIR``, a directory of PEM and PKCS#12 identities;
+- ``pkcs11_store``: the certificates on PKCS#11 tokens as a store (through the ``pkcs11`` backend);
+- ``windows``: Windows certificate stores through CryptoAPI and CNG (ctypes only);
+- ``macos``: macOS keychain identities through the Security framework (ctypes only);
+- ``ctypes_binding``: declaring ctypes function signatures, shared by ``windows`` and ``macos``.
 """
 
 from __future__ import annotations
