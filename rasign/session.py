@@ -448,7 +448,9 @@ def tls_verify(options: SessionOptions) -> bool | str:
         return False
     bundle = options.ca_bundle or os.environ.get("AWS_CA_BUNDLE")
     if bundle:
-        check_ca_bundle(bundle)
+        # The file here; OpenSSL parses it once, in rasign.transport.tls_context (a system-sized
+        # bundle costs ~25 ms to load: loading it a second time only to check it was measurable).
+        check_ca_bundle_file(bundle)
         return bundle
     return True
 
@@ -460,12 +462,12 @@ def check_ca_bundle_file(bundle: str) -> None:
     """A regular, readable file with a PEM certificate in it: without importing ssl.
 
     Run while planning, on every credential-process (cache hits too), so it stays cheap; the
-    full OpenSSL load of :func:`check_ca_bundle` follows before the first signature.
+    full OpenSSL load (:func:`rasign.transport.tls_context`) follows before the first signature.
     """
     from rasign.localfile import NotReadable, read_regular
 
     shown = clean(bundle, 300)
-    if not os.path.isfile(bundle):  # the words check_ca_bundle has always used, a directory included
+    if not os.path.isfile(bundle):  # the words rasign has always used, a directory included
         raise ConfigError(f"CA bundle not found: {shown}", hint="pass a PEM file to --ca-bundle / AWS_CA_BUNDLE")
     try:
         content = read_regular(bundle, limit=16 << 20)
@@ -473,29 +475,6 @@ def check_ca_bundle_file(bundle: str) -> None:
         raise ConfigError(f"cannot use the CA bundle {shown}: {err.reason}", hint=_CA_HINT) from None
     if b"-----BEGIN CERTIFICATE-----" not in content and b"-----BEGIN TRUSTED CERTIFICATE-----" not in content:
         raise ConfigError(f"cannot use the CA bundle {shown}: it holds no PEM certificate", hint=_CA_HINT)
-
-
-def check_ca_bundle(bundle: str) -> None:
-    """A readable regular file holding at least one PEM certificate, checked before any request.
-
-    Otherwise the TLS layer fails on the first request with an OpenSSL error about
-    ``load_verify_locations`` that does not say which file is wrong.
-    """
-    import ssl
-
-    shown = clean(bundle, 300)
-    if not os.path.isfile(bundle):
-        raise ConfigError(f"CA bundle not found: {shown}", hint="pass a PEM file to --ca-bundle / AWS_CA_BUNDLE")
-    try:
-        ssl.create_default_context(cafile=bundle)
-    except (ssl.SSLError, OSError, ValueError) as err:
-        reason = (
-            "permission denied" if isinstance(err, PermissionError) else "it holds no PEM certificate OpenSSL accepts"
-        )
-        raise ConfigError(
-            f"cannot use the CA bundle {shown}: {reason}",
-            hint="pass a PEM file of CA certificates to --ca-bundle / AWS_CA_BUNDLE",
-        ) from err
 
 
 def service_error(answer: Answer, now: datetime) -> ServiceError:

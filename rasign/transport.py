@@ -196,7 +196,7 @@ def tls_context(verify: bool | str) -> ssl.SSLContext:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
     elif isinstance(verify, str):
-        context = ssl.create_default_context(cafile=verify)
+        context = _bundle_context(verify)
     else:
         context = ssl.create_default_context()
         paths = ssl.get_default_verify_paths()
@@ -208,6 +208,27 @@ def tls_context(verify: bool | str) -> ssl.SSLContext:
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.set_alpn_protocols(["http/1.1"])
     return context
+
+
+def _bundle_context(bundle: str) -> ssl.SSLContext:
+    """A context trusting the CA file ``bundle``; an unusable file is a one-line ConfigError.
+
+    Otherwise the first request fails with an OpenSSL error about ``load_verify_locations``
+    that does not say which file is wrong.
+    """
+    from rasign.errors import ConfigError
+    from rasign.textsafe import clean
+
+    try:
+        return ssl.create_default_context(cafile=bundle)
+    except (ssl.SSLError, OSError, ValueError) as err:
+        reason = (
+            "permission denied" if isinstance(err, PermissionError) else "it holds no PEM certificate OpenSSL accepts"
+        )
+        raise ConfigError(
+            f"cannot use the CA bundle {clean(bundle, 300)}: {reason}",
+            hint="pass a PEM file of CA certificates to --ca-bundle / AWS_CA_BUNDLE",
+        ) from err
 
 
 def _load_certifi(context: ssl.SSLContext) -> None:

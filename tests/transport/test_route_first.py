@@ -68,3 +68,26 @@ def test_an_unusable_ca_bundle_is_reported_before_the_key_is_opened(locked_ident
     assert result.returncode == 3, result.stderr
     assert "CA bundle" in result.stderr and "password" not in result.stderr.lower()
     assert emulator.create_session_count == before
+
+
+def test_a_bundle_that_only_looks_like_pem_fails_in_one_line_before_any_request(pki, emulator, tmp_path):
+    cert, key = pki.software_identity(stem="route-first-plain")
+    bundle = tmp_path / "corrupt.pem"
+    bundle.write_text("-----BEGIN CERTIFICATE-----\nnot base64 at all\n-----END CERTIFICATE-----\n")
+    before = emulator.create_session_count
+    result = run_rasign(
+        "credential-process",
+        "--certificate",
+        str(cert),
+        "--private-key",
+        str(key),
+        *emulator_args(emulator),
+        "--ca-bundle",
+        str(bundle),
+    )
+    assert result.returncode == 3, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"rasign: error: cannot use the CA bundle {bundle}: it holds no PEM certificate OpenSSL accepts"
+        " (pass a PEM file of CA certificates to --ca-bundle / AWS_CA_BUNDLE)"
+    ]
+    assert emulator.create_session_count == before and result.stdout == ""
