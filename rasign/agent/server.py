@@ -41,9 +41,10 @@ from rasign.clock import SYSTEM, Clock
 from rasign.errors import AuthenticationError, PromptNeeded, RasignError, StoreError, UsageError
 
 if TYPE_CHECKING:
+    from rasign.credentials import Credentials
     from rasign.options import SessionOptions, SignerOptions
     from rasign.refresh import SessionMinter
-    from rasign.session import Credentials
+    from rasign.session import PlannedSession
 
 log = logging.getLogger("rasign.agent")
 
@@ -231,10 +232,10 @@ class Agent:
             if known is not None and known[0] in self.entries:
                 return self.entries[known[0]], known[1], known[2]
         with self._environment_lock, _applied(env, cwd):
-            signer_options, session_options, backend, warnings = _parse(argv, cwd)
+            signer_options, planned, backend, warnings = _parse(argv, cwd)
         from rasign.cache import cache_key
 
-        identity = cache_key(signer_options, session_options) or hashlib.sha256(repr(argv).encode()).hexdigest()
+        identity = cache_key(signer_options, planned.options) or hashlib.sha256(repr(argv).encode()).hexdigest()
         public_env = sorted((k, v) for k, v in env.items() if k not in _SECRET_NAMES)
         key = hashlib.sha256(json.dumps([identity, backend, public_env]).encode()).hexdigest()
         interactive = signer_options.interactive
@@ -242,7 +243,7 @@ class Agent:
             entry = self.entries.get(key)
             if entry is None:
                 self._make_room()
-                entry = self._new_entry(key, signer_options, session_options, backend)
+                entry = self._new_entry(key, signer_options, planned, backend)
                 self.entries[key] = entry
             if len(self._memo) >= MAX_MEMO:
                 self._memo.clear()  # only a cache of parsing; entries stay
@@ -257,7 +258,7 @@ class Agent:
             victim.minter.close()
 
     def _new_entry(
-        self, key: str, signer_options: SignerOptions, session_options: SessionOptions, backend: str | None
+        self, key: str, signer_options: SignerOptions, planned: PlannedSession, backend: str | None
     ) -> Entry:
         from rasign.agent.notices import NoticeSigner, threshold_from_env
         from rasign.refresh import SessionMinter
@@ -270,7 +271,10 @@ class Agent:
 
         # The agent never prompts itself: a needed secret goes back to the client's terminal.
         signer_options = dataclasses.replace(signer_options, interactive=False)
-        minter = SessionMinter(signer_options, session_options, wrap_signer=wrap)
+        # The plan made while the client's environment was applied: planning again here, outside
+        # it, would check the agent's own proxy and CA settings instead of the client's.
+        minter = SessionMinter(signer_options, planned, wrap_signer=wrap)
+        session_options = planned.options
         minter._notify_holder = holder  # type: ignore[attr-defined]
         label = f"{session_options.role_arn or '?'} with {signer_options.certificate or signer_options.cert_selector or '?'}"
         original = {name: getattr(signer_options, name) for name in _SECRET_FIELDS}
@@ -458,10 +462,11 @@ class NotServed(RasignError):
     exit_code = 3
 
 
-def _parse(argv: list[str], cwd: str) -> tuple[SignerOptions, SessionOptions, str | None, list[str]]:
+def _parse(argv: list[str], cwd: str) -> tuple[SignerOptions, PlannedSession, str | None, list[str]]:
     """``credential-process`` arguments to options, exactly as the CLI parses and checks them.
 
-    Returns the options, the backend and the warning lines the client should print.
+    Returns the signer options, the planned session (checked once, here), the backend and the
+    warning lines the client should print.
     """
     from rasign.cli import flags
     from rasign.cli.main import parse_credential_process
@@ -477,9 +482,8 @@ def _parse(argv: list[str], cwd: str) -> tuple[SignerOptions, SessionOptions, st
     if getattr(args, "identity_chain", None):
         raise NotServed("the agent does not chain roles yet")
     signer_options = flags.signer_options(args)
-    session_options = flags.session_options(args)
-    plan_session(session_options)
-    return signer_options, session_options, signer_options.backend, warnings
+    planned = plan_session(flags.session_options(args))
+    return signer_options, planned, signer_options.backend, warnings
 
 
 def _absolute(options: Any, name: str, cwd: str) -> None:

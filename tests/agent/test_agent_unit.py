@@ -84,3 +84,29 @@ def test_pins_held_for_two_identities_from_two_workers_never_share_a_name():
     assert len(set(names)) == len(names)
     assert [secret_from_env(name) for name in names] == [f"pin-{i}" for i in range(len(entries))]
     agent.lock()
+
+
+def test_a_new_identity_is_planned_once_in_the_client_environment(emulator, pki, monkeypatch, tmp_path):
+    import json
+
+    import rasign.session
+    from tests.conftest import emulator_args
+
+    planned: list[str] = []
+    real = rasign.session.plan_session
+
+    def counting(options):
+        planned.append(options.role_arn)
+        return real(options)
+
+    monkeypatch.setattr(rasign.session, "plan_session", counting)
+    cert, key = pki.software_identity(stem="agent-planned-once")
+    argv = ["--certificate", str(cert), "--private-key", str(key), *emulator_args(emulator)]
+    agent = Agent(clock=FakeClock())
+    try:
+        answer = agent.handle({"op": "credentials", "argv": argv, "cwd": str(tmp_path), "env": {}}, lambda line: None)
+        assert answer["ok"] is True, answer
+        assert json.loads(answer["output"])["Version"] == 1
+        assert planned == [emulator.role_arn]  # parsing planned it; the minter took that plan
+    finally:
+        agent.close()
