@@ -43,6 +43,7 @@ from rasign.agent import protocol
 from rasign.agent.server import _error, peer_uid, prepare_socket_dir
 from rasign.clock import Clock
 from rasign.errors import RasignError, StoreError, UsageError
+from rasign.waker import Waker
 
 if TYPE_CHECKING:
     from rasign.agent.server import Agent
@@ -127,10 +128,8 @@ class AgentServer:
             self.path = path
         self.socket.setblocking(False)
         self._selector = selectors.DefaultSelector()
-        self._wake_r, self._wake_w = socket.socketpair()
-        self._wake_r.setblocking(False)
-        self._wake_w.setblocking(False)
-        self._selector.register(self._wake_r, selectors.EVENT_READ, _WAKE)
+        self._waker = Waker()
+        self._waker.register(self._selector, _WAKE)
         self._selector.register(self.socket, selectors.EVENT_READ, _LISTENER)
         self._accepting = True
         self._conns: collections.OrderedDict[int, _Conn] = collections.OrderedDict()
@@ -175,8 +174,7 @@ class AgentServer:
     def stop(self) -> None:
         """Make :meth:`serve_forever` return; safe from other threads and signal handlers."""
         self._stopping = True
-        with contextlib.suppress(OSError):
-            self._wake_w.send(b"x")
+        self._waker.wake()
 
     def server_close(self) -> None:
         """Close every connection the loop holds and the listener; remove the socket file."""
@@ -187,8 +185,7 @@ class AgentServer:
         with contextlib.suppress(KeyError, ValueError, OSError):
             self._selector.close()
         self.socket.close()
-        self._wake_r.close()
-        self._wake_w.close()
+        self._waker.close()
         if self.path:
             with contextlib.suppress(OSError):
                 os.unlink(self.path)
@@ -391,8 +388,7 @@ class AgentServer:
         self._jobs.put((conn.sock, line))
 
     def _reap(self) -> None:
-        with contextlib.suppress(OSError):
-            self._wake_r.recv(4096)
+        self._waker.drain()
         while self._finished:
             self._finished.popleft()
             self._busy -= 1
@@ -412,8 +408,7 @@ class AgentServer:
                 with contextlib.suppress(OSError):
                     sock.close()
                 self._finished.append(None)
-                with contextlib.suppress(OSError):
-                    self._wake_w.send(b"x")
+                self._waker.wake()
             if self.agent.stopping.is_set():
                 self.stop()
 

@@ -33,6 +33,7 @@ from typing import Any
 from rasign.serve.http11 import HttpError, Request, parse_request, render
 from rasign.serve.listeners import Listener, is_loopback
 from rasign.textsafe import clean
+from rasign.waker import Waker
 
 log = logging.getLogger("rasign.serve")
 
@@ -134,10 +135,8 @@ class EventLoopServer:
         """By fd, least recently active first (the eviction and idle-timeout order)."""
         self._stopping = False
         self._last_sweep = clock()
-        self._wake_r, self._wake_w = socket.socketpair()
-        self._wake_r.setblocking(False)
-        self._wake_w.setblocking(False)
-        self._selector.register(self._wake_r, selectors.EVENT_READ, None)
+        self._waker = Waker()
+        self._waker.register(self._selector, None)
         for listener in listeners:
             self._selector.register(listener.sock, selectors.EVENT_READ, listener)
         self.evicted = 0
@@ -166,10 +165,7 @@ class EventLoopServer:
     def stop(self) -> None:
         """Ask :meth:`serve_forever` to return; safe from other threads and signal handlers."""
         self._stopping = True
-        try:
-            self._wake_w.send(b"x")
-        except OSError:
-            pass
+        self._waker.wake()
 
     def close(self) -> None:
         """Close every connection and listener (unix socket files are removed)."""
@@ -182,8 +178,7 @@ class EventLoopServer:
                 pass
             listener.close()
         self._selector.close()
-        self._wake_r.close()
-        self._wake_w.close()
+        self._waker.close()
 
     # -- one turn of the loop
 
@@ -192,10 +187,7 @@ class EventLoopServer:
         for key, mask in self._selector.select(timeout):
             data = key.data
             if data is None:
-                try:
-                    self._wake_r.recv(4096)
-                except OSError:
-                    pass
+                self._waker.drain()
             elif isinstance(data, Listener):
                 self._accept(data)
             else:
