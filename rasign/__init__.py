@@ -73,7 +73,7 @@ Process, files and output:
 - :mod:`rasign.fsafe`: the one way rasign writes files (planted links, odd targets, torn writes);
 - :mod:`rasign.hardening`: no ptrace, no core files, no PINs in the environment for long-lived commands;
 - :mod:`rasign.lifecycle`: stop and reload (SIGTERM, SIGINT, SIGHUP) for long-running commands;
-- :mod:`rasign.waker`: wakes the serve and agent event loops from a signal handler or a worker;
+- :mod:`rasign.waker`: wakes and stops the serve and agent event loops (one serve_forever for both);
 - :mod:`rasign.clock`: the one seam for time, so tests drive a fake clock instead of sleeping.
 """
 

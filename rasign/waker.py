@@ -1,4 +1,4 @@
-"""Wake a ``selectors`` loop from another thread or a signal handler.
+"""Wake and stop a ``selectors`` loop from another thread or a signal handler.
 
 The serve endpoint's loop and the agent's loop both block in ``select`` and must return at
 once when asked to stop (a signal) or when a worker finished (the agent's pool). A socket pair
@@ -9,6 +9,7 @@ signal handler and never blocks (a full pipe already means "wake up"). Standard 
 from __future__ import annotations
 
 import contextlib
+import logging
 import selectors
 import socket
 from typing import Any
@@ -39,3 +40,44 @@ class Waker:
     def close(self) -> None:
         self._read.close()
         self._write.close()
+
+
+class StoppableLoop:
+    """``serve_forever``/``stop`` for a selector loop whose one turn is :meth:`poll`.
+
+    Shared by serve's endpoint and the agent: a bug in one turn is logged and costs that turn,
+    not the daemon; a hundred in a row mean the loop itself is broken, and it raises.
+    """
+
+    LOOP_NAME = "event loop"
+    """Named in the log line of a failed turn."""
+    LOGGER = "rasign"
+    """The logger that line goes to (the daemon's own)."""
+    POLL_EVERY = 1.0
+    """Seconds one turn may block, so timeouts are swept at least that often."""
+
+    def __init__(self) -> None:
+        self._stopping = False
+        self._waker = Waker()
+
+    def poll(self, timeout: float | None) -> None:
+        raise NotImplementedError
+
+    def serve_forever(self, poll_interval: float | None = None) -> None:
+        """Run turns until :meth:`stop` (a request, a signal, another thread)."""
+        every = self.POLL_EVERY if poll_interval is None else poll_interval
+        failures = 0
+        while not self._stopping:
+            try:
+                self.poll(every)
+                failures = 0
+            except Exception:  # noqa: BLE001 - a bug costs one turn of the loop, not the daemon
+                failures += 1
+                logging.getLogger(self.LOGGER).exception("%s error", self.LOOP_NAME)
+                if failures >= 100:
+                    raise
+
+    def stop(self) -> None:
+        """Make :meth:`serve_forever` return; safe from other threads and signal handlers."""
+        self._stopping = True
+        self._waker.wake()

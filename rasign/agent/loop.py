@@ -43,7 +43,7 @@ from rasign.agent import protocol
 from rasign.agent.server import _error, peer_uid, prepare_socket_dir
 from rasign.clock import Clock
 from rasign.errors import RasignError, StoreError, UsageError
-from rasign.waker import Waker
+from rasign.waker import StoppableLoop
 
 if TYPE_CHECKING:
     from rasign.agent.server import Agent
@@ -98,8 +98,12 @@ class _Conn:
         self.draining = False
 
 
-class AgentServer:
+class AgentServer(StoppableLoop):
     """The listening socket and its event loop; :meth:`serve_forever` until :meth:`stop`."""
+
+    LOOP_NAME = "agent event loop"
+    POLL_EVERY = _SWEEP_EVERY
+    LOGGER = "rasign.agent"
 
     def __init__(
         self,
@@ -128,7 +132,7 @@ class AgentServer:
             self.path = path
         self.socket.setblocking(False)
         self._selector = selectors.DefaultSelector()
-        self._waker = Waker()
+        super().__init__()
         self._waker.register(self._selector, _WAKE)
         self._selector.register(self.socket, selectors.EVENT_READ, _LISTENER)
         self._accepting = True
@@ -139,7 +143,6 @@ class AgentServer:
         self._jobs: queue.SimpleQueue[tuple[socket.socket, bytes] | None] = queue.SimpleQueue()
         self._finished: collections.deque[None] = collections.deque()
         self._threads: list[threading.Thread] = []
-        self._stopping = False
         self._now = self._clock()
         self._next_sweep = self._now + _SWEEP_EVERY
         self.evicted = 0
@@ -157,24 +160,6 @@ class AgentServer:
     def busy(self) -> int:
         """Requests in the worker pool, as the loop last counted them."""
         return self._busy
-
-    def serve_forever(self, poll_interval: float = _SWEEP_EVERY) -> None:
-        """Run the loop until :meth:`stop` (a ``stop`` request, a signal, another thread)."""
-        failures = 0
-        while not self._stopping:
-            try:
-                self.poll(poll_interval)
-                failures = 0
-            except Exception:  # noqa: BLE001 - a bug costs one turn of the loop, not the agent
-                failures += 1
-                log.exception("agent event loop error")
-                if failures >= 100:
-                    raise
-
-    def stop(self) -> None:
-        """Make :meth:`serve_forever` return; safe from other threads and signal handlers."""
-        self._stopping = True
-        self._waker.wake()
 
     def server_close(self) -> None:
         """Close every connection the loop holds and the listener; remove the socket file."""

@@ -33,7 +33,7 @@ from typing import Any
 from rasign.serve.http11 import HttpError, Request, parse_request, render
 from rasign.serve.listeners import Listener, is_loopback
 from rasign.textsafe import clean
-from rasign.waker import Waker
+from rasign.waker import StoppableLoop
 
 log = logging.getLogger("rasign.serve")
 
@@ -105,8 +105,12 @@ class Connection:
         return "unix" if self.peer_uid is None else f"unix(uid {self.peer_uid})"
 
 
-class EventLoopServer:
+class EventLoopServer(StoppableLoop):
     """Serves ``listeners`` with ``respond`` on one thread until :meth:`stop`."""
+
+    LOOP_NAME = "serve event loop"
+    POLL_EVERY = _SWEEP_EVERY
+    LOGGER = "rasign.serve"
 
     def __init__(
         self,
@@ -133,9 +137,8 @@ class EventLoopServer:
         self._selector = selectors.DefaultSelector()
         self._connections: OrderedDict[int, Connection] = OrderedDict()
         """By fd, least recently active first (the eviction and idle-timeout order)."""
-        self._stopping = False
         self._last_sweep = clock()
-        self._waker = Waker()
+        super().__init__()
         self._waker.register(self._selector, None)
         for listener in listeners:
             self._selector.register(listener.sock, selectors.EVENT_READ, listener)
@@ -148,24 +151,6 @@ class EventLoopServer:
     @property
     def connection_count(self) -> int:
         return len(self._connections)
-
-    def serve_forever(self) -> None:
-        """Run until :meth:`stop` is called (from any thread or a signal handler)."""
-        failures = 0
-        while not self._stopping:
-            try:
-                self.poll(_SWEEP_EVERY)
-                failures = 0
-            except Exception:  # a bug must not silently stop the endpoint while serve keeps running
-                failures += 1
-                log.exception("serve event loop error")
-                if failures >= 100:
-                    raise
-
-    def stop(self) -> None:
-        """Ask :meth:`serve_forever` to return; safe from other threads and signal handlers."""
-        self._stopping = True
-        self._waker.wake()
 
     def close(self) -> None:
         """Close every connection and listener (unix socket files are removed)."""
