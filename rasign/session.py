@@ -394,11 +394,13 @@ def check_route(options: SessionOptions, endpoint: Endpoint) -> None:
     """
     from urllib.parse import urlsplit
 
-    from rasign.proxies import proxy_for
-
     bundle = None if options.no_verify_ssl else options.ca_bundle or os.environ.get("AWS_CA_BUNDLE")
     if bundle:
         check_ca_bundle_file(bundle)  # OpenSSL loads it before the first signature (HttpsClient.check)
+    if not any(name.lower().endswith("_proxy") for name in os.environ):
+        return  # no proxy set (most machines): a cache hit need not import the proxy rules
+    from rasign.proxies import proxy_for
+
     parts = urlsplit(endpoint.sessions_url)
     scheme = parts.scheme.lower()
     if scheme in ("http", "https") and parts.hostname:
@@ -446,13 +448,9 @@ def tls_verify(options: SessionOptions) -> bool | str:
         warnings.filterwarnings("ignore", message="Unverified HTTPS request")
         log.warning("TLS certificate verification is disabled (--no-verify-ssl)")
         return False
-    bundle = options.ca_bundle or os.environ.get("AWS_CA_BUNDLE")
-    if bundle:
-        # The file here; OpenSSL parses it once, in rasign.transport.tls_context (a system-sized
-        # bundle costs ~25 ms to load: loading it a second time only to check it was measurable).
-        check_ca_bundle_file(bundle)
-        return bundle
-    return True
+    # The file was checked when the session was planned (check_route); OpenSSL parses it once,
+    # in rasign.transport.tls_context, which names an unusable bundle in one line itself.
+    return options.ca_bundle or os.environ.get("AWS_CA_BUNDLE") or True
 
 
 _CA_HINT = "pass a PEM file of CA certificates to --ca-bundle / AWS_CA_BUNDLE"
@@ -470,7 +468,7 @@ def check_ca_bundle_file(bundle: str) -> None:
     if not os.path.isfile(bundle):  # the words rasign has always used, a directory included
         raise ConfigError(f"CA bundle not found: {shown}", hint="pass a PEM file to --ca-bundle / AWS_CA_BUNDLE")
     try:
-        content = read_regular(bundle, limit=16 << 20)
+        content = read_regular(bundle, limit=1 << 20, head=True)  # a certificate within the first MiB
     except NotReadable as err:
         raise ConfigError(f"cannot use the CA bundle {shown}: {err.reason}", hint=_CA_HINT) from None
     if b"-----BEGIN CERTIFICATE-----" not in content and b"-----BEGIN TRUSTED CERTIFICATE-----" not in content:
