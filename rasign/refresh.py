@@ -35,6 +35,7 @@ from rasign.errors import (
     Throttled,
     UsageError,
 )
+from rasign.options import IGNORE, option
 
 if TYPE_CHECKING:
     from typing_extensions import Self  # typing.Self is 3.11+; only type checkers read this
@@ -253,10 +254,36 @@ class RefreshSettings:
     about what is valid (one used to raise where another clamped).
     """
 
-    refresh_ahead: float | None = None
+    # Each field declares its flag too (rasign.options.option): serve's and update's "refresh"
+    # group is generated from these fields, so a new setting is one field here.
+    refresh_ahead: float | None = option(
+        None,
+        cache=IGNORE,
+        flag="--refresh-ahead",
+        help="refresh this long before expiry (default: 15 min, at most half the lifetime)",
+        group="refresh",
+        metavar="SECONDS",
+        check="interval",
+    )
     """Seconds before expiry to refresh; None = automatic (see :class:`RefreshPolicy`)."""
-    min_refresh_interval: float = 10.0
-    max_backoff: float = 120.0
+    min_refresh_interval: float = option(
+        10.0,
+        cache=IGNORE,
+        flag="--min-refresh-interval",
+        help="never call CreateSession more often than this (default 10)",
+        group="refresh",
+        metavar="SECONDS",
+        check="interval",
+    )
+    max_backoff: float = option(
+        120.0,
+        cache=IGNORE,
+        flag="--max-backoff",
+        help="longest wait between retries after failures (default 120)",
+        group="refresh",
+        metavar="SECONDS",
+        check="interval",
+    )
 
     def policy(self) -> RefreshPolicy:
         """The refresher's policy; the backoff is never shorter than the minimum interval."""

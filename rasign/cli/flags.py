@@ -158,28 +158,10 @@ def add_session_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def add_refresh_flags(parser: argparse.ArgumentParser) -> None:
-    """The "refresh" group shared by the long-running commands (``serve``, ``update``)."""
-    refresh = parser.add_argument_group("refresh")
-    refresh.add_argument(
-        "--refresh-ahead",
-        type=validate.flag(validate.interval, "--refresh-ahead"),
-        metavar="SECONDS",
-        help="refresh this long before expiry (default: 15 min, at most half the lifetime)",
-    )
-    refresh.add_argument(
-        "--min-refresh-interval",
-        type=validate.flag(validate.interval, "--min-refresh-interval"),
-        default=10.0,
-        metavar="SECONDS",
-        help="never call CreateSession more often than this (default 10)",
-    )
-    refresh.add_argument(
-        "--max-backoff",
-        type=validate.flag(validate.interval, "--max-backoff"),
-        default=120.0,
-        metavar="SECONDS",
-        help="longest wait between retries after failures (default 120)",
-    )
+    """The "refresh" group of the long-running commands (``serve``, ``update``): :class:`RefreshSettings`'s fields."""
+    from rasign.refresh import RefreshSettings
+
+    add_option_flags(parser, RefreshSettings)
 
 
 def _env_flag(name: str) -> bool:

@@ -283,3 +283,19 @@ def test_the_python_api_forces_a_backend_as_an_ordinary_option(pki):
             profile_arn=PR,
             role_arn=RO,
         )
+
+
+def test_the_refresh_group_is_generated_from_the_refresh_settings_fields():
+    import argparse
+    import dataclasses
+
+    from rasign.cli.flags import add_refresh_flags
+    from rasign.options import flag_of
+    from rasign.refresh import RefreshSettings, settings_from_args
+
+    parser = argparse.ArgumentParser()
+    add_refresh_flags(parser)
+    declared = {flag_of(item).names[0] for item in dataclasses.fields(RefreshSettings)}
+    assert {action.option_strings[0] for action in parser._actions if action.option_strings[:1] != ["-h"]} == declared
+    parsed = settings_from_args(parser.parse_args(["--refresh-ahead", "60", "--max-backoff", "30"]))
+    assert parsed == RefreshSettings(refresh_ahead=60.0, min_refresh_interval=10.0, max_backoff=30.0)
