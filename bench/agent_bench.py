@@ -48,6 +48,8 @@ sys.path.insert(0, str(REPO))
 
 from _timing import walls  # noqa: E402
 
+from tests.support.flags import emulator_args  # noqa: E402
+
 
 def _rss_mb(pid: int) -> float:
     with open(f"/proc/{pid}/status") as status:
@@ -180,16 +182,7 @@ def main() -> int:
                 str(cert),
                 "--private-key",
                 str(key),
-                "--endpoint",
-                emulator.endpoint,
-                "--ca-bundle",
-                str(emulator.ca_bundle),
-                "--trust-anchor-arn",
-                emulator.trust_anchor_arn,
-                "--profile-arn",
-                emulator.profile_arn,
-                "--role-arn",
-                emulator.role_arn,
+                *emulator_args(emulator),
             ]
             rasign = [str(Path(sys.executable).parent / "rasign"), *flags]
             subprocess.run(rasign, env=env, check=True, capture_output=True)

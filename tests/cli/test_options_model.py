@@ -19,6 +19,7 @@ from rasign.cli.main import GO_EXCLUSION_COMMANDS, _subparser, build_parser, mai
 from rasign.cli.parser import CliParser
 from rasign.errors import UsageError
 from rasign.options import IGNORE, KEY, SessionOptions, SignerOptions, option
+from tests.support.flags import emulator_args
 
 TA = "arn:aws:rolesanywhere:us-east-1:111122223333:trust-anchor/ta"
 PR = "arn:aws:rolesanywhere:us-east-1:111122223333:profile/p"
@@ -160,16 +161,7 @@ def test_credential_process_validates_the_session_once(emulator, pki, tmp_path, 
             str(key),
             "--no-agent",
             "--no-cache",
-            "--endpoint",
-            emulator.endpoint,
-            "--ca-bundle",
-            str(emulator.ca_bundle),
-            "--trust-anchor-arn",
-            emulator.trust_anchor_arn,
-            "--profile-arn",
-            emulator.profile_arn,
-            "--role-arn",
-            emulator.role_arn,
+            *emulator_args(emulator),
         ],
         prog="rasign",
     )
