@@ -3,27 +3,15 @@
 from __future__ import annotations
 
 import pytest
-from cryptography.hazmat.primitives import serialization
 
 from rasign.cli.main import build_parser, main
-from tests.support.pki import new_key
 
 PASSWORD = "s3cret-Pa55"
 
 
 @pytest.fixture
-def encrypted_identity(pki, tmp_path):
-    key = new_key("ec")
-    pki.issue(key.public_key(), tmp_path / "cert.pem", cn="argv secrets")
-    key_path = tmp_path / "enc.pem"
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.BestAvailableEncryption(PASSWORD.encode()),
-        )
-    )
-    return tmp_path / "cert.pem", key_path
+def encrypted_identity(pki):
+    return pki.encrypted_identity(PASSWORD, stem="argv-secrets", cn="argv secrets")
 
 
 def test_pkcs8_password_in_argv_warns_once(capsys, monkeypatch, encrypted_identity):

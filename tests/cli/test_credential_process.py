@@ -171,20 +171,8 @@ def test_bad_inputs_fail_locally(pki, emulator, tmp_path, rasign_in_process):
     assert_one_line_error(result, 11, "Untrusted Signing Certificate")
 
 
-def test_wrong_password_and_no_terminal(pki, emulator, tmp_path):
-    from cryptography.hazmat.primitives import serialization
-
-    key = new_key("ec")
-    encrypted = tmp_path / "enc.pem"
-    encrypted.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.BestAvailableEncryption(b"right"),
-        )
-    )
-    cert = tmp_path / "enc-cert.pem"
-    pki.issue(key.public_key(), cert)
+def test_wrong_password_and_no_terminal(pki, emulator):
+    cert, encrypted = pki.encrypted_identity("right", stem="cp-wrong-password")
     args = ["credential-process", "--certificate", str(cert), "--private-key", str(encrypted), *emulator_args(emulator)]
     assert run_rasign(*args, "--pkcs8-password", "right").returncode == 0
     assert_one_line_error(run_rasign(*args, "--pkcs8-password", "wrong"), 6, "password")

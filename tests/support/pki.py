@@ -155,6 +155,23 @@ class Pki:
             Path(path).write_bytes(cert_pem(cert) + b"".join(a.pem for a in chain or []))
         return cert
 
+    def encrypted_identity(self, password: str, stem: str = "encrypted", **kwargs) -> tuple[Path, Path]:
+        """An EC identity whose key file is encrypted PKCS#8 under ``password``: (cert_path, key_path)."""
+        from cryptography.hazmat.primitives import serialization
+
+        key = new_key("ec")
+        key_path = self.directory / f"{stem}-key.pem"
+        cert_path = self.directory / f"{stem}-cert.pem"
+        key_path.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.BestAvailableEncryption(password.encode()),
+            )
+        )
+        self.issue(key.public_key(), cert_path, **kwargs)
+        return cert_path, key_path
+
     def software_identity(self, kind: str = "ec", stem: str = "client", **kwargs) -> tuple[Path, Path]:
         """A software key + certificate pair on disk: (cert_path, key_path)."""
         key = new_key(kind)

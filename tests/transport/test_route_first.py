@@ -8,27 +8,15 @@ key must never be tried (for a token, trying it would be a PIN entry or a login 
 from __future__ import annotations
 
 import pytest
-from cryptography.hazmat.primitives import serialization
 
 from tests.conftest import emulator_args, run_rasign
-from tests.support.pki import new_key
 
 pytestmark = pytest.mark.network
 
 
 @pytest.fixture
-def locked_identity(pki, tmp_path):
-    key = new_key("ec")
-    key_path = tmp_path / "locked-key.pem"
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.BestAvailableEncryption(b"the right password"),
-        )
-    )
-    cert_path = tmp_path / "locked-cert.pem"
-    pki.issue(key.public_key(), cert_path)
+def locked_identity(pki):
+    cert_path, key_path = pki.encrypted_identity("the right password", stem="route-first-locked")
     return ["--certificate", str(cert_path), "--private-key", str(key_path)]
 
 
