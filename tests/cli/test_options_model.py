@@ -19,7 +19,7 @@ from rasign.cli.main import GO_EXCLUSION_COMMANDS, _subparser, build_parser, mai
 from rasign.cli.parser import CliParser
 from rasign.errors import UsageError
 from rasign.options import IGNORE, KEY, SessionOptions, SignerOptions, option
-from tests.support.flags import emulator_args
+from tests.support.flags import emulator_args, emulator_options
 
 TA = "arn:aws:rolesanywhere:us-east-1:111122223333:trust-anchor/ta"
 PR = "arn:aws:rolesanywhere:us-east-1:111122223333:profile/p"
@@ -241,11 +241,7 @@ def test_doctor_plans_the_session_once_for_all_its_checks(emulator, pki, monkeyp
 
     cert, key = pki.software_identity(stem="doctor-once")
     session = SessionOptions(
-        trust_anchor_arn=emulator.trust_anchor_arn,
-        profile_arn=emulator.profile_arn,
-        role_arn=emulator.role_arn,
-        endpoint=emulator.endpoint,
-        ca_bundle=str(emulator.ca_bundle),
+        **emulator_options(emulator),
     )
     calls = []
     real = rasign.session.plan_session

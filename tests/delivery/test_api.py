@@ -9,6 +9,7 @@ import pytest
 from rasign import api
 from rasign.clock import FakeClock
 from rasign.errors import ConfigError, KeyLoadError, UsageError
+from tests.support.flags import emulator_options
 
 pytestmark = pytest.mark.network
 
@@ -106,11 +107,7 @@ def test_pkcs11_key_stays_open_across_refreshes(hsm, make_emulator, monkeypatch)
         pkcs11_lib=hsm.module,
         pkcs11_pin_env="DELIVERY_TEST_PIN",
         interactive=False,
-        endpoint=emu.endpoint,
-        ca_bundle=str(emu.ca_bundle),
-        trust_anchor_arn=emu.trust_anchor_arn,
-        profile_arn=emu.profile_arn,
-        role_arn=emu.role_arn,
+        **emulator_options(emu),
         advisory_timeout=39,
         mandatory_timeout=38,
         clock=clock,

@@ -7,6 +7,7 @@ import pytest
 from rasign import api
 from rasign.clock import FakeClock
 from tests.conftest import emulator_args, run_rasign
+from tests.support.flags import emulator_options
 
 pytestmark = [pytest.mark.swtpm, pytest.mark.network]
 
@@ -45,11 +46,7 @@ def test_api_session_with_a_tpm_key_refreshes_on_the_open_key(tpm, openssl_ec_pa
         tpm_tcti=tpm.tcti,
         tpm_key_password=identity.password,
         interactive=False,
-        endpoint=emu.endpoint,
-        ca_bundle=str(emu.ca_bundle),
-        trust_anchor_arn=emu.trust_anchor_arn,
-        profile_arn=emu.profile_arn,
-        role_arn=emu.role_arn,
+        **emulator_options(emu),
         advisory_timeout=39,
         mandatory_timeout=38,
     )

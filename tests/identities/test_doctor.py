@@ -11,6 +11,7 @@ from rasign.doctor import FAIL, PASS, WARN, run_checks
 from rasign.options import SessionOptions, SignerOptions
 from tests.conftest import emulator_args, run_rasign
 from tests.pkcs11.conftest import hsm  # noqa: F401 - the session's SoftHSM tokens
+from tests.support.flags import emulator_options
 from tests.support.pki import key_pem, make_ca, new_key
 from tests.tpm.conftest import tpm, tpm_dir  # noqa: F401 - the session's software TPM
 
@@ -20,11 +21,7 @@ NOW = dt.datetime.now(dt.timezone.utc)
 
 def session_for(emulator, **changes) -> SessionOptions:
     values = dict(
-        role_arn=emulator.role_arn,
-        profile_arn=emulator.profile_arn,
-        trust_anchor_arn=emulator.trust_anchor_arn,
-        endpoint=emulator.endpoint,
-        ca_bundle=str(emulator.ca_bundle),
+        **emulator_options(emulator),
         connect_timeout=5.0,
     )
     values.update(changes)

@@ -6,6 +6,8 @@ import threading
 
 import pytest
 
+from tests.support.flags import emulator_options
+
 pytestmark = [pytest.mark.softhsm, pytest.mark.network]
 
 
@@ -13,11 +15,7 @@ def session_options(emulator):
     from rasign.options import SessionOptions
 
     return SessionOptions(
-        role_arn=emulator.role_arn,
-        profile_arn=emulator.profile_arn,
-        trust_anchor_arn=emulator.trust_anchor_arn,
-        endpoint=emulator.endpoint,
-        ca_bundle=str(emulator.ca_bundle),
+        **emulator_options(emulator),
     )
 
 

@@ -23,3 +23,14 @@ def emulator_args(emu: Any) -> list[str]:
         "--role-arn",
         emu.role_arn,
     ]
+
+
+def emulator_options(emu: Any) -> dict[str, str]:
+    """The same as keyword arguments for :class:`rasign.options.SessionOptions` (or the Python API)."""
+    return {
+        "endpoint": emu.endpoint,
+        "ca_bundle": str(emu.ca_bundle),
+        "trust_anchor_arn": emu.trust_anchor_arn,
+        "profile_arn": emu.profile_arn,
+        "role_arn": emu.role_arn,
+    }

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import emulator_args, run_rasign
+from tests.support.flags import emulator_options
 from tests.support.openssl import assert_openssl_verifies
 
 IDENTITIES = [
@@ -215,11 +216,7 @@ def test_long_running_minting_keeps_the_key_and_survives_a_tpm_restart(swtpm_fac
         certificate=str(cert_path), private_key=str(key_path), tpm_tcti=tpm.tcti, interactive=False
     )
     session_options = SessionOptions(
-        role_arn=emulator.role_arn,
-        profile_arn=emulator.profile_arn,
-        trust_anchor_arn=emulator.trust_anchor_arn,
-        endpoint=emulator.endpoint,
-        ca_bundle=str(emulator.ca_bundle),
+        **emulator_options(emulator),
         region=emulator.region,
     )
     with SessionMinter(signer_options, session_options) as minter:

@@ -18,6 +18,7 @@ import pytest
 
 from rasign.emulator.tls import TlsFiles, make_tls_files
 from rasign.options import SessionOptions, SignerOptions
+from tests.support.flags import emulator_options
 
 PROXY_VARIABLES = [f"{scheme}_proxy" for scheme in ("http", "https", "all", "no")]
 
@@ -49,11 +50,7 @@ def signer(pki, tmp_path):
 
 def session_options(emulator, **overrides) -> SessionOptions:
     values = dict(
-        endpoint=emulator.endpoint,
-        ca_bundle=str(emulator.ca_bundle),
-        trust_anchor_arn=emulator.trust_anchor_arn,
-        profile_arn=emulator.profile_arn,
-        role_arn=emulator.role_arn,
+        **emulator_options(emulator),
         max_attempts=1,
         connect_timeout=5.0,
         read_timeout=5.0,
