@@ -48,6 +48,7 @@ def test_chained_role_in_a_second_account(software_identity, emulator, tmp_path)
         'duration = 900\ntags = { team = "blue" }\n'
     )
     config = chained_config(tmp_path, cert, key, emulator, steps)
+    issued_before = len(emulator.issued)  # the emulator is the session's: other tests minted on it first
     result = run_rasign("credential-process", "--identity", "prod", "--no-cache", "--config", str(config))
     assert result.returncode == 0, result.stderr
     document = json.loads(result.stdout)
@@ -57,7 +58,7 @@ def test_chained_role_in_a_second_account(software_identity, emulator, tmp_path)
     issued = emulator.state.lookup(document["AccessKeyId"])
     first_session = next(
         creds
-        for creds in emulator.issued
+        for creds in emulator.issued[issued_before:]
         if creds.role_arn == emulator.role_arn and creds.trust_anchor_arn == issued.trust_anchor_arn
     )
     assert issued.source_identity == first_session.source_identity != ""  # Roles Anywhere's CN, propagated
