@@ -278,6 +278,11 @@ class ChainedMinter:
         self.sts_endpoint = sts_endpoint
         self.identity = identity
 
+    @property
+    def is_open(self) -> bool:
+        """Whether the first role's signer is held open (see ``SessionMinter.is_open``)."""
+        return bool(getattr(self.inner, "is_open", False))
+
     def open(self) -> None:
         self.inner.open()
 

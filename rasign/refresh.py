@@ -105,6 +105,11 @@ class SessionMinter:
         self._signer: Signer | None = None
         self._client: Any = None
 
+    @property
+    def is_open(self) -> bool:
+        """Whether a signer is held open between mints (a logged-in token, a loaded TPM key)."""
+        return self._signer is not None
+
     def open(self) -> None:
         """Open the signer now, in the foreground, where a PIN prompt can reach a terminal.
 

@@ -41,6 +41,9 @@ from rasign.clock import SYSTEM, Clock
 from rasign.errors import AuthenticationError, PromptNeeded, RasignError, StoreError, UsageError
 
 if TYPE_CHECKING:
+    import argparse
+
+    from rasign.chain import ChainedMinter
     from rasign.credentials import Credentials
     from rasign.options import SessionOptions, SignerOptions
     from rasign.refresh import SessionMinter
@@ -74,7 +77,8 @@ class Entry:
     signer_options: SignerOptions
     session_options: SessionOptions
     backend: str | None
-    minter: SessionMinter
+    minter: SessionMinter | ChainedMinter
+    """Mints the identity's credentials: CreateSession, then its role chain if it has one."""
     original: dict[str, Any]
     """Signer option values before any typed secret was applied (restored by lock)."""
     credentials: Credentials | None = None
@@ -87,6 +91,8 @@ class Entry:
     held_since: float | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
     mints: int = 0
+    notify: dict[str, Any] = field(default_factory=dict)
+    """``notify`` -> where the signer's touch notices go for the request being served now."""
 
 
 class Agent:
@@ -174,8 +180,6 @@ class Agent:
         argv, cwd, env, secrets = fields
         try:
             entry, interactive, warnings = self._entry_for(argv, cwd, env)
-        except NotServed as err:
-            return {"ok": False, "fallback": True, "error": _error(err)["error"]}
         except RasignError as err:
             return _error(err)
         answer = self._answer(entry, interactive, secrets, message, env, cwd, notify)
@@ -232,10 +236,15 @@ class Agent:
             if known is not None and known[0] in self.entries:
                 return self.entries[known[0]], known[1], known[2]
         with self._environment_lock, _applied(env, cwd):
-            signer_options, planned, backend, warnings = _parse(argv, cwd)
+            args, signer_options, planned, warnings = _parse(argv, cwd)
         from rasign.cache import cache_key
+        from rasign.chain import chain_of, chained_cache_key
 
+        backend = signer_options.backend
         identity = cache_key(signer_options, planned.options) or hashlib.sha256(repr(argv).encode()).hexdigest()
+        steps = chain_of(args)
+        if steps:  # a chained identity never shares an entry with its first role alone
+            identity = chained_cache_key(identity, steps, getattr(args, "identity_sts_endpoint", None))
         public_env = sorted((k, v) for k, v in env.items() if k not in _SECRET_NAMES)
         key = hashlib.sha256(json.dumps([identity, backend, public_env]).encode()).hexdigest()
         interactive = signer_options.interactive
@@ -243,7 +252,7 @@ class Agent:
             entry = self.entries.get(key)
             if entry is None:
                 self._make_room()
-                entry = self._new_entry(key, signer_options, planned, backend)
+                entry = self._new_entry(args, signer_options, planned)
                 self.entries[key] = entry
             if len(self._memo) >= MAX_MEMO:
                 self._memo.clear()  # only a cache of parsing; entries stay
@@ -257,10 +266,9 @@ class Agent:
             victim = self.entries.pop(idle[0])
             victim.minter.close()
 
-    def _new_entry(
-        self, key: str, signer_options: SignerOptions, planned: PlannedSession, backend: str | None
-    ) -> Entry:
+    def _new_entry(self, args: argparse.Namespace, signer_options: SignerOptions, planned: PlannedSession) -> Entry:
         from rasign.agent.notices import NoticeSigner, threshold_from_env
+        from rasign.chain import chain_of, chained
         from rasign.refresh import SessionMinter
 
         threshold = self.notice_after if self.notice_after is not None else threshold_from_env()
@@ -273,15 +281,17 @@ class Agent:
         signer_options = dataclasses.replace(signer_options, interactive=False)
         # The plan made while the client's environment was applied: planning again here, outside
         # it, would check the agent's own proxy and CA settings instead of the client's.
-        minter = SessionMinter(signer_options, planned, wrap_signer=wrap)
         session_options = planned.options
-        minter._notify_holder = holder  # type: ignore[attr-defined]
-        label = f"{session_options.role_arn or '?'} with {signer_options.certificate or signer_options.cert_selector or '?'}"
+        minter = chained(SessionMinter(signer_options, planned, wrap_signer=wrap), args, session_options)
+        steps = chain_of(args)
+        role = steps[-1].role_arn if steps else session_options.role_arn or "?"
+        via = f" (chained from {session_options.role_arn})" if steps else ""
+        label = f"{role}{via} with {signer_options.certificate or signer_options.cert_selector or '?'}"
         original = {name: getattr(signer_options, name) for name in _SECRET_FIELDS}
-        return Entry(label, signer_options, session_options, backend, minter, original)
+        return Entry(label, signer_options, session_options, signer_options.backend, minter, original, notify=holder)
 
     def _mint(self, entry: Entry, notify: Any) -> Credentials:
-        entry.minter._notify_holder["notify"] = notify  # type: ignore[attr-defined]
+        entry.notify["notify"] = notify
         credentials: Credentials = entry.minter.mint()
         entry.mints += 1
         return credentials
@@ -352,7 +362,7 @@ class Agent:
             entries = list(self.entries.values())
         for entry in entries:
             with entry.lock:
-                if entry.held or entry.minter._signer is not None:
+                if entry.held or entry.minter.is_open:
                     count += 1
                 self._forget(entry)
         return count
@@ -373,7 +383,7 @@ class Agent:
                     "backend": entry.backend or "",
                     "expiration": credentials.expiration if credentials else None,
                     "seconds_left": left,
-                    "signer_open": entry.minter._signer is not None,
+                    "signer_open": entry.minter.is_open,
                     "secrets_held": sorted(entry.held),
                     "mints": entry.mints,
                 }
@@ -456,17 +466,12 @@ def _applied(env: dict[str, str], cwd: str) -> Any:
         os.environ.update(saved)
 
 
-class NotServed(RasignError):
-    """A request the agent leaves to the client's own in-process path (e.g. role chaining)."""
-
-    exit_code = 3
-
-
-def _parse(argv: list[str], cwd: str) -> tuple[SignerOptions, PlannedSession, str | None, list[str]]:
+def _parse(argv: list[str], cwd: str) -> tuple[argparse.Namespace, SignerOptions, PlannedSession, list[str]]:
     """``credential-process`` arguments to options, exactly as the CLI parses and checks them.
 
-    Returns the signer options, the planned session (checked once, here), the backend and the
-    warning lines the client should print.
+    Returns the parsed arguments (a named identity's role chain rides on them), the signer
+    options, the planned session (checked once, here) and the warning lines the client
+    should print.
     """
     from rasign.cli import flags
     from rasign.cli.main import parse_credential_process
@@ -479,11 +484,9 @@ def _parse(argv: list[str], cwd: str) -> tuple[SignerOptions, PlannedSession, st
     args, warnings = parse_credential_process(
         [a for a in argv if a not in ("--agent", "--no-agent")], resolve_paths=resolve
     )
-    if getattr(args, "identity_chain", None):
-        raise NotServed("the agent does not chain roles yet")
     signer_options = flags.signer_options(args)
     planned = plan_session(flags.session_options(args))
-    return signer_options, planned, signer_options.backend, warnings
+    return args, signer_options, planned, warnings
 
 
 def _absolute(options: Any, name: str, cwd: str) -> None:

@@ -1,4 +1,4 @@
-"""The agent serves named identities; a chained identity is left to the client's own path."""
+"""The agent serves named identities, chained ones included (it runs the chain itself)."""
 
 from __future__ import annotations
 
@@ -26,15 +26,26 @@ def test_named_identity_is_served_from_memory(start_agent, emulator, pki, tmp_pa
     assert json.loads(agent.ask("status", "--json").stdout)[0]["mints"] == 1
 
 
-def test_chained_identity_falls_back_to_the_client_and_is_never_served_unchained(start_agent, emulator, pki, tmp_path):
+def test_chained_identity_is_minted_and_refreshed_by_the_agent(start_agent, emulator, pki, tmp_path):
+    """The agent runs the chain itself: the client gets the last role, and a repeat is served from memory."""
     agent = start_agent()
     cert, key = pki.software_identity(stem="agent-chain")
     target = add_trusted_role(emulator.state, "agent-deploy", account_id=OTHER_ACCOUNT, trusted=[emulator.role_arn])
     text = identity_table("prod", cert, key, emulator, sts_endpoint=emulator.sts_endpoint)
     config = write_private(tmp_path / "config.toml", text + f'\n[[identity.prod.chain]]\nrole-arn = "{target}"\n')
-    done = run_rasign("credential-process", "--identity", "prod", "--no-cache", "--config", str(config), env=agent.env)
-    assert done.returncode == 0, done.stderr
-    assert caller_identity(json.loads(done.stdout), emulator)["Account"] == OTHER_ACCOUNT  # the chained role
-    assert json.loads(agent.ask("status", "--json").stdout) == []  # the agent kept nothing for it
-    forced = run_rasign("credential-process", "--agent", "--identity", "prod", "--config", str(config), env=agent.env)
-    assert forced.returncode == 13 and "does not chain roles yet" in forced.stderr and forced.stdout == ""
+    plain = write_private(tmp_path / "plain.toml", identity_table("prod", cert, key, emulator))
+    before = emulator.create_session_count
+    argv = ("credential-process", "--agent", "--identity", "prod", "--config", str(config))
+    first = run_rasign(*argv, env=agent.env)
+    again = run_rasign(*argv, env=agent.env)
+    assert first.returncode == 0 and again.returncode == 0, first.stderr + again.stderr
+    assert caller_identity(json.loads(first.stdout), emulator)["Account"] == OTHER_ACCOUNT  # the chained role
+    assert again.stdout == first.stdout and emulator.create_session_count == before + 1
+    unchained = run_rasign("credential-process", "--agent", "--identity", "prod", "--config", str(plain), env=agent.env)
+    assert unchained.returncode == 0, unchained.stderr
+    # The first role alone is another identity: never the chained role's credentials.
+    assert caller_identity(json.loads(unchained.stdout), emulator)["Account"] != OTHER_ACCOUNT
+    status = json.loads(agent.ask("status", "--json").stdout)
+    assert sorted(item["mints"] for item in status) == [1, 1]
+    chained = [item for item in status if item["identity"].startswith(target)]
+    assert len(chained) == 1 and f"chained from {emulator.role_arn}" in chained[0]["identity"]
