@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import math
 import multiprocessing
 import os
 import re
@@ -179,6 +180,7 @@ def wrk(port: int, path: str, clients: int, seconds: float, token: str, new_conn
     """
     threads = max(1, min(clients, 2))
     extra = ["-H", "Connection: close"] if new_connections else []
+    duration = max(1, math.ceil(seconds))  # wrk takes whole seconds; its rate is per second either way
     result = subprocess.run(
         [
             "wrk",
@@ -187,7 +189,7 @@ def wrk(port: int, path: str, clients: int, seconds: float, token: str, new_conn
             "-c",
             str(clients),
             "-d",
-            f"{seconds:g}s",
+            f"{duration}s",
             "--latency",
             "--timeout",
             "10s",
@@ -199,7 +201,7 @@ def wrk(port: int, path: str, clients: int, seconds: float, token: str, new_conn
         check=True,
         capture_output=True,
         text=True,
-        timeout=seconds + 60,
+        timeout=duration + 60,
     )
     out = result.stdout
     rps = float(re.search(r"Requests/sec:\s+([0-9.]+)", out).group(1))

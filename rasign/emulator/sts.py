@@ -201,7 +201,12 @@ def _payload_hash(request: ReceivedRequest) -> str | None:
 
 
 def signing_key(secret: str, date: str, region: str, service: str) -> bytes:
-    """SigV4 key derivation: HMAC chain over date, region, service and ``aws4_request``."""
+    """SigV4 key derivation: HMAC chain over date, region, service and ``aws4_request``.
+
+    Written here apart from :func:`rasign.caller_identity.signing_key` on purpose: the
+    emulator is the verifier, and a verifier that shared the client's code would accept the
+    client's mistakes. botocore's own signatures (the SDK tests) keep this one honest.
+    """
     key = ("AWS4" + secret).encode("utf-8")
     for part in (date, region, service, "aws4_request"):
         key = hmac.new(key, part.encode("utf-8"), hashlib.sha256).digest()
