@@ -14,6 +14,8 @@ Modules:
 - :mod:`rasign.agent.server`: the daemon's state (identities, PIN holding, lock, peer checks);
 - :mod:`rasign.agent.loop`: its socket (one event loop; a small pool for minting and signing);
 - :mod:`rasign.agent.notices`: telling the person that a key waits for a touch or a PIN.
+- :mod:`rasign.agent.forward`: ``exec`` and ``export`` through the agent (their line as
+  ``credential-process`` arguments; the agent's errors with their own class and exit code).
 
 The security model is written down in docs/agent.md.
 """

@@ -31,10 +31,12 @@ class AgentUnavailable(Exception):
 class AgentFailed(Exception):
     """The agent answered with an error; ``exit_code`` and ``line`` are the CLI's."""
 
-    def __init__(self, line: str, exit_code: int) -> None:
+    def __init__(self, line: str, exit_code: int, error_class: str = "") -> None:
         super().__init__(line)
         self.line = line
         self.exit_code = exit_code
+        self.error_class = error_class
+        """The name of the agent's error class (``AuthenticationError``...), when it said."""
 
 
 def wanted(argv: list[str]) -> str:
@@ -135,7 +137,9 @@ def credential_process(argv: list[str]) -> str | None:
             message["secrets"] = dict(message.get("secrets", {}), **{str(need["what"]): _ask(need)})
             continue
         error = answer.get("error") or {}
-        raise AgentFailed(str(error.get("line", "the agent failed")), int(error.get("exit_code", 1)))
+        raise AgentFailed(
+            str(error.get("line", "the agent failed")), _exit_code(error.get("exit_code")), str(error.get("class", ""))
+        )
     raise AgentFailed("the agent kept asking for secrets", 6)
 
 
@@ -159,6 +163,11 @@ def _ask(need: dict[str, Any]) -> str:
     if not value:
         raise AgentFailed(f"no {what} was entered", 6)
     return value
+
+
+def _exit_code(value: Any) -> int:
+    """The agent's exit code when it is a plausible one, else 1 (a confused agent cannot make it 0)."""
+    return value if isinstance(value, int) and 0 < value < 256 else 1
 
 
 def show_on_terminal(line: str) -> None:

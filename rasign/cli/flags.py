@@ -164,6 +164,21 @@ def add_refresh_flags(parser: argparse.ArgumentParser) -> None:
     add_option_flags(parser, RefreshSettings)
 
 
+def add_agent_flags(parser: argparse.ArgumentParser) -> None:
+    """``--agent`` / ``--no-agent``: the commands that can take their credentials from ``rasign agent``."""
+    agent = parser.add_argument_group("agent (rasign agent)")
+    agent.add_argument(
+        "--agent", action="store_true", help="get the credentials from the running rasign agent; fail if none runs"
+    )
+    agent.add_argument("--no-agent", action="store_true", help="never ask a running agent (env RASIGN_NO_AGENT=1)")
+
+
+def check_agent_flags(args: argparse.Namespace) -> None:
+    """``--agent`` and ``--no-agent`` together are a mistake, not a choice."""
+    if getattr(args, "agent", False) and getattr(args, "no_agent", False):
+        raise UsageError("--agent and --no-agent exclude each other", hint="keep one of them")
+
+
 def _env_flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
 

@@ -302,6 +302,7 @@ def _run_command(args_list: list[str], prog: str) -> int:
         from rasign.identities import apply_identity
 
         args = apply_identity(args, parser, lambda: parser.parse_known_args(args_list)[0])
+    args._argv = args_list  # as typed: exec and export pass their flags on to the agent
     run = getattr(args, "_run", None)
     where = f"{prog} {command}" if command else prog
     ignored = _split_extras(extras, _subparser(parser, command) if command else parser, where)

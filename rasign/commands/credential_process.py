@@ -26,35 +26,21 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="reuse unexpired credentials from the per-user cache",
     )
     cache.add_argument("--no-cache", dest="cache", action="store_false", help="always mint a new session")
-    agent = parser.add_argument_group("agent (rasign agent)")
-    agent.add_argument(
-        "--agent", action="store_true", help="get the credentials from the running rasign agent; fail if none runs"
-    )
-    agent.add_argument("--no-agent", action="store_true", help="never ask a running agent (env RASIGN_NO_AGENT=1)")
+    flags.add_agent_flags(parser)
     flags.add_debug_flag(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     """Validate, consult the cache, sign, call CreateSession, print the JSON."""
     flags.check_exclusions(args, flags.CREDENTIAL_EXCLUSIONS)
-    if getattr(args, "agent", False) and getattr(args, "no_agent", False):
-        from rasign.errors import UsageError
-
-        raise UsageError("--agent and --no-agent exclude each other")
+    flags.check_agent_flags(args)
     if getattr(args, "agent", False):
         # The agent fast path (rasign.entry) was skipped (--debug) or no agent answered.
-        from rasign.agent.client import AgentFailed, credential_process
+        from rasign.agent.forward import credentials_from_agent
 
-        try:
-            output = credential_process([a for a in sys.argv[2:] if a != "--debug"])
-        except AgentFailed as err:
-            from rasign.errors import RasignError
-
-            failure = RasignError(err.line)
-            failure.exit_code = err.exit_code  # type: ignore[misc]  # the agent's own class decided it
-            raise failure from err
-        if output is not None:
-            sys.stdout.write(output)
+        credentials = credentials_from_agent(args, "credential-process")
+        if credentials is not None:
+            sys.stdout.write(credentials.to_process_json())
             sys.stdout.flush()
             return 0
     from rasign.session import plan_session

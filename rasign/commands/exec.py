@@ -69,6 +69,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     flags.add_session_flags(parser)
     flags.add_refresh_flags(parser)
     cache.add_cache_flags(parser)
+    flags.add_agent_flags(parser)
     flags.add_debug_flag(parser)
     parser.add_argument(
         "child", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARGS...]", help="the command to run and its arguments"
@@ -111,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
         return _run_with_server(args, command, env)
     from rasign.commands.export import credential_environment
 
-    env.update(credential_environment(args))
+    env.update(credential_environment(args, "exec"))
     sys.stdout.flush()
     sys.stderr.flush()
     if os.name == "posix":
@@ -125,13 +126,23 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _fetcher(args: argparse.Namespace) -> tuple[Any, Any, str]:
-    """(minter, fetch, region): the signer stays open across refreshes (one PIN), the chain runs after each mint."""
+    """(minter, fetch, region): the signer stays open across refreshes (one PIN), the chain runs after each mint.
+
+    When a ``rasign agent`` serves the identity, every refresh asks it instead: the agent
+    holds the key and the PIN, and this process never opens the key.
+    """
+    from rasign.agent.forward import AgentMinter, credentials_from_agent
     from rasign.chain import chained
     from rasign.refresh import SessionMinter
     from rasign.session import plan_session
 
     flags.check_exclusions(args, flags.CREDENTIAL_EXCLUSIONS)
+    flags.check_agent_flags(args)
     planned = plan_session(flags.session_options(args))
+    first = credentials_from_agent(args, "exec")
+    if first is not None:
+        agent_minter = AgentMinter(args, "exec", first)
+        return agent_minter, agent_minter.mint, planned.target.region
     minter = chained(SessionMinter(flags.signer_options(args), planned), args, planned.options)
     return minter, minter.mint, planned.target.region
 

@@ -25,20 +25,29 @@ def configure(parser: argparse.ArgumentParser) -> None:
     flags.add_signer_flags(parser)
     flags.add_session_flags(parser)
     cache.add_cache_flags(parser)
+    flags.add_agent_flags(parser)
     flags.add_debug_flag(parser)
 
 
-def credential_environment(args: argparse.Namespace) -> dict[str, str]:
-    """The variables ``exec`` and ``export`` hand out: keys, token, expiration and region."""
+def credential_environment(args: argparse.Namespace, command: str = "export") -> dict[str, str]:
+    """The variables ``exec`` and ``export`` hand out: keys, token, expiration and region.
+
+    A running ``rasign agent`` is asked first (as ``credential-process`` asks it), so the
+    PIN it holds serves these commands too; without one they mint in this process.
+    """
+    from rasign.agent.forward import credentials_from_agent
     from rasign.chain import credentials_for
     from rasign.credentials import from_process_json
     from rasign.session import plan_session
 
     flags.check_exclusions(args, flags.CREDENTIAL_EXCLUSIONS)  # before the session checks, as credentials_for does
+    flags.check_agent_flags(args)
     planned = plan_session(flags.session_options(args))
-    credentials, text = credentials_for(args, planned=planned)
+    credentials = credentials_from_agent(args, command)
     if credentials is None:
-        credentials = from_process_json(text)
+        credentials, text = credentials_for(args, planned=planned)
+        if credentials is None:
+            credentials = from_process_json(text)
     target = planned.target
     return {
         "AWS_ACCESS_KEY_ID": credentials.access_key_id,
