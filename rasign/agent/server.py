@@ -448,7 +448,19 @@ def _error(err: RasignError, exit_code: int | None = None) -> dict[str, Any]:
 
 @contextlib.contextmanager
 def _applied(env: dict[str, str], cwd: str) -> Any:
-    """Run with the client's variables (those :mod:`protocol` forwards) in ``os.environ``."""
+    """Run with the client's variables (those :mod:`protocol` forwards) in ``os.environ``, in its directory.
+
+    The directory matters beyond the flags' paths: ``--config config.toml``,
+    ``RASIGN_CONFIG`` and the paths in an identities file are the client's, as they would be
+    in its own process. A directory the agent cannot enter leaves the agent's own (the
+    flags' paths were made absolute already). Callers hold the environment lock.
+    """
+    here: int | None = None
+    try:
+        here = os.open(".", os.O_RDONLY)
+        os.chdir(cwd)
+    except OSError:
+        pass
     saved = {
         name: value
         for name, value in os.environ.items()
@@ -464,6 +476,9 @@ def _applied(env: dict[str, str], cwd: str) -> Any:
             if name.startswith(protocol.ENV_PREFIXES) or name in protocol.ENV_NAMES:
                 os.environ.pop(name, None)
         os.environ.update(saved)
+        if here is not None:
+            os.fchdir(here)
+            os.close(here)
 
 
 def _parse(argv: list[str], cwd: str) -> tuple[argparse.Namespace, SignerOptions, PlannedSession, list[str]]:

@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     """Start the agent, or send one request to it."""
     from rasign.agent import protocol
 
-    path = args.socket or protocol.socket_path()
+    path = os.path.abspath(args.socket or protocol.socket_path())  # mints run in their clients' directories
     if args.action != "run":
         return _ask(args.action, path, as_json=args.json)
     if args.daemon and args.systemd:

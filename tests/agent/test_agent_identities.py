@@ -49,3 +49,33 @@ def test_chained_identity_is_minted_and_refreshed_by_the_agent(start_agent, emul
     assert sorted(item["mints"] for item in status) == [1, 1]
     chained = [item for item in status if item["identity"].startswith(target)]
     assert len(chained) == 1 and f"chained from {emulator.role_arn}" in chained[0]["identity"]
+
+
+def test_relative_config_paths_are_the_clients_not_the_agents(start_agent, emulator, pki, tmp_path):
+    """``--config config.toml`` and ``RASIGN_CONFIG=...`` are read in the client's directory."""
+    import subprocess
+    import sys
+
+    from tests.conftest import clean_env
+
+    agent = start_agent()
+    cert, key = pki.software_identity(stem="agent-relative-config")
+    where = tmp_path / "project"
+    where.mkdir()
+    write_private(where / "config.toml", identity_table("dev", cert, key, emulator))
+
+    def run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "rasign", "credential-process", "--agent", *args],
+            env=clean_env({**agent.env, **env}),
+            cwd=where,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    by_flag = run("--identity", "dev", "--config", "config.toml", env={})
+    by_env = run("--identity", "dev", env={"RASIGN_CONFIG": "config.toml"})
+    for done in (by_flag, by_env):
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["AccessKeyId"]
