@@ -531,10 +531,22 @@ def peer_uid(connection: socket.socket) -> int | None:
 
 
 def prepare_socket_dir(path: str) -> None:
-    """Make the socket's directory (0700, ours) and clear a stale socket; refuse anything unsafe."""
+    """Make the socket's directory (0700, ours) and clear a stale socket; refuse anything unsafe.
+
+    Only the socket's own directory is created (``$XDG_RUNTIME_DIR/rasign``), never the
+    directories above it: a mistyped ``--socket /nonexistent/x`` run as root must not
+    leave a new directory at the top of the file system.
+    """
     directory = os.path.dirname(path) or "."
+    parent = os.path.dirname(os.path.abspath(directory))
+    if not os.path.isdir(parent):
+        raise StoreError(
+            f"cannot create the agent socket directory {directory}: {parent} does not exist",
+            hint=f"create {parent} first, or set {protocol.SOCKET_ENV} to a path in a directory of your own",
+        )
     try:
-        os.makedirs(directory, mode=0o700, exist_ok=True)
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(directory, mode=0o700)
         info = os.lstat(directory)
     except OSError as err:
         raise StoreError(f"cannot create the agent socket directory {directory}: {err.strerror or err}") from err

@@ -157,6 +157,21 @@ def test_agent_refuses_a_socket_directory_others_can_enter(tmp_path):
     assert "open to other users" in done.stderr and "chmod 700" in done.stderr
 
 
+def test_agent_creates_only_the_sockets_own_directory(tmp_path):
+    """``--socket /missing/deeper/a.sock`` is refused; nothing is created on the way."""
+    missing = tmp_path / "missing"
+    done = subprocess.run(
+        [sys.executable, "-m", "rasign", "agent", "--socket", str(missing / "deeper" / "a.sock")],
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 13 and len(done.stderr.splitlines()) == 1, done.stderr
+    assert f"{missing} does not exist" in done.stderr
+    assert not missing.exists()
+
+
 def _wait_until(predicate, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
