@@ -31,6 +31,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 
+from rasign.errors import UsageError
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """Demo options."""
@@ -129,8 +131,7 @@ def _workdir(keep: str | None) -> Iterator[Path]:
     SIGTERM is turned into KeyboardInterrupt for the duration, so ``kill`` cleans up too.
     """
     if keep:
-        workdir = Path(keep).resolve()
-        workdir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        workdir = _kept_directory(keep)
     else:
         workdir = Path(tempfile.mkdtemp(prefix="rasign-demo-"))
     try:
@@ -147,6 +148,35 @@ def _workdir(keep: str | None) -> Iterator[Path]:
             _say("cleanup", f"removed {workdir} and the private key in it (--keep keeps them)")
         else:
             _say("cleanup", f"kept the demo files in {workdir} (client-key.pem is an unencrypted private key)")
+
+
+def _kept_directory(keep: str) -> Path:
+    """``--keep DIR``: a new directory, or an empty one of ours; never someone's files overwritten.
+
+    The demo writes an unencrypted private key and an AWS config whose ``credential_process``
+    line names the files, so the path must not hold control characters (a newline would end
+    that line), and an existing directory must be empty: the demo never replaces a file.
+    """
+    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in keep):
+        raise UsageError("--keep: the directory name holds a control character", hint="choose a plain path")
+    path = Path(keep).expanduser()
+    try:
+        if path.is_symlink():
+            raise UsageError(f"--keep: {keep} is a symbolic link", hint="give the real directory, or a new path")
+        if path.exists():
+            if not path.is_dir():
+                raise UsageError(f"--keep: {keep} exists and is not a directory", hint="give a new or empty directory")
+            if any(path.iterdir()):
+                raise UsageError(f"--keep: {keep} is not empty", hint="give a new or empty directory")
+            if path.stat().st_uid != os.getuid():
+                raise UsageError(f"--keep: {keep} belongs to another user", hint="give a directory of your own")
+        else:
+            path.mkdir(mode=0o700)
+    except OSError as err:
+        raise UsageError(
+            f"--keep: cannot use {keep[:200]}: {err.strerror or err}", hint="give a new path in an existing directory"
+        ) from err
+    return path.resolve()
 
 
 def _interrupt(_signum: int, _frame: FrameType | None) -> None:

@@ -75,6 +75,39 @@ def test_keep_with_a_directory_uses_it(tmp_path: Path) -> None:
     assert leftovers(tmp_path) == []
 
 
+def _unusable_keep_targets(tmp_path: Path) -> dict[str, tuple[Path | str, str]]:
+    full = tmp_path / "full"
+    full.mkdir()
+    (full / "notes.txt").write_text("mine\n")
+    plain = tmp_path / "plain-file"
+    plain.write_text("mine\n")
+    link = tmp_path / "link"
+    link.symlink_to(tmp_path / "elsewhere")
+    return {
+        "a directory with files": (full, "is not empty"),
+        "a file": (plain, "is not a directory"),
+        "a symbolic link": (link, "symbolic link"),
+        "a missing parent": (tmp_path / "no" / "such", "cannot use"),
+        "a newline": (str(tmp_path / "a\nb"), "control character"),
+        "a name too long": (str(tmp_path / ("x" * 5000)), "cannot use"),
+    }
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["a directory with files", "a file", "a symbolic link", "a missing parent", "a newline", "a name too long"],
+)
+def test_keep_never_writes_into_a_place_it_should_not(tmp_path: Path, case: str) -> None:
+    """The demo writes a private key and an AWS config: never over someone's files, never via a link."""
+    target, says = _unusable_keep_targets(tmp_path)[case]
+    before = sorted(str(path) for path in tmp_path.rglob("*"))
+    result = run_rasign("demo", "--keep", str(target), env=demo_env(tmp_path))
+    assert result.returncode == 2 and result.stdout == "", result.stderr
+    assert len(result.stderr.splitlines()) == 1 and says in result.stderr and "Traceback" not in result.stderr
+    assert sorted(str(path) for path in tmp_path.rglob("*")) == before  # nothing created, nothing replaced
+    assert not (tmp_path / "elsewhere").exists()
+
+
 def test_a_failing_step_still_removes_the_directory(tmp_path: Path, refusing_proxy: str) -> None:
     # One attempt: the point is the cleanup after a failing step, not the retries' backoff (about 1.5 s).
     env = demo_env(tmp_path, HTTPS_PROXY=refusing_proxy, https_proxy=refusing_proxy, AWS_MAX_ATTEMPTS="1")
