@@ -12,6 +12,7 @@ The checks take the current time as a parameter so tests drive them with a fixed
 from __future__ import annotations
 
 import datetime as _dt
+import logging
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
@@ -298,6 +299,10 @@ def check_pkcs11(options: SignerOptions) -> Iterator[Check]:
             "pass --pkcs11-lib with the vendor's module, or install p11-kit",
         )
         return
+    if "TSS2_LOG" not in os.environ and not logging.getLogger("rasign").isEnabledFor(logging.DEBUG):
+        # As the PKCS#11 backend does: tpm2-pkcs11 behind p11-kit-proxy would print its TCTI
+        # errors over the report, even when the token asked for is on another module.
+        os.environ["TSS2_LOG"] = "all+NONE"
     try:
         lib = pkcs11.lib(path)
     except Exception as err:  # noqa: BLE001 - python-pkcs11 raises RuntimeError, OSError or its own errors
