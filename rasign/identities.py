@@ -36,6 +36,8 @@ if TYPE_CHECKING:
     import argparse
 
 CONFIG_ENV = "RASIGN_CONFIG"
+MAX_CONFIG_BYTES = 4 << 20
+"""An identities file is a few kilobytes; anything past this is not one."""
 IDENTITY_ENV = "RASIGN_IDENTITY"
 
 _KIND_OF_MAPPING = {"true": "bool", "inverted": "bool", "pairs": "pairs"}
@@ -258,21 +260,18 @@ def read_config(path: str) -> tuple[str, bool]:
     A file someone else can write is refused: they could point an identity at their own
     endpoint or PIN file.
     """
-    import stat
+    from rasign.localfile import NotReadable, read_regular_with_status
 
-    try:
-        with open(path, "rb") as handle:
-            info = os.fstat(handle.fileno())
-            data = handle.read()
-    except FileNotFoundError:
+    if not os.path.lexists(path):
         raise ConfigError(
             f"no identities file at {path}",
             hint=f"create it (see docs/identities.md) or set {CONFIG_ENV} to its path",
-        ) from None
-    except OSError as err:
-        raise ConfigError(f"cannot read the identities file {path}: {err.strerror}") from None
-    if not stat.S_ISREG(info.st_mode):
-        raise ConfigError(f"the identities file {path} is not a regular file")
+        )
+    try:
+        # Checked on the open descriptor before reading: /dev/zero or a FIFO must not hang us.
+        data, info = read_regular_with_status(path, limit=MAX_CONFIG_BYTES)
+    except NotReadable as err:
+        raise ConfigError(f"cannot read the identities file {path}: {err.reason}") from None
     readable_by_others = False
     if os.name == "posix":
         if info.st_mode & 0o022:

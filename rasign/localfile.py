@@ -30,6 +30,11 @@ def read_regular(path: str, *, limit: int, head: bool = False) -> bytes:
     Opened non-blocking so a FIFO cannot hang the command; checked with ``fstat`` on the
     open descriptor so the answer is about the file actually read.
     """
+    return read_regular_with_status(path, limit=limit, head=head)[0]
+
+
+def read_regular_with_status(path: str, *, limit: int, head: bool = False) -> tuple[bytes, os.stat_result]:
+    """:func:`read_regular` plus the ``fstat`` of the file read (its mode and owner, for callers that check them)."""
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOCTTY", 0)
     try:
         fd = os.open(path, flags)
@@ -54,7 +59,7 @@ def read_regular(path: str, *, limit: int, head: bool = False) -> bytes:
                 raise NotReadable(f"more than the {limit} bytes expected")
             chunks.append(chunk)
         data = b"".join(chunks)
-        return data[:limit] if head else data
+        return (data[:limit] if head else data), info
     except OSError as err:
         raise NotReadable(err.strerror or str(err)) from err
     finally:

@@ -395,6 +395,22 @@ TPM_WITHOUT_TPM = [
 ]
 
 OTHER_COMMANDS = [
+    # The identities file is read by every command that takes --identity: never a hang on a device or FIFO.
+    raw("identities-file-dev-zero", CONFIG, "not a regular file", "identities", "--config", "/dev/zero"),
+    raw("identities-file-fifo", CONFIG, "not a regular file", "identities", "--config", "{fifo}"),
+    raw("identities-file-directory", CONFIG, "not a regular file", "identities", "--config", "{dir}"),
+    raw("identities-file-binary", CONFIG, "not UTF-8", "identities", "--config", "{nonutf8}"),
+    raw("identities-file-missing", CONFIG, "no identities file", "identities", "--config", "{missing}"),
+    raw(
+        "identity-from-dev-zero",
+        CONFIG,
+        "not a regular file",
+        "credential-process",
+        "--identity",
+        "dev",
+        "--config",
+        "/dev/zero",
+    ),
     case(
         "sign-string-garbage-key",
         KEYLOAD,
