@@ -22,15 +22,16 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import threading
 from typing import TYPE_CHECKING, Any
 
 from rasign.cli import flags
 from rasign.errors import UsageError
 
 if TYPE_CHECKING:
-    from http.server import ThreadingHTTPServer
-
     from rasign.refresh import Refresher
+    from rasign.serve.loop import EventLoopServer
+    from rasign.serve.view import CredentialView
 
 MARKER = "RASIGN_EXEC"
 """Set in the child's environment (to the identity name, or ``-``) so nesting is detected."""
@@ -49,6 +50,8 @@ CREDENTIAL_VARIABLES = (
 )
 """Removed from the child's environment first: they would compete with the credentials we give."""
 CREDENTIALS_PATH = "/rasign/credentials"
+ENDPOINT_CONNECTIONS = 256
+"""Connections ``--server``'s endpoint keeps at once; past it the longest idle one is closed."""
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -147,45 +150,31 @@ def _fetcher(args: argparse.Namespace) -> tuple[Any, Any, str]:
     return minter, minter.mint, planned.target.region
 
 
-def _serve(refresher: Refresher, token: str) -> ThreadingHTTPServer:
-    import hmac
-    import json
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+def _serve(refresher: Refresher, view: CredentialView, token: str) -> tuple[EventLoopServer, int]:
+    """The child's private endpoint on 127.0.0.1: ``serve``'s own stack, ECS path only, token required.
 
-    from rasign.credentials import ecs_document
+    The same strict HTTP/1.1 parser, Host check (DNS rebinding), connection cap with
+    eviction and idle timeouts as ``rasign serve``: another local user holding connections
+    open cannot starve the child of credentials.
+    """
+    from rasign.serve.handler import Router, ServeContext
+    from rasign.serve.listeners import ListenSpec, open_tcp
+    from rasign.serve.loop import EventLoopServer
+    from rasign.serve.tokens import TokenSigner
 
-    class Handler(BaseHTTPRequestHandler):
-        """GET /rasign/credentials with the token: the current credentials in the ECS shape."""
-
-        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-            if self.path != CREDENTIALS_PATH:
-                return self._answer(404, {"code": "NotFound", "message": "unknown path"})
-            offered = self.headers.get("Authorization", "")
-            if not hmac.compare_digest(offered.encode(), token.encode()):
-                return self._answer(401, {"code": "Unauthorized", "message": "missing or wrong token"})
-            credentials = refresher.current()
-            if credentials is None:
-                return self._answer(503, {"code": "CredentialsUnavailable", "message": "refresh failing"})
-            document = ecs_document(credentials, credentials.expiration, getattr(credentials, "role_arn", ""))
-            return self._answer(200, document)
-
-        def _answer(self, status: int, body: dict[str, str]) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.send_header("Cache-Control", "no-store")
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, format: str, *items: Any) -> None:  # noqa: A002 - http.server's signature
-            return
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
+    listeners = open_tcp([ListenSpec("127.0.0.1", 0)], hop_limit=1)
+    context = ServeContext(
+        role_name="rasign-exec",
+        view=view,
+        tokens=TokenSigner(),
+        status=lambda: refresher.status().to_dict(),
+        auth_token=token,
+        ecs_path=CREDENTIALS_PATH,
+        imds=False,
+    )
+    server = EventLoopServer(listeners, Router(context), max_connections=ENDPOINT_CONNECTIONS)
     threading.Thread(target=server.serve_forever, name="rasign-exec-endpoint", daemon=True).start()
-    return server
+    return server, listeners[0].port
 
 
 def _run_with_server(args: argparse.Namespace, command: list[str], env: dict[str, str]) -> int:
@@ -195,18 +184,20 @@ def _run_with_server(args: argparse.Namespace, command: list[str], env: dict[str
 
     from rasign.hardening import harden_process
     from rasign.refresh import Refresher, settings_from_args
+    from rasign.serve.view import CredentialView
 
     policy = settings_from_args(args).policy()
     minter, fetch, region = _fetcher(args)
-    refresher = Refresher(fetch, policy, name="rasign-exec-refresher")
+    view = CredentialView(expiry_skew=policy.expiry_skew)
+    refresher = Refresher(fetch, policy, on_update=view.update, name="rasign-exec-refresher")
     server = None
     try:
         minter.open()  # in the foreground: a PIN prompt reaches the terminal
         harden_process()
         refresher.start(fail_fast=True)
         token = secrets.token_urlsafe(32)
-        server = _serve(refresher, token)
-        env["AWS_CONTAINER_CREDENTIALS_FULL_URI"] = f"http://127.0.0.1:{server.server_address[1]}{CREDENTIALS_PATH}"
+        server, port = _serve(refresher, view, token)
+        env["AWS_CONTAINER_CREDENTIALS_FULL_URI"] = f"http://127.0.0.1:{port}{CREDENTIALS_PATH}"
         env["AWS_CONTAINER_AUTHORIZATION_TOKEN"] = token
         env["AWS_REGION"] = region
         env["AWS_DEFAULT_REGION"] = region
@@ -225,7 +216,7 @@ def _run_with_server(args: argparse.Namespace, command: list[str], env: dict[str
         return 128 - code if code < 0 else code
     finally:
         if server is not None:
-            server.shutdown()
-            server.server_close()
+            server.stop()
+            server.close()
         refresher.stop()
         minter.close()

@@ -199,3 +199,42 @@ def test_exec_server_forwards_signals_and_leaves_nothing_running(software_identi
             process.wait()
     with pytest.raises(urllib.error.URLError):
         urllib.request.urlopen(url, timeout=5)  # the endpoint went away with the child
+
+
+CROWDED_CHILD = (
+    "import json, os, socket, sys, urllib.parse, urllib.request\n"
+    "url = os.environ['AWS_CONTAINER_CREDENTIALS_FULL_URI']\n"
+    "port = urllib.parse.urlsplit(url).port\n"
+    # Another local user's idle connections: more than the endpoint keeps, none sending a byte.
+    "idle = [socket.create_connection(('127.0.0.1', port)) for _ in range(300)]\n"
+    "half = socket.create_connection(('127.0.0.1', port))\n"
+    "half.sendall(b'GET /rasign/credentials HTTP/1.1\\r\\nHost: 127.0.0.1\\r\\n')\n"  # never finished
+    "request = urllib.request.Request(url, headers={'Authorization': os.environ['AWS_CONTAINER_AUTHORIZATION_TOKEN']})\n"
+    "print(json.load(urllib.request.urlopen(request, timeout=30))['AccessKeyId'])\n"
+    "conn = socket.create_connection(('127.0.0.1', port))\n"
+    "conn.sendall(b'GET /rasign/credentials HTTP/1.1\\r\\nHost: rebind.example:%d\\r\\nAuthorization: '\n"
+    "    % port + os.environ['AWS_CONTAINER_AUTHORIZATION_TOKEN'].encode() + b'\\r\\n\\r\\n')\n"
+    "print(conn.recv(200).split(b'\\r\\n')[0].decode())\n"
+)
+
+
+def test_exec_server_endpoint_serves_its_child_past_idle_connections_and_refuses_other_hosts(
+    software_identity, emulator
+):
+    """The endpoint is serve's own stack: a crowd of idle connections evicts nothing but the idle, and a
+    request naming another host (DNS rebinding) is refused even with the token."""
+    cert, key = software_identity
+    done = subprocess.run(
+        [
+            sys.executable, "-m", "rasign", "exec", "--server", "--certificate", str(cert), "--private-key", str(key),
+            *emulator_args(emulator), "--", sys.executable, "-c", CROWDED_CHILD,
+        ],
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    key_id, rebound = done.stdout.splitlines()
+    assert key_id.startswith("ASIA") and len(key_id) == 20, done.stdout  # the emulator's session key
+    assert rebound.startswith("HTTP/1.1 400"), rebound
