@@ -112,7 +112,7 @@ def credential_process(argv: list[str]) -> str | None:
         "argv": argv,
         "cwd": os.getcwd(),
         "env": protocol.client_environment(),
-        "tty": _has_terminal(),
+        "tty": _can_ask(),
     }
     for _ in range(3):  # at most: the PIN, then the context PIN
         try:
@@ -137,6 +137,23 @@ def credential_process(argv: list[str]) -> str | None:
         error = answer.get("error") or {}
         raise AgentFailed(str(error.get("line", "the agent failed")), int(error.get("exit_code", 1)))
     raise AgentFailed("the agent kept asking for secrets", 6)
+
+
+def _can_ask() -> bool:
+    """Whether this client can ask the person for a PIN: a pinentry program, else a terminal.
+
+    A ``$RASIGN_PINENTRY`` naming no program is reported here, before the agent opens a key.
+    """
+    if os.environ.get("RASIGN_PINENTRY"):
+        from rasign.errors import RasignError
+        from rasign.pinentry import check
+
+        try:
+            check()
+        except RasignError as err:
+            raise AgentFailed(err.one_line(), err.exit_code) from err
+        return True
+    return _has_terminal()
 
 
 def _has_terminal() -> bool:
