@@ -35,7 +35,7 @@ TIMEOUT_ENV = "RASIGN_PINENTRY_TIMEOUT"
 DEFAULT_TIMEOUT = 120.0
 """Seconds a person has to answer the dialog; the program is then stopped."""
 MAX_TIMEOUT = 86400.0
-"""More than a day is a typo (and huge values overflow select())."""
+"""More than a day is a typo."""
 GRACE = 1.0
 """Seconds after its own SETTIMEOUT that a pinentry gets to close its dialog before it is killed
 (a killed pinentry-tty would leave the terminal without echo)."""
@@ -357,8 +357,7 @@ class _Dialog:
 
         view = memoryview(line)
         while view:
-            remaining = self.deadline - self._now()
-            if remaining <= 0 or not select.select([], [self._in], [], remaining)[1]:
+            if not self._wait(self._in, select.POLLOUT):
                 raise self.timed_out()
             try:
                 written = os.write(self._in, view)
@@ -397,13 +396,23 @@ class _Dialog:
                 return line.rstrip(b"\r")
             if len(self._buffer) > MAX_LINE:
                 raise self.broken(f"sent a line longer than {MAX_LINE} bytes")
-            remaining = self.deadline - self._now()
-            if remaining <= 0 or not select.select([self._out], [], [], remaining)[0]:
+            if not self._wait(self._out, select.POLLIN):
                 raise self.timed_out()
             chunk = os.read(self._out, MAX_LINE)
             if not chunk:
                 raise self.broken(f"stopped before answering{self._status()}")
             self._buffer += chunk
+
+    def _wait(self, fd: int, event: int) -> bool:
+        """Wait until ``fd`` is ready (or closed) before the deadline; poll(), not select(): any fd number works."""
+        import select
+
+        remaining = self.deadline - self._now()
+        if remaining <= 0:
+            return False
+        poller = select.poll()
+        poller.register(fd, event)
+        return bool(poller.poll(max(1, int(remaining * 1000 + 0.999))))
 
     def _status(self) -> str:
         import subprocess

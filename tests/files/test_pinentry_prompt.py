@@ -78,3 +78,12 @@ def test_no_prompt_wins_over_a_configured_pinentry(encrypted, emulator, tmp_path
     done = run_rasign(*_args(encrypted, emulator, "--no-prompt"), env=env)
     assert done.returncode == 6, done.stderr
     assert "no password was given" in done.stderr and not marker.exists()
+
+
+def test_without_gpg_tty_pinentry_uses_the_controlling_terminal(encrypted, emulator, tmp_path):
+    """stdin, stdout and stderr are no terminal: the tty name comes from /proc (OPTION ttyname)."""
+    with Typist([PASSWORD.encode() + b"\n"]) as typist:
+        env = {"RASIGN_PINENTRY": typist.env["RASIGN_PINENTRY"], "GPG_TTY": "", "TERM": "dumb", **_no_cache(tmp_path)}
+        done = typist.run_owning(_args(encrypted, emulator), env)
+    assert done.returncode == 0, done.stderr + typist.text()
+    assert typist.prompts == 1 and PASSWORD not in typist.text()

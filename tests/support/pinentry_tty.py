@@ -8,10 +8,13 @@ discards what was typed before.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import pty
 import select
 import shutil
+import subprocess
+import sys
 import termios
 import threading
 import time
@@ -55,6 +58,28 @@ class Typist:
         self._thread.join(5)
         os.close(self.master)
         os.close(self.slave)
+
+    def run_owning(self, args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+        """Run rasign with this pty as its controlling terminal, but stdin, stdout and stderr not on it."""
+        from tests.conftest import REPO, clean_env
+
+        slave = self.slave
+
+        def become_terminal_owner() -> None:
+            os.setsid()
+            fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
+
+        return subprocess.run(
+            [sys.executable, "-m", "rasign", *args],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            env=clean_env(env),
+            pass_fds=(slave,),
+            cwd=REPO,
+            timeout=60,
+            preexec_fn=become_terminal_owner,  # noqa: PLW1509 - setsid + TIOCSCTTY must run in the child
+        )
 
     def text(self) -> str:
         return self.transcript.decode("utf-8", "replace")
