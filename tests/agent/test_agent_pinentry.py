@@ -16,6 +16,8 @@ from tests.support.pinentry_tty import Typist
 
 pytestmark = [pytest.mark.softhsm, pytest.mark.network]
 
+TOKEN_B = "pkcs11:token=rasign-b;object=rsa-2048-b"  # the token the wrong-PIN tests use
+
 
 def test_pin_asked_once_through_pinentry_then_served_from_memory(start_agent, hsm, emulator, spy_env):  # noqa: F811
     log, env = spy_env
@@ -58,3 +60,21 @@ def test_missing_pinentry_is_reported_by_the_client_before_the_agent_is_asked(st
     assert "RASIGN_PINENTRY=pinentry-nowhere-to-be-found is not a program on PATH" in done.stderr
     assert done.stderr.count("\n") == 1
     assert json.loads(agent.ask("status", "--json").stdout) == []  # the agent opened nothing
+
+
+def test_without_an_agent_a_wrong_pin_from_pinentry_is_tried_once(hsm, emulator, spy_env):  # noqa: F811
+    log, env = spy_env
+    args = [
+        "credential-process",
+        "--no-agent",
+        "--pkcs11-lib",
+        hsm.spy,
+        "--certificate",
+        TOKEN_B,
+        *emulator_args(emulator),
+    ]
+    with Typist([b"0000\n", b"0000\n"]) as typist:
+        done = run_rasign(*args, env={**env, **typist.env})
+    assert done.returncode == 6, done.stderr
+    assert "CKR_PIN_INCORRECT" in done.stderr and "0000" not in done.stderr and done.stderr.count("\n") == 1
+    assert typist.prompts == 1 and _logins(log) == 1  # in-process, one prompt, one C_Login, no retry
