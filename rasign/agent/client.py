@@ -111,7 +111,7 @@ def credential_process(argv: list[str]) -> str | None:
         "op": "credentials",
         "argv": argv,
         "cwd": os.getcwd(),
-        "env": protocol.client_environment(),
+        "env": _request_environment(),
         "tty": _can_ask(),
     }
     for _ in range(3):  # at most: the PIN, then the context PIN
@@ -137,6 +137,15 @@ def credential_process(argv: list[str]) -> str | None:
         error = answer.get("error") or {}
         raise AgentFailed(str(error.get("line", "the agent failed")), int(error.get("exit_code", 1)))
     raise AgentFailed("the agent kept asking for secrets", 6)
+
+
+def _request_environment() -> dict[str, str]:
+    """The environment a request carries, less how this client asks (``RASIGN_PINENTRY*``).
+
+    The agent never prompts, and the environment is part of its identity key: an IDE with a
+    pinentry and a terminal without one must share one entry, so the PIN is asked only once.
+    """
+    return {k: v for k, v in protocol.client_environment().items() if not k.startswith("RASIGN_PINENTRY")}
 
 
 def _can_ask() -> bool:

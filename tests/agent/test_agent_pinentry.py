@@ -35,6 +35,11 @@ def test_pin_asked_once_through_pinentry_then_served_from_memory(start_agent, hs
     keys = {json.loads(done.stdout)["AccessKeyId"] for done in (first, *again)}
     assert len(keys) == 3 and _logins(log) == 1
     assert pin not in agent.log.read_text()
+    # The same identity asked from a shell without pinentry and without a terminal: the same agent
+    # entry (RASIGN_PINENTRY is not part of the request), so the PIN typed above serves it.
+    plain = run_rasign(*args, env=env)
+    assert plain.returncode == 0, plain.stderr
+    assert _logins(log) == 1
 
 
 def test_cancel_in_pinentry_through_the_agent_holds_nothing_and_asks_again(start_agent, hsm, emulator):
