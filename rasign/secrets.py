@@ -2,7 +2,8 @@
 
 Sources, in the order backends consult them: an explicit value (flag or URI
 ``pin-value``), a file (``pin-source``/``--...-file``), an environment variable, and as a
-last resort a prompt on the controlling terminal.
+last resort a prompt: on the controlling terminal, or through the pinentry program
+``$RASIGN_PINENTRY`` names (:mod:`rasign.pinentry`), which needs no terminal.
 
 The prompt reads and writes ``/dev/tty`` directly, never stdin/stdout: the AWS CLI runs
 ``credential_process`` with both captured, and stdout must carry only the JSON. Where no
@@ -117,11 +118,18 @@ def hold_environment(names: tuple[str, ...] = ()) -> list[str]:
 
 
 def prompt_tty(prompt: str, *, what: str = "PIN", how_to_avoid: str | None = None) -> str:
-    """Ask for a secret on the controlling terminal without echo.
+    """Ask for a secret on the controlling terminal without echo, or through ``$RASIGN_PINENTRY``.
 
-    Raises :class:`AuthenticationError` when there is no terminal; ``how_to_avoid`` names
-    the non-interactive source the user should configure instead.
+    With ``RASIGN_PINENTRY`` set the pinentry program asks instead, terminal or not (the
+    AWS CLI started from an IDE has none). Raises :class:`AuthenticationError` when there
+    is no terminal (and no pinentry); ``how_to_avoid`` names the non-interactive source the
+    user should configure instead.
     """
+    from rasign import pinentry
+
+    program = pinentry.configured()
+    if program is not None:
+        return pinentry.ask(prompt, what=what, program=program)
     hint = how_to_avoid or "provide it non-interactively"
     try:
         fd = os.open(TTY_PATH, os.O_RDWR | os.O_NOCTTY)

@@ -17,6 +17,7 @@ APT_PACKAGES=(
   jq                                           # the docs' emulator examples read its JSON with jq
   zsh fish                                     # CLI: the generated completion scripts run in the real shells
   tinyproxy-bin                                # tests/transport: a real CONNECT proxy (binary only, no service)
+  pinentry-tty                                 # tests: RASIGN_PINENTRY driven through the real pinentry on a pty
 )
 
 missing=()

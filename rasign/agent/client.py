@@ -113,8 +113,8 @@ def credential_process(argv: list[str]) -> str | None:
         "op": "credentials",
         "argv": argv,
         "cwd": os.getcwd(),
-        "env": protocol.client_environment(),
-        "tty": _has_terminal(),
+        "env": _request_environment(),
+        "tty": _can_ask(),
     }
     for _ in range(3):  # at most: the PIN, then the context PIN
         try:
@@ -141,6 +141,32 @@ def credential_process(argv: list[str]) -> str | None:
             str(error.get("line", "the agent failed")), _exit_code(error.get("exit_code")), str(error.get("class", ""))
         )
     raise AgentFailed("the agent kept asking for secrets", 6)
+
+
+def _request_environment() -> dict[str, str]:
+    """The environment a request carries, less how this client asks (``RASIGN_PINENTRY*``).
+
+    The agent never prompts, and the environment is part of its identity key: an IDE with a
+    pinentry and a terminal without one must share one entry, so the PIN is asked only once.
+    """
+    return {k: v for k, v in protocol.client_environment().items() if not k.startswith("RASIGN_PINENTRY")}
+
+
+def _can_ask() -> bool:
+    """Whether this client can ask the person for a PIN: a pinentry program, else a terminal.
+
+    A ``$RASIGN_PINENTRY`` naming no program is reported here, before the agent opens a key.
+    """
+    if os.environ.get("RASIGN_PINENTRY"):
+        from rasign.errors import RasignError
+        from rasign.pinentry import check
+
+        try:
+            check()
+        except RasignError as err:
+            raise AgentFailed(err.one_line(), err.exit_code) from err
+        return True
+    return _has_terminal()
 
 
 def _has_terminal() -> bool:
