@@ -95,10 +95,6 @@ def open_signer(options: SignerOptions) -> Signer:
 
     option_types(options)  # the Python API hands options in directly: check before any backend
     signer_text(options)
-    if options.interactive:
-        from rasign.pinentry import check
-
-        check()  # a RASIGN_PINENTRY naming no program fails now, not after the key is opened
     name = options.backend or choose_backend(options)
     return load_backend(name).open(options)
 

@@ -155,18 +155,11 @@ def _request_environment() -> dict[str, str]:
 def _can_ask() -> bool:
     """Whether this client can ask the person for a PIN: a pinentry program, else a terminal.
 
-    A ``$RASIGN_PINENTRY`` naming no program is reported here, before the agent opens a key.
+    A ``$RASIGN_PINENTRY`` naming no program is reported only when a PIN is needed (by
+    :func:`_ask`, before anything is typed or tried), as in-process: credentials the agent
+    already holds are still handed out.
     """
-    if os.environ.get("RASIGN_PINENTRY"):
-        from rasign.errors import RasignError
-        from rasign.pinentry import check
-
-        try:
-            check()
-        except RasignError as err:
-            raise AgentFailed(err.one_line(), err.exit_code) from err
-        return True
-    return _has_terminal()
+    return bool(os.environ.get("RASIGN_PINENTRY")) or _has_terminal()
 
 
 def _has_terminal() -> bool:
@@ -183,6 +176,10 @@ def _ask(need: dict[str, Any]) -> str:
 
     what = str(need.get("what", "PIN"))
     try:
+        if os.environ.get("RASIGN_PINENTRY"):
+            from rasign.pinentry import check
+
+            check()  # a missing program: one line naming RASIGN_PINENTRY, nothing tried
         value = prompt_tty(str(need.get("prompt", f"{what}: ")), what=what, how_to_avoid=str(need.get("hint") or ""))
     except RasignError as err:
         raise AgentFailed(err.one_line(), err.exit_code) from err

@@ -56,15 +56,30 @@ def test_cancel_in_pinentry_through_the_agent_holds_nothing_and_asks_again(start
     assert typist.prompts == 2  # the cancel was never retried by itself; the next run asked anew
 
 
-def test_missing_pinentry_is_reported_by_the_client_before_the_agent_is_asked(start_agent, hsm, emulator):
+def test_missing_pinentry_is_reported_when_a_pin_is_needed_and_nothing_is_tried(
+    start_agent,
+    hsm,
+    emulator,
+    spy_env,  # noqa: F811
+):
+    """Credentials the agent holds are still handed out; a PIN it lacks fails in one line, no login tried."""
+    log, env = spy_env
     agent = start_agent()
-    env = {**hsm.env, **agent.env, "RASIGN_PINENTRY": "pinentry-nowhere-to-be-found"}
-    args = ["credential-process", "--pkcs11-lib", hsm.module, "--certificate", URI, *emulator_args(emulator)]
-    done = run_rasign(*args, env=env)
+    env = {**env, **agent.env, "RASIGN_CACHE_MARGIN": "100000"}  # every call mints
+    args = ["credential-process", "--pkcs11-lib", hsm.spy, "--certificate", URI, *emulator_args(emulator)]
+    first = run_rasign(*args, env={**env, "RASIGN_PKCS11_PIN": hsm.pin("rasign-a")})
+    assert first.returncode == 0, first.stderr
+    broken = {**env, "RASIGN_PINENTRY": "pinentry-nowhere-to-be-found"}
+    held = run_rasign(*args, env=broken)
+    assert held.returncode == 0 and held.stdout != first.stdout, held.stderr  # minted on the open session
+    assert agent.ask("lock").returncode == 0
+    logins = _logins(log)
+    done = run_rasign(*args, env=broken)
     assert done.returncode == 3, done.stderr
     assert "RASIGN_PINENTRY=pinentry-nowhere-to-be-found is not a program on PATH" in done.stderr
-    assert done.stderr.count("\n") == 1
-    assert json.loads(agent.ask("status", "--json").stdout) == []  # the agent opened nothing
+    assert done.stderr.count("\n") == 1 and done.stdout == ""
+    assert _logins(log) == logins  # no PIN was tried
+    assert json.loads(agent.ask("status", "--json").stdout)[0]["secrets_held"] == []
 
 
 def test_without_an_agent_a_wrong_pin_from_pinentry_is_tried_once(hsm, emulator, spy_env):  # noqa: F811

@@ -60,13 +60,15 @@ def test_cancel_in_pinentry_is_one_line_with_the_no_pin_exit_code(encrypted, emu
     assert typist.prompts == 1
 
 
-def test_missing_pinentry_fails_before_the_key_is_read(encrypted, emulator, tmp_path):
-    cert, key = encrypted[0], tmp_path / "no-such-key.pem"  # were the key opened first, the error would name it
+def test_missing_pinentry_fails_when_a_password_is_needed_and_nowhere_else(encrypted, pki, emulator, tmp_path):
     env = {"RASIGN_PINENTRY": "/nonexistent/pinentry-gnome3", **_no_cache(tmp_path)}
-    done = run_rasign(*_args((cert, key), emulator), env=env)
+    done = run_rasign(*_args(encrypted, emulator), env=env)
     assert done.returncode == 3, done.stderr
     assert done.stderr.startswith("rasign: error: RASIGN_PINENTRY=/nonexistent/pinentry-gnome3 does not exist")
-    assert done.stderr.count("\n") == 1 and str(key) not in done.stderr
+    assert done.stderr.count("\n") == 1 and done.stdout == ""
+    # A key that needs no password never asks, so the broken setting is not in its way.
+    plain = run_rasign(*_args(pki.software_identity(stem="pinentry-plain"), emulator), env=env)
+    assert plain.returncode == 0 and json.loads(plain.stdout)["AccessKeyId"], plain.stderr
 
 
 def test_no_prompt_wins_over_a_configured_pinentry(encrypted, emulator, tmp_path):
