@@ -454,6 +454,17 @@ def _check_tpm_socket(spec: str, conf: str) -> Check:
 # --------------------------------------------------------------------------- ARNs and endpoint
 
 
+def check_pinentry() -> Iterator[Check]:
+    """``$RASIGN_PINENTRY``, when set: the program prompts will go to exists and the timeout parses.
+
+    A broken setting only shows when a PIN is needed, so doctor is where it should surface first.
+    """
+    from rasign import pinentry
+
+    if pinentry.check():
+        yield Check("pinentry", PASS, f"PIN and password prompts go to {pinentry.configured()}")
+
+
 def check_arns(options: SessionOptions | PlannedSession) -> Iterator[Check]:
     """The three ARNs agree on partition, region and account (same rules as every command)."""
     from rasign.session import ensure_planned
@@ -604,6 +615,7 @@ def run_checks(
     certificate_checks, leaf = _certificate_checks(signer_options, trust_anchor_pem, now)
     results += certificate_checks
     results += _key_checks(signer_options, leaf)
+    results += _safe(check_pinentry, "pinentry")
     if network and not any(check.name == "arns" and check.status == FAIL for check in results):
         results += _safe(lambda: check_endpoint(planned, now), "endpoint")
     if live:

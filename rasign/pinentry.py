@@ -61,7 +61,7 @@ def configured(environ: Any = None) -> str | None:
     """The program ``$RASIGN_PINENTRY`` names, as a path; None when unset or empty.
 
     Raises :class:`ConfigError` when it names no executable file, so the mistake is
-    reported before a key is opened rather than at the first prompt.
+    reported (when a prompt is due, or by ``rasign doctor``) before anything is typed.
     """
     source = os.environ if environ is None else environ
     value = source.get(PROGRAM_ENV, "")
@@ -84,7 +84,7 @@ def configured(environ: Any = None) -> str | None:
 
 
 def check() -> bool:
-    """Check ``$RASIGN_PINENTRY`` and ``$RASIGN_PINENTRY_TIMEOUT`` before a key is opened; True when one is set.
+    """Check ``$RASIGN_PINENTRY`` and ``$RASIGN_PINENTRY_TIMEOUT`` before a prompt; True when one is set.
 
     Raises :class:`ConfigError` naming the variable and the fix.
     """

@@ -375,3 +375,17 @@ def test_store_identity_key_is_checked_only_live(emulator):
         (WARN, "certificate store identity: checked only with --live")
     ]
     assert not [c for c in results if c.name == "certificate"]
+
+
+def test_pinentry_setting_is_checked_only_when_set(pki, emulator, tmp_path, monkeypatch):
+    """A broken RASIGN_PINENTRY shows only when a PIN is due; doctor surfaces it before that day."""
+    cert, key = leaf(pki, tmp_path, stem="pinentry")
+    signer = SignerOptions(certificate=str(cert), private_key=str(key))
+    monkeypatch.delenv("RASIGN_PINENTRY", raising=False)
+    assert not [c for c in run_checks(signer, session_for(emulator), network=False) if c.name == "pinentry"]
+    monkeypatch.setenv("RASIGN_PINENTRY", str(tmp_path / "no-such-pinentry"))
+    broken = failing(run_checks(signer, session_for(emulator), network=False), "pinentry")
+    assert "RASIGN_PINENTRY" in broken.detail and "does not exist" in broken.detail
+    monkeypatch.setenv("RASIGN_PINENTRY", "pinentry-tty")
+    (fine,) = [c for c in run_checks(signer, session_for(emulator), network=False) if c.name == "pinentry"]
+    assert fine.status == PASS and fine.detail.endswith("/pinentry-tty")
