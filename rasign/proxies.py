@@ -90,6 +90,9 @@ def parse_proxy(url: str) -> Proxy:
     shown = clean(_without_password(text), 200)
     if parts is None or not parts.hostname:
         raise ConfigError(f"the proxy URL {shown} is not valid", hint="set HTTPS_PROXY to http://HOST:PORT")
+    host = _wire_host(parts.hostname)
+    if host is None:
+        raise ConfigError(f"the proxy URL {shown} names no valid host", hint="set HTTPS_PROXY to http://HOST:PORT")
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https"):
         raise ConfigError(
@@ -107,7 +110,16 @@ def parse_proxy(url: str) -> Proxy:
         authorization = f"Basic {token}"
         register_secret(password)  # scrubbed from every log line, as a safety net
         register_secret(token)
-    return Proxy(parts.hostname, port or (443 if scheme == "https" else 80), authorization, password, scheme)
+    return Proxy(host, port or (443 if scheme == "https" else 80), authorization, password, scheme)
+
+
+def _wire_host(host: str) -> str | None:
+    """An IP address as given, else the ASCII form of a DNS name; None for neither."""
+    if _address(host) is not None:
+        return host
+    from rasign.validate import ascii_name
+
+    return ascii_name(host)
 
 
 def _without_password(url: str) -> str:

@@ -397,6 +397,8 @@ def check_route(options: SessionOptions, endpoint: Endpoint) -> None:
     bundle = None if options.no_verify_ssl else options.ca_bundle or os.environ.get("AWS_CA_BUNDLE")
     if bundle:
         check_ca_bundle_file(bundle)  # OpenSSL loads it before the first signature (HttpsClient.check)
+    elif not options.no_verify_ssl:
+        check_system_store_variables()
     if not any(name.lower().endswith("_proxy") for name in os.environ):
         return  # no proxy set (most machines): a cache hit need not import the proxy rules
     from rasign.proxies import proxy_for
@@ -473,6 +475,31 @@ def check_ca_bundle_file(bundle: str) -> None:
         raise ConfigError(f"cannot use the CA bundle {shown}: {err.reason}", hint=_CA_HINT) from None
     if b"-----BEGIN CERTIFICATE-----" not in content and b"-----BEGIN TRUSTED CERTIFICATE-----" not in content:
         raise ConfigError(f"cannot use the CA bundle {shown}: it holds no PEM certificate", hint=_CA_HINT)
+
+
+def check_system_store_variables() -> None:
+    """``SSL_CERT_FILE`` and ``SSL_CERT_DIR``, when set, name a file and directories (or nothing).
+
+    OpenSSL reads them while the system store loads, and blocks for ever on a FIFO there; a
+    path that does not exist it ignores, and so does this.
+    """
+    import stat
+
+    wanted = [("SSL_CERT_FILE", os.environ.get("SSL_CERT_FILE") or "", stat.S_ISREG, "a file")]
+    for entry in (os.environ.get("SSL_CERT_DIR") or "").split(os.pathsep):
+        wanted.append(("SSL_CERT_DIR", entry, stat.S_ISDIR, "a directory"))
+    for name, path, kind, word in wanted:
+        if not path:
+            continue
+        try:
+            mode = os.stat(path).st_mode
+        except OSError:
+            continue
+        if not kind(mode):
+            raise ConfigError(
+                f"{name} names {clean(path, 200)}, which is not {word}",
+                hint=f"point {name} at {word} of PEM certificates, or unset it",
+            )
 
 
 def service_error(answer: Answer, now: datetime) -> ServiceError:

@@ -155,15 +155,26 @@ def _check_host(host: str, shown: str) -> str:
         except ValueError:
             raise ConfigError(f"invalid endpoint URL {shown}: {host} is not an IPv6 address", hint=_URL_HINT) from None
         return host
+    ascii_host = ascii_name(host)
+    if ascii_host is None:
+        raise ConfigError(f"invalid endpoint URL {shown}: host {clean(host, 80)!r} is not a valid name", hint=_URL_HINT)
+    return ascii_host
+
+
+def ascii_name(host: str) -> str | None:
+    """``host`` (a DNS name, possibly non-ASCII) in the ASCII form that goes on the wire; None if it is no name.
+
+    For every host rasign connects to (endpoints, proxies): the socket layer's own IDNA
+    encoding raises ``UnicodeError`` on a label over 63 characters, which is no error a
+    user can read.
+    """
     try:
         ascii_host = host.encode("idna").decode("ascii")
     except UnicodeError:
-        raise ConfigError(
-            f"invalid endpoint URL {shown}: host {clean(host, 80)!r} is not a valid name", hint=_URL_HINT
-        ) from None
+        return None
     labels = ascii_host.rstrip(".").split(".")
     if len(ascii_host) > 253 or not all(_HOST_LABEL.fullmatch(label) for label in labels):
-        raise ConfigError(f"invalid endpoint URL {shown}: host {clean(host, 80)!r} is not a valid name", hint=_URL_HINT)
+        return None
     return ascii_host
 
 

@@ -328,6 +328,13 @@ ENVIRONMENT = [
         env={"AWS_ENDPOINT_URL_ROLESANYWHERE": "https://fe80::1:443"},
     ),
     case("env-ca-bundle-missing", CONFIG, "CA bundle not found", ca_bundle=None, env={"AWS_CA_BUNDLE": "{missing}"}),
+    # OpenSSL reads these while the system store loads, and blocks for ever on a FIFO.
+    case("env-ssl-cert-dir-fifo", CONFIG, "SSL_CERT_DIR names", ca_bundle=None, env={"SSL_CERT_DIR": "{fifo}"}),
+    case("env-ssl-cert-file-fifo", CONFIG, "SSL_CERT_FILE names", ca_bundle=None, env={"SSL_CERT_FILE": "{fifo}"}),
+    case("env-ssl-cert-file-directory", CONFIG, "not a file", ca_bundle=None, env={"SSL_CERT_FILE": "{dir}"}),
+    # A label over 63 characters made the socket layer's IDNA encoder raise (an internal error).
+    case("env-proxy-label-too-long", CONFIG, "names no valid host", env={"HTTPS_PROXY": f"http://{'x' * 300}:3128"}),
+    case("env-proxy-host-not-a-name", CONFIG, "names no valid host", env={"HTTPS_PROXY": "http://-bad-:3128"}),
     case(
         "env-ca-bundle-garbage", CONFIG, "cannot use the CA bundle", ca_bundle=None, env={"AWS_CA_BUNDLE": "{nonutf8}"}
     ),
