@@ -29,6 +29,10 @@ What a backend declares, and who relies on it:
 :meth:`Backend.needs_human`
     Whether minting with these inputs may need a person (PIN, password, touch): the
     ``credential-process`` cache is on by default exactly then.
+:meth:`Backend.diagnose`
+    What ``rasign doctor`` reports about these inputs without logging in or spending a PIN
+    attempt (a module loads, a token is present, a PIN source is readable), found the way
+    :meth:`Backend.open` would find them, so the report cannot disagree with the real run.
 
 Backends may import this module and the other parts of the allowed interface
 (:data:`BACKEND_INTERFACE`); ``tests/core/test_import_rules.py`` enforces it.
@@ -38,6 +42,7 @@ from __future__ import annotations
 
 import abc
 import importlib
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rasign.errors import BackendUnavailable, UsageError
@@ -59,6 +64,17 @@ BACKEND_INTERFACE = (
     "rasign.x509names",
 )
 """Core modules a backend may import; anything else in ``rasign`` is private to the core."""
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One line of ``rasign doctor``'s report, from a backend's :meth:`Backend.diagnose`."""
+
+    name: str
+    status: str
+    """``"pass"``, ``"warn"`` or ``"fail"``."""
+    detail: str
+    fix: str = ""
 
 
 class Backend(abc.ABC):
@@ -99,6 +115,11 @@ class Backend(abc.ABC):
     def needs_human(cls, options: SignerOptions) -> bool:
         """True when minting with ``options`` may need a PIN, a password or a touch."""
         return False
+
+    @classmethod
+    def diagnose(cls, options: SignerOptions) -> list[Finding]:
+        """Checks that touch no secret and no lockout counter; default: none (doctor's own apply)."""
+        return []
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -12,7 +12,6 @@ The checks take the current time as a parameter so tests drive them with a fixed
 from __future__ import annotations
 
 import datetime as _dt
-import logging
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
@@ -253,144 +252,17 @@ def check_key_file(key_path: str, cert: x509.Certificate, password: str | None) 
 # --------------------------------------------------------------------------- PKCS#11
 
 
-P11KIT_PROXY = (
-    "/usr/lib/x86_64-linux-gnu/p11-kit-proxy.so",
-    "/usr/lib/aarch64-linux-gnu/p11-kit-proxy.so",
-    "/usr/lib64/p11-kit-proxy.so",
-    "/usr/lib/p11-kit-proxy.so",
-    "/usr/local/lib/p11-kit-proxy.so",
-    "/opt/homebrew/lib/p11-kit-proxy.so",
-)
-"""Where rasign's default module usually is (the backend searches the same places)."""
-
-
-def _uri_attributes(uri: str) -> dict[str, str]:
-    """``pkcs11:`` path and query attributes, percent-decoded (enough for the checks here)."""
-    from urllib.parse import unquote
-
-    body = uri[len("pkcs11:") :]
-    path, _, query = body.partition("?")
-    values: dict[str, str] = {}
-    for part in [*path.split(";"), *query.split("&")]:
-        name, sep, value = part.partition("=")
-        if sep:
-            values[name.strip().lower()] = unquote(value)
-    return values
-
-
 def check_pkcs11(options: SignerOptions) -> Iterator[Check]:
-    """Module loads, the token is present, the PIN source is readable: no login, no PIN attempt.
+    """Module loads, a token matches, the PIN source is readable: no login, no PIN attempt.
 
-    Uses python-pkcs11 directly (the core never imports a backend): loading a module and
-    listing tokens needs no session and no PIN.
+    The PKCS#11 backend answers (its ``diagnose``), so the module choice, the
+    ``C_Initialize`` arguments, the token filters and the PIN sources are exactly those
+    ``credential-process`` would use.
     """
-    try:
-        import pkcs11
-    except ImportError:
-        yield Check("pkcs11 module", FAIL, "python-pkcs11 is not installed", "pip install 'rasign[pkcs11]'")
-        return
-    attributes = _uri_attributes(_pkcs11_uri(options))
-    path = _pkcs11_module_path(options, attributes)
-    if path is None:
-        yield Check(
-            "pkcs11 module",
-            FAIL,
-            "no PKCS#11 module given and p11-kit-proxy is not installed",
-            "pass --pkcs11-lib with the vendor's module, or install p11-kit",
-        )
-        return
-    if "TSS2_LOG" not in os.environ and not logging.getLogger("rasign").isEnabledFor(logging.DEBUG):
-        # As the PKCS#11 backend does: tpm2-pkcs11 behind p11-kit-proxy would print its TCTI
-        # errors over the report, even when the token asked for is on another module.
-        os.environ["TSS2_LOG"] = "all+NONE"
-    try:
-        lib = pkcs11.lib(path)
-    except Exception as err:  # noqa: BLE001 - python-pkcs11 raises RuntimeError, OSError or its own errors
-        yield Check(
-            "pkcs11 module",
-            FAIL,
-            f"cannot load {path}: {_short(err) or type(err).__name__}",
-            "check --pkcs11-lib: the path of the vendor's PKCS#11 module (.so/.dylib/.dll)",
-        )
-        return
-    yield Check("pkcs11 module", PASS, f"loaded {path} ({str(lib.library_description).strip() or 'no description'})")
-    tokens = _check_tokens(lib, attributes.get("token"))
-    yield tokens
-    if tokens.status == PASS:
-        yield from _check_pin_source(options, attributes)
+    from rasign.registry import load_backend
 
-
-def _pkcs11_uri(options: SignerOptions) -> str:
-    """The URI whose attributes (module-path, token, pin-source) doctor reads: the key's, else the certificate's."""
-    key = options.private_key or ""
-    return key if key.startswith("pkcs11:") else options.certificate or ""
-
-
-def _pkcs11_module_path(options: SignerOptions, attributes: dict[str, str]) -> str | None:
-    """The module the backend would load: ``--pkcs11-lib``, the URI's module-path, then p11-kit-proxy."""
-    return (
-        options.pkcs11_lib
-        or attributes.get("module-path")
-        or next((candidate for candidate in P11KIT_PROXY if os.path.exists(candidate)), None)
-    )
-
-
-def _check_tokens(lib: Any, label: str | None) -> Check:
-    """A token (with the URI's label, if any) is present; listing needs no session."""
-    try:
-        tokens = list(lib.get_tokens(token_label=label)) if label else list(lib.get_tokens())
-    except Exception as err:  # noqa: BLE001 - a module may fail C_GetSlotList for an absent reader
-        tokens = []
-        detail = f" ({_short(err) or type(err).__name__})"
-    else:
-        detail = ""
-    if not tokens:
-        what = f"no token {label!r} is present" if label else "no token present"
-        return Check(
-            "pkcs11 token",
-            FAIL,
-            what + detail,
-            "insert the token, or fix token= in the URI (pkcs11-tool --list-slots shows the labels)",
-        )
-    return Check("pkcs11 token", PASS, f"{len(tokens)} token(s) present: {str(tokens[0].label).strip()}")
-
-
-def _check_pin_source(options: SignerOptions, attributes: dict[str, str]) -> Iterator[Check]:
-    """Readable and non-empty, never compared with the token (that would spend an attempt)."""
-    if "pin-value" in attributes:
-        yield Check("pin", PASS, "PIN given in the URI (pin-value); not tried against the token")
-        return
-    path = attributes.get("pin-source") or options.pkcs11_pin_file
-    if path:
-        path = path[len("file:") :] if path.startswith("file:") else path
-        try:
-            with open(path, encoding="utf-8") as handle:
-                empty = not handle.read().strip()
-        except OSError as err:
-            yield Check(
-                "pin",
-                FAIL,
-                f"cannot read the PIN file {path}: {err.strerror}",
-                "check the path and that this user may read it",
-            )
-            return
-        if empty:
-            yield Check("pin", FAIL, f"the PIN file {path} is empty", "put the PIN in it, on one line")
-        else:
-            yield Check("pin", PASS, f"PIN file {path} readable; not tried against the token")
-        return
-    name = options.pkcs11_pin_env or "RASIGN_PKCS11_PIN"
-    if os.environ.get(name):
-        yield Check("pin", PASS, f"PIN variable {name} set; not tried against the token")
-    elif options.pkcs11_pin_env:
-        yield Check("pin", FAIL, f"the PIN variable {name} is not set", f"export {name} before running rasign")
-    else:
-        yield Check(
-            "pin",
-            WARN,
-            "no PIN source configured: the PIN will be asked on the terminal",
-            "give --pkcs11-pin-file or --pkcs11-pin-env for unattended use",
-        )
+    for finding in load_backend("pkcs11").diagnose(options):
+        yield Check(finding.name, finding.status, finding.detail, finding.fix)
 
 
 # --------------------------------------------------------------------------- TPM
@@ -581,11 +453,6 @@ def _proxy_for(host: str, port: int) -> str | None:
 
     proxy = proxy_for("https", host, port)
     return proxy.shown if proxy else None
-
-
-def _short(err: BaseException) -> str:
-    text = " ".join(str(err).split())
-    return text if len(text) < 200 else text[:200] + "..."
 
 
 # --------------------------------------------------------------------------- all together

@@ -18,6 +18,7 @@ Modules:
 - ``signer``: ``Pkcs11Signer``, one session and key handle kept across signatures, with recovery;
 - ``resolve``: from ``--certificate``/``--private-key`` to a ready signer, and listing identities;
 - ``ckr``: standard ``CKR_*`` names for return values and python-pkcs11's exceptions.
+- ``diagnose``: what ``rasign doctor`` reports (module, token, PIN source), found as ``resolve`` finds them.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from rasign.backend import Backend
+from rasign.backend import Backend, Finding
 
 if TYPE_CHECKING:
     from rasign.options import SignerOptions
@@ -71,6 +72,13 @@ class Pkcs11Backend(Backend):
     def needs_human(cls, options: SignerOptions) -> bool:
         """A token may want its PIN (or a touch) at every login."""
         return True
+
+    @classmethod
+    def diagnose(cls, options: SignerOptions) -> list[Finding]:
+        """Module, token and PIN source as :meth:`open` would find them; no login."""
+        from rasign.backends.pkcs11.diagnose import diagnose
+
+        return diagnose(options)
 
 
 @contextmanager

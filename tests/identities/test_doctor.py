@@ -357,15 +357,19 @@ def test_tpm_tcti_comes_from_the_flag_then_the_variables_in_order(monkeypatch, t
 def test_pkcs11_module_from_the_uri_then_p11kit_proxy(monkeypatch, tmp_path):
     pytest.importorskip("pkcs11")
     from rasign import doctor
+    from rasign.backends.pkcs11 import module
 
     uri = f"pkcs11:token=t;object=k?module-path={tmp_path / 'vendor.so'}"
     checks = list(doctor.check_pkcs11(SignerOptions(certificate=uri, private_key=uri)))
-    assert [c.status for c in checks] == [FAIL] and f"cannot load {tmp_path / 'vendor.so'}" in checks[0].detail
-    monkeypatch.setattr(doctor, "P11KIT_PROXY", (str(tmp_path / "p11-kit-proxy.so"),))
+    assert [c.status for c in checks] == [FAIL]
+    assert f"{tmp_path / 'vendor.so'}: no such file" in checks[0].detail and "--pkcs11-lib" in checks[0].fix
+    # No module named anywhere: the backend's own p11-kit-proxy search, and nothing else.
+    monkeypatch.setattr(module, "P11_KIT_PROXY_NAMES", ())
+    monkeypatch.setattr(module, "P11_KIT_PROXY_PATHS", (str(tmp_path / "p11-kit-proxy.so"),))
     bare = "pkcs11:token=t;object=k"
     checks = list(doctor.check_pkcs11(SignerOptions(certificate=bare, private_key=bare)))
-    assert [c.status for c in checks] == [FAIL] and "p11-kit-proxy is not installed" in checks[0].detail
-    assert "--pkcs11-lib" in checks[0].fix
+    assert [c.status for c in checks] == [FAIL] and "p11-kit-proxy was tried" in checks[0].detail
+    assert f"{tmp_path / 'p11-kit-proxy.so'}: no such file" in checks[0].detail and "--pkcs11-lib" in checks[0].fix
 
 
 def test_store_identity_key_is_checked_only_live(emulator):

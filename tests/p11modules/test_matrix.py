@@ -93,6 +93,17 @@ def test_listing_with_read_certificate_data(module):
     assert not re.search(r"(token|manufacturer|model|serial)=[^;]*(%00|%20;)", done.stdout), done.stdout
 
 
+def test_doctor_finds_the_token_as_credential_process_does(module, tmp_path):
+    """doctor asks the backend: the same module, C_Initialize arguments (NSS) and token filters; no login."""
+    log = tmp_path / "spy.log"
+    done = module.rasign("doctor", "--offline", "--json", "--certificate", module.uri("rsa"), spy_log=log)
+    checks = {check["name"]: check for check in json.loads(done.stdout)["checks"]}
+    for name in ("pkcs11 module", "pkcs11 token", "pin"):
+        assert checks[name]["status"] == "pass", (name, checks[name], done.stderr)
+    assert "pin-value in the URI" in checks["pin"]["detail"] and module.pin not in done.stdout
+    assert spied(log, "C_Login") == []  # nothing was tried against the token
+
+
 def test_wrong_pin_is_one_login_attempt(module, emulator, tmp_path):
     log = tmp_path / "spy.log"
     done = creds(module, emulator, "--certificate", module.uri("rsa", wrong_pin="99999999"), spy_log=log)
