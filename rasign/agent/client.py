@@ -28,6 +28,15 @@ class AgentUnavailable(Exception):
     """No agent answered; the caller may fall back to the in-process path."""
 
 
+class AgentNotTrusted(AgentUnavailable):
+    """Something listens at the socket, but not as this user (or root): nothing was sent to it.
+
+    ``/tmp/rasign-UID`` (the path without ``$XDG_RUNTIME_DIR``) can be made by anyone; a
+    process of another user listening there would otherwise receive the request's
+    environment, the PIN typed at the prompt, and could hand back credentials of its choice.
+    """
+
+
 class AgentFailed(Exception):
     """The agent answered with an error; ``exit_code`` and ``line`` are the CLI's."""
 
@@ -69,6 +78,10 @@ def request(
     try:
         try:
             connection.connect(where)
+        except OSError as err:
+            raise AgentUnavailable(f"no agent at {where} ({err.strerror or err})") from err
+        _check_listener(connection, where)  # before a single byte of the request leaves
+        try:
             connection.sendall(protocol.encode(message))
         except OSError as err:
             raise AgentUnavailable(f"no agent at {where} ({err.strerror or err})") from err
@@ -97,6 +110,29 @@ def request(
         connection.close()
 
 
+def _check_listener(connection: socket.socket, where: str) -> None:
+    """The process listening at ``where`` runs as this user or root, else :class:`AgentNotTrusted`.
+
+    ``SO_PEERCRED`` names the listener on Linux; elsewhere the socket file's owner stands in.
+    """
+    peercred = getattr(socket, "SO_PEERCRED", None)
+    try:
+        if peercred is not None:
+            import struct
+
+            raw = connection.getsockopt(socket.SOL_SOCKET, peercred, struct.calcsize("3i"))
+            uid = struct.unpack("3i", raw)[1]
+        else:
+            uid = os.stat(where).st_uid
+    except OSError as err:
+        raise AgentNotTrusted(f"cannot tell who listens at {where} ({err.strerror or err})") from err
+    if uid not in (os.getuid(), 0):
+        raise AgentNotTrusted(
+            f"{where} is served by uid {uid}, not by you: nothing was sent to it"
+            " (remove it, or set RASIGN_AGENT_SOCK to a socket of your own agent)"
+        )
+
+
 def credential_process(argv: list[str]) -> str | None:
     """The credential_process JSON from the agent, or None to fall back to the in-process path.
 
@@ -119,6 +155,11 @@ def credential_process(argv: list[str]) -> str | None:
     for _ in range(3):  # at most: the PIN, then the context PIN
         try:
             answer = request(message, path=path, on_notice=show_on_terminal)
+        except AgentNotTrusted as err:
+            if mode == "forced":
+                raise AgentFailed(str(err), 13) from err
+            sys.stderr.write(f"rasign: warning: not using the agent: {err}\n")
+            return None
         except AgentUnavailable as err:
             if mode == "forced":
                 raise AgentFailed(f"{err} (start one with: rasign agent --daemon)", 13) from err

@@ -67,10 +67,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _ask(action: str, path: str, *, as_json: bool) -> int:
-    from rasign.agent.client import AgentUnavailable, request
+    from rasign.agent.client import AgentNotTrusted, AgentUnavailable, request
 
     try:
         answer = request({"op": action}, path=path, timeout=30)
+    except AgentNotTrusted as err:
+        raise StoreError(str(err)) from err
     except AgentUnavailable as err:
         raise StoreError(f"no rasign agent is running ({err})", hint="start one with: rasign agent --daemon") from err
     if not answer.get("ok"):

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -195,3 +197,71 @@ def test_signals_hang_up_to_lock_and_terminate_to_stop_cleanly(start_agent, emul
     agent.process.send_signal(signal.SIGTERM)
     assert agent.process.wait(15) == 0
     assert not os.path.exists(agent.socket)
+
+
+IMPOSTOR = (
+    "import os, socket, sys, time\n"
+    "path, log = sys.argv[1], sys.argv[2]\n"
+    "server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)\n"
+    "server.bind(path)\n"
+    "server.listen(8)\n"
+    "print('ready', flush=True)\n"
+    "server.settimeout(60)\n"
+    "while True:\n"
+    "    conn, _ = server.accept()\n"
+    "    conn.settimeout(2)\n"
+    "    try:\n"
+    "        data = conn.recv(65536)\n"
+    "    except OSError:\n"
+    "        data = b''\n"
+    "    with open(log, 'ab') as out:\n"
+    "        out.write(data)\n"
+    "    try:\n"
+    '        conn.sendall(b\'{"ok": true, "output": "{}"}\\n\')\n'
+    "    except OSError:\n"
+    "        pass\n"
+    "    conn.close()\n"
+)
+
+
+def test_a_socket_served_by_another_uid_gets_nothing(emulator, pki):
+    """Without XDG_RUNTIME_DIR the socket is /tmp/rasign-UID/agent.sock, a name anyone can take first.
+
+    A listener of another uid there gets no byte of the request (no environment, no PIN)
+    and cannot hand back credentials: credential-process says so and mints itself, --agent fails.
+    """
+    if os.geteuid() != 0:
+        pytest.skip("needs root to run the impostor as another uid")
+    import tempfile
+
+    directory = Path(tempfile.mkdtemp(prefix="rasign-impostor-", dir="/tmp"))  # reachable by uid 65534
+    try:
+        os.chown(directory, 65534, 65534)
+        path, log = directory / "agent.sock", directory / "received"
+        impostor = subprocess.Popen(
+            ["/usr/bin/python3", "-c", IMPOSTOR, str(path), str(log)],
+            stdout=subprocess.PIPE,
+            text=True,
+            user=65534,
+            group=65534,
+        )
+        try:
+            assert impostor.stdout.readline().strip() == "ready"
+            cert, key = pki.software_identity(stem="agent-impostor")
+            flags = ("--certificate", str(cert), "--private-key", str(key), *emulator_args(emulator))
+            env = {"RASIGN_AGENT_SOCK": str(path), "RASIGN_PKCS8_PASSWORD": "never-sent"}
+            done = run_rasign("credential-process", *flags, "--no-cache", env=env)
+            assert done.returncode == 0 and json.loads(done.stdout)["AccessKeyId"], done.stderr
+            assert done.stderr.count("\n") == 1 and "served by uid 65534, not by you" in done.stderr
+            forced = run_rasign("credential-process", "--agent", *flags, env=env)
+            assert forced.returncode == 13 and forced.stdout == "" and forced.stderr.count("\n") == 1, forced.stderr
+            status = run_rasign("agent", "status", "--socket", str(path), env=env)
+            assert status.returncode == 13 and "served by uid 65534" in status.stderr
+            exported = run_rasign("export", "--agent", *flags, env=env)
+            assert exported.returncode == 13 and exported.stdout == ""
+        finally:
+            impostor.kill()
+            impostor.wait()
+        assert not log.exists() or log.read_bytes() == b""  # not one byte reached it
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
