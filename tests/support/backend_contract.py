@@ -106,3 +106,11 @@ class BackendContract:
         assert any(identity.certificate == opened for identity in identities)
         for identity in identities:
             assert identity.where
+
+    def test_diagnose_reports_a_working_setup_as_passing_and_holds_no_secret(self, case: ContractCase) -> None:
+        """What doctor shows: no failure for inputs that open, well-formed lines, never a secret."""
+        findings = load_backend(case.backend).diagnose(case.options)
+        for finding in findings:
+            assert finding.name and finding.detail and finding.status in ("pass", "warn")
+            for secret in case.secrets:
+                assert secret not in f"{finding.detail} {finding.fix}"
