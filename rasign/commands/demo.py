@@ -52,10 +52,14 @@ def _say(step: str, text: str) -> None:
     print(f"[{step}] {text}", flush=True)
 
 
-def _write_private(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
+def _write(path: Path, data: bytes, mode: int) -> None:
+    """Write through :mod:`rasign.fsafe`: the emulator's ``--state-dir`` may be a shared place,
+    and a link planted there must be replaced, never written through."""
+    from rasign import fsafe
+
+    fsafe.write_atomic(
+        str(path), data, "demo file", mode=mode, keep_mode=False, secret=mode == 0o600, follow_final=False
+    )
 
 
 def make_pki(directory: Path) -> tuple[Path, Path, bytes]:
@@ -116,11 +120,11 @@ def make_pki(directory: Path) -> tuple[Path, Path, bytes]:
         .sign(ca_key, hashes.SHA256())
     )
     cert_path, key_path = directory / "client-cert.pem", directory / "client-key.pem"
-    cert_path.write_bytes(leaf.public_bytes(serialization.Encoding.PEM))
+    _write(cert_path, leaf.public_bytes(serialization.Encoding.PEM), 0o644)
     pkcs8 = serialization.PrivateFormat.PKCS8
-    _write_private(key_path, key.private_bytes(serialization.Encoding.PEM, pkcs8, serialization.NoEncryption()))
+    _write(key_path, key.private_bytes(serialization.Encoding.PEM, pkcs8, serialization.NoEncryption()), 0o600)
     root_pem = ca.public_bytes(serialization.Encoding.PEM)
-    (directory / "root-ca.pem").write_bytes(root_pem)
+    _write(directory / "root-ca.pem", root_pem, 0o644)
     return cert_path, key_path, root_pem
 
 

@@ -20,6 +20,7 @@ import logging
 import os
 import shutil
 import signal
+import stat
 import sys
 import tempfile
 import threading
@@ -199,6 +200,14 @@ def _prepare_state_dir(name: str) -> Path:
         ) from err
     if not os.access(directory, os.W_OK | os.X_OK):
         raise ConfigError(f"--state-dir {directory} is not writable", hint="name a directory you can write to")
+    info = directory.stat()
+    if info.st_uid != os.geteuid() or info.st_mode & 0o022:
+        # It will hold private keys (TLS, the demo identity): nobody else may plant or swap files there.
+        raise ConfigError(
+            f"--state-dir {directory} can be changed by another user (owner uid {info.st_uid}, "
+            f"mode {stat.S_IMODE(info.st_mode):o})",
+            hint="name a directory of your own that only you can write, e.g. a new one",
+        )
     return directory
 
 
@@ -311,6 +320,9 @@ def _start(emulator: Any, port: int) -> None:
 
 
 def _write_json(path: Path, document: dict[str, Any]) -> None:
-    temporary = path.with_suffix(".json.tmp")
-    temporary.write_text(json.dumps(document, indent=2) + "\n")
-    os.replace(temporary, path)
+    from rasign import fsafe
+
+    text = json.dumps(document, indent=2) + "\n"
+    fsafe.write_atomic(
+        str(path), text, "emulator state file", mode=0o644, keep_mode=False, secret=False, follow_final=False
+    )

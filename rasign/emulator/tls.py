@@ -130,6 +130,9 @@ def _key_usage(*, cert_sign: bool) -> _x509.KeyUsage:
 
 
 def _write(path: str, data: bytes, mode: int) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
+    """Through :mod:`rasign.fsafe`: a link planted in a shared ``--state-dir`` is replaced, not followed."""
+    from rasign import fsafe
+
+    fsafe.write_atomic(
+        path, data, "emulator TLS file", mode=mode, keep_mode=False, secret=mode == 0o600, follow_final=False
+    )

@@ -99,3 +99,32 @@ def test_leaf_certificate_as_trust_anchor_is_refused(tmp_path):
     result = run_rasign("emulator", "--trust-anchor", str(path))
     assert result.returncode == 3
     assert "cannot be used: not a CA" in result.stderr
+
+
+def test_state_dir_links_are_replaced_never_written_through(tmp_path):
+    """A link planted in --state-dir (as in a shared /tmp path) must not make the emulator overwrite its target."""
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    for name in ("emulator-server.key", "client-key.pem", "emulator.json", "root-ca.pem"):
+        (state / name).symlink_to(victim)
+    process, info = start("--demo-identity", "--port", "0", "--state-dir", str(state))
+    try:
+        for name in ("emulator-server.key", "client-key.pem", "emulator.json", "root-ca.pem"):
+            assert not (state / name).is_symlink() and (state / name).stat().st_size > 0
+        assert (state / "emulator-server.key").stat().st_mode & 0o077 == 0
+        assert info["state_file"] == str(state / "emulator.json")
+    finally:
+        code, _, err = stop(process)
+    assert code == 0, err
+    assert victim.read_text() == "precious\n"
+
+
+def test_state_dir_others_can_write_is_refused(tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    done = run_rasign("emulator", "--demo-identity", "--port", "0", "--state-dir", str(shared))
+    assert done.returncode == 3 and done.stdout == "" and len(done.stderr.splitlines()) == 1, done.stderr
+    assert "can be changed by another user" in done.stderr and list(shared.iterdir()) == []
