@@ -192,7 +192,7 @@ def _prepare_state_dir(name: str) -> Path:
             f"--state-dir {directory} is not a directory", hint="name a directory; it is created if missing"
         )
     try:
-        directory.mkdir(parents=True, exist_ok=True)
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError as err:
         raise ConfigError(
             f"cannot create --state-dir {directory}: {err.strerror or err}",
