@@ -76,6 +76,9 @@ class Finding:
     detail: str
     fix: str = ""
 
+    def to_dict(self) -> dict[str, str]:
+        return {"name": self.name, "status": self.status, "detail": self.detail, "fix": self.fix}
+
 
 class Backend(abc.ABC):
     """Base class of every key backend; implement :meth:`open`, override what applies.

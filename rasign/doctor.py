@@ -14,9 +14,9 @@ from __future__ import annotations
 import datetime as _dt
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
+from rasign.backend import Finding
 from rasign.errors import RasignError
 
 if TYPE_CHECKING:
@@ -32,17 +32,8 @@ EXPIRY_WARNING_DAYS = 30
 CLOCK_SKEW_LIMIT = 300.0
 
 
-@dataclass(frozen=True)
-class Check:
-    """One line of the report."""
-
-    name: str
-    status: str
-    detail: str
-    fix: str = ""
-
-    def to_dict(self) -> dict[str, str]:
-        return asdict(self)
+Check = Finding
+"""One line of the report: the same record a backend's ``diagnose`` returns."""
 
 
 def _safe(check: Callable[[], Iterator[Check]], name: str) -> list[Check]:
@@ -261,8 +252,7 @@ def check_pkcs11(options: SignerOptions) -> Iterator[Check]:
     """
     from rasign.registry import load_backend
 
-    for finding in load_backend("pkcs11").diagnose(options):
-        yield Check(finding.name, finding.status, finding.detail, finding.fix)
+    yield from load_backend("pkcs11").diagnose(options)
 
 
 # --------------------------------------------------------------------------- TPM
