@@ -153,16 +153,8 @@ def credential_process(argv: list[str]) -> str | None:
         "tty": _can_ask(),
     }
     for _ in range(3):  # at most: the PIN, then the context PIN
-        try:
-            answer = request(message, path=path, on_notice=show_on_terminal)
-        except AgentNotTrusted as err:
-            if mode == "forced":
-                raise AgentFailed(str(err), 13) from err
-            sys.stderr.write(f"rasign: warning: not using the agent: {err}\n")
-            return None
-        except AgentUnavailable as err:
-            if mode == "forced":
-                raise AgentFailed(f"{err} (start one with: rasign agent --daemon)", 13) from err
+        answer = _ask_agent(message, path, forced=mode == "forced")
+        if answer is None:
             return None
         if answer.get("ok"):
             for line in answer.get("warnings") or []:
@@ -182,6 +174,21 @@ def credential_process(argv: list[str]) -> str | None:
             str(error.get("line", "the agent failed")), _exit_code(error.get("exit_code")), str(error.get("class", ""))
         )
     raise AgentFailed("the agent kept asking for secrets", 6)
+
+
+def _ask_agent(message: dict[str, Any], path: str, *, forced: bool) -> dict[str, Any] | None:
+    """One round trip; None when the caller should mint in-process (no agent, or not ours)."""
+    try:
+        return request(message, path=path, on_notice=show_on_terminal)
+    except AgentNotTrusted as err:
+        if forced:
+            raise AgentFailed(str(err), 13) from err
+        sys.stderr.write(f"rasign: warning: not using the agent: {err}\n")
+        return None
+    except AgentUnavailable as err:
+        if forced:
+            raise AgentFailed(f"{err} (start one with: rasign agent --daemon)", 13) from err
+        return None
 
 
 def _request_environment() -> dict[str, str]:
