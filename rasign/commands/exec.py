@@ -171,6 +171,7 @@ def _serve(refresher: Refresher, view: CredentialView, token: str) -> tuple[Even
         auth_token=token,
         ecs_path=CREDENTIALS_PATH,
         imds=False,
+        health=False,  # its status (role, last error) is for the child alone, which has the token
     )
     server = EventLoopServer(listeners, Router(context), max_connections=ENDPOINT_CONNECTIONS)
     threading.Thread(target=server.serve_forever, name="rasign-exec-endpoint", daemon=True).start()

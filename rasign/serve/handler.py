@@ -86,6 +86,8 @@ class ServeContext:
     imds: bool = True
     """Serve the IMDS paths (off with ``--ecs`` unless ``--imds`` is given too)."""
     allow_non_loopback: bool = False
+    health: bool = True
+    """Serve the unauthenticated health path (off for ``exec --server``'s private endpoint)."""
     roles: dict[str, RoleSlot] = field(default_factory=dict)
     """Roles served beside ``role_name``: by name on the IMDS path, at ECS_PATH/NAME for ECS."""
 
@@ -141,7 +143,7 @@ class Router:
         slot = self._role_ecs_paths.get(path)
         if slot is not None:
             return self._ecs(request, slot)
-        if path == HEALTH_PATH or path == HEALTH_PATH + "/":
+        if self.context.health and (path == HEALTH_PATH or path == HEALTH_PATH + "/"):
             return self._health(request)
         return self._not_found(request, 0.0)
 

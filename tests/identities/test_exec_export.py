@@ -215,6 +215,9 @@ CROWDED_CHILD = (
     "conn.sendall(b'GET /rasign/credentials HTTP/1.1\\r\\nHost: rebind.example:%d\\r\\nAuthorization: '\n"
     "    % port + os.environ['AWS_CONTAINER_AUTHORIZATION_TOKEN'].encode() + b'\\r\\n\\r\\n')\n"
     "print(conn.recv(200).split(b'\\r\\n')[0].decode())\n"
+    "health = socket.create_connection(('127.0.0.1', port))\n"
+    "health.sendall(b'GET /healthz HTTP/1.1\\r\\nHost: 127.0.0.1:%d\\r\\n\\r\\n' % port)\n"
+    "print(health.recv(200).split(b'\\r\\n')[0].decode())\n"
 )
 
 
@@ -235,6 +238,7 @@ def test_exec_server_endpoint_serves_its_child_past_idle_connections_and_refuses
         timeout=120,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    key_id, rebound = done.stdout.splitlines()
+    key_id, rebound, health = done.stdout.splitlines()
     assert key_id.startswith("ASIA") and len(key_id) == 20, done.stdout  # the emulator's session key
     assert rebound.startswith("HTTP/1.1 400"), rebound
+    assert health.startswith("HTTP/1.1 404"), health  # no status page for other local users
