@@ -8,6 +8,7 @@ signal handler and never blocks (a full pipe already means "wake up"). Standard 
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import logging
 import selectors
@@ -42,7 +43,7 @@ class Waker:
         self._write.close()
 
 
-class StoppableLoop:
+class StoppableLoop(abc.ABC):
     """``serve_forever``/``stop`` for a selector loop whose one turn is :meth:`poll`.
 
     Shared by serve's endpoint and the agent: a bug in one turn is logged and costs that turn,
@@ -60,8 +61,9 @@ class StoppableLoop:
         self._stopping = False
         self._waker = Waker()
 
+    @abc.abstractmethod
     def poll(self, timeout: float | None) -> None:
-        raise NotImplementedError
+        """One turn: wait up to ``timeout`` seconds for events, handle them, sweep timeouts."""
 
     def serve_forever(self, poll_interval: float | None = None) -> None:
         """Run turns until :meth:`stop` (a request, a signal, another thread)."""
