@@ -33,6 +33,7 @@ What a user asked for:
 - :mod:`rasign.endpoints`: partition-aware CreateSession endpoint resolution;
 - :mod:`rasign.identities`: named identities (``[identity.NAME]`` tables in a TOML file);
 - :mod:`rasign.secrets`: where PINs and passwords come from (value, file, environment, prompt);
+- :mod:`rasign.peercred`: who is at the other end of a unix socket (``SO_PEERCRED``), for serve, the agent and its client;
 - :mod:`rasign.pinentry`: asking for a PIN through a pinentry program, with or without a terminal
   (standard library only);
 - :mod:`rasign.localfile`: reading a small user-named file, refusing FIFOs, devices and huge files.

@@ -115,14 +115,11 @@ def _check_listener(connection: socket.socket, where: str) -> None:
 
     ``SO_PEERCRED`` names the listener on Linux; elsewhere the socket file's owner stands in.
     """
-    peercred = getattr(socket, "SO_PEERCRED", None)
-    try:
-        if peercred is not None:
-            import struct
+    from rasign.peercred import peer_uid
 
-            raw = connection.getsockopt(socket.SOL_SOCKET, peercred, struct.calcsize("3i"))
-            uid = struct.unpack("3i", raw)[1]
-        else:
+    try:
+        uid = peer_uid(connection)
+        if uid is None:
             uid = os.stat(where).st_uid
     except OSError as err:
         raise AgentNotTrusted(f"cannot tell who listens at {where} ({err.strerror or err})") from err

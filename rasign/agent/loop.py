@@ -40,9 +40,10 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from rasign.agent import protocol
-from rasign.agent.server import _error, peer_uid, prepare_socket_dir
+from rasign.agent.server import _error, prepare_socket_dir
 from rasign.clock import Clock
 from rasign.errors import RasignError, StoreError, UsageError
+from rasign.peercred import peer_uid
 from rasign.waker import StoppableLoop
 
 if TYPE_CHECKING:

@@ -29,7 +29,6 @@ import logging
 import os
 import socket
 import stat
-import struct
 import sys
 import threading
 from dataclasses import dataclass, field
@@ -516,18 +515,6 @@ def _absolute(options: Any, name: str, cwd: str) -> None:
 
 
 # --------------------------------------------------------------------------- the socket
-
-
-_PEERCRED = getattr(socket, "SO_PEERCRED", None)
-_UCRED = struct.Struct("3i")
-
-
-def peer_uid(connection: socket.socket) -> int | None:
-    """The uid of the process at the other end (Linux ``SO_PEERCRED``); None where unknown."""
-    if _PEERCRED is None:
-        return None
-    _pid, uid, _gid = _UCRED.unpack(connection.getsockopt(socket.SOL_SOCKET, _PEERCRED, _UCRED.size))
-    return int(uid)
 
 
 def prepare_socket_dir(path: str) -> None:

@@ -24,11 +24,11 @@ import logging
 import os
 import socket
 import stat
-import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from rasign.errors import StoreError, UsageError
+from rasign.peercred import peer_uid
 
 log = logging.getLogger("rasign.serve")
 
@@ -154,7 +154,10 @@ class Listener:
         """Unix sockets: (accepted?, peer uid) from SO_PEERCRED. TCP peers pass here."""
         if not self.is_unix:
             return True, None
-        uid = peer_uid(conn)
+        try:
+            uid = peer_uid(conn)
+        except OSError:
+            return False, None  # the kernel would not say who it is: refused, never waved through
         if uid is None:
             return True, None  # no SO_PEERCRED on this platform: the 0600 socket file is the fence
         return uid in (os.geteuid(), 0) or uid in self.allowed_uids, uid
@@ -185,19 +188,6 @@ def is_loopback(address: object) -> bool:
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
     return ip.is_loopback
-
-
-def peer_uid(conn: socket.socket) -> int | None:
-    """The uid of the process at the other end of a unix socket (Linux SO_PEERCRED)."""
-    option = getattr(socket, "SO_PEERCRED", None)
-    if option is None:
-        return None
-    creds = struct.Struct("3i")
-    try:
-        _pid, uid, _gid = creds.unpack(conn.getsockopt(socket.SOL_SOCKET, option, creds.size))
-    except OSError:
-        return None
-    return int(uid)
 
 
 def authorities(host: str, port: int) -> set[str]:
