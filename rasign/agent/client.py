@@ -157,11 +157,6 @@ def credential_process(argv: list[str]) -> str | None:
             for line in answer.get("warnings") or []:
                 sys.stderr.write(str(line) + "\n")
             return str(answer["output"])
-        if answer.get("fallback"):
-            if mode == "forced":
-                error = answer.get("error") or {}
-                raise AgentFailed(str(error.get("line", "the agent cannot serve this request")), 13)
-            return None
         need = answer.get("need")
         if need:
             message["secrets"] = dict(message.get("secrets", {}), **{str(need["what"]): _ask(need)})
@@ -200,8 +195,8 @@ def _request_environment() -> dict[str, str]:
 def _can_ask() -> bool:
     """Whether this client can ask the person for a PIN: a pinentry program, else a terminal.
 
-    A ``$RASIGN_PINENTRY`` naming no program is reported only when a PIN is needed (by
-    :func:`_ask`, before anything is typed or tried), as in-process: credentials the agent
+    A ``$RASIGN_PINENTRY`` naming no program is reported only when a PIN is needed (the
+    prompt finds it before anything is typed or tried), as in-process: credentials the agent
     already holds are still handed out.
     """
     return bool(os.environ.get("RASIGN_PINENTRY")) or _has_terminal()
@@ -221,10 +216,6 @@ def _ask(need: dict[str, Any]) -> str:
 
     what = str(need.get("what", "PIN"))
     try:
-        if os.environ.get("RASIGN_PINENTRY"):
-            from rasign.pinentry import check
-
-            check()  # a missing program: one line naming RASIGN_PINENTRY, nothing tried
         value = prompt_tty(str(need.get("prompt", f"{what}: ")), what=what, how_to_avoid=str(need.get("hint") or ""))
     except RasignError as err:
         raise AgentFailed(err.one_line(), err.exit_code) from err

@@ -107,8 +107,6 @@ def credentials_from_agent(args: argparse.Namespace, command: str) -> Credential
                 hint="write every flag as --name VALUE, or drop --agent",
             )
         return None
-    if forced and "--agent" not in argv:
-        argv.append("--agent")
     try:
         text = client.credential_process(argv)
     except client.AgentFailed as err:

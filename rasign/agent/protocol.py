@@ -4,9 +4,7 @@ One connection carries one request. The client writes one JSON object and a newl
 agent answers with zero or more ``{"notice": "..."}`` lines (a key waits for a touch) and
 then one final object: ``{"ok": true, ...}``, ``{"ok": false, "error": {...}}``, or
 ``{"ok": false, "need": {"what": "PIN", "prompt": "..."}}`` when the client should ask
-the person at its terminal and send the request again with ``"secret"``. An agent may also
-decline a request it cannot serve with ``{"ok": false, "fallback": true, "error": {...}}``:
-the client then mints in its own process (or, with ``--agent``, fails with that line).
+the person at its terminal and send the request again with ``"secret"``.
 
 Requests (``op``):
 
