@@ -8,12 +8,13 @@ logs in: a PIN source is read to see that it holds something, never tried on the
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rasign.backend import Finding
 from rasign.errors import RasignError
 
 if TYPE_CHECKING:
+    from rasign.backends.pkcs11.uri import Pkcs11Uri
     from rasign.options import SignerOptions
 
 PASS, WARN, FAIL = "pass", "warn", "fail"
@@ -21,10 +22,10 @@ PASS, WARN, FAIL = "pass", "warn", "fail"
 
 def diagnose(options: SignerOptions) -> list[Finding]:
     """Module, token, PIN source: each a :class:`Finding`; the first failure ends the list."""
-    from rasign.backends.pkcs11.resolve import _uris, load_module
+    from rasign.backends.pkcs11.resolve import input_uris, load_module
 
     try:
-        cert_uri, key_uri = _uris(options)
+        cert_uri, key_uri = input_uris(options)
         loaded = load_module(options, cert_uri, key_uri)
     except RasignError as err:
         return [Finding("pkcs11 module", FAIL, err.message, err.hint() or "")]
@@ -39,28 +40,28 @@ def diagnose(options: SignerOptions) -> list[Finding]:
     return findings
 
 
-def _token(lib: object, uri: object) -> Finding:
+def _token(lib: Any, uri: Pkcs11Uri) -> Finding:
     from rasign.backends.pkcs11.search import matching_tokens
 
     try:
-        tokens = matching_tokens(lib, uri)  # type: ignore[arg-type]
+        tokens = matching_tokens(lib, uri)
     except Exception as err:  # noqa: BLE001 - a module may fail C_GetSlotList for an absent reader
         return Finding("pkcs11 token", FAIL, f"listing tokens failed ({type(err).__name__})", "check the reader")
     if not tokens:
         return Finding(
             "pkcs11 token",
             FAIL,
-            f"no token matches {uri.format()}",  # type: ignore[attr-defined]  # format() leaves pin-value out
+            f"no token matches {uri.format()}",  # format() leaves pin-value out
             "insert the token, or fix token= in the URI (rasign read-certificate-data lists what is there)",
         )
     return Finding("pkcs11 token", PASS, f"{len(tokens)} token(s) match: {tokens[0].label}")
 
 
-def _pin_source(options: SignerOptions, uri: object) -> Finding:
+def _pin_source(options: SignerOptions, uri: Pkcs11Uri) -> Finding:
     from rasign.backends.pkcs11 import pins
 
     try:
-        source = pins.user_pin_source(uri.pin_value, uri.pin_source, options)  # type: ignore[attr-defined]
+        source = pins.user_pin_source(uri.pin_value, uri.pin_source, options)
         if source is None:
             return Finding(
                 "pin",

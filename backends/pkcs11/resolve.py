@@ -51,7 +51,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("rasign.pkcs11")
 
 
-def _uris(options: SignerOptions) -> tuple[Pkcs11Uri | None, Pkcs11Uri | None]:
+def input_uris(options: SignerOptions) -> tuple[Pkcs11Uri | None, Pkcs11Uri | None]:
+    """The certificate and key inputs as parsed URIs (None for an input that is not one); shared with diagnose."""
     cert_uri = parse(options.certificate) if options.certificate and is_pkcs11_uri(options.certificate) else None
     key_uri = parse(options.private_key) if options.private_key and is_pkcs11_uri(options.private_key) else None
     if cert_uri is not None and options.private_key and key_uri is None:
@@ -422,7 +423,7 @@ def open_signer(options: SignerOptions) -> Pkcs11Signer:
     """Resolve the options into a signer whose key is proven to match its certificate."""
     from rasign import certs as certfiles
 
-    cert_uri, key_uri = _uris(options)
+    cert_uri, key_uri = input_uris(options)
     file_cert: x509.Certificate | None = None
     file_chain: list[x509.Certificate] = []
     if options.certificate and cert_uri is None:
