@@ -83,3 +83,24 @@ class StoppableLoop(abc.ABC):
         """Make :meth:`serve_forever` return; safe from other threads and signal handlers."""
         self._stopping = True
         self._waker.wake()
+
+
+class Refusals:
+    """Counts refused peers and says when a refusal may be logged: at most once per ``every`` seconds.
+
+    Both loops (serve's unix listeners, the agent) refuse other uids; another uid must not be
+    able to flood the daemon's log by connecting in a loop.
+    """
+
+    def __init__(self, every: float = 60.0) -> None:
+        self.every = every
+        self.count = 0
+        self._last_logged: float | None = None
+
+    def note(self, now: float) -> bool:
+        """Count one refusal at ``now`` (monotonic seconds); True when it should be logged."""
+        self.count += 1
+        if self._last_logged is not None and now - self._last_logged < self.every:
+            return False
+        self._last_logged = now
+        return True

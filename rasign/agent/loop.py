@@ -44,7 +44,7 @@ from rasign.agent.server import _error, prepare_socket_dir
 from rasign.clock import Clock
 from rasign.errors import RasignError, StoreError, UsageError
 from rasign.peercred import peer_uid
-from rasign.waker import StoppableLoop
+from rasign.waker import Refusals, StoppableLoop
 
 if TYPE_CHECKING:
     from rasign.agent.server import Agent
@@ -64,7 +64,6 @@ WORKERS = 8
 _RECV = 65536
 _ACCEPT_BATCH = 64
 _SWEEP_EVERY = 0.5
-_REFUSAL_LOG_EVERY = 60.0
 _RESERVED_DESCRIPTORS = 64
 """Left free for what a mint opens (the module, the TLS connection, files)."""
 
@@ -147,8 +146,7 @@ class AgentServer(StoppableLoop):
         self._now = self._clock()
         self._next_sweep = self._now + _SWEEP_EVERY
         self.evicted = 0
-        self.refused = 0
-        self._last_refusal_log: float | None = None
+        self.refusals = Refusals()
 
     # -- control
 
@@ -249,11 +247,8 @@ class AgentServer(StoppableLoop):
         self._read(conn)  # the request usually came with the connection: answer it now
 
     def _note_refusal(self, uid: int) -> None:
-        self.refused += 1
-        if self._last_refusal_log is None or self._now - self._last_refusal_log >= _REFUSAL_LOG_EVERY:
-            # At most one line a minute: another uid must not be able to flood the log.
-            log.warning("refused a connection from uid %d (%d refused so far)", uid, self.refused)
-            self._last_refusal_log = self._now
+        if self.refusals.note(self._now):
+            log.warning("refused a connection from uid %d (%d refused so far)", uid, self.refusals.count)
 
     def _evict_oldest(self) -> bool:
         for conn in self._conns.values():

@@ -33,7 +33,7 @@ from typing import Any
 from rasign.serve.http11 import HttpError, Request, parse_request, render
 from rasign.serve.listeners import Listener, is_loopback
 from rasign.textsafe import clean
-from rasign.waker import StoppableLoop
+from rasign.waker import Refusals, StoppableLoop
 
 log = logging.getLogger("rasign.serve")
 
@@ -45,7 +45,6 @@ _RECV = 16384
 _MAX_PENDING_OUTPUT = 16384
 """With ``_RECV`` this bounds a connection's buffers to about 32 KiB however it misbehaves."""
 _SWEEP_EVERY = 1.0
-_REFUSAL_LOG_EVERY = 60.0
 
 Responder = Callable[[Request, "Connection"], tuple[bytes, bool]]
 """Maps a request to (response bytes, close the connection afterwards?)."""
@@ -143,8 +142,7 @@ class EventLoopServer(StoppableLoop):
         for listener in listeners:
             self._selector.register(listener.sock, selectors.EVENT_READ, listener)
         self.evicted = 0
-        self.refused_peers = 0
-        self._last_refusal_log: float | None = None
+        self.refusals = Refusals()
 
     # -- control
 
@@ -236,18 +234,14 @@ class EventLoopServer(StoppableLoop):
             if not self._evict_one():
                 break
         if not allowed:
-            self.refused_peers += 1
-            now = self.clock()
-            if self._last_refusal_log is None or now - self._last_refusal_log >= _REFUSAL_LOG_EVERY:
-                # At most one line per interval: another uid must not be able to flood the log.
+            if self.refusals.note(self.clock()):
                 log.warning(
                     "refused a connection on %s from uid %s (only this user and root may connect;"
                     " see --unix-socket-allow-uid); %d refused so far",
                     listener.display(),
                     uid,
-                    self.refused_peers,
+                    self.refusals.count,
                 )
-                self._last_refusal_log = now
             conn = Connection(sock, listener, None, self.clock(), uid)
             self._connections[conn.fd] = conn
             self._selector.register(sock, selectors.EVENT_READ, conn)

@@ -235,7 +235,7 @@ def test_another_uid_is_refused_at_the_loop(make_server, clock):
     server.poll(0)
     answer = _answer(client)
     assert answer["ok"] is False and "only its own user" in answer["error"]["line"]
-    assert "output" not in answer and server.refused == 1
+    assert "output" not in answer and server.refusals.count == 1
 
 
 def test_minting_for_two_identities_does_not_hold_up_repeat_answers(running, clock):
