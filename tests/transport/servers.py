@@ -100,56 +100,38 @@ def server_context(certificate: str, key: str, **versions: ssl.TLSVersion) -> ss
     return context
 
 
-@dataclass
 class ConnectProxy:
     """A CONNECT proxy on 127.0.0.1: ``reply`` None tunnels, else those bytes answer the CONNECT.
 
     With a ``context`` it is an ``https://`` proxy: clients speak TLS to it, and their TLS
-    with the endpoint runs inside.
+    with the endpoint runs inside. It is a :class:`ScriptedServer` whose script tunnels.
     """
 
-    reply: bytes | None = None
-    heads: list[bytes] = field(default_factory=list)
-    context: ssl.SSLContext | None = None
-
-    def __post_init__(self) -> None:
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self._listener.getsockname()[1]
-        threading.Thread(target=self._serve, daemon=True).start()
+    def __init__(self, reply: bytes | None = None, context: ssl.SSLContext | None = None) -> None:
+        self.reply = reply
+        self.context = context
+        self.heads: list[bytes] = []
+        self._server = ScriptedServer(self._tunnel, context)
+        self.port = self._server.port
 
     @property
     def url(self) -> str:
         return f"{'https' if self.context else 'http'}://127.0.0.1:{self.port}"
 
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self._listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._run, args=(conn,), daemon=True).start()
-
-    def _run(self, conn: socket.socket) -> None:
-        if self.context is not None:
-            try:
-                conn = self.context.wrap_socket(conn, server_side=True)
-            except (OSError, ssl.SSLError):
-                conn.close()
-                return
-        with conn:
-            head = read_request(conn)
-            self.heads.append(head)
-            if self.reply is not None:
-                conn.sendall(self.reply)
-                return
-            target = head.split(b" ", 2)[1].decode()
-            host, _, port = target.rpartition(":")
-            with socket.create_connection((host.strip("[]"), int(port))) as upstream:
-                conn.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
-                _pipe(conn, upstream)
+    def _tunnel(self, conn: socket.socket) -> None:
+        head = read_request(conn)
+        self.heads.append(head)
+        if self.reply is not None:
+            conn.sendall(self.reply)
+            return
+        target = head.split(b" ", 2)[1].decode()
+        host, _, port = target.rpartition(":")
+        with socket.create_connection((host.strip("[]"), int(port))) as upstream:
+            conn.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            _pipe(conn, upstream)
 
     def close(self) -> None:
-        self._listener.close()
+        self._server.close()
 
 
 def _pipe(a: socket.socket, b: socket.socket) -> None:
