@@ -15,6 +15,20 @@ import threading
 from pathlib import Path
 
 
+def problems_in(text: str, preamble: str, prefix: str, keys: int) -> list[str]:
+    """What is wrong with one read: the preamble changed, the file does not parse, or a
+    section named ``prefix...`` lacks some of its ``keys`` lines (a torn write)."""
+    problems = [] if text.startswith(preamble) else ["preamble changed"]
+    parser = configparser.RawConfigParser()
+    try:
+        parser.read_string(text)
+    except configparser.Error as err:
+        return [*problems, f"unparseable: {err}"]
+    return problems + [
+        f"torn {name}" for name in parser.sections() if name.startswith(prefix) and len(parser[name]) != keys
+    ]
+
+
 def main() -> int:
     path = Path(sys.argv[1])
     preamble = json.loads(sys.stdin.readline())
@@ -23,17 +37,8 @@ def main() -> int:
     reads, problems = 0, []
     print("reading", flush=True)
     while not done.is_set() or reads == 0:
-        text = path.read_text()
         reads += 1
-        if not text.startswith(preamble):
-            problems.append("preamble changed")
-        parser = configparser.RawConfigParser()
-        try:
-            parser.read_string(text)
-        except configparser.Error as err:
-            problems.append(str(err))
-            continue
-        problems.extend(f"torn {name}" for name in parser.sections() if name.startswith("w") and len(parser[name]) != 4)
+        problems.extend(problems_in(path.read_text(), preamble, "w", 4))
     print(json.dumps({"reads": reads, "problems": problems[:20]}))
     return 0
 

@@ -10,6 +10,7 @@ import pytest
 
 from rasign.credfile import credentials_path, rewrite, write_profile
 from rasign.errors import StoreError
+from tests.delivery.file_reader import problems_in
 
 NEW = {"aws_access_key_id": "AKIDNEW", "aws_secret_access_key": "SECRETNEW", "aws_session_token": "TOKENNEW"}
 
@@ -189,19 +190,8 @@ def test_twenty_concurrent_writers_and_a_reader_never_see_a_torn_file(tmp_path):
     def reader() -> None:
         nonlocal reads
         while not stop.is_set():
-            text = path.read_text()
             reads += 1
-            if not text.startswith(preamble):
-                problems.append("preamble changed")
-            parser = configparser.RawConfigParser()
-            try:
-                parser.read_string(text)
-            except configparser.Error as err:
-                problems.append(f"unparseable: {err}")
-                continue
-            for section in parser.sections():
-                if section.startswith("writer-") and len(parser[section]) != 3:
-                    problems.append(f"incomplete {section}")
+            problems.extend(problems_in(path.read_text(), preamble, "writer-", 3))
 
     thread = threading.Thread(target=reader)
     thread.start()
