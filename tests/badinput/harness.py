@@ -89,10 +89,10 @@ class World:
 def run_in_process(argv: list[str], env: dict[str, str], capfd: Any, monkeypatch: Any, stdin: str | None) -> Outcome:
     """``rasign ARGV`` in this process with exactly ``env`` for AWS_/RASIGN_ variables."""
     import io
-    import logging
     import sys
 
     from rasign.cli.main import main
+    from tests.support.inprocess import rasign_logging_restored
 
     for name in list(os.environ):
         if name.startswith(("AWS_", "RASIGN_", "TPM", "TCTI")) or name.lower() in (
@@ -106,20 +106,8 @@ def run_in_process(argv: list[str], env: dict[str, str], capfd: Any, monkeypatch
         monkeypatch.setenv(name, value)
     monkeypatch.setattr(sys, "stdin", io.StringIO(stdin or ""))
     capfd.readouterr()
-    # Commands change logger levels (``emulator`` turns its access log up): restore them, or
-    # the shared emulator's thread would print into the next case's stderr.
-    levels = {
-        name: logger.level
-        for name, logger in logging.root.manager.loggerDict.items()
-        if name.startswith("rasign") and isinstance(logger, logging.Logger)
-    }
-    try:
+    with rasign_logging_restored():  # commands change logger levels (``emulator`` turns its access log up)
         code = main(argv)
-    finally:
-        logging.getLogger("rasign").handlers.clear()
-        for name, logger in logging.root.manager.loggerDict.items():
-            if name.startswith("rasign") and isinstance(logger, logging.Logger):
-                logger.setLevel(levels.get(name, logging.NOTSET))
     out, err = capfd.readouterr()
     return Outcome(code, out, err)
 

@@ -14,22 +14,39 @@ environment scrubbing, terminals and prompts, stdout purity, the agent fast path
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 
-def _rasign_levels() -> dict[str, int]:
+def _rasign_loggers() -> dict[str, logging.Logger]:
     return {
-        name: logger.level
+        name: logger
         for name, logger in logging.root.manager.loggerDict.items()
         if name.startswith("rasign") and isinstance(logger, logging.Logger)
     }
+
+
+@contextlib.contextmanager
+def rasign_logging_restored() -> Iterator[None]:
+    """Undo what a command does to rasign's loggers (levels, ``--debug``'s handler).
+
+    Else the next case, or an emulator thread of this process, would log through them.
+    """
+    levels = {name: logger.level for name, logger in _rasign_loggers().items()}
+    try:
+        yield
+    finally:
+        logging.getLogger("rasign").handlers.clear()
+        for name, logger in _rasign_loggers().items():
+            logger.setLevel(levels.get(name, logging.NOTSET))
 
 
 def run_in_process(
@@ -45,10 +62,7 @@ def run_in_process(
 
     wanted = clean_env(env)
     capfd.readouterr()
-    # Commands set logger levels and add handlers (``--debug``): undo both, or the next
-    # case, or an emulator thread of this process, would log through them.
-    levels = _rasign_levels()
-    with pytest.MonkeyPatch.context() as patch:
+    with pytest.MonkeyPatch.context() as patch, rasign_logging_restored():
         for name in list(os.environ):
             if name not in wanted:
                 patch.delenv(name)
@@ -60,10 +74,5 @@ def run_in_process(
             code = main(list(args), prog="rasign")
         except SystemExit as stop:  # main() returns the code; this is only a safety net
             code = stop.code if isinstance(stop.code, int) else 1
-        finally:
-            logging.getLogger("rasign").handlers.clear()
-            for name, logger in logging.root.manager.loggerDict.items():
-                if name.startswith("rasign") and isinstance(logger, logging.Logger):
-                    logger.setLevel(levels.get(name, logging.NOTSET))
     out, err = capfd.readouterr()
     return subprocess.CompletedProcess(["rasign", *args], code, out, err)
