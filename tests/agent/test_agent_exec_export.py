@@ -70,6 +70,8 @@ def test_an_agent_error_keeps_its_class_and_exit_code(start_agent, emulator, pki
         env=agent.env,
     )  # fmt: skip
     assert done.returncode == 4 and done.stdout == "" and len(done.stderr.splitlines()) == 1, done.stderr
+    # The agent met the error (it parsed the line and tried the key), not an in-process fallback.
+    assert [entry["mints"] for entry in json.loads(agent.ask("status", "--json").stdout)] == [0]
 
 
 REFRESHING_CHILD = (

@@ -20,4 +20,6 @@ class TestPkcs11BackendContract(BackendContract):
         options = SignerOptions(
             certificate=uri, private_key=uri, pkcs11_lib=hsm.module, pkcs11_pin_file=str(pin_file), interactive=False
         )
-        return ContractCase("pkcs11", options, needs_human=True, secrets=(pin,))
+        return ContractCase(
+            "pkcs11", options, needs_human=True, secrets=(pin,), diagnoses=("pkcs11 module", "pkcs11 token", "pin")
+        )

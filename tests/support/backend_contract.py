@@ -35,6 +35,8 @@ class ContractCase:
     opener: Callable[[SignerOptions], Signer] | None = None
     """How to open it when the registry's own open needs help (fake stores); default: the backend."""
     extra_checks: dict[str, object] = field(default_factory=dict)
+    diagnoses: tuple[str, ...] = ()
+    """The names of the lines the backend's ``diagnose`` gives for this case, in order (doctor's report)."""
 
 
 class BackendContract:
@@ -110,6 +112,7 @@ class BackendContract:
     def test_diagnose_reports_a_working_setup_as_passing_and_holds_no_secret(self, case: ContractCase) -> None:
         """What doctor shows: no failure for inputs that open, well-formed lines, never a secret."""
         findings = load_backend(case.backend).diagnose(case.options)
+        assert tuple(finding.name for finding in findings) == case.diagnoses
         for finding in findings:
             assert finding.name and finding.detail and finding.status in ("pass", "warn")
             for secret in case.secrets:
